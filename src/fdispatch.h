@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The FUSE layer's entry point. It knows nothing of virtqueues: it gets a
+ * request as a copy of its header and arguments (taken at pop into the
+ * journal slot) plus the live guest buffers (readable, for WRITE and large
+ * SETXATTR payloads; writable, for the reply), decodes it through the
+ * opcode table, runs the passthrough operation and writes a zero-filled
+ * reply. Table changes go into the caller's open redo transaction; the
+ * caller commits it together with the slot's move to REPLIED.
+ */
+#ifndef PHX_FDISPATCH_H
+#define PHX_FDISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "config.h"
+#include "redo.h"
+#include "region.h"
+
+struct fuse_session;
+
+struct fuse_req {
+	const uint8_t *in;	/* copy: fuse_in_header + args, in_len bytes */
+	size_t in_len;		/* bytes valid at in (<= in_total) */
+	size_t in_total;	/* readable bytes of the whole chain */
+	const struct iovec *in_iov; /* live readable guest buffers (all) */
+	unsigned in_iovcnt;
+	const struct iovec *out_iov; /* live writable guest buffers */
+	unsigned out_iovcnt;
+	size_t out_total;	/* writable bytes */
+	struct journal_slot_rec *slot; /* intent and step records */
+	struct redo_txn *txn;	/* open; committed by the caller */
+	bool replay;		/* re-run by recovery after a crash */
+};
+
+/*
+ * Creates the session for one worker incarnation (heap state only; the
+ * persistent part is r->fuse). root_fd is the shared directory's O_PATH fd.
+ */
+int fdispatch_init(struct fuse_session **ret, struct region *r,
+    const struct config *cfg, int root_fd);
+/*
+ * Handles one request. Returns the number of reply bytes written into
+ * out_iov (0 for requests without a reply, e.g. FORGET). Never fails: a bad
+ * request gets an error reply (EINVAL, ENOSYS, ...), and a request whose
+ * header cannot even be read gets no reply (0).
+ */
+size_t fdispatch_handle(struct fuse_session *s, struct fuse_req *req);
+
+#endif

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The file-handle table in the region: fh -> (fd, nodeid, flags). Changes
+ * go through the caller's redo transaction under the table lock (released
+ * after the transaction is applied); handle_get() reads one entry without
+ * a lock. A freed entry's generation is bumped, so a released fh answers
+ * EBADF and never reaches the file that reuses its slot.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "handle.h"
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+take_lock(struct redo_txn *tx)
+{
+	int err;
+
+	if (tx->held & REDO_HELD_HANDLE)
+		return 0;
+	pthread_mutex_lock(&table_lock);
+	err = redo_unlock_after(tx, &table_lock);
+	if (err < 0) {
+		pthread_mutex_unlock(&table_lock);
+		return err;
+	}
+	tx->held |= REDO_HELD_HANDLE;
+	return 0;
+}
+
+int
+handle_init_region(struct region *r)
+{
+	r->hhdr->free_head = 0;
+	r->hhdr->high = 0;
+	r->hhdr->live = 0;
+	return 0;
+}
+
+#define SET(field, v)                                                          \
+	do {                                                                   \
+		if ((err = redo_set(tx, &(field), (uint64_t)(v))) < 0)         \
+			return err;                                            \
+	} while (0)
+
+int
+handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
+    uint64_t *ret_fh)
+{
+	struct region *r = tx->r;
+	struct handle_rec *h;
+	uint64_t idx, fh;
+	int err;
+
+	if ((err = redo_close_on_abort(tx, fd)) < 0)
+		return err;
+	if ((err = take_lock(tx)) < 0)
+		return err;
+	if (redo_room(tx) < 9)
+		return -ENOSPC;
+	fh = redo_get(tx, &r->hhdr->free_head);
+	if (fh != 0 && fh <= r->hdr->handle_cap) {
+		idx = fh - 1;
+		SET(r->hhdr->free_head, redo_get(tx, &r->handles[idx].used) >> 1);
+	} else {
+		idx = redo_get(tx, &r->hhdr->high);
+		if (idx >= r->hdr->handle_cap)
+			return -ENFILE;
+		SET(r->hhdr->high, idx + 1);
+	}
+	h = &r->handles[idx];
+	SET(h->fd, (int64_t)fd);
+	SET(h->nodeid, nodeid);
+	SET(h->flags, (uint64_t)(unsigned)flags);
+	SET(h->dir, dir ? 1 : 0);
+	SET(h->used, 1);
+	SET(r->hhdr->live, redo_get(tx, &r->hhdr->live) + 1);
+	*ret_fh = redo_get(tx, &h->gen) << 32 | (idx + 1);
+	return 0;
+}
+
+static struct handle_rec *
+lookup(struct region *r, uint64_t fh, uint64_t high)
+{
+	uint64_t idx = (fh & 0xffffffffULL) - 1;
+
+	if ((fh & 0xffffffffULL) == 0 || idx >= high ||
+	    idx >= r->hdr->handle_cap)
+		return NULL;
+	return &r->handles[idx];
+}
+
+int
+handle_get(struct region *r, uint64_t fh, bool dir, int *ret_fd,
+    uint64_t *ret_nodeid, int *ret_flags)
+{
+	struct handle_rec *h;
+
+	h = lookup(r, fh, __atomic_load_n(&r->hhdr->high, __ATOMIC_ACQUIRE));
+	if (h == NULL || region_load(&h->used) != 1 ||
+	    region_load(&h->gen) != fh >> 32 || h->dir != (dir ? 1u : 0u) ||
+	    h->fd < 0 || h->fd >= REGION_FD_BASE)
+		return -EBADF;
+	*ret_fd = (int)h->fd;
+	if (ret_nodeid)
+		*ret_nodeid = h->nodeid;
+	if (ret_flags)
+		*ret_flags = (int)h->flags;
+	return 0;
+}
+
+int
+handle_release(struct redo_txn *tx, uint64_t fh, bool dir)
+{
+	struct region *r = tx->r;
+	struct handle_rec *h;
+	int err;
+
+	if ((err = take_lock(tx)) < 0)
+		return err;
+	h = lookup(r, fh, redo_get(tx, &r->hhdr->high));
+	if (h == NULL || redo_get(tx, &h->used) != 1 ||
+	    redo_get(tx, &h->gen) != fh >> 32 ||
+	    redo_get(tx, &h->dir) != (dir ? 1u : 0u))
+		return -EBADF;
+	if (redo_room(tx) < 6)
+		return -ENOSPC;
+	if ((err = redo_close_after(tx, (int)redo_get(tx, &h->fd))) < 0)
+		return err;
+	/* Free entries: used = next free (index + 1) << 1, so never 1. */
+	SET(h->used, redo_get(tx, &r->hhdr->free_head) << 1);
+	SET(h->gen, ((fh >> 32) + 1) & 0xffffffffULL);
+	SET(h->fd, -1);
+	SET(r->hhdr->free_head, (fh & 0xffffffffULL));
+	SET(r->hhdr->live, redo_get(tx, &r->hhdr->live) - 1);
+	return 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The inode table (nodeid -> host identity and O_PATH fd, nlookup), kept in
+ * the region with its hash index (dev, ino) so that a new worker needs no
+ * rebuild. nodeid = gen << 32 | (index + 1); the root is nodeid 1 and is
+ * never forgotten. Every change goes through a redo transaction and holds
+ * the table lock (a per-incarnation mutex) until that transaction is done.
+ * inode_get() is the one checked way from a guest nodeid to a host fd.
+ */
+#ifndef PHX_INODE_H
+#define PHX_INODE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "redo.h"
+#include "region.h"
+
+#define INODE_ROOT_ID 1ULL
+
+/* Initializes the table in a fresh region with root_fd as the root. */
+int inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino);
+
+/*
+ * Resolves a guest nodeid: checks index, generation and liveness and
+ * returns the O_PATH fd (owned by the table: do not close) and the file
+ * type bits. -ESTALE for a dead or reused nodeid, -EINVAL for garbage.
+ * The fd stays valid while the caller's request runs: an inode is freed
+ * only by FORGET of the guest, which cannot race with a request that uses
+ * the nodeid (the kernel holds a reference).
+ */
+int inode_get(struct region *r, uint64_t nodeid, int *ret_fd,
+    mode_t *ret_mode);
+
+/*
+ * Looks up (dev, ino); if known, adds one lookup and, if fd >= 0, registers
+ * it for closing after commit (the table already has one). Otherwise takes
+ * a free entry for fd (ownership passes to the table on commit, fd is
+ * closed on abort). -ENFILE when the table is full; -ENOSPC when the
+ * transaction is full. Takes the table lock until commit.
+ */
+int inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
+    uint64_t *ret_nodeid);
+/* Finds (dev, ino) without taking a reference: 0 and nodeid, or -ENOENT. */
+int inode_find(struct redo_txn *tx, dev_t dev, ino_t ino,
+    uint64_t *ret_nodeid);
+/*
+ * Drops n lookups (clamped to what is held). At zero the entry leaves the
+ * index, its generation is bumped and its fd closed after commit.
+ * Unknown or stale nodeids and the root are ignored (returns 0).
+ */
+int inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n);
+
+/* Lock for callers that must serialize with table changes (recovery). */
+void inode_lock(void);
+void inode_unlock(void);
+
+#endif

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Log lines go to stderr as "[ID: <tid>] <proc>: <text>" (C virtiofsd's
+ * format plus the process name) or to syslog. The whole line is formatted
+ * into one buffer and written with one write(2), so lines of concurrent
+ * threads and processes never interleave. Owns no shared state but the
+ * threshold and the process name, both set before threads start.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum log_level threshold = LOG_LEVEL_INFO;
+static bool to_syslog;
+static char procname[32] = "phoenixfsd";
+
+void
+log_init(enum log_level level, bool use_syslog)
+{
+	threshold = level;
+	if (use_syslog && !to_syslog)
+		openlog("phoenixfsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	to_syslog = use_syslog;
+}
+
+int
+log_level_parse(const char *s, enum log_level *ret_level)
+{
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} names[] = {
+		{"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
+		{"warn", LOG_LEVEL_WARN}, {"warning", LOG_LEVEL_WARN},
+		{"err", LOG_LEVEL_ERR}, {"error", LOG_LEVEL_ERR},
+	};
+
+	for (size_t i = 0; i < nitems(names); i++) {
+		if (strcmp(s, names[i].name) == 0) {
+			*ret_level = names[i].level;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return threshold;
+}
+
+void
+log_procinit(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(procname, sizeof(procname), fmt, ap);
+	va_end(ap);
+}
+
+static void
+vlog(enum log_level level, int err, const char *fmt, va_list ap)
+{
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char buf[1024];
+	int n = 0, saved = errno;
+
+	if (level > threshold)
+		return;
+	if (!to_syslog)
+		n = snprintf(buf, sizeof(buf), "[ID: %08ld] %s: ",
+		    (long)gettid(), procname);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		n = 0;
+	n += vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	if ((size_t)n < sizeof(buf) && err)
+		n += snprintf(buf + n, sizeof(buf) - n, ": %s", strerror(err));
+	if ((size_t)n >= sizeof(buf) - 1)
+		n = sizeof(buf) - 2;
+	if (to_syslog) {
+		buf[n] = '\0';
+		syslog(prio[level], "%s", buf);
+	} else {
+		buf[n++] = '\n';
+		(void)!write(STDERR_FILENO, buf, n);
+	}
+	errno = saved;
+}
+
+#define LOG_BODY(level, err)                                                   \
+	do {                                                                   \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vlog(level, err, fmt, ap);                                     \
+		va_end(ap);                                                    \
+	} while (0)
+
+void
+log_warn(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_WARN, errno);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_WARN, 0);
+}
+
+void
+log_warnc(int err, const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_WARN, err < 0 ? -err : err);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_INFO, 0);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_DEBUG, 0);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_ERR, errno);
+	_exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	LOG_BODY(LOG_LEVEL_ERR, 0);
+	_exit(1);
+}

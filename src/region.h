@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The state region: one memfd, created and mapped by the keeper before the
+ * first worker, inherited by every worker at the same address (clone without
+ * CLONE_VM copies the mapping), never remapped. Everything the guest can
+ * observe and everything a new worker needs to resume lives here, as
+ * fixed-width records at offsets (never pointers). The byte layout is
+ * documented, with its changelog, in docs/state-format.md.
+ *
+ * Sections, in file order: header, device (vhost-user state), fuse session,
+ * threads (activity + redo log per worker thread), journal (one slot per
+ * descriptor head per queue), inode table + index, handle table, fd list.
+ *
+ * After a crash every byte here is untrusted input to recovery: offsets,
+ * indices and counts are bounds-checked before use.
+ */
+#ifndef PHX_REGION_H
+#define PHX_REGION_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+
+#define REGION_MAGIC	       0x5845494e454f4850ULL /* "PHOENIEX" LE */
+#define REGION_LAYOUT_VERSION  1
+#define REGION_MAX_QUEUES      9	/* hiprio + 8 request queues */
+#define REGION_MAX_QUEUE_SIZE  1024
+#define REGION_MAX_MEM	       32	/* memory slots (GET_MAX_MEM_SLOTS) */
+#define REGION_MAX_THREADS     64	/* worker threads with a redo log */
+#define REGION_REDO_MAX	       512	/* (offset, value) pairs per txn */
+#define REGION_SLOT_SIZE       8192
+#define REGION_SLOT_REQ_MAX    (REGION_SLOT_SIZE - 128)
+#define REGION_CTRL_MAX	       4096	/* largest vhost-user payload kept */
+#define REGION_MAX_FDS	       8	/* fds one vhost-user message brings */
+
+/* Fixed fd numbers of the fds whose loss cannot be repaired (DESIGN 1). */
+#define REGION_FD_BASE	 900
+#define REGION_FD_STATE	 (REGION_FD_BASE + 0) /* the region memfd */
+#define REGION_FD_LISTEN (REGION_FD_BASE + 1) /* listening socket */
+#define REGION_FD_CONN	 (REGION_FD_BASE + 2) /* the vhost-user connection */
+#define REGION_FD_ROOT	 (REGION_FD_BASE + 3) /* O_PATH of the shared dir */
+#define REGION_FD_PROC	 (REGION_FD_BASE + 4) /* keeper's /proc/self/fd */
+#define REGION_FD_NEXT	 (REGION_FD_BASE + 8) /* first free reserved */
+
+/* ---- header --------------------------------------------------------- */
+
+struct region_hdr_rec {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t hdr_size;	/* sizeof(struct region_hdr_rec) */
+	uint64_t size;		/* bytes of the memfd */
+	uint64_t config_digest; /* config_digest() of the creator */
+	/* keeper-written before each clone; worker reads. */
+	uint64_t incarnation;
+	/* Sections: offset and element count, set at creation, read-only. */
+	uint64_t dev_off;
+	uint64_t fuse_off;
+	uint64_t threads_off;
+	uint64_t journal_off;
+	uint64_t inode_off, inode_cap;
+	uint64_t ihash_off, ihash_cap; /* power of two */
+	uint64_t handle_off, handle_cap;
+	uint64_t fdlist_off, fdlist_cap;
+	/* keeper-written: pids, failure accounting (DESIGN 6). */
+	uint64_t keeper_pid;
+	uint64_t worker_pid;
+	uint64_t failed_recoveries; /* in a row; reset after a worker serves */
+	uint64_t degraded;	    /* 1: every request answers EIO */
+	uint64_t kills;		    /* workers that died, total */
+	uint64_t last_death_ns;	    /* CLOCK_MONOTONIC of the last death */
+	uint64_t last_recovery_ns;  /* last recovery duration */
+	uint64_t conn_state;	    /* REGION_CONN_* */
+	uint64_t pad[8];
+};
+ASSERT_SIZE(struct region_hdr_rec, 256);
+
+enum region_conn {
+	REGION_CONN_NONE,	/* not yet accepted */
+	REGION_CONN_UP,		/* REGION_FD_CONN is the live connection */
+	REGION_CONN_CLOSED,	/* the peer closed: the daemon exits */
+};
+
+/* ---- vhost-user device state (written by the control thread) -------- */
+
+/* One guest memory region; fd is a number in the shared fd table. */
+struct region_mem_rec {
+	uint64_t gpa;		/* guest physical address */
+	uint64_t size;
+	uint64_t uaddr;		/* QEMU's user address (vring addresses) */
+	uint64_t mmap_offset;
+	int64_t fd;		/* -1: slot unused */
+};
+ASSERT_SIZE(struct region_mem_rec, 40);
+
+/* Used-ring publish record of a queue (DESIGN 3 step 5). */
+struct region_publish_rec {
+	uint64_t active;	/* 1 while a push is between used write and idx */
+	uint64_t first;		/* used index of the first element */
+	uint64_t count;
+	uint64_t elem[REGION_MAX_QUEUE_SIZE]; /* head | len << 32 */
+};
+
+struct region_queue_rec {
+	uint64_t desc_uaddr, avail_uaddr, used_uaddr; /* QEMU user addresses */
+	uint64_t num;		/* ring size, 0 = not set */
+	uint64_t base;		/* SET_VRING_BASE value */
+	uint64_t started;	/* kick fd received and addresses valid */
+	uint64_t enabled;	/* SET_VRING_ENABLE */
+	uint64_t epoch;		/* bumped at each (re)start of the ring */
+	int64_t kick_fd, call_fd, err_fd; /* -1 = none */
+	/* worker-written by the queue thread; recovery recomputes from slots */
+	uint64_t last_avail_idx;
+	/* written under the queue's push lock; used->idx we last stored */
+	uint64_t used_idx;
+	uint64_t broken;	/* guest protocol violation: queue stopped */
+	uint64_t pad[3];
+	struct region_publish_rec publish;
+};
+
+struct region_dev_rec {
+	uint64_t features;	   /* acked virtio features */
+	uint64_t protocol_features; /* acked protocol features */
+	uint64_t owner;		   /* SET_OWNER seen */
+	uint64_t nmem;		   /* slots in use */
+	struct region_mem_rec mem[REGION_MAX_MEM];
+	/* The control message being handled (DESIGN 7). */
+	uint64_t ctrl_state;	/* REGION_CTRL_* */
+	uint64_t ctrl_seq;	/* messages handled */
+	uint8_t ctrl_hdr[16];
+	int64_t ctrl_fds[REGION_MAX_FDS];
+	uint64_t ctrl_nfds;
+	uint8_t ctrl_payload[REGION_CTRL_MAX];
+	uint8_t ctrl_reply[REGION_CTRL_MAX + 16];
+	uint64_t ctrl_reply_len;
+	struct region_queue_rec queue[REGION_MAX_QUEUES];
+};
+
+enum region_ctrl {
+	REGION_CTRL_IDLE,	/* waiting for a header */
+	REGION_CTRL_RECEIVED,	/* message and its fds are in ctrl_* */
+	REGION_CTRL_HANDLED,	/* effects committed; reply in ctrl_reply */
+	REGION_CTRL_SENT,	/* reply left */
+};
+
+/* ---- FUSE session (INIT result) ------------------------------------- */
+
+struct region_fuse_rec {
+	uint64_t initialized;	/* INIT answered */
+	uint64_t proto_minor;
+	uint64_t flags;		/* negotiated FUSE_* init flags (64-bit) */
+	uint64_t max_write;
+	uint64_t max_readahead;
+	uint64_t destroyed;
+	uint64_t pad[2];
+};
+
+/* ---- per worker thread: activity and redo log ----------------------- */
+
+enum region_act {
+	REGION_ACT_IDLE,
+	REGION_ACT_REQUEST,	/* arg = queue << 16 | head */
+	REGION_ACT_RING,	/* arg = queue << 16 | avail position */
+	REGION_ACT_CONTROL,	/* arg = ctrl_seq */
+	REGION_ACT_PUSH,	/* arg = queue */
+	REGION_ACT_HOUSEKEEPING,
+};
+
+struct region_redo_ent {
+	uint64_t off;		/* byte offset in the region, 8-aligned */
+	uint64_t val;
+};
+
+struct region_thread_rec {
+	/* activity: written by the thread itself, read by fault/keeper */
+	uint64_t act;		/* enum region_act */
+	uint64_t act_arg;
+	uint64_t act_start_ns;	/* CLOCK_MONOTONIC */
+	uint64_t in_use;	/* slot claimed by a live thread of this inc */
+	uint64_t tid;
+	uint64_t pad[3];
+	/* redo log: state = seq << 2 | REDO_* (see redo.h) */
+	uint64_t redo_state;
+	uint64_t redo_count;
+	uint64_t redo_csum;
+	uint64_t redo_pad;
+	struct region_redo_ent redo[REGION_REDO_MAX];
+};
+
+/* ---- request journal ------------------------------------------------ */
+
+/*
+ * One slot per descriptor head per queue. word packs state (8 bits),
+ * generation (24), avail position (16) and ring epoch (16); it is written
+ * with a release store (or through a redo transaction), and read with an
+ * acquire load. req is a copy of the request taken at pop: replay and
+ * resolution decode this copy, never guest memory.
+ */
+struct journal_slot_rec {
+	uint64_t word;
+	uint64_t reply_len;	/* valid if state >= REPLIED */
+	uint64_t req_len;	/* bytes of req that are valid */
+	uint64_t in_total;	/* readable bytes of the chain */
+	uint64_t out_total;	/* writable bytes of the chain */
+	uint64_t step;		/* multi-syscall requests: steps done */
+	uint64_t intent[8];	/* exactly-once record (intent.h) */
+	uint8_t req[REGION_SLOT_REQ_MAX];
+};
+ASSERT_SIZE(struct journal_slot_rec, REGION_SLOT_SIZE);
+
+/* ---- inode table ---------------------------------------------------- */
+
+/*
+ * nodeid = gen << 32 | (index + 1); index 0 is the root (nodeid 1, gen 0).
+ * All fields are 64-bit so that each is one redo entry.
+ */
+struct inode_rec {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t nlookup;
+	uint64_t gen;		/* bumped when the index is reused */
+	int64_t fd;		/* O_PATH fd, -1 if the inode lives as a handle */
+	uint64_t used;		/* 1 = live; else next free index + 1 */
+	uint64_t hnext;		/* hash chain: next index + 1, 0 = end */
+	uint64_t mode;		/* S_IFMT of the inode */
+};
+ASSERT_SIZE(struct inode_rec, 64);
+
+/* Hash buckets: index + 1 of the first inode in the chain, 0 = empty. */
+struct inode_hdr_rec {
+	uint64_t free_head;	/* index + 1 of the first free, 0 = none */
+	uint64_t high;		/* indices < high were ever used */
+	uint64_t live;		/* live inodes */
+	uint64_t pad[5];
+};
+
+/* ---- handle table ---------------------------------------------------- */
+
+/* fh = gen << 32 | (index + 1). */
+struct handle_rec {
+	int64_t fd;		/* open fd in the shared table */
+	uint64_t nodeid;
+	uint64_t gen;
+	uint64_t used;		/* 1 = live; else next free index + 1 */
+	uint64_t flags;		/* open flags (O_ACCMODE, O_DIRECT...) */
+	uint64_t dir;		/* 1 = opendir handle */
+	uint64_t pad[2];
+};
+ASSERT_SIZE(struct handle_rec, 64);
+
+struct handle_hdr_rec {
+	uint64_t free_head;
+	uint64_t high;
+	uint64_t live;
+	uint64_t pad[5];
+};
+
+/* ---- the mapped region, as seen by one process ----------------------- */
+
+struct region {
+	uint8_t *base;		/* mapping address, same in keeper and workers */
+	uint64_t size;
+	struct region_hdr_rec *hdr;
+	struct region_dev_rec *dev;
+	struct region_fuse_rec *fuse;
+	struct region_thread_rec *threads;
+	struct journal_slot_rec *journal;
+	struct inode_hdr_rec *ihdr;
+	struct inode_rec *inodes;
+	uint64_t *ihash;
+	struct handle_hdr_rec *hhdr;
+	struct handle_rec *handles;
+	int64_t *fdlist;	/* fds the keeper owns; -1 = free */
+};
+
+/* Sizes chosen at creation. */
+struct region_params {
+	uint64_t max_inodes;
+	uint64_t max_handles;
+	uint64_t config_digest;
+};
+
+/*
+ * Creates the memfd (sealed against shrinking), sizes it, maps it and
+ * initializes every section. The memfd lands at REGION_FD_STATE with
+ * FD_CLOEXEC clear. -errno on failure. Keeper only.
+ */
+int region_create(struct region *r, const struct region_params *p);
+/*
+ * Validates an existing region mapped at r->base (header, version, section
+ * bounds) and fills r's pointers. -EINVAL / -EPROTO on a bad layout.
+ */
+int region_attach(struct region *r, uint8_t *base, uint64_t size);
+/* Byte offset of p inside the region (p must point into it). */
+uint64_t region_off(const struct region *r, const void *p);
+/* The journal slot of (queue, head). */
+struct journal_slot_rec *region_slot(const struct region *r, unsigned queue,
+    unsigned head);
+
+/* Atomic 64-bit helpers for region words (release store, acquire load). */
+static inline void
+region_store(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t
+region_load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+#endif
