@@ -27,7 +27,12 @@ enum config_ifh { CONFIG_IFH_NEVER, CONFIG_IFH_PREFER, CONFIG_IFH_MANDATORY };
 enum config_action { CONFIG_RUN, CONFIG_PRINT_CAPS, CONFIG_VERSION,
 	CONFIG_HELP };
 
-#define CONFIG_MAX_QUEUES	8	/* --queues; + hiprio <= REGION_MAX_QUEUES */
+/*
+ * Bounds that must agree with region.h: request queues + hiprio <=
+ * REGION_MAX_QUEUES, and pool + queue threads + hiprio <= REGION_MAX_THREADS
+ * (every serving thread owns a redo log).
+ */
+#define CONFIG_MAX_QUEUES	8	/* --queues */
 #define CONFIG_MAX_THREAD_POOL	48	/* --thread-pool-size */
 #define CONFIG_TAG_MAX		36	/* --tag, as virtiofsd's MAX_TAG_LEN */
 

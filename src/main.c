@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * phoenixfsd's entry point: parse the command line (config.c), answer
+ * --help, --version and --print-capabilities, set up logging, then hand the
+ * read-only configuration to the keeper (keeper.c), whose return value is
+ * the exit status. Exit 2 means a bad command line, as with virtiofsd's
+ * argument parser; nothing else is decided here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "keeper.h"
+#include "log.h"
+
+#ifndef PHX_VERSION
+#error "PHX_VERSION must be defined by the build"
+#endif
+
+int
+main(int argc, char **argv)
+{
+	static struct config cfg;	/* large: not on the stack */
+
+	if (config_parse(&cfg, argc, argv) < 0)
+		return 2;
+	switch (cfg.action) {
+	case CONFIG_PRINT_CAPS:
+		config_print_capabilities();
+		return fflush(stdout) == 0 ? 0 : 1;
+	case CONFIG_VERSION:
+		printf("phoenixfsd %s\n", PHX_VERSION);
+		return fflush(stdout) == 0 ? 0 : 1;
+	case CONFIG_HELP:
+		config_print_help();
+		return fflush(stdout) == 0 ? 0 : 1;
+	case CONFIG_RUN:
+		break;
+	}
+
+	log_init(cfg.log_level, cfg.use_syslog);
+	log_procinit("launcher");
+	if (cfg.socket_fd >= 0)
+		log_info("phoenixfsd %s: sharing %s on inherited fd %d",
+		    PHX_VERSION, cfg.shared_dir, cfg.socket_fd);
+	else
+		log_info("phoenixfsd %s: sharing %s on %s", PHX_VERSION,
+		    cfg.shared_dir, cfg.socket_path);
+	return keeper_launch(&cfg);
+}
