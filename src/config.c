@@ -998,6 +998,56 @@ config_print_help(void)
 	    stdout);
 }
 
+static const char *
+choice_name(const struct choice *c, size_t n, int value)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!c[i].alias && c[i].value == value)
+			return c[i].name;
+	return "?";
+}
+
+#define CHOICE(tab, v) choice_name(tab, nitems(tab), (int)(v))
+
+void
+config_print(const struct config *cfg, FILE *f)
+{
+	static const char *const actions[] = {"run", "print-capabilities",
+		"version", "help"};
+
+	fprintf(f, "action %s\n", actions[cfg->action]);
+	fprintf(f, "socket_path %s\nsocket_fd %d\nsocket_group %s\n",
+	    cfg->socket_path, cfg->socket_fd, cfg->socket_group);
+	fprintf(f, "shared_dir %s\ntag %s\n", cfg->shared_dir, cfg->tag);
+	fprintf(f, "cache %s\nsandbox %s\nseccomp %s\n",
+	    CHOICE(cache_choices, cfg->cache),
+	    CHOICE(sandbox_choices, cfg->sandbox),
+	    CHOICE(seccomp_choices, cfg->seccomp));
+	fprintf(f, "inode_file_handles %s\nlog_level %s\n",
+	    CHOICE(ifh_choices, cfg->inode_file_handles),
+	    CHOICE(log_choices, cfg->log_level));
+	fprintf(f, "thread_pool_size %u\nqueues %u\nrlimit_nofile %llu\n",
+	    cfg->thread_pool_size, cfg->num_request_queues,
+	    (unsigned long long)cfg->rlimit_nofile);
+	fprintf(f, "syslog %d\nreadonly %d\nannounce_submounts %d\n",
+	    cfg->use_syslog, cfg->readonly, cfg->announce_submounts);
+	fprintf(f, "xattr %d\nposix_acl %d\nsecurity_label %d\n", cfg->xattr,
+	    cfg->posix_acl, cfg->security_label);
+	fprintf(f, "writeback %d\nallow_direct_io %d\nallow_mmap %d\n",
+	    cfg->writeback, cfg->allow_direct_io, cfg->allow_mmap);
+	fprintf(f, "readdirplus %d\nkillpriv_v2 %d\npreserve_noatime %d\n",
+	    cfg->readdirplus, cfg->killpriv_v2, cfg->preserve_noatime);
+	fprintf(f, "xattrmap %s\nmodcaps %s\n", cfg->xattrmap, cfg->modcaps);
+	fprintf(f, "translate_uid %s\ntranslate_gid %s\n", cfg->translate_uid,
+	    cfg->translate_gid);
+	fprintf(f, "uid_map %s\ngid_map %s\npid_file %s\n", cfg->uid_map,
+	    cfg->gid_map, cfg->pid_file);
+	fprintf(f, "max_inodes %u\nmax_handles %u\nwatchdog_ms %u\n",
+	    cfg->max_inodes, cfg->max_handles, cfg->watchdog_ms);
+	fprintf(f, "quarantine_crashes %u\ndegrade_after %u\njournal %d\n",
+	    cfg->quarantine_crashes, cfg->degrade_after, cfg->journal);
+}
+
 /*
  * FNV-1a 64 over "name=value\n" of each guest-visible field whose value
  * differs from the baseline frozen below. Omitting baseline values keeps

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <limits.h>
 #include <sys/types.h>
 
@@ -95,6 +96,11 @@ int config_parse(struct config *cfg, int argc, char **argv);
 void config_print_capabilities(void);
 /* Writes --help text to stdout. */
 void config_print_help(void);
+/*
+ * Writes every field as "name value" lines (enums by their option names),
+ * for debug logs and the golden tests in tests/config/.
+ */
+void config_print(const struct config *cfg, FILE *f);
 /* A digest of the fields that change what the guest sees (for the region). */
 uint64_t config_digest(const struct config *cfg);
 
