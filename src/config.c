@@ -1008,6 +1008,7 @@ choice_name(const struct choice *c, size_t n, int value)
 }
 
 #define CHOICE(tab, v) choice_name(tab, nitems(tab), (int)(v))
+#define STR(s)	       ((s)[0] != '\0' ? (s) : "-")
 
 void
 config_print(const struct config *cfg, FILE *f)
@@ -1017,8 +1018,8 @@ config_print(const struct config *cfg, FILE *f)
 
 	fprintf(f, "action %s\n", actions[cfg->action]);
 	fprintf(f, "socket_path %s\nsocket_fd %d\nsocket_group %s\n",
-	    cfg->socket_path, cfg->socket_fd, cfg->socket_group);
-	fprintf(f, "shared_dir %s\ntag %s\n", cfg->shared_dir, cfg->tag);
+	    STR(cfg->socket_path), cfg->socket_fd, STR(cfg->socket_group));
+	fprintf(f, "shared_dir %s\ntag %s\n", STR(cfg->shared_dir), STR(cfg->tag));
 	fprintf(f, "cache %s\nsandbox %s\nseccomp %s\n",
 	    CHOICE(cache_choices, cfg->cache),
 	    CHOICE(sandbox_choices, cfg->sandbox),
@@ -1037,11 +1038,11 @@ config_print(const struct config *cfg, FILE *f)
 	    cfg->writeback, cfg->allow_direct_io, cfg->allow_mmap);
 	fprintf(f, "readdirplus %d\nkillpriv_v2 %d\npreserve_noatime %d\n",
 	    cfg->readdirplus, cfg->killpriv_v2, cfg->preserve_noatime);
-	fprintf(f, "xattrmap %s\nmodcaps %s\n", cfg->xattrmap, cfg->modcaps);
-	fprintf(f, "translate_uid %s\ntranslate_gid %s\n", cfg->translate_uid,
-	    cfg->translate_gid);
-	fprintf(f, "uid_map %s\ngid_map %s\npid_file %s\n", cfg->uid_map,
-	    cfg->gid_map, cfg->pid_file);
+	fprintf(f, "xattrmap %s\nmodcaps %s\n", STR(cfg->xattrmap), STR(cfg->modcaps));
+	fprintf(f, "translate_uid %s\ntranslate_gid %s\n", STR(cfg->translate_uid),
+	    STR(cfg->translate_gid));
+	fprintf(f, "uid_map %s\ngid_map %s\npid_file %s\n", STR(cfg->uid_map),
+	    STR(cfg->gid_map), STR(cfg->pid_file));
 	fprintf(f, "max_inodes %u\nmax_handles %u\nwatchdog_ms %u\n",
 	    cfg->max_inodes, cfg->max_handles, cfg->watchdog_ms);
 	fprintf(f, "quarantine_crashes %u\ndegrade_after %u\njournal %d\n",
