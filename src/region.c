@@ -38,6 +38,8 @@ layout(struct region_hdr_rec *h, const struct region_params *p)
 	off = ALIGN_UP(off + sizeof(struct region_dev_rec), SECTION_ALIGN);
 	h->fuse_off = off;
 	off = ALIGN_UP(off + sizeof(struct region_fuse_rec), SECTION_ALIGN);
+	h->health_off = off;
+	off = ALIGN_UP(off + sizeof(struct region_health_rec), SECTION_ALIGN);
 	h->threads_off = off;
 	off = ALIGN_UP(off + REGION_MAX_THREADS *
 	    sizeof(struct region_thread_rec), SECTION_ALIGN);
@@ -68,6 +70,7 @@ set_pointers(struct region *r)
 
 	r->dev = (struct region_dev_rec *)(r->base + h->dev_off);
 	r->fuse = (struct region_fuse_rec *)(r->base + h->fuse_off);
+	r->health = (struct region_health_rec *)(r->base + h->health_off);
 	r->threads = (struct region_thread_rec *)(r->base + h->threads_off);
 	r->journal = (struct journal_slot_rec *)(r->base + h->journal_off);
 	r->ihdr = (struct inode_hdr_rec *)(r->base + h->inode_off);
@@ -165,6 +168,7 @@ region_attach(struct region *r, uint8_t *base, uint64_t size)
 	p.config_digest = 0;
 	if (layout(&want, &p) != size || want.dev_off != h->dev_off ||
 	    want.fuse_off != h->fuse_off ||
+	    want.health_off != h->health_off ||
 	    want.threads_off != h->threads_off ||
 	    want.journal_off != h->journal_off ||
 	    want.inode_off != h->inode_off || want.ihash_off != h->ihash_off ||

@@ -72,7 +72,20 @@ struct region_hdr_rec {
 	uint64_t last_death_ns;	    /* CLOCK_MONOTONIC of the last death */
 	uint64_t last_recovery_ns;  /* last recovery duration */
 	uint64_t conn_state;	    /* REGION_CONN_* */
-	uint64_t pad[8];
+	/*
+	 * The worker main thread's tid: set by the kernel at clone
+	 * (CLONE_CHILD_SETTID), cleared and futex-woken by the kernel when
+	 * that thread releases its mm (CLONE_CHILD_CLEARTID), which is how
+	 * the keeper learns of a death before the teardown (DESIGN 1).
+	 */
+	uint32_t worker_ctid;
+	uint32_t recovered;	    /* worker: 1 once recovery finished */
+	uint64_t deaths_fault;	    /* deaths by a fault signal */
+	uint64_t deaths_kill;	    /* deaths by SIGKILL (external or OOM) */
+	uint64_t deaths_exit;	    /* non-zero exits (fatalx) */
+	uint64_t last_respawn_ns;   /* death seen -> new worker cloned */
+	uint64_t crash_fired;	    /* crashpoint.c: PHX_CRASH fired once */
+	uint64_t pad[2];
 };
 ASSERT_SIZE(struct region_hdr_rec, 256);
 
@@ -188,6 +201,30 @@ struct region_thread_rec {
 	struct region_redo_ent redo[REGION_REDO_MAX];
 };
 
+/* ---- health: poison accounting (DESIGN 6) ------------------------- */
+
+#define REGION_POISON_MAX 64
+
+/*
+ * A crash counted against an activity. key identifies it across
+ * incarnations: for a request, REGION_ACT_REQUEST << 56 | queue << 40 |
+ * head << 24 | slot generation; for a ring position or a control message,
+ * the kind << 56 | its argument. Written by the fault handler of the dying
+ * thread (single word stores) and by the keeper between workers.
+ */
+struct region_poison_rec {
+	uint64_t key;		/* 0 = free */
+	uint64_t crashes;
+};
+
+struct region_health_rec {
+	struct region_poison_rec poison[REGION_POISON_MAX];
+	uint64_t quarantined;	/* activities quarantined, total */
+	uint64_t faults;	/* fault signals caught, total */
+	uint64_t watchdog_kills;
+	uint64_t pad[5];
+};
+
 /* ---- request journal ------------------------------------------------ */
 
 /*
@@ -264,6 +301,7 @@ struct region {
 	struct region_hdr_rec *hdr;
 	struct region_dev_rec *dev;
 	struct region_fuse_rec *fuse;
+	struct region_health_rec *health;
 	struct region_thread_rec *threads;
 	struct journal_slot_rec *journal;
 	struct inode_hdr_rec *ihdr;

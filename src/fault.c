@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The fault handler and the poison table (DESIGN 6). The handler runs on
+ * the faulting thread's sigaltstack and uses only async-signal-safe
+ * operations: atomic word updates in the region and tgkill. A crash is
+ * counted against the thread's published activity; the signal is then
+ * re-raised with its default action, so the worker dies as it would have
+ * and the keeper sees the signal. Keys stay in the table until the
+ * activity is answered or quarantined.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "journal.h"
+
+#define ALTSTACK_SIZE (64 * 1024)
+
+static struct region *fault_region;
+static __thread struct region_thread_rec *self;
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+fault_key_request(unsigned queue, unsigned head, uint32_t gen)
+{
+	return (uint64_t)REGION_ACT_REQUEST << 56 | (uint64_t)(queue & 0xff)
+	    << 40 | (uint64_t)(head & 0xffff) << 24 | (gen & 0xffffff);
+}
+
+uint64_t
+fault_key(enum region_act act, uint64_t arg)
+{
+	if (act == REGION_ACT_REQUEST && fault_region != NULL) {
+		unsigned q = (arg >> 16) & 0xffff, head = arg & 0xffff;
+		struct journal_slot_rec *s = region_slot(fault_region, q, head);
+
+		if (s != NULL)
+			return fault_key_request(q, head,
+			    journal_gen(region_load(&s->word)));
+	}
+	return (uint64_t)act << 56 | (arg & 0x00ffffffffffffffULL);
+}
+
+/* Async-signal-safe: CAS on the key, atomic add on the count. */
+static void
+count(struct region *r, uint64_t key)
+{
+	struct region_poison_rec *p = r->health->poison;
+
+	if (key == 0)
+		return;
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
+		uint64_t k = __atomic_load_n(&p[i].key, __ATOMIC_ACQUIRE);
+
+		if (k == 0) {
+			uint64_t zero = 0;
+
+			if (!__atomic_compare_exchange_n(&p[i].key, &zero, key,
+			    false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+			    zero != key)
+				continue;
+			k = key;
+		}
+		if (k == key) {
+			__atomic_add_fetch(&p[i].crashes, 1, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+void
+fault_count(struct region *r, uint64_t key)
+{
+	count(r, key);
+}
+
+uint64_t
+fault_crashes(const struct region *r, uint64_t key)
+{
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++)
+		if (region_load(&r->health->poison[i].key) == key)
+			return region_load(&r->health->poison[i].crashes);
+	return 0;
+}
+
+void
+fault_clear(struct region *r, uint64_t key)
+{
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
+		if (region_load(&r->health->poison[i].key) == key) {
+			region_store(&r->health->poison[i].crashes, 0);
+			region_store(&r->health->poison[i].key, 0);
+		}
+	}
+}
+
+void
+fault_count_all_active(struct region *r)
+{
+	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
+		struct region_thread_rec *t = &r->threads[i];
+		uint64_t act = region_load(&t->act);
+
+		if (region_load(&t->in_use) && act != REGION_ACT_IDLE &&
+		    act != REGION_ACT_HOUSEKEEPING)
+			count(r, fault_key((enum region_act)act, t->act_arg));
+	}
+}
+
+static void
+on_fault(int sig, siginfo_t *si, void *uc)
+{
+	struct region *r = fault_region;
+
+	if (r != NULL) {
+		__atomic_add_fetch(&r->health->faults, 1, __ATOMIC_RELAXED);
+		if (self != NULL) {
+			uint64_t act = region_load(&self->act);
+
+			if (act != REGION_ACT_IDLE)
+				count(r, fault_key((enum region_act)act,
+				    self->act_arg));
+		}
+	}
+	/* SA_RESETHAND restored the default: die of the same signal. */
+	signal(sig, SIG_DFL);
+	syscall(SYS_tgkill, getpid(), gettid(), sig);
+}
+
+void
+fault_install(struct region *r)
+{
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+	struct sigaction sa;
+
+	fault_region = r;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+int
+fault_thread_init(struct region_thread_rec *t)
+{
+	stack_t ss;
+
+	ss.ss_sp = malloc(ALTSTACK_SIZE);
+	if (ss.ss_sp == NULL)
+		return -ENOMEM;
+	ss.ss_size = ALTSTACK_SIZE;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL) < 0)
+		return -errno;
+	self = t;
+	return 0;
+}
+
+void
+fault_begin(enum region_act act, uint64_t arg)
+{
+	if (self == NULL)
+		return;
+	self->act_arg = arg;
+	self->act_start_ns = now_ns();
+	/* Orders arg and start before act for the handler and the keeper. */
+	region_store(&self->act, act);
+}
+
+void
+fault_end(void)
+{
+	if (self != NULL)
+		region_store(&self->act, REGION_ACT_IDLE);
+}

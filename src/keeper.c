@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Launcher and keeper (DESIGN 1). The keeper is single-threaded and small:
+ * it owns the state region and the reserved fds, and supervises one worker
+ * at a time. A worker shares the keeper's fd table (clone(CLONE_FILES), no
+ * exec), so its death closes nothing: QEMU sees no disconnect. The keeper
+ * learns of a death from the kernel clearing the worker's ctid word in the
+ * region (CLONE_CHILD_CLEARTID wakes a futex as the main thread releases its
+ * mm), waits until every task of the worker has released its mm (vsize 0),
+ * and clones the next worker at once; the dead one is reaped later, its
+ * page-table teardown off the stall. A worker that exits 0 after recording
+ * the peer's close ends the daemon, as virtiofsd ends when QEMU goes away.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handle.h"
+#include "inode.h"
+#include "keeper.h"
+#include "log.h"
+#include "region.h"
+#include "sandbox.h"
+#include "worker.h"
+
+#define WORKER_STACK (1 << 20)
+
+static volatile sig_atomic_t got_term, got_chld;
+
+struct keeper {
+	const struct config *cfg;
+	struct region r;
+	pid_t worker;		/* current worker, 0 = none */
+	void *stack;
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int
+clear_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Creates (or adopts, for --fd) the listening socket at REGION_FD_LISTEN. */
+static int
+listen_socket(const struct config *cfg)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd;
+
+	if (cfg->socket_fd >= 0) {
+		fd = cfg->socket_fd;
+	} else {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
+			log_warnx("socket path too long: %s", cfg->socket_path);
+			return -ENAMETOOLONG;
+		}
+		strcpy(sun.sun_path, cfg->socket_path);
+		if (lstat(cfg->socket_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(cfg->socket_path);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0)
+			return -errno;
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			log_warn("cannot bind %s", cfg->socket_path);
+			return -errno;
+		}
+		if (cfg->socket_group[0] != '\0') {
+			struct group *g = getgrnam(cfg->socket_group);
+
+			if (g == NULL) {
+				log_warnx("unknown group %s", cfg->socket_group);
+				return -EINVAL;
+			}
+			if (chown(cfg->socket_path, (uid_t)-1, g->gr_gid) < 0 ||
+			    chmod(cfg->socket_path, 0660) < 0)
+				return -errno;
+		} else if (chmod(cfg->socket_path, 0600) < 0) {
+			return -errno;
+		}
+		if (listen(fd, 1) < 0)
+			return -errno;
+	}
+	if (fd != REGION_FD_LISTEN) {
+		if (dup2(fd, REGION_FD_LISTEN) < 0)
+			return -errno;
+		close(fd);
+	}
+	return clear_cloexec(REGION_FD_LISTEN);
+}
+
+static void
+raise_nofile(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (cfg->rlimit_nofile > 0) {
+		rl.rlim_cur = cfg->rlimit_nofile;
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max;
+	} else {
+		rl.rlim_cur = rl.rlim_max;
+	}
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot set RLIMIT_NOFILE");
+}
+
+static int
+write_pid_file(const char *path, pid_t pid)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
+	if (write(fd, buf, n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+struct worker_arg {
+	struct region *r;
+	const struct config *cfg;
+};
+
+static int
+worker_trampoline(void *p)
+{
+	struct worker_arg *a = p;
+
+	_exit(worker_main(a->r, a->cfg));
+}
+
+static struct worker_arg warg;
+
+static int
+spawn(struct keeper *k)
+{
+	/*
+	 * PARENT_SETTID fills the word before clone returns (CHILD_SETTID
+	 * only when the child first runs), so watch() never sees a 0 that
+	 * means "not started yet".
+	 */
+	int flags = CLONE_FILES | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID |
+	    CLONE_CHILD_CLEARTID | SIGCHLD;
+	pid_t pid;
+
+	warg.r = &k->r;
+	warg.cfg = k->cfg;
+	k->r.hdr->incarnation++;
+	k->r.hdr->worker_ctid = 0;
+	pid = clone(worker_trampoline, (char *)k->stack + WORKER_STACK, flags,
+	    &warg, (pid_t *)&k->r.hdr->worker_ctid, NULL,
+	    (pid_t *)&k->r.hdr->worker_ctid);
+	if (pid < 0)
+		return -errno;
+	k->worker = pid;
+	k->r.hdr->worker_pid = (uint64_t)pid;
+	return 0;
+}
+
+/* vsize (field 23) of one /proc/PID/task/TID/stat; -1 if gone. */
+static long long
+task_vsize(int dirfd, const char *tid)
+{
+	char path[64], buf[1024], *p;
+	long long vsize = -1;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stat", tid);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return -1;
+	/* After ")": state is field 3; vsize is field 23. */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+	    "%*u %*d %*d %*d %*d %*d %*d %*u %lld", &vsize) != 1)
+		return -1;
+	return vsize;
+}
+
+/* True once every task of pid has dropped its mm (or is gone). */
+static bool
+mm_released(pid_t pid)
+{
+	char path[32];
+	struct dirent *de;
+	bool released = true;
+	DIR *d;
+	int fd;
+
+	snprintf(path, sizeof(path), "%ld/task", (long)pid);
+	fd = openat(REGION_FD_PROC, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return true;
+	}
+	while (released && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (task_vsize(dirfd(d), de->d_name) > 0)
+			released = false;
+	}
+	closedir(d);
+	return released;
+}
+
+static int
+futex_wait(uint32_t *word, uint32_t val, long timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000};
+
+	return (int)syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+/* Reaps every exited child; returns the status of pid if it was reaped. */
+static int
+reap(struct keeper *k, pid_t pid, bool *ret_reaped)
+{
+	int status = 0, st;
+	pid_t p;
+
+	*ret_reaped = false;
+	while ((p = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+		if (WIFSIGNALED(st)) {
+			if (WTERMSIG(st) == SIGKILL)
+				k->r.hdr->deaths_kill++;
+			else
+				k->r.hdr->deaths_fault++;
+		} else if (WIFEXITED(st) && WEXITSTATUS(st) != 0) {
+			k->r.hdr->deaths_exit++;
+		}
+		if (p == pid) {
+			*ret_reaped = true;
+			status = st;
+		}
+	}
+	return status;
+}
+
+static void
+stop_worker(struct keeper *k)
+{
+	bool reaped;
+
+	if (k->worker <= 0)
+		return;
+	kill(k->worker, SIGKILL);
+	for (;;) {
+		reap(k, k->worker, &reaped);
+		if (reaped || errno == ECHILD)
+			break;
+		usleep(1000);
+	}
+	k->worker = 0;
+}
+
+/* Waits for the current worker's death; returns its wait status or -1. */
+static int
+watch(struct keeper *k)
+{
+	uint32_t tid;
+	uint64_t t0, last_log = 0;
+	bool reaped;
+	int st;
+
+	for (;;) {
+		if (got_term)
+			return -1;
+		tid = __atomic_load_n(&k->r.hdr->worker_ctid, __ATOMIC_ACQUIRE);
+		if (tid == 0)
+			break;
+		got_chld = 0;
+		futex_wait(&k->r.hdr->worker_ctid, tid, 200);
+		st = reap(k, k->worker, &reaped);
+		if (reaped)
+			return st;
+	}
+	/* The main thread is gone: wait for every task's mm, not teardown. */
+	t0 = now_ns();
+	while (!mm_released(k->worker)) {
+		st = reap(k, k->worker, &reaped);
+		if (reaped)
+			return st;
+		if (now_ns() - t0 > 1000000000ULL &&
+		    now_ns() - last_log > 1000000000ULL) {
+			log_warnx("worker %ld still holds its memory after %llu ms "
+			    "(a task in D state?)", (long)k->worker,
+			    (unsigned long long)((now_ns() - t0) / 1000000));
+			last_log = now_ns();
+		}
+		usleep(50);
+	}
+	st = reap(k, k->worker, &reaped);
+	return reaped ? st : 0x7f00; /* "died, not yet reaped" */
+}
+
+static int
+keeper_loop(struct keeper *k)
+{
+	uint64_t died;
+	int st, err;
+
+	for (;;) {
+		err = spawn(k);
+		if (err < 0) {
+			log_warnc(err, "cannot start a worker");
+			return 1;
+		}
+		st = watch(k);
+		if (st == -1) {
+			log_info("terminating");
+			stop_worker(k);
+			return 0;
+		}
+		died = now_ns();
+		if (region_load(&k->r.hdr->conn_state) == REGION_CONN_CLOSED) {
+			/* The peer is gone: never respawn against it. */
+			stop_worker(k);
+			log_info("vhost-user connection closed, exiting");
+			return 0;
+		}
+		k->r.hdr->kills++;
+		k->r.hdr->last_death_ns = died;
+		k->r.hdr->failed_recoveries++;
+		if (k->r.hdr->failed_recoveries >= k->cfg->degrade_after &&
+		    !k->r.hdr->degraded) {
+			log_warnx("%llu failed recoveries in a row: degraded "
+			    "mode, every request answers EIO",
+			    (unsigned long long)k->r.hdr->failed_recoveries);
+			k->r.hdr->degraded = 1;
+		}
+		if (st != 0x7f00)
+			log_info("worker %ld ended (%s %d), respawning",
+			    (long)k->worker,
+			    WIFSIGNALED(st) ? "signal" : "status",
+			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		else
+			log_debug("worker %ld died, respawning",
+			    (long)k->worker);
+		/* A crash loop backs off, but never stops serving. */
+		if (k->r.hdr->failed_recoveries > 2)
+			usleep(MIN(1000000u,
+			    10000u << MIN(k->r.hdr->failed_recoveries, 7)));
+		k->r.hdr->last_respawn_ns = now_ns() - died;
+	}
+}
+
+static int
+keeper_run(const struct config *cfg)
+{
+	struct region_params p;
+	struct keeper k;
+	struct stat st;
+	int err;
+
+	memset(&k, 0, sizeof(k));
+	k.cfg = cfg;
+	log_procinit("keeper");
+	install_signals();
+	prctl(PR_SET_NAME, "phx-keeper");
+	err = sandbox_enter(cfg);
+	if (err < 0) {
+		log_warnc(err, "cannot build the sandbox");
+		return 1;
+	}
+	p.max_inodes = cfg->max_inodes;
+	p.max_handles = cfg->max_handles;
+	p.config_digest = config_digest(cfg);
+	err = region_create(&k.r, &p);
+	if (err < 0) {
+		log_warnc(err, "cannot create the state region");
+		return 1;
+	}
+	if (fstat(REGION_FD_ROOT, &st) < 0)
+		fatal("stat of the shared directory");
+	inode_init_region(&k.r, REGION_FD_ROOT, st.st_dev, st.st_ino);
+	handle_init_region(&k.r);
+	k.r.hdr->keeper_pid = (uint64_t)getpid();
+	k.r.hdr->conn_state = REGION_CONN_NONE;
+	{
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			fd = openat(REGION_FD_PROC, "self/oom_score_adj",
+			    O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)!write(fd, "-1000", 5);
+			close(fd);
+		}
+	}
+	prctl(PR_SET_DUMPABLE, 0);
+	k.stack = mmap(NULL, WORKER_STACK, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (k.stack == MAP_FAILED)
+		fatal("worker stack");
+	log_info("serving %s (state region %llu MiB virtual)", cfg->shared_dir,
+	    (unsigned long long)(k.r.size >> 20));
+	return keeper_loop(&k);
+}
+
+int
+keeper_launch(const struct config *cfg)
+{
+	int err, st;
+	pid_t pid;
+
+	raise_nofile(cfg);
+	err = listen_socket(cfg);
+	if (err < 0) {
+		log_warnc(err, "cannot listen on the vhost-user socket");
+		return 1;
+	}
+	log_info("Waiting for vhost-user socket connection...");
+	err = sandbox_unshare(cfg);
+	if (err < 0) {
+		log_warnc(err, "cannot create namespaces (try --sandbox=chroot "
+		    "or --sandbox=none)");
+		return 1;
+	}
+	if (cfg->sandbox != CONFIG_SANDBOX_NAMESPACE) {
+		if (cfg->pid_file[0] && write_pid_file(cfg->pid_file,
+		    getpid()) < 0)
+			log_warn("cannot write %s", cfg->pid_file);
+		return keeper_run(cfg);
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_warn("fork");
+		return 1;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(keeper_run(cfg));
+	}
+	/* The launcher: forward termination, wait, report. */
+	log_procinit("launcher");
+	if (cfg->pid_file[0] && write_pid_file(cfg->pid_file, pid) < 0)
+		log_warn("cannot write %s", cfg->pid_file);
+	install_signals();
+	close(REGION_FD_LISTEN);
+	for (;;) {
+		pid_t p = waitpid(pid, &st, 0);
+
+		if (p == pid)
+			break;
+		if (p < 0 && errno != EINTR)
+			return 1;
+		if (got_term) {
+			kill(pid, SIGTERM);
+			got_term = 0;
+		}
+	}
+	if (cfg->socket_path[0])
+		unlink(cfg->socket_path);
+	if (cfg->pid_file[0])
+		unlink(cfg->pid_file);
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 1;
+}

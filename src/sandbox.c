@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Namespaces, pivot_root and the worker's own restrictions. The keeper
+ * keeps every capability and no seccomp filter (both survive exec and
+ * would freeze every later version, DESIGN 1); each worker restricts
+ * itself right after clone. The reserved fds it produces (REGION_FD_PROC,
+ * REGION_FD_ROOT) have FD_CLOEXEC clear so a live upgrade keeps them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "region.h"
+#include "sandbox.h"
+
+static int
+open_at_fixed(const char *path, int flags, int target)
+{
+	int fd = open(path, flags);
+
+	if (fd < 0)
+		return -errno;
+	if (fd != target) {
+		if (dup2(fd, target) < 0) {
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+		close(fd);
+	}
+	return target;
+}
+
+int
+sandbox_unshare(const struct config *cfg)
+{
+	if (cfg->sandbox != CONFIG_SANDBOX_NAMESPACE)
+		return 0;
+	if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+enter_namespace(const struct config *cfg)
+{
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return -errno;
+	/* A /proc of our own PID namespace, so /proc/self is the worker. */
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	    NULL) < 0)
+		return -errno;
+	if (open_at_fixed("/proc", O_PATH | O_DIRECTORY, REGION_FD_PROC) < 0)
+		return -errno;
+	if (mount(cfg->shared_dir, cfg->shared_dir, NULL, MS_BIND | MS_REC,
+	    NULL) < 0)
+		return -errno;
+	if (chdir(cfg->shared_dir) < 0)
+		return -errno;
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return -errno;
+	if (umount2(".", MNT_DETACH) < 0)
+		return -errno;
+	if (chdir("/") < 0)
+		return -errno;
+	return 0;
+}
+
+int
+sandbox_enter(const struct config *cfg)
+{
+	int err;
+
+	switch (cfg->sandbox) {
+	case CONFIG_SANDBOX_NAMESPACE:
+		err = enter_namespace(cfg);
+		if (err < 0)
+			return err;
+		break;
+	case CONFIG_SANDBOX_CHROOT:
+		err = open_at_fixed("/proc", O_PATH | O_DIRECTORY,
+		    REGION_FD_PROC);
+		if (err < 0)
+			return err;
+		if (chroot(cfg->shared_dir) < 0 || chdir("/") < 0)
+			return -errno;
+		break;
+	case CONFIG_SANDBOX_NONE:
+		err = open_at_fixed("/proc", O_PATH | O_DIRECTORY,
+		    REGION_FD_PROC);
+		if (err < 0)
+			return err;
+		if (chdir(cfg->shared_dir) < 0)
+			return -errno;
+		break;
+	}
+	err = open_at_fixed(".", O_PATH | O_DIRECTORY, REGION_FD_ROOT);
+	return err < 0 ? err : 0;
+}
+
+int
+sandbox_worker(const struct config *cfg)
+{
+	/* TODO(#3): capability set per options and the seccomp allowlist. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One worker incarnation (DESIGN 1 and 4). Right after clone, before any
+ * thread or guest input, it restricts itself (parent-death signal, fd soft
+ * limit 64 below the keeper's, no_new_privs, seccomp), then recovers:
+ * validates the region, rolls the redo logs forward, remaps guest memory,
+ * settles every queue, and only then serves. Its main thread carries the
+ * keeper's glibc TID (raw clone), so it takes no locks and serves nothing:
+ * it accepts the connection, creates the threads and waits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crashpoint.h"
+#include "fault.h"
+#include "fdispatch.h"
+#include "log.h"
+#include "queue.h"
+#include "redo.h"
+#include "region.h"
+#include "sandbox.h"
+#include "vu.h"
+#include "worker.h"
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void
+restrict_self(const struct config *cfg)
+{
+	struct rlimit rl;
+	sigset_t all;
+	int err;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_NAME, "phx-worker");
+	/* A leaking worker must not starve the keeper (DESIGN 1). */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 128) {
+		rl.rlim_cur -= 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* The keeper's handlers are flags in its copy: take the defaults. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	err = sandbox_worker(cfg);
+	if (err < 0)
+		fatalx("cannot restrict the worker: %s", strerror(-err));
+}
+
+/* The connection, accepted once and kept at REGION_FD_CONN for good. */
+static int
+connection(struct region *r)
+{
+	int fd;
+
+	if (region_load(&r->hdr->conn_state) == REGION_CONN_UP)
+		return 0;
+	do
+		fd = accept4(REGION_FD_LISTEN, NULL, NULL, 0);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -errno;
+	if (fd != REGION_FD_CONN) {
+		if (dup2(fd, REGION_FD_CONN) < 0)
+			return -errno;
+		close(fd);
+	}
+	region_store(&r->hdr->conn_state, REGION_CONN_UP);
+	log_info("client connected, servicing requests");
+	return 0;
+}
+
+struct serve_arg {
+	struct vu_dev *dev;
+	int ret;
+};
+
+static void *
+serve_thread(void *p)
+{
+	struct serve_arg *a = p;
+
+	a->ret = vu_serve(a->dev);
+	return NULL;
+}
+
+int
+worker_main(struct region *r, const struct config *cfg)
+{
+	struct fuse_session *fs;
+	struct serve_arg sa;
+	struct vu_dev *dev;
+	uint64_t t0 = now_ns(), inc;
+	pthread_t th;
+	int err;
+
+	inc = r->hdr->incarnation;
+	log_procinit("worker#%llu", (unsigned long long)inc);
+	restrict_self(cfg);
+
+	/* DESIGN 4 step 1: validate, roll forward. */
+	err = region_attach(r, r->base, r->size);
+	if (err < 0)
+		fatalx("state region refused: %s", strerror(-err));
+	err = redo_recover(r);
+	if (err < 0)
+		log_warnx("a corrupt redo log was ignored");
+	else if (err > 0)
+		log_info("rolled %d redo transactions forward", err);
+	/* The dead incarnation's thread records are free again. */
+	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
+		region_store(&r->threads[i].act, REGION_ACT_IDLE);
+		region_store(&r->threads[i].in_use, 0);
+	}
+	fault_install(r);
+	crashpoint_init(r);
+
+	err = connection(r);
+	if (err < 0)
+		fatalx("accept: %s", strerror(-err));
+	err = fdispatch_init(&fs, r, cfg, REGION_FD_ROOT);
+	if (err < 0)
+		fatalx("FUSE session: %s", strerror(-err));
+	err = vu_dev_create(&dev, r, cfg, fs);
+	if (err < 0)
+		fatalx("device: %s", strerror(-err));
+	/* DESIGN 4 steps 2-8: memory, queues, in-flight requests. */
+	err = vu_dev_recover(dev);
+	if (err < 0)
+		fatalx("recovery failed: %s", strerror(-err));
+	r->hdr->last_recovery_ns = now_ns() - t0;
+	r->hdr->failed_recoveries = 0;
+	__atomic_store_n(&r->hdr->recovered, 1, __ATOMIC_RELEASE);
+	if (inc > 1)
+		log_info("recovered in %.3f ms", (double)(now_ns() - t0) / 1e6);
+
+	sa.dev = dev;
+	sa.ret = 0;
+	err = pthread_create(&th, NULL, serve_thread, &sa);
+	if (err != 0)
+		fatalx("cannot create the control thread: %s", strerror(err));
+	pthread_join(th, NULL);
+	if (sa.ret == 0) {
+		region_store(&r->hdr->conn_state, REGION_CONN_CLOSED);
+		return 0;
+	}
+	fatalx("control plane: %s", strerror(-sa.ret));
+}
