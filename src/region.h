@@ -85,7 +85,7 @@ struct region_hdr_rec {
 	uint64_t deaths_exit;	    /* non-zero exits (fatalx) */
 	uint64_t last_respawn_ns;   /* death seen -> new worker cloned */
 	uint64_t crash_fired;	    /* crashpoint.c: PHX_CRASH fired once */
-	uint64_t pad[2];
+	uint64_t health_off;	    /* section: struct region_health_rec */
 };
 ASSERT_SIZE(struct region_hdr_rec, 256);
 
@@ -242,6 +242,7 @@ struct journal_slot_rec {
 	uint64_t out_total;	/* writable bytes of the chain */
 	uint64_t step;		/* multi-syscall requests: steps done */
 	uint64_t intent[8];	/* exactly-once record (intent.h) */
+	uint64_t pad[2];
 	uint8_t req[REGION_SLOT_REQ_MAX];
 };
 ASSERT_SIZE(struct journal_slot_rec, REGION_SLOT_SIZE);
