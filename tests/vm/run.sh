@@ -106,10 +106,10 @@ while IFS= read -r line; do
 	if [ "$VERBOSE" = 1 ]; then
 		printf '%s\n' "$line"
 	else
-		case $line in
-		\[*\]\ *|"") ;;			# kernel log line
-		*) printf '%s\n' "$line" ;;
-		esac
+		# drop kernel log lines ("[    1.234567] ...") and blank lines
+		if [ -n "$line" ] && ! [[ $line =~ ^\[\ *[0-9]+\.[0-9]+\]\  ]]; then
+			printf '%s\n' "$line"
+		fi
 	fi
 done <"$TMP/console"
 
