@@ -27,19 +27,63 @@
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 enum opt_id {
-	OPT_SOCKET_PATH, OPT_FD, OPT_SOCKET_GROUP, OPT_SHARED_DIR, OPT_TAG,
-	OPT_CACHE, OPT_SANDBOX, OPT_SECCOMP, OPT_IFH, OPT_LOG_LEVEL, OPT_DEBUG,
-	OPT_THREAD_POOL, OPT_RLIMIT_NOFILE, OPT_QUEUES, OPT_MAX_INODES,
-	OPT_MAX_HANDLES, OPT_WATCHDOG, OPT_QUARANTINE, OPT_DEGRADE,
-	OPT_SYSLOG, OPT_READONLY, OPT_ANNOUNCE, OPT_NO_ANNOUNCE, OPT_XATTR,
-	OPT_NO_XATTR, OPT_POSIX_ACL, OPT_NO_POSIX_ACL, OPT_SECLABEL,
-	OPT_NO_SECLABEL, OPT_WRITEBACK, OPT_NO_WRITEBACK, OPT_DIRECT_IO,
-	OPT_NO_DIRECT_IO, OPT_KILLPRIV, OPT_NO_KILLPRIV, OPT_NOATIME,
-	OPT_ALLOW_MMAP, OPT_READDIRPLUS, OPT_NO_READDIRPLUS, OPT_NO_JOURNAL,
-	OPT_XATTRMAP, OPT_MODCAPS, OPT_TRANSLATE_UID, OPT_TRANSLATE_GID,
-	OPT_UID_MAP, OPT_GID_MAP, OPT_PID_FILE, OPT_FOREGROUND, OPT_PRINT_CAPS,
-	OPT_VERSION, OPT_HELP, OPT_MIGRATION_MODE, OPT_MIGRATION_ON_ERROR,
-	OPT_IGNORED, OPT_IGNORED_UINT, OPT_IGNORED_NUMBER, OPT_UNSUPPORTED,
+	OPT_SOCKET_PATH,
+	OPT_FD,
+	OPT_SOCKET_GROUP,
+	OPT_SHARED_DIR,
+	OPT_TAG,
+	OPT_CACHE,
+	OPT_SANDBOX,
+	OPT_SECCOMP,
+	OPT_IFH,
+	OPT_LOG_LEVEL,
+	OPT_DEBUG,
+	OPT_THREAD_POOL,
+	OPT_RLIMIT_NOFILE,
+	OPT_QUEUES,
+	OPT_MAX_INODES,
+	OPT_MAX_HANDLES,
+	OPT_WATCHDOG,
+	OPT_QUARANTINE,
+	OPT_DEGRADE,
+	OPT_SYSLOG,
+	OPT_READONLY,
+	OPT_ANNOUNCE,
+	OPT_NO_ANNOUNCE,
+	OPT_XATTR,
+	OPT_NO_XATTR,
+	OPT_POSIX_ACL,
+	OPT_NO_POSIX_ACL,
+	OPT_SECLABEL,
+	OPT_NO_SECLABEL,
+	OPT_WRITEBACK,
+	OPT_NO_WRITEBACK,
+	OPT_DIRECT_IO,
+	OPT_NO_DIRECT_IO,
+	OPT_KILLPRIV,
+	OPT_NO_KILLPRIV,
+	OPT_NOATIME,
+	OPT_ALLOW_MMAP,
+	OPT_READDIRPLUS,
+	OPT_NO_READDIRPLUS,
+	OPT_NO_JOURNAL,
+	OPT_XATTRMAP,
+	OPT_MODCAPS,
+	OPT_TRANSLATE_UID,
+	OPT_TRANSLATE_GID,
+	OPT_UID_MAP,
+	OPT_GID_MAP,
+	OPT_PID_FILE,
+	OPT_FOREGROUND,
+	OPT_PRINT_CAPS,
+	OPT_VERSION,
+	OPT_HELP,
+	OPT_MIGRATION_MODE,
+	OPT_MIGRATION_ON_ERROR,
+	OPT_IGNORED,
+	OPT_IGNORED_UINT,
+	OPT_IGNORED_NUMBER,
+	OPT_UNSUPPORTED,
 };
 
 struct opt {
@@ -50,150 +94,149 @@ struct opt {
 
 /* Rust virtiofsd's long options, then phoenixfsd's own. */
 static const struct opt long_opts[] = {
-	{"socket-path", OPT_SOCKET_PATH, true},
-	{"socket", OPT_SOCKET_PATH, true},	/* deprecated in virtiofsd */
-	{"fd", OPT_FD, true},
-	{"socket-group", OPT_SOCKET_GROUP, true},
-	{"shared-dir", OPT_SHARED_DIR, true},
-	{"tag", OPT_TAG, true},
-	{"cache", OPT_CACHE, true},
-	{"sandbox", OPT_SANDBOX, true},
-	{"seccomp", OPT_SECCOMP, true},
-	{"inode-file-handles", OPT_IFH, true},
-	{"log-level", OPT_LOG_LEVEL, true},
-	{"debug", OPT_DEBUG, false},
-	{"thread-pool-size", OPT_THREAD_POOL, true},
-	{"rlimit-nofile", OPT_RLIMIT_NOFILE, true},
-	{"syslog", OPT_SYSLOG, false},
-	{"readonly", OPT_READONLY, false},
-	{"announce-submounts", OPT_ANNOUNCE, false},
-	{"no-announce-submounts", OPT_NO_ANNOUNCE, false},
-	{"xattr", OPT_XATTR, false},
-	{"no-xattr", OPT_NO_XATTR, false},
-	{"xattrmap", OPT_XATTRMAP, true},
-	{"posix-acl", OPT_POSIX_ACL, false},
-	{"security-label", OPT_SECLABEL, false},
-	{"writeback", OPT_WRITEBACK, false},
-	{"allow-direct-io", OPT_DIRECT_IO, false},
-	{"allow-mmap", OPT_ALLOW_MMAP, false},
-	{"no-readdirplus", OPT_NO_READDIRPLUS, false},
-	{"killpriv-v2", OPT_KILLPRIV, false},
-	{"no-killpriv-v2", OPT_NO_KILLPRIV, false},
-	{"preserve-noatime", OPT_NOATIME, false},
-	{"translate-uid", OPT_TRANSLATE_UID, true},
-	{"translate-gid", OPT_TRANSLATE_GID, true},
-	{"uid-map", OPT_UID_MAP, true},
-	{"gid-map", OPT_GID_MAP, true},
-	{"modcaps", OPT_MODCAPS, true},
-	{"print-capabilities", OPT_PRINT_CAPS, false},
-	{"version", OPT_VERSION, false},
-	{"help", OPT_HELP, false},
-	/* Migration is not supported; these only affect migration. */
-	{"migration-mode", OPT_MIGRATION_MODE, true},
-	{"migration-on-error", OPT_MIGRATION_ON_ERROR, true},
-	{"migration-verify-handles", OPT_IGNORED, false},
-	{"migration-confirm-paths", OPT_IGNORED, false},
-	{"daemonize", OPT_UNSUPPORTED, false},
-	/* phoenixfsd */
-	{"pid-file", OPT_PID_FILE, true},
-	{"queues", OPT_QUEUES, true},
-	{"max-inodes", OPT_MAX_INODES, true},
-	{"max-handles", OPT_MAX_HANDLES, true},
-	{"watchdog-ms", OPT_WATCHDOG, true},
-	{"quarantine-crashes", OPT_QUARANTINE, true},
-	{"degrade-after", OPT_DEGRADE, true},
-	{"no-journal", OPT_NO_JOURNAL, false},
+    {"socket-path", OPT_SOCKET_PATH, true},
+    {"socket", OPT_SOCKET_PATH, true}, /* deprecated in virtiofsd */
+    {"fd", OPT_FD, true},
+    {"socket-group", OPT_SOCKET_GROUP, true},
+    {"shared-dir", OPT_SHARED_DIR, true},
+    {"tag", OPT_TAG, true},
+    {"cache", OPT_CACHE, true},
+    {"sandbox", OPT_SANDBOX, true},
+    {"seccomp", OPT_SECCOMP, true},
+    {"inode-file-handles", OPT_IFH, true},
+    {"log-level", OPT_LOG_LEVEL, true},
+    {"debug", OPT_DEBUG, false},
+    {"thread-pool-size", OPT_THREAD_POOL, true},
+    {"rlimit-nofile", OPT_RLIMIT_NOFILE, true},
+    {"syslog", OPT_SYSLOG, false},
+    {"readonly", OPT_READONLY, false},
+    {"announce-submounts", OPT_ANNOUNCE, false},
+    {"no-announce-submounts", OPT_NO_ANNOUNCE, false},
+    {"xattr", OPT_XATTR, false},
+    {"no-xattr", OPT_NO_XATTR, false},
+    {"xattrmap", OPT_XATTRMAP, true},
+    {"posix-acl", OPT_POSIX_ACL, false},
+    {"security-label", OPT_SECLABEL, false},
+    {"writeback", OPT_WRITEBACK, false},
+    {"allow-direct-io", OPT_DIRECT_IO, false},
+    {"allow-mmap", OPT_ALLOW_MMAP, false},
+    {"no-readdirplus", OPT_NO_READDIRPLUS, false},
+    {"killpriv-v2", OPT_KILLPRIV, false},
+    {"no-killpriv-v2", OPT_NO_KILLPRIV, false},
+    {"preserve-noatime", OPT_NOATIME, false},
+    {"translate-uid", OPT_TRANSLATE_UID, true},
+    {"translate-gid", OPT_TRANSLATE_GID, true},
+    {"uid-map", OPT_UID_MAP, true},
+    {"gid-map", OPT_GID_MAP, true},
+    {"modcaps", OPT_MODCAPS, true},
+    {"print-capabilities", OPT_PRINT_CAPS, false},
+    {"version", OPT_VERSION, false},
+    {"help", OPT_HELP, false},
+    /* Migration is not supported; these only affect migration. */
+    {"migration-mode", OPT_MIGRATION_MODE, true},
+    {"migration-on-error", OPT_MIGRATION_ON_ERROR, true},
+    {"migration-verify-handles", OPT_IGNORED, false},
+    {"migration-confirm-paths", OPT_IGNORED, false},
+    {"daemonize", OPT_UNSUPPORTED, false},
+    /* phoenixfsd */
+    {"pid-file", OPT_PID_FILE, true},
+    {"queues", OPT_QUEUES, true},
+    {"max-inodes", OPT_MAX_INODES, true},
+    {"max-handles", OPT_MAX_HANDLES, true},
+    {"watchdog-ms", OPT_WATCHDOG, true},
+    {"quarantine-crashes", OPT_QUARANTINE, true},
+    {"degrade-after", OPT_DEGRADE, true},
+    {"no-journal", OPT_NO_JOURNAL, false},
 };
 
-/* QEMU C virtiofsd's "-o" keys (passthrough_ll.c, fuse_lowlevel.c, helper.c). */
+/* QEMU C virtiofsd's "-o" keys (passthrough_ll.c, fuse_lowlevel.c, helper.c).
+ */
 static const struct opt legacy_opts[] = {
-	{"source", OPT_SHARED_DIR, true},
-	{"vhost_user_socket", OPT_SOCKET_PATH, true},
-	{"cache", OPT_CACHE, true},
-	{"sandbox", OPT_SANDBOX, true},
-	{"log_level", OPT_LOG_LEVEL, true},
-	{"loglevel", OPT_LOG_LEVEL, true},	/* Rust virtiofsd's spelling */
-	{"debug", OPT_DEBUG, false},
-	{"xattr", OPT_XATTR, false},
-	{"no_xattr", OPT_NO_XATTR, false},
-	{"xattrmap", OPT_XATTRMAP, true},
-	{"modcaps", OPT_MODCAPS, true},
-	{"readonly", OPT_READONLY, false},
-	{"announce_submounts", OPT_ANNOUNCE, false},
-	{"writeback", OPT_WRITEBACK, false},
-	{"no_writeback", OPT_NO_WRITEBACK, false},
-	{"allow_direct_io", OPT_DIRECT_IO, false},
-	{"no_allow_direct_io", OPT_NO_DIRECT_IO, false},
-	{"killpriv_v2", OPT_KILLPRIV, false},
-	{"no_killpriv_v2", OPT_NO_KILLPRIV, false},
-	{"posix_acl", OPT_POSIX_ACL, false},
-	{"no_posix_acl", OPT_NO_POSIX_ACL, false},
-	{"security_label", OPT_SECLABEL, false},
-	{"no_security_label", OPT_NO_SECLABEL, false},
-	{"readdirplus", OPT_READDIRPLUS, false},
-	{"no_readdirplus", OPT_NO_READDIRPLUS, false},
-	{"no_flock", OPT_IGNORED, false},
-	{"no_posix_lock", OPT_IGNORED, false},
-	{"norace", OPT_IGNORED, false},
-	{"allow_root", OPT_IGNORED, false},
-	{"flock", OPT_UNSUPPORTED, false},
-	{"posix_lock", OPT_UNSUPPORTED, false},
-	{"timeout", OPT_IGNORED_NUMBER, true},
-	{"max_idle_threads", OPT_IGNORED_UINT, true},
-	{"max_write", OPT_IGNORED_UINT, true},
-	{"max_readahead", OPT_IGNORED_UINT, true},
-	{"max_background", OPT_IGNORED_UINT, true},
-	{"congestion_threshold", OPT_IGNORED_UINT, true},
-	{"time_gran", OPT_IGNORED_UINT, true},
+    {"source", OPT_SHARED_DIR, true},
+    {"vhost_user_socket", OPT_SOCKET_PATH, true},
+    {"cache", OPT_CACHE, true},
+    {"sandbox", OPT_SANDBOX, true},
+    {"log_level", OPT_LOG_LEVEL, true},
+    {"loglevel", OPT_LOG_LEVEL, true}, /* Rust virtiofsd's spelling */
+    {"debug", OPT_DEBUG, false},
+    {"xattr", OPT_XATTR, false},
+    {"no_xattr", OPT_NO_XATTR, false},
+    {"xattrmap", OPT_XATTRMAP, true},
+    {"modcaps", OPT_MODCAPS, true},
+    {"readonly", OPT_READONLY, false},
+    {"announce_submounts", OPT_ANNOUNCE, false},
+    {"writeback", OPT_WRITEBACK, false},
+    {"no_writeback", OPT_NO_WRITEBACK, false},
+    {"allow_direct_io", OPT_DIRECT_IO, false},
+    {"no_allow_direct_io", OPT_NO_DIRECT_IO, false},
+    {"killpriv_v2", OPT_KILLPRIV, false},
+    {"no_killpriv_v2", OPT_NO_KILLPRIV, false},
+    {"posix_acl", OPT_POSIX_ACL, false},
+    {"no_posix_acl", OPT_NO_POSIX_ACL, false},
+    {"security_label", OPT_SECLABEL, false},
+    {"no_security_label", OPT_NO_SECLABEL, false},
+    {"readdirplus", OPT_READDIRPLUS, false},
+    {"no_readdirplus", OPT_NO_READDIRPLUS, false},
+    {"no_flock", OPT_IGNORED, false},
+    {"no_posix_lock", OPT_IGNORED, false},
+    {"norace", OPT_IGNORED, false},
+    {"allow_root", OPT_IGNORED, false},
+    {"flock", OPT_UNSUPPORTED, false},
+    {"posix_lock", OPT_UNSUPPORTED, false},
+    {"timeout", OPT_IGNORED_NUMBER, true},
+    {"max_idle_threads", OPT_IGNORED_UINT, true},
+    {"max_write", OPT_IGNORED_UINT, true},
+    {"max_readahead", OPT_IGNORED_UINT, true},
+    {"max_background", OPT_IGNORED_UINT, true},
+    {"congestion_threshold", OPT_IGNORED_UINT, true},
+    {"time_gran", OPT_IGNORED_UINT, true},
 };
 
 struct choice {
 	const char *name;
 	int value;
-	bool alias;		/* accepted, but not listed in messages */
+	bool alias; /* accepted, but not listed in messages */
 };
 
 static const struct choice cache_choices[] = {
-	{"auto", CONFIG_CACHE_AUTO, false},
-	{"always", CONFIG_CACHE_ALWAYS, false},
-	{"metadata", CONFIG_CACHE_METADATA, false},
-	{"never", CONFIG_CACHE_NEVER, false},
-	{"none", CONFIG_CACHE_NEVER, true},	/* C virtiofsd */
+    {"auto", CONFIG_CACHE_AUTO, false}, {"always", CONFIG_CACHE_ALWAYS, false},
+    {"metadata", CONFIG_CACHE_METADATA, false},
+    {"never", CONFIG_CACHE_NEVER, false},
+    {"none", CONFIG_CACHE_NEVER, true}, /* C virtiofsd */
 };
 static const struct choice sandbox_choices[] = {
-	{"namespace", CONFIG_SANDBOX_NAMESPACE, false},
-	{"chroot", CONFIG_SANDBOX_CHROOT, false},
-	{"none", CONFIG_SANDBOX_NONE, false},
+    {"namespace", CONFIG_SANDBOX_NAMESPACE, false},
+    {"chroot", CONFIG_SANDBOX_CHROOT, false},
+    {"none", CONFIG_SANDBOX_NONE, false},
 };
 static const struct choice seccomp_choices[] = {
-	{"none", CONFIG_SECCOMP_NONE, false},
-	{"kill", CONFIG_SECCOMP_KILL, false},
-	{"log", CONFIG_SECCOMP_LOG, false},
-	{"trap", CONFIG_SECCOMP_TRAP, false},
+    {"none", CONFIG_SECCOMP_NONE, false},
+    {"kill", CONFIG_SECCOMP_KILL, false},
+    {"log", CONFIG_SECCOMP_LOG, false},
+    {"trap", CONFIG_SECCOMP_TRAP, false},
 };
 static const struct choice ifh_choices[] = {
-	{"never", CONFIG_IFH_NEVER, false},
-	{"prefer", CONFIG_IFH_PREFER, false},
-	{"mandatory", CONFIG_IFH_MANDATORY, false},
-	{"fallback", CONFIG_IFH_PREFER, true},	/* virtiofsd, deprecated */
+    {"never", CONFIG_IFH_NEVER, false}, {"prefer", CONFIG_IFH_PREFER, false},
+    {"mandatory", CONFIG_IFH_MANDATORY, false},
+    {"fallback", CONFIG_IFH_PREFER, true}, /* virtiofsd, deprecated */
 };
 static const struct choice log_choices[] = {
-	{"error", LOG_LEVEL_ERR, false},
-	{"warn", LOG_LEVEL_WARN, false},
-	{"info", LOG_LEVEL_INFO, false},
-	{"debug", LOG_LEVEL_DEBUG, false},
-	{"err", LOG_LEVEL_ERR, true},		/* C virtiofsd */
-	{"warning", LOG_LEVEL_WARN, true},
-	{"trace", LOG_LEVEL_DEBUG, true},	/* Rust virtiofsd */
-	{"off", LOG_LEVEL_ERR, true},
+    {"error", LOG_LEVEL_ERR, false},
+    {"warn", LOG_LEVEL_WARN, false},
+    {"info", LOG_LEVEL_INFO, false},
+    {"debug", LOG_LEVEL_DEBUG, false},
+    {"err", LOG_LEVEL_ERR, true}, /* C virtiofsd */
+    {"warning", LOG_LEVEL_WARN, true},
+    {"trace", LOG_LEVEL_DEBUG, true}, /* Rust virtiofsd */
+    {"off", LOG_LEVEL_ERR, true},
 };
 static const struct choice migration_mode_choices[] = {
-	{"find-paths", 0, false},
-	{"file-handles", 1, false},
+    {"find-paths", 0, false},
+    {"file-handles", 1, false},
 };
 static const struct choice migration_error_choices[] = {
-	{"abort", 0, false},
-	{"guest-error", 1, false},
+    {"abort", 0, false},
+    {"guest-error", 1, false},
 };
 
 static int bad(const char *fmt, ...) PRINTF_LIKE(1, 2);
@@ -270,7 +313,8 @@ parse_range(const char *what, const char *val, uint64_t min, uint64_t max,
 
 	if (parse_u64(val, &v) < 0 || v < min || v > max)
 		return bad("invalid value '%s' for %s (expected an integer "
-		    "from %llu to %llu)", val, what, (unsigned long long)min,
+			   "from %llu to %llu)",
+		    val, what, (unsigned long long)min,
 		    (unsigned long long)max);
 	*ret = v;
 	return 0;
@@ -310,8 +354,8 @@ append_str(const char *what, char *dst, size_t size, const char *val)
 	size_t used = strlen(dst);
 
 	if (used + (used > 0) + strlen(val) >= size)
-		return bad("too many %s values (at most %zu bytes in all)", what,
-		    size - 1);
+		return bad("too many %s values (at most %zu bytes in all)",
+		    what, size - 1);
 	if (used > 0)
 		dst[used++] = ' ';
 	memcpy(dst + used, val, strlen(val) + 1);
@@ -354,7 +398,7 @@ split_ids(const char *s, char *prefix, size_t prefix_size, uint32_t *ids,
 	if (len == 0 || buf[0] == sep || buf[len - 1] == sep)
 		return -EINVAL;
 	for (tok = strtok_r(buf, (char[]){sep, '\0'}, &save); tok != NULL;
-	    tok = strtok_r(NULL, (char[]){sep, '\0'}, &save)) {
+	     tok = strtok_r(NULL, (char[]){sep, '\0'}, &save)) {
 		uint64_t v;
 
 		if (n == max_ids || parse_u64(tok, &v) < 0 || v > UINT32_MAX)
@@ -369,7 +413,7 @@ static int
 check_translate(const char *what, const char *val)
 {
 	static const char *const three[] = {"guest", "host", "squash-guest",
-		"squash-host", "map"};
+	    "squash-host", "map"};
 	char prefix[16];
 	uint32_t ids[4];
 	int n, want = -1;
@@ -384,7 +428,8 @@ check_translate(const char *what, const char *val)
 	}
 	if (n < 0 || n != want || ids[n - 1] == 0)
 		return bad("invalid value '%s' for %s (expected "
-		    "TYPE:FROM:TO:COUNT or forbid-guest:FROM:COUNT)", val, what);
+			   "TYPE:FROM:TO:COUNT or forbid-guest:FROM:COUNT)",
+		    val, what);
 	return 0;
 }
 
@@ -398,7 +443,8 @@ check_idmap(const char *what, const char *val)
 	if (split_ids(val, prefix, sizeof(prefix), ids, 3, true) != 3 ||
 	    prefix[0] != '\0' || ids[2] == 0)
 		return bad("invalid value '%s' for %s (expected "
-		    ":NAMESPACE_ID:HOST_ID:COUNT:)", val, what);
+			   ":NAMESPACE_ID:HOST_ID:COUNT:)",
+		    val, what);
 	return 0;
 }
 
@@ -425,7 +471,8 @@ check_modcaps(const char *what, const char *val)
 			break;
 	}
 	return bad("invalid value '%s' for %s (expected +cap or -cap, "
-	    "separated by ':')", val, what);
+		   "separated by ':')",
+	    val, what);
 }
 
 /*
@@ -475,9 +522,9 @@ check_xattrmap(const char *what, const char *val)
 			    !xattr_field(&p, sep, NULL))
 				goto fail;
 		} else if (!xattr_field(&p, sep, types) ||
-		    !xattr_field(&p, sep, scopes) ||
-		    !xattr_field(&p, sep, NULL) ||
-		    !xattr_field(&p, sep, NULL)) {
+			   !xattr_field(&p, sep, scopes) ||
+			   !xattr_field(&p, sep, NULL) ||
+			   !xattr_field(&p, sep, NULL)) {
 			goto fail;
 		}
 		rules++;
@@ -486,8 +533,8 @@ check_xattrmap(const char *what, const char *val)
 		return 0;
 fail:
 	return bad("invalid value '%s' for %s (expected rules like "
-	    ":prefix:all::user.virtiofs.: or :map::user.virtiofs.:)", val,
-	    what);
+		   ":prefix:all::user.virtiofs.: or :map::user.virtiofs.:)",
+	    val, what);
 }
 
 static int
@@ -501,7 +548,8 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 	case OPT_SOCKET_PATH:
 		if (strlen(val) > SUN_PATH_MAX)
 			return bad("value for %s is too long (at most %zu "
-			    "bytes)", what, SUN_PATH_MAX);
+				   "bytes)",
+			    what, SUN_PATH_MAX);
 		return copy_str(what, cfg->socket_path,
 		    sizeof(cfg->socket_path), val);
 	case OPT_FD:
@@ -535,8 +583,8 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 	case OPT_IFH:
 		r = parse_choice(what, val, ifh_choices, nitems(ifh_choices),
 		    &v);
-		cfg->inode_file_handles = r < 0 ? cfg->inode_file_handles :
-		    (enum config_ifh)v;
+		cfg->inode_file_handles =
+		    r < 0 ? cfg->inode_file_handles : (enum config_ifh)v;
 		return r;
 	case OPT_LOG_LEVEL:
 		r = parse_choice(what, val, log_choices, nitems(log_choices),
@@ -570,7 +618,8 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 		if (parse_u64(val, &v64) < 0 || (v64 != 0 && v64 < 100) ||
 		    v64 > 3600000)
 			return bad("invalid value '%s' for %s (expected 0 or "
-			    "an integer from 100 to 3600000)", val, what);
+				   "an integer from 100 to 3600000)",
+			    val, what);
 		cfg->watchdog_ms = (unsigned)v64;
 		return 0;
 	case OPT_QUARANTINE:
@@ -657,7 +706,8 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 		if (val[0] != '/' && val[0] != '\0') {
 			char cwd[PATH_MAX], abs[PATH_MAX];
 
-			/* The daemon pivots away from the cwd: store it whole. */
+			/* The daemon pivots away from the cwd: store it whole.
+			 */
 			if (getcwd(cwd, sizeof(cwd)) == NULL ||
 			    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd,
 				val) >= sizeof(abs))
@@ -692,7 +742,8 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 		if (*val == '\0' || strtod(val, &end) < 0 || *end != '\0' ||
 		    errno != 0)
 			return bad("invalid value '%s' for %s (expected a "
-			    "number of seconds)", val, what);
+				   "number of seconds)",
+			    val, what);
 		return 0;
 	}
 	case OPT_UNSUPPORTED:
@@ -751,7 +802,8 @@ parse_legacy(struct config *cfg, const char *arg)
 				return bad("unknown option '%s'", what);
 			if (o->arg && eq == NULL)
 				return bad("option '%s' requires a value "
-				    "(%s=...)", what, what);
+					   "(%s=...)",
+				    what, what);
 			if (!o->arg && eq != NULL)
 				return bad("option '%s' takes no value", what);
 			r = set_option(cfg, o->id, what,
@@ -832,7 +884,7 @@ validate(struct config *cfg)
 	if (cfg->posix_acl &&
 	    (cfg->translate_uid[0] != '\0' || cfg->translate_gid[0] != '\0'))
 		return bad("--translate-uid and --translate-gid cannot be used "
-		    "with --posix-acl");
+			   "with --posix-acl");
 
 	/* As virtiofsd: these need xattrs, and cache=never no readdirplus. */
 	if (cfg->xattrmap[0] != '\0' || cfg->posix_acl || cfg->security_label)
@@ -888,8 +940,8 @@ config_parse(struct config *cfg, int argc, char **argv)
 		}
 		{
 			const char *eq = strchr(arg + 2, '=');
-			size_t len = eq != NULL ? (size_t)(eq - arg - 2) :
-			    strlen(arg + 2);
+			size_t len = eq != NULL ? (size_t)(eq - arg - 2)
+						: strlen(arg + 2);
 
 			o = find_opt(long_opts, nitems(long_opts), arg + 2,
 			    len);
@@ -904,7 +956,8 @@ config_parse(struct config *cfg, int argc, char **argv)
 			else if (o->arg && i + 1 < argc)
 				val = argv[++i];
 			else if (o->arg)
-				return bad("option '%s' requires a value", what);
+				return bad("option '%s' requires a value",
+				    what);
 		}
 		if ((r = set_option(cfg, o->id, what, val)) < 0)
 			return r;
@@ -943,58 +996,80 @@ void
 config_print_help(void)
 {
 	fputs(
-"Usage: phoenixfsd --shared-dir DIR (--socket-path PATH | --fd N) [OPTIONS]\n"
-"       phoenixfsd -o source=DIR[,OPTION...] --socket-path=PATH [OPTIONS]\n"
-"\n"
-"A virtio-fs vhost-user backend that survives its own crashes and upgrades.\n"
-"\n"
-"  --shared-dir DIR             directory to share with the guest\n"
-"  --socket-path PATH           vhost-user socket to create and listen on\n"
-"  --fd N                       inherited listening socket instead\n"
-"  --socket-group GROUP         group owning the socket (mode 0660)\n"
-"  --tag TAG                    tag the device advertises (VHOST_USER CONFIG)\n"
-"  --cache MODE                 auto, always, metadata or never [auto]\n"
-"  --sandbox MODE               namespace, chroot or none [namespace]\n"
-"  --seccomp ACTION             kill, log, trap or none [kill]\n"
-"  --inode-file-handles MODE    never, prefer or mandatory [never]\n"
-"  --thread-pool-size N         request threads, 0 = none [0]\n"
-"  --log-level LEVEL            error, warn, info or debug [info]\n"
-"  --syslog                     log to syslog instead of stderr\n"
-"  --readonly                   refuse every change to the shared tree\n"
-"  --announce-submounts         tell the guest about submounts [default]\n"
-"  --no-announce-submounts      do not\n"
-"  --xattr, --no-xattr          extended attributes [off]\n"
-"  --xattrmap RULES             translate xattr names (implies --xattr)\n"
-"  --posix-acl                  POSIX ACLs (implies --xattr)\n"
-"  --security-label             security labels (implies --xattr)\n"
-"  --writeback                  writeback cache in the guest\n"
-"  --allow-direct-io            honour OPT_DIRECT from the guest\n"
-"  --allow-mmap                 allow shared mmap with cache=never|metadata\n"
-"  --no-readdirplus             disable READDIRPLUS\n"
-"  --killpriv-v2                enable FUSE_HANDLE_KILLPRIV_V2\n"
-"  --preserve-noatime           keep OPT_NOATIME from the guest\n"
-"  --translate-uid MAP          TYPE:FROM:TO:COUNT, repeatable\n"
-"  --translate-gid MAP          same for group ids\n"
-"  --uid-map :NS:HOST:COUNT:    user namespace uid map, repeatable\n"
-"  --gid-map :NS:HOST:COUNT:    user namespace gid map, repeatable\n"
-"  --modcaps +CAP:-CAP          change the capability set\n"
-"  --rlimit-nofile N            RLIMIT_NOFILE to set, 0 = default\n"
-"  --pid-file PATH              write the daemon's pid to PATH\n"
-"  --queues N                   request queues, 1 to 8 [1]\n"
-"  --max-inodes N               inode table capacity [1048576]\n"
-"  --max-handles N              open handle capacity [65536]\n"
-"  --watchdog-ms N              stuck worker timeout, 0 = off [5000]\n"
-"  --quarantine-crashes N       crashes before a request is refused [3]\n"
-"  --degrade-after N            crashes before degraded service [5]\n"
-"  --no-journal                 no crash journal (benchmarks only)\n"
-"  --print-capabilities         print the vhost-user JSON and exit\n"
-"  -o OPT[,OPT...]              QEMU C virtiofsd options (source=, cache=...)\n"
-"  -d, --debug                  same as --log-level debug\n"
-"  -f                           foreground (always; accepted)\n"
-"  -V, --version                print the version and exit\n"
-"  -h, --help                   print this help and exit\n"
-"\n"
-"See phoenixfsd(1).\n",
+	    "Usage: phoenixfsd --shared-dir DIR (--socket-path PATH | --fd N) "
+	    "[OPTIONS]\n"
+	    "       phoenixfsd -o source=DIR[,OPTION...] --socket-path=PATH "
+	    "[OPTIONS]\n"
+	    "\n"
+	    "A virtio-fs vhost-user backend that survives its own crashes and "
+	    "upgrades.\n"
+	    "\n"
+	    "  --shared-dir DIR             directory to share with the guest\n"
+	    "  --socket-path PATH           vhost-user socket to create and "
+	    "listen on\n"
+	    "  --fd N                       inherited listening socket "
+	    "instead\n"
+	    "  --socket-group GROUP         group owning the socket (mode "
+	    "0660)\n"
+	    "  --tag TAG                    tag the device advertises "
+	    "(VHOST_USER CONFIG)\n"
+	    "  --cache MODE                 auto, always, metadata or never "
+	    "[auto]\n"
+	    "  --sandbox MODE               namespace, chroot or none "
+	    "[namespace]\n"
+	    "  --seccomp ACTION             kill, log, trap or none [kill]\n"
+	    "  --inode-file-handles MODE    never, prefer or mandatory "
+	    "[never]\n"
+	    "  --thread-pool-size N         request threads, 0 = none [0]\n"
+	    "  --log-level LEVEL            error, warn, info or debug [info]\n"
+	    "  --syslog                     log to syslog instead of stderr\n"
+	    "  --readonly                   refuse every change to the shared "
+	    "tree\n"
+	    "  --announce-submounts         tell the guest about submounts "
+	    "[default]\n"
+	    "  --no-announce-submounts      do not\n"
+	    "  --xattr, --no-xattr          extended attributes [off]\n"
+	    "  --xattrmap RULES             translate xattr names (implies "
+	    "--xattr)\n"
+	    "  --posix-acl                  POSIX ACLs (implies --xattr)\n"
+	    "  --security-label             security labels (implies --xattr)\n"
+	    "  --writeback                  writeback cache in the guest\n"
+	    "  --allow-direct-io            honour OPT_DIRECT from the guest\n"
+	    "  --allow-mmap                 allow shared mmap with "
+	    "cache=never|metadata\n"
+	    "  --no-readdirplus             disable READDIRPLUS\n"
+	    "  --killpriv-v2                enable FUSE_HANDLE_KILLPRIV_V2\n"
+	    "  --preserve-noatime           keep OPT_NOATIME from the guest\n"
+	    "  --translate-uid MAP          TYPE:FROM:TO:COUNT, repeatable\n"
+	    "  --translate-gid MAP          same for group ids\n"
+	    "  --uid-map :NS:HOST:COUNT:    user namespace uid map, "
+	    "repeatable\n"
+	    "  --gid-map :NS:HOST:COUNT:    user namespace gid map, "
+	    "repeatable\n"
+	    "  --modcaps +CAP:-CAP          change the capability set\n"
+	    "  --rlimit-nofile N            RLIMIT_NOFILE to set, 0 = default\n"
+	    "  --pid-file PATH              write the daemon's pid to PATH\n"
+	    "  --queues N                   request queues, 1 to 8 [1]\n"
+	    "  --max-inodes N               inode table capacity [1048576]\n"
+	    "  --max-handles N              open handle capacity [65536]\n"
+	    "  --watchdog-ms N              stuck worker timeout, 0 = off "
+	    "[5000]\n"
+	    "  --quarantine-crashes N       crashes before a request is "
+	    "refused [3]\n"
+	    "  --degrade-after N            crashes before degraded service "
+	    "[5]\n"
+	    "  --no-journal                 no crash journal (benchmarks "
+	    "only)\n"
+	    "  --print-capabilities         print the vhost-user JSON and "
+	    "exit\n"
+	    "  -o OPT[,OPT...]              QEMU C virtiofsd options (source=, "
+	    "cache=...)\n"
+	    "  -d, --debug                  same as --log-level debug\n"
+	    "  -f                           foreground (always; accepted)\n"
+	    "  -V, --version                print the version and exit\n"
+	    "  -h, --help                   print this help and exit\n"
+	    "\n"
+	    "See phoenixfsd(1).\n",
 	    stdout);
 }
 
@@ -1008,18 +1083,19 @@ choice_name(const struct choice *c, size_t n, int value)
 }
 
 #define CHOICE(tab, v) choice_name(tab, nitems(tab), (int)(v))
-#define STR(s)	       ((s)[0] != '\0' ? (s) : "-")
+#define STR(s)         ((s)[0] != '\0' ? (s) : "-")
 
 void
 config_print(const struct config *cfg, FILE *f)
 {
 	static const char *const actions[] = {"run", "print-capabilities",
-		"version", "help"};
+	    "version", "help"};
 
 	fprintf(f, "action %s\n", actions[cfg->action]);
 	fprintf(f, "socket_path %s\nsocket_fd %d\nsocket_group %s\n",
 	    STR(cfg->socket_path), cfg->socket_fd, STR(cfg->socket_group));
-	fprintf(f, "shared_dir %s\ntag %s\n", STR(cfg->shared_dir), STR(cfg->tag));
+	fprintf(f, "shared_dir %s\ntag %s\n", STR(cfg->shared_dir),
+	    STR(cfg->tag));
 	fprintf(f, "cache %s\nsandbox %s\nseccomp %s\n",
 	    CHOICE(cache_choices, cfg->cache),
 	    CHOICE(sandbox_choices, cfg->sandbox),
@@ -1038,9 +1114,10 @@ config_print(const struct config *cfg, FILE *f)
 	    cfg->writeback, cfg->allow_direct_io, cfg->allow_mmap);
 	fprintf(f, "readdirplus %d\nkillpriv_v2 %d\npreserve_noatime %d\n",
 	    cfg->readdirplus, cfg->killpriv_v2, cfg->preserve_noatime);
-	fprintf(f, "xattrmap %s\nmodcaps %s\n", STR(cfg->xattrmap), STR(cfg->modcaps));
-	fprintf(f, "translate_uid %s\ntranslate_gid %s\n", STR(cfg->translate_uid),
-	    STR(cfg->translate_gid));
+	fprintf(f, "xattrmap %s\nmodcaps %s\n", STR(cfg->xattrmap),
+	    STR(cfg->modcaps));
+	fprintf(f, "translate_uid %s\ntranslate_gid %s\n",
+	    STR(cfg->translate_uid), STR(cfg->translate_gid));
 	fprintf(f, "uid_map %s\ngid_map %s\npid_file %s\n", STR(cfg->uid_map),
 	    STR(cfg->gid_map), STR(cfg->pid_file));
 	fprintf(f, "max_inodes %u\nmax_handles %u\nwatchdog_ms %u\n",

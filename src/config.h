@@ -9,46 +9,61 @@
 #ifndef PHX_CONFIG_H
 #define PHX_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <limits.h>
 #include <sys/types.h>
 
 #include "log.h"
 
-enum config_cache { CONFIG_CACHE_AUTO, CONFIG_CACHE_ALWAYS,
-	CONFIG_CACHE_METADATA, CONFIG_CACHE_NEVER };
-enum config_sandbox { CONFIG_SANDBOX_NAMESPACE, CONFIG_SANDBOX_CHROOT,
-	CONFIG_SANDBOX_NONE };
-enum config_seccomp { CONFIG_SECCOMP_KILL, CONFIG_SECCOMP_LOG,
-	CONFIG_SECCOMP_TRAP, CONFIG_SECCOMP_NONE };
+enum config_cache {
+	CONFIG_CACHE_AUTO,
+	CONFIG_CACHE_ALWAYS,
+	CONFIG_CACHE_METADATA,
+	CONFIG_CACHE_NEVER
+};
+enum config_sandbox {
+	CONFIG_SANDBOX_NAMESPACE,
+	CONFIG_SANDBOX_CHROOT,
+	CONFIG_SANDBOX_NONE
+};
+enum config_seccomp {
+	CONFIG_SECCOMP_KILL,
+	CONFIG_SECCOMP_LOG,
+	CONFIG_SECCOMP_TRAP,
+	CONFIG_SECCOMP_NONE
+};
 enum config_ifh { CONFIG_IFH_NEVER, CONFIG_IFH_PREFER, CONFIG_IFH_MANDATORY };
 
-enum config_action { CONFIG_RUN, CONFIG_PRINT_CAPS, CONFIG_VERSION,
-	CONFIG_HELP };
+enum config_action {
+	CONFIG_RUN,
+	CONFIG_PRINT_CAPS,
+	CONFIG_VERSION,
+	CONFIG_HELP
+};
 
 /*
  * Bounds that must agree with region.h: request queues + hiprio <=
  * REGION_MAX_QUEUES, and pool + queue threads + hiprio <= REGION_MAX_THREADS
  * (every serving thread owns a redo log).
  */
-#define CONFIG_MAX_QUEUES	8	/* --queues */
-#define CONFIG_MAX_THREAD_POOL	48	/* --thread-pool-size */
-#define CONFIG_TAG_MAX		36	/* --tag, as virtiofsd's MAX_TAG_LEN */
+#define CONFIG_MAX_QUEUES      8  /* --queues */
+#define CONFIG_MAX_THREAD_POOL 48 /* --thread-pool-size */
+#define CONFIG_TAG_MAX         36 /* --tag, as virtiofsd's MAX_TAG_LEN */
 
 struct config {
 	enum config_action action;
-	char socket_path[PATH_MAX];	/* "" when fd >= 0 */
-	int socket_fd;			/* --fd: inherited listening socket, -1 */
-	char socket_group[64];		/* "" = none */
-	char shared_dir[PATH_MAX];	/* absolute, canonical */
+	char socket_path[PATH_MAX]; /* "" when fd >= 0 */
+	int socket_fd;              /* --fd: inherited listening socket, -1 */
+	char socket_group[64];      /* "" = none */
+	char shared_dir[PATH_MAX];  /* absolute, canonical */
 	enum config_cache cache;
 	enum config_sandbox sandbox;
 	enum config_seccomp seccomp;
 	enum config_ifh inode_file_handles;
-	unsigned thread_pool_size;	/* 0 = requests served on queue threads */
-	unsigned num_request_queues;	/* request queues, >= 1 */
+	unsigned thread_pool_size;   /* 0 = requests served on queue threads */
+	unsigned num_request_queues; /* request queues, >= 1 */
 	enum log_level log_level;
 	bool use_syslog;
 	bool readonly;
@@ -60,11 +75,11 @@ struct config {
 	bool killpriv_v2;
 	bool preserve_noatime;
 	bool security_label;
-	bool foreground;		/* always true; -f accepted */
-	uint64_t rlimit_nofile;		/* 0 = keep */
-	char pid_file[PATH_MAX];	/* "" = none */
-	char xattrmap[4096];		/* "" = none */
-	char translate_uid[256];	/* "" = identity */
+	bool foreground;         /* always true; -f accepted */
+	uint64_t rlimit_nofile;  /* 0 = keep */
+	char pid_file[PATH_MAX]; /* "" = none */
+	char xattrmap[4096];     /* "" = none */
+	char translate_uid[256]; /* "" = identity */
 	char translate_gid[256];
 	char modcaps[256];
 	/*
@@ -72,17 +87,17 @@ struct config {
 	 * --uid-map/--gid-map) keep every occurrence, in order, separated by
 	 * one space; each was checked for syntax by config_parse().
 	 */
-	char uid_map[256];		/* --uid-map ":ns:host:count:" ... */
+	char uid_map[256]; /* --uid-map ":ns:host:count:" ... */
 	char gid_map[256];
-	char tag[CONFIG_TAG_MAX + 1];	/* --tag; "" = none */
-	bool readdirplus;		/* default true; false with cache=never */
-	bool allow_mmap;		/* --allow-mmap */
-	unsigned max_inodes;		/* table capacity */
+	char tag[CONFIG_TAG_MAX + 1]; /* --tag; "" = none */
+	bool readdirplus;             /* default true; false with cache=never */
+	bool allow_mmap;              /* --allow-mmap */
+	unsigned max_inodes;          /* table capacity */
 	unsigned max_handles;
-	unsigned watchdog_ms;		/* 0 = off; default 5000 */
-	unsigned quarantine_crashes;	/* N: default 3 */
-	unsigned degrade_after;		/* K: default 5 */
-	bool journal;			/* false only for benchmarks */
+	unsigned watchdog_ms;        /* 0 = off; default 5000 */
+	unsigned quarantine_crashes; /* N: default 3 */
+	unsigned degrade_after;      /* K: default 5 */
+	bool journal;                /* false only for benchmarks */
 };
 
 /*

@@ -20,7 +20,7 @@
 int
 main(int argc, char **argv)
 {
-	static struct config cfg;	/* large: not on the stack */
+	static struct config cfg; /* large: not on the stack */
 
 	if (config_parse(&cfg, argc, argv) < 0)
 		return 2;

@@ -24,8 +24,7 @@ plan(int n)
 }
 
 /* Skips the whole file: TAP "1..0 # SKIP", exit 0. */
-static inline void __attribute__((noreturn))
-skip_all(const char *why)
+static inline void __attribute__((noreturn)) skip_all(const char *why)
 {
 	printf("1..0 # SKIP %s\n", why);
 	exit(0);
@@ -63,7 +62,8 @@ ok(bool cond, const char *fmt, ...)
 
 #define is_int(got, want, name)                                                \
 	do {                                                                   \
-		long long tap_g_ = (long long)(got), tap_w_ = (long long)(want); \
+		long long tap_g_ = (long long)(got),                           \
+			  tap_w_ = (long long)(want);                          \
 		if (!ok(tap_g_ == tap_w_, "%s", name))                         \
 			diag("got %lld, want %lld", tap_g_, tap_w_);           \
 	} while (0)
@@ -73,8 +73,8 @@ ok(bool cond, const char *fmt, ...)
 		const char *tap_g_ = (got), *tap_w_ = (want);                  \
 		if (!ok(tap_g_ != NULL && strcmp(tap_g_, tap_w_) == 0, "%s",   \
 			name))                                                 \
-			diag("got '%s', want '%s'", tap_g_ ? tap_g_ : "(null)", \
-			    tap_w_);                                           \
+			diag("got '%s', want '%s'",                            \
+			    tap_g_ ? tap_g_ : "(null)", tap_w_);               \
 	} while (0)
 
 /* Prints the plan if plan() was not called; returns main()'s status. */
@@ -86,7 +86,8 @@ done_testing(void)
 	else if (tap_planned != tap_run)
 		diag("planned %d tests but ran %d", tap_planned, tap_run);
 	return tap_failed == 0 && (tap_planned < 0 || tap_planned == tap_run)
-	    ? 0 : 1;
+		   ? 0
+		   : 1;
 }
 
 #endif

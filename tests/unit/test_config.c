@@ -63,7 +63,7 @@ split(struct argv_buf *a, const char *line)
 	a->argc = 0;
 	a->argv[a->argc++] = "phoenixfsd";
 	for (char *t = strtok_r(a->store, " ", &save); t != NULL;
-	    t = strtok_r(NULL, " ", &save))
+	     t = strtok_r(NULL, " ", &save))
 		a->argv[a->argc++] = t;
 	a->argv[a->argc] = NULL;
 }
@@ -190,8 +190,8 @@ test_legacy(void)
 {
 	valid("-o source=/,cache=none,xattr,no_flock,no_posix_lock "
 	      "--socket-path=x");
-	ok(strcmp(cfg.shared_dir, "/") == 0 && cfg.cache == CONFIG_CACHE_NEVER &&
-		cfg.xattr,
+	ok(strcmp(cfg.shared_dir, "/") == 0 &&
+		cfg.cache == CONFIG_CACHE_NEVER && cfg.xattr,
 	    "-o source,cache=none,xattr");
 	valid("-osource=/ -o log_level=debug -o writeback,readonly "
 	      "-o sandbox=chroot,announce_submounts,killpriv_v2 "
@@ -218,105 +218,115 @@ test_invalid(void)
 	static const struct {
 		const char *line, *msg;
 	} cases[] = {
-		{"--bogus", "unknown option '--bogus'"},
-		{"--bogus=1", "unknown option '--bogus'"},
-		{"-x", "unknown option '-x'"},
-		{"-fd", "unknown option '-fd'"},
-		{"stray", "unexpected argument 'stray'"},
-		{"-", "unexpected argument '-'"},
-		{"--cache", "option '--cache' requires a value"},
-		{"--xattr=yes", "option '--xattr' takes no value"},
-		{"--cache bogus", "invalid value 'bogus' for --cache (expected "
-				  "auto, always, metadata or never)"},
-		{"--sandbox=jail", "invalid value 'jail' for --sandbox "
-				   "(expected namespace, chroot or none)"},
-		{"--seccomp=on", "invalid value 'on' for --seccomp (expected "
-				 "none, kill, log or trap)"},
-		{"--inode-file-handles=always",
-		    "invalid value 'always' for --inode-file-handles "
-		    "(expected never, prefer or mandatory)"},
-		{"--log-level=loud", "invalid value 'loud' for --log-level "
-				     "(expected error, warn, info or debug)"},
-		{"--thread-pool-size=-1", "invalid value '-1' for "
-		    "--thread-pool-size (expected an integer from 0 to 48)"},
-		{"--thread-pool-size=4x", "invalid value '4x' for "
-		    "--thread-pool-size (expected an integer from 0 to 48)"},
-		{"--thread-pool-size=", "invalid value '' for "
-		    "--thread-pool-size (expected an integer from 0 to 48)"},
-		{"--queues 0", "invalid value '0' for --queues (expected an "
-			       "integer from 1 to 8)"},
-		{"--queues 9", "invalid value '9' for --queues (expected an "
-			       "integer from 1 to 8)"},
-		{"--max-inodes 99999999999999999999999",
-		    "invalid value '99999999999999999999999' for --max-inodes "
-		    "(expected an integer from 64 to 67108864)"},
-		{"--max-handles 8", "invalid value '8' for --max-handles "
-				    "(expected an integer from 16 to 16777216)"},
-		{"--watchdog-ms 99", "invalid value '99' for --watchdog-ms "
-		    "(expected 0 or an integer from 100 to 3600000)"},
-		{"--rlimit-nofile=0x10", "invalid value '0x10' for "
-		    "--rlimit-nofile (expected an integer from 0 to "
-		    "1073741824)"},
-		{"--fd=-3", "invalid value '-3' for --fd (expected an integer "
-			    "from 0 to 2147483647)"},
-		{"--quarantine-crashes 0", "invalid value '0' for "
-		    "--quarantine-crashes (expected an integer from 1 to 100)"},
-		{"--degrade-after 1001", "invalid value '1001' for "
-		    "--degrade-after (expected an integer from 1 to 1000)"},
-		{"--tag 0123456789012345678901234567890123456",
-		    "value for --tag is too long (at most 36 bytes)"},
-		{"--socket-path /0123456789012345678901234567890123456789"
-		 "01234567890123456789012345678901234567890123456789"
-		 "012345678901234567890",
-		    "value for --socket-path is too long (at most 107 bytes)"},
-		{"--shared-dir=", "empty value for --shared-dir"},
-		{"--translate-uid guest:1:2",
-		    "invalid value 'guest:1:2' for --translate-uid (expected "
-		    "TYPE:FROM:TO:COUNT or forbid-guest:FROM:COUNT)"},
-		{"--translate-gid host:1:2:0",
-		    "invalid value 'host:1:2:0' for --translate-gid (expected "
-		    "TYPE:FROM:TO:COUNT or forbid-guest:FROM:COUNT)"},
-		{"--uid-map :0:1:1", "invalid value ':0:1:1' for --uid-map "
-		    "(expected :NAMESPACE_ID:HOST_ID:COUNT:)"},
-		{"--gid-map :0::1:", "invalid value ':0::1:' for --gid-map "
-		    "(expected :NAMESPACE_ID:HOST_ID:COUNT:)"},
-		{"--modcaps +sys_admin:chown", "invalid value "
-		    "'+sys_admin:chown' for --modcaps (expected +cap or -cap, "
-		    "separated by ':')"},
-		{"--xattrmap :ok:client:a", "invalid value ':ok:client:a' for "
-		    "--xattrmap (expected rules like :prefix:all::user.virtiofs.: "
-		    "or :map::user.virtiofs.:)"},
-		{"--migration-mode=x", "invalid value 'x' for --migration-mode "
-				       "(expected find-paths or file-handles)"},
-		{"--daemonize", "--daemonize is not supported by phoenixfsd"},
-		{"-o", "option '-o' requires a value"},
-		{"-o bogus", "unknown option '-o bogus'"},
-		{"-o source", "option '-o source' requires a value "
-			      "(-o source=...)"},
-		{"-o xattr=1", "option '-o xattr' takes no value"},
-		{"-o cache=sometimes", "invalid value 'sometimes' for -o cache "
-		    "(expected auto, always, metadata or never)"},
-		{"-o flock", "-o flock is not supported by phoenixfsd"},
-		{"-o source=/,posix_lock", "-o posix_lock is not supported by "
-					   "phoenixfsd"},
-		{"-o timeout=soon", "invalid value 'soon' for -o timeout "
-				    "(expected a number of seconds)"},
-		{"--socket-path x", "missing --shared-dir (or -o source=DIR)"},
-		{"--shared-dir /", "missing --socket-path or --fd"},
-		{"--shared-dir / --socket-path x --fd 0",
-		    "--socket-path and --fd are mutually exclusive"},
-		{"--shared-dir / --fd 1000", "--fd 1000 is not an open socket"},
-		{"--shared-dir /nonexistent/dir --socket-path x",
-		    "shared directory '/nonexistent/dir': No such file or "
-		    "directory"},
-		{"--shared-dir /dev/null --socket-path x",
-		    "shared directory '/dev/null' is not a directory"},
-		{"--shared-dir / --socket-path x --socket-group nosuchgroupzz",
-		    "unknown group 'nosuchgroupzz' for --socket-group"},
-		{"--shared-dir / --socket-path x --posix-acl "
-		 "--translate-uid map:0:0:1",
-		    "--translate-uid and --translate-gid cannot be used with "
-		    "--posix-acl"},
+	    {"--bogus", "unknown option '--bogus'"},
+	    {"--bogus=1", "unknown option '--bogus'"},
+	    {"-x", "unknown option '-x'"},
+	    {"-fd", "unknown option '-fd'"},
+	    {"stray", "unexpected argument 'stray'"},
+	    {"-", "unexpected argument '-'"},
+	    {"--cache", "option '--cache' requires a value"},
+	    {"--xattr=yes", "option '--xattr' takes no value"},
+	    {"--cache bogus", "invalid value 'bogus' for --cache (expected "
+			      "auto, always, metadata or never)"},
+	    {"--sandbox=jail", "invalid value 'jail' for --sandbox "
+			       "(expected namespace, chroot or none)"},
+	    {"--seccomp=on", "invalid value 'on' for --seccomp (expected "
+			     "none, kill, log or trap)"},
+	    {"--inode-file-handles=always",
+		"invalid value 'always' for --inode-file-handles "
+		"(expected never, prefer or mandatory)"},
+	    {"--log-level=loud", "invalid value 'loud' for --log-level "
+				 "(expected error, warn, info or debug)"},
+	    {"--thread-pool-size=-1",
+		"invalid value '-1' for "
+		"--thread-pool-size (expected an integer from 0 to 48)"},
+	    {"--thread-pool-size=4x",
+		"invalid value '4x' for "
+		"--thread-pool-size (expected an integer from 0 to 48)"},
+	    {"--thread-pool-size=",
+		"invalid value '' for "
+		"--thread-pool-size (expected an integer from 0 to 48)"},
+	    {"--queues 0", "invalid value '0' for --queues (expected an "
+			   "integer from 1 to 8)"},
+	    {"--queues 9", "invalid value '9' for --queues (expected an "
+			   "integer from 1 to 8)"},
+	    {"--max-inodes 99999999999999999999999",
+		"invalid value '99999999999999999999999' for --max-inodes "
+		"(expected an integer from 64 to 67108864)"},
+	    {"--max-handles 8", "invalid value '8' for --max-handles "
+				"(expected an integer from 16 to 16777216)"},
+	    {"--watchdog-ms 99",
+		"invalid value '99' for --watchdog-ms "
+		"(expected 0 or an integer from 100 to 3600000)"},
+	    {"--rlimit-nofile=0x10",
+		"invalid value '0x10' for "
+		"--rlimit-nofile (expected an integer from 0 to "
+		"1073741824)"},
+	    {"--fd=-3", "invalid value '-3' for --fd (expected an integer "
+			"from 0 to 2147483647)"},
+	    {"--quarantine-crashes 0",
+		"invalid value '0' for "
+		"--quarantine-crashes (expected an integer from 1 to 100)"},
+	    {"--degrade-after 1001",
+		"invalid value '1001' for "
+		"--degrade-after (expected an integer from 1 to 1000)"},
+	    {"--tag 0123456789012345678901234567890123456",
+		"value for --tag is too long (at most 36 bytes)"},
+	    {"--socket-path /0123456789012345678901234567890123456789"
+	     "01234567890123456789012345678901234567890123456789"
+	     "012345678901234567890",
+		"value for --socket-path is too long (at most 107 bytes)"},
+	    {"--shared-dir=", "empty value for --shared-dir"},
+	    {"--translate-uid guest:1:2",
+		"invalid value 'guest:1:2' for --translate-uid (expected "
+		"TYPE:FROM:TO:COUNT or forbid-guest:FROM:COUNT)"},
+	    {"--translate-gid host:1:2:0",
+		"invalid value 'host:1:2:0' for --translate-gid (expected "
+		"TYPE:FROM:TO:COUNT or forbid-guest:FROM:COUNT)"},
+	    {"--uid-map :0:1:1", "invalid value ':0:1:1' for --uid-map "
+				 "(expected :NAMESPACE_ID:HOST_ID:COUNT:)"},
+	    {"--gid-map :0::1:", "invalid value ':0::1:' for --gid-map "
+				 "(expected :NAMESPACE_ID:HOST_ID:COUNT:)"},
+	    {"--modcaps +sys_admin:chown",
+		"invalid value "
+		"'+sys_admin:chown' for --modcaps (expected +cap or -cap, "
+		"separated by ':')"},
+	    {"--xattrmap :ok:client:a",
+		"invalid value ':ok:client:a' for "
+		"--xattrmap (expected rules like :prefix:all::user.virtiofs.: "
+		"or :map::user.virtiofs.:)"},
+	    {"--migration-mode=x", "invalid value 'x' for --migration-mode "
+				   "(expected find-paths or file-handles)"},
+	    {"--daemonize", "--daemonize is not supported by phoenixfsd"},
+	    {"-o", "option '-o' requires a value"},
+	    {"-o bogus", "unknown option '-o bogus'"},
+	    {"-o source", "option '-o source' requires a value "
+			  "(-o source=...)"},
+	    {"-o xattr=1", "option '-o xattr' takes no value"},
+	    {"-o cache=sometimes",
+		"invalid value 'sometimes' for -o cache "
+		"(expected auto, always, metadata or never)"},
+	    {"-o flock", "-o flock is not supported by phoenixfsd"},
+	    {"-o source=/,posix_lock", "-o posix_lock is not supported by "
+				       "phoenixfsd"},
+	    {"-o timeout=soon", "invalid value 'soon' for -o timeout "
+				"(expected a number of seconds)"},
+	    {"--socket-path x", "missing --shared-dir (or -o source=DIR)"},
+	    {"--shared-dir /", "missing --socket-path or --fd"},
+	    {"--shared-dir / --socket-path x --fd 0",
+		"--socket-path and --fd are mutually exclusive"},
+	    {"--shared-dir / --fd 1000", "--fd 1000 is not an open socket"},
+	    {"--shared-dir /nonexistent/dir --socket-path x",
+		"shared directory '/nonexistent/dir': No such file or "
+		"directory"},
+	    {"--shared-dir /dev/null --socket-path x",
+		"shared directory '/dev/null' is not a directory"},
+	    {"--shared-dir / --socket-path x --socket-group nosuchgroupzz",
+		"unknown group 'nosuchgroupzz' for --socket-group"},
+	    {"--shared-dir / --socket-path x --posix-acl "
+	     "--translate-uid map:0:0:1",
+		"--translate-uid and --translate-gid cannot be used with "
+		"--posix-acl"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -338,11 +348,14 @@ test_fd(void)
 	valid(line);
 	is_int(cfg.socket_fd, sv[0], "--fd=N");
 	is_str(cfg.socket_path, "", "no socket path with --fd");
-	snprintf(line, sizeof(line), "--shared-dir / --fd %d --socket-group "
-	    "root", sv[0]);
+	snprintf(line, sizeof(line),
+	    "--shared-dir / --fd %d --socket-group "
+	    "root",
+	    sv[0]);
 	r = parse(line, &err);
 	ok(r == -EINVAL && strcmp(err, "phoenixfsd: --socket-group cannot be "
-	    "used with --fd\n") == 0, "--socket-group with --fd rejected");
+				       "used with --fd\n") == 0,
+	    "--socket-group with --fd rejected");
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -370,7 +383,8 @@ test_actions(void)
 	int r;
 
 	valid("--print-capabilities");
-	is_int(cfg.action, CONFIG_PRINT_CAPS, "--print-capabilities "
+	is_int(cfg.action, CONFIG_PRINT_CAPS,
+	    "--print-capabilities "
 	    "needs no --shared-dir");
 	valid("--version");
 	is_int(cfg.action, CONFIG_VERSION, "--version");
@@ -385,8 +399,9 @@ test_actions(void)
 	invalid("--print-capabilities --bogus", "unknown option '--bogus'");
 
 	out = capture(1, do_caps, NULL, &r);
-	is_str(out, "{\n  \"type\": \"fs\",\n  \"features\": [\n"
-		    "    \"separate-options\"\n  ]\n}\n",
+	is_str(out,
+	    "{\n  \"type\": \"fs\",\n  \"features\": [\n"
+	    "    \"separate-options\"\n  ]\n}\n",
 	    "capabilities JSON: type fs, separate-options, no migration");
 	out = capture(1, do_help, NULL, &r);
 	ok(strncmp(out, "Usage: phoenixfsd", 17) == 0 &&
@@ -411,8 +426,10 @@ test_digest(void)
 	uint64_t base = digest_of("--shared-dir / --socket-path x");
 
 	/* Frozen: a change here breaks live upgrade of running daemons. */
-	ok(base == 0xcdbf6911b2fae1f6ULL, "digest of the defaults is frozen "
-	    "(%#llx)", (unsigned long long)base);
+	ok(base == 0xcdbf6911b2fae1f6ULL,
+	    "digest of the defaults is frozen "
+	    "(%#llx)",
+	    (unsigned long long)base);
 	ok(base == digest_of("-o source=/ --socket-path /elsewhere --syslog "
 			     "--log-level debug --thread-pool-size 8 "
 			     "--watchdog-ms 0 --sandbox chroot"),
@@ -477,7 +494,7 @@ test_golden(const char *dir)
 			continue;
 		}
 		while (fgets(line, sizeof(line), f) != NULL &&
-		    a.argc < MAX_ARGS - 1) {
+		       a.argc < MAX_ARGS - 1) {
 			line[strcspn(line, "\n")] = '\0';
 			if (line[0] == '#' || line[0] == '\0')
 				continue;
