@@ -22,6 +22,9 @@ die() { echo "prepare.sh: $*" >&2; exit 1; }
 
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
+# Concurrent runs (meson test -j) share the cache: one builder at a time.
+exec 9>"$CACHE/.lock"
+flock 9
 
 # ---- kernel ---------------------------------------------------------------
 if [ ! -s "$CACHE/vmlinuz" ] || [ ! -d "$CACHE/modules" ]; then

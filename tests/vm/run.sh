@@ -44,7 +44,8 @@ done
 [ -n "$SOCK" ] || usage
 [ -S "$SOCK" ] || { echo "run.sh: $SOCK is not a socket" >&2; exit 2; }
 
-eval "$("$HERE/prepare.sh")"
+paths=$("$HERE/prepare.sh") || exit 125
+eval "$paths"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/phx-vm.XXXXXX")
 QPID=""
