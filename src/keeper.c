@@ -227,7 +227,7 @@ spawn(struct keeper *k)
 static long long
 task_vsize(int dirfd, const char *tid)
 {
-	char path[64], buf[1024], *p;
+	char path[320], buf[1024], *p;
 	long long vsize = -1;
 	ssize_t n;
 	int fd;

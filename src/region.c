@@ -132,6 +132,8 @@ region_create(struct region *r, const struct region_params *p)
 	}
 	for (unsigned i = 0; i < REGION_MAX_FDS; i++)
 		r->dev->ctrl_fds[i] = -1;
+	for (unsigned i = 0; i < REGION_MAX_THREADS; i++)
+		r->threads[i].ring_fd = -1;
 	for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++)
 		r->fdlist[i] = -1;
 	return 0;

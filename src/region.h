@@ -192,7 +192,16 @@ struct region_thread_rec {
 	uint64_t act_start_ns;	/* CLOCK_MONOTONIC */
 	uint64_t in_use;	/* slot claimed by a live thread of this inc */
 	uint64_t tid;
-	uint64_t pad[3];
+	/*
+	 * The thread's io_uring (intent.c), kept open in the shared fd table
+	 * after the thread dies: its completion ring is the kernel's record
+	 * of what a non-idempotent operation did. Offsets from the setup
+	 * params, to map the CQ ring in a later incarnation. -1 = none.
+	 */
+	int64_t ring_fd;
+	uint64_t ring_cq_head, ring_cq_tail, ring_cq_mask, ring_cqes;
+	uint64_t ring_cq_entries;
+	uint64_t pad[2];
 	/* redo log: state = seq << 2 | REDO_* (see redo.h) */
 	uint64_t redo_state;
 	uint64_t redo_count;

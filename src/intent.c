@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Exactly-once host mutations through per-thread io_urings (DESIGN 5).
+ * Invariant: for a slot in EXECUTING, either its intent says KNOWN with the
+ * result, or the result (if the operation ran at all) is an unconsumed
+ * completion on the ring recorded in the thread record that submitted it,
+ * with user_data naming (queue, head, slot generation). The ring is created
+ * without SINGLE_ISSUER or DEFER_TASKRUN (a later incarnation reads it),
+ * with a CQ far larger than the one operation a thread has in flight, and
+ * restricted to the opcodes below (seccomp cannot see them).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "intent.h"
+#include "journal.h"
+
+/* Linux 6.9; not yet in Debian 12's headers. */
+#define PHX_IORING_OP_FTRUNCATE 55
+
+static const unsigned allowed_ops[] = {
+	IORING_OP_MKDIRAT, IORING_OP_UNLINKAT, IORING_OP_RENAMEAT,
+	IORING_OP_SYMLINKAT, IORING_OP_LINKAT, IORING_OP_OPENAT,
+	IORING_OP_FALLOCATE, IORING_OP_FSETXATTR, PHX_IORING_OP_FTRUNCATE,
+};
+
+static __thread struct io_uring ring;
+static __thread bool have_ring;
+static __thread bool have_ftruncate;
+static __thread unsigned self_index;
+static struct region *intent_region;
+
+int
+intent_thread_init(struct region *r, struct region_thread_rec *t)
+{
+	struct io_uring_restriction res[nitems(allowed_ops)];
+	struct io_uring_params p;
+	struct io_uring_probe *probe;
+	int err, fl;
+
+	intent_region = r;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
+	p.cq_entries = 64;
+	err = io_uring_queue_init_params(4, &ring, &p);
+	if (err < 0)
+		return err;
+	probe = io_uring_get_probe_ring(&ring);
+	have_ftruncate = probe != NULL &&
+	    io_uring_opcode_supported(probe, PHX_IORING_OP_FTRUNCATE);
+	if (probe != NULL)
+		io_uring_free_probe(probe);
+	memset(res, 0, sizeof(res));
+	for (size_t i = 0; i < nitems(allowed_ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = (uint8_t)allowed_ops[i];
+	}
+	err = io_uring_register_restrictions(&ring, res, nitems(res));
+	if (err == 0)
+		err = io_uring_enable_rings(&ring);
+	/* Born O_CLOEXEC: a live upgrade must keep it (DESIGN 8). */
+	fl = fcntl(ring.ring_fd, F_GETFD);
+	if (err == 0 && (fl < 0 ||
+	    fcntl(ring.ring_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0))
+		err = -errno;
+	if (err < 0) {
+		io_uring_queue_exit(&ring);
+		return err;
+	}
+	t->ring_cq_head = p.cq_off.head;
+	t->ring_cq_tail = p.cq_off.tail;
+	t->ring_cq_mask = p.cq_off.ring_mask;
+	t->ring_cqes = p.cq_off.cqes;
+	t->ring_cq_entries = p.cq_entries;
+	/* Offsets first: recovery maps the ring only if ring_fd >= 0. */
+	region_store((uint64_t *)&t->ring_fd, (uint64_t)ring.ring_fd);
+	self_index = (unsigned)(t - r->threads);
+	have_ring = true;
+	return 0;
+}
+
+bool
+intent_available(void)
+{
+	return have_ring;
+}
+
+static void
+slot_of(const struct fuse_req *req, unsigned *ret_q, unsigned *ret_head)
+{
+	size_t idx = (size_t)(req->slot - intent_region->journal);
+
+	*ret_q = (unsigned)(idx / REGION_MAX_QUEUE_SIZE);
+	*ret_head = (unsigned)(idx % REGION_MAX_QUEUE_SIZE);
+}
+
+bool
+intent_known(const struct fuse_req *req, int64_t *ret_res)
+{
+	struct journal_slot_rec *s = req->slot;
+	uint64_t st;
+
+	if (s == NULL || intent_region == NULL)
+		return false;
+	st = region_load(&s->intent[INTENT_W_STATE]);
+	if ((st & 0xff) != INTENT_KNOWN ||
+	    (st >> 8) != journal_gen(region_load(&s->word)))
+		return false;
+	*ret_res = (int64_t)s->intent[INTENT_W_RESULT];
+	return true;
+}
+
+/*
+ * Submits sqe for req's slot and waits for its completion; records the
+ * result in the slot before consuming the CQE. -ENOSYS: no ring (the
+ * caller runs the syscall itself).
+ */
+static int
+exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
+{
+	struct journal_slot_rec *s = req->slot;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	unsigned q, head;
+	uint64_t word, key;
+	uint32_t gen;
+	int64_t res;
+	int err;
+
+	if (intent_known(req, &res))
+		return (int)res;
+	if (!have_ring || s == NULL)
+		return -ENOSYS;
+	slot_of(req, &q, &head);
+	word = region_load(&s->word);
+	gen = journal_gen(word);
+	key = fault_key_request(q, head, gen);
+	s->intent[INTENT_W_THREAD] = self_index;
+	s->intent[INTENT_W_OP] = tmpl->opcode;
+	region_store(&s->intent[INTENT_W_STATE],
+	    INTENT_SUBMITTED | (uint64_t)gen << 8);
+	/* Recovery resolves an EXECUTING slot instead of re-running it. */
+	region_store(&s->word, journal_with_state(word, JOURNAL_EXECUTING));
+	sqe = io_uring_get_sqe(&ring);
+	if (sqe == NULL)
+		return -EAGAIN;
+	*sqe = *tmpl;
+	sqe->user_data = key;
+	do
+		err = io_uring_submit_and_wait(&ring, 1);
+	while (err == -EINTR);
+	if (err < 0)
+		return err;
+	for (;;) {
+		err = io_uring_peek_cqe(&ring, &cqe);
+		if (err == -EAGAIN) {
+			err = io_uring_wait_cqe(&ring, &cqe);
+			if (err == -EINTR)
+				continue;
+		}
+		if (err < 0)
+			return err;
+		if (cqe->user_data == key)
+			break;
+		io_uring_cqe_seen(&ring, cqe); /* stale: cannot happen */
+	}
+	res = cqe->res;
+	s->intent[INTENT_W_RESULT] = (uint64_t)res;
+	/* The result is in the slot before the CQE may be overwritten. */
+	region_store(&s->intent[INTENT_W_STATE],
+	    INTENT_KNOWN | (uint64_t)gen << 8);
+	io_uring_cqe_seen(&ring, cqe);
+	return (int)res;
+}
+
+static int
+direct(int ret)
+{
+	return ret < 0 ? -errno : ret;
+}
+
+int
+intent_mkdirat(struct fuse_req *req, int dirfd, const char *name, mode_t mode)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_mkdirat(&sqe, dirfd, name, mode);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(mkdirat(dirfd, name, mode));
+}
+
+int
+intent_unlinkat(struct fuse_req *req, int dirfd, const char *name, int flags)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_unlinkat(&sqe, dirfd, name, flags);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(unlinkat(dirfd, name, flags));
+}
+
+int
+intent_renameat2(struct fuse_req *req, int olddirfd, const char *oldname,
+    int newdirfd, const char *newname, unsigned flags)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_renameat(&sqe, olddirfd, oldname, newdirfd, newname,
+	    flags);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(renameat2(olddirfd, oldname,
+	    newdirfd, newname, flags));
+}
+
+int
+intent_symlinkat(struct fuse_req *req, const char *target, int dirfd,
+    const char *name)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_symlinkat(&sqe, target, dirfd, name);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(symlinkat(target, dirfd, name));
+}
+
+int
+intent_linkat(struct fuse_req *req, int olddirfd, const char *oldname,
+    int newdirfd, const char *newname, int flags)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_linkat(&sqe, olddirfd, oldname, newdirfd, newname, flags);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(linkat(olddirfd, oldname,
+	    newdirfd, newname, flags));
+}
+
+int
+intent_openat(struct fuse_req *req, int dirfd, const char *name, int flags,
+    mode_t mode)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_openat(&sqe, dirfd, name, flags, mode);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(openat(dirfd, name, flags, mode));
+}
+
+int
+intent_fallocate(struct fuse_req *req, int fd, int mode, off_t off, off_t len)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_fallocate(&sqe, fd, mode, off, len);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(fallocate(fd, mode, off, len));
+}
+
+int
+intent_ftruncate(struct fuse_req *req, int fd, off_t len)
+{
+	struct io_uring_sqe sqe;
+	int ret = -ENOSYS;
+
+	if (have_ftruncate) {
+		memset(&sqe, 0, sizeof(sqe));
+		sqe.opcode = PHX_IORING_OP_FTRUNCATE;
+		sqe.fd = fd;
+		sqe.off = (uint64_t)len;
+		ret = exec(req, &sqe);
+	}
+	return ret != -ENOSYS ? ret : direct(ftruncate(fd, len));
+}
+
+int
+intent_fsetxattr(struct fuse_req *req, int fd, const char *name,
+    const void *value, size_t size, int flags)
+{
+	struct io_uring_sqe sqe;
+	int ret;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_fsetxattr(&sqe, fd, name, (const char *)value, flags,
+	    (unsigned)size);
+	ret = exec(req, &sqe);
+	return ret != -ENOSYS ? ret : direct(fsetxattr(fd, name, value, size,
+	    flags));
+}
+
+/* Records one dead ring's unconsumed completions in their slots. */
+static int
+drain_one(struct region *r, struct region_thread_rec *t)
+{
+	uint64_t mapsz, head, tail, mask;
+	const struct io_uring_cqe *cqes;
+	uint8_t *p;
+	int found = 0;
+
+	if (t->ring_cq_entries == 0 || t->ring_cq_entries > 65536 ||
+	    t->ring_cqes > 4096 || t->ring_cq_head > 4096 ||
+	    t->ring_cq_tail > 4096 || t->ring_cq_mask > 4096)
+		return -EPROTO;
+	mapsz = t->ring_cqes + t->ring_cq_entries * sizeof(struct io_uring_cqe);
+	p = mmap(NULL, mapsz, PROT_READ, MAP_SHARED | MAP_POPULATE,
+	    (int)t->ring_fd, IORING_OFF_CQ_RING);
+	if (p == MAP_FAILED)
+		return -errno;
+	head = __atomic_load_n((uint32_t *)(p + t->ring_cq_head),
+	    __ATOMIC_ACQUIRE);
+	tail = __atomic_load_n((uint32_t *)(p + t->ring_cq_tail),
+	    __ATOMIC_ACQUIRE);
+	mask = *(uint32_t *)(p + t->ring_cq_mask);
+	cqes = (const struct io_uring_cqe *)(p + t->ring_cqes);
+	for (uint32_t i = (uint32_t)head; i != (uint32_t)tail &&
+	     (uint32_t)(i - head) <= t->ring_cq_entries; i++) {
+		const struct io_uring_cqe *c = &cqes[i & mask];
+		unsigned q = (c->user_data >> 40) & 0xff;
+		unsigned hd = (c->user_data >> 24) & 0xffff;
+		uint32_t gen = c->user_data & 0xffffff;
+		struct journal_slot_rec *s = region_slot(r, q, hd);
+		uint64_t w;
+
+		if (s == NULL || c->user_data >> 56 != REGION_ACT_REQUEST)
+			continue;
+		w = region_load(&s->word);
+		if (journal_state(w) != JOURNAL_EXECUTING ||
+		    journal_gen(w) != gen)
+			continue;
+		/* -ECANCELED: killed before it ran, so it had no effect. */
+		if (c->res == -ECANCELED) {
+			region_store(&s->intent[INTENT_W_STATE], INTENT_NONE);
+			continue;
+		}
+		s->intent[INTENT_W_RESULT] = (uint64_t)(int64_t)c->res;
+		region_store(&s->intent[INTENT_W_STATE],
+		    INTENT_KNOWN | (uint64_t)gen << 8);
+		found++;
+	}
+	munmap(p, mapsz);
+	return found;
+}
+
+int
+intent_drain_dead(struct region *r)
+{
+	int total = 0, n;
+
+	intent_region = r;
+	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
+		struct region_thread_rec *t = &r->threads[i];
+		int fd = (int)t->ring_fd;
+
+		if (t->ring_fd < 0)
+			continue;
+		n = drain_one(r, t);
+		if (n > 0)
+			total += n;
+		/* Forget it first: a crash leaves a leak, never a reuse. */
+		region_store((uint64_t *)&t->ring_fd, (uint64_t)-1);
+		if (fd != REGION_FD_STATE && fd != REGION_FD_LISTEN &&
+		    fd != REGION_FD_CONN && fd < REGION_FD_BASE)
+			close(fd);
+	}
+	return total;
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Exactly-once execution of non-idempotent host operations (DESIGN 5).
+ * Each runs through the calling thread's io_uring, whose fd stays in the
+ * shared table when the worker dies: the completion ring then holds the
+ * exact result, including the number of an fd that openat installed.
+ * Before the submit the slot moves to EXECUTING; after the completion the
+ * result is stored in the slot (KNOWN) before the CQE is consumed, so at
+ * every instant one of the two holds it. A replayed request asks the same
+ * intent_* call again and gets the recorded result instead of a second
+ * execution. Where io_uring is unavailable the operation runs directly
+ * and recovery falls back to identity checks (pt.c).
+ *
+ * Threads: each function uses the calling thread's ring (intent_thread_init).
+ */
+#ifndef PHX_INTENT_H
+#define PHX_INTENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fdispatch.h"
+#include "region.h"
+
+enum intent_state {
+	INTENT_NONE = 0,	/* nothing submitted for this pop */
+	INTENT_SUBMITTED = 1,	/* on the ring of thread intent[2] */
+	INTENT_KNOWN = 2,	/* intent[1] holds the result */
+};
+
+/* Slot intent words. */
+#define INTENT_W_STATE	0	/* enum intent_state | slot gen << 8 */
+#define INTENT_W_RESULT 1	/* int64 result (>= 0 or -errno) */
+#define INTENT_W_THREAD 2	/* thread index of the ring */
+#define INTENT_W_OP	3	/* io_uring opcode */
+
+/* Sets up the calling thread's ring, recorded in t. -errno (then the
+ * thread runs operations directly). */
+int intent_thread_init(struct region *r, struct region_thread_rec *t);
+/* True if the calling thread has a ring. */
+bool intent_available(void);
+
+/*
+ * Recovery, DESIGN 4 step 2: for every thread record whose ring belongs to
+ * a dead incarnation, read the unconsumed completions (never submit),
+ * record each in the EXECUTING slot it names (same generation), then
+ * close the ring. Returns the number of results recovered.
+ */
+int intent_drain_dead(struct region *r);
+/* The recorded result of req's slot, if KNOWN: true and *ret_res. */
+bool intent_known(const struct fuse_req *req, int64_t *ret_res);
+
+/* The operations. Each returns the syscall's result or -errno. */
+int intent_mkdirat(struct fuse_req *req, int dirfd, const char *name,
+    mode_t mode);
+int intent_unlinkat(struct fuse_req *req, int dirfd, const char *name,
+    int flags);
+int intent_renameat2(struct fuse_req *req, int olddirfd, const char *oldname,
+    int newdirfd, const char *newname, unsigned flags);
+int intent_symlinkat(struct fuse_req *req, const char *target, int dirfd,
+    const char *name);
+int intent_linkat(struct fuse_req *req, int olddirfd, const char *oldname,
+    int newdirfd, const char *newname, int flags);
+/* openat with O_CREAT|O_EXCL: the result is the installed fd number. */
+int intent_openat(struct fuse_req *req, int dirfd, const char *name,
+    int flags, mode_t mode);
+int intent_fallocate(struct fuse_req *req, int fd, int mode, off_t off,
+    off_t len);
+int intent_ftruncate(struct fuse_req *req, int fd, off_t len);
+int intent_fsetxattr(struct fuse_req *req, int fd, const char *name,
+    const void *value, size_t size, int flags);
+
+#endif
