@@ -110,6 +110,8 @@ fault_clear(struct region *r, uint64_t key)
 void
 fault_count_all_active(struct region *r)
 {
+	if (fault_region == NULL)
+		fault_region = r; /* the keeper: keys need the slot gens */
 	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
 		struct region_thread_rec *t = &r->threads[i];
 		uint64_t act = region_load(&t->act);

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "handle.h"
 #include "inode.h"
 #include "keeper.h"
@@ -213,6 +214,7 @@ spawn(struct keeper *k)
 	warg.cfg = k->cfg;
 	k->r.hdr->incarnation++;
 	k->r.hdr->worker_ctid = 0;
+	k->r.hdr->recovered = 0;
 	pid = clone(worker_trampoline, (char *)k->stack + WORKER_STACK, flags,
 	    &warg, (pid_t *)&k->r.hdr->worker_ctid, NULL,
 	    (pid_t *)&k->r.hdr->worker_ctid);
@@ -330,6 +332,38 @@ stop_worker(struct keeper *k)
 	k->worker = 0;
 }
 
+/*
+ * The watchdog (DESIGN 6): a worker thread that stays in one activity
+ * longer than --watchdog-ms gets the worker killed, and the crash counts
+ * against every activity in progress.
+ */
+static void
+watchdog(struct keeper *k)
+{
+	uint64_t now = now_ns(), limit = k->cfg->watchdog_ms * 1000000ULL;
+
+	if (limit == 0 || !__atomic_load_n(&k->r.hdr->recovered,
+	    __ATOMIC_ACQUIRE))
+		return;
+	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
+		struct region_thread_rec *t = &k->r.threads[i];
+		uint64_t act = region_load(&t->act);
+
+		if (!region_load(&t->in_use) || act == REGION_ACT_IDLE ||
+		    act == REGION_ACT_HOUSEKEEPING)
+			continue;
+		if (now - t->act_start_ns < limit)
+			continue;
+		log_warnx("worker thread %u stuck in activity %llu for %llu ms: "
+		    "killing the worker", i, (unsigned long long)act,
+		    (unsigned long long)((now - t->act_start_ns) / 1000000));
+		fault_count_all_active(&k->r);
+		k->r.health->watchdog_kills++;
+		kill(k->worker, SIGKILL);
+		return;
+	}
+}
+
 /* Waits for the current worker's death; returns its wait status or -1. */
 static int
 watch(struct keeper *k)
@@ -346,7 +380,8 @@ watch(struct keeper *k)
 		if (tid == 0)
 			break;
 		got_chld = 0;
-		futex_wait(&k->r.hdr->worker_ctid, tid, 200);
+		futex_wait(&k->r.hdr->worker_ctid, tid, 100);
+		watchdog(k);
 		st = reap(k, k->worker, &reaped);
 		if (reaped)
 			return st;

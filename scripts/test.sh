@@ -1,0 +1,50 @@
+#!/bin/sh
+# Installs what the tests need, builds phoenixfsd with crash points and
+# warnings as errors, and runs every suite: unit, front (the frontend tool
+# against QEMU's C virtiofsd), integ (protocol tests over a real socket and
+# real shared memory), crash (SIGKILL/SIGSEGV recovery), vm (a real Linux
+# guest under QEMU), bench (figures only, never asserted). Prints one
+# closing line "N passed, N failed". Needs root.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+sh scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+B=${PHX_BUILD:-build-test}
+if [ ! -d "$B" ]; then
+	meson setup "$B" -Dcrashpoints=true -Dwerror=true >/dev/null ||
+	    { echo "0 passed, 1 failed"; exit 1; }
+fi
+ninja -C "$B" || { echo "0 passed, 1 failed"; exit 1; }
+
+pass=0
+fail=0
+count() { # name, status
+	if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "PASS: $1"
+	else fail=$((fail + 1)); echo "FAIL: $1"; fi
+}
+
+suites=${PHX_SUITES:-"unit front integ crash"}
+for s in $suites; do
+	meson test -C "$B" --suite "$s" --print-errorlogs --num-processes 1 \
+	    >"$B/suite-$s.log" 2>&1
+	st=$?
+	tail -n 12 "$B/suite-$s.log"
+	count "meson suite $s" $st
+done
+
+if [ -z "${PHX_SKIP_VM:-}" ]; then
+	sh tests/vm/prepare.sh >/dev/null || count "vm prepare" 1
+	bash tests/vm/e2e.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"
+	count "vm e2e (phoenixfsd)" $?
+	for t in tests/vm/crash_*.sh; do
+		[ -f "$t" ] || continue
+		bash "$t" --bin "$B/src/phoenixfsd"
+		count "vm $(basename "$t" .sh)" $?
+	done
+fi
+if [ -z "${PHX_SKIP_BENCH:-}" ] && [ -x bench/compare.sh ]; then
+	bash bench/compare.sh --short --bin "$B/src/phoenixfsd" ||
+	    echo "bench: comparison did not complete (figures only)"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
