@@ -101,7 +101,7 @@ handle_get(struct region *r, uint64_t fh, bool dir, int *ret_fd,
 	h = lookup(r, fh, __atomic_load_n(&r->hhdr->high, __ATOMIC_ACQUIRE));
 	if (h == NULL || region_load(&h->used) != 1 ||
 	    region_load(&h->gen) != fh >> 32 || h->dir != (dir ? 1u : 0u) ||
-	    h->fd < 0 || h->fd >= REGION_FD_BASE)
+	    h->fd < 0 || REGION_FD_RESERVED(h->fd))
 		return -EBADF;
 	*ret_fd = (int)h->fd;
 	if (ret_nodeid)

@@ -378,8 +378,7 @@ intent_drain_dead(struct region *r)
 			total += n;
 		/* Forget it first: a crash leaves a leak, never a reuse. */
 		region_store((uint64_t *)&t->ring_fd, (uint64_t)-1);
-		if (fd != REGION_FD_STATE && fd != REGION_FD_LISTEN &&
-		    fd != REGION_FD_CONN && fd < REGION_FD_BASE)
+		if (!REGION_FD_RESERVED(fd))
 			close(fd);
 	}
 	return total;

@@ -42,7 +42,8 @@
 #define REGION_FD_CONN	 (REGION_FD_BASE + 2) /* the vhost-user connection */
 #define REGION_FD_ROOT	 (REGION_FD_BASE + 3) /* O_PATH of the shared dir */
 #define REGION_FD_PROC	 (REGION_FD_BASE + 4) /* keeper's /proc/self/fd */
-#define REGION_FD_NEXT	 (REGION_FD_BASE + 8) /* first free reserved */
+#define REGION_FD_NEXT	 (REGION_FD_BASE + 8) /* end of the reserved range */
+#define REGION_FD_RESERVED(fd) ((fd) >= REGION_FD_BASE && (fd) < REGION_FD_NEXT)
 
 /* ---- header --------------------------------------------------------- */
 
@@ -144,6 +145,12 @@ struct region_dev_rec {
 	uint8_t ctrl_hdr[16];
 	int64_t ctrl_fds[REGION_MAX_FDS];
 	uint64_t ctrl_nfds;
+	/*
+	 * recvmsg() control buffer (SCM_RIGHTS) of the message being
+	 * received, zeroed before the receive: the kernel records the fd
+	 * numbers here even if the worker dies right after (vu.c).
+	 */
+	uint64_t ctrl_cmsg[8];
 	uint8_t ctrl_payload[REGION_CTRL_MAX];
 	uint8_t ctrl_reply[REGION_CTRL_MAX + 16];
 	uint64_t ctrl_reply_len;

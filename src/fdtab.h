@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The fd sweep (DESIGN 4 step 9). A worker killed between creating an fd
+ * and committing its number to the region leaves that fd open in the
+ * shared table, referenced by nothing. After a recovery a background
+ * thread closes every fd that neither the region (tables, device state,
+ * rings), the keeper's list, nor this incarnation's own registry
+ * references. Creators exclude it: every request and control message runs
+ * between fdtab_req_begin() and fdtab_req_end(), which cover creation up to
+ * the commit that records the number.
+ */
+#ifndef PHX_FDTAB_H
+#define PHX_FDTAB_H
+
+#include "region.h"
+
+/* Keeper, before the first worker: records its own fds in r->fdlist. */
+int fdtab_keeper_snapshot(struct region *r);
+/* Registers an fd this incarnation keeps outside the region. */
+int fdtab_register(int fd);
+void fdtab_unregister(int fd);
+/* Brackets fd creation until the commit that records the fd. */
+void fdtab_req_begin(void);
+void fdtab_req_end(void);
+/* Starts the background sweep (after a recovery). */
+int fdtab_start_sweep(struct region *r);
+/* One synchronous sweep; returns the number of fds closed (tests). */
+int fdtab_sweep(struct region *r);
+
+#endif
