@@ -103,7 +103,7 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 	e = &r->inodes[idx];
 	if (region_load(&e->used) != 1 || region_load(&e->gen) != gen)
 		return -ESTALE;
-	if (e->fd < 0 || REGION_FD_RESERVED(e->fd))
+	if (e->fd < 0 || (REGION_FD_RESERVED(e->fd) && e->fd != REGION_FD_ROOT))
 		return -ESTALE;
 	*ret_fd = (int)e->fd;
 	if (ret_mode)
