@@ -19,6 +19,7 @@ struct cli {
 	struct vuf_opts vo;
 	int wait_s;	      /* how long to retry connecting */
 	bool verbose;
+	bool no_init;	      /* cli_connect skips FUSE_INIT */
 };
 
 /* Connect (retrying up to c->wait_s), handshake and INIT. -errno; the

@@ -415,13 +415,21 @@ fusec_poll(struct fusec *fc, int timeout_ms, struct fusec_req **out,
 int
 fusec_call(struct fusec *fc, struct fusec_req *req)
 {
-	uint64_t deadline;
 	int r;
 
 	r = fusec_submit(fc, req);
 	if (r < 0)
 		return r;
-	deadline = vuf_now_ns() + (uint64_t)fc->timeout_ms * 1000000ull;
+	return fusec_wait(fc, req, fc->timeout_ms);
+}
+
+int
+fusec_wait(struct fusec *fc, struct fusec_req *req, int timeout_ms)
+{
+	uint64_t deadline;
+	int r;
+
+	deadline = vuf_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
 		uint64_t now;
 

@@ -106,6 +106,9 @@ int fusec_poll(struct fusec *fc, int timeout_ms, struct fusec_req **out,
  */
 int fusec_call(struct fusec *fc, struct fusec_req *req);
 
+/* Wait for a submitted request, as fusec_call does after submitting. */
+int fusec_wait(struct fusec *fc, struct fusec_req *req, int timeout_ms);
+
 /* Builders (async). Names are copied with their NUL. */
 struct fusec_req *fusec_req_init(struct fusec *fc);
 struct fusec_req *fusec_req_getattr(struct fusec *fc, uint64_t nodeid);

@@ -94,7 +94,8 @@ cli_connect(const struct cli *c, struct vuf_dev **ret_dev,
 		vuf_close(d);
 		return r;
 	}
-	if ((r = fusec_new(d, &fc)) < 0 || (r = fusec_init(fc)) < 0) {
+	if ((r = fusec_new(d, &fc)) < 0 ||
+	    (!c->no_init && (r = fusec_init(fc)) < 0)) {
 		fprintf(stderr, "phx-front: FUSE_INIT: %s %s\n", strerror(-r),
 		    fc ? fc->err : "");
 		fusec_free(fc);
