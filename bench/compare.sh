@@ -1,0 +1,197 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# compare.sh: phoenixfsd vs QEMU's C virtiofsd on the same prepared share,
+# alternating daemons figure by figure, every workload at each depth, via
+# phx-front bench. Writes a markdown table: each figure for both daemons,
+# the ratio phoenixfsd/virtiofsd, and each daemon's peak RSS (VmHWM summed
+# over the daemon and its children, sampled while it runs). A daemon that
+# fails to start is marked "missing"; every step runs under timeout.
+#
+# usage: bench/compare.sh [--short] [--seconds S] [--depths "1 16"]
+#        [--workloads "getattr lookup ..."] [--build DIR] [--share DIR]
+#        [--out FILE]
+set -u
+SECONDS_PER=10
+DEPTHS="1 16"
+WORKLOADS="getattr lookup randread randwrite seqread seqwrite create_unlink readdir mixed"
+BUILD=build
+SHARE=
+OUT=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--short) SECONDS_PER=2 ;;
+	--seconds) SECONDS_PER=$2; shift ;;
+	--depths) DEPTHS=$2; shift ;;
+	--workloads) WORKLOADS=$2; shift ;;
+	--build) BUILD=$2; shift ;;
+	--share) SHARE=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h|--help) sed -n '3,12p' "$0"; exit 0 ;;
+	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+FRONT=$BUILD/front/phx-front
+OURS=$BUILD/src/phoenixfsd
+VFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
+[ -x "$FRONT" ] || { echo "compare.sh: $FRONT not built" >&2; exit 1; }
+[ -x "$VFSD" ] || { echo "compare.sh: $VFSD missing" >&2; exit 1; }
+
+T=$(mktemp -d /tmp/phx-compare.XXXXXX)
+[ -n "$SHARE" ] || SHARE=$T/share
+mkdir -p "$SHARE"
+SOCK=$T/vhost.sock
+DPID=
+SPID=
+
+descendants() { # pid -> pid and all descendants
+	local p=$1 c
+	echo "$p"
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+		descendants "$c"
+	done
+}
+
+rss_sampler() { # pid outfile: max over time of summed VmHWM (kB)
+	local pid=$1 out=$2 max=0 sum p v
+	echo 0 > "$out"
+	while kill -0 "$pid" 2>/dev/null; do
+		sum=0
+		for p in $(descendants "$pid"); do
+			v=$(awk '/^VmHWM/ {print $2}' /proc/"$p"/status 2>/dev/null)
+			sum=$((sum + ${v:-0}))
+		done
+		if [ "$sum" -gt "$max" ]; then max=$sum; echo "$max" > "$out"; fi
+		sleep 0.2
+	done
+}
+
+start_daemon() { # name
+	rm -f "$SOCK"
+	case $1 in
+	phoenixfsd)
+		[ -x "$OURS" ] || return 1
+		"$OURS" --socket-path="$SOCK" --shared-dir="$SHARE" \
+		    </dev/null >>"$T/phoenixfsd.log" 2>&1 &
+		;;
+	virtiofsd)
+		"$VFSD" --socket-path="$SOCK" -o source="$SHARE" -o cache=auto \
+		    -o log_level=err </dev/null >>"$T/virtiofsd.log" 2>&1 &
+		;;
+	esac
+	DPID=$!
+	rss_sampler "$DPID" "$T/rss.$1.cur" &
+	SPID=$!
+	return 0
+}
+
+stop_daemon() {
+	local pids p i
+	[ -n "$DPID" ] || return 0
+	pids=$(descendants "$DPID")
+	kill -TERM $pids 2>/dev/null
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.2
+	done
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	wait "$DPID" 2>/dev/null
+	[ -n "$SPID" ] && { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+	DPID=
+	SPID=
+}
+
+cleanup() { stop_daemon; rm -rf "$T"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+peak() { # name: keep the max of all runs
+	local cur old
+	cur=$(cat "$T/rss.$1.cur" 2>/dev/null || echo 0)
+	old=$(cat "$T/rss.$1.max" 2>/dev/null || echo 0)
+	[ "$cur" -gt "$old" ] && echo "$cur" > "$T/rss.$1.max"
+	return 0
+}
+
+field() { # line key
+	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# Prepare the share once, through virtiofsd (data file + 10k entries).
+start_daemon virtiofsd
+timeout 300 "$FRONT" --socket "$SOCK" bench --workload mixed --prepare-only \
+    >/dev/null 2>"$T/prepare.log" || { echo "compare.sh: prepare failed:" >&2; cat "$T/prepare.log" >&2; exit 1; }
+stop_daemon
+
+RES=$T/results
+: > "$RES"
+order="phoenixfsd virtiofsd"
+for w in $WORKLOADS; do
+	for d in $DEPTHS; do
+		for name in $order; do
+			line=
+			if start_daemon "$name"; then
+				line=$(timeout $((SECONDS_PER + 120)) "$FRONT" \
+				    --socket "$SOCK" --label "$name" --wait 5 \
+				    bench --workload "$w" --depth "$d" \
+				    --seconds "$SECONDS_PER" 2>>"$T/front.log" |
+				    grep '^bench ')
+				stop_daemon
+				peak "$name"
+			fi
+			[ -n "$line" ] || line="bench daemon=$name workload=$w depth=$d missing=1"
+			echo "$line" >> "$RES"
+			echo "$line" >&2
+		done
+		# Alternate who goes first, so neither always gets a warm cache.
+		order=$(echo "$order" | awk '{print $2, $1}')
+	done
+done
+
+get() { # daemon workload depth key
+	grep "daemon=$1 workload=$2 depth=$3 " "$RES" | head -1 |
+	    tr ' ' '\n' | sed -n "s/^$4=//p"
+}
+
+ratio() {
+	if [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; return; fi
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+show() { if [ -n "$1" ]; then echo "$1"; else echo "missing"; fi; }
+
+rss() { # name
+	local v
+	v=$(cat "$T/rss.$1.max" 2>/dev/null || echo 0)
+	if [ "$v" -gt 0 ]; then awk -v k="$v" 'BEGIN { printf "%.1f MiB", k / 1024 }'; else echo missing; fi
+}
+
+{
+	echo "# phoenixfsd vs virtiofsd ($(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS_PER}s per figure)"
+	echo
+	echo "virtiofsd: $("$VFSD" --version 2>/dev/null | head -1); phx-front $FRONT"
+	echo
+	echo "| workload | depth | ops/s phoenixfsd | ops/s virtiofsd | ratio | MB/s phoenixfsd | MB/s virtiofsd | ratio | p99 us phoenixfsd | p99 us virtiofsd | errors (ours/theirs) |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	for w in $WORKLOADS; do
+		for d in $DEPTHS; do
+			oo=$(get phoenixfsd "$w" "$d" ops_s)
+			vo=$(get virtiofsd "$w" "$d" ops_s)
+			om=$(get phoenixfsd "$w" "$d" mb_s)
+			vm=$(get virtiofsd "$w" "$d" mb_s)
+			op=$(get phoenixfsd "$w" "$d" p99_us)
+			vp=$(get virtiofsd "$w" "$d" p99_us)
+			oe=$(get phoenixfsd "$w" "$d" errors)
+			ve=$(get virtiofsd "$w" "$d" errors)
+			echo "| $w | $d | $(show "$oo") | $(show "$vo") | $(ratio "$oo" "$vo") | $(show "$om") | $(show "$vm") | $(ratio "$om" "$vm") | $(show "$op") | $(show "$vp") | ${oe:--}/${ve:--} |"
+		done
+	done
+	echo
+	echo "| daemon | peak RSS (VmHWM, daemon + children) |"
+	echo "|---|---:|"
+	echo "| phoenixfsd | $(rss phoenixfsd) |"
+	echo "| virtiofsd | $(rss virtiofsd) |"
+} > "$T/table.md"
+
+if [ -n "$OUT" ]; then cp "$T/table.md" "$OUT"; fi
+cat "$T/table.md"
