@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * FUSE request decode and dispatch (DESIGN 9: between the transport and
+ * the passthrough layer). fdispatch_handle() reads the in header from the
+ * request copy, looks the opcode up in ops[] ({handler, name, minimum
+ * argument bytes, flags}), decodes the arguments with fmsg_get*() only,
+ * calls pt_*() and writes a zero-filled reply. It never fails: a bad
+ * request gets an error reply and a rate-limited log_debug.
+ *
+ * The session state that outlives a worker (the INIT result) is r->fuse,
+ * changed only through the request's transaction; INIT's reply and its
+ * record therefore commit together with the slot (DESIGN 3 step 4).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdispatch.h"
+#include "fmsg.h"
+#include "log.h"
+#include "pt.h"
+
+#define FD_MAX_WRITE	   (1u << 20) /* max_write announced at INIT */
+#define FD_MAX_READDIR	   (1u << 20) /* largest READDIR buffer we fill */
+#define FD_MIN_MINOR	   13	      /* no compat struct sizes below */
+
+struct fuse_session {
+	struct region *r;
+	const struct config *cfg;
+	struct pt *pt;
+};
+
+struct op;
+
+struct op_args {
+	const struct op *op;	/* NULL for an unknown opcode */
+	struct fuse_session *s;
+	struct fuse_req *req;
+	struct fuse_in_header h;
+	struct fmsg_in c;	/* the arguments after the in header */
+	struct pt_ctx ctx;
+};
+
+typedef size_t op_fn(struct op_args *a);
+
+enum {
+	OP_MUT = 1 << 0,     /* mutation: EROFS with --readonly */
+	OP_NOREPLY = 1 << 1, /* FORGET, BATCH_FORGET, INTERRUPT */
+	OP_PREINIT = 1 << 2, /* allowed before INIT */
+};
+
+struct op {
+	op_fn *fn;
+	const char *name;
+	size_t min_len;
+	unsigned flags;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* At most 10 lines a second, whatever the guest sends. */
+static void
+note_bad(const struct op_args *a, const char *what)
+{
+	static _Atomic int64_t window;
+	static _Atomic unsigned count;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (atomic_exchange(&window, (int64_t)ts.tv_sec) != ts.tv_sec)
+		atomic_store(&count, 0);
+	if (atomic_fetch_add(&count, 1) < 10)
+		log_debug("bad FUSE request %s (%u) unique %llu: %s",
+		    a->op != NULL ? a->op->name : "?", a->h.opcode,
+		    (unsigned long long)a->h.unique, what);
+}
+
+static size_t
+reply_err(struct op_args *a, int err)
+{
+	return fmsg_reply_err(a->req->out_iov, a->req->out_iovcnt, a->h.unique,
+	    err);
+}
+
+static size_t
+reply_bad(struct op_args *a, const char *what, int err)
+{
+	note_bad(a, what);
+	return reply_err(a, err);
+}
+
+static size_t
+reply(struct op_args *a, const void *body, size_t len)
+{
+	return fmsg_reply_one(a->req->out_iov, a->req->out_iovcnt, a->h.unique,
+	    body, len);
+}
+
+/* A reply of body, or of the error if err < 0. */
+static size_t
+reply_or(struct op_args *a, int err, const void *body, size_t len)
+{
+	return err < 0 ? reply_err(a, err) : reply(a, body, len);
+}
+
+static int
+get_name(struct op_args *a, const char **ret)
+{
+	if (fmsg_get_str(&a->c, ret, NULL) < 0) {
+		note_bad(a, "name not NUL-terminated in the arguments");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define GET(a, var)                                                            \
+	do {                                                                   \
+		if (fmsg_get(&(a)->c, &(var), sizeof(var)) < 0)                \
+			return reply_bad((a), "short arguments", -EINVAL);     \
+	} while (0)
+
+#define GET_NAME(a, var)                                                       \
+	do {                                                                   \
+		if (get_name((a), &(var)) < 0)                                 \
+			return reply_err((a), -EINVAL);                        \
+	} while (0)
+
+/* ---- session ---------------------------------------------------------- */
+
+static size_t
+do_init(struct op_args *a)
+{
+	struct region_fuse_rec *f = a->s->r->fuse;
+	const struct config *cfg = a->s->cfg;
+	struct redo_txn *tx = a->req->txn;
+	struct fuse_init_in in;
+	struct fuse_init_out out;
+	uint64_t kflags, want, neg;
+	int err = 0;
+
+	if (fmsg_get_compat(&a->c, &in, 16, sizeof(in)) < 0)
+		return reply_bad(a, "short INIT", -EINVAL);
+	if (region_load(&f->initialized) != 0)
+		return reply_bad(a, "second INIT", -EPROTO);
+	memset(&out, 0, sizeof(out));
+	out.major = FUSE_KERNEL_VERSION;
+	out.minor = FUSE_KERNEL_MINOR_VERSION;
+	if (in.major < 7 || (in.major == 7 && in.minor < FD_MIN_MINOR))
+		return reply_bad(a, "unsupported protocol version", -EPROTO);
+	if (in.major > 7) {
+		/* The kernel answers with a new INIT of our major. */
+		return reply(a, &out, FUSE_COMPAT_INIT_OUT_SIZE);
+	}
+	kflags = in.flags;
+	if (in.flags & FUSE_INIT_EXT)
+		kflags |= (uint64_t)in.flags2 << 32;
+	want = FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_BIG_WRITES |
+	    FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT | FUSE_MAX_PAGES |
+	    FUSE_CACHE_SYMLINKS | FUSE_INIT_EXT | FUSE_AUTO_INVAL_DATA;
+	if (cfg->readdirplus && cfg->cache != CONFIG_CACHE_NEVER)
+		want |= FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
+	if (cfg->announce_submounts)
+		want |= FUSE_SUBMOUNTS;
+	if (cfg->writeback)
+		want |= FUSE_WRITEBACK_CACHE;
+	if (cfg->killpriv_v2)
+		want |= FUSE_HANDLE_KILLPRIV_V2;
+	neg = kflags & want;
+	if (in.minor < out.minor)
+		out.minor = in.minor;
+	out.max_readahead = in.max_readahead;
+	out.flags = (uint32_t)neg;
+	if (neg & FUSE_INIT_EXT)
+		out.flags2 = (uint32_t)(neg >> 32);
+	out.max_write = FD_MAX_WRITE;
+	out.time_gran = 1;
+	if (neg & FUSE_MAX_PAGES)
+		out.max_pages = (uint16_t)(FD_MAX_WRITE / 4096);
+	if (tx == NULL)
+		return reply_err(a, -EIO);
+	if ((err = redo_set(tx, &f->proto_minor, out.minor)) < 0 ||
+	    (err = redo_set(tx, &f->flags, neg)) < 0 ||
+	    (err = redo_set(tx, &f->max_write, out.max_write)) < 0 ||
+	    (err = redo_set(tx, &f->max_readahead, out.max_readahead)) < 0 ||
+	    (err = redo_set(tx, &f->destroyed, 0)) < 0 ||
+	    (err = redo_set(tx, &f->initialized, 1)) < 0)
+		return reply_err(a, -EIO);
+	return reply(a, &out,
+	    out.minor < 23 ? FUSE_COMPAT_22_INIT_OUT_SIZE : sizeof(out));
+}
+
+static size_t
+do_destroy(struct op_args *a)
+{
+	struct region_fuse_rec *f = a->s->r->fuse;
+	struct redo_txn *tx = a->req->txn;
+
+	/* A new INIT may follow (the guest mounts again). */
+	if (tx == NULL || redo_set(tx, &f->initialized, 0) < 0 ||
+	    redo_set(tx, &f->destroyed, 1) < 0)
+		return reply_err(a, -EIO);
+	return reply(a, NULL, 0);
+}
+
+static size_t
+do_interrupt(struct op_args *a)
+{
+	/* Requests run to completion; nothing to interrupt. No reply. */
+	return 0;
+}
+
+/* ---- names and attributes ------------------------------------------- */
+
+static size_t
+do_lookup(struct op_args *a)
+{
+	struct fuse_entry_out e;
+	const char *name;
+
+	GET_NAME(a, name);
+	return reply_or(a, pt_lookup(a->s->pt, &a->ctx, name, &e), &e,
+	    sizeof(e));
+}
+
+static size_t
+do_forget(struct op_args *a)
+{
+	struct fuse_forget_in in;
+
+	if (fmsg_get(&a->c, &in, sizeof(in)) < 0) {
+		note_bad(a, "short FORGET");
+		return 0;
+	}
+	pt_forget(a->s->pt, &a->ctx, 0, a->h.nodeid, in.nlookup);
+	return 0;
+}
+
+static size_t
+do_batch_forget(struct op_args *a)
+{
+	struct fuse_batch_forget_in in;
+	struct fuse_forget_one one;
+	uint64_t count, start;
+
+	if (fmsg_get(&a->c, &in, sizeof(in)) < 0) {
+		note_bad(a, "short BATCH_FORGET");
+		return 0;
+	}
+	count = in.count;
+	if (count > fmsg_left(&a->c) / sizeof(one)) {
+		note_bad(a, "BATCH_FORGET count beyond its arguments");
+		count = fmsg_left(&a->c) / sizeof(one);
+	}
+	start = pt_forget_start(&a->ctx);
+	if (start > count)
+		start = count;
+	a->c.pos += start * sizeof(one);
+	for (uint64_t i = start; i < count; i++) {
+		if (fmsg_get(&a->c, &one, sizeof(one)) < 0)
+			break;
+		pt_forget(a->s->pt, &a->ctx, i, one.nodeid, one.nlookup);
+	}
+	return 0;
+}
+
+static size_t
+do_getattr(struct op_args *a)
+{
+	struct fuse_getattr_in in;
+	struct fuse_attr_out out;
+
+	GET(a, in);
+	return reply_or(a, pt_getattr(a->s->pt, &a->ctx, &out), &out,
+	    sizeof(out));
+}
+
+static size_t
+do_setattr(struct op_args *a)
+{
+	struct fuse_setattr_in in;
+	struct fuse_attr_out out;
+
+	GET(a, in);
+	return reply_or(a, pt_setattr(a->s->pt, &a->ctx, &in, &out), &out,
+	    sizeof(out));
+}
+
+static size_t
+do_readlink(struct op_args *a)
+{
+	char buf[PATH_MAX];
+	size_t len = 0;
+
+	return reply_or(a, pt_readlink(a->s->pt, &a->ctx, buf, sizeof(buf),
+	    &len), buf, len);
+}
+
+static size_t
+do_statfs(struct op_args *a)
+{
+	struct fuse_statfs_out out;
+
+	return reply_or(a, pt_statfs(a->s->pt, &a->ctx, &out.st), &out,
+	    sizeof(out));
+}
+
+static size_t
+do_access(struct op_args *a)
+{
+	struct fuse_access_in in;
+
+	GET(a, in);
+	return reply_or(a, pt_access(a->s->pt, &a->ctx, in.mask), NULL, 0);
+}
+
+/* ---- creations and removals ----------------------------------------- */
+
+static size_t
+do_mknod(struct op_args *a)
+{
+	struct fuse_mknod_in in;
+	struct fuse_entry_out e;
+	const char *name;
+
+	GET(a, in);
+	GET_NAME(a, name);
+	return reply_or(a, pt_mknod(a->s->pt, &a->ctx, name, in.mode, in.rdev,
+	    in.umask, &e), &e, sizeof(e));
+}
+
+static size_t
+do_mkdir(struct op_args *a)
+{
+	struct fuse_mkdir_in in;
+	struct fuse_entry_out e;
+	const char *name;
+
+	GET(a, in);
+	GET_NAME(a, name);
+	return reply_or(a, pt_mkdir(a->s->pt, &a->ctx, name, in.mode, in.umask,
+	    &e), &e, sizeof(e));
+}
+
+static size_t
+do_symlink(struct op_args *a)
+{
+	struct fuse_entry_out e;
+	const char *name, *target;
+
+	GET_NAME(a, name);
+	GET_NAME(a, target);
+	return reply_or(a, pt_symlink(a->s->pt, &a->ctx, name, target, &e), &e,
+	    sizeof(e));
+}
+
+static size_t
+do_link(struct op_args *a)
+{
+	struct fuse_link_in in;
+	struct fuse_entry_out e;
+	const char *name;
+
+	GET(a, in);
+	GET_NAME(a, name);
+	return reply_or(a, pt_link(a->s->pt, &a->ctx, in.oldnodeid, name, &e),
+	    &e, sizeof(e));
+}
+
+static size_t
+do_unlink(struct op_args *a)
+{
+	const char *name;
+
+	GET_NAME(a, name);
+	return reply_or(a, pt_unlink(a->s->pt, &a->ctx, name), NULL, 0);
+}
+
+static size_t
+do_rmdir(struct op_args *a)
+{
+	const char *name;
+
+	GET_NAME(a, name);
+	return reply_or(a, pt_rmdir(a->s->pt, &a->ctx, name), NULL, 0);
+}
+
+static size_t
+do_rename(struct op_args *a)
+{
+	struct fuse_rename_in in;
+	const char *oldname, *newname;
+
+	GET(a, in);
+	GET_NAME(a, oldname);
+	GET_NAME(a, newname);
+	return reply_or(a, pt_rename(a->s->pt, &a->ctx, oldname, in.newdir,
+	    newname, 0), NULL, 0);
+}
+
+static size_t
+do_rename2(struct op_args *a)
+{
+	struct fuse_rename2_in in;
+	const char *oldname, *newname;
+
+	GET(a, in);
+	GET_NAME(a, oldname);
+	GET_NAME(a, newname);
+	return reply_or(a, pt_rename(a->s->pt, &a->ctx, oldname, in.newdir,
+	    newname, in.flags), NULL, 0);
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static size_t
+do_open(struct op_args *a)
+{
+	struct fuse_open_in in;
+	struct fuse_open_out out;
+
+	GET(a, in);
+	return reply_or(a, pt_open(a->s->pt, &a->ctx, in.flags, in.open_flags,
+	    &out), &out, sizeof(out));
+}
+
+static size_t
+do_create(struct op_args *a)
+{
+	struct fuse_create_in in;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct iovec parts[2];
+	const char *name;
+	int err;
+
+	GET(a, in);
+	GET_NAME(a, name);
+	err = pt_create(a->s->pt, &a->ctx, name, in.flags, in.mode, in.umask,
+	    in.open_flags, &e, &o);
+	if (err < 0)
+		return reply_err(a, err);
+	parts[0] = (struct iovec){ .iov_base = &e, .iov_len = sizeof(e) };
+	parts[1] = (struct iovec){ .iov_base = &o, .iov_len = sizeof(o) };
+	return fmsg_reply(a->req->out_iov, a->req->out_iovcnt, a->h.unique,
+	    parts, 2);
+}
+
+static size_t
+do_read(struct op_args *a)
+{
+	struct fuse_read_in in;
+	struct iovec *v;
+	unsigned n;
+	size_t len, got = 0;
+	int err;
+
+	GET(a, in);
+	v = calloc(FMSG_IOV_MAX, sizeof(*v));
+	if (v == NULL)
+		return reply_err(a, -ENOMEM);
+	err = fmsg_out_data(a->req->out_iov, a->req->out_iovcnt, in.size, v,
+	    FMSG_IOV_MAX, &n, &len);
+	if (err < 0) {
+		free(v);
+		return reply_bad(a, "READ reply buffer", -EINVAL);
+	}
+	/* Zero-copy: preadv straight into the guest's buffers. */
+	err = pt_read(a->s->pt, &a->ctx, in.fh, in.offset, v, n, &got);
+	free(v);
+	if (err < 0)
+		return reply_err(a, err);
+	return fmsg_reply_hdr(a->req->out_iov, a->req->out_iovcnt, a->h.unique,
+	    got);
+}
+
+static size_t
+do_write(struct op_args *a)
+{
+	struct fuse_write_in in;
+	struct fuse_write_out out;
+	struct iovec *v;
+	size_t off = sizeof(struct fuse_in_header) + sizeof(in), got = 0;
+	unsigned n;
+	int err;
+
+	GET(a, in);
+	if (in.size > a->h.len - off || in.size > a->req->in_total - off)
+		return reply_bad(a, "WRITE size beyond the request", -EINVAL);
+	v = calloc(FMSG_IOV_MAX, sizeof(*v));
+	if (v == NULL)
+		return reply_err(a, -ENOMEM);
+	/* Zero-copy: pwritev straight from the guest's buffers. */
+	err = fmsg_iov_range(a->req->in_iov, a->req->in_iovcnt, off, in.size,
+	    v, FMSG_IOV_MAX, &n);
+	if (err < 0) {
+		free(v);
+		return reply_bad(a, "WRITE payload outside the buffers",
+		    -EINVAL);
+	}
+	err = pt_write(a->s->pt, &a->ctx, in.fh, in.offset, in.write_flags, v,
+	    n, &got);
+	free(v);
+	memset(&out, 0, sizeof(out));
+	out.size = (uint32_t)got;
+	return reply_or(a, err, &out, sizeof(out));
+}
+
+static size_t
+do_release(struct op_args *a)
+{
+	struct fuse_release_in in;
+
+	GET(a, in);
+	return reply_or(a, pt_release(a->s->pt, &a->ctx, in.fh, false), NULL,
+	    0);
+}
+
+static size_t
+do_releasedir(struct op_args *a)
+{
+	struct fuse_release_in in;
+
+	GET(a, in);
+	return reply_or(a, pt_release(a->s->pt, &a->ctx, in.fh, true), NULL, 0);
+}
+
+static size_t
+do_flush(struct op_args *a)
+{
+	struct fuse_flush_in in;
+
+	GET(a, in);
+	return reply_or(a, pt_flush(a->s->pt, &a->ctx, in.fh), NULL, 0);
+}
+
+static size_t
+do_fsync(struct op_args *a)
+{
+	struct fuse_fsync_in in;
+	bool dir = a->h.opcode == FUSE_FSYNCDIR;
+
+	GET(a, in);
+	return reply_or(a, pt_fsync(a->s->pt, &a->ctx, in.fh,
+	    in.fsync_flags & FUSE_FSYNC_FDATASYNC, dir), NULL, 0);
+}
+
+static size_t
+do_fallocate(struct op_args *a)
+{
+	struct fuse_fallocate_in in;
+
+	GET(a, in);
+	return reply_or(a, pt_fallocate(a->s->pt, &a->ctx, in.fh, in.offset,
+	    in.length, in.mode), NULL, 0);
+}
+
+static size_t
+do_lseek(struct op_args *a)
+{
+	struct fuse_lseek_in in;
+	struct fuse_lseek_out out;
+	uint64_t off = 0;
+	int err;
+
+	GET(a, in);
+	err = pt_lseek(a->s->pt, &a->ctx, in.fh, in.offset, in.whence, &off);
+	memset(&out, 0, sizeof(out));
+	out.offset = off;
+	return reply_or(a, err, &out, sizeof(out));
+}
+
+/* ---- directories ------------------------------------------------------ */
+
+static size_t
+do_opendir(struct op_args *a)
+{
+	struct fuse_open_in in;
+	struct fuse_open_out out;
+
+	GET(a, in);
+	return reply_or(a, pt_opendir(a->s->pt, &a->ctx, in.flags, &out), &out,
+	    sizeof(out));
+}
+
+static size_t
+do_readdir(struct op_args *a)
+{
+	struct fuse_read_in in;
+	size_t size, len = 0, hl = sizeof(struct fuse_out_header);
+	size_t room = a->req->out_total;
+	void *buf;
+	size_t ret;
+	int err;
+
+	GET(a, in);
+	if (room < hl)
+		return 0;
+	size = MIN((size_t)in.size, room - hl);
+	size = MIN(size, (size_t)FD_MAX_READDIR);
+	buf = malloc(size > 0 ? size : 1);
+	if (buf == NULL)
+		return reply_err(a, -ENOMEM);
+	err = pt_readdir(a->s->pt, &a->ctx, in.fh, in.offset, buf, size,
+	    a->h.opcode == FUSE_READDIRPLUS, &len);
+	ret = reply_or(a, err, buf, len);
+	free(buf);
+	return ret;
+}
+
+/* ---- the opcode table ------------------------------------------------- */
+
+#define OP(code, fn, min, fl) [FUSE_##code] = { fn, #code, min, fl }
+#define SZ(t) sizeof(struct t)
+
+/* min_len: the fixed argument struct, plus 2 per name ("x" and its NUL). */
+static const struct op ops[] = {
+	OP(LOOKUP, do_lookup, 2, 0),
+	OP(FORGET, do_forget, SZ(fuse_forget_in), OP_NOREPLY),
+	OP(GETATTR, do_getattr, SZ(fuse_getattr_in), 0),
+	OP(SETATTR, do_setattr, SZ(fuse_setattr_in), OP_MUT),
+	OP(READLINK, do_readlink, 0, 0),
+	OP(SYMLINK, do_symlink, 4, OP_MUT),
+	OP(MKNOD, do_mknod, SZ(fuse_mknod_in) + 2, OP_MUT),
+	OP(MKDIR, do_mkdir, SZ(fuse_mkdir_in) + 2, OP_MUT),
+	OP(UNLINK, do_unlink, 2, OP_MUT),
+	OP(RMDIR, do_rmdir, 2, OP_MUT),
+	OP(RENAME, do_rename, SZ(fuse_rename_in) + 4, OP_MUT),
+	OP(LINK, do_link, SZ(fuse_link_in) + 2, OP_MUT),
+	OP(OPEN, do_open, SZ(fuse_open_in), 0),
+	OP(READ, do_read, SZ(fuse_read_in), 0),
+	OP(WRITE, do_write, SZ(fuse_write_in), OP_MUT),
+	OP(STATFS, do_statfs, 0, 0),
+	OP(RELEASE, do_release, SZ(fuse_release_in), 0),
+	OP(FSYNC, do_fsync, SZ(fuse_fsync_in), 0),
+	/* SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR: later (pt_xattr.c). */
+	OP(FLUSH, do_flush, SZ(fuse_flush_in), 0),
+	OP(INIT, do_init, 16, OP_PREINIT),
+	OP(OPENDIR, do_opendir, SZ(fuse_open_in), 0),
+	OP(READDIR, do_readdir, SZ(fuse_read_in), 0),
+	OP(RELEASEDIR, do_releasedir, SZ(fuse_release_in), 0),
+	OP(FSYNCDIR, do_fsync, SZ(fuse_fsync_in), 0),
+	/* GETLK, SETLK, SETLKW: later (OFD locks, DESIGN 5). */
+	OP(ACCESS, do_access, SZ(fuse_access_in), 0),
+	OP(CREATE, do_create, SZ(fuse_create_in) + 2, OP_MUT),
+	OP(INTERRUPT, do_interrupt, 0, OP_NOREPLY | OP_PREINIT),
+	OP(DESTROY, do_destroy, 0, 0),
+	OP(BATCH_FORGET, do_batch_forget, SZ(fuse_batch_forget_in),
+	    OP_NOREPLY),
+	OP(FALLOCATE, do_fallocate, SZ(fuse_fallocate_in), OP_MUT),
+	OP(READDIRPLUS, do_readdir, SZ(fuse_read_in), 0),
+	OP(RENAME2, do_rename2, SZ(fuse_rename2_in) + 4, OP_MUT),
+	OP(LSEEK, do_lseek, SZ(fuse_lseek_in), 0),
+};
+
+int
+fdispatch_init(struct fuse_session **ret, struct region *r,
+    const struct config *cfg, int root_fd)
+{
+	struct fuse_session *s;
+	int err;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->r = r;
+	s->cfg = cfg;
+	err = pt_init(&s->pt, r, cfg, root_fd);
+	if (err < 0) {
+		free(s);
+		return err;
+	}
+	*ret = s;
+	return 0;
+}
+
+size_t
+fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
+{
+	struct op_args a;
+	const struct op *op = NULL;
+	size_t args_len;
+
+	memset(&a, 0, sizeof(a));
+	a.s = s;
+	a.req = req;
+	if (req->in == NULL || req->in_len < sizeof(a.h)) {
+		log_debug("FUSE request shorter than its header (%zu bytes)",
+		    req->in_len);
+		return 0;
+	}
+	memcpy(&a.h, req->in, sizeof(a.h));
+	if (a.h.len < sizeof(a.h) || a.h.len > req->in_total)
+		return reply_bad(&a, "header length", -EINVAL);
+	args_len = MIN((size_t)a.h.len, req->in_len) - sizeof(a.h);
+	fmsg_in_init(&a.c, req->in + sizeof(a.h), args_len);
+	a.ctx.req = req;
+	a.ctx.tx = req->txn;
+	a.ctx.nodeid = a.h.nodeid;
+	a.ctx.uid = a.h.uid;
+	a.ctx.gid = a.h.gid;
+	a.ctx.pid = a.h.pid;
+	a.ctx.replay = req->replay;
+
+	if (a.h.opcode < nitems(ops) && ops[a.h.opcode].fn != NULL)
+		op = &ops[a.h.opcode];
+	a.op = op;
+	/* Degraded mode (DESIGN 6): every request answers EIO. */
+	if (region_load(&s->r->hdr->degraded) != 0)
+		return op != NULL && (op->flags & OP_NOREPLY) ? 0
+		    : reply_err(&a, -EIO);
+	if (op == NULL) {
+		note_bad(&a, "unknown or unsupported opcode");
+		return reply_err(&a, -ENOSYS);
+	}
+	if (!(op->flags & OP_PREINIT) &&
+	    region_load(&s->r->fuse->initialized) == 0) {
+		note_bad(&a, "request before INIT");
+		return (op->flags & OP_NOREPLY) ? 0 : reply_err(&a, -EIO);
+	}
+	if (fmsg_left(&a.c) < op->min_len) {
+		note_bad(&a, "arguments shorter than the opcode needs");
+		return (op->flags & OP_NOREPLY) ? 0 : reply_err(&a, -EINVAL);
+	}
+	if ((op->flags & OP_MUT) && s->cfg->readonly)
+		return reply_err(&a, -EROFS);
+	return op->fn(&a);
+}

@@ -1,0 +1,883 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Passthrough core: per-incarnation state, the checked ways from guest
+ * names and nodeids to host fds (pt_check_name, pt_inode, pt_open_inode),
+ * lookups and their table references, attributes, and the name-changing
+ * operations. Host paths never leave the shared directory: every call is
+ * relative to a table fd and takes one validated component (no '/'), ".."
+ * at the root answers the root, and nothing follows a symlink on the host.
+ *
+ * The last section, "exactly-once hooks", holds the one function per
+ * non-idempotent host syscall (DESIGN 5); it is where the intent records
+ * and io_uring submission will go, and it answers a replayed request
+ * (req->replay) as its first run would have.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fdispatch.h"
+#include "handle.h"
+#include "inode.h"
+#include "log.h"
+#include "pt_int.h"
+
+/* ---- state ------------------------------------------------------------ */
+
+static int
+open_proc_self_fd(void)
+{
+	int fd = -1;
+
+	/* The keeper's proc root: inside the sandbox /proc is not visible. */
+	if (fcntl(REGION_FD_PROC, F_GETFD) >= 0)
+		fd = openat(REGION_FD_PROC, "self/fd",
+		    O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int
+pt_init(struct pt **ret, struct region *r, const struct config *cfg,
+    int root_fd)
+{
+	struct pt *pt;
+	int fd;
+
+	fd = open_proc_self_fd();
+	if (fd < 0)
+		return fd;
+	pt = calloc(1, sizeof(*pt));
+	if (pt == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	pt->r = r;
+	pt->cfg = cfg;
+	pt->root_fd = root_fd;
+	pt->proc_fd = fd;
+	pt->euid = geteuid();
+	pt->egid = getegid();
+	pt->switch_creds = pt->euid == 0;
+	switch (cfg->cache) {
+	case CONFIG_CACHE_NEVER:
+		pt->entry_sec = pt->attr_sec = 0;
+		break;
+	case CONFIG_CACHE_AUTO:
+		pt->entry_sec = pt->attr_sec = 1;
+		break;
+	case CONFIG_CACHE_METADATA:
+	case CONFIG_CACHE_ALWAYS:
+		pt->entry_sec = pt->attr_sec = 86400;
+		break;
+	}
+	for (unsigned i = 0; i < PT_DIR_LOCKS; i++)
+		pthread_mutex_init(&pt->dir_locks[i], NULL);
+	/* Creations apply the guest's umask themselves. */
+	umask(0);
+	*ret = pt;
+	return 0;
+}
+
+void
+pt_free(struct pt *pt)
+{
+	if (pt == NULL)
+		return;
+	close(pt->proc_fd);
+	for (unsigned i = 0; i < PT_DIR_LOCKS; i++)
+		pthread_mutex_destroy(&pt->dir_locks[i]);
+	free(pt);
+}
+
+/* ---- checked access ------------------------------------------------- */
+
+int
+pt_inode(struct pt *pt, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
+{
+	return inode_get(pt->r, nodeid, ret_fd, ret_mode);
+}
+
+int
+pt_check_name(const char *name, bool creating)
+{
+	size_t n = strnlen(name, NAME_MAX + 1);
+
+	if (n == 0)
+		return -EINVAL;
+	if (n > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (strchr(name, '/') != NULL)
+		return -EINVAL;
+	if (creating && (strcmp(name, ".") == 0 || strcmp(name, "..") == 0))
+		return -EINVAL;
+	return 0;
+}
+
+static void
+fdname(char buf[16], int fd)
+{
+	snprintf(buf, 16, "%d", fd);
+}
+
+int
+pt_open_inode(struct pt *pt, int ofd, mode_t mode, int flags)
+{
+	char name[16];
+	int fd;
+
+	if (!S_ISREG(mode) && !S_ISDIR(mode))
+		return -EBADF;
+	flags &= ~(O_APPEND | O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
+	if (pt->proc_fd < 0) {
+		if (!S_ISDIR(mode))
+			return -EBADF;
+		fd = openat(ofd, ".", flags | O_DIRECTORY);
+		return fd < 0 ? -errno : fd;
+	}
+	fdname(name, ofd);
+	fd = openat(pt->proc_fd, name, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+void
+pt_unregister_abort_fd(struct redo_txn *tx, int fd)
+{
+	for (unsigned i = tx->nabort; i-- > 0;) {
+		if (tx->abort_fds[i] == fd) {
+			tx->abort_fds[i] = tx->abort_fds[--tx->nabort];
+			return;
+		}
+	}
+}
+
+void
+pt_fill_attr(const struct stat *st, struct fuse_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = st->st_ino;
+	a->size = (uint64_t)st->st_size;
+	a->blocks = (uint64_t)st->st_blocks;
+	a->atime = (uint64_t)st->st_atim.tv_sec;
+	a->mtime = (uint64_t)st->st_mtim.tv_sec;
+	a->ctime = (uint64_t)st->st_ctim.tv_sec;
+	a->atimensec = (uint32_t)st->st_atim.tv_nsec;
+	a->mtimensec = (uint32_t)st->st_mtim.tv_nsec;
+	a->ctimensec = (uint32_t)st->st_ctim.tv_nsec;
+	a->mode = st->st_mode;
+	a->nlink = (uint32_t)st->st_nlink;
+	a->uid = st->st_uid;
+	a->gid = st->st_gid;
+	a->rdev = (uint32_t)st->st_rdev;
+	a->blksize = (uint32_t)st->st_blksize;
+}
+
+void
+pt_fill_entry(struct pt *pt, uint64_t nodeid, const struct stat *st,
+    struct fuse_entry_out *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->nodeid = nodeid;
+	e->generation = 0;	/* nodeid carries the table generation */
+	e->entry_valid = pt->entry_sec;
+	e->attr_valid = pt->attr_sec;
+	pt_fill_attr(st, &e->attr);
+}
+
+int
+pt_ref_fd(struct pt *pt, const struct pt_ctx *ctx, int fd,
+    const struct stat *st, uint64_t *ret_nodeid)
+{
+	struct redo_txn *tx = ctx->tx;
+	uint64_t id;
+	int err;
+
+	err = inode_find(tx, st->st_dev, st->st_ino, &id);
+	if (err == 0) {
+		/* Known: the table keeps its own fd; ours goes now. */
+		close(fd);
+		return inode_ref(tx, st->st_dev, st->st_ino, st->st_mode, -1,
+		    ret_nodeid);
+	}
+	if (err != -ENOENT) {
+		close(fd);
+		return err;
+	}
+	err = inode_ref(tx, st->st_dev, st->st_ino, st->st_mode, fd,
+	    ret_nodeid);
+	if (err < 0) {
+		pt_unregister_abort_fd(tx, fd);
+		close(fd);
+	}
+	return err;
+}
+
+int
+pt_entry_at(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
+    const char *name, dev_t parent_dev, struct fuse_entry_out *ret_e)
+{
+	struct stat st;
+	uint64_t nodeid;
+	int fd, err;
+
+	/* FD_CLOEXEC clear: the table's fds survive the keeper's exec. */
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = pt_ref_fd(pt, ctx, fd, &st, &nodeid);
+	if (err < 0)
+		return err;
+	pt_fill_entry(pt, nodeid, &st, ret_e);
+	if (parent_dev != 0 && st.st_dev != parent_dev &&
+	    pt->cfg->announce_submounts)
+		ret_e->attr.flags |= FUSE_ATTR_SUBMOUNT;
+	return 0;
+}
+
+/* ---- credentials ---------------------------------------------------- */
+
+/*
+ * glibc's setresuid() changes every thread of the process (it signals
+ * them all); the raw syscalls change the calling thread only, which is
+ * what a creation on behalf of one guest caller needs (as virtiofsd).
+ * Only the effective ids change, so the way back stays open.
+ */
+int
+pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx, struct pt_creds *c)
+{
+	int err;
+
+	c->on = false;
+	if (!pt->switch_creds ||
+	    (ctx->uid == pt->euid && ctx->gid == pt->egid))
+		return 0;
+	if (syscall(SYS_setresgid, -1, (gid_t)ctx->gid, -1) < 0)
+		return -errno;
+	if (syscall(SYS_setresuid, -1, (uid_t)ctx->uid, -1) < 0) {
+		err = -errno;
+		if (syscall(SYS_setresgid, -1, pt->egid, -1) < 0)
+			fatal("restoring the effective gid");
+		return err;
+	}
+	c->on = true;
+	return 0;
+}
+
+void
+pt_creds_leave(struct pt *pt, struct pt_creds *c)
+{
+	int saved = errno;
+
+	if (!c->on)
+		return;
+	/* A thread left with a guest's ids would be a hole: die instead. */
+	if (syscall(SYS_setresuid, -1, pt->euid, -1) < 0)
+		fatal("restoring the effective uid");
+	if (syscall(SYS_setresgid, -1, pt->egid, -1) < 0)
+		fatal("restoring the effective gid");
+	c->on = false;
+	errno = saved;
+}
+
+int
+pt_kill_suidgid(struct pt *pt, int fd)
+{
+	struct stat st;
+	mode_t m;
+	char name[16];
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	m = st.st_mode & 07777;
+	m &= ~(mode_t)S_ISUID;
+	if (st.st_mode & S_IXGRP)
+		m &= ~(mode_t)S_ISGID;
+	if (m == (st.st_mode & 07777))
+		return 0;
+	fdname(name, fd);
+	if (pt->proc_fd >= 0 ? fchmodat(pt->proc_fd, name, m, 0) < 0
+			     : fchmod(fd, m) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- lookups and attributes ----------------------------------------- */
+
+static int
+parent_dir(struct pt *pt, uint64_t nodeid, int *ret_fd)
+{
+	mode_t mode;
+	int err;
+
+	err = pt_inode(pt, nodeid, ret_fd, &mode);
+	if (err < 0)
+		return err;
+	return S_ISDIR(mode) ? 0 : -ENOTDIR;
+}
+
+int
+pt_lookup(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    struct fuse_entry_out *ret_e)
+{
+	struct stat pst;
+	dev_t pdev = 0;
+	int dfd, err;
+
+	if ((err = pt_check_name(name, false)) < 0)
+		return err;
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+		return err;
+	/* Never above the shared directory. */
+	if (ctx->nodeid == INODE_ROOT_ID && strcmp(name, "..") == 0)
+		name = ".";
+	if (pt->cfg->announce_submounts) {
+		if (fstat(dfd, &pst) < 0)
+			return -errno;
+		pdev = pst.st_dev;
+	}
+	return pt_entry_at(pt, ctx, dfd, name, pdev, ret_e);
+}
+
+uint64_t
+pt_forget_start(const struct pt_ctx *ctx)
+{
+	if (!ctx->replay || ctx->req == NULL || ctx->req->slot == NULL)
+		return 0;
+	return region_load(&ctx->req->slot->step);
+}
+
+void
+pt_forget(struct pt *pt, const struct pt_ctx *ctx, uint64_t index,
+    uint64_t nodeid, uint64_t n)
+{
+	struct redo_txn *tx = ctx->tx;
+	int err;
+
+	/* DESIGN 5: BATCH_FORGET commits in chunks, recording progress. */
+	if (redo_room(tx) < 16 || tx->nclose + 2 >= REDO_MAX_CLOSE) {
+		if (ctx->req != NULL && ctx->req->slot != NULL)
+			(void)redo_set(tx, &ctx->req->slot->step, index);
+		redo_commit(tx);
+	}
+	err = inode_forget(tx, nodeid, n);
+	if (err < 0)
+		log_debug("forget %llu: %s", (unsigned long long)nodeid,
+		    strerror(-err));
+}
+
+int
+pt_getattr(struct pt *pt, const struct pt_ctx *ctx, struct fuse_attr_out *ret_a)
+{
+	struct stat st;
+	int fd, err;
+
+	if ((err = pt_inode(pt, ctx->nodeid, &fd, NULL)) < 0)
+		return err;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	memset(ret_a, 0, sizeof(*ret_a));
+	ret_a->attr_valid = pt->attr_sec;
+	pt_fill_attr(&st, &ret_a->attr);
+	return 0;
+}
+
+static int
+set_times(struct pt *pt, const struct fuse_setattr_in *in, int hfd, int ifd,
+    mode_t mode)
+{
+	struct timespec ts[2];
+	char name[16];
+
+	ts[0].tv_sec = 0;
+	ts[1].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_nsec = UTIME_OMIT;
+	if (in->valid & FATTR_ATIME_NOW) {
+		ts[0].tv_nsec = UTIME_NOW;
+	} else if (in->valid & FATTR_ATIME) {
+		ts[0].tv_sec = (time_t)in->atime;
+		ts[0].tv_nsec = in->atimensec;
+	}
+	if (in->valid & FATTR_MTIME_NOW) {
+		ts[1].tv_nsec = UTIME_NOW;
+	} else if (in->valid & FATTR_MTIME) {
+		ts[1].tv_sec = (time_t)in->mtime;
+		ts[1].tv_nsec = in->mtimensec;
+	}
+	if (hfd >= 0)
+		return futimens(hfd, ts) < 0 ? -errno : 0;
+	if (S_ISLNK(mode) || pt->proc_fd < 0) {
+		if (utimensat(ifd, "", ts, AT_EMPTY_PATH) == 0)
+			return 0;
+		/* No race-free way to set a symlink's times here. */
+		return errno == EINVAL ? -EPERM : -errno;
+	}
+	fdname(name, ifd);
+	return utimensat(pt->proc_fd, name, ts, 0) < 0 ? -errno : 0;
+}
+
+int
+pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
+    const struct fuse_setattr_in *in, struct fuse_attr_out *ret_a)
+{
+	uint32_t valid = in->valid;
+	uint64_t hnode;
+	int ifd, hfd = -1, hflags = 0, err;
+	mode_t mode;
+	char name[16];
+
+	if ((err = pt_inode(pt, ctx->nodeid, &ifd, &mode)) < 0)
+		return err;
+	if (valid & FATTR_FH) {
+		if (handle_get(pt->r, in->fh, false, &hfd, &hnode, &hflags) < 0 ||
+		    hnode != ctx->nodeid)
+			return -EBADF;
+	}
+	fdname(name, ifd);
+	if (valid & FATTR_MODE) {
+		mode_t m = in->mode & 07777;
+
+		if (hfd >= 0)
+			err = fchmod(hfd, m);
+		else if (pt->proc_fd >= 0)
+			err = fchmodat(pt->proc_fd, name, m, 0);
+		else
+			err = fchmodat(ifd, "", m, AT_EMPTY_PATH);
+		if (err < 0)
+			return -errno;
+	}
+	if (valid & (FATTR_UID | FATTR_GID)) {
+		uid_t u = (valid & FATTR_UID) ? in->uid : (uid_t)-1;
+		gid_t g = (valid & FATTR_GID) ? in->gid : (gid_t)-1;
+
+		if (fchownat(ifd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+		    0)
+			return -errno;
+	}
+	if (valid & FATTR_SIZE) {
+		int fd = hfd, tmp = -1;
+
+		if (in->size > INT64_MAX)
+			return -EFBIG;
+		if (S_ISDIR(mode))
+			return -EISDIR;
+		if (fd < 0 || (hflags & O_ACCMODE) == O_RDONLY) {
+			tmp = pt_open_inode(pt, ifd, mode, O_WRONLY | O_CLOEXEC);
+			if (tmp < 0)
+				return tmp == -EBADF ? -EINVAL : tmp;
+			fd = tmp;
+		}
+		err = pt_do_ftruncate(ctx, fd, (off_t)in->size);
+		if (tmp >= 0)
+			close(tmp);
+		if (err < 0)
+			return err;
+	}
+	if ((valid & FATTR_KILL_SUIDGID) && !(valid & FATTR_MODE) &&
+	    S_ISREG(mode) && (err = pt_kill_suidgid(pt, ifd)) < 0)
+		return err;
+	if (valid & (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW |
+	    FATTR_MTIME_NOW)) {
+		if ((err = set_times(pt, in, hfd, ifd, mode)) < 0)
+			return err;
+	}
+	/* FATTR_CTIME, FATTR_LOCKOWNER: nothing to do on the host. */
+	return pt_getattr(pt, ctx, ret_a);
+}
+
+int
+pt_readlink(struct pt *pt, const struct pt_ctx *ctx, char *buf, size_t size,
+    size_t *ret_len)
+{
+	ssize_t n;
+	mode_t mode;
+	int fd, err;
+
+	if ((err = pt_inode(pt, ctx->nodeid, &fd, &mode)) < 0)
+		return err;
+	if (!S_ISLNK(mode))
+		return -EINVAL;
+	n = readlinkat(fd, "", buf, size);
+	if (n < 0)
+		return -errno;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+int
+pt_statfs(struct pt *pt, const struct pt_ctx *ctx, struct fuse_kstatfs *st)
+{
+	struct statvfs sv;
+	int fd, err;
+
+	if ((err = pt_inode(pt, ctx->nodeid, &fd, NULL)) < 0)
+		return err;
+	if (fstatvfs(fd, &sv) < 0)
+		return -errno;
+	memset(st, 0, sizeof(*st));
+	st->blocks = sv.f_blocks;
+	st->bfree = sv.f_bfree;
+	st->bavail = sv.f_bavail;
+	st->files = sv.f_files;
+	st->ffree = sv.f_ffree;
+	st->bsize = (uint32_t)sv.f_bsize;
+	st->namelen = (uint32_t)sv.f_namemax;
+	st->frsize = (uint32_t)sv.f_frsize;
+	return 0;
+}
+
+int
+pt_access(struct pt *pt, const struct pt_ctx *ctx, uint32_t mask)
+{
+	struct pt_creds c;
+	char name[16];
+	int fd, err;
+
+	if (mask & ~(uint32_t)(R_OK | W_OK | X_OK))
+		return -EINVAL;
+	if ((err = pt_inode(pt, ctx->nodeid, &fd, NULL)) < 0)
+		return err;
+	if ((mask & W_OK) && pt->cfg->readonly)
+		return -EROFS;
+	if (pt->proc_fd < 0)
+		return -ENOSYS;
+	fdname(name, fd);
+	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
+		return err;
+	err = faccessat(pt->proc_fd, name, (int)mask, AT_EACCESS) < 0 ? -errno
+								      : 0;
+	pt_creds_leave(pt, &c);
+	return err;
+}
+
+/* ---- creations and removals ----------------------------------------- */
+
+int
+pt_mknod(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    uint32_t mode, uint32_t rdev, uint32_t umask, struct fuse_entry_out *ret_e)
+{
+	struct pt_creds c;
+	mode_t m;
+	int dfd, err;
+
+	if ((err = pt_check_name(name, true)) < 0)
+		return err;
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+		return err;
+	m = (mode & S_IFMT) | (mode & 07777 & ~umask);
+	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
+		return err;
+	err = pt_do_mknodat(ctx, dfd, name, m, rdev);
+	pt_creds_leave(pt, &c);
+	if (err < 0)
+		return err;
+	return pt_entry_at(pt, ctx, dfd, name, 0, ret_e);
+}
+
+int
+pt_mkdir(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    uint32_t mode, uint32_t umask, struct fuse_entry_out *ret_e)
+{
+	struct pt_creds c;
+	int dfd, err;
+
+	if ((err = pt_check_name(name, true)) < 0)
+		return err;
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+		return err;
+	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
+		return err;
+	err = pt_do_mkdirat(ctx, dfd, name, mode & 07777 & ~umask);
+	pt_creds_leave(pt, &c);
+	if (err < 0)
+		return err;
+	return pt_entry_at(pt, ctx, dfd, name, 0, ret_e);
+}
+
+int
+pt_symlink(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    const char *target, struct fuse_entry_out *ret_e)
+{
+	struct pt_creds c;
+	size_t tl = strnlen(target, PATH_MAX);
+	int dfd, err;
+
+	if ((err = pt_check_name(name, true)) < 0)
+		return err;
+	if (tl == 0)
+		return -ENOENT;
+	if (tl >= PATH_MAX)
+		return -ENAMETOOLONG;
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+		return err;
+	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
+		return err;
+	err = pt_do_symlinkat(ctx, target, dfd, name);
+	pt_creds_leave(pt, &c);
+	if (err < 0)
+		return err;
+	return pt_entry_at(pt, ctx, dfd, name, 0, ret_e);
+}
+
+int
+pt_link(struct pt *pt, const struct pt_ctx *ctx, uint64_t oldnodeid,
+    const char *name, struct fuse_entry_out *ret_e)
+{
+	mode_t mode;
+	int ofd, dfd, err;
+
+	if ((err = pt_check_name(name, true)) < 0)
+		return err;
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+		return err;
+	if ((err = pt_inode(pt, oldnodeid, &ofd, &mode)) < 0)
+		return err;
+	if (S_ISDIR(mode))
+		return -EPERM;
+	if ((err = pt_do_linkat(pt, ctx, ofd, dfd, name)) < 0)
+		return err;
+	return pt_entry_at(pt, ctx, dfd, name, 0, ret_e);
+}
+
+int
+pt_unlink(struct pt *pt, const struct pt_ctx *ctx, const char *name)
+{
+	int dfd, err;
+
+	if ((err = pt_check_name(name, true)) < 0)
+		return err;
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+		return err;
+	return pt_do_unlinkat(ctx, dfd, name, 0);
+}
+
+int
+pt_rmdir(struct pt *pt, const struct pt_ctx *ctx, const char *name)
+{
+	int dfd, err;
+
+	if ((err = pt_check_name(name, true)) < 0)
+		return err;
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+		return err;
+	return pt_do_unlinkat(ctx, dfd, name, AT_REMOVEDIR);
+}
+
+int
+pt_rename(struct pt *pt, const struct pt_ctx *ctx, const char *oldname,
+    uint64_t newdir, const char *newname, uint32_t flags)
+{
+	int ofd, nfd, err;
+
+	/* RENAME_WHITEOUT (overlayfs on the guest) is refused. */
+	if (flags & ~(uint32_t)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((err = pt_check_name(oldname, true)) < 0 ||
+	    (err = pt_check_name(newname, true)) < 0)
+		return err;
+	if ((err = parent_dir(pt, ctx->nodeid, &ofd)) < 0 ||
+	    (err = parent_dir(pt, newdir, &nfd)) < 0)
+		return err;
+	return pt_do_renameat2(ctx, ofd, oldname, nfd, newname, flags);
+}
+
+/* ==== exactly-once hooks (DESIGN 5) =====================================
+ *
+ * One function per non-idempotent host syscall kind, so that the intent
+ * record and the io_uring submission (intent.c) replace the direct call in
+ * one place. Creations run with the guest's ids already applied, so the
+ * thread's effective uid is the owner a creation would have given.
+ *
+ * When ctx->replay is set the request may already have happened before a
+ * crash. Until intent.c decides from the kernel's record, these functions
+ * accept the outcome the first run would have left:
+ *   mkdir/mknod/symlink EEXIST: the name has the expected type and owner
+ *     (and symlink target, device number) -> success;
+ *   link EEXIST: the name is the same inode -> success;
+ *   unlink/rmdir ENOENT -> success;
+ *   rename ENOENT without EXCHANGE: the new name exists -> success
+ *     (EXCHANGE replayed is ambiguous without identity records: it runs
+ *     again);
+ *   create O_EXCL EEXIST: a regular file with our owner -> opened
+ *     without O_EXCL and O_TRUNC;
+ *   ftruncate, fallocate: repeating them gives the same result.
+ */
+
+static bool
+replay_owner_ok(const struct stat *st)
+{
+	return st->st_uid == geteuid();
+}
+
+int
+pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    mode_t mode)
+{
+	struct stat st;
+
+	int e;
+
+	if (mkdirat(dirfd, name, mode) == 0)
+		return 0;
+	e = errno;
+	if (e == EEXIST && ctx->replay &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode) && replay_owner_ok(&st))
+		return 0;
+	return -e;
+}
+
+int
+pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    mode_t mode, dev_t rdev)
+{
+	struct stat st;
+
+	int e;
+
+	if (mknodat(dirfd, name, mode, rdev) == 0)
+		return 0;
+	e = errno;
+	if (e == EEXIST && ctx->replay &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (st.st_mode & S_IFMT) == (mode & S_IFMT) && replay_owner_ok(&st) &&
+	    (!(S_ISCHR(mode) || S_ISBLK(mode)) || st.st_rdev == rdev))
+		return 0;
+	return -e;
+}
+
+int
+pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
+    const char *name)
+{
+	struct stat st;
+	char buf[PATH_MAX];
+	size_t tl = strlen(target);
+	ssize_t n;
+
+	if (symlinkat(target, dirfd, name) == 0)
+		return 0;
+	if (errno != EEXIST || !ctx->replay)
+		return -errno;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode) && replay_owner_ok(&st) &&
+	    (n = readlinkat(dirfd, name, buf, sizeof(buf))) >= 0 &&
+	    (size_t)n == tl && memcmp(buf, target, tl) == 0)
+		return 0;
+	return -EEXIST;
+}
+
+int
+pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
+    const char *name)
+{
+	struct stat a, b;
+	char pname[16];
+	int rc, e;
+
+	if (pt->proc_fd >= 0) {
+		fdname(pname, oldfd);
+		rc = linkat(pt->proc_fd, pname, newdirfd, name,
+		    AT_SYMLINK_FOLLOW);
+	} else {
+		rc = linkat(oldfd, "", newdirfd, name, AT_EMPTY_PATH);
+	}
+	if (rc == 0)
+		return 0;
+	e = errno;
+	if (e == EEXIST && ctx->replay &&
+	    fstatat(oldfd, "", &a, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(newdirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return 0;
+	return -e;
+}
+
+int
+pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    int flags)
+{
+	if (unlinkat(dirfd, name, flags) == 0)
+		return 0;
+	if (errno == ENOENT && ctx->replay)
+		return 0;
+	return -errno;
+}
+
+int
+pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
+    int newdirfd, const char *newname, unsigned flags)
+{
+	struct stat st;
+	int e;
+
+	if (renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0)
+		return 0;
+	e = errno;
+	if (e == ENOENT && ctx->replay && !(flags & RENAME_EXCHANGE) &&
+	    fstatat(newdirfd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return -e;
+}
+
+int
+pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name, int flags,
+    mode_t mode)
+{
+	struct stat st;
+	int fd, e;
+
+	/* O_NOFOLLOW: a symlink planted under the name is never followed. */
+	fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
+	if (fd >= 0)
+		return fd;
+	e = errno;
+	if (e == EEXIST && ctx->replay && (flags & O_EXCL) &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && replay_owner_ok(&st)) {
+		fd = openat(dirfd, name,
+		    (flags & ~(O_EXCL | O_CREAT | O_TRUNC)) | O_NOFOLLOW);
+		if (fd >= 0)
+			return fd;
+		e = errno;
+	}
+	return -e;
+}
+
+int
+pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size)
+{
+	return ftruncate(fd, size) < 0 ? -errno : 0;
+}
+
+int
+pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
+    off_t len)
+{
+	return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+}

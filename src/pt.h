@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Passthrough file system operations on the shared directory. Every host
+ * path is resolved relative to an O_PATH fd of the inode table (*at()
+ * calls, one name component at a time), every open of an inode goes
+ * through pt_open_inode() (regular files and directories only, reopened
+ * through this incarnation's /proc/self/fd), and creations run under the
+ * guest's uid/gid. Knows no descriptors: it gets decoded arguments, plain
+ * iovecs for data, and the request's redo transaction for table changes.
+ *
+ * Every function returns 0 (or a byte count through ret_) or -errno for
+ * the guest. Thread-safe: any worker thread may call any function; each
+ * request's table changes go into its own transaction (ctx->tx).
+ */
+#ifndef PHX_PT_H
+#define PHX_PT_H
+
+#include <linux/fuse.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "config.h"
+#include "redo.h"
+#include "region.h"
+
+struct pt;
+struct fuse_req;
+
+/* A request as the passthrough layer sees it. */
+struct pt_ctx {
+	struct fuse_req *req;	/* slot, replay flag, iovecs */
+	struct redo_txn *tx;	/* the request's open transaction */
+	uint64_t nodeid;	/* fuse_in_header.nodeid */
+	uint32_t uid, gid, pid;	/* the guest caller */
+	bool replay;		/* re-run by recovery: see "exactly-once" */
+};
+
+/*
+ * Creates the per-incarnation passthrough state: opens this process's
+ * /proc/self/fd (through the keeper's proc root at REGION_FD_PROC if
+ * there is one, else /proc), computes the cache timeouts, and sets the
+ * process umask to 0 (the guest's umask is applied per request).
+ * root_fd is the shared directory's O_PATH fd (the table's root).
+ * -errno if /proc cannot be opened.
+ */
+int pt_init(struct pt **ret, struct region *r, const struct config *cfg,
+    int root_fd);
+/* Frees the state (closes the /proc fd). Takes NULL. */
+void pt_free(struct pt *pt);
+
+/* Names and inodes (pt.c). ctx->nodeid is the parent or the inode. */
+int pt_lookup(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    struct fuse_entry_out *ret_e);
+/*
+ * Drops n lookups of nodeid. Commits the transaction early (recording
+ * progress index + 1 in the journal slot's step) when it runs out of
+ * room, so a BATCH_FORGET of any length fits; on replay, entries below
+ * the recorded step are skipped. Never fails (a FORGET has no reply).
+ */
+void pt_forget(struct pt *pt, const struct pt_ctx *ctx, uint64_t index,
+    uint64_t nodeid, uint64_t n);
+/* The journal's step: the first BATCH_FORGET entry still to do. */
+uint64_t pt_forget_start(const struct pt_ctx *ctx);
+int pt_getattr(struct pt *pt, const struct pt_ctx *ctx,
+    struct fuse_attr_out *ret_a);
+int pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
+    const struct fuse_setattr_in *in, struct fuse_attr_out *ret_a);
+int pt_readlink(struct pt *pt, const struct pt_ctx *ctx, char *buf,
+    size_t size, size_t *ret_len);
+int pt_statfs(struct pt *pt, const struct pt_ctx *ctx,
+    struct fuse_kstatfs *ret_st);
+int pt_access(struct pt *pt, const struct pt_ctx *ctx, uint32_t mask);
+
+/* Creations and removals (pt.c, through the exactly-once hooks). */
+int pt_mknod(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    uint32_t mode, uint32_t rdev, uint32_t umask, struct fuse_entry_out *ret_e);
+int pt_mkdir(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    uint32_t mode, uint32_t umask, struct fuse_entry_out *ret_e);
+int pt_symlink(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    const char *target, struct fuse_entry_out *ret_e);
+int pt_link(struct pt *pt, const struct pt_ctx *ctx, uint64_t oldnodeid,
+    const char *name, struct fuse_entry_out *ret_e);
+int pt_unlink(struct pt *pt, const struct pt_ctx *ctx, const char *name);
+int pt_rmdir(struct pt *pt, const struct pt_ctx *ctx, const char *name);
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; anything else -EINVAL. */
+int pt_rename(struct pt *pt, const struct pt_ctx *ctx, const char *oldname,
+    uint64_t newdir, const char *newname, uint32_t flags);
+
+/* Files (pt_file.c). */
+int pt_open(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
+    uint32_t open_flags, struct fuse_open_out *ret_o);
+int pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
+    struct fuse_entry_out *ret_e, struct fuse_open_out *ret_o);
+/* Reads into dst (guest memory) until full or end of file. */
+int pt_read(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t off, const struct iovec *dst, unsigned cnt, size_t *ret_len);
+/* Writes src (guest memory) at off; returns the bytes written. */
+int pt_write(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t off, uint32_t write_flags, const struct iovec *src, unsigned cnt,
+    size_t *ret_len);
+int pt_release(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, bool dir);
+int pt_flush(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh);
+int pt_fsync(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    bool datasync, bool dir);
+/* mode: 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE; others -EOPNOTSUPP. */
+int pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t off, uint64_t len, uint32_t mode);
+int pt_lseek(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t off, uint32_t whence, uint64_t *ret_off);
+
+/* Directories (pt_dir.c). */
+int pt_opendir(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
+    struct fuse_open_out *ret_o);
+/*
+ * Fills buf with fuse_dirent (or fuse_direntplus when plus) records from
+ * the guest's offset cookie off; *ret_len is the bytes used (0 at the
+ * end). With plus, every entry but "." and ".." takes a lookup reference
+ * through ctx->tx, and entries stop when the transaction runs low.
+ */
+int pt_readdir(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t off, void *buf, size_t size, bool plus, size_t *ret_len);
+
+#endif

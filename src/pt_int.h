@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Internals shared by pt.c, pt_file.c and pt_dir.c; not for other
+ * modules. struct pt is per worker incarnation (heap), read-only after
+ * pt_init() except the readdir locks.
+ */
+#ifndef PHX_PT_INT_H
+#define PHX_PT_INT_H
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "pt.h"
+
+#define PT_DIR_LOCKS 64
+
+struct pt {
+	struct region *r;
+	const struct config *cfg;
+	int root_fd;		/* the table's root O_PATH fd (not owned) */
+	int proc_fd;		/* this incarnation's /proc/self/fd, owned */
+	bool switch_creds;	/* running as root: creations take guest ids */
+	uid_t euid;		/* ids restored after a creation */
+	gid_t egid;
+	uint64_t entry_sec;	/* fuse_entry_out.entry_valid */
+	uint64_t attr_sec;	/* attr_valid */
+	/* Serialize lseek + getdents64 on one directory handle. */
+	pthread_mutex_t dir_locks[PT_DIR_LOCKS];
+};
+
+/* The guest's ids applied to the calling thread only (raw syscalls). */
+struct pt_creds {
+	bool on;
+};
+
+/* ctx->nodeid (or another nodeid) -> table fd and S_IFMT. */
+int pt_inode(struct pt *pt, uint64_t nodeid, int *ret_fd, mode_t *ret_mode);
+/*
+ * Checks a guest name: NUL-terminated by the decoder already; not empty,
+ * no '/', at most NAME_MAX bytes, and, if creating, not "." or "..".
+ */
+int pt_check_name(const char *name, bool creating);
+/*
+ * The one checked open path for an inode (STYLE "choke points"): refuses
+ * anything but regular files and directories (-EBADF, as virtiofsd: a
+ * FIFO or device is never opened on the host), strips O_APPEND, O_CREAT,
+ * O_EXCL, O_NOCTTY and O_NOFOLLOW, and reopens the O_PATH fd through
+ * /proc/self/fd. The fd has FD_CLOEXEC clear unless flags ask for it.
+ */
+int pt_open_inode(struct pt *pt, int ofd, mode_t mode, int flags);
+/*
+ * Looks up name under dirfd (an O_PATH or directory fd) and takes one
+ * lookup reference through ctx->tx. parent_dev is the parent's st_dev
+ * (for the submount flag), or 0 to skip that check.
+ */
+int pt_entry_at(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
+    const char *name, dev_t parent_dev, struct fuse_entry_out *ret_e);
+/* Takes a reference for an O_PATH fd (owned: handed over or closed). */
+int pt_ref_fd(struct pt *pt, const struct pt_ctx *ctx, int fd,
+    const struct stat *st, uint64_t *ret_nodeid);
+void pt_fill_attr(const struct stat *st, struct fuse_attr *ret_a);
+void pt_fill_entry(struct pt *pt, uint64_t nodeid, const struct stat *st,
+    struct fuse_entry_out *ret_e);
+/*
+ * After a table call that failed with an fd it had registered for
+ * closing on abort: unregisters it, so the caller can close it itself
+ * whatever happens to the transaction. (See the report: redo.h lacks it.)
+ */
+void pt_unregister_abort_fd(struct redo_txn *tx, int fd);
+int pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx,
+    struct pt_creds *c);
+void pt_creds_leave(struct pt *pt, struct pt_creds *c);
+/* Clears S_ISUID, and S_ISGID if group-executable (kernel killpriv). */
+int pt_kill_suidgid(struct pt *pt, int fd);
+
+/* Exactly-once hooks (pt.c): one function per non-idempotent op kind. */
+int pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    mode_t mode);
+int pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    mode_t mode, dev_t rdev);
+int pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
+    const char *name);
+int pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd,
+    int newdirfd, const char *name);
+int pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    int flags);
+int pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd,
+    const char *oldname, int newdirfd, const char *newname, unsigned flags);
+/* openat(dirfd, name, flags | O_CREAT, mode); O_EXCL as the guest asks. */
+int pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name,
+    int flags, mode_t mode);
+int pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size);
+int pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
+    off_t len);
+
+#endif
