@@ -100,10 +100,21 @@ t "hostchg: 'new' absent" test ! -e hostchg/new
 t "hostchg: initial mode 644" sh -c '[ "$(stat -c %a hostchg/mode)" = 644 ]'
 mkdir -p sync && : >sync/ready && echo "PHX-WAIT hostchg/done"
 eventually 60 "host signalled its changes" test -e hostchg/done
-eventually 10 "host-changed content seen" sh -c '[ "$(cat hostchg/file)" = "after, and longer" ]'
+# With cache=always (/phx/cache from e2e.sh) the guest may keep cached
+# entries, attributes and pages of files it saw before: those checks SKIP.
+CACHE=$(cat /phx/cache 2>/dev/null || echo auto)
+cached() {
+	if [ "$CACHE" = always ]; then
+		N=$((N + 1)); P=$((P + 1))
+		echo "ok $N - $2 # SKIP cache=always may keep stale data"
+	else
+		eventually "$@"
+	fi
+}
+cached 10 "host-changed content seen" sh -c '[ "$(cat hostchg/file)" = "after, and longer" ]'
 eventually 10 "host-made file seen" sh -c '[ "$(cat hostchg/new)" = new ]'
-eventually 10 "host-deleted file gone" test ! -e hostchg/gone
-eventually 10 "host chmod seen" sh -c '[ "$(stat -c %a hostchg/mode)" = 600 ]'
+cached 10 "host-deleted file gone" test ! -e hostchg/gone
+cached 10 "host chmod seen" sh -c '[ "$(stat -c %a hostchg/mode)" = 600 ]'
 eventually 10 "host-made dir listed" sh -c 'ls hostchg | grep -qx newdir'
 t "guest write after host change" sh -c 'echo guest >> hostchg/file'
 
