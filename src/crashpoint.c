@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Fault injection for the crash tests (see crashpoint.h for the env
+ * syntax). The environment is parsed once; passes are counted per
+ * incarnation in this process; the PHX_CRASH firing is latched in the
+ * region header so the same crash does not repeat in every respawned
+ * worker. Compiled in every build (tiny); only CRASHPOINT() calls vanish
+ * without PHX_CRASHPOINTS.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashpoint.h"
+#include "region.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static char cp_name[128];
+static unsigned long cp_count = 1;
+static int cp_sig = SIGKILL;
+static unsigned long cp_passes; /* atomic */
+static uint64_t cp_unique;
+static int cp_unique_sig = SIGSEGV;
+static int cp_unique_set;
+static struct region *cp_region;
+
+static int
+parse_sig(const char *s, int dflt)
+{
+	if (s == NULL || *s == '\0')
+		return dflt;
+	if (strcmp(s, "KILL") == 0)
+		return SIGKILL;
+	if (strcmp(s, "SEGV") == 0)
+		return SIGSEGV;
+	if (strcmp(s, "ABRT") == 0)
+		return SIGABRT;
+	if (strcmp(s, "BUS") == 0)
+		return SIGBUS;
+	return dflt;
+}
+
+static void
+parse(void)
+{
+	const char *e = getenv("PHX_CRASH");
+	char buf[192], *c1, *c2;
+
+	if (e != NULL && strlen(e) < sizeof(buf)) {
+		strcpy(buf, e);
+		c1 = strchr(buf, ':');
+		if (c1 != NULL) {
+			*c1++ = '\0';
+			c2 = strchr(c1, ':');
+			if (c2 != NULL)
+				*c2++ = '\0';
+			if (*c1 != '\0')
+				cp_count = strtoul(c1, NULL, 10);
+			cp_sig = parse_sig(c2, SIGKILL);
+		}
+		if (cp_count == 0)
+			cp_count = 1;
+		if (strlen(buf) < sizeof(cp_name))
+			strcpy(cp_name, buf);
+	}
+	e = getenv("PHX_CRASH_UNIQUE");
+	if (e != NULL && *e != '\0') {
+		char *end;
+
+		cp_unique = strtoull(e, &end, 0);
+		cp_unique_set = 1;
+		if (*end == ':')
+			cp_unique_sig = parse_sig(end + 1, SIGSEGV);
+	}
+}
+
+void
+crashpoint_init(struct region *r)
+{
+	cp_region = r;
+	pthread_once(&once, parse);
+}
+
+void
+crashpoint_hit(const char *name)
+{
+	unsigned long n;
+
+	pthread_once(&once, parse);
+	if (cp_name[0] == '\0' || strcmp(name, cp_name) != 0)
+		return;
+	n = __atomic_add_fetch(&cp_passes, 1, __ATOMIC_RELAXED);
+	if (n != cp_count)
+		return;
+	if (cp_region != NULL) {
+		uint64_t zero = 0;
+
+		/* Latch: only the first incarnation to get here fires. */
+		if (!__atomic_compare_exchange_n(&cp_region->hdr->crash_fired,
+		    &zero, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return;
+	}
+	raise(cp_sig);
+	if (cp_sig != SIGKILL)
+		kill(getpid(), SIGKILL); /* a handler returned: die anyway */
+}
+
+void
+crashpoint_unique(uint64_t unique)
+{
+	pthread_once(&once, parse);
+	if (cp_unique_set && unique == cp_unique) {
+		raise(cp_unique_sig);
+		kill(getpid(), SIGKILL);
+	}
+}

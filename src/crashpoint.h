@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Fault injection for the crash tests (-Dcrashpoints=true defines
+ * PHX_CRASHPOINTS). CRASHPOINT("queue.after_pop") compiles to nothing in a
+ * normal build. With crash points, the environment selects one point:
+ *
+ *   PHX_CRASH=name[:count][:sig]   the count-th pass (default 1) through
+ *                                  point name raises sig (KILL default;
+ *                                  SEGV, ABRT, BUS also accepted)
+ *   PHX_CRASH_UNIQUE=unique[:sig]  a poison request: every time the request
+ *                                  with that FUSE unique is handled, sig
+ *                                  (SEGV default) is raised
+ *
+ * Passes are counted per incarnation, and PHX_CRASH fires once per daemon:
+ * the env is inherited by every worker, so the first firing is recorded in
+ * the state region header (crash_fired) and later incarnations skip it.
+ * PHX_CRASH_UNIQUE is deliberately not latched (poison tests want it to
+ * crash every incarnation until the request is quarantined).
+ */
+#ifndef PHX_CRASHPOINT_H
+#define PHX_CRASHPOINT_H
+
+#include <stdint.h>
+
+struct region;
+
+#ifdef PHX_CRASHPOINTS
+#define CRASHPOINT(name) crashpoint_hit(name)
+#else
+#define CRASHPOINT(name) ((void)0)
+#endif
+
+/* Tells crash points where the region is (for the fired latch). */
+void crashpoint_init(struct region *r);
+/* Counts a pass through name; may not return. */
+void crashpoint_hit(const char *name);
+/* The poison check: may not return if unique is PHX_CRASH_UNIQUE. */
+void crashpoint_unique(uint64_t unique);
+
+#endif
