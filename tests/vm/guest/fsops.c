@@ -323,7 +323,8 @@ static void t_symlink(void)
 	T_TRUE(S_ISLNK(st.st_mode), "lstat: is a symlink");
 	T_EQ(st.st_size, 8, "lstat: symlink size is target length");
 	n = T_OK(readlink("lnk", buf, sizeof(buf)), "readlink");
-	T_TRUE(n == 8 && memcmp(buf, "target/x", 8) == 0, "readlink: target");
+	T_TRUE(n == 8 && memcmp(buf, "target/x", 8) == 0,
+	    "readlink: target (got %zd bytes '%.*s')", n, n > 0 ? (int)n : 0, buf);
 	T_ERR(stat("lnk", &st), ENOENT, "stat dangling symlink: ENOENT");
 	T_ERR(symlink("other", "lnk"), EEXIST, "symlink over existing: EEXIST");
 	T_ERR(readlink("f", buf, sizeof(buf)), EINVAL,
