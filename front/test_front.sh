@@ -17,7 +17,15 @@ fail=0
 
 cat > "$T/restart.sh" <<EOS
 #!/bin/sh
-[ -f "$PIDF" ] && kill -9 \$(cat "$PIDF") 2>/dev/null
+if [ -f "$PIDF" ]; then
+	old=\$(cat "$PIDF")
+	kill -9 \$old 2>/dev/null
+	# virtiofsd locks a pid file per shared dir: wait for the old one
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		kill -0 \$old 2>/dev/null || [ -d /proc/\$old ] || break
+		sleep 0.1
+	done
+fi
 sleep 0.1
 rm -f "$SOCK"
 "$VFSD" --socket-path="$SOCK" -o source="$SHARE" -o cache=auto -o log_level=err </dev/null >>"$T/vfsd.log" 2>&1 &
