@@ -295,9 +295,10 @@ do_readlink(struct op_args *a)
 {
 	char buf[PATH_MAX];
 	size_t len = 0;
+	int err;
 
-	return reply_or(a, pt_readlink(a->s->pt, &a->ctx, buf, sizeof(buf),
-	    &len), buf, len);
+	err = pt_readlink(a->s->pt, &a->ctx, buf, sizeof(buf), &len);
+	return reply_or(a, err, buf, len);
 }
 
 static size_t

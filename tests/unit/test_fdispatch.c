@@ -1,0 +1,837 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Drives fdispatch_handle() with hand-built FUSE requests in heap buffers
+ * (iovecs are plain memory here) against a real temporary directory and a
+ * real state region: INIT, the passthrough operations, hostile names and
+ * lengths, and the replay answers of non-idempotent operations.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../tap.h"
+#include "config.h"
+#include "fdispatch.h"
+#include "handle.h"
+#include "inode.h"
+#include "redo.h"
+#include "region.h"
+
+static struct region r;
+static struct config cfg;
+static struct fuse_session *fs;
+static char dir[] = "/tmp/phx-test-fdispatch-XXXXXX";
+static uint64_t next_unique = 1;
+
+/* ---- request building ------------------------------------------------ */
+
+struct args {
+	uint8_t b[8192];
+	size_t len;
+};
+
+static void
+add(struct args *a, const void *p, size_t n)
+{
+	memcpy(a->b + a->len, p, n);
+	a->len += n;
+}
+
+static void
+add_str(struct args *a, const char *s)
+{
+	add(a, s, strlen(s) + 1);
+}
+
+struct reply {
+	uint8_t b[70000];
+	size_t len;		/* returned by fdispatch_handle */
+	struct fuse_out_header oh;
+	const uint8_t *body;
+};
+
+struct call {
+	uint32_t uid, gid;
+	bool replay;
+	size_t out_size;	/* 0: sizeof(reply.b) */
+	size_t in_trunc;	/* !0: in_len (copy) shorter than the request */
+	int32_t len_delta;	/* added to the header's len */
+};
+
+static struct fuse_session *cur_fs;
+
+static size_t
+send_ex(struct reply *rep, uint32_t opcode, uint64_t nodeid,
+    const struct args *a, const struct call *cl)
+{
+	static uint8_t in[70000];
+	struct fuse_in_header h;
+	struct iovec iin[2], iout[2];
+	struct redo_txn tx;
+	struct fuse_req req;
+	size_t alen = a ? a->len : 0, total = sizeof(h) + alen, osz, split;
+
+	memset(&h, 0, sizeof(h));
+	h.len = (uint32_t)((int64_t)total + (cl ? cl->len_delta : 0));
+	h.opcode = opcode;
+	h.unique = next_unique++;
+	h.nodeid = nodeid;
+	h.uid = cl ? cl->uid : 0;
+	h.gid = cl ? cl->gid : 0;
+	h.pid = 1;
+	memcpy(in, &h, sizeof(h));
+	if (alen)
+		memcpy(in + sizeof(h), a->b, alen);
+	/* Two readable buffers, split inside the arguments. */
+	split = total > 50 ? 50 : total;
+	iin[0] = (struct iovec){ in, split };
+	iin[1] = (struct iovec){ in + split, total - split };
+	osz = cl && cl->out_size ? cl->out_size : sizeof(rep->b);
+	memset(rep->b, 0xa5, sizeof(rep->b));
+	/* Two writable buffers, split inside the header. */
+	split = osz > 10 ? 10 : osz;
+	iout[0] = (struct iovec){ rep->b, split };
+	iout[1] = (struct iovec){ rep->b + split, osz - split };
+
+	memset(&req, 0, sizeof(req));
+	req.in = in;
+	req.in_len = cl && cl->in_trunc ? cl->in_trunc : total;
+	req.in_total = total;
+	req.in_iov = iin;
+	req.in_iovcnt = 2;
+	req.out_iov = iout;
+	req.out_iovcnt = 2;
+	req.out_total = osz;
+	req.txn = &tx;
+	req.replay = cl ? cl->replay : false;
+	redo_begin(&tx, &r, &r.threads[0]);
+	rep->len = fdispatch_handle(cur_fs, &req);
+	redo_commit(&tx);
+	memset(&rep->oh, 0, sizeof(rep->oh));
+	if (rep->len >= sizeof(rep->oh))
+		memcpy(&rep->oh, rep->b, sizeof(rep->oh));
+	rep->body = rep->b + sizeof(rep->oh);
+	return rep->len;
+}
+
+static size_t
+send(struct reply *rep, uint32_t opcode, uint64_t nodeid, const struct args *a)
+{
+	return send_ex(rep, opcode, nodeid, a, NULL);
+}
+
+/* The reply's error (0 on success), or 1 when there was no reply. */
+static int
+err_of(const struct reply *rep)
+{
+	return rep->len < sizeof(rep->oh) ? 1 : rep->oh.error;
+}
+
+static struct reply rep;
+
+/* ---- operation helpers ------------------------------------------------ */
+
+static int
+lookup(uint64_t parent, const char *name, struct fuse_entry_out *e)
+{
+	struct args a = { .len = 0 };
+
+	add_str(&a, name);
+	send(&rep, FUSE_LOOKUP, parent, &a);
+	if (err_of(&rep) == 0 && e)
+		memcpy(e, rep.body, sizeof(*e));
+	return err_of(&rep);
+}
+
+static int
+mkdir_as(uint64_t parent, const char *name, uint32_t mode, const struct call *cl,
+    struct fuse_entry_out *e)
+{
+	struct args a = { .len = 0 };
+	struct fuse_mkdir_in in = { .mode = mode, .umask = 022 };
+
+	add(&a, &in, sizeof(in));
+	add_str(&a, name);
+	send_ex(&rep, FUSE_MKDIR, parent, &a, cl);
+	if (err_of(&rep) == 0 && e)
+		memcpy(e, rep.body, sizeof(*e));
+	return err_of(&rep);
+}
+
+static int
+create(uint64_t parent, const char *name, uint32_t flags,
+    struct fuse_entry_out *e, struct fuse_open_out *o)
+{
+	struct args a = { .len = 0 };
+	struct fuse_create_in in = { .flags = flags, .mode = 0666, .umask = 022 };
+
+	add(&a, &in, sizeof(in));
+	add_str(&a, name);
+	send(&rep, FUSE_CREATE, parent, &a);
+	if (err_of(&rep) == 0) {
+		if (e)
+			memcpy(e, rep.body, sizeof(*e));
+		if (o)
+			memcpy(o, rep.body + sizeof(*e), sizeof(*o));
+	}
+	return err_of(&rep);
+}
+
+static int
+write_at(uint64_t nodeid, uint64_t fh, uint64_t off, const char *data,
+    uint32_t *ret_size)
+{
+	struct args a = { .len = 0 };
+	struct fuse_write_in in = { .fh = fh, .offset = off,
+		.size = (uint32_t)strlen(data) };
+
+	add(&a, &in, sizeof(in));
+	add(&a, data, strlen(data));
+	send(&rep, FUSE_WRITE, nodeid, &a);
+	if (err_of(&rep) == 0 && ret_size) {
+		struct fuse_write_out wo;
+
+		memcpy(&wo, rep.body, sizeof(wo));
+		*ret_size = wo.size;
+	}
+	return err_of(&rep);
+}
+
+static int
+read_at(uint64_t nodeid, uint64_t fh, uint64_t off, uint32_t size,
+    size_t out_size, char *buf, size_t *ret_len)
+{
+	struct args a = { .len = 0 };
+	struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
+	struct call cl = { .out_size = out_size };
+
+	add(&a, &in, sizeof(in));
+	send_ex(&rep, FUSE_READ, nodeid, &a, &cl);
+	if (err_of(&rep) == 0) {
+		*ret_len = rep.oh.len - sizeof(rep.oh);
+		memcpy(buf, rep.body, *ret_len);
+	}
+	return err_of(&rep);
+}
+
+static int
+open_node(uint32_t op, uint64_t nodeid, uint32_t flags, uint64_t *ret_fh)
+{
+	struct args a = { .len = 0 };
+	struct fuse_open_in in = { .flags = flags };
+
+	add(&a, &in, sizeof(in));
+	send(&rep, op, nodeid, &a);
+	if (err_of(&rep) == 0) {
+		struct fuse_open_out o;
+
+		memcpy(&o, rep.body, sizeof(o));
+		*ret_fh = o.fh;
+	}
+	return err_of(&rep);
+}
+
+static int
+release(uint32_t op, uint64_t nodeid, uint64_t fh)
+{
+	struct args a = { .len = 0 };
+	struct fuse_release_in in = { .fh = fh };
+
+	add(&a, &in, sizeof(in));
+	send(&rep, op, nodeid, &a);
+	return err_of(&rep);
+}
+
+static int
+getattr(uint64_t nodeid, struct fuse_attr *ret)
+{
+	struct args a = { .len = 0 };
+	struct fuse_getattr_in in = { 0 };
+	struct fuse_attr_out out;
+
+	add(&a, &in, sizeof(in));
+	send(&rep, FUSE_GETATTR, nodeid, &a);
+	if (err_of(&rep) == 0 && ret) {
+		memcpy(&out, rep.body, sizeof(out));
+		*ret = out.attr;
+	}
+	return err_of(&rep);
+}
+
+static int
+name_op(uint32_t op, uint64_t parent, const char *name, bool replay)
+{
+	struct args a = { .len = 0 };
+	struct call cl = { .replay = replay };
+
+	add_str(&a, name);
+	send_ex(&rep, op, parent, &a, &cl);
+	return err_of(&rep);
+}
+
+static int
+rename2(uint64_t olddir, const char *o, uint64_t newdir, const char *n,
+    uint32_t flags)
+{
+	struct args a = { .len = 0 };
+	struct fuse_rename2_in in = { .newdir = newdir, .flags = flags };
+
+	add(&a, &in, sizeof(in));
+	add_str(&a, o);
+	add_str(&a, n);
+	send(&rep, FUSE_RENAME2, olddir, &a);
+	return err_of(&rep);
+}
+
+static bool
+host_exists(const char *rel)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	return lstat(p, &st) == 0;
+}
+
+static void
+host_stat(const char *rel, struct stat *st)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	memset(st, 0, sizeof(*st));
+	lstat(p, st);
+}
+
+/*
+ * Lists a directory with READDIR or READDIRPLUS in chunks of size bytes;
+ * returns how many entries were named name (and its nodeid for PLUS).
+ */
+static int
+list_count(uint64_t nodeid, bool plus, uint32_t size, const char *name,
+    uint64_t *ret_nodeid, int *ret_total)
+{
+	uint64_t fh, off = 0;
+	int found = 0, total = 0, rounds = 0;
+
+	if (open_node(FUSE_OPENDIR, nodeid, O_RDONLY, &fh) != 0)
+		return -1;
+	for (;;) {
+		struct args a = { .len = 0 };
+		struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
+		size_t pos = 0, blen;
+
+		add(&a, &in, sizeof(in));
+		send(&rep, plus ? FUSE_READDIRPLUS : FUSE_READDIR, nodeid, &a);
+		if (err_of(&rep) != 0 || ++rounds > 1000)
+			return -1;
+		blen = rep.oh.len - sizeof(rep.oh);
+		if (blen == 0)
+			break;
+		while (pos < blen) {
+			const uint8_t *p = rep.body + pos;
+			struct fuse_dirent d;
+			struct fuse_entry_out e;
+			size_t rec;
+
+			if (plus) {
+				memcpy(&e, p, sizeof(e));
+				p += sizeof(e);
+			}
+			memcpy(&d, p, sizeof(d));
+			rec = plus ? FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS +
+					 d.namelen)
+				   : FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + d.namelen);
+			if (d.namelen == strlen(name) &&
+			    memcmp(p + FUSE_NAME_OFFSET, name, d.namelen) == 0) {
+				found++;
+				if (plus && ret_nodeid)
+					*ret_nodeid = e.nodeid;
+			}
+			total++;
+			off = d.off;
+			pos += rec;
+		}
+	}
+	release(FUSE_RELEASEDIR, nodeid, fh);
+	if (ret_total)
+		*ret_total = total;
+	return found;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_init(void)
+{
+	struct args a = { .len = 0 };
+	struct fuse_init_in in;
+	struct fuse_init_out out;
+	struct call cl = { .in_trunc = 10 };
+
+	is_int(getattr(1, NULL), -EIO, "request before INIT: EIO");
+	send_ex(&rep, FUSE_GETATTR, 1, NULL, &cl);
+	is_int(rep.len, 0, "shorter than a header: no reply");
+
+	memset(&in, 0, sizeof(in));
+	in.major = 7;
+	in.minor = 36;
+	in.max_readahead = 131072;
+	in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_WRITEBACK_CACHE |
+	    FUSE_MAX_PAGES | FUSE_INIT_EXT | FUSE_POSIX_LOCKS | FUSE_BIG_WRITES;
+	in.flags2 = (uint32_t)(FUSE_SECURITY_CTX >> 32);
+	add(&a, &in, sizeof(in));
+	send(&rep, FUSE_INIT, 0, &a);
+	memcpy(&out, rep.body, sizeof(out));
+	ok(err_of(&rep) == 0 && rep.len == 16 + sizeof(out), "INIT answered");
+	ok(out.major == 7 && out.minor == 36, "minor = min(kernel, ours)");
+	ok((out.flags & FUSE_ASYNC_READ) && (out.flags & FUSE_DO_READDIRPLUS) &&
+	    (out.flags & FUSE_MAX_PAGES) && (out.flags & FUSE_BIG_WRITES),
+	    "supported flags negotiated");
+	ok(!(out.flags & FUSE_WRITEBACK_CACHE) && !(out.flags & FUSE_POSIX_LOCKS)
+	    && out.flags2 == 0, "unrequested/unsupported flags off");
+	ok(out.max_write == 1u << 20 && out.max_pages == 256 &&
+	    out.time_gran == 1 && out.max_readahead == 131072, "limits");
+	ok(r.fuse->initialized == 1 && r.fuse->proto_minor == 36 &&
+	    r.fuse->flags == (uint64_t)out.flags, "INIT result in the region");
+	send(&rep, FUSE_INIT, 0, &a);
+	is_int(err_of(&rep), -EPROTO, "second INIT: EPROTO");
+
+	a.len = 0;
+	in.major = 6;
+	add(&a, &in, sizeof(in));
+	r.fuse->initialized = 0;
+	send(&rep, FUSE_INIT, 0, &a);
+	is_int(err_of(&rep), -EPROTO, "major 6: EPROTO");
+	r.fuse->initialized = 1;
+}
+
+static void
+test_decode(void)
+{
+	struct args a = { .len = 0 };
+	struct call cl = { .len_delta = 8 };
+	struct fuse_mkdir_in mi = { .mode = 0755 };
+	char longname[300];
+
+	send(&rep, 99, 1, NULL);
+	is_int(err_of(&rep), -ENOSYS, "unknown opcode: ENOSYS");
+	send(&rep, FUSE_GETXATTR, 1, NULL);
+	is_int(err_of(&rep), -ENOSYS, "GETXATTR not yet: ENOSYS");
+	send(&rep, 5000, 1, NULL);
+	is_int(err_of(&rep), -ENOSYS, "huge opcode: ENOSYS");
+	send_ex(&rep, FUSE_STATFS, 1, NULL, &cl);
+	is_int(err_of(&rep), -EINVAL, "header len beyond the request: EINVAL");
+	send(&rep, FUSE_GETATTR, 1, NULL);
+	is_int(err_of(&rep), -EINVAL, "GETATTR without arguments: EINVAL");
+	add(&a, &mi, 4);
+	send(&rep, FUSE_MKDIR, 1, &a);
+	is_int(err_of(&rep), -EINVAL, "truncated MKDIR: EINVAL");
+	a.len = 0;
+	add(&a, "abc", 3);
+	send(&rep, FUSE_LOOKUP, 1, &a);
+	is_int(err_of(&rep), -EINVAL, "name without NUL: EINVAL");
+	is_int(lookup(1, "a/b", NULL), -EINVAL, "name with '/': EINVAL");
+	is_int(lookup(1, "", NULL), -EINVAL, "empty name: EINVAL");
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	is_int(lookup(1, longname, NULL), -ENAMETOOLONG, "long name");
+	is_int(lookup(1, "missing", NULL), -ENOENT, "missing: ENOENT");
+	is_int(lookup(0x1234500000007ULL, "x", NULL) < 0, 1,
+	    "stale parent nodeid refused");
+	is_int(lookup(0, "x", NULL), -EINVAL, "nodeid 0 refused");
+	is_int(getattr(~0ULL, NULL) < 0, 1, "garbage nodeid refused");
+	{
+		struct fuse_entry_out e;
+
+		ok(lookup(1, "..", &e) == 0 && e.nodeid == 1,
+		    "'..' at the root is the root");
+		ok(lookup(1, ".", &e) == 0 && e.nodeid == 1, "'.' is itself");
+	}
+	ok(name_op(FUSE_UNLINK, 1, "..", false) == -EINVAL &&
+	    name_op(FUSE_RMDIR, 1, ".", false) == -EINVAL,
+	    "'.' and '..' refused for removals");
+	is_int(mkdir_as(1, "..", 0755, NULL, NULL), -EINVAL, "mkdir '..'");
+}
+
+static void
+test_files(void)
+{
+	struct fuse_entry_out d, f, e2;
+	struct fuse_open_out o;
+	struct fuse_attr at;
+	struct stat st;
+	char buf[64];
+	size_t len;
+	uint32_t wsz = 0;
+	uint64_t fh2;
+
+	ok(getattr(1, &at) == 0 && S_ISDIR(at.mode), "GETATTR root");
+	ok(mkdir_as(1, "d", 0777, NULL, &d) == 0 && d.nodeid > 1 &&
+	    S_ISDIR(d.attr.mode), "MKDIR");
+	host_stat("d", &st);
+	ok(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755,
+	    "directory on the host, guest umask applied");
+	is_int(mkdir_as(1, "d", 0777, NULL, NULL), -EEXIST, "MKDIR again: EEXIST");
+	ok(lookup(1, "d", &e2) == 0 && e2.nodeid == d.nodeid,
+	    "LOOKUP gives the same nodeid");
+
+	ok(create(d.nodeid, "f", O_RDWR | O_CREAT | O_EXCL, &f, &o) == 0 &&
+	    S_ISREG(f.attr.mode) && o.fh != 0, "CREATE with O_EXCL");
+	is_int(create(d.nodeid, "f", O_RDWR | O_CREAT | O_EXCL, NULL, NULL),
+	    -EEXIST, "CREATE O_EXCL again: EEXIST");
+	ok(write_at(f.nodeid, o.fh, 0, "hello world", &wsz) == 0 && wsz == 11,
+	    "WRITE from split readable buffers");
+	ok(read_at(f.nodeid, o.fh, 0, 64, 0, buf, &len) == 0 && len == 11 &&
+	    memcmp(buf, "hello world", 11) == 0, "READ into split buffers");
+	ok(read_at(f.nodeid, o.fh, 6, 3, 0, buf, &len) == 0 && len == 3 &&
+	    memcmp(buf, "wor", 3) == 0, "READ at an offset");
+	ok(read_at(f.nodeid, o.fh, 0, 64, 20, buf, &len) == 0 && len == 4 &&
+	    memcmp(buf, "hell", 4) == 0, "READ clamped to the reply buffer");
+	ok(read_at(f.nodeid, o.fh, 100, 64, 0, buf, &len) == 0 && len == 0,
+	    "READ past the end: empty");
+	read_at(f.nodeid, o.fh, 0, 64, 12, buf, &len);
+	is_int(rep.len, 0, "READ with a buffer below a header: no reply");
+	is_int(read_at(f.nodeid, 0xdead00000001ULL, 0, 64, 0, buf, &len),
+	    -EBADF, "READ with a bad fh: EBADF");
+	{
+		struct args a = { .len = 0 };
+		struct fuse_write_in in = { .fh = o.fh, .size = 1000 };
+
+		add(&a, &in, sizeof(in));
+		add(&a, "abc", 3);
+		send(&rep, FUSE_WRITE, f.nodeid, &a);
+		is_int(err_of(&rep), -EINVAL, "WRITE size beyond payload: EINVAL");
+	}
+	host_stat("d/f", &st);
+	ok(st.st_size == 11 && (st.st_mode & 0777) == 0644,
+	    "file on the host, mode with umask");
+	{
+		struct args a = { .len = 0 };
+		struct fuse_setattr_in in = { .valid = FATTR_SIZE | FATTR_MODE,
+			.size = 5, .mode = 0600 };
+		struct fuse_attr_out ao;
+
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_SETATTR, f.nodeid, &a);
+		memcpy(&ao, rep.body, sizeof(ao));
+		ok(err_of(&rep) == 0 && ao.attr.size == 5 &&
+		    (ao.attr.mode & 0777) == 0600, "SETATTR size and mode");
+		a.len = 0;
+		in.valid = FATTR_MTIME;
+		in.mtime = 1000000;
+		in.mtimensec = 5;
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_SETATTR, f.nodeid, &a);
+		memcpy(&ao, rep.body, sizeof(ao));
+		ok(err_of(&rep) == 0 && ao.attr.mtime == 1000000 &&
+		    ao.attr.mtimensec == 5, "SETATTR mtime");
+		a.len = 0;
+		in.valid = FATTR_SIZE | FATTR_FH;
+		in.fh = o.fh;
+		in.size = 3;
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_SETATTR, f.nodeid, &a);
+		host_stat("d/f", &st);
+		ok(err_of(&rep) == 0 && st.st_size == 3, "SETATTR size via fh");
+	}
+	{
+		struct args a = { .len = 0 };
+		struct fuse_lseek_in in = { .fh = o.fh, .whence = SEEK_END };
+		struct fuse_lseek_out lo;
+
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_LSEEK, f.nodeid, &a);
+		memcpy(&lo, rep.body, sizeof(lo));
+		ok(err_of(&rep) == 0 && lo.offset == 3, "LSEEK SEEK_END");
+		a.len = 0;
+		in.whence = SEEK_DATA;
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_LSEEK, f.nodeid, &a);
+		memcpy(&lo, rep.body, sizeof(lo));
+		ok(err_of(&rep) == 0 && lo.offset == 0, "LSEEK SEEK_DATA");
+	}
+	{
+		struct args a = { .len = 0 };
+		struct fuse_fallocate_in in = { .fh = o.fh, .length = 4096,
+			.mode = 0x08 /* COLLAPSE_RANGE */ };
+
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_FALLOCATE, f.nodeid, &a);
+		is_int(err_of(&rep), -EOPNOTSUPP, "FALLOCATE collapse: EOPNOTSUPP");
+		a.len = 0;
+		in.mode = 0;
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_FALLOCATE, f.nodeid, &a);
+		host_stat("d/f", &st);
+		ok(err_of(&rep) == 0 && st.st_size == 4096, "FALLOCATE mode 0");
+	}
+	{
+		struct args a = { .len = 0 };
+		struct fuse_fsync_in in = { .fh = o.fh };
+		struct fuse_flush_in fl = { .fh = o.fh };
+
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_FSYNC, f.nodeid, &a);
+		is_int(err_of(&rep), 0, "FSYNC");
+		a.len = 0;
+		add(&a, &fl, sizeof(fl));
+		send(&rep, FUSE_FLUSH, f.nodeid, &a);
+		is_int(err_of(&rep), 0, "FLUSH");
+	}
+	is_int(release(FUSE_RELEASE, f.nodeid, o.fh), 0, "RELEASE");
+	is_int(release(FUSE_RELEASE, f.nodeid, o.fh), -EBADF,
+	    "RELEASE twice: EBADF");
+	ok(open_node(FUSE_OPEN, f.nodeid, O_WRONLY | O_APPEND, &fh2) == 0,
+	    "OPEN O_WRONLY|O_APPEND");
+	ok(write_at(f.nodeid, fh2, 0, "XY", NULL) == 0, "positional write");
+	host_stat("d/f", &st);
+	{
+		char p[256], c[2];
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/d/f", dir);
+		fd = open(p, O_RDONLY);
+		ok(fd >= 0 && pread(fd, c, 2, 0) == 2 && c[0] == 'X' &&
+		    st.st_size == 4096, "O_APPEND stripped on the host");
+		close(fd);
+	}
+	release(FUSE_RELEASE, f.nodeid, fh2);
+	is_int(open_node(FUSE_OPEN, d.nodeid, O_WRONLY, &fh2), -EISDIR,
+	    "OPEN a directory for writing: EISDIR");
+	{
+		struct args a = { .len = 0 };
+		struct fuse_statfs_out sf;
+
+		send(&rep, FUSE_STATFS, 1, &a);
+		memcpy(&sf, rep.body, sizeof(sf));
+		ok(err_of(&rep) == 0 && sf.st.bsize > 0 && sf.st.namelen > 0,
+		    "STATFS");
+	}
+}
+
+static void
+test_names(void)
+{
+	struct fuse_entry_out d, l, p, h, f;
+	struct args a = { .len = 0 };
+	uint64_t fh;
+	struct stat st;
+	char buf[64];
+	int n, total;
+
+	lookup(1, "d", &d);
+	add_str(&a, "lnk");
+	add_str(&a, "/etc/passwd");
+	send(&rep, FUSE_SYMLINK, 1, &a);
+	memcpy(&l, rep.body, sizeof(l));
+	ok(err_of(&rep) == 0 && S_ISLNK(l.attr.mode), "SYMLINK");
+	send(&rep, FUSE_READLINK, l.nodeid, NULL);
+	ok(err_of(&rep) == 0 && rep.oh.len - 16 == 11 &&
+	    memcmp(rep.body, "/etc/passwd", 11) == 0, "READLINK");
+	is_int(open_node(FUSE_OPEN, l.nodeid, O_RDONLY, &fh), -EBADF,
+	    "OPEN a symlink is refused (never followed on the host)");
+	is_int(create(1, "lnk", O_RDWR | O_CREAT, NULL, NULL), -ELOOP,
+	    "CREATE through a planted symlink is refused");
+	a.len = 0;
+	{
+		struct fuse_mknod_in mi = { .mode = S_IFIFO | 0644 };
+
+		add(&a, &mi, sizeof(mi));
+		add_str(&a, "fifo");
+		send(&rep, FUSE_MKNOD, 1, &a);
+		memcpy(&p, rep.body, sizeof(p));
+		ok(err_of(&rep) == 0 && S_ISFIFO(p.attr.mode), "MKNOD fifo");
+	}
+	is_int(open_node(FUSE_OPEN, p.nodeid, O_RDONLY, &fh), -EBADF,
+	    "OPEN a fifo: EBADF, never opened on the host");
+
+	create(d.nodeid, "g", O_RDWR | O_CREAT, &f, NULL);
+	a.len = 0;
+	{
+		struct fuse_link_in li = { .oldnodeid = f.nodeid };
+
+		add(&a, &li, sizeof(li));
+		add_str(&a, "hard");
+		send(&rep, FUSE_LINK, 1, &a);
+		memcpy(&h, rep.body, sizeof(h));
+		ok(err_of(&rep) == 0 && h.nodeid == f.nodeid && h.attr.nlink == 2,
+		    "LINK: same nodeid, two links");
+	}
+	is_int(rename2(d.nodeid, "g", 1, "g2", 0), 0, "RENAME2 across dirs");
+	ok(!host_exists("d/g") && host_exists("g2"), "renamed on the host");
+	is_int(rename2(1, "g2", 1, "hard", RENAME_NOREPLACE), -EEXIST,
+	    "RENAME2 NOREPLACE onto a name: EEXIST");
+	is_int(rename2(1, "g2", 1, "x", RENAME_WHITEOUT), -EINVAL,
+	    "RENAME2 WHITEOUT: EINVAL");
+	is_int(rename2(1, "g2", 1, "a/b", 0), -EINVAL, "rename to a path: EINVAL");
+	is_int(rename2(1, "g2", 1, "fifo", RENAME_EXCHANGE), 0, "RENAME2 EXCHANGE");
+	host_stat("g2", &st);
+	ok(S_ISFIFO(st.st_mode), "exchanged on the host");
+	rename2(1, "g2", 1, "fifo", RENAME_EXCHANGE);
+
+	n = list_count(1, false, 4096, "d", NULL, &total);
+	ok(n == 1 && total >= 7, "READDIR lists d once");
+	n = list_count(1, false, 40, "hard", NULL, &total);
+	ok(n == 1 && total >= 7, "READDIR in one-entry chunks continues by offset");
+	{
+		uint64_t nd = 0;
+
+		n = list_count(1, true, 4096, "d", &nd, NULL);
+		ok(n == 1 && nd == d.nodeid, "READDIRPLUS gives d's nodeid");
+		n = list_count(1, true, 200, "fifo", &nd, NULL);
+		ok(n == 1 && nd == p.nodeid, "READDIRPLUS in small chunks");
+	}
+	{
+		struct args ra = { .len = 0 };
+		struct fuse_read_in in = { .fh = 12345, .size = 4096 };
+
+		add(&ra, &in, sizeof(in));
+		send(&rep, FUSE_READDIR, 1, &ra);
+		is_int(err_of(&rep), -EBADF, "READDIR with a bad fh: EBADF");
+	}
+	is_int(open_node(FUSE_OPENDIR, f.nodeid, O_RDONLY, &fh), -ENOTDIR,
+	    "OPENDIR a file: ENOTDIR");
+
+	is_int(name_op(FUSE_RMDIR, 1, "d", false), -ENOTEMPTY,
+	    "RMDIR non-empty: ENOTEMPTY");
+	is_int(name_op(FUSE_UNLINK, d.nodeid, "f", false), 0, "UNLINK");
+	ok(!host_exists("d/f"), "unlinked on the host");
+	is_int(name_op(FUSE_UNLINK, d.nodeid, "f", false), -ENOENT,
+	    "UNLINK again: ENOENT");
+	is_int(name_op(FUSE_RMDIR, 1, "d", false), 0, "RMDIR");
+	is_int(name_op(FUSE_RMDIR, 1, "d", true), 0,
+	    "RMDIR replayed after it happened: success");
+	is_int(name_op(FUSE_UNLINK, 1, "nothing", true), 0,
+	    "UNLINK replayed: ENOENT is success");
+	{
+		struct call cl = { .replay = true };
+
+		ok(mkdir_as(1, "m", 0755, NULL, &d) == 0 &&
+		    mkdir_as(1, "m", 0755, &cl, &h) == 0 && h.nodeid == d.nodeid,
+		    "MKDIR replayed after it happened: success, same inode");
+	}
+	(void)buf;
+}
+
+static void
+test_creds(void)
+{
+	struct call cl = { .uid = 4321, .gid = 4322 };
+	struct fuse_entry_out e;
+	struct stat st;
+
+	if (geteuid() != 0) {
+		ok(1, "# SKIP not root: creations keep the daemon's ids");
+		return;
+	}
+	is_int(mkdir_as(1, "owned", 0755, &cl, &e), -EACCES,
+	    "MKDIR as guest uid in a 0700 root dir: EACCES (host checks)");
+	chmod(dir, 0777);
+	ok(mkdir_as(1, "owned", 0755, &cl, &e) == 0, "MKDIR as guest uid");
+	host_stat("owned", &st);
+	ok(st.st_uid == 4321 && st.st_gid == 4322, "owner from the request");
+	ok(geteuid() == 0 && getegid() == 0, "ids restored afterwards");
+}
+
+static void
+test_forget_destroy(void)
+{
+	struct fuse_entry_out e;
+	struct args a = { .len = 0 };
+	struct fuse_forget_in fi = { .nlookup = 1000 };
+	uint64_t live;
+
+	lookup(1, "m", &e);
+	live = r.ihdr->live;
+	add(&a, &fi, sizeof(fi));
+	ok(send(&rep, FUSE_FORGET, e.nodeid, &a) == 0, "FORGET: no reply");
+	ok(r.ihdr->live == live - 1, "FORGET dropped the inode");
+	is_int(getattr(e.nodeid, NULL), -ESTALE, "forgotten nodeid: ESTALE");
+	{
+		struct args b = { .len = 0 };
+		struct fuse_batch_forget_in bi = { .count = 1000 };
+
+		add(&b, &bi, sizeof(bi));
+		ok(send(&rep, FUSE_BATCH_FORGET, 1, &b) == 0,
+		    "BATCH_FORGET lying about its count: no reply, no crash");
+	}
+	ok(send(&rep, FUSE_INTERRUPT, 1, NULL) == 0, "INTERRUPT: no reply");
+	send(&rep, FUSE_DESTROY, 1, NULL);
+	ok(err_of(&rep) == 0 && r.fuse->initialized == 0, "DESTROY");
+	is_int(getattr(1, NULL), -EIO, "after DESTROY: EIO until INIT");
+}
+
+static void
+test_readonly(void)
+{
+	static struct config ro;
+	/* static: fdispatch.h has no destructor yet (see the report). */
+	static struct fuse_session *rs;
+	uint64_t fh;
+	struct args a = { .len = 0 };
+	struct fuse_init_in in = { .major = 7, .minor = 38 };
+
+	ro = cfg;
+	ro.readonly = true;
+	if (fdispatch_init(&rs, &r, &ro, REGION_FD_ROOT) < 0) {
+		ok(0, "readonly session");
+		return;
+	}
+	cur_fs = rs;
+	add(&a, &in, sizeof(in));
+	send(&rep, FUSE_INIT, 0, &a);
+	is_int(mkdir_as(1, "ro", 0755, NULL, NULL), -EROFS, "readonly: MKDIR");
+	is_int(create(1, "ro", O_RDWR | O_CREAT, NULL, NULL), -EROFS,
+	    "readonly: CREATE");
+	is_int(name_op(FUSE_UNLINK, 1, "hard", false), -EROFS,
+	    "readonly: UNLINK");
+	is_int(open_node(FUSE_OPEN, 1, O_RDONLY, &fh) == 0 ||
+	    open_node(FUSE_OPENDIR, 1, O_RDONLY, &fh) == 0, 1,
+	    "readonly: reading still works");
+	cur_fs = fs;
+}
+
+int
+main(void)
+{
+	struct region_params p = { .max_inodes = 1000, .max_handles = 100 };
+	struct stat st;
+	int fd;
+
+	if (mkdtemp(dir) == NULL || region_create(&r, &p) < 0)
+		skip_all("cannot create a region");
+	fd = open(dir, O_PATH | O_DIRECTORY);
+	if (fd < 0 || dup2(fd, REGION_FD_ROOT) < 0 || fstat(fd, &st) < 0)
+		skip_all("root fd");
+	close(fd);
+	inode_init_region(&r, REGION_FD_ROOT, st.st_dev, st.st_ino);
+	handle_init_region(&r);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cache = CONFIG_CACHE_AUTO;
+	cfg.readdirplus = true;
+	if (fdispatch_init(&fs, &r, &cfg, REGION_FD_ROOT) < 0)
+		skip_all("fdispatch_init");
+	cur_fs = fs;
+	test_init();
+	test_decode();
+	test_files();
+	test_names();
+	test_creds();
+	test_forget_destroy();
+	test_readonly();
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			diag("cleanup of %s failed", dir);
+	}
+	return done_testing();
+}
