@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -98,7 +99,15 @@ guestmem_build(const struct region_mem_rec *mem, unsigned n,
 		uint64_t len = ALIGN_UP(m->size + delta, ps);
 		void *p;
 
-		if (len < m->size) {
+		struct stat st;
+
+		/*
+		 * Touching a shared mapping past the end of its file raises
+		 * SIGBUS: the region must lie inside the file.
+		 */
+		if (len < m->size || fstat((int)m->fd, &st) < 0 ||
+		    (S_ISREG(st.st_mode) &&
+			m->mmap_offset + m->size > (uint64_t)st.st_size)) {
 			table_free(t);
 			return -EINVAL;
 		}

@@ -191,8 +191,17 @@ receive(struct vu_dev *dev, int conn)
 		return errno == ECONNRESET ? 0 : -errno;
 	CRASHPOINT("vu.after_receive");
 	if ((size_t)n != VU_HDR_SIZE + h.size) {
-		take_fds(d); /* whatever came, so it is closed */
-		return -EPROTO;
+		/*
+		 * Truncated (the peer closed or mixed fds into the payload):
+		 * the stream cannot be resynchronised. A front-end protocol
+		 * error ends the session (STYLE: drop the connection).
+		 */
+		take_fds(d);
+		for (unsigned i = 0; i < d->ctrl_nfds; i++)
+			close((int)d->ctrl_fds[i]);
+		log_warnx("vhost-user request %u truncated (%zd of %u bytes): "
+		    "ending the session", h.request, n, VU_HDR_SIZE + h.size);
+		return 0;
 	}
 	take_fds(d);
 	return 1;

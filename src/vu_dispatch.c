@@ -25,6 +25,7 @@
 #include "vu_proto.h"
 
 enum vu_reply {
+	VU_REPLY_NONE,		/* refused without a reply (logged) */
 	VU_REPLY_ACK,		/* status as u64 if REPLY_ACK + NEED_REPLY */
 	VU_REPLY_DATA,		/* the handler's reply payload, always */
 };
@@ -431,12 +432,11 @@ h_get_vring_base(struct vu_ctx *c)
 	memcpy(&s, c->payload, sizeof(s));
 	q = vq_index(c, s.index);
 	if (q < 0) {
-		/* The peer waits for a reply: give it one, with base 0. */
-		s.num = 0;
+		/* No base to give: a made-up one would be worse than none. */
+		log_warnx("vhost-user GET_VRING_BASE: queue %u refused",
+		    s.index);
 		c->status = -EINVAL;
-		memcpy(c->reply, &s, sizeof(s));
-		c->reply_size = sizeof(s);
-		return VU_REPLY_DATA;
+		return VU_REPLY_NONE;
 	}
 	rec = &c->d->queue[q];
 	/* Drain: every popped request finished and pushed. */
@@ -639,12 +639,9 @@ vu_dispatch(struct vu_dev *dev)
 		log_warnx("vhost-user %s: bad size %u or %u fds", h->name,
 		    c.hdr.size, c.nfds);
 		c.status = -EINVAL;
-		/* GET_VRING_BASE must be answered even so. */
-		if (c.hdr.request == VU_REQ_GET_VRING_BASE) {
-			memset(c.reply, 0, 8);
-			c.reply_size = 8;
-			rep = VU_REPLY_DATA;
-		}
+		/* A request with a reply of its own gets none (logged). */
+		if (h->fn == h_get_vring_base)
+			rep = VU_REPLY_NONE;
 	} else {
 		rep = h->fn(&c);
 		if (c.status < 0)
@@ -658,7 +655,7 @@ vu_dispatch(struct vu_dev *dev)
 	rh.size = 0;
 	if (rep == VU_REPLY_DATA) {
 		rh.size = c.reply_size;
-	} else if ((get(&c, &d->protocol_features) &
+	} else if (rep == VU_REPLY_ACK && (get(&c, &d->protocol_features) &
 		       1ULL << VU_PF_REPLY_ACK) &&
 	    (c.hdr.flags & VU_FLAG_NEED_REPLY)) {
 		uint64_t st = c.status < 0 ? 1 : 0;
