@@ -25,7 +25,7 @@
 #define FILE_SIZE (4u << 20)
 #define BS	  4096u
 
-enum { K_READ, K_WRITE, K_GETATTR, K_CREATE, K_RELEASE, K_UNLINK };
+enum { K_READ, K_WRITE, K_GETATTR, K_CREATE, K_RELEASE, K_UNLINK, K_FORGET };
 
 struct cslot {
 	bool busy;
@@ -165,6 +165,11 @@ next_req(struct chaos *ch, struct cslot *s, unsigned slotno)
 	case K_UNLINK:
 		req = fusec_req_unlink(ch->fc, ch->dir, s->name);
 		break;
+	case K_FORGET:
+		/* As the kernel does once the dentry goes: the daemon may
+		 * then drop the inode and its fd. */
+		req = fusec_req_forget(ch->fc, s->nodeid, 1);
+		break;
 	default:
 		break;
 	}
@@ -212,6 +217,9 @@ complete(struct chaos *ch, struct fusec_req *req)
 		break;
 	case K_RELEASE:
 		s->next = K_UNLINK;
+		break;
+	case K_UNLINK:
+		s->next = K_FORGET;
 		break;
 	default:
 		break;
@@ -392,7 +400,8 @@ chaos_main(const struct cli *c0, int argc, char **argv)
 			if (slots[i].next == K_RELEASE)
 				fusec_release(ch.fc, slots[i].nodeid,
 				    slots[i].fh);
-			if (slots[i].next >= K_RELEASE)
+			if (slots[i].next == K_RELEASE ||
+			    slots[i].next == K_UNLINK)
 				fusec_unlink(ch.fc, ch.dir, slots[i].name);
 		}
 		fusec_release(ch.fc, ch.file, ch.fh);

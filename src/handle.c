@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include "handle.h"
+#include "inode.h"
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -60,6 +61,8 @@ handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
 		return err;
 	if (redo_room(tx) < 9)
 		return -ENOSPC;
+	if (!inode_fd_budget_ok(r))
+		return -ENFILE;
 	fh = redo_get(tx, &r->hhdr->free_head);
 	if (fh != 0 && fh <= r->hdr->handle_cap) {
 		idx = fh - 1;

@@ -17,6 +17,22 @@
 /* Per incarnation: a fresh worker starts with it unlocked (DESIGN 2). */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static uint64_t fd_budget;
+
+void
+inode_set_fd_budget(uint64_t fds)
+{
+	fd_budget = fds;
+}
+
+bool
+inode_fd_budget_ok(const struct region *r)
+{
+	return fd_budget == 0 ||
+	    region_load(&r->ihdr->live) + region_load(&r->hhdr->live) <
+	    fd_budget;
+}
+
 void
 inode_lock(void)
 {
@@ -187,6 +203,8 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 		return -EBADF;
 	if ((err = redo_close_on_abort(tx, fd)) < 0)
 		return err;
+	if (!inode_fd_budget_ok(r))
+		return -ENFILE;
 	if (redo_room(tx) < 12)
 		return -ENOSPC;
 	fh = redo_get(tx, &r->ihdr->free_head);

@@ -10,6 +10,7 @@
 #ifndef PHX_INODE_H
 #define PHX_INODE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -50,6 +51,15 @@ int inode_find(struct redo_txn *tx, dev_t dev, ino_t ino,
  * Unknown or stale nodeids and the root are ignored (returns 0).
  */
 int inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n);
+
+/*
+ * Caps the fds the inode and handle tables may hold together, so that
+ * table growth answers ENFILE to the guest while the worker keeps the fds
+ * it needs itself (eventfds, rings, a new incarnation's start). 0 = none.
+ */
+void inode_set_fd_budget(uint64_t fds);
+/* True if one more table fd fits the budget. */
+bool inode_fd_budget_ok(const struct region *r);
 
 /* Lock for callers that must serialize with table changes (recovery). */
 void inode_lock(void);

@@ -23,6 +23,7 @@
 #include "crashpoint.h"
 #include "fault.h"
 #include "fdispatch.h"
+#include "inode.h"
 #include "log.h"
 #include "queue.h"
 #include "redo.h"
@@ -53,6 +54,13 @@ restrict_self(const struct config *cfg)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 128) {
 		rl.rlim_cur -= 64;
 		setrlimit(RLIMIT_NOFILE, &rl);
+		/*
+		 * The tables stop 512 fds short of our own limit: what the
+		 * worker opens for itself, and fds a dead worker leaked until
+		 * the sweep closes them, must never make a recovery fail.
+		 */
+		if (rl.rlim_cur > 1024)
+			inode_set_fd_budget(rl.rlim_cur - 512);
 	}
 	/* The keeper's handlers are flags in its copy: take the defaults. */
 	signal(SIGTERM, SIG_DFL);
