@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +58,6 @@ struct queue {
 	pthread_t th;
 	bool running;		/* control thread only */
 	int stop;		/* atomic: set by queue_stop */
-	int wake_fd;		/* eventfd: stop, memory table change */
 	bool signal_once;	/* recovery: call fd once before first wait */
 	bool broken_logged;
 	pthread_mutex_t push_lock; /* used ring, publish record, call fd, vq */
@@ -443,27 +441,38 @@ drain_fd(int fd)
 		(void)!read(fd, &v, sizeof(v));
 }
 
-/* Waits for a kick or a wake-up; 0, or -errno of poll. */
+/*
+ * Waits for a kick; 0, or -errno of poll. The control thread wakes us by
+ * writing the kick eventfd itself (after setting the stop flag, or after a
+ * memory table change): a spurious kick costs one ring check, and the
+ * worker owns no fd of its own that a crash would leak.
+ */
 static int
 wait_kick(struct queue *qu)
 {
 	int kick = (int)qu->vq.rec->kick_fd;
-	struct pollfd p[2] = {
-		{ .fd = qu->wake_fd, .events = POLLIN },
-		{ .fd = kick, .events = POLLIN },
-	};
+	struct pollfd p = { .fd = kick, .events = POLLIN };
 	int n;
 
 	fault_end();
 	/* No kick fd (VHOST_USER_VRING_NOFD_MASK): poll the ring each ms. */
-	n = poll(p, kick >= 0 ? 2 : 1, kick >= 0 ? -1 : 1);
+	n = poll(&p, kick >= 0 ? 1 : 0, kick >= 0 ? -1 : 1);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (p[0].revents & POLLIN)
-		drain_fd(qu->wake_fd);
-	if (kick >= 0 && (p[1].revents & POLLIN))
+	if (kick >= 0 && (p.revents & POLLIN))
 		drain_fd(kick);
 	return 0;
+}
+
+/* Wakes queue qu's thread out of wait_kick(). */
+static void
+wake(struct queue *qu)
+{
+	int kick = (int)region_load((const uint64_t *)&qu->vq.rec->kick_fd);
+	uint64_t one = 1;
+
+	if (kick >= 0)
+		(void)!write(kick, &one, sizeof(one));
 }
 
 static void *
@@ -554,13 +563,6 @@ queue_set_create(struct queue_set **ret, struct region *r,
 		qu->idx = i;
 		pthread_mutex_init(&qu->push_lock, NULL);
 		pthread_cond_init(&qu->drained, NULL);
-		qu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (qu->wake_fd < 0) {
-			int err = -errno;
-
-			queue_set_destroy(qs);
-			return err;
-		}
 	}
 	qs->npool = cfg != NULL ? cfg->thread_pool_size : 0;
 	if (qs->npool > REGION_MAX_THREADS - REGION_MAX_QUEUES - 4)
@@ -607,11 +609,8 @@ queue_set_destroy(struct queue_set *qs)
 		qs->free_jobs = j->next;
 		free(j);
 	}
-	for (unsigned i = 0; i < REGION_MAX_QUEUES; i++) {
+	for (unsigned i = 0; i < REGION_MAX_QUEUES; i++)
 		vring_detach(&qs->q[i].vq);
-		if (qs->q[i].wake_fd > 0)
-			close(qs->q[i].wake_fd);
-	}
 	free(qs);
 }
 
@@ -635,7 +634,6 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 	__atomic_store_n(&qu->stop, 0, __ATOMIC_RELEASE);
 	qu->signal_once = signal_once;
 	qu->broken_logged = false;
-	drain_fd(qu->wake_fd);
 	err = pthread_create(&qu->th, NULL, queue_main, qu);
 	if (err != 0)
 		return -err;
@@ -649,15 +647,15 @@ void
 queue_stop(struct queue_set *qs, unsigned q)
 {
 	struct queue *qu;
-	uint64_t one = 1;
 
 	if (q >= REGION_MAX_QUEUES)
 		return;
 	qu = &qs->q[q];
 	if (!qu->running)
 		return;
+	/* Release: the thread sees stop when it wakes from our kick. */
 	__atomic_store_n(&qu->stop, 1, __ATOMIC_RELEASE);
-	(void)!write(qu->wake_fd, &one, sizeof(one));
+	wake(qu);
 	pthread_join(qu->th, NULL);
 	qu->running = false;
 	/* Pool requests of this queue: finished and pushed before we return. */
@@ -695,11 +693,9 @@ queue_unlock_push(struct queue_set *qs, unsigned q)
 void
 queue_wake_all(struct queue_set *qs)
 {
-	uint64_t one = 1;
-
 	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++)
 		if (qs->q[q].running)
-			(void)!write(qs->q[q].wake_fd, &one, sizeof(one));
+			wake(&qs->q[q]);
 }
 
 /* ---- recovery (DESIGN 4 steps 3-5) ------------------------------------ */
