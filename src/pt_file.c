@@ -42,7 +42,13 @@ host_flags(const struct pt *pt, uint32_t flags)
 {
 	int f = (int)flags;
 
-	f &= ~(O_APPEND | O_NOCTTY | O_CREAT | O_EXCL);
+	/*
+	 * Never O_APPEND (DESIGN 5); never O_CLOEXEC (a table fd must
+	 * survive the keeper's exec, DESIGN 8); never O_PATH or O_TMPFILE
+	 * from a guest.
+	 */
+	f &= ~(O_APPEND | O_NOCTTY | O_CREAT | O_EXCL | O_CLOEXEC | O_PATH |
+	    (O_TMPFILE & ~O_DIRECTORY));
 	/* The writeback cache reads pages around partial writes. */
 	if (pt->cfg->writeback && (f & O_ACCMODE) == O_WRONLY)
 		f = (f & ~O_ACCMODE) | O_RDWR;

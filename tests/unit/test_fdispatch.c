@@ -720,6 +720,86 @@ test_names(void)
 	(void)buf;
 }
 
+/*
+ * READDIRPLUS of a directory with more new entries than one transaction
+ * holds: each reply stops early, the listing continues from the cookie,
+ * every entry arrives once with a live nodeid holding one lookup.
+ */
+static void
+test_readdirplus_room(void)
+{
+	struct fuse_entry_out big;
+	uint64_t fh, off = 0;
+	int seen = 0, rounds = 0, max_round = 0, bad = 0;
+	uint64_t ids[200];
+	char name[32];
+
+	mkdir_as(1, "big", 0755, NULL, &big);
+	for (int i = 0; i < 150; i++) {
+		char p[300];
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/big/file%03d", dir, i);
+		fd = open(p, O_CREAT | O_WRONLY, 0644);
+		close(fd);
+	}
+	open_node(FUSE_OPENDIR, big.nodeid, O_RDONLY, &fh);
+	for (;;) {
+		struct args a = { .len = 0 };
+		struct fuse_read_in in = { .fh = fh, .offset = off,
+			.size = 65536 };
+		size_t pos = 0, blen;
+		int n = 0;
+
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_READDIRPLUS, big.nodeid, &a);
+		if (err_of(&rep) != 0 || ++rounds > 100)
+			break;
+		blen = rep.oh.len - sizeof(rep.oh);
+		if (blen == 0)
+			break;
+		while (pos < blen) {
+			struct fuse_entry_out e;
+			struct fuse_dirent d;
+			const uint8_t *p = rep.body + pos;
+
+			memcpy(&e, p, sizeof(e));
+			memcpy(&d, p + sizeof(e), sizeof(d));
+			if (d.namelen == 7 && memcmp(p + sizeof(e) +
+			    FUSE_NAME_OFFSET, "file", 4) == 0) {
+				seen++;
+				n++;
+				if (seen <= 200)
+					ids[seen - 1] = e.nodeid;
+			}
+			off = d.off;
+			pos += FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS +
+			    d.namelen);
+		}
+		if (n > max_round)
+			max_round = n;
+	}
+	release(FUSE_RELEASEDIR, big.nodeid, fh);
+	for (int i = 0; i < seen && i < 200; i++)
+		if (ids[i] == 0 || getattr(ids[i], NULL) != 0)
+			bad++;
+	is_int(seen, 150, "READDIRPLUS: every entry once across replies");
+	diag("%d rounds, at most %d new entries in one", rounds, max_round);
+	ok(rounds > 2 && max_round < 150,
+	    "READDIRPLUS: each reply stops within the redo capacity");
+	is_int(bad, 0, "READDIRPLUS: every nodeid is live");
+	snprintf(name, sizeof(name), "file%03d", 7);
+	{
+		struct fuse_entry_out e;
+		uint64_t idx;
+
+		lookup(big.nodeid, name, &e);
+		idx = (e.nodeid & 0xffffffffULL) - 1;
+		is_int(r.inodes[idx].nlookup, 2,
+		    "READDIRPLUS took exactly one lookup (plus this one)");
+	}
+}
+
 static void
 test_creds(void)
 {
@@ -823,6 +903,7 @@ main(void)
 	test_decode();
 	test_files();
 	test_names();
+	test_readdirplus_room();
 	test_creds();
 	test_forget_destroy();
 	test_readonly();
