@@ -25,9 +25,9 @@
 #include "log.h"
 #include "pt.h"
 
-#define FD_MAX_WRITE	   (1u << 20) /* max_write announced at INIT */
-#define FD_MAX_READDIR	   (1u << 20) /* largest READDIR buffer we fill */
-#define FD_MIN_MINOR	   13	      /* no compat struct sizes below */
+#define FD_MAX_WRITE   (1u << 20) /* max_write announced at INIT */
+#define FD_MAX_READDIR (1u << 20) /* largest READDIR buffer we fill */
+#define FD_MIN_MINOR   13         /* no compat struct sizes below */
 
 struct fuse_session {
 	struct region *r;
@@ -38,11 +38,11 @@ struct fuse_session {
 struct op;
 
 struct op_args {
-	const struct op *op;	/* NULL for an unknown opcode */
+	const struct op *op; /* NULL for an unknown opcode */
 	struct fuse_session *s;
 	struct fuse_req *req;
 	struct fuse_in_header h;
-	struct fmsg_in c;	/* the arguments after the in header */
+	struct fmsg_in c; /* the arguments after the in header */
 	struct pt_ctx ctx;
 };
 
@@ -160,8 +160,8 @@ do_init(struct op_args *a)
 	if (in.flags & FUSE_INIT_EXT)
 		kflags |= (uint64_t)in.flags2 << 32;
 	want = FUSE_ASYNC_READ | FUSE_PARALLEL_DIROPS | FUSE_BIG_WRITES |
-	    FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT | FUSE_MAX_PAGES |
-	    FUSE_CACHE_SYMLINKS | FUSE_INIT_EXT | FUSE_AUTO_INVAL_DATA;
+	       FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT | FUSE_MAX_PAGES |
+	       FUSE_CACHE_SYMLINKS | FUSE_INIT_EXT | FUSE_AUTO_INVAL_DATA;
 	if (cfg->readdirplus && cfg->cache != CONFIG_CACHE_NEVER)
 		want |= FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
 	if (cfg->announce_submounts)
@@ -330,8 +330,9 @@ do_mknod(struct op_args *a)
 
 	GET(a, in);
 	GET_NAME(a, name);
-	return reply_or(a, pt_mknod(a->s->pt, &a->ctx, name, in.mode, in.rdev,
-	    in.umask, &e), &e, sizeof(e));
+	return reply_or(a,
+	    pt_mknod(a->s->pt, &a->ctx, name, in.mode, in.rdev, in.umask, &e),
+	    &e, sizeof(e));
 }
 
 static size_t
@@ -343,8 +344,9 @@ do_mkdir(struct op_args *a)
 
 	GET(a, in);
 	GET_NAME(a, name);
-	return reply_or(a, pt_mkdir(a->s->pt, &a->ctx, name, in.mode, in.umask,
-	    &e), &e, sizeof(e));
+	return reply_or(a,
+	    pt_mkdir(a->s->pt, &a->ctx, name, in.mode, in.umask, &e), &e,
+	    sizeof(e));
 }
 
 static size_t
@@ -399,8 +401,9 @@ do_rename(struct op_args *a)
 	GET(a, in);
 	GET_NAME(a, oldname);
 	GET_NAME(a, newname);
-	return reply_or(a, pt_rename(a->s->pt, &a->ctx, oldname, in.newdir,
-	    newname, 0), NULL, 0);
+	return reply_or(a,
+	    pt_rename(a->s->pt, &a->ctx, oldname, in.newdir, newname, 0), NULL,
+	    0);
 }
 
 static size_t
@@ -412,8 +415,9 @@ do_rename2(struct op_args *a)
 	GET(a, in);
 	GET_NAME(a, oldname);
 	GET_NAME(a, newname);
-	return reply_or(a, pt_rename(a->s->pt, &a->ctx, oldname, in.newdir,
-	    newname, in.flags), NULL, 0);
+	return reply_or(a,
+	    pt_rename(a->s->pt, &a->ctx, oldname, in.newdir, newname, in.flags),
+	    NULL, 0);
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -425,8 +429,9 @@ do_open(struct op_args *a)
 	struct fuse_open_out out;
 
 	GET(a, in);
-	return reply_or(a, pt_open(a->s->pt, &a->ctx, in.flags, in.open_flags,
-	    &out), &out, sizeof(out));
+	return reply_or(a,
+	    pt_open(a->s->pt, &a->ctx, in.flags, in.open_flags, &out), &out,
+	    sizeof(out));
 }
 
 static size_t
@@ -445,8 +450,8 @@ do_create(struct op_args *a)
 	    in.open_flags, &e, &o);
 	if (err < 0)
 		return reply_err(a, err);
-	parts[0] = (struct iovec){ .iov_base = &e, .iov_len = sizeof(e) };
-	parts[1] = (struct iovec){ .iov_base = &o, .iov_len = sizeof(o) };
+	parts[0] = (struct iovec){.iov_base = &e, .iov_len = sizeof(e)};
+	parts[1] = (struct iovec){.iov_base = &o, .iov_len = sizeof(o)};
 	return fmsg_reply(a->req->out_iov, a->req->out_iovcnt, a->h.unique,
 	    parts, 2);
 }
@@ -496,8 +501,8 @@ do_write(struct op_args *a)
 	if (v == NULL)
 		return reply_err(a, -ENOMEM);
 	/* Zero-copy: pwritev straight from the guest's buffers. */
-	err = fmsg_iov_range(a->req->in_iov, a->req->in_iovcnt, off, in.size,
-	    v, FMSG_IOV_MAX, &n);
+	err = fmsg_iov_range(a->req->in_iov, a->req->in_iovcnt, off, in.size, v,
+	    FMSG_IOV_MAX, &n);
 	if (err < 0) {
 		free(v);
 		return reply_bad(a, "WRITE payload outside the buffers",
@@ -546,8 +551,10 @@ do_fsync(struct op_args *a)
 	bool dir = a->h.opcode == FUSE_FSYNCDIR;
 
 	GET(a, in);
-	return reply_or(a, pt_fsync(a->s->pt, &a->ctx, in.fh,
-	    in.fsync_flags & FUSE_FSYNC_FDATASYNC, dir), NULL, 0);
+	return reply_or(a,
+	    pt_fsync(a->s->pt, &a->ctx, in.fh,
+		in.fsync_flags & FUSE_FSYNC_FDATASYNC, dir),
+	    NULL, 0);
 }
 
 static size_t
@@ -556,8 +563,10 @@ do_fallocate(struct op_args *a)
 	struct fuse_fallocate_in in;
 
 	GET(a, in);
-	return reply_or(a, pt_fallocate(a->s->pt, &a->ctx, in.fh, in.offset,
-	    in.length, in.mode), NULL, 0);
+	return reply_or(a,
+	    pt_fallocate(a->s->pt, &a->ctx, in.fh, in.offset, in.length,
+		in.mode),
+	    NULL, 0);
 }
 
 static size_t
@@ -615,47 +624,46 @@ do_readdir(struct op_args *a)
 
 /* ---- the opcode table ------------------------------------------------- */
 
-#define OP(code, fn, min, fl) [FUSE_##code] = { fn, #code, min, fl }
-#define SZ(t) sizeof(struct t)
+#define OP(code, fn, min, fl) [FUSE_##code] = {fn, #code, min, fl}
+#define SZ(t)                 sizeof(struct t)
 
 /* min_len: the fixed argument struct, plus 2 per name ("x" and its NUL). */
 static const struct op ops[] = {
-	OP(LOOKUP, do_lookup, 2, 0),
-	OP(FORGET, do_forget, SZ(fuse_forget_in), OP_NOREPLY),
-	OP(GETATTR, do_getattr, SZ(fuse_getattr_in), 0),
-	OP(SETATTR, do_setattr, SZ(fuse_setattr_in), OP_MUT),
-	OP(READLINK, do_readlink, 0, 0),
-	OP(SYMLINK, do_symlink, 4, OP_MUT),
-	OP(MKNOD, do_mknod, SZ(fuse_mknod_in) + 2, OP_MUT),
-	OP(MKDIR, do_mkdir, SZ(fuse_mkdir_in) + 2, OP_MUT),
-	OP(UNLINK, do_unlink, 2, OP_MUT),
-	OP(RMDIR, do_rmdir, 2, OP_MUT),
-	OP(RENAME, do_rename, SZ(fuse_rename_in) + 4, OP_MUT),
-	OP(LINK, do_link, SZ(fuse_link_in) + 2, OP_MUT),
-	OP(OPEN, do_open, SZ(fuse_open_in), 0),
-	OP(READ, do_read, SZ(fuse_read_in), 0),
-	OP(WRITE, do_write, SZ(fuse_write_in), OP_MUT),
-	OP(STATFS, do_statfs, 0, 0),
-	OP(RELEASE, do_release, SZ(fuse_release_in), 0),
-	OP(FSYNC, do_fsync, SZ(fuse_fsync_in), 0),
-	/* SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR: later (pt_xattr.c). */
-	OP(FLUSH, do_flush, SZ(fuse_flush_in), 0),
-	OP(INIT, do_init, 16, OP_PREINIT),
-	OP(OPENDIR, do_opendir, SZ(fuse_open_in), 0),
-	OP(READDIR, do_readdir, SZ(fuse_read_in), 0),
-	OP(RELEASEDIR, do_releasedir, SZ(fuse_release_in), 0),
-	OP(FSYNCDIR, do_fsync, SZ(fuse_fsync_in), 0),
-	/* GETLK, SETLK, SETLKW: later (OFD locks, DESIGN 5). */
-	OP(ACCESS, do_access, SZ(fuse_access_in), 0),
-	OP(CREATE, do_create, SZ(fuse_create_in) + 2, OP_MUT),
-	OP(INTERRUPT, do_interrupt, 0, OP_NOREPLY | OP_PREINIT),
-	OP(DESTROY, do_destroy, 0, 0),
-	OP(BATCH_FORGET, do_batch_forget, SZ(fuse_batch_forget_in),
-	    OP_NOREPLY),
-	OP(FALLOCATE, do_fallocate, SZ(fuse_fallocate_in), OP_MUT),
-	OP(READDIRPLUS, do_readdir, SZ(fuse_read_in), 0),
-	OP(RENAME2, do_rename2, SZ(fuse_rename2_in) + 4, OP_MUT),
-	OP(LSEEK, do_lseek, SZ(fuse_lseek_in), 0),
+    OP(LOOKUP, do_lookup, 2, 0),
+    OP(FORGET, do_forget, SZ(fuse_forget_in), OP_NOREPLY),
+    OP(GETATTR, do_getattr, SZ(fuse_getattr_in), 0),
+    OP(SETATTR, do_setattr, SZ(fuse_setattr_in), OP_MUT),
+    OP(READLINK, do_readlink, 0, 0),
+    OP(SYMLINK, do_symlink, 4, OP_MUT),
+    OP(MKNOD, do_mknod, SZ(fuse_mknod_in) + 2, OP_MUT),
+    OP(MKDIR, do_mkdir, SZ(fuse_mkdir_in) + 2, OP_MUT),
+    OP(UNLINK, do_unlink, 2, OP_MUT),
+    OP(RMDIR, do_rmdir, 2, OP_MUT),
+    OP(RENAME, do_rename, SZ(fuse_rename_in) + 4, OP_MUT),
+    OP(LINK, do_link, SZ(fuse_link_in) + 2, OP_MUT),
+    OP(OPEN, do_open, SZ(fuse_open_in), 0),
+    OP(READ, do_read, SZ(fuse_read_in), 0),
+    OP(WRITE, do_write, SZ(fuse_write_in), OP_MUT),
+    OP(STATFS, do_statfs, 0, 0),
+    OP(RELEASE, do_release, SZ(fuse_release_in), 0),
+    OP(FSYNC, do_fsync, SZ(fuse_fsync_in), 0),
+    /* SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR: later (pt_xattr.c). */
+    OP(FLUSH, do_flush, SZ(fuse_flush_in), 0),
+    OP(INIT, do_init, 16, OP_PREINIT),
+    OP(OPENDIR, do_opendir, SZ(fuse_open_in), 0),
+    OP(READDIR, do_readdir, SZ(fuse_read_in), 0),
+    OP(RELEASEDIR, do_releasedir, SZ(fuse_release_in), 0),
+    OP(FSYNCDIR, do_fsync, SZ(fuse_fsync_in), 0),
+    /* GETLK, SETLK, SETLKW: later (OFD locks, DESIGN 5). */
+    OP(ACCESS, do_access, SZ(fuse_access_in), 0),
+    OP(CREATE, do_create, SZ(fuse_create_in) + 2, OP_MUT),
+    OP(INTERRUPT, do_interrupt, 0, OP_NOREPLY | OP_PREINIT),
+    OP(DESTROY, do_destroy, 0, 0),
+    OP(BATCH_FORGET, do_batch_forget, SZ(fuse_batch_forget_in), OP_NOREPLY),
+    OP(FALLOCATE, do_fallocate, SZ(fuse_fallocate_in), OP_MUT),
+    OP(READDIRPLUS, do_readdir, SZ(fuse_read_in), 0),
+    OP(RENAME2, do_rename2, SZ(fuse_rename2_in) + 4, OP_MUT),
+    OP(LSEEK, do_lseek, SZ(fuse_lseek_in), 0),
 };
 
 int
@@ -712,8 +720,9 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 	a.op = op;
 	/* Degraded mode (DESIGN 6): every request answers EIO. */
 	if (region_load(&s->r->hdr->degraded) != 0)
-		return op != NULL && (op->flags & OP_NOREPLY) ? 0
-		    : reply_err(&a, -EIO);
+		return op != NULL && (op->flags & OP_NOREPLY)
+			   ? 0
+			   : reply_err(&a, -EIO);
 	if (op == NULL) {
 		note_bad(&a, "unknown or unsupported opcode");
 		return reply_err(&a, -ENOSYS);

@@ -224,8 +224,8 @@ size_t
 fmsg_reply_one(const struct iovec *out, unsigned cnt, uint64_t unique,
     const void *body, size_t len)
 {
-	struct iovec part = { .iov_base = (void *)(uintptr_t)body,
-		.iov_len = len };
+	struct iovec part = {.iov_base = (void *)(uintptr_t)body,
+	    .iov_len = len};
 
 	return fmsg_reply(out, cnt, unique, &part, len > 0 ? 1 : 0);
 }

@@ -58,8 +58,8 @@ size_t fmsg_iov_total(const struct iovec *iov, unsigned cnt);
 int fmsg_iov_range(const struct iovec *iov, unsigned cnt, size_t off,
     size_t len, struct iovec *dst, unsigned dst_max, unsigned *ret_cnt);
 /* Copies [off, off + len) of iov into dst. -EINVAL if out of range. */
-int fmsg_iov_copy(void *dst, const struct iovec *iov, unsigned cnt,
-    size_t off, size_t len);
+int fmsg_iov_copy(void *dst, const struct iovec *iov, unsigned cnt, size_t off,
+    size_t len);
 
 /*
  * Reply builder. Each writes a complete reply into the writable iovecs

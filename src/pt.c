@@ -7,10 +7,7 @@
  * relative to a table fd and takes one validated component (no '/'), ".."
  * at the root answers the root, and nothing follows a symlink on the host.
  *
- * The last section, "exactly-once hooks", holds the one function per
- * non-idempotent host syscall (DESIGN 5); it is where the intent records
- * and io_uring submission will go, and it answers a replayed request
- * (req->replay) as its first run would have.
+ * The non-idempotent host syscalls themselves are in pt_once.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -186,7 +183,7 @@ pt_fill_entry(struct pt *pt, uint64_t nodeid, const struct stat *st,
 {
 	memset(e, 0, sizeof(*e));
 	e->nodeid = nodeid;
-	e->generation = 0;	/* nodeid carries the table generation */
+	e->generation = 0; /* nodeid carries the table generation */
 	e->entry_valid = pt->entry_sec;
 	e->attr_valid = pt->attr_sec;
 	pt_fill_attr(st, &e->attr);
@@ -211,8 +208,8 @@ pt_ref_fd(struct pt *pt, const struct pt_ctx *ctx, int fd,
 		close(fd);
 		return err;
 	}
-	err = inode_ref(tx, st->st_dev, st->st_ino, st->st_mode, fd,
-	    ret_nodeid);
+	err =
+	    inode_ref(tx, st->st_dev, st->st_ino, st->st_mode, fd, ret_nodeid);
 	if (err < 0) {
 		pt_unregister_abort_fd(tx, fd);
 		close(fd);
@@ -261,8 +258,7 @@ pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx, struct pt_creds *c)
 	int err;
 
 	c->on = false;
-	if (!pt->switch_creds ||
-	    (ctx->uid == pt->euid && ctx->gid == pt->egid))
+	if (!pt->switch_creds || (ctx->uid == pt->euid && ctx->gid == pt->egid))
 		return 0;
 	if (syscall(SYS_setresgid, -1, (gid_t)ctx->gid, -1) < 0)
 		return -errno;
@@ -442,7 +438,8 @@ pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
 	if ((err = pt_inode(pt, ctx->nodeid, &ifd, &mode)) < 0)
 		return err;
 	if (valid & FATTR_FH) {
-		if (handle_get(pt->r, in->fh, false, &hfd, &hnode, &hflags) < 0 ||
+		if (handle_get(pt->r, in->fh, false, &hfd, &hnode, &hflags) <
+			0 ||
 		    hnode != ctx->nodeid)
 			return -EBADF;
 	}
@@ -463,8 +460,8 @@ pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
 		uid_t u = (valid & FATTR_UID) ? in->uid : (uid_t)-1;
 		gid_t g = (valid & FATTR_GID) ? in->gid : (gid_t)-1;
 
-		if (fchownat(ifd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
-		    0)
+		if (fchownat(ifd, "", u, g,
+			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 	}
 	if (valid & FATTR_SIZE) {
@@ -475,7 +472,8 @@ pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
 		if (S_ISDIR(mode))
 			return -EISDIR;
 		if (fd < 0 || (hflags & O_ACCMODE) == O_RDONLY) {
-			tmp = pt_open_inode(pt, ifd, mode, O_WRONLY | O_CLOEXEC);
+			tmp =
+			    pt_open_inode(pt, ifd, mode, O_WRONLY | O_CLOEXEC);
 			if (tmp < 0)
 				return tmp == -EBADF ? -EINVAL : tmp;
 			fd = tmp;
@@ -489,8 +487,8 @@ pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
 	if ((valid & FATTR_KILL_SUIDGID) && !(valid & FATTR_MODE) &&
 	    S_ISREG(mode) && (err = pt_kill_suidgid(pt, ifd)) < 0)
 		return err;
-	if (valid & (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW |
-	    FATTR_MTIME_NOW)) {
+	if (valid &
+	    (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW)) {
 		if ((err = set_times(pt, in, hfd, ifd, mode)) < 0)
 			return err;
 	}
@@ -704,180 +702,4 @@ pt_rename(struct pt *pt, const struct pt_ctx *ctx, const char *oldname,
 	    (err = parent_dir(pt, newdir, &nfd)) < 0)
 		return err;
 	return pt_do_renameat2(ctx, ofd, oldname, nfd, newname, flags);
-}
-
-/* ==== exactly-once hooks (DESIGN 5) =====================================
- *
- * One function per non-idempotent host syscall kind, so that the intent
- * record and the io_uring submission (intent.c) replace the direct call in
- * one place. Creations run with the guest's ids already applied, so the
- * thread's effective uid is the owner a creation would have given.
- *
- * When ctx->replay is set the request may already have happened before a
- * crash. Until intent.c decides from the kernel's record, these functions
- * accept the outcome the first run would have left:
- *   mkdir/mknod/symlink EEXIST: the name has the expected type and owner
- *     (and symlink target, device number) -> success;
- *   link EEXIST: the name is the same inode -> success;
- *   unlink/rmdir ENOENT -> success;
- *   rename ENOENT without EXCHANGE: the new name exists -> success
- *     (EXCHANGE replayed is ambiguous without identity records: it runs
- *     again);
- *   create O_EXCL EEXIST: a regular file with our owner -> opened
- *     without O_EXCL and O_TRUNC;
- *   ftruncate, fallocate: repeating them gives the same result.
- */
-
-static bool
-replay_owner_ok(const struct stat *st)
-{
-	return st->st_uid == geteuid();
-}
-
-int
-pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
-    mode_t mode)
-{
-	struct stat st;
-
-	int e;
-
-	if (mkdirat(dirfd, name, mode) == 0)
-		return 0;
-	e = errno;
-	if (e == EEXIST && ctx->replay &&
-	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISDIR(st.st_mode) && replay_owner_ok(&st))
-		return 0;
-	return -e;
-}
-
-int
-pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
-    mode_t mode, dev_t rdev)
-{
-	struct stat st;
-
-	int e;
-
-	if (mknodat(dirfd, name, mode, rdev) == 0)
-		return 0;
-	e = errno;
-	if (e == EEXIST && ctx->replay &&
-	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (st.st_mode & S_IFMT) == (mode & S_IFMT) && replay_owner_ok(&st) &&
-	    (!(S_ISCHR(mode) || S_ISBLK(mode)) || st.st_rdev == rdev))
-		return 0;
-	return -e;
-}
-
-int
-pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
-    const char *name)
-{
-	struct stat st;
-	char buf[PATH_MAX];
-	size_t tl = strlen(target);
-	ssize_t n;
-
-	if (symlinkat(target, dirfd, name) == 0)
-		return 0;
-	if (errno != EEXIST || !ctx->replay)
-		return -errno;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISLNK(st.st_mode) && replay_owner_ok(&st) &&
-	    (n = readlinkat(dirfd, name, buf, sizeof(buf))) >= 0 &&
-	    (size_t)n == tl && memcmp(buf, target, tl) == 0)
-		return 0;
-	return -EEXIST;
-}
-
-int
-pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
-    const char *name)
-{
-	struct stat a, b;
-	char pname[16];
-	int rc, e;
-
-	if (pt->proc_fd >= 0) {
-		fdname(pname, oldfd);
-		rc = linkat(pt->proc_fd, pname, newdirfd, name,
-		    AT_SYMLINK_FOLLOW);
-	} else {
-		rc = linkat(oldfd, "", newdirfd, name, AT_EMPTY_PATH);
-	}
-	if (rc == 0)
-		return 0;
-	e = errno;
-	if (e == EEXIST && ctx->replay &&
-	    fstatat(oldfd, "", &a, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
-	    fstatat(newdirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-		return 0;
-	return -e;
-}
-
-int
-pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name,
-    int flags)
-{
-	if (unlinkat(dirfd, name, flags) == 0)
-		return 0;
-	if (errno == ENOENT && ctx->replay)
-		return 0;
-	return -errno;
-}
-
-int
-pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
-    int newdirfd, const char *newname, unsigned flags)
-{
-	struct stat st;
-	int e;
-
-	if (renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0)
-		return 0;
-	e = errno;
-	if (e == ENOENT && ctx->replay && !(flags & RENAME_EXCHANGE) &&
-	    fstatat(newdirfd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return 0;
-	return -e;
-}
-
-int
-pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name, int flags,
-    mode_t mode)
-{
-	struct stat st;
-	int fd, e;
-
-	/* O_NOFOLLOW: a symlink planted under the name is never followed. */
-	fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
-	if (fd >= 0)
-		return fd;
-	e = errno;
-	if (e == EEXIST && ctx->replay && (flags & O_EXCL) &&
-	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && replay_owner_ok(&st)) {
-		fd = openat(dirfd, name,
-		    (flags & ~(O_EXCL | O_CREAT | O_TRUNC)) | O_NOFOLLOW);
-		if (fd >= 0)
-			return fd;
-		e = errno;
-	}
-	return -e;
-}
-
-int
-pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size)
-{
-	return ftruncate(fd, size) < 0 ? -errno : 0;
-}
-
-int
-pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
-    off_t len)
-{
-	return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
 }

@@ -30,11 +30,11 @@ struct fuse_req;
 
 /* A request as the passthrough layer sees it. */
 struct pt_ctx {
-	struct fuse_req *req;	/* slot, replay flag, iovecs */
-	struct redo_txn *tx;	/* the request's open transaction */
-	uint64_t nodeid;	/* fuse_in_header.nodeid */
-	uint32_t uid, gid, pid;	/* the guest caller */
-	bool replay;		/* re-run by recovery: see "exactly-once" */
+	struct fuse_req *req;   /* slot, replay flag, iovecs */
+	struct redo_txn *tx;    /* the request's open transaction */
+	uint64_t nodeid;        /* fuse_in_header.nodeid */
+	uint32_t uid, gid, pid; /* the guest caller */
+	bool replay;            /* re-run by recovery: see "exactly-once" */
 };
 
 /*
@@ -55,9 +55,10 @@ int pt_lookup(struct pt *pt, const struct pt_ctx *ctx, const char *name,
     struct fuse_entry_out *ret_e);
 /*
  * Drops n lookups of nodeid. Commits the transaction early (recording
- * progress index + 1 in the journal slot's step) when it runs out of
- * room, so a BATCH_FORGET of any length fits; on replay, entries below
- * the recorded step are skipped. Never fails (a FORGET has no reply).
+ * index, the first entry not yet done, in the journal slot's step) when
+ * it runs out of room, so a BATCH_FORGET of any length fits; on replay,
+ * entries below the recorded step are skipped. Never fails (a FORGET has no
+ * reply).
  */
 void pt_forget(struct pt *pt, const struct pt_ctx *ctx, uint64_t index,
     uint64_t nodeid, uint64_t n);
@@ -67,13 +68,13 @@ int pt_getattr(struct pt *pt, const struct pt_ctx *ctx,
     struct fuse_attr_out *ret_a);
 int pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
     const struct fuse_setattr_in *in, struct fuse_attr_out *ret_a);
-int pt_readlink(struct pt *pt, const struct pt_ctx *ctx, char *buf,
-    size_t size, size_t *ret_len);
+int pt_readlink(struct pt *pt, const struct pt_ctx *ctx, char *buf, size_t size,
+    size_t *ret_len);
 int pt_statfs(struct pt *pt, const struct pt_ctx *ctx,
     struct fuse_kstatfs *ret_st);
 int pt_access(struct pt *pt, const struct pt_ctx *ctx, uint32_t mask);
 
-/* Creations and removals (pt.c, through the exactly-once hooks). */
+/* Creations and removals (pt.c, through the hooks of pt_once.c). */
 int pt_mknod(struct pt *pt, const struct pt_ctx *ctx, const char *name,
     uint32_t mode, uint32_t rdev, uint32_t umask, struct fuse_entry_out *ret_e);
 int pt_mkdir(struct pt *pt, const struct pt_ctx *ctx, const char *name,
@@ -95,11 +96,11 @@ int pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
     uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
     struct fuse_entry_out *ret_e, struct fuse_open_out *ret_o);
 /* Reads into dst (guest memory) until full or end of file. */
-int pt_read(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
-    uint64_t off, const struct iovec *dst, unsigned cnt, size_t *ret_len);
+int pt_read(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
+    const struct iovec *dst, unsigned cnt, size_t *ret_len);
 /* Writes src (guest memory) at off; returns the bytes written. */
-int pt_write(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
-    uint64_t off, uint32_t write_flags, const struct iovec *src, unsigned cnt,
+int pt_write(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
+    uint32_t write_flags, const struct iovec *src, unsigned cnt,
     size_t *ret_len);
 int pt_release(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, bool dir);
 int pt_flush(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh);
@@ -108,8 +109,8 @@ int pt_fsync(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
 /* mode: 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE; others -EOPNOTSUPP. */
 int pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
     uint64_t off, uint64_t len, uint32_t mode);
-int pt_lseek(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
-    uint64_t off, uint32_t whence, uint64_t *ret_off);
+int pt_lseek(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
+    uint32_t whence, uint64_t *ret_off);
 
 /* Directories (pt_dir.c). */
 int pt_opendir(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,

@@ -9,8 +9,8 @@
  * and stops before the transaction runs out of room (DESIGN 5).
  */
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +73,8 @@ static bool
 txn_has_room(const struct redo_txn *tx)
 {
 	return redo_room(tx) >= PT_TXN_RESERVE + PT_TXN_PER_REF &&
-	    tx->nabort + 2 < REDO_MAX_CLOSE && tx->nclose + 2 < REDO_MAX_CLOSE;
+	       tx->nabort + 2 < REDO_MAX_CLOSE &&
+	       tx->nclose + 2 < REDO_MAX_CLOSE;
 }
 
 /*
@@ -88,9 +89,9 @@ emit(struct pt *pt, const struct pt_ctx *ctx, int dfd, dev_t ddev,
 {
 	size_t namelen = strnlen(d->d_name,
 	    d->d_reclen - offsetof(struct dirent64_rec, d_name));
-	size_t rec = plus ? FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS +
-				namelen)
-			  : FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + namelen);
+	size_t rec =
+	    plus ? FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS + namelen)
+		 : FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + namelen);
 	struct fuse_dirent *de;
 	uint8_t *p = buf + *pos;
 	int err;
@@ -109,7 +110,8 @@ emit(struct pt *pt, const struct pt_ctx *ctx, int dfd, dev_t ddev,
 			    &dp->entry_out);
 			if (err == -ENOENT) {
 				/* Gone since getdents: nodeid 0, no ref. */
-				memset(&dp->entry_out, 0, sizeof(dp->entry_out));
+				memset(&dp->entry_out, 0,
+				    sizeof(dp->entry_out));
 			} else if (err < 0) {
 				return err;
 			}

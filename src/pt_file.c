@@ -48,7 +48,7 @@ host_flags(const struct pt *pt, uint32_t flags)
 	 * from a guest.
 	 */
 	f &= ~(O_APPEND | O_NOCTTY | O_CREAT | O_EXCL | O_CLOEXEC | O_PATH |
-	    (O_TMPFILE & ~O_DIRECTORY));
+	       (O_TMPFILE & ~O_DIRECTORY));
 	/* The writeback cache reads pages around partial writes. */
 	if (pt->cfg->writeback && (f & O_ACCMODE) == O_WRONLY)
 		f = (f & ~O_ACCMODE) | O_RDWR;
@@ -83,8 +83,7 @@ pt_open(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
 	if ((err = pt_inode(pt, ctx->nodeid, &ifd, &mode)) < 0)
 		return err;
 	f = host_flags(pt, flags);
-	if (pt->cfg->readonly &&
-	    ((f & O_ACCMODE) != O_RDONLY || (f & O_TRUNC)))
+	if (pt->cfg->readonly && ((f & O_ACCMODE) != O_RDONLY || (f & O_TRUNC)))
 		return -EROFS;
 	if (S_ISDIR(mode) && (f & O_ACCMODE) != O_RDONLY)
 		return -EISDIR;
@@ -94,8 +93,8 @@ pt_open(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
 		return fd;
 	if ((f & O_TRUNC) && (open_flags & FUSE_OPEN_KILL_SUIDGID))
 		(void)pt_kill_suidgid(pt, fd);
-	if ((err = add_handle(ctx, fd, ctx->nodeid, f & ~O_TRUNC, false,
-	    &fh)) < 0)
+	if ((err = add_handle(ctx, fd, ctx->nodeid, f & ~O_TRUNC, false, &fh)) <
+	    0)
 		return err;
 	memset(ret_o, 0, sizeof(*ret_o));
 	ret_o->fh = fh;
@@ -152,7 +151,7 @@ pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 		return err;
 	}
 	if ((err = add_handle(ctx, fd, nodeid,
-	    f & ~(O_CREAT | O_EXCL | O_TRUNC), false, &fh)) < 0) {
+		 f & ~(O_CREAT | O_EXCL | O_TRUNC), false, &fh)) < 0) {
 		(void)inode_forget(ctx->tx, nodeid, 1);
 		return err;
 	}
@@ -300,8 +299,8 @@ pt_fsync(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, bool datasync,
 }
 
 int
-pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
-    uint64_t off, uint64_t len, uint32_t mode)
+pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
+    uint64_t len, uint32_t mode)
 {
 	int fd, err;
 

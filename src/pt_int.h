@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Internals shared by pt.c, pt_file.c and pt_dir.c; not for other
+ * Internals shared by pt.c, pt_file.c, pt_dir.c and pt_once.c; not for other
  * modules. struct pt is per worker incarnation (heap), read-only after
  * pt_init() except the readdir locks.
  */
@@ -17,13 +17,13 @@
 struct pt {
 	struct region *r;
 	const struct config *cfg;
-	int root_fd;		/* the table's root O_PATH fd (not owned) */
-	int proc_fd;		/* this incarnation's /proc/self/fd, owned */
-	bool switch_creds;	/* running as root: creations take guest ids */
-	uid_t euid;		/* ids restored after a creation */
+	int root_fd;       /* the table's root O_PATH fd (not owned) */
+	int proc_fd;       /* this incarnation's /proc/self/fd, owned */
+	bool switch_creds; /* running as root: creations take guest ids */
+	uid_t euid;        /* ids restored after a creation */
 	gid_t egid;
-	uint64_t entry_sec;	/* fuse_entry_out.entry_valid */
-	uint64_t attr_sec;	/* attr_valid */
+	uint64_t entry_sec; /* fuse_entry_out.entry_valid */
+	uint64_t attr_sec;  /* attr_valid */
 	/* Serialize lseek + getdents64 on one directory handle. */
 	pthread_mutex_t dir_locks[PT_DIR_LOCKS];
 };
@@ -67,13 +67,12 @@ void pt_fill_entry(struct pt *pt, uint64_t nodeid, const struct stat *st,
  * whatever happens to the transaction. (See the report: redo.h lacks it.)
  */
 void pt_unregister_abort_fd(struct redo_txn *tx, int fd);
-int pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx,
-    struct pt_creds *c);
+int pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx, struct pt_creds *c);
 void pt_creds_leave(struct pt *pt, struct pt_creds *c);
 /* Clears S_ISUID, and S_ISGID if group-executable (kernel killpriv). */
 int pt_kill_suidgid(struct pt *pt, int fd);
 
-/* Exactly-once hooks (pt.c): one function per non-idempotent op kind. */
+/* Exactly-once hooks (pt_once.c): one function per non-idempotent op. */
 int pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
     mode_t mode);
 int pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
@@ -84,8 +83,8 @@ int pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd,
     int newdirfd, const char *name);
 int pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name,
     int flags);
-int pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd,
-    const char *oldname, int newdirfd, const char *newname, unsigned flags);
+int pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
+    int newdirfd, const char *newname, unsigned flags);
 /* openat(dirfd, name, flags | O_CREAT, mode); O_EXCL as the guest asks. */
 int pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name,
     int flags, mode_t mode);

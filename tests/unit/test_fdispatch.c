@@ -51,7 +51,7 @@ add_str(struct args *a, const char *s)
 
 struct reply {
 	uint8_t b[70000];
-	size_t len;		/* returned by fdispatch_handle */
+	size_t len; /* returned by fdispatch_handle */
 	struct fuse_out_header oh;
 	const uint8_t *body;
 };
@@ -59,9 +59,9 @@ struct reply {
 struct call {
 	uint32_t uid, gid;
 	bool replay;
-	size_t out_size;	/* 0: sizeof(reply.b) */
-	size_t in_trunc;	/* !0: in_len (copy) shorter than the request */
-	int32_t len_delta;	/* added to the header's len */
+	size_t out_size;   /* 0: sizeof(reply.b) */
+	size_t in_trunc;   /* !0: in_len (copy) shorter than the request */
+	int32_t len_delta; /* added to the header's len */
 };
 
 static struct fuse_session *cur_fs;
@@ -90,14 +90,14 @@ send_ex(struct reply *rep, uint32_t opcode, uint64_t nodeid,
 		memcpy(in + sizeof(h), a->b, alen);
 	/* Two readable buffers, split inside the arguments. */
 	split = total > 50 ? 50 : total;
-	iin[0] = (struct iovec){ in, split };
-	iin[1] = (struct iovec){ in + split, total - split };
+	iin[0] = (struct iovec){in, split};
+	iin[1] = (struct iovec){in + split, total - split};
 	osz = cl && cl->out_size ? cl->out_size : sizeof(rep->b);
 	memset(rep->b, 0xa5, sizeof(rep->b));
 	/* Two writable buffers, split inside the header. */
 	split = osz > 10 ? 10 : osz;
-	iout[0] = (struct iovec){ rep->b, split };
-	iout[1] = (struct iovec){ rep->b + split, osz - split };
+	iout[0] = (struct iovec){rep->b, split};
+	iout[1] = (struct iovec){rep->b + split, osz - split};
 
 	memset(&req, 0, sizeof(req));
 	req.in = in;
@@ -140,7 +140,7 @@ static struct reply rep;
 static int
 lookup(uint64_t parent, const char *name, struct fuse_entry_out *e)
 {
-	struct args a = { .len = 0 };
+	struct args a = {.len = 0};
 
 	add_str(&a, name);
 	send(&rep, FUSE_LOOKUP, parent, &a);
@@ -150,11 +150,11 @@ lookup(uint64_t parent, const char *name, struct fuse_entry_out *e)
 }
 
 static int
-mkdir_as(uint64_t parent, const char *name, uint32_t mode, const struct call *cl,
-    struct fuse_entry_out *e)
+mkdir_as(uint64_t parent, const char *name, uint32_t mode,
+    const struct call *cl, struct fuse_entry_out *e)
 {
-	struct args a = { .len = 0 };
-	struct fuse_mkdir_in in = { .mode = mode, .umask = 022 };
+	struct args a = {.len = 0};
+	struct fuse_mkdir_in in = {.mode = mode, .umask = 022};
 
 	add(&a, &in, sizeof(in));
 	add_str(&a, name);
@@ -168,8 +168,8 @@ static int
 create(uint64_t parent, const char *name, uint32_t flags,
     struct fuse_entry_out *e, struct fuse_open_out *o)
 {
-	struct args a = { .len = 0 };
-	struct fuse_create_in in = { .flags = flags, .mode = 0666, .umask = 022 };
+	struct args a = {.len = 0};
+	struct fuse_create_in in = {.flags = flags, .mode = 0666, .umask = 022};
 
 	add(&a, &in, sizeof(in));
 	add_str(&a, name);
@@ -187,9 +187,10 @@ static int
 write_at(uint64_t nodeid, uint64_t fh, uint64_t off, const char *data,
     uint32_t *ret_size)
 {
-	struct args a = { .len = 0 };
-	struct fuse_write_in in = { .fh = fh, .offset = off,
-		.size = (uint32_t)strlen(data) };
+	struct args a = {.len = 0};
+	struct fuse_write_in in = {.fh = fh,
+	    .offset = off,
+	    .size = (uint32_t)strlen(data)};
 
 	add(&a, &in, sizeof(in));
 	add(&a, data, strlen(data));
@@ -207,9 +208,9 @@ static int
 read_at(uint64_t nodeid, uint64_t fh, uint64_t off, uint32_t size,
     size_t out_size, char *buf, size_t *ret_len)
 {
-	struct args a = { .len = 0 };
-	struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
-	struct call cl = { .out_size = out_size };
+	struct args a = {.len = 0};
+	struct fuse_read_in in = {.fh = fh, .offset = off, .size = size};
+	struct call cl = {.out_size = out_size};
 
 	add(&a, &in, sizeof(in));
 	send_ex(&rep, FUSE_READ, nodeid, &a, &cl);
@@ -223,8 +224,8 @@ read_at(uint64_t nodeid, uint64_t fh, uint64_t off, uint32_t size,
 static int
 open_node(uint32_t op, uint64_t nodeid, uint32_t flags, uint64_t *ret_fh)
 {
-	struct args a = { .len = 0 };
-	struct fuse_open_in in = { .flags = flags };
+	struct args a = {.len = 0};
+	struct fuse_open_in in = {.flags = flags};
 
 	add(&a, &in, sizeof(in));
 	send(&rep, op, nodeid, &a);
@@ -240,8 +241,8 @@ open_node(uint32_t op, uint64_t nodeid, uint32_t flags, uint64_t *ret_fh)
 static int
 release(uint32_t op, uint64_t nodeid, uint64_t fh)
 {
-	struct args a = { .len = 0 };
-	struct fuse_release_in in = { .fh = fh };
+	struct args a = {.len = 0};
+	struct fuse_release_in in = {.fh = fh};
 
 	add(&a, &in, sizeof(in));
 	send(&rep, op, nodeid, &a);
@@ -251,8 +252,8 @@ release(uint32_t op, uint64_t nodeid, uint64_t fh)
 static int
 getattr(uint64_t nodeid, struct fuse_attr *ret)
 {
-	struct args a = { .len = 0 };
-	struct fuse_getattr_in in = { 0 };
+	struct args a = {.len = 0};
+	struct fuse_getattr_in in = {0};
 	struct fuse_attr_out out;
 
 	add(&a, &in, sizeof(in));
@@ -267,8 +268,8 @@ getattr(uint64_t nodeid, struct fuse_attr *ret)
 static int
 name_op(uint32_t op, uint64_t parent, const char *name, bool replay)
 {
-	struct args a = { .len = 0 };
-	struct call cl = { .replay = replay };
+	struct args a = {.len = 0};
+	struct call cl = {.replay = replay};
 
 	add_str(&a, name);
 	send_ex(&rep, op, parent, &a, &cl);
@@ -279,8 +280,8 @@ static int
 rename2(uint64_t olddir, const char *o, uint64_t newdir, const char *n,
     uint32_t flags)
 {
-	struct args a = { .len = 0 };
-	struct fuse_rename2_in in = { .newdir = newdir, .flags = flags };
+	struct args a = {.len = 0};
+	struct fuse_rename2_in in = {.newdir = newdir, .flags = flags};
 
 	add(&a, &in, sizeof(in));
 	add_str(&a, o);
@@ -323,8 +324,10 @@ list_count(uint64_t nodeid, bool plus, uint32_t size, const char *name,
 	if (open_node(FUSE_OPENDIR, nodeid, O_RDONLY, &fh) != 0)
 		return -1;
 	for (;;) {
-		struct args a = { .len = 0 };
-		struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
+		struct args a = {.len = 0};
+		struct fuse_read_in in = {.fh = fh,
+		    .offset = off,
+		    .size = size};
 		size_t pos = 0, blen;
 
 		add(&a, &in, sizeof(in));
@@ -345,11 +348,14 @@ list_count(uint64_t nodeid, bool plus, uint32_t size, const char *name,
 				p += sizeof(e);
 			}
 			memcpy(&d, p, sizeof(d));
-			rec = plus ? FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS +
-					 d.namelen)
-				   : FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + d.namelen);
+			rec = plus
+				  ? FUSE_DIRENT_ALIGN(
+					FUSE_NAME_OFFSET_DIRENTPLUS + d.namelen)
+				  : FUSE_DIRENT_ALIGN(
+					FUSE_NAME_OFFSET + d.namelen);
 			if (d.namelen == strlen(name) &&
-			    memcmp(p + FUSE_NAME_OFFSET, name, d.namelen) == 0) {
+			    memcmp(p + FUSE_NAME_OFFSET, name, d.namelen) ==
+				0) {
 				found++;
 				if (plus && ret_nodeid)
 					*ret_nodeid = e.nodeid;
@@ -370,10 +376,10 @@ list_count(uint64_t nodeid, bool plus, uint32_t size, const char *name,
 static void
 test_init(void)
 {
-	struct args a = { .len = 0 };
+	struct args a = {.len = 0};
 	struct fuse_init_in in;
 	struct fuse_init_out out;
-	struct call cl = { .in_trunc = 10 };
+	struct call cl = {.in_trunc = 10};
 
 	is_int(getattr(1, NULL), -EIO, "request before INIT: EIO");
 	send_ex(&rep, FUSE_GETATTR, 1, NULL, &cl);
@@ -383,8 +389,9 @@ test_init(void)
 	in.major = 7;
 	in.minor = 36;
 	in.max_readahead = 131072;
-	in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_WRITEBACK_CACHE |
-	    FUSE_MAX_PAGES | FUSE_INIT_EXT | FUSE_POSIX_LOCKS | FUSE_BIG_WRITES;
+	in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS |
+		   FUSE_WRITEBACK_CACHE | FUSE_MAX_PAGES | FUSE_INIT_EXT |
+		   FUSE_POSIX_LOCKS | FUSE_BIG_WRITES;
 	in.flags2 = (uint32_t)(FUSE_SECURITY_CTX >> 32);
 	add(&a, &in, sizeof(in));
 	send(&rep, FUSE_INIT, 0, &a);
@@ -392,14 +399,17 @@ test_init(void)
 	ok(err_of(&rep) == 0 && rep.len == 16 + sizeof(out), "INIT answered");
 	ok(out.major == 7 && out.minor == 36, "minor = min(kernel, ours)");
 	ok((out.flags & FUSE_ASYNC_READ) && (out.flags & FUSE_DO_READDIRPLUS) &&
-	    (out.flags & FUSE_MAX_PAGES) && (out.flags & FUSE_BIG_WRITES),
+		(out.flags & FUSE_MAX_PAGES) && (out.flags & FUSE_BIG_WRITES),
 	    "supported flags negotiated");
-	ok(!(out.flags & FUSE_WRITEBACK_CACHE) && !(out.flags & FUSE_POSIX_LOCKS)
-	    && out.flags2 == 0, "unrequested/unsupported flags off");
+	ok(!(out.flags & FUSE_WRITEBACK_CACHE) &&
+		!(out.flags & FUSE_POSIX_LOCKS) && out.flags2 == 0,
+	    "unrequested/unsupported flags off");
 	ok(out.max_write == 1u << 20 && out.max_pages == 256 &&
-	    out.time_gran == 1 && out.max_readahead == 131072, "limits");
+		out.time_gran == 1 && out.max_readahead == 131072,
+	    "limits");
 	ok(r.fuse->initialized == 1 && r.fuse->proto_minor == 36 &&
-	    r.fuse->flags == (uint64_t)out.flags, "INIT result in the region");
+		r.fuse->flags == (uint64_t)out.flags,
+	    "INIT result in the region");
 	send(&rep, FUSE_INIT, 0, &a);
 	is_int(err_of(&rep), -EPROTO, "second INIT: EPROTO");
 
@@ -415,9 +425,9 @@ test_init(void)
 static void
 test_decode(void)
 {
-	struct args a = { .len = 0 };
-	struct call cl = { .len_delta = 8 };
-	struct fuse_mkdir_in mi = { .mode = 0755 };
+	struct args a = {.len = 0};
+	struct call cl = {.len_delta = 8};
+	struct fuse_mkdir_in mi = {.mode = 0755};
 	char longname[300];
 
 	send(&rep, 99, 1, NULL);
@@ -455,7 +465,7 @@ test_decode(void)
 		ok(lookup(1, ".", &e) == 0 && e.nodeid == 1, "'.' is itself");
 	}
 	ok(name_op(FUSE_UNLINK, 1, "..", false) == -EINVAL &&
-	    name_op(FUSE_RMDIR, 1, ".", false) == -EINVAL,
+		name_op(FUSE_RMDIR, 1, ".", false) == -EINVAL,
 	    "'.' and '..' refused for removals");
 	is_int(mkdir_as(1, "..", 0755, NULL, NULL), -EINVAL, "mkdir '..'");
 }
@@ -474,26 +484,32 @@ test_files(void)
 
 	ok(getattr(1, &at) == 0 && S_ISDIR(at.mode), "GETATTR root");
 	ok(mkdir_as(1, "d", 0777, NULL, &d) == 0 && d.nodeid > 1 &&
-	    S_ISDIR(d.attr.mode), "MKDIR");
+		S_ISDIR(d.attr.mode),
+	    "MKDIR");
 	host_stat("d", &st);
 	ok(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755,
 	    "directory on the host, guest umask applied");
-	is_int(mkdir_as(1, "d", 0777, NULL, NULL), -EEXIST, "MKDIR again: EEXIST");
+	is_int(mkdir_as(1, "d", 0777, NULL, NULL), -EEXIST,
+	    "MKDIR again: EEXIST");
 	ok(lookup(1, "d", &e2) == 0 && e2.nodeid == d.nodeid,
 	    "LOOKUP gives the same nodeid");
 
 	ok(create(d.nodeid, "f", O_RDWR | O_CREAT | O_EXCL, &f, &o) == 0 &&
-	    S_ISREG(f.attr.mode) && o.fh != 0, "CREATE with O_EXCL");
+		S_ISREG(f.attr.mode) && o.fh != 0,
+	    "CREATE with O_EXCL");
 	is_int(create(d.nodeid, "f", O_RDWR | O_CREAT | O_EXCL, NULL, NULL),
 	    -EEXIST, "CREATE O_EXCL again: EEXIST");
 	ok(write_at(f.nodeid, o.fh, 0, "hello world", &wsz) == 0 && wsz == 11,
 	    "WRITE from split readable buffers");
 	ok(read_at(f.nodeid, o.fh, 0, 64, 0, buf, &len) == 0 && len == 11 &&
-	    memcmp(buf, "hello world", 11) == 0, "READ into split buffers");
+		memcmp(buf, "hello world", 11) == 0,
+	    "READ into split buffers");
 	ok(read_at(f.nodeid, o.fh, 6, 3, 0, buf, &len) == 0 && len == 3 &&
-	    memcmp(buf, "wor", 3) == 0, "READ at an offset");
+		memcmp(buf, "wor", 3) == 0,
+	    "READ at an offset");
 	ok(read_at(f.nodeid, o.fh, 0, 64, 20, buf, &len) == 0 && len == 4 &&
-	    memcmp(buf, "hell", 4) == 0, "READ clamped to the reply buffer");
+		memcmp(buf, "hell", 4) == 0,
+	    "READ clamped to the reply buffer");
 	ok(read_at(f.nodeid, o.fh, 100, 64, 0, buf, &len) == 0 && len == 0,
 	    "READ past the end: empty");
 	read_at(f.nodeid, o.fh, 0, 64, 12, buf, &len);
@@ -501,28 +517,31 @@ test_files(void)
 	is_int(read_at(f.nodeid, 0xdead00000001ULL, 0, 64, 0, buf, &len),
 	    -EBADF, "READ with a bad fh: EBADF");
 	{
-		struct args a = { .len = 0 };
-		struct fuse_write_in in = { .fh = o.fh, .size = 1000 };
+		struct args a = {.len = 0};
+		struct fuse_write_in in = {.fh = o.fh, .size = 1000};
 
 		add(&a, &in, sizeof(in));
 		add(&a, "abc", 3);
 		send(&rep, FUSE_WRITE, f.nodeid, &a);
-		is_int(err_of(&rep), -EINVAL, "WRITE size beyond payload: EINVAL");
+		is_int(err_of(&rep), -EINVAL,
+		    "WRITE size beyond payload: EINVAL");
 	}
 	host_stat("d/f", &st);
 	ok(st.st_size == 11 && (st.st_mode & 0777) == 0644,
 	    "file on the host, mode with umask");
 	{
-		struct args a = { .len = 0 };
-		struct fuse_setattr_in in = { .valid = FATTR_SIZE | FATTR_MODE,
-			.size = 5, .mode = 0600 };
+		struct args a = {.len = 0};
+		struct fuse_setattr_in in = {.valid = FATTR_SIZE | FATTR_MODE,
+		    .size = 5,
+		    .mode = 0600};
 		struct fuse_attr_out ao;
 
 		add(&a, &in, sizeof(in));
 		send(&rep, FUSE_SETATTR, f.nodeid, &a);
 		memcpy(&ao, rep.body, sizeof(ao));
 		ok(err_of(&rep) == 0 && ao.attr.size == 5 &&
-		    (ao.attr.mode & 0777) == 0600, "SETATTR size and mode");
+			(ao.attr.mode & 0777) == 0600,
+		    "SETATTR size and mode");
 		a.len = 0;
 		in.valid = FATTR_MTIME;
 		in.mtime = 1000000;
@@ -531,7 +550,8 @@ test_files(void)
 		send(&rep, FUSE_SETATTR, f.nodeid, &a);
 		memcpy(&ao, rep.body, sizeof(ao));
 		ok(err_of(&rep) == 0 && ao.attr.mtime == 1000000 &&
-		    ao.attr.mtimensec == 5, "SETATTR mtime");
+			ao.attr.mtimensec == 5,
+		    "SETATTR mtime");
 		a.len = 0;
 		in.valid = FATTR_SIZE | FATTR_FH;
 		in.fh = o.fh;
@@ -542,8 +562,8 @@ test_files(void)
 		ok(err_of(&rep) == 0 && st.st_size == 3, "SETATTR size via fh");
 	}
 	{
-		struct args a = { .len = 0 };
-		struct fuse_lseek_in in = { .fh = o.fh, .whence = SEEK_END };
+		struct args a = {.len = 0};
+		struct fuse_lseek_in in = {.fh = o.fh, .whence = SEEK_END};
 		struct fuse_lseek_out lo;
 
 		add(&a, &in, sizeof(in));
@@ -558,13 +578,15 @@ test_files(void)
 		ok(err_of(&rep) == 0 && lo.offset == 0, "LSEEK SEEK_DATA");
 	}
 	{
-		struct args a = { .len = 0 };
-		struct fuse_fallocate_in in = { .fh = o.fh, .length = 4096,
-			.mode = 0x08 /* COLLAPSE_RANGE */ };
+		struct args a = {.len = 0};
+		struct fuse_fallocate_in in = {.fh = o.fh,
+		    .length = 4096,
+		    .mode = 0x08 /* COLLAPSE_RANGE */};
 
 		add(&a, &in, sizeof(in));
 		send(&rep, FUSE_FALLOCATE, f.nodeid, &a);
-		is_int(err_of(&rep), -EOPNOTSUPP, "FALLOCATE collapse: EOPNOTSUPP");
+		is_int(err_of(&rep), -EOPNOTSUPP,
+		    "FALLOCATE collapse: EOPNOTSUPP");
 		a.len = 0;
 		in.mode = 0;
 		add(&a, &in, sizeof(in));
@@ -573,9 +595,9 @@ test_files(void)
 		ok(err_of(&rep) == 0 && st.st_size == 4096, "FALLOCATE mode 0");
 	}
 	{
-		struct args a = { .len = 0 };
-		struct fuse_fsync_in in = { .fh = o.fh };
-		struct fuse_flush_in fl = { .fh = o.fh };
+		struct args a = {.len = 0};
+		struct fuse_fsync_in in = {.fh = o.fh};
+		struct fuse_flush_in fl = {.fh = o.fh};
 
 		add(&a, &in, sizeof(in));
 		send(&rep, FUSE_FSYNC, f.nodeid, &a);
@@ -599,14 +621,15 @@ test_files(void)
 		snprintf(p, sizeof(p), "%s/d/f", dir);
 		fd = open(p, O_RDONLY);
 		ok(fd >= 0 && pread(fd, c, 2, 0) == 2 && c[0] == 'X' &&
-		    st.st_size == 4096, "O_APPEND stripped on the host");
+			st.st_size == 4096,
+		    "O_APPEND stripped on the host");
 		close(fd);
 	}
 	release(FUSE_RELEASE, f.nodeid, fh2);
 	is_int(open_node(FUSE_OPEN, d.nodeid, O_WRONLY, &fh2), -EISDIR,
 	    "OPEN a directory for writing: EISDIR");
 	{
-		struct args a = { .len = 0 };
+		struct args a = {.len = 0};
 		struct fuse_statfs_out sf;
 
 		send(&rep, FUSE_STATFS, 1, &a);
@@ -620,7 +643,7 @@ static void
 test_names(void)
 {
 	struct fuse_entry_out d, l, p, h, f;
-	struct args a = { .len = 0 };
+	struct args a = {.len = 0};
 	uint64_t fh;
 	struct stat st;
 	char buf[64];
@@ -634,14 +657,15 @@ test_names(void)
 	ok(err_of(&rep) == 0 && S_ISLNK(l.attr.mode), "SYMLINK");
 	send(&rep, FUSE_READLINK, l.nodeid, NULL);
 	ok(err_of(&rep) == 0 && rep.oh.len - 16 == 11 &&
-	    memcmp(rep.body, "/etc/passwd", 11) == 0, "READLINK");
+		memcmp(rep.body, "/etc/passwd", 11) == 0,
+	    "READLINK");
 	is_int(open_node(FUSE_OPEN, l.nodeid, O_RDONLY, &fh), -EBADF,
 	    "OPEN a symlink is refused (never followed on the host)");
 	is_int(create(1, "lnk", O_RDWR | O_CREAT, NULL, NULL), -ELOOP,
 	    "CREATE through a planted symlink is refused");
 	a.len = 0;
 	{
-		struct fuse_mknod_in mi = { .mode = S_IFIFO | 0644 };
+		struct fuse_mknod_in mi = {.mode = S_IFIFO | 0644};
 
 		add(&a, &mi, sizeof(mi));
 		add_str(&a, "fifo");
@@ -655,13 +679,14 @@ test_names(void)
 	create(d.nodeid, "g", O_RDWR | O_CREAT, &f, NULL);
 	a.len = 0;
 	{
-		struct fuse_link_in li = { .oldnodeid = f.nodeid };
+		struct fuse_link_in li = {.oldnodeid = f.nodeid};
 
 		add(&a, &li, sizeof(li));
 		add_str(&a, "hard");
 		send(&rep, FUSE_LINK, 1, &a);
 		memcpy(&h, rep.body, sizeof(h));
-		ok(err_of(&rep) == 0 && h.nodeid == f.nodeid && h.attr.nlink == 2,
+		ok(err_of(&rep) == 0 && h.nodeid == f.nodeid &&
+			h.attr.nlink == 2,
 		    "LINK: same nodeid, two links");
 	}
 	is_int(rename2(d.nodeid, "g", 1, "g2", 0), 0, "RENAME2 across dirs");
@@ -670,8 +695,10 @@ test_names(void)
 	    "RENAME2 NOREPLACE onto a name: EEXIST");
 	is_int(rename2(1, "g2", 1, "x", RENAME_WHITEOUT), -EINVAL,
 	    "RENAME2 WHITEOUT: EINVAL");
-	is_int(rename2(1, "g2", 1, "a/b", 0), -EINVAL, "rename to a path: EINVAL");
-	is_int(rename2(1, "g2", 1, "fifo", RENAME_EXCHANGE), 0, "RENAME2 EXCHANGE");
+	is_int(rename2(1, "g2", 1, "a/b", 0), -EINVAL,
+	    "rename to a path: EINVAL");
+	is_int(rename2(1, "g2", 1, "fifo", RENAME_EXCHANGE), 0,
+	    "RENAME2 EXCHANGE");
 	host_stat("g2", &st);
 	ok(S_ISFIFO(st.st_mode), "exchanged on the host");
 	rename2(1, "g2", 1, "fifo", RENAME_EXCHANGE);
@@ -679,7 +706,8 @@ test_names(void)
 	n = list_count(1, false, 4096, "d", NULL, &total);
 	ok(n == 1 && total >= 7, "READDIR lists d once");
 	n = list_count(1, false, 40, "hard", NULL, &total);
-	ok(n == 1 && total >= 7, "READDIR in one-entry chunks continues by offset");
+	ok(n == 1 && total >= 7,
+	    "READDIR in one-entry chunks continues by offset");
 	{
 		uint64_t nd = 0;
 
@@ -689,8 +717,8 @@ test_names(void)
 		ok(n == 1 && nd == p.nodeid, "READDIRPLUS in small chunks");
 	}
 	{
-		struct args ra = { .len = 0 };
-		struct fuse_read_in in = { .fh = 12345, .size = 4096 };
+		struct args ra = {.len = 0};
+		struct fuse_read_in in = {.fh = 12345, .size = 4096};
 
 		add(&ra, &in, sizeof(in));
 		send(&rep, FUSE_READDIR, 1, &ra);
@@ -711,10 +739,11 @@ test_names(void)
 	is_int(name_op(FUSE_UNLINK, 1, "nothing", true), 0,
 	    "UNLINK replayed: ENOENT is success");
 	{
-		struct call cl = { .replay = true };
+		struct call cl = {.replay = true};
 
 		ok(mkdir_as(1, "m", 0755, NULL, &d) == 0 &&
-		    mkdir_as(1, "m", 0755, &cl, &h) == 0 && h.nodeid == d.nodeid,
+			mkdir_as(1, "m", 0755, &cl, &h) == 0 &&
+			h.nodeid == d.nodeid,
 		    "MKDIR replayed after it happened: success, same inode");
 	}
 	(void)buf;
@@ -745,9 +774,10 @@ test_readdirplus_room(void)
 	}
 	open_node(FUSE_OPENDIR, big.nodeid, O_RDONLY, &fh);
 	for (;;) {
-		struct args a = { .len = 0 };
-		struct fuse_read_in in = { .fh = fh, .offset = off,
-			.size = 65536 };
+		struct args a = {.len = 0};
+		struct fuse_read_in in = {.fh = fh,
+		    .offset = off,
+		    .size = 65536};
 		size_t pos = 0, blen;
 		int n = 0;
 
@@ -765,16 +795,17 @@ test_readdirplus_room(void)
 
 			memcpy(&e, p, sizeof(e));
 			memcpy(&d, p + sizeof(e), sizeof(d));
-			if (d.namelen == 7 && memcmp(p + sizeof(e) +
-			    FUSE_NAME_OFFSET, "file", 4) == 0) {
+			if (d.namelen == 7 &&
+			    memcmp(p + sizeof(e) + FUSE_NAME_OFFSET, "file",
+				4) == 0) {
 				seen++;
 				n++;
 				if (seen <= 200)
 					ids[seen - 1] = e.nodeid;
 			}
 			off = d.off;
-			pos += FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS +
-			    d.namelen);
+			pos += FUSE_DIRENT_ALIGN(
+			    FUSE_NAME_OFFSET_DIRENTPLUS + d.namelen);
 		}
 		if (n > max_round)
 			max_round = n;
@@ -803,7 +834,7 @@ test_readdirplus_room(void)
 static void
 test_creds(void)
 {
-	struct call cl = { .uid = 4321, .gid = 4322 };
+	struct call cl = {.uid = 4321, .gid = 4322};
 	struct fuse_entry_out e;
 	struct stat st;
 
@@ -824,8 +855,8 @@ static void
 test_forget_destroy(void)
 {
 	struct fuse_entry_out e;
-	struct args a = { .len = 0 };
-	struct fuse_forget_in fi = { .nlookup = 1000 };
+	struct args a = {.len = 0};
+	struct fuse_forget_in fi = {.nlookup = 1000};
 	uint64_t live;
 
 	lookup(1, "m", &e);
@@ -835,8 +866,8 @@ test_forget_destroy(void)
 	ok(r.ihdr->live == live - 1, "FORGET dropped the inode");
 	is_int(getattr(e.nodeid, NULL), -ESTALE, "forgotten nodeid: ESTALE");
 	{
-		struct args b = { .len = 0 };
-		struct fuse_batch_forget_in bi = { .count = 1000 };
+		struct args b = {.len = 0};
+		struct fuse_batch_forget_in bi = {.count = 1000};
 
 		add(&b, &bi, sizeof(bi));
 		ok(send(&rep, FUSE_BATCH_FORGET, 1, &b) == 0,
@@ -855,8 +886,8 @@ test_readonly(void)
 	/* static: fdispatch.h has no destructor yet (see the report). */
 	static struct fuse_session *rs;
 	uint64_t fh;
-	struct args a = { .len = 0 };
-	struct fuse_init_in in = { .major = 7, .minor = 38 };
+	struct args a = {.len = 0};
+	struct fuse_init_in in = {.major = 7, .minor = 38};
 
 	ro = cfg;
 	ro.readonly = true;
@@ -873,15 +904,15 @@ test_readonly(void)
 	is_int(name_op(FUSE_UNLINK, 1, "hard", false), -EROFS,
 	    "readonly: UNLINK");
 	is_int(open_node(FUSE_OPEN, 1, O_RDONLY, &fh) == 0 ||
-	    open_node(FUSE_OPENDIR, 1, O_RDONLY, &fh) == 0, 1,
-	    "readonly: reading still works");
+		   open_node(FUSE_OPENDIR, 1, O_RDONLY, &fh) == 0,
+	    1, "readonly: reading still works");
 	cur_fs = fs;
 }
 
 int
 main(void)
 {
-	struct region_params p = { .max_inodes = 1000, .max_handles = 100 };
+	struct region_params p = {.max_inodes = 1000, .max_handles = 100};
 	struct stat st;
 	int fd;
 

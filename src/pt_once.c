@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The exactly-once hooks of the passthrough layer (DESIGN 5): one function
+ * per non-idempotent host syscall kind, called by pt.c and pt_file.c with
+ * names already validated and the guest's ids already applied. This is the
+ * one place where intent.c will record what recovery needs and submit the
+ * syscall through the thread's io_uring; until then the syscall runs
+ * directly, and a replayed request (ctx->replay) is answered as its first
+ * run would have been.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pt_int.h"
+
+/* ==== exactly-once hooks (DESIGN 5) =====================================
+ *
+ * One function per non-idempotent host syscall kind, so that the intent
+ * record and the io_uring submission (intent.c) replace the direct call in
+ * one place. Creations run with the guest's ids already applied, so the
+ * thread's effective uid is the owner a creation would have given.
+ *
+ * When ctx->replay is set the request may already have happened before a
+ * crash. Until intent.c decides from the kernel's record, these functions
+ * accept the outcome the first run would have left:
+ *   mkdir/mknod/symlink EEXIST: the name has the expected type and owner
+ *     (and symlink target, device number) -> success;
+ *   link EEXIST: the name is the same inode -> success;
+ *   unlink/rmdir ENOENT -> success;
+ *   rename ENOENT without EXCHANGE: the new name exists -> success
+ *     (EXCHANGE replayed is ambiguous without identity records: it runs
+ *     again);
+ *   create O_EXCL EEXIST: a regular file with our owner -> opened
+ *     without O_EXCL and O_TRUNC;
+ *   ftruncate, fallocate: repeating them gives the same result.
+ */
+
+static bool
+replay_owner_ok(const struct stat *st)
+{
+	return st->st_uid == geteuid();
+}
+
+int
+pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    mode_t mode)
+{
+	struct stat st;
+
+	int e;
+
+	if (mkdirat(dirfd, name, mode) == 0)
+		return 0;
+	e = errno;
+	if (e == EEXIST && ctx->replay &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode) && replay_owner_ok(&st))
+		return 0;
+	return -e;
+}
+
+int
+pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
+    mode_t mode, dev_t rdev)
+{
+	struct stat st;
+
+	int e;
+
+	if (mknodat(dirfd, name, mode, rdev) == 0)
+		return 0;
+	e = errno;
+	if (e == EEXIST && ctx->replay &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (st.st_mode & S_IFMT) == (mode & S_IFMT) && replay_owner_ok(&st) &&
+	    (!(S_ISCHR(mode) || S_ISBLK(mode)) || st.st_rdev == rdev))
+		return 0;
+	return -e;
+}
+
+int
+pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
+    const char *name)
+{
+	struct stat st;
+	char buf[PATH_MAX];
+	size_t tl = strlen(target);
+	ssize_t n;
+
+	if (symlinkat(target, dirfd, name) == 0)
+		return 0;
+	if (errno != EEXIST || !ctx->replay)
+		return -errno;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode) && replay_owner_ok(&st) &&
+	    (n = readlinkat(dirfd, name, buf, sizeof(buf))) >= 0 &&
+	    (size_t)n == tl && memcmp(buf, target, tl) == 0)
+		return 0;
+	return -EEXIST;
+}
+
+int
+pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
+    const char *name)
+{
+	struct stat a, b;
+	char pname[16];
+	int rc, e;
+
+	if (pt->proc_fd >= 0) {
+		snprintf(pname, sizeof(pname), "%d", oldfd);
+		rc = linkat(pt->proc_fd, pname, newdirfd, name,
+		    AT_SYMLINK_FOLLOW);
+	} else {
+		rc = linkat(oldfd, "", newdirfd, name, AT_EMPTY_PATH);
+	}
+	if (rc == 0)
+		return 0;
+	e = errno;
+	if (e == EEXIST && ctx->replay &&
+	    fstatat(oldfd, "", &a, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(newdirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return 0;
+	return -e;
+}
+
+int
+pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name, int flags)
+{
+	if (unlinkat(dirfd, name, flags) == 0)
+		return 0;
+	if (errno == ENOENT && ctx->replay)
+		return 0;
+	return -errno;
+}
+
+int
+pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
+    int newdirfd, const char *newname, unsigned flags)
+{
+	struct stat st;
+	int e;
+
+	if (renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0)
+		return 0;
+	e = errno;
+	if (e == ENOENT && ctx->replay && !(flags & RENAME_EXCHANGE) &&
+	    fstatat(newdirfd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return -e;
+}
+
+int
+pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name, int flags,
+    mode_t mode)
+{
+	struct stat st;
+	int fd, e;
+
+	/* O_NOFOLLOW: a symlink planted under the name is never followed. */
+	fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
+	if (fd >= 0)
+		return fd;
+	e = errno;
+	if (e == EEXIST && ctx->replay && (flags & O_EXCL) &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && replay_owner_ok(&st)) {
+		fd = openat(dirfd, name,
+		    (flags & ~(O_EXCL | O_CREAT | O_TRUNC)) | O_NOFOLLOW);
+		if (fd >= 0)
+			return fd;
+		e = errno;
+	}
+	return -e;
+}
+
+int
+pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size)
+{
+	return ftruncate(fd, size) < 0 ? -errno : 0;
+}
+
+int
+pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
+    off_t len)
+{
+	return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+}
