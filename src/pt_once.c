@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "intent.h"
 #include "pt_int.h"
 
 /* ==== exactly-once hooks (DESIGN 5) =====================================
@@ -40,6 +41,19 @@
  *   ftruncate, fallocate: repeating them gives the same result.
  */
 
+/*
+ * With a ring (the normal case) the kernel's record decides: intent.c runs
+ * the syscall through the thread's io_uring and a replay gets the first
+ * run's exact result. The identity rules above are the fallback for hosts
+ * where io_uring is disabled and for requests without a journal slot.
+ */
+static bool
+once(const struct pt_ctx *ctx)
+{
+	return intent_available() && ctx->req != NULL &&
+	    ctx->req->slot != NULL;
+}
+
 static bool
 replay_owner_ok(const struct stat *st)
 {
@@ -54,6 +68,8 @@ pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
 
 	int e;
 
+	if (once(ctx))
+		return intent_mkdirat(ctx->req, dirfd, name, mode);
 	if (mkdirat(dirfd, name, mode) == 0)
 		return 0;
 	e = errno;
@@ -92,6 +108,8 @@ pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
 	size_t tl = strlen(target);
 	ssize_t n;
 
+	if (once(ctx))
+		return intent_symlinkat(ctx->req, target, dirfd, name);
 	if (symlinkat(target, dirfd, name) == 0)
 		return 0;
 	if (errno != EEXIST || !ctx->replay)
@@ -112,6 +130,11 @@ pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
 	char pname[16];
 	int rc, e;
 
+	if (pt->proc_fd >= 0 && once(ctx)) {
+		snprintf(pname, sizeof(pname), "%d", oldfd);
+		return intent_linkat(ctx->req, pt->proc_fd, pname, newdirfd,
+		    name, AT_SYMLINK_FOLLOW);
+	}
 	if (pt->proc_fd >= 0) {
 		snprintf(pname, sizeof(pname), "%d", oldfd);
 		rc = linkat(pt->proc_fd, pname, newdirfd, name,
@@ -133,6 +156,8 @@ pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
 int
 pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name, int flags)
 {
+	if (once(ctx))
+		return intent_unlinkat(ctx->req, dirfd, name, flags);
 	if (unlinkat(dirfd, name, flags) == 0)
 		return 0;
 	if (errno == ENOENT && ctx->replay)
@@ -147,6 +172,9 @@ pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
 	struct stat st;
 	int e;
 
+	if (once(ctx))
+		return intent_renameat2(ctx->req, olddirfd, oldname, newdirfd,
+		    newname, flags);
 	if (renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0)
 		return 0;
 	e = errno;
@@ -164,6 +192,9 @@ pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name, int flags,
 	int fd, e;
 
 	/* O_NOFOLLOW: a symlink planted under the name is never followed. */
+	if (once(ctx) && (flags & O_EXCL))
+		return intent_openat(ctx->req, dirfd, name,
+		    flags | O_CREAT | O_NOFOLLOW, mode);
 	fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
 	if (fd >= 0)
 		return fd;
@@ -183,6 +214,8 @@ pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name, int flags,
 int
 pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size)
 {
+	if (once(ctx))
+		return intent_ftruncate(ctx->req, fd, size);
 	return ftruncate(fd, size) < 0 ? -errno : 0;
 }
 
@@ -190,5 +223,7 @@ int
 pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
     off_t len)
 {
+	if (once(ctx))
+		return intent_fallocate(ctx->req, fd, mode, off, len);
 	return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
 }
