@@ -1,0 +1,293 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Crash recovery under a real guest: starts phoenixfsd on a temporary share,
+# boots a guest (run.sh) that runs tests/vm/guest/workload.c for --seconds
+# against the share, and kills the worker (the keeper's only child) every
+# --every-ms for as long as the workload runs, its final walk included. A
+# new worker is killed each time. Then checks:
+#   - the workload saw zero errors and zero mismatches against its model
+#     (exactly-once: no EEXIST/ENOENT from a replay, no doubled append, no
+#     lost write) and the guest finished (no hang: run.sh did not time out)
+#   - kills landed (at least a quarter of the attempts the schedule allows)
+#   - the longest single operation (the stall a user sees) is below
+#     --max-stall-ms
+#   - the host tree under share/w equals the workload's final model listing
+#   - the keeper is the same process, alive, with a worker; its fd count
+#     after the run is within --fd-slack of the count before
+# and prints "N passed, N failed". Exit 0 iff everything passed.
+#
+# usage: crash_kill.sh [--bin PATH] [--seconds 60] [--every-ms 200]
+#                      [--signal KILL|SEGV] [--seed N] [--max-stall-ms 5000]
+#                      [--timeout SEC] [--queues 1] [--cache auto]
+#                      [--fd-slack 8] [--daemon-arg ARG]... [--keep]
+# --signal SEGV sends SIGSEGV instead (the worker's fault handler runs, as
+# for a real fault). --seconds is workload time in the guest.
+set -eu
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$REPO/build/src/phoenixfsd SECS=60 EVERY=200 SIG=KILL SEED="" MAXSTALL=5000
+TIMEOUT="" QUEUES=1 CACHE=auto FDSLACK=8 KEEP=0 MAXFILES=300 MAXDIRS=60
+DARGS=()
+
+usage() {
+	sed -n '/^# usage:/,/^# --seconds/p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--bin) BIN=$2; shift 2 ;;
+	--seconds) SECS=$2; shift 2 ;;
+	--every-ms) EVERY=$2; shift 2 ;;
+	--signal) SIG=${2#SIG}; shift 2 ;;
+	--seed) SEED=$2; shift 2 ;;
+	--max-stall-ms) MAXSTALL=$2; shift 2 ;;
+	--timeout) TIMEOUT=$2; shift 2 ;;
+	--queues) QUEUES=$2; shift 2 ;;
+	--cache) CACHE=$2; shift 2 ;;
+	--fd-slack) FDSLACK=$2; shift 2 ;;
+	--max-files) MAXFILES=$2; shift 2 ;;
+	--max-dirs) MAXDIRS=$2; shift 2 ;;
+	--daemon-arg) DARGS+=("$2"); shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	-h|--help) usage ;;
+	*) echo "crash_kill.sh: unknown argument $1" >&2; usage ;;
+	esac
+done
+case $SIG in KILL|SEGV) ;; *) echo "crash_kill.sh: --signal KILL|SEGV" >&2; exit 2 ;; esac
+[ -n "$SEED" ] || SEED=$(( $(date +%s) % 100000 ))
+[ -n "$TIMEOUT" ] || TIMEOUT=$((SECS * 2 + 240))
+[ "$(id -u)" = 0 ] || { echo "crash_kill.sh: must run as root" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "crash_kill.sh: $BIN not found (build it first)" >&2; exit 2; }
+
+PASS=0 FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
+nok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+check() { d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d"; fi; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/phx-crash.XXXXXX")
+SHARE=$T/share SOCK=$T/vhost.sock PIDF=$T/keeper.pid OUT=$T/out
+DPID="" RPID="" TPID="" KPID=""
+cleanup() {
+	set +e
+	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
+	[ -z "$RPID" ] || wait "$RPID" 2>/dev/null
+	if [ -n "$DPID" ]; then
+		kill "$DPID" 2>/dev/null
+		for _ in $(seq 25); do
+			kill -0 "$DPID" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$DPID" 2>/dev/null
+	fi
+	# the keeper we started (not the launcher's child if it outlived it)
+	if [ -n "$KPID" ] && kill -0 "$KPID" 2>/dev/null; then
+		kill -KILL "$KPID" 2>/dev/null
+	fi
+	if [ "$KEEP" = 1 ]; then
+		echo "crash_kill.sh: kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+finish() {
+	echo "$PASS passed, $FAIL failed"
+	[ "$FAIL" = 0 ]
+	exit
+}
+
+echo "== crash_kill: $BIN, SIG$SIG every ${EVERY} ms, workload ${SECS} s, seed $SEED, cache=$CACHE"
+"$REPO/tests/vm/prepare.sh" >/dev/null || { nok "tests/vm/prepare.sh"; finish; }
+gcc -static -O2 -Wall -o "$T/workload" "$REPO/tests/vm/guest/workload.c" -lpthread
+gcc -O2 -Wall -o "$T/workload-host" "$REPO/tests/vm/guest/workload.c" -lpthread
+cat >"$T/params" <<EOF
+SEED=$SEED
+SECONDS_=$SECS
+MAXFILES=$MAXFILES
+MAXDIRS=$MAXDIRS
+HANDSHAKE=1
+EOF
+mkdir -p "$SHARE"
+
+# ---- the daemon ----------------------------------------------------------
+"$BIN" --socket-path="$SOCK" --shared-dir="$SHARE" --pid-file="$PIDF" \
+    --cache="$CACHE" --queues="$QUEUES" ${DARGS[@]+"${DARGS[@]}"} \
+    >"$T/daemon.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do
+	[ -S "$SOCK" ] && [ -s "$PIDF" ] && break
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.1
+done
+if [ ! -S "$SOCK" ]; then
+	nok "daemon created $SOCK"
+	cat "$T/daemon.log"
+	finish
+fi
+# The keeper is the launcher's child (--sandbox=namespace) or the launcher.
+kchild=$(ps -o pid= --ppid "$DPID" 2>/dev/null | head -1 | tr -d ' ')
+if [ -s "$PIDF" ]; then
+	KPID=$(cat "$PIDF")
+	check "pid file names the keeper ($KPID)" \
+	    test "$KPID" = "${kchild:-$DPID}"
+else
+	nok "pid file $PIDF written (daemon log: $(grep -m1 "$PIDF" \
+	    "$T/daemon.log" || true)); using the launcher's child"
+	KPID=${kchild:-$DPID}
+fi
+echo "crash_kill: launcher $DPID, keeper $KPID"
+
+# live, non-zombie children of the keeper
+workers() { ps -o pid=,stat= --ppid "$KPID" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'; }
+fdcount() { ls "/proc/$KPID/fd" 2>/dev/null | wc -l; }
+# what the keeper's fds are, by kind (anon_inode:[io_uring], socket, path...)
+fdkinds() {
+	for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done |
+	    sed -e 's/:\[[0-9]*\]$//' -e 's|[0-9][0-9]*|N|g' | sort | uniq -c |
+	    sort -rn | tr -s ' \n' '  '
+}
+msnow() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+found() { grep -q "$1" "$OUT" 2>/dev/null; }
+
+# ---- the guest -----------------------------------------------------------
+"$REPO/tests/vm/run.sh" --socket "$SOCK" --timeout "$TIMEOUT" \
+    --queues "$QUEUES" --script "$REPO/tests/vm/guest/crash.sh" \
+    --add "$T/workload:/phx/workload" --add "$T/params:/phx/params" \
+    >"$OUT" 2>&1 &
+RPID=$!
+tail -n +1 -f --pid="$RPID" "$OUT" | grep --line-buffered -v '^PHX-MODEL ' &
+TPID=$!
+
+declare -A KILLED=()
+state=ready FD_BEFORE="" FD_AFTER="" KINDS_BEFORE="" KINDS_AFTER=""
+KEEPER_ALIVE=0 LIVE_WORKER="" KILLS=0 ATTEMPTS=0 NOWORKER=0 FAILEDKILL=0
+T_KILL0=0 T_KILLEND=0 settle_start=0
+sleep_s=$(printf '%d.%03d' $((EVERY / 1000)) $((EVERY % 1000)))
+while kill -0 "$RPID" 2>/dev/null; do
+	case $state in
+	ready)
+		if found '^PHX-CRASH ready'; then
+			FD_BEFORE=$(fdcount) KINDS_BEFORE=$(fdkinds)
+			echo "crash_kill: keeper fds before: $FD_BEFORE"
+			: >"$SHARE/sync/go"
+			state=start
+		fi
+		sleep 0.1 ;;
+	start)
+		if found '^PHX-WL start'; then
+			T_KILL0=$(msnow)
+			state=kill
+		else
+			sleep 0.1
+		fi ;;
+	kill)
+		if found '^PHX-CRASH done'; then
+			T_KILLEND=$(msnow)
+			echo "crash_kill: stopped killing: $KILLS kills landed in $(( (T_KILLEND - T_KILL0) / 1000 )) s"
+			settle_start=$(msnow)
+			state=settle
+			continue
+		fi
+		ATTEMPTS=$((ATTEMPTS + 1))
+		w=""
+		for p in $(workers); do
+			[ -n "${KILLED[$p]+x}" ] || { w=$p; break; }
+		done
+		if [ -z "$w" ]; then
+			NOWORKER=$((NOWORKER + 1))
+		elif kill "-$SIG" "$w" 2>/dev/null; then
+			KILLED[$w]=$(( $(msnow) - T_KILL0 ))
+			KILLS=$((KILLS + 1))
+			echo "$(( $(msnow) - T_KILL0 )) ms: SIG$SIG worker $w" >>"$T/kills.log"
+			if [ $((KILLS % 50)) = 0 ]; then
+				echo "crash_kill: $KILLS kills landed"
+			fi
+		else
+			FAILEDKILL=$((FAILEDKILL + 1))
+		fi
+		sleep "$sleep_s" ;;
+	settle)
+		n=$(fdcount)
+		if [ "$n" -le $((FD_BEFORE + FDSLACK)) ] ||
+		    [ $(( $(msnow) - settle_start )) -gt 10000 ]; then
+			FD_AFTER=$n KINDS_AFTER=$(fdkinds)
+			KEEPER_ALIVE=0 LIVE_WORKER=$(workers)
+			! kill -0 "$KPID" 2>/dev/null || KEEPER_ALIVE=1
+			echo "crash_kill: keeper fds after: $FD_AFTER"
+			mkdir -p "$SHARE/sync"
+			: >"$SHARE/sync/fdcheck"
+			state=end
+		fi
+		sleep 0.2 ;;
+	end)
+		sleep 0.2 ;;
+	esac
+done
+rrc=0
+wait "$RPID" || rrc=$?
+RPID=""
+wait "$TPID" 2>/dev/null || true
+TPID=""
+
+# ---- checks --------------------------------------------------------------
+echo "== checks"
+guest=$(awk '/^---- full console log/ { exit } { print }' "$OUT")
+result=$(printf '%s\n' "$guest" | grep '^PHX-WL result ' | tail -1 || true)
+field() { printf '%s\n' "$result" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+ops=$(field ops) errs=$(field errors) mis=$(field mismatches)
+lat=$(field maxlat_ms) latop=$(field maxlat_op)
+stalls=$(printf '%s\n' "$guest" | grep -c '^PHX-WL STALL' || true)
+expected=$(( SECS * 1000 / EVERY ))
+survivors=0
+for p in "${!KILLED[@]}"; do
+	st=$(ps -o stat= -p "$p" 2>/dev/null || true)
+	case $st in ''|Z*) ;; *) survivors=$((survivors + 1)) ;; esac
+done
+
+if [ "$rrc" = 124 ]; then
+	nok "guest finished (run.sh timed out after ${TIMEOUT}s: the guest hung)"
+elif [ "$rrc" = 125 ]; then
+	nok "guest finished (run.sh exit 125: no status from the guest)"
+else
+	ok "guest finished without hanging (run.sh exit $rrc)"
+fi
+check "workload ran to its result line" test -n "$result"
+check "workload: zero errors (got ${errs:-?})" test "${errs:-x}" = 0
+check "workload: zero mismatches (got ${mis:-?})" test "${mis:-x}" = 0
+check "workload exit status 0" grep -q '^PHX-CRASH done 0$' "$OUT"
+check "SIG$SIG landed on workers: $KILLS (of $ATTEMPTS attempts; want >= $((expected / 4)))" \
+    test "$KILLS" -ge $((expected / 4)) -a "$KILLS" -ge 1
+check "every signalled worker died ($survivors still alive)" test "$survivors" = 0
+check "longest single op ${lat:-?} ms ($latop) < ${MAXSTALL} ms" \
+    awk -v l="${lat:-x}" -v m="$MAXSTALL" 'BEGIN { exit !(l + 0 == l && l < m) }'
+check "no op blocked >= 5 s (stall reports: $stalls)" test "$stalls" = 0
+check "keeper $KPID alive after the workload" test "$KEEPER_ALIVE" = 1
+check "keeper has a live worker after the workload (${LIVE_WORKER:-none})" \
+    test -n "$LIVE_WORKER"
+check "keeper fd count after ($FD_AFTER) <= before ($FD_BEFORE) + $FDSLACK" \
+    test -n "$FD_BEFORE" -a -n "$FD_AFTER" -a "${FD_AFTER:-0}" -le $(( ${FD_BEFORE:-0} + FDSLACK ))
+
+printf '%s\n' "$guest" | grep '^PHX-MODEL ' >"$T/model.txt" || true
+if "$T/workload-host" --list "$SHARE/w" >"$T/host.txt" 2>"$T/host.err" &&
+    [ -s "$T/model.txt" ] && cmp -s "$T/model.txt" "$T/host.txt"; then
+	ok "host tree share/w equals the guest's final model ($(wc -l <"$T/model.txt") entries)"
+else
+	nok "host tree share/w equals the guest's final model"
+	cat "$T/host.err"
+	diff "$T/model.txt" "$T/host.txt" | head -20
+fi
+
+echo "crash_kill: SIG$SIG: $KILLS kills landed ($ATTEMPTS attempts, $NOWORKER with no new worker yet, $FAILEDKILL failed kill calls); ops=${ops:-?} errors=${errs:-?} mismatches=${mis:-?} longest op ${lat:-?} ms ($latop); keeper fds $FD_BEFORE -> $FD_AFTER; seed $SEED"
+if [ "$FAIL" -gt 0 ]; then
+	echo "== workload reports"
+	printf '%s\n' "$guest" | grep -E '^PHX-WL (ERROR|MISMATCH|STALL)' | head -20 || true
+	echo "== last kills"
+	tail -n 10 "$T/kills.log" 2>/dev/null || true
+	echo "== keeper fds before: $KINDS_BEFORE"
+	echo "== keeper fds after:  $KINDS_AFTER"
+	echo "== daemon log (last 40 lines)"
+	tail -n 40 "$T/daemon.log"
+fi
+finish
