@@ -55,11 +55,10 @@ handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
 	uint64_t idx, fh;
 	int err;
 
-	if ((err = redo_close_on_abort(tx, fd)) < 0)
-		return err;
+	/* On failure the fd stays the caller's: nothing is registered. */
 	if ((err = take_lock(tx)) < 0)
 		return err;
-	if (redo_room(tx) < 9)
+	if (redo_room(tx) < 9 || tx->nabort >= REDO_MAX_CLOSE)
 		return -ENOSPC;
 	if (!inode_fd_budget_ok(r))
 		return -ENFILE;
@@ -73,6 +72,7 @@ handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
 			return -ENFILE;
 		SET(r->hhdr->high, idx + 1);
 	}
+	(void)redo_close_on_abort(tx, fd); /* room checked above */
 	h = &r->handles[idx];
 	SET(h->fd, (int64_t)fd);
 	SET(h->nodeid, nodeid);

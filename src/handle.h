@@ -17,7 +17,8 @@
 /* Initializes the table of a fresh region. */
 int handle_init_region(struct region *r);
 /*
- * Registers fd (ownership passes on commit; closed on abort).
+ * Registers fd (ownership passes on commit; closed on abort; on failure
+ * fd stays the caller's).
  * -ENFILE when the table is full, -ENOSPC when the txn is full.
  */
 int handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags,

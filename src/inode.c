@@ -201,11 +201,10 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	}
 	if (fd < 0)
 		return -EBADF;
-	if ((err = redo_close_on_abort(tx, fd)) < 0)
-		return err;
+	/* On failure the fd stays the caller's: nothing is registered. */
 	if (!inode_fd_budget_ok(r))
 		return -ENFILE;
-	if (redo_room(tx) < 12)
+	if (redo_room(tx) < 12 || tx->nabort >= REDO_MAX_CLOSE)
 		return -ENOSPC;
 	fh = redo_get(tx, &r->ihdr->free_head);
 	if (fh != 0 && fh <= r->hdr->inode_cap) {
@@ -217,6 +216,7 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 			return -ENFILE;
 		SET(r->ihdr->high, idx + 1);
 	}
+	(void)redo_close_on_abort(tx, fd); /* room checked above */
 	e = &r->inodes[idx];
 	b = bucket(r, dev, ino);
 	SET(e->dev, dev);

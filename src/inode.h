@@ -37,8 +37,9 @@ int inode_get(struct region *r, uint64_t nodeid, int *ret_fd,
  * Looks up (dev, ino); if known, adds one lookup and, if fd >= 0, registers
  * it for closing after commit (the table already has one). Otherwise takes
  * a free entry for fd (ownership passes to the table on commit, fd is
- * closed on abort). -ENFILE when the table is full; -ENOSPC when the
- * transaction is full. Takes the table lock until commit.
+ * closed on abort; on failure fd stays the caller's). -ENFILE when the
+ * table or the fd budget is full; -ENOSPC when the transaction is full.
+ * Takes the table lock until commit.
  */
 int inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
     uint64_t *ret_nodeid);
