@@ -1,0 +1,63 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# crashpoints.sh PHOENIXFSD CRASHTEST SRCDIR: for every CRASHPOINT("name")
+# in SRCDIR, start a daemon (built with -Dcrashpoints=true) with
+# PHX_CRASH=name:count[:sig] and run crashtest's checked workload (64
+# requests in flight, run-time vhost-user messages) on one connection:
+# the point must fire (the worker is respawned) and every check of
+# crashtest must hold. Then the poison case: PHX_CRASH_UNIQUE on one
+# request, which must answer EIO after 3 crashes while the rest goes on.
+# TAP; exit 1 on failure.
+# Knobs: PHX_CRASH_POINTS (names, default: all found), PHX_CRASH_COUNTS
+# (request-path variants, default "1 200 150:SEGV"), PHX_CRASH_VU_COUNTS
+# (vhost-user points, default "1 5 40 30:SEGV"), PHX_CRASH_SECONDS (1.5).
+set -u
+DAEMON=${1:?usage: crashpoints.sh PHOENIXFSD CRASHTEST SRCDIR}
+CT=${2:?usage: crashpoints.sh PHOENIXFSD CRASHTEST SRCDIR}
+SRC=${3:?usage: crashpoints.sh PHOENIXFSD CRASHTEST SRCDIR}
+. "$(dirname "$0")/lib.sh"
+
+SECS=${PHX_CRASH_SECONDS:-1.5}
+POINTS=${PHX_CRASH_POINTS:-$(grep -rhoE 'CRASHPOINT\("[^"]+"\)' "$SRC" |
+    sed 's/CRASHPOINT("\(.*\)")/\1/' | sort -u)}
+[ -n "$POINTS" ] || { echo "Bail out! no CRASHPOINT() in $SRC"; exit 1; }
+echo "# crash points: $(echo $POINTS)"
+
+for p in $POINTS; do
+	case $p in
+	vu.*) counts=${PHX_CRASH_VU_COUNTS:-1 5 40 30:SEGV} ;;
+	*) counts=${PHX_CRASH_COUNTS:-1 200 150:SEGV} ;;
+	esac
+	for c in $counts; do
+		spec=$p:$c
+		tag=$(echo "$spec" | tr ':.' '__')
+		if ! start_daemon "$tag" PHX_CRASH="$spec"; then
+			tap_ok 1 "$spec: daemon started"; show_log 20; continue
+		fi
+		run_tap "$spec" "$CT" work --socket "$SOCK" --share "$SHARE" \
+		    --keeper "$KEEPER" --depth 64 --seconds "$SECS" \
+		    --ctl-every-ms 25 --expect-respawn --pool 300 \
+		    --stall-timeout 10
+		rc=$?
+		[ $rc -ne 0 ] && show_log 15
+		stop_daemon
+	done
+done
+
+# Poison: one request crashes every worker that handles it.
+U=1000000002
+if start_daemon poison PHX_CRASH_UNIQUE=$U; then
+	run_tap "poison unique $U" "$CT" work --socket "$SOCK" \
+	    --share "$SHARE" --keeper "$KEEPER" --depth 64 --seconds 2 \
+	    --poison-unique $U --expect-respawn --pool 300 --stall-timeout 15
+	rc=$?
+	n=$(grep -c 'respawning' "$LOG")
+	tap_ok $([ "$n" -eq 3 ] && echo 0 || echo 1) \
+	    "poison unique $U: 3 crashes before quarantine (log shows $n respawns)"
+	[ $rc -ne 0 ] && show_log 20
+	stop_daemon
+else
+	tap_ok 1 "poison: daemon started"; show_log 20
+fi
+tap_end
+[ $TAPFAIL -eq 0 ]

@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# kills.sh PHOENIXFSD CRASHTEST: random kills of the worker (the keeper's
+# only child) while crashtest keeps 64 checked requests in flight on one
+# connection: SIGKILL every 5-50 ms, then SIGSEGV the same way. Each run
+# checks exactly-one-correct-reply, pre-crash nodeids/fhs, the host's view
+# and the keeper's fd count. TAP; exit 1 on failure.
+# Knobs: PHX_CRASH_KILL_SECONDS (12), PHX_CRASH_SEGV_SECONDS (4),
+# PHX_CRASH_KILL_MIN_MS (5), PHX_CRASH_KILL_MAX_MS (50), PHX_CRASH_DEPTH (64).
+set -u
+DAEMON=${1:?usage: kills.sh PHOENIXFSD CRASHTEST}
+CT=${2:?usage: kills.sh PHOENIXFSD CRASHTEST}
+. "$(dirname "$0")/lib.sh"
+
+KSEC=${PHX_CRASH_KILL_SECONDS:-12}
+SSEC=${PHX_CRASH_SEGV_SECONDS:-4}
+KMIN=${PHX_CRASH_KILL_MIN_MS:-5}
+KMAX=${PHX_CRASH_KILL_MAX_MS:-50}
+DEPTH=${PHX_CRASH_DEPTH:-64}
+
+for sig in KILL SEGV; do
+	secs=$KSEC
+	[ $sig = SEGV ] && secs=$SSEC
+	if ! start_daemon "kill-$sig"; then
+		tap_ok 1 "SIG$sig: daemon started"; show_log 20; continue
+	fi
+	run_tap "SIG$sig every $KMIN-$KMAX ms, depth $DEPTH" \
+	    "$CT" work --socket "$SOCK" --share "$SHARE" --keeper "$KEEPER" \
+	    --depth "$DEPTH" --seconds "$secs" --kill-min-ms "$KMIN" \
+	    --kill-max-ms "$KMAX" --kill-sig $sig --expect-respawn \
+	    --pool 2000 --stall-timeout 10
+	rc=$?
+	[ $rc -ne 0 ] && show_log 30
+	stop_daemon
+done
+tap_end
+[ $TAPFAIL -eq 0 ]
