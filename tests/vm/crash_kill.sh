@@ -19,14 +19,18 @@
 # usage: crash_kill.sh [--bin PATH] [--seconds 60] [--every-ms 200]
 #                      [--signal KILL|SEGV] [--seed N] [--max-stall-ms 5000]
 #                      [--timeout SEC] [--queues 1] [--cache auto]
-#                      [--fd-slack 8] [--daemon-arg ARG]... [--keep]
+#                      [--fd-slack 8] [--jobs 2] [--max-files 200]
+#                      [--max-dirs 40] [--daemon-arg ARG]... [--keep]
 # --signal SEGV sends SIGSEGV instead (the worker's fault handler runs, as
-# for a real fault). --seconds is workload time in the guest.
+# for a real fault). --seconds is workload time in the guest. --jobs: workload
+# instances run in parallel in the guest (on w0, w1, ..., each with its own
+# model and up to --max-files files and --max-dirs directories), so that
+# more requests are in flight when a worker dies.
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$REPO/build/src/phoenixfsd SECS=60 EVERY=200 SIG=KILL SEED="" MAXSTALL=5000
-TIMEOUT="" QUEUES=1 CACHE=auto FDSLACK=8 KEEP=0 MAXFILES=300 MAXDIRS=60
+TIMEOUT="" QUEUES=1 CACHE=auto FDSLACK=8 KEEP=0 MAXFILES=200 MAXDIRS=40 JOBS=2
 DARGS=()
 
 usage() {
@@ -47,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--fd-slack) FDSLACK=$2; shift 2 ;;
 	--max-files) MAXFILES=$2; shift 2 ;;
 	--max-dirs) MAXDIRS=$2; shift 2 ;;
+	--jobs) JOBS=$2; shift 2 ;;
 	--daemon-arg) DARGS+=("$2"); shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	-h|--help) usage ;;
@@ -107,6 +112,7 @@ SEED=$SEED
 SECONDS_=$SECS
 MAXFILES=$MAXFILES
 MAXDIRS=$MAXDIRS
+JOBS=$JOBS
 HANDSHAKE=1
 EOF
 mkdir -p "$SHARE"
@@ -152,6 +158,7 @@ msnow() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 found() { grep -q "$1" "$OUT" 2>/dev/null; }
 
 # ---- the guest -----------------------------------------------------------
+: >"$OUT"
 "$REPO/tests/vm/run.sh" --socket "$SOCK" --timeout "$TIMEOUT" \
     --queues "$QUEUES" --script "$REPO/tests/vm/guest/crash.sh" \
     --add "$T/workload:/phx/workload" --add "$T/params:/phx/params" \
@@ -234,10 +241,15 @@ TPID=""
 # ---- checks --------------------------------------------------------------
 echo "== checks"
 guest=$(awk '/^---- full console log/ { exit } { print }' "$OUT")
-result=$(printf '%s\n' "$guest" | grep '^PHX-WL result ' | tail -1 || true)
-field() { printf '%s\n' "$result" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
-ops=$(field ops) errs=$(field errors) mis=$(field mismatches)
-lat=$(field maxlat_ms) latop=$(field maxlat_op)
+result=$(printf '%s\n' "$guest" | grep '^PHX-WL result ' || true)
+nresult=$(printf '%s\n' "$result" | grep -c . || true)
+# sums over the jobs; the longest op of all
+sums=$(printf '%s\n' "$result" | awk '
+	{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+	  ops += v["ops"]; e += v["errors"]; m += v["mismatches"]
+	  if (v["maxlat_ms"] + 0 >= lat + 0) { lat = v["maxlat_ms"]; op = v["maxlat_op"] } }
+	END { if (NR) printf "%d %d %d %s %s\n", ops, e, m, lat, op }')
+read -r ops errs mis lat latop <<<"${sums:-? ? ? ? -}" || true
 stalls=$(printf '%s\n' "$guest" | grep -c '^PHX-WL STALL' || true)
 expected=$(( SECS * 1000 / EVERY ))
 survivors=0
@@ -253,7 +265,8 @@ elif [ "$rrc" = 125 ]; then
 else
 	ok "guest finished without hanging (run.sh exit $rrc)"
 fi
-check "workload ran to its result line" test -n "$result"
+check "all $JOBS workloads ran to their result line ($nresult)" \
+    test "$nresult" = "$JOBS"
 check "workload: zero errors (got ${errs:-?})" test "${errs:-x}" = 0
 check "workload: zero mismatches (got ${mis:-?})" test "${mis:-x}" = 0
 check "workload exit status 0" grep -q '^PHX-CRASH done 0$' "$OUT"
@@ -269,12 +282,18 @@ check "keeper has a live worker after the workload (${LIVE_WORKER:-none})" \
 check "keeper fd count after ($FD_AFTER) <= before ($FD_BEFORE) + $FDSLACK" \
     test -n "$FD_BEFORE" -a -n "$FD_AFTER" -a "${FD_AFTER:-0}" -le $(( ${FD_BEFORE:-0} + FDSLACK ))
 
-printf '%s\n' "$guest" | grep '^PHX-MODEL ' >"$T/model.txt" || true
-if "$T/workload-host" --list "$SHARE/w" >"$T/host.txt" 2>"$T/host.err" &&
-    [ -s "$T/model.txt" ] && cmp -s "$T/model.txt" "$T/host.txt"; then
-	ok "host tree share/w equals the guest's final model ($(wc -l <"$T/model.txt") entries)"
+printf '%s\n' "$guest" | grep '^PHX-MODEL ' | LC_ALL=C sort >"$T/model.txt" || true
+hl=0
+: >"$T/host.unsorted"
+for i in $(seq 0 $((JOBS - 1))); do
+	"$T/workload-host" --list "$SHARE/w$i" "w$i" >>"$T/host.unsorted" \
+	    2>>"$T/host.err" || hl=1
+done
+LC_ALL=C sort "$T/host.unsorted" >"$T/host.txt"
+if [ "$hl" = 0 ] && [ -s "$T/model.txt" ] && cmp -s "$T/model.txt" "$T/host.txt"; then
+	ok "host trees share/w* equal the guests' final models ($(wc -l <"$T/model.txt") entries)"
 else
-	nok "host tree share/w equals the guest's final model"
+	nok "host trees share/w* equal the guests' final models"
 	cat "$T/host.err"
 	diff "$T/model.txt" "$T/host.txt" | head -20
 fi

@@ -25,13 +25,15 @@
  * across operations and across unlink of their last name), and
  * drop_caches every 2 s so reads and lookups reach the daemon.
  *
- * usage: workload [-s SEED] [-t SECONDS] [-f MAXFILES] [-d MAXDIRS] DIR
- *        workload --list DIR
+ * usage: workload [-s SEED] [-t SECONDS] [-f MAXFILES] [-d MAXDIRS] [-l LABEL] DIR
+ *        workload --list DIR [LABEL]
  * DIR is created if missing and must then be empty. Prints progress lines
  * "PHX-WL ...", the final model listing as "PHX-MODEL <line>" and the
  * summary "PHX-WL result ops=N errors=N mismatches=N maxlat_ms=X ...".
  * With --list, prints "PHX-MODEL <line>" for the tree under DIR as found.
- * Listing line: "<path> f|d <size> <nlink> <fnv64> <first path of inode>".
+ * Listing line: "<path> f|d <size> <nlink> <fnv64> <first path of inode>",
+ * paths relative to DIR, prefixed with "LABEL/" if -l LABEL is given (so
+ * that several instances on sibling directories can share one console).
  * Exit status: 0 iff zero errors and zero mismatches; 2 on a setup failure.
  */
 #define _GNU_SOURCE
@@ -93,6 +95,7 @@ static int nh;
 static char rootpath[PATH_MAX];
 static unsigned maxfiles = 300, maxdirs = 60;
 static unsigned namectr;
+static const char *label = ""; /* listing paths are LABEL/path if set */
 
 static unsigned long long nops, nerrors, nmismatches, nreported;
 static unsigned long long nslow10, nslow100, nslow1000;
@@ -158,8 +161,8 @@ static void report(int is_error, const char *fmt, ...)
 		nmismatches++;
 	if (++nreported > MAXREPORT)
 		return;
-	printf("PHX-WL %s op#%llu t=%.3f: ", is_error ? "ERROR" : "MISMATCH",
-	    nops, now() - t_start);
+	printf("PHX-WL %s %s op#%llu t=%.3f: ", is_error ? "ERROR" : "MISMATCH",
+	    rootpath, nops, now() - t_start);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -962,8 +965,10 @@ static void lines_print(void)
 					break;
 				}
 		}
-		printf("PHX-MODEL %s %c %zu %lu %016" PRIx64 " %s\n", l->path,
-		    l->type, l->size, l->nlink, l->hash, first);
+		const char *sep = *label ? "/" : "";
+		printf("PHX-MODEL %s%s%s %c %zu %lu %016" PRIx64 " %s%s%s\n",
+		    label, sep, l->path, l->type, l->size, l->nlink, l->hash,
+		    *first != '-' ? label : "", *first != '-' ? sep : "", first);
 	}
 	fflush(stdout);
 }
@@ -1054,8 +1059,8 @@ static void *watchdog(void *arg)
 			continue;
 		double t = now();
 		if (t - s >= 5 && t - last_report >= 5) {
-			printf("PHX-WL STALL op#%llu %s blocked for %.1f s\n",
-			    cur_no, cur_name, t - s);
+			printf("PHX-WL STALL %s op#%llu %s blocked for %.1f s\n",
+			    rootpath, cur_no, cur_name, t - s);
 			fflush(stdout);
 			last_report = t;
 		}
@@ -1144,10 +1149,10 @@ static void timed(const char *name, void (*fn)(void))
 
 static void summary(const char *tag)
 {
-	printf("PHX-WL %s ops=%llu errors=%llu mismatches=%llu "
+	printf("PHX-WL %s dir=%s ops=%llu errors=%llu mismatches=%llu "
 	       "maxlat_ms=%.1f maxlat_op=%s#%llu slow10ms=%llu slow100ms=%llu "
 	       "slow1s=%llu files=%d dirs=%d handles=%d t=%.1f\n",
-	    tag, nops, nerrors, nmismatches, maxlat_ms,
+	    tag, rootpath, nops, nerrors, nmismatches, maxlat_ms,
 	    maxlat_op[0] ? maxlat_op : "-", maxlat_opno, nslow10, nslow100,
 	    nslow1000, count(T_FILE), count(T_DIR), nh, now() - t_start);
 	fflush(stdout);
@@ -1156,7 +1161,8 @@ static void summary(const char *tag)
 static void usage(void)
 {
 	fprintf(stderr, "usage: workload [-s SEED] [-t SECONDS] [-f MAXFILES] "
-			"[-d MAXDIRS] DIR\n       workload --list DIR\n");
+			"[-d MAXDIRS] [-l LABEL] DIR\n"
+			"       workload --list DIR [LABEL]\n");
 	exit(2);
 }
 
@@ -1166,18 +1172,21 @@ int main(int argc, char **argv)
 	double seconds = 30;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	if (argc == 3 && !strcmp(argv[1], "--list")) {
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--list")) {
+		if (argc == 4)
+			label = argv[3];
 		int rc = fs_lines(argv[2], "");
 		lines_print();
 		return rc < 0 ? 2 : 0;
 	}
 	int c;
-	while ((c = getopt(argc, argv, "s:t:f:d:")) != -1) {
+	while ((c = getopt(argc, argv, "s:t:f:d:l:")) != -1) {
 		switch (c) {
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 't': seconds = strtod(optarg, NULL); break;
 		case 'f': maxfiles = strtoul(optarg, NULL, 0); break;
 		case 'd': maxdirs = strtoul(optarg, NULL, 0); break;
+		case 'l': label = optarg; break;
 		default: usage();
 		}
 	}
@@ -1216,8 +1225,8 @@ int main(int argc, char **argv)
 	pthread_create(&wd, NULL, watchdog, NULL);
 
 	t_start = now();
-	printf("PHX-WL start seed=%llu seconds=%.0f maxfiles=%u maxdirs=%u\n",
-	    seed, seconds, maxfiles, maxdirs);
+	printf("PHX-WL start seed=%llu seconds=%.0f maxfiles=%u maxdirs=%u "
+	       "dir=%s\n", seed, seconds, maxfiles, maxdirs, rootpath);
 	double next_drop = t_start + 2, next_progress = t_start + 5;
 	for (;;) {
 		double t = now();
@@ -1252,7 +1261,7 @@ int main(int argc, char **argv)
 	walk_check(0);
 	drop_caches();
 	cur_start = 0;
-	printf("PHX-WL opcounts");
+	printf("PHX-WL opcounts dir=%s", rootpath);
 	for (size_t i = 0; i < NOPS; i++)
 		printf(" %s=%llu", ops[i].name, opcount[i]);
 	printf("\n");
