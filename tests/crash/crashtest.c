@@ -73,6 +73,7 @@ struct opts {
 	unsigned bench_kills;
 	double stall_timeout;
 	unsigned watchdog_s;
+	unsigned fd_settle_ms;
 	uint64_t seed;
 	bool verbose;
 };
@@ -1078,7 +1079,7 @@ work_main(const struct opts *o)
 		if (o->keeper && now >= next_sample) {
 			pid_t p = find_worker(o->keeper);
 
-			if (p && p != last_worker) {
+			if (p && last_worker && p != last_worker) {
 				w.respawns++;
 				last_worker = p;
 			}
@@ -1243,7 +1244,7 @@ work_main(const struct opts *o)
 	if (o->expect_respawn && o->keeper) {
 		pid_t now_w = find_worker(o->keeper);
 
-		if (now_w && now_w != last_worker)
+		if (now_w && last_worker && now_w != last_worker)
 			w.respawns++;
 		tap(w.respawns > 0 || (worker0 && now_w && now_w != worker0),
 		    "the worker was respawned (pid %d -> %d)", (int)worker0,
@@ -1290,7 +1291,7 @@ work_main(const struct opts *o)
 		    w.pool_unlink, w.pool_rmdir, w.pool_rename, w.pool, errs);
 	}
 	if (o->keeper) {
-		fds_after = fd_settle(o->keeper, fds_before, 5000);
+		fds_after = fd_settle(o->keeper, fds_before, o->fd_settle_ms);
 		tap(fds_after == fds_before, "keeper fd count after the run "
 		    "equals the count before (%d before, %d after)",
 		    fds_before, fds_after);
@@ -1336,7 +1337,7 @@ bench_main(const struct opts *o)
 	char path[4096], name[64], dirname[64];
 	uint64_t *nodes = NULL, *lat = NULL, nodes_n = 0, errors = 0;
 	uint64_t dir, data, data_fh, ops = 0, t0;
-	unsigned inflight = 0, nlat = 0, lookups_sent = 0;
+	unsigned inflight = 0, nlat = 0, lookups_sent = 0, lookups_failed = 0;
 	int r, fd;
 
 	snprintf(dirname, sizeof(dirname), "rb.%d", (int)getpid());
@@ -1375,7 +1376,7 @@ bench_main(const struct opts *o)
 	/* Make the daemon know o->inodes inodes: pipelined lookups. */
 	nodes = calloc(o->inodes + 1, sizeof(*nodes));
 	t0 = vuf_now_ns();
-	while (nodes_n < o->inodes) {
+	while (nodes_n + lookups_failed < o->inodes) {
 		while (lookups_sent < o->inodes && inflight < o->depth) {
 			struct fusec_req *req;
 
@@ -1398,12 +1399,46 @@ bench_main(const struct opts *o)
 			const struct fuse_entry_out *re = done[i]->reply;
 
 			inflight--;
-			if (done[i]->error == 0 && re->nodeid)
+			if (done[i]->error == 0 && re->nodeid) {
 				nodes[nodes_n++] = re->nodeid;
-			else
-				nodes_n++, errors++;
+			} else {
+				if (errors < 5)
+					fprintf(stderr, "bench: LOOKUP unique "
+					    "%llu: error %d\n",
+					    (unsigned long long)done[i]->unique,
+					    done[i]->error);
+				errors++;
+				lookups_failed++;
+			}
 			fusec_req_free(done[i]);
 		}
+	}
+	{
+		/* Every nodeid just looked up must answer GETATTR. */
+		unsigned stale = 0;
+
+		uint64_t keep = 0;
+
+		for (uint64_t i = 0; i < nodes_n; i++) {
+			struct fuse_attr_out a;
+
+			r = fusec_getattr(fc, nodes[i], &a);
+			if (r < 0) {
+				if (stale++ < 5)
+					fprintf(stderr, "bench: GETATTR of "
+					    "looked-up nodeid %llu: %d\n",
+					    (unsigned long long)nodes[i], r);
+				continue;
+			}
+			nodes[keep++] = nodes[i];
+		}
+		/* Reported, then left out of the workload: the figures
+		 * below count only what the kills cause. */
+		if (stale)
+			printf("# bench: %u of %llu looked-up nodeids fail "
+			       "GETATTR before any kill (left out)\n", stale,
+			    (unsigned long long)nodes_n);
+		nodes_n = keep;
 	}
 	fprintf(stderr, "bench: %u lookups in %.1f ms, keeper fds %d\n",
 	    o->inodes, (double)(vuf_now_ns() - t0) / 1e6,
@@ -1411,7 +1446,8 @@ bench_main(const struct opts *o)
 
 	lat = calloc(o->bench_kills + 1, sizeof(*lat));
 	{
-		uint64_t t_end = o->seconds > 0 ? vuf_now_ns() +
+		uint64_t t_end = o->seconds > 0 && !o->bench_kills ?
+		    vuf_now_ns() +
 		    (uint64_t)(o->seconds * 1e9) : UINT64_MAX;
 		uint64_t next_kill = o->bench_kills ? vuf_now_ns() + 100000000ull :
 		    UINT64_MAX;
@@ -1487,8 +1523,18 @@ bench_main(const struct opts *o)
 			for (int i = 0; i < k; i++) {
 				inflight--;
 				ops++;
-				if (done[i]->error || done[i]->proto)
+				if (done[i]->error || done[i]->proto) {
+					if (errors < 5)
+						fprintf(stderr, "bench: %s "
+						    "unique %llu: error %d%s\n",
+						    fusec_opname(done[i]->opcode),
+						    (unsigned long long)
+						    done[i]->unique,
+						    done[i]->error,
+						    done[i]->proto ? " (protocol)" :
+						    "");
 					errors++;
+				}
 				fusec_req_free(done[i]);
 			}
 			if (measuring && mark_set &&
@@ -1575,6 +1621,7 @@ main(int argc, char **argv)
 		{"stall-timeout", required_argument, NULL, 't'},
 		{"watchdog", required_argument, NULL, 'w'},
 		{"seed", required_argument, NULL, 'x'},
+		{"fd-settle-ms", required_argument, NULL, 'F'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {
@@ -1585,6 +1632,7 @@ main(int argc, char **argv)
 		.inodes = 1000,
 		.stall_timeout = 10,
 		.watchdog_s = 300,
+		.fd_settle_ms = 2000,
 	};
 	const char *mode;
 	int opt;
@@ -1616,6 +1664,7 @@ main(int argc, char **argv)
 		case 't': o.stall_timeout = strtod(optarg, NULL); break;
 		case 'w': o.watchdog_s = (unsigned)atoi(optarg); break;
 		case 'x': o.seed = strtoull(optarg, NULL, 0); break;
+		case 'F': o.fd_settle_ms = (unsigned)atoi(optarg); break;
 		default: return 2;
 		}
 	}

@@ -3,10 +3,10 @@
 # phoenixfsd daemons in a mktemp directory, stops exactly the processes it
 # started (launcher, keeper, the keeper's child) and merges the TAP of
 # several crashtest runs into one numbered stream ending in "N passed, N
-# failed". Knobs: PHX_CRASH_SANDBOX (none|chroot|namespace, default none),
+# failed". Knobs: PHX_CRASH_SANDBOX (none|chroot|namespace, default namespace),
 # PHX_CRASH_KEEP=1 keeps the temporary directory and logs.
 
-: "${PHX_CRASH_SANDBOX:=none}"
+: "${PHX_CRASH_SANDBOX:=namespace}"
 T=$(mktemp -d /tmp/phx-crash.XXXXXX)
 STARTED=""	# launcher:keeper pairs
 TAPN=0
