@@ -18,19 +18,20 @@
 #
 # usage: crash_kill.sh [--bin PATH] [--seconds 60] [--every-ms 200]
 #                      [--signal KILL|SEGV] [--seed N] [--max-stall-ms 5000]
-#                      [--timeout SEC] [--queues 1] [--cache auto]
+#                      [--timeout SEC] [--hang-s 60] [--queues 1] [--cache auto]
 #                      [--fd-slack 8] [--jobs 2] [--max-files 200]
 #                      [--max-dirs 40] [--daemon-arg ARG]... [--keep]
 # --signal SEGV sends SIGSEGV instead (the worker's fault handler runs, as
 # for a real fault). --seconds is workload time in the guest. --jobs: workload
 # instances run in parallel in the guest (on w0, w1, ..., each with its own
 # model and up to --max-files files and --max-dirs directories), so that
-# more requests are in flight when a worker dies.
+# more requests are in flight when a worker dies. --hang-s: once a guest op
+# has blocked this long the guest counts as hung and is stopped.
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$REPO/build/src/phoenixfsd SECS=60 EVERY=200 SIG=KILL SEED="" MAXSTALL=5000
-TIMEOUT="" QUEUES=1 CACHE=auto FDSLACK=8 KEEP=0 MAXFILES=200 MAXDIRS=40 JOBS=2
+HANG=60 TIMEOUT="" QUEUES=1 CACHE=auto FDSLACK=8 KEEP=0 MAXFILES=200 MAXDIRS=40 JOBS=2
 DARGS=()
 
 usage() {
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--seed) SEED=$2; shift 2 ;;
 	--max-stall-ms) MAXSTALL=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
+	--hang-s) HANG=$2; shift 2 ;;
 	--queues) QUEUES=$2; shift 2 ;;
 	--cache) CACHE=$2; shift 2 ;;
 	--fd-slack) FDSLACK=$2; shift 2 ;;
@@ -171,7 +173,7 @@ declare -A KILLED=()
 state=ready FD_BEFORE="" FD_AFTER="" KINDS_BEFORE="" KINDS_AFTER=""
 KEEPER_ALIVE=0 LIVE_WORKER="" KILLS=0 ATTEMPTS=0 NOWORKER=0 FAILEDKILL=0
 T_KILL0=0 T_KILLEND=0 settle_start=0
-sleep_s=$(printf '%d.%03d' $((EVERY / 1000)) $((EVERY % 1000)))
+HUNG=0
 while kill -0 "$RPID" 2>/dev/null; do
 	case $state in
 	ready)
@@ -197,6 +199,14 @@ while kill -0 "$RPID" 2>/dev/null; do
 			state=settle
 			continue
 		fi
+		b=$(grep '^PHX-WL STALL' "$OUT" | tail -1 |
+		    sed -n 's/.* for \([0-9]*\)\..*/\1/p')
+		if [ -n "$b" ] && [ "$b" -ge "$HANG" ]; then
+			echo "crash_kill: a guest op blocked ${b} s: hung; stopping the guest"
+			HUNG=1
+			kill "$RPID" 2>/dev/null || true
+			break
+		fi
 		ATTEMPTS=$((ATTEMPTS + 1))
 		w=""
 		for p in $(workers); do
@@ -214,12 +224,18 @@ while kill -0 "$RPID" 2>/dev/null; do
 		else
 			FAILEDKILL=$((FAILEDKILL + 1))
 		fi
-		sleep "$sleep_s" ;;
+		# keep the schedule: attempt n at T_KILL0 + n * EVERY
+		d=$(( T_KILL0 + ATTEMPTS * EVERY - $(msnow) ))
+		[ "$d" -le 0 ] || sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))" ;;
 	settle)
 		n=$(fdcount)
 		if [ "$n" -le $((FD_BEFORE + FDSLACK)) ] ||
 		    [ $(( $(msnow) - settle_start )) -gt 10000 ]; then
 			FD_AFTER=$n KINDS_AFTER=$(fdkinds)
+			for f in /proc/"$KPID"/fd/*; do
+				echo "${f##*/} $(readlink "$f") flags=$(awk '/^flags/ { print $2 }' \
+				    "/proc/$KPID/fdinfo/${f##*/}" 2>/dev/null)"
+			done >"$T/fds.after" 2>/dev/null || true
 			KEEPER_ALIVE=0 LIVE_WORKER=$(workers)
 			! kill -0 "$KPID" 2>/dev/null || KEEPER_ALIVE=1
 			echo "crash_kill: keeper fds after: $FD_AFTER"
@@ -258,7 +274,9 @@ for p in "${!KILLED[@]}"; do
 	case $st in ''|Z*) ;; *) survivors=$((survivors + 1)) ;; esac
 done
 
-if [ "$rrc" = 124 ]; then
+if [ "$HUNG" = 1 ]; then
+	nok "guest finished (an op blocked >= ${HANG} s: the guest hung)"
+elif [ "$rrc" = 124 ]; then
 	nok "guest finished (run.sh timed out after ${TIMEOUT}s: the guest hung)"
 elif [ "$rrc" = 125 ]; then
 	nok "guest finished (run.sh exit 125: no status from the guest)"
@@ -306,6 +324,7 @@ if [ "$FAIL" -gt 0 ]; then
 	tail -n 10 "$T/kills.log" 2>/dev/null || true
 	echo "== keeper fds before: $KINDS_BEFORE"
 	echo "== keeper fds after:  $KINDS_AFTER"
+	grep -v '/fd flags=' "$T/fds.after" 2>/dev/null | tail -n 12 || true
 	echo "== daemon log (last 40 lines)"
 	tail -n 40 "$T/daemon.log"
 fi
