@@ -26,7 +26,7 @@ rc=0
 
 for n in $INODES; do
 	if ! start_daemon "rec-$n"; then
-		echo "recovery inodes=$n error=daemon-did-not-start"; rc=1; continue
+		echo "recovery inodes=$n error=daemon-did-not-start"; show_log 10; rc=1; continue
 	fi
 	timeout -k 5 600 "$CT" bench --socket "$SOCK" --share "$SHARE" \
 	    --keeper "$KEEPER" --inodes "$n" --kills "$KILLS" \
