@@ -47,6 +47,8 @@ intent_thread_init(struct region *r, struct region_thread_rec *t)
 	int err, fl;
 
 	intent_region = r;
+	if (have_ring)
+		return 0;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
 	p.cq_entries = 64;
@@ -90,6 +92,18 @@ intent_thread_init(struct region *r, struct region_thread_rec *t)
 	self_index = (unsigned)(t - r->threads);
 	have_ring = true;
 	return 0;
+}
+
+void
+intent_thread_fini(struct region_thread_rec *t)
+{
+	if (!have_ring)
+		return;
+	/* Forget it first: a crash in between leaks, never reuses. */
+	if (t != NULL && t->ring_fd == ring.ring_fd)
+		region_store((uint64_t *)&t->ring_fd, (uint64_t)-1);
+	io_uring_queue_exit(&ring);
+	have_ring = false;
 }
 
 bool

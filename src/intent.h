@@ -38,6 +38,8 @@ enum intent_state {
 /* Sets up the calling thread's ring, recorded in t. -errno (then the
  * thread runs operations directly). */
 int intent_thread_init(struct region *r, struct region_thread_rec *t);
+/* Closes the calling thread's ring (its results are all in slots). */
+void intent_thread_fini(struct region_thread_rec *t);
 /* True if the calling thread has a ring. */
 bool intent_available(void);
 

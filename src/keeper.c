@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fdtab.h"
 #include "handle.h"
 #include "inode.h"
 #include "keeper.h"
@@ -147,6 +148,24 @@ listen_socket(const struct config *cfg)
 	return clear_cloexec(REGION_FD_LISTEN);
 }
 
+/*
+ * Holds every reserved fd number that is not in use yet (the connection,
+ * before accept) with /dev/null, so no ordinary open takes it and a later
+ * dup2 onto it replaces only the placeholder.
+ */
+static void
+reserve_fds(void)
+{
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (null < 0)
+		fatal("/dev/null");
+	for (int fd = REGION_FD_BASE; fd < REGION_FD_NEXT; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && dup2(null, fd) < 0)
+			fatal("cannot reserve fd %d", fd);
+	close(null);
+}
+
 static void
 raise_nofile(const struct config *cfg)
 {
@@ -165,21 +184,34 @@ raise_nofile(const struct config *cfg)
 		log_warn("cannot set RLIMIT_NOFILE");
 }
 
+/*
+ * The pid file is opened before the keeper builds its sandbox (which
+ * changes the root the launcher shares with it) and written after.
+ */
 static int
-write_pid_file(const char *path, pid_t pid)
+open_pid_file(const char *path)
 {
-	char buf[32];
-	int fd, n;
+	int fd;
 
+	if (path[0] == '\0')
+		return -1;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return -errno;
+		log_warn("cannot write %s", path);
+	return fd;
+}
+
+static int
+write_pid_file(int fd, pid_t pid)
+{
+	char buf[32];
+	int n;
+
+	if (fd < 0)
+		return 0;
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
-	if (write(fd, buf, n) != n) {
-		close(fd);
+	if (write(fd, buf, n) != n)
 		return -EIO;
-	}
-	close(fd);
 	return 0;
 }
 
@@ -349,14 +381,17 @@ watchdog(struct keeper *k)
 		struct region_thread_rec *t = &k->r.threads[i];
 		uint64_t act = region_load(&t->act);
 
+		uint64_t start = region_load(&t->act_start_ns);
+
 		if (!region_load(&t->in_use) || act == REGION_ACT_IDLE ||
 		    act == REGION_ACT_HOUSEKEEPING)
 			continue;
-		if (now - t->act_start_ns < limit)
+		/* An activity that began after we read the clock is young. */
+		if (start >= now || now - start < limit)
 			continue;
 		log_warnx("worker thread %u stuck in activity %llu for %llu ms: "
 		    "killing the worker", i, (unsigned long long)act,
-		    (unsigned long long)((now - t->act_start_ns) / 1000000));
+		    (unsigned long long)((now - start) / 1000000));
 		fault_count_all_active(&k->r);
 		k->r.health->watchdog_kills++;
 		kill(k->worker, SIGKILL);
@@ -486,6 +521,9 @@ keeper_run(const struct config *cfg)
 		fatal("stat of the shared directory");
 	inode_init_region(&k.r, REGION_FD_ROOT, st.st_dev, st.st_ino);
 	handle_init_region(&k.r);
+	/* The fds the keeper owns: the worker's fd sweep keeps them. */
+	if (fdtab_keeper_snapshot(&k.r) < 0)
+		log_warnx("cannot list the keeper's fds");
 	k.r.hdr->keeper_pid = (uint64_t)getpid();
 	k.r.hdr->conn_state = REGION_CONN_NONE;
 	{
@@ -512,7 +550,7 @@ keeper_run(const struct config *cfg)
 int
 keeper_launch(const struct config *cfg)
 {
-	int err, st;
+	int err, st, pidfd;
 	pid_t pid;
 
 	raise_nofile(cfg);
@@ -522,6 +560,8 @@ keeper_launch(const struct config *cfg)
 		return 1;
 	}
 	log_info("Waiting for vhost-user socket connection...");
+	pidfd = open_pid_file(cfg->pid_file);
+	reserve_fds();
 	err = sandbox_unshare(cfg);
 	if (err < 0) {
 		log_warnc(err, "cannot create namespaces (try --sandbox=chroot "
@@ -529,9 +569,10 @@ keeper_launch(const struct config *cfg)
 		return 1;
 	}
 	if (cfg->sandbox != CONFIG_SANDBOX_NAMESPACE) {
-		if (cfg->pid_file[0] && write_pid_file(cfg->pid_file,
-		    getpid()) < 0)
+		if (write_pid_file(pidfd, getpid()) < 0)
 			log_warn("cannot write %s", cfg->pid_file);
+		if (pidfd >= 0)
+			close(pidfd);
 		return keeper_run(cfg);
 	}
 	pid = fork();
@@ -541,12 +582,16 @@ keeper_launch(const struct config *cfg)
 	}
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (pidfd >= 0)
+			close(pidfd);
 		_exit(keeper_run(cfg));
 	}
 	/* The launcher: forward termination, wait, report. */
 	log_procinit("launcher");
-	if (cfg->pid_file[0] && write_pid_file(cfg->pid_file, pid) < 0)
+	if (write_pid_file(pidfd, pid) < 0)
 		log_warn("cannot write %s", cfg->pid_file);
+	if (pidfd >= 0)
+		close(pidfd);
 	install_signals();
 	close(REGION_FD_LISTEN);
 	for (;;) {

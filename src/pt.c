@@ -24,6 +24,7 @@
 #include "handle.h"
 #include "inode.h"
 #include "log.h"
+#include "fdtab.h"
 #include "pt_int.h"
 
 /* ---- state ------------------------------------------------------------ */
@@ -61,6 +62,8 @@ pt_init(struct pt **ret, struct region *r, const struct config *cfg,
 	pt->cfg = cfg;
 	pt->root_fd = root_fd;
 	pt->proc_fd = fd;
+	/* This incarnation's own: the sweep keeps it, a later one closes it. */
+	(void)fdtab_register(fd);
 	pt->euid = geteuid();
 	pt->egid = getegid();
 	pt->switch_creds = pt->euid == 0;

@@ -27,6 +27,8 @@
 
 #include "crashpoint.h"
 #include "fault.h"
+#include "fdtab.h"
+#include "intent.h"
 #include "fdispatch.h"
 #include "journal.h"
 #include "log.h"
@@ -109,8 +111,23 @@ queue_thread_release(struct region_thread_rec *t)
 {
 	if (t == NULL)
 		return;
+	intent_thread_fini(t);
 	region_store(&t->act, REGION_ACT_IDLE);
 	region_store(&t->in_use, 0);
+}
+
+/* The thread's io_uring for exactly-once operations (intent.h). */
+static void
+thread_ring(struct region *r, struct region_thread_rec *t)
+{
+	static bool warned;
+	int err = intent_thread_init(r, t);
+
+	if (err < 0 && !warned) {
+		warned = true;
+		log_warnc(err, "no io_uring for exactly-once operations: "
+		    "falling back to identity checks");
+	}
 }
 
 /* ---- helpers --------------------------------------------------------- */
@@ -172,6 +189,8 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	uint64_t w;
 
 	fault_begin(REGION_ACT_REQUEST, (uint64_t)q << 16 | head);
+	/* No fd sweep between an fd's creation and its commit (fdtab.h). */
+	fdtab_req_begin();
 	memset(&req, 0, sizeof(req));
 	req.in = slot->req;
 	req.in_len = MIN(slot->req_len, REGION_SLOT_REQ_MAX);
@@ -204,6 +223,7 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 		journal_with_state(w, JOURNAL_REPLIED)) < 0)
 		fatalx("queue %u head %u: no redo room for the commit", q, head);
 	redo_commit(&tx);
+	fdtab_req_end();
 	CRASHPOINT("queue.after_commit");
 	fault_end();
 	return (uint32_t)len;
@@ -377,6 +397,7 @@ pool_main(void *arg)
 	if (t == NULL)
 		fatalx("no free thread record for a pool thread");
 	(void)fault_thread_init(t);
+	thread_ring(qs->r, t);
 	for (;;) {
 		struct pool_job *j;
 		struct vring_used_ent e;
@@ -486,6 +507,7 @@ queue_main(void *arg)
 	if (t == NULL)
 		fatalx("queue %u: no free thread record", qu->idx);
 	(void)fault_thread_init(t);
+	thread_ring(qs->r, t);
 	vring_suppress_kicks(&qu->vq);
 	while (!stopping(qu)) {
 		uint64_t deadline;
@@ -701,6 +723,35 @@ queue_wake_all(struct queue_set *qs)
 /* ---- recovery (DESIGN 4 steps 3-5) ------------------------------------ */
 
 /*
+ * Writes the EIO reply of a quarantined request (DESIGN 6) into its
+ * writable buffers; a request without them (FORGET) completes with 0.
+ */
+static uint32_t
+quarantine_reply(const struct journal_slot_rec *s, const struct vring_chain *c)
+{
+	struct fuse_out_header oh;
+	struct fuse_in_header ih;
+	const uint8_t *p = (const uint8_t *)&oh;
+	size_t left = sizeof(oh);
+
+	if (s->req_len < sizeof(ih) || c->wr_len < sizeof(oh))
+		return 0;
+	memcpy(&ih, s->req, sizeof(ih));
+	memset(&oh, 0, sizeof(oh));
+	oh.len = sizeof(oh);
+	oh.error = -EIO;
+	oh.unique = ih.unique;
+	for (unsigned i = c->nrd; i < c->nrd + c->nwr && left > 0; i++) {
+		size_t n = MIN(left, c->iov[i].iov_len);
+
+		memcpy(c->iov[i].iov_base, p, n);
+		p += n;
+		left -= n;
+	}
+	return sizeof(oh);
+}
+
+/*
  * The exactly-once hook for an EXECUTING slot (DESIGN 5): decides from the
  * slot's intent record whether the operation happened. Returns 1 if it
  * resolved the request (reply written, *ret_len set), 0 if the request
@@ -823,6 +874,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		struct journal_slot_rec *s = region_slot(qs->r, q, live[i].head);
 		struct vring_chain c = { .iov = qu->iov, .max = VRING_MAX_IOV };
 		uint32_t len = 0;
+		uint64_t key;
 		int res = 0;
 
 		/* Only for the iovecs: the request is decoded from the copy. */
@@ -839,6 +891,19 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		} else {
 			st->replayed++;
 		}
+		key = fault_key_request(q, live[i].head,
+		    journal_gen(region_load(&s->word)));
+		if (res == 0 && qs->cfg != NULL && fault_crashes(qs->r, key) >=
+		    qs->cfg->quarantine_crashes) {
+			/* A poison request: answer EIO, never run it again. */
+			len = quarantine_reply(s, &c);
+			res = 1;
+			qs->r->health->quarantined++;
+			st->quarantined++;
+			log_warnx("queue %u head %u: request crashed the worker "
+			    "%llu times: quarantined (EIO)", q, live[i].head,
+			    (unsigned long long)fault_crashes(qs->r, key));
+		}
 		if (res == 0)
 			len = run_request(qs, q, live[i].head, s, &c, t, true);
 		else {
@@ -851,6 +916,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 				fatalx("queue %u: no redo room", q);
 			redo_commit(&tx);
 		}
+		fault_clear(qs->r, key);
 		e[ne].id = live[i].head;
 		e[ne].len = len;
 		ne++;
@@ -884,6 +950,7 @@ queue_recover(struct queue_set *qs, struct queue_recover_stats *ret)
 	if (t == NULL)
 		return -EAGAIN;
 	(void)fault_thread_init(t);
+	thread_ring(qs->r, t);
 	for (unsigned q = 0; q < REGION_MAX_QUEUES && err == 0; q++) {
 		struct region_queue_rec *rec = &qs->r->dev->queue[q];
 

@@ -33,6 +33,7 @@ struct queue_recover_stats {
 	unsigned executing;	/* EXECUTING slots (resolved or re-run) */
 	unsigned dropped;	/* live slots outside the avail window: freed */
 	unsigned broken;	/* queues found or made broken */
+	unsigned quarantined;	/* poison requests answered EIO */
 };
 
 /* Heap state for every queue; no thread started. -ENOMEM. */

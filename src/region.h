@@ -42,7 +42,7 @@
 #define REGION_FD_CONN	 (REGION_FD_BASE + 2) /* the vhost-user connection */
 #define REGION_FD_ROOT	 (REGION_FD_BASE + 3) /* O_PATH of the shared dir */
 #define REGION_FD_PROC	 (REGION_FD_BASE + 4) /* keeper's /proc/self/fd */
-#define REGION_FD_NEXT	 (REGION_FD_BASE + 8) /* end of the reserved range */
+#define REGION_FD_NEXT	 (REGION_FD_BASE + 5) /* end of the reserved range */
 #define REGION_FD_RESERVED(fd) ((fd) >= REGION_FD_BASE && (fd) < REGION_FD_NEXT)
 
 /* ---- header --------------------------------------------------------- */

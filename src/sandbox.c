@@ -42,7 +42,10 @@ sandbox_unshare(const struct config *cfg)
 {
 	if (cfg->sandbox != CONFIG_SANDBOX_NAMESPACE)
 		return 0;
-	if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET) < 0)
+	/* Mount and network namespaces are the keeper's own (enter_namespace):
+	 * the launcher keeps the host's root, to remove the socket and pid
+	 * file at exit. */
+	if (unshare(CLONE_NEWPID) < 0)
 		return -errno;
 	return 0;
 }
@@ -50,6 +53,8 @@ sandbox_unshare(const struct config *cfg)
 static int
 enter_namespace(const struct config *cfg)
 {
+	if (unshare(CLONE_NEWNS | CLONE_NEWNET) < 0)
+		return -errno;
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return -errno;

@@ -11,12 +11,12 @@
 
 /*
  * In the launcher, before the keeper is forked: for --sandbox=namespace
- * unshares the PID, mount and network namespaces (the next child is pid 1
- * of the new PID namespace). -errno.
+ * unshares the PID namespace (the next child is pid 1 of it). -errno.
  */
 int sandbox_unshare(const struct config *cfg);
 /*
- * In the keeper: mounts a fresh /proc (namespace mode), opens the proc
+ * In the keeper: unshares the mount and network namespaces and mounts a
+ * fresh /proc (namespace mode), opens the proc
  * root at REGION_FD_PROC, then confines the process to the shared
  * directory (pivot_root, chroot, or nothing) and opens the shared
  * directory's root at REGION_FD_ROOT. -errno.

@@ -23,6 +23,8 @@
 #include "crashpoint.h"
 #include "fault.h"
 #include "fdispatch.h"
+#include "fdtab.h"
+#include "intent.h"
 #include "inode.h"
 #include "log.h"
 #include "queue.h"
@@ -135,6 +137,11 @@ worker_main(struct region *r, const struct config *cfg)
 		log_warnx("a corrupt redo log was ignored");
 	else if (err > 0)
 		log_info("rolled %d redo transactions forward", err);
+	/* DESIGN 4 step 2: the dead threads' io_uring records, then closed. */
+	err = intent_drain_dead(r);
+	if (err > 0)
+		log_info("%d operation results recovered from io_uring "
+		    "completion rings", err);
 	/* The dead incarnation's thread records are free again. */
 	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
 		region_store(&r->threads[i].act, REGION_ACT_IDLE);
@@ -159,8 +166,13 @@ worker_main(struct region *r, const struct config *cfg)
 	r->hdr->last_recovery_ns = now_ns() - t0;
 	r->hdr->failed_recoveries = 0;
 	__atomic_store_n(&r->hdr->recovered, 1, __ATOMIC_RELEASE);
-	if (inc > 1)
+	if (inc > 1) {
 		log_info("recovered in %.3f ms", (double)(now_ns() - t0) / 1e6);
+		/* DESIGN 4 step 9: in the background, never in the stall. */
+		err = fdtab_start_sweep(r);
+		if (err < 0)
+			log_warnc(err, "cannot start the fd sweep");
+	}
 
 	sa.dev = dev;
 	sa.ret = 0;
