@@ -331,6 +331,12 @@ reap(struct keeper *k, pid_t pid, bool *ret_reaped)
 
 	*ret_reaped = false;
 	while ((p = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+		if (WIFSIGNALED(st))
+			log_info("worker %ld ended (signal %d)", (long)p,
+			    WTERMSIG(st));
+		else if (WEXITSTATUS(st) != 0)
+			log_info("worker %ld ended (status %d)", (long)p,
+			    WEXITSTATUS(st));
 		if (WIFSIGNALED(st)) {
 			if (WTERMSIG(st) == SIGKILL)
 				k->r.hdr->deaths_kill++;
@@ -475,14 +481,7 @@ keeper_loop(struct keeper *k)
 			    (unsigned long long)k->r.hdr->failed_recoveries);
 			k->r.hdr->degraded = 1;
 		}
-		if (st != 0x7f00)
-			log_info("worker %ld ended (%s %d), respawning",
-			    (long)k->worker,
-			    WIFSIGNALED(st) ? "signal" : "status",
-			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-		else
-			log_debug("worker %ld died, respawning",
-			    (long)k->worker);
+		log_debug("worker %ld died, respawning", (long)k->worker);
 		/* A crash loop backs off, but never stops serving. */
 		if (k->r.hdr->failed_recoveries > 2)
 			usleep(MIN(1000000u,
