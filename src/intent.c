@@ -30,12 +30,14 @@ static const unsigned allowed_ops[] = {
 	IORING_OP_MKDIRAT, IORING_OP_UNLINKAT, IORING_OP_RENAMEAT,
 	IORING_OP_SYMLINKAT, IORING_OP_LINKAT, IORING_OP_OPENAT,
 	IORING_OP_FALLOCATE, IORING_OP_FSETXATTR, PHX_IORING_OP_FTRUNCATE,
+	IORING_OP_SEND,
 };
 
 static __thread struct io_uring ring;
 static __thread bool have_ring;
 static __thread bool have_ftruncate;
 static __thread unsigned self_index;
+static __thread struct io_uring_cqe *pending_send;
 static struct region *intent_region;
 
 int
@@ -200,6 +202,51 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	return (int)res;
 }
 
+int
+intent_send(int fd, const void *buf, size_t len, uint64_t seq)
+{
+	uint64_t key = (uint64_t)REGION_ACT_CONTROL << 56 |
+	    (seq & 0x00ffffffffffffffULL);
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int err, res;
+
+	if (!have_ring)
+		return -ENOSYS;
+	sqe = io_uring_get_sqe(&ring);
+	if (sqe == NULL)
+		return -EAGAIN;
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	sqe->user_data = key;
+	do
+		err = io_uring_submit_and_wait(&ring, 1);
+	while (err == -EINTR);
+	if (err < 0)
+		return err;
+	for (;;) {
+		err = io_uring_wait_cqe(&ring, &cqe);
+		if (err == -EINTR)
+			continue;
+		if (err < 0)
+			return err;
+		if (cqe->user_data == key)
+			break;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	res = cqe->res;
+	/* Consumed by intent_send_seen(), after the caller stored SENT. */
+	pending_send = cqe;
+	return res;
+}
+
+void
+intent_send_seen(void)
+{
+	if (pending_send != NULL)
+		io_uring_cqe_seen(&ring, pending_send);
+	pending_send = NULL;
+}
+
 static int
 direct(int ret)
 {
@@ -361,6 +408,19 @@ drain_one(struct region *r, struct region_thread_rec *t)
 		struct journal_slot_rec *s = region_slot(r, q, hd);
 		uint64_t w;
 
+		if (c->user_data >> 56 == REGION_ACT_CONTROL) {
+			struct region_dev_rec *d = r->dev;
+
+			/* The reply of the message being handled left. */
+			if (region_load(&d->ctrl_state) == REGION_CTRL_HANDLED &&
+			    (d->ctrl_seq & 0x00ffffffffffffffULL) ==
+			    (c->user_data & 0x00ffffffffffffffULL) &&
+			    c->res >= 0 && (uint64_t)c->res == d->ctrl_reply_len) {
+				region_store(&d->ctrl_state, REGION_CTRL_SENT);
+				found++;
+			}
+			continue;
+		}
 		if (s == NULL || c->user_data >> 56 != REGION_ACT_REQUEST)
 			continue;
 		w = region_load(&s->word);

@@ -53,6 +53,16 @@ int intent_drain_dead(struct region *r);
 /* The recorded result of req's slot, if KNOWN: true and *ret_res. */
 bool intent_known(const struct fuse_req *req, int64_t *ret_res);
 
+/*
+ * Sends the vhost-user reply of control message seq through the calling
+ * thread's ring, so that after a crash the completion says whether it
+ * left (DESIGN 7): intent_drain_dead() then moves the control state from
+ * HANDLED to SENT. Returns bytes sent, -errno, or -ENOSYS without a ring.
+ */
+int intent_send(int fd, const void *buf, size_t len, uint64_t seq);
+/* Consumes the send's completion; call right after storing SENT. */
+void intent_send_seen(void);
+
 /* The operations. Each returns the syscall's result or -errno. */
 int intent_mkdirat(struct fuse_req *req, int dirfd, const char *name,
     mode_t mode);

@@ -13,8 +13,9 @@
  * SENT -> IDLE. A new worker resumes at the recorded state: a RECEIVED
  * message is handled again, a HANDLED one has its reply sent. The one
  * window left is a crash between the send and the SENT store, where the
- * reply would be sent twice; closing it needs an io_uring send whose
- * completion survives the worker (TODO(#7)).
+ * reply would be sent twice: replies therefore go out by an io_uring send
+ * whose completion survives the worker (intent_send); the next worker's
+ * drain of the dead rings moves HANDLED to SENT if the reply left.
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +28,7 @@
 #include "crashpoint.h"
 #include "fault.h"
 #include "fdtab.h"
+#include "intent.h"
 #include "log.h"
 #include "queue.h"
 #include "vu.h"
@@ -112,7 +114,7 @@ take_fds(struct region_dev_rec *d)
 				close(fds[i]);
 		}
 		if (cnt > REGION_MAX_FDS)
-			n = REGION_MAX_FDS; /* TODO(#7): flag as bad */
+			n = REGION_MAX_FDS; /* the rest are closed by the kernel */
 	}
 	d->ctrl_nfds = n;
 	region_store(&d->ctrl_state, REGION_CTRL_RECEIVED);
@@ -360,6 +362,8 @@ vu_serve(struct vu_dev *dev)
 	if (dev->t == NULL)
 		return -EAGAIN;
 	(void)fault_thread_init(dev->t);
+	/* Replies go out through the ring, whose record outlives us. */
+	(void)intent_thread_init(dev->r, dev->t);
 	for (;;) {
 		switch (region_load(&d->ctrl_state)) {
 		case REGION_CTRL_IDLE:
@@ -375,12 +379,27 @@ vu_serve(struct vu_dev *dev)
 			break;
 		case REGION_CTRL_HANDLED:
 			CRASHPOINT("vu.before_send");
-			err = send_reply(dev, conn);
+			err = d->ctrl_reply_len == 0 ? 0 :
+			    intent_send(conn, d->ctrl_reply, d->ctrl_reply_len,
+			    d->ctrl_seq);
+			if (err == -ENOSYS) {
+				err = send_reply(dev, conn);
+			} else if (err == -EPIPE || err == -ECONNRESET) {
+				err = 1;
+			} else if (err >= 0 &&
+			    (uint64_t)err != d->ctrl_reply_len) {
+				err = -EIO; /* a short send: stream broken */
+			} else if (err > 0) {
+				err = 0;
+			}
 			if (err != 0) {
+				intent_send_seen();
 				err = err > 0 ? 0 : err;
 				goto out;
 			}
+			/* SENT before the completion is consumed (DESIGN 7). */
 			region_store(&d->ctrl_state, REGION_CTRL_SENT);
+			intent_send_seen();
 			break;
 		case REGION_CTRL_SENT:
 		default:
