@@ -51,6 +51,8 @@ struct keeper {
 	struct region r;
 	pid_t worker;		/* current worker, 0 = none */
 	void *stack;
+	int oom_fd;		/* the cgroup's OOM kill counter file, -1 */
+	uint64_t oom_kills;	/* its last value */
 };
 
 static uint64_t
@@ -255,6 +257,53 @@ spawn(struct keeper *k)
 	k->worker = pid;
 	k->r.hdr->worker_pid = (uint64_t)pid;
 	return 0;
+}
+
+/*
+ * The cgroup's OOM-kill counter tells an OOM kill from an external SIGKILL
+ * (both arrive as SIGKILL): memory.events (v2) or memory.oom_control (v1),
+ * opened before the sandbox hides /sys.
+ */
+static int
+open_oom_counter(void)
+{
+	char line[512], path[700];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int fd = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fd < 0 && fgets(line, sizeof(line), f) != NULL) {
+		char *p = strrchr(line, ':');
+
+		if (p == NULL)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		if (strncmp(line, "0::", 3) == 0) {
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/"
+			    "memory.events", p + 1);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		} else if (strstr(line, ":memory:") != NULL) {
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/"
+			    "memory.oom_control", p + 1);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+	}
+	fclose(f);
+	return fd;
+}
+
+static uint64_t
+oom_kills(int fd)
+{
+	char buf[1024], *p;
+	ssize_t n;
+
+	if (fd < 0 || (n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, "oom_kill ");
+	return p != NULL ? strtoull(p + 9, NULL, 10) : 0;
 }
 
 /* vsize (field 23) of one /proc/PID/task/TID/stat; -1 if gone. */
@@ -465,6 +514,13 @@ keeper_loop(struct keeper *k)
 			return 0;
 		}
 		died = now_ns();
+		if (oom_kills(k->oom_fd) != k->oom_kills) {
+			/* DESIGN 6: an OOM kill counts against every activity. */
+			k->oom_kills = oom_kills(k->oom_fd);
+			fault_count_all_active(&k->r);
+			log_warnx("worker %ld was killed by the OOM killer",
+			    (long)k->worker);
+		}
 		if (region_load(&k->r.hdr->conn_state) == REGION_CONN_CLOSED) {
 			/* The peer is gone: never respawn against it. */
 			stop_worker(k);
@@ -503,6 +559,8 @@ keeper_run(const struct config *cfg)
 	log_procinit("keeper");
 	install_signals();
 	prctl(PR_SET_NAME, "phx-keeper");
+	k.oom_fd = open_oom_counter();
+	k.oom_kills = oom_kills(k.oom_fd);
 	err = sandbox_enter(cfg);
 	if (err < 0) {
 		log_warnc(err, "cannot build the sandbox");

@@ -17,6 +17,7 @@
 #include "log.h"
 
 static enum log_level threshold = LOG_LEVEL_INFO;
+void (*log_fatal_hook)(void);
 static bool to_syslog;
 static char procname[32] = "phoenixfsd";
 
@@ -137,6 +138,8 @@ void
 fatal(const char *fmt, ...)
 {
 	LOG_BODY(LOG_LEVEL_ERR, errno);
+	if (log_fatal_hook != NULL)
+		log_fatal_hook();
 	_exit(1);
 }
 
@@ -144,5 +147,7 @@ void
 fatalx(const char *fmt, ...)
 {
 	LOG_BODY(LOG_LEVEL_ERR, 0);
+	if (log_fatal_hook != NULL)
+		log_fatal_hook();
 	_exit(1);
 }

@@ -34,6 +34,8 @@ void log_warnx(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_warnc(int err, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Called by fatal/fatalx before _exit (a worker counts its activities). */
+extern void (*log_fatal_hook)(void);
 /* Log at error level and _exit(1). fatal appends strerror(errno). */
 __dead void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);
 __dead void fatalx(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -43,6 +43,16 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+static struct region *worker_region;
+
+/* A deliberate exit on a broken invariant counts against all activities. */
+static void
+count_fatal(void)
+{
+	if (worker_region != NULL)
+		fault_count_all_active(worker_region);
+}
+
 static void
 restrict_self(const struct config *cfg)
 {
@@ -148,6 +158,8 @@ worker_main(struct region *r, const struct config *cfg)
 		region_store(&r->threads[i].in_use, 0);
 	}
 	fault_install(r);
+	worker_region = r;
+	log_fatal_hook = count_fatal;
 	crashpoint_init(r);
 
 	err = connection(r);

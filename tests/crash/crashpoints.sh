@@ -59,5 +59,26 @@ if start_daemon poison PHX_CRASH_UNIQUE=$U; then
 else
 	tap_ok 1 "poison: daemon started"; show_log 20
 fi
+# Degraded mode (DESIGN 6): when recoveries keep failing (here the INIT
+# request, unique 2, crashes every worker and quarantine is set too high to
+# catch it), after --degrade-after failures in a row every request answers
+# EIO while vhost-user keeps being served: the guest gets errors, not a hang.
+FRONT=${PHX_FRONT:-$(dirname "$CT")/../front/phx-front}
+if [ -x "$FRONT" ] && DAEMON_ARGS="--quarantine-crashes=100 --degrade-after=3" \
+    start_daemon degraded PHX_CRASH_UNIQUE=2; then
+	out=$(timeout 60 "$FRONT" --socket "$SOCK" bench --workload getattr \
+	    --depth 1 --seconds 1 2>&1)
+	echo "$out" | sed 's/^/# /' | head -5
+	grep -q "degraded mode" "$LOG"
+	tap_ok $? "degraded: entered after 3 failed recoveries in a row"
+	echo "$out" | grep -qiE "EIO|Input/output|error -5|errno 5"
+	tap_ok $? "degraded: the guest gets EIO, not a hang"
+	n=$(grep -c 'ended (signal 11)' "$LOG")
+	tap_ok $([ "$n" -eq 3 ] && echo 0 || echo 1) \
+	    "degraded: no more crashes once degraded ($n SIGSEGV deaths)"
+	stop_daemon
+else
+	tap_ok 1 "degraded: daemon and phx-front started"
+fi
 tap_end
 [ $TAPFAIL -eq 0 ]
