@@ -851,6 +851,18 @@ validate(struct config *cfg)
 
 	if (cfg->shared_dir[0] == '\0')
 		return bad("missing --shared-dir (or -o source=DIR)");
+	if (getenv("PHX_KEEPER_RESUME") != NULL) {
+		/*
+		 * A keeper re-executing itself for a live upgrade, inside its
+		 * sandbox: the host paths are out of reach and were checked
+		 * by the first keeper, which passes its canonical directory.
+		 */
+		const char *d = getenv("PHX_KEEPER_SHARED_DIR");
+
+		if (d != NULL && strlen(d) < sizeof(cfg->shared_dir))
+			memcpy(cfg->shared_dir, d, strlen(d) + 1);
+		return 0;
+	}
 	if (realpath(cfg->shared_dir, canon) == NULL)
 		return bad("shared directory '%s': %s", cfg->shared_dir,
 		    strerror(errno));

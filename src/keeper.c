@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "fault.h"
 #include "fdtab.h"
 #include "handle.h"
@@ -40,6 +42,7 @@
 #include "log.h"
 #include "region.h"
 #include "sandbox.h"
+#include "upgrade.h"
 #include "worker.h"
 
 #define WORKER_STACK (1 << 20)
@@ -53,7 +56,34 @@ struct keeper {
 	void *stack;
 	int oom_fd;		/* the cgroup's OOM kill counter file, -1 */
 	uint64_t oom_kills;	/* its last value */
+	int upgrade_fd;		/* a new binary to exec, -1 */
+	bool relayed;		/* upgrades arrive on REGION_FD_UPGRADE */
+	char **argv;		/* our command line, for the re-exec */
 };
+
+static char **
+saved_cmdline(void)
+{
+	static char buf[65536];
+	static char *args[512];
+	ssize_t n;
+	int fd, i = 0;
+
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) /* inside the sandbox: through the kept proc root */
+		fd = openat(REGION_FD_PROC, "self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	for (char *p = buf; p < buf + n && i < 511; p += strlen(p) + 1)
+		args[i++] = p;
+	args[i] = NULL;
+	return args;
+}
 
 static uint64_t
 now_ns(void)
@@ -454,6 +484,84 @@ watchdog(struct keeper *k)
 	}
 }
 
+static bool
+upgrade_requested(struct keeper *k)
+{
+	int fd = -1, err;
+
+	err = k->relayed ? upgrade_receive(REGION_FD_UPGRADE, &fd) :
+	    upgrade_take_signalled(&fd);
+	if (err < 0)
+		log_warnc(err, "upgrade request dropped");
+	if (err <= 0)
+		return false;
+	k->upgrade_fd = fd;
+	return true;
+}
+
+static void
+clear_cloexec_of_state(struct keeper *k)
+{
+	struct region *r = &k->r;
+
+	for (int fd = REGION_FD_BASE; fd < REGION_FD_NEXT; fd++)
+		(void)clear_cloexec(fd);
+	for (unsigned i = 0; i < REGION_MAX_MEM; i++)
+		if (r->dev->mem[i].fd >= 0)
+			(void)clear_cloexec((int)r->dev->mem[i].fd);
+	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++) {
+		(void)clear_cloexec((int)r->dev->queue[q].kick_fd);
+		(void)clear_cloexec((int)r->dev->queue[q].call_fd);
+		(void)clear_cloexec((int)r->dev->queue[q].err_fd);
+	}
+	for (unsigned i = 0; i < REGION_MAX_THREADS; i++)
+		(void)clear_cloexec((int)r->threads[i].ring_fd);
+	for (uint64_t i = 0; i < r->ihdr->high && i < r->hdr->inode_cap; i++)
+		if (r->inodes[i].used == 1)
+			(void)clear_cloexec((int)r->inodes[i].fd);
+	for (uint64_t i = 0; i < r->hhdr->high && i < r->hdr->handle_cap; i++)
+		if (r->handles[i].used == 1)
+			(void)clear_cloexec((int)r->handles[i].fd);
+}
+
+/*
+ * DESIGN 8: probe the new binary against the region, stop the worker,
+ * exec. Returns only if the upgrade did not happen.
+ */
+static void
+do_upgrade(struct keeper *k)
+{
+	char *probe_argv[] = {"phoenixfsd", "--probe-layout", NULL};
+	int fd = k->upgrade_fd, st;
+	pid_t p;
+
+	k->upgrade_fd = -1;
+	p = fork();
+	if (p == 0) {
+		syscall(SYS_execveat, fd, "", probe_argv, environ,
+		    AT_EMPTY_PATH);
+		_exit(127);
+	}
+	if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0) {
+		log_warnx("upgrade refused: the new binary does not accept "
+		    "this state layout (probe status %d)", p < 0 ? -1 : st);
+		k->r.health->upgrades_refused++;
+		close(fd);
+		return;
+	}
+	log_info("upgrade: stopping the worker and executing the new binary");
+	stop_worker(k);
+	clear_cloexec_of_state(k);
+	setenv("PHX_KEEPER_RESUME", "1", 1);
+	setenv("PHX_KEEPER_SHARED_DIR", k->cfg->shared_dir, 1);
+	syscall(SYS_execveat, fd, "", k->argv, environ, AT_EMPTY_PATH);
+	log_warn("upgrade: exec failed");
+	unsetenv("PHX_KEEPER_RESUME");
+	unsetenv("PHX_KEEPER_SHARED_DIR");
+	close(fd);
+}
+
 /* Waits for the current worker's death; returns its wait status or -1. */
 static int
 watch(struct keeper *k)
@@ -472,6 +580,8 @@ watch(struct keeper *k)
 		got_chld = 0;
 		futex_wait(&k->r.hdr->worker_ctid, tid, 100);
 		watchdog(k);
+		if (upgrade_requested(k))
+			return -2;
 		st = reap(k, k->worker, &reaped);
 		if (reaped)
 			return st;
@@ -502,8 +612,7 @@ keeper_loop(struct keeper *k)
 	int st, err;
 
 	for (;;) {
-		err = spawn(k);
-		if (err < 0) {
+		if (k->worker <= 0 && (err = spawn(k)) < 0) {
 			log_warnc(err, "cannot start a worker");
 			return 1;
 		}
@@ -512,6 +621,12 @@ keeper_loop(struct keeper *k)
 			log_info("terminating");
 			stop_worker(k);
 			return 0;
+		}
+		if (st == -2) {
+			/* Returns if refused (the worker still serves) or if
+			 * the exec failed after the stop (worker 0: respawn). */
+			do_upgrade(k);
+			continue;
 		}
 		died = now_ns();
 		if (oom_kills(k->oom_fd) != k->oom_kills) {
@@ -543,6 +658,7 @@ keeper_loop(struct keeper *k)
 			usleep(MIN(1000000u,
 			    10000u << MIN(k->r.hdr->failed_recoveries, 7)));
 		k->r.hdr->last_respawn_ns = now_ns() - died;
+		k->worker = 0; /* reaped later by reap(): waitpid(-1) */
 	}
 }
 
@@ -556,11 +672,24 @@ keeper_run(const struct config *cfg)
 
 	memset(&k, 0, sizeof(k));
 	k.cfg = cfg;
+	k.upgrade_fd = -1;
 	log_procinit("keeper");
 	install_signals();
 	prctl(PR_SET_NAME, "phx-keeper");
 	k.oom_fd = open_oom_counter();
 	k.oom_kills = oom_kills(k.oom_fd);
+	/* What a live upgrade needs once /proc and the host are out of reach. */
+	k.argv = saved_cmdline();
+	k.relayed = fcntl(REGION_FD_UPGRADE, F_GETFL) >= 0 &&
+	    cfg->sandbox == CONFIG_SANDBOX_NAMESPACE;
+	if (!k.relayed)
+		upgrade_install_signal();
+	{
+		int fd = open("/proc/self/exe", O_PATH);
+
+		if (fd >= 0 && dup2(fd, REGION_FD_BINARY) >= 0)
+			close(fd);
+	}
 	err = sandbox_enter(cfg);
 	if (err < 0) {
 		log_warnc(err, "cannot build the sandbox");
@@ -604,12 +733,83 @@ keeper_run(const struct config *cfg)
 	return keeper_loop(&k);
 }
 
+/*
+ * A keeper re-executed for a live upgrade (DESIGN 8): same pid, sandbox,
+ * fds and region. It validates the region and resumes supervising; if it
+ * refuses the layout it re-executes the old binary kept at
+ * REGION_FD_BINARY, which accepts it.
+ */
+static int
+keeper_resume(const struct config *cfg)
+{
+	char *self_argv[] = {NULL};
+	struct keeper k;
+	struct stat st;
+	void *base;
+	int err, fd;
+
+	memset(&k, 0, sizeof(k));
+	k.cfg = cfg;
+	k.upgrade_fd = -1;
+	k.oom_fd = -1;
+	log_procinit("keeper");
+	install_signals();
+	prctl(PR_SET_NAME, "phx-keeper");
+	k.argv = saved_cmdline();
+	if (k.argv == NULL)
+		k.argv = self_argv;
+	unsetenv("PHX_KEEPER_RESUME");
+	unsetenv("PHX_KEEPER_SHARED_DIR");
+	err = -EINVAL;
+	base = MAP_FAILED;
+	if (fstat(REGION_FD_STATE, &st) == 0)
+		base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, REGION_FD_STATE, 0);
+	if (base != MAP_FAILED)
+		err = region_attach(&k.r, base, (uint64_t)st.st_size);
+	if (err == 0 && k.r.hdr->config_digest != config_digest(cfg))
+		err = -ESTALE;
+	if (err < 0) {
+		log_warnc(err, "upgrade: this binary refuses the state region; "
+		    "going back to the previous binary");
+		if (getenv("PHX_KEEPER_FALLBACK") != NULL)
+			fatalx("the previous binary refuses it too");
+		setenv("PHX_KEEPER_FALLBACK", "1", 1);
+		setenv("PHX_KEEPER_RESUME", "1", 1);
+		setenv("PHX_KEEPER_SHARED_DIR", cfg->shared_dir, 1);
+		syscall(SYS_execveat, REGION_FD_BINARY, "", k.argv, environ,
+		    AT_EMPTY_PATH);
+		fatal("cannot re-execute the previous binary");
+	}
+	unsetenv("PHX_KEEPER_FALLBACK");
+	k.relayed = cfg->sandbox == CONFIG_SANDBOX_NAMESPACE;
+	if (!k.relayed)
+		upgrade_install_signal();
+	fd = openat(REGION_FD_PROC, "self/exe", O_PATH);
+	if (fd >= 0 && dup2(fd, REGION_FD_BINARY) >= 0)
+		close(fd);
+	(void)fdtab_keeper_snapshot(&k.r);
+	prctl(PR_SET_DUMPABLE, 0);
+	k.r.health->upgrades++;
+	k.r.hdr->keeper_pid = (uint64_t)getpid();
+	k.stack = mmap(NULL, WORKER_STACK, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (k.stack == MAP_FAILED)
+		fatal("worker stack");
+	log_info("upgraded to phoenixfsd %s: resuming %s (upgrade %llu)",
+	    PHX_VERSION, cfg->shared_dir,
+	    (unsigned long long)k.r.health->upgrades);
+	return keeper_loop(&k);
+}
+
 int
 keeper_launch(const struct config *cfg)
 {
-	int err, st, pidfd;
+	int err, st, pidfd, sv[2] = {-1, -1};
 	pid_t pid;
 
+	if (getenv("PHX_KEEPER_RESUME") != NULL)
+		return keeper_resume(cfg);
 	raise_nofile(cfg);
 	err = listen_socket(cfg);
 	if (err < 0) {
@@ -632,6 +832,9 @@ keeper_launch(const struct config *cfg)
 			close(pidfd);
 		return keeper_run(cfg);
 	}
+	/* The launcher relays upgrade requests into the PID namespace. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		sv[0] = sv[1] = -1;
 	pid = fork();
 	if (pid < 0) {
 		log_warn("fork");
@@ -641,8 +844,16 @@ keeper_launch(const struct config *cfg)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (pidfd >= 0)
 			close(pidfd);
+		if (sv[1] >= 0) {
+			dup2(sv[1], REGION_FD_UPGRADE); /* CLOEXEC clear */
+			close(sv[0]);
+			close(sv[1]);
+		}
 		_exit(keeper_run(cfg));
 	}
+	if (sv[1] >= 0)
+		close(sv[1]);
+	upgrade_install_signal();
 	/* The launcher: forward termination, wait, report. */
 	log_procinit("launcher");
 	if (write_pid_file(pidfd, pid) < 0)
@@ -662,6 +873,8 @@ keeper_launch(const struct config *cfg)
 			kill(pid, SIGTERM);
 			got_term = 0;
 		}
+		if (sv[0] >= 0)
+			upgrade_forward(sv[0]);
 	}
 	if (cfg->socket_path[0])
 		unlink(cfg->socket_path);

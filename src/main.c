@@ -8,10 +8,12 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "keeper.h"
 #include "log.h"
+#include "upgrade.h"
 
 #ifndef PHX_VERSION
 #error "PHX_VERSION must be defined by the build"
@@ -22,6 +24,11 @@ main(int argc, char **argv)
 {
 	static struct config cfg; /* large: not on the stack */
 
+	/* Live upgrade: the operator's tool, and the keeper's layout probe. */
+	if (argc > 1 && strcmp(argv[1], "--upgrade") == 0)
+		return upgrade_tool(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "--probe-layout") == 0)
+		return upgrade_probe();
 	if (config_parse(&cfg, argc, argv) < 0)
 		return 2;
 	switch (cfg.action) {
@@ -40,7 +47,9 @@ main(int argc, char **argv)
 
 	log_init(cfg.log_level, cfg.use_syslog);
 	log_procinit("launcher");
-	if (cfg.socket_fd >= 0)
+	if (getenv("PHX_KEEPER_RESUME") != NULL)
+		; /* a keeper re-executing itself: it logs its own line */
+	else if (cfg.socket_fd >= 0)
 		log_info("phoenixfsd %s: sharing %s on inherited fd %d",
 		    PHX_VERSION, cfg.shared_dir, cfg.socket_fd);
 	else

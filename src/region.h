@@ -41,8 +41,10 @@
 #define REGION_FD_LISTEN (REGION_FD_BASE + 1) /* listening socket */
 #define REGION_FD_CONN	 (REGION_FD_BASE + 2) /* the vhost-user connection */
 #define REGION_FD_ROOT	 (REGION_FD_BASE + 3) /* O_PATH of the shared dir */
-#define REGION_FD_PROC	 (REGION_FD_BASE + 4) /* keeper's /proc/self/fd */
-#define REGION_FD_NEXT	 (REGION_FD_BASE + 5) /* end of the reserved range */
+#define REGION_FD_PROC	 (REGION_FD_BASE + 4) /* keeper's /proc root */
+#define REGION_FD_BINARY (REGION_FD_BASE + 5) /* the running keeper's binary */
+#define REGION_FD_UPGRADE (REGION_FD_BASE + 6) /* launcher socket: new binaries */
+#define REGION_FD_NEXT	 (REGION_FD_BASE + 7) /* end of the reserved range */
 #define REGION_FD_RESERVED(fd) ((fd) >= REGION_FD_BASE && (fd) < REGION_FD_NEXT)
 
 /* ---- header --------------------------------------------------------- */
@@ -238,7 +240,9 @@ struct region_health_rec {
 	uint64_t quarantined;	/* activities quarantined, total */
 	uint64_t faults;	/* fault signals caught, total */
 	uint64_t watchdog_kills;
-	uint64_t pad[5];
+	uint64_t upgrades;	/* live upgrades done (keeper re-exec) */
+	uint64_t upgrades_refused; /* new binaries that refused the layout */
+	uint64_t pad[3];
 };
 
 /* ---- request journal ------------------------------------------------ */
