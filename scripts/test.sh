@@ -43,7 +43,7 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 	done
 fi
 if [ -z "${PHX_SKIP_BENCH:-}" ] && [ -x bench/compare.sh ]; then
-	bash bench/compare.sh --short --bin "$B/src/phoenixfsd" ||
+	bash bench/compare.sh --short --build "$B" --journal-cost ||
 	    echo "bench: comparison did not complete (figures only)"
 fi
 echo "$pass passed, $fail failed"
