@@ -130,7 +130,7 @@ worker_main(struct region *r, const struct config *cfg)
 	struct fuse_session *fs;
 	struct serve_arg sa;
 	struct vu_dev *dev;
-	uint64_t t0 = now_ns(), inc;
+	uint64_t t0 = now_ns(), t1, t2, t3, inc;
 	pthread_t th;
 	int err;
 
@@ -162,20 +162,26 @@ worker_main(struct region *r, const struct config *cfg)
 	log_fatal_hook = count_fatal;
 	crashpoint_init(r);
 
+	t1 = now_ns();
 	err = connection(r);
 	if (err < 0)
 		fatalx("accept: %s", strerror(-err));
+	t2 = now_ns();
 	err = fdispatch_init(&fs, r, cfg, REGION_FD_ROOT);
 	if (err < 0)
 		fatalx("FUSE session: %s", strerror(-err));
 	err = vu_dev_create(&dev, r, cfg, fs);
 	if (err < 0)
 		fatalx("device: %s", strerror(-err));
+	t3 = now_ns();
 	/* DESIGN 4 steps 2-8: memory, queues, in-flight requests. */
 	err = vu_dev_recover(dev);
 	if (err < 0)
 		fatalx("recovery failed: %s", strerror(-err));
 	r->hdr->last_recovery_ns = now_ns() - t0;
+	log_debug("recovery phases: region+redo+rings %.3f ms, session+device "
+	    "%.3f ms, memory+queues %.3f ms", (double)(t1 - t0) / 1e6,
+	    (double)(t3 - t2) / 1e6, (double)(now_ns() - t3) / 1e6);
 	r->hdr->failed_recoveries = 0;
 	__atomic_store_n(&r->hdr->recovered, 1, __ATOMIC_RELEASE);
 	if (inc > 1) {
