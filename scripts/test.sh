@@ -32,6 +32,27 @@ for s in $suites; do
 	count "meson suite $s" $st
 done
 
+# ---- fuzz (owner of tests/fuzz/): a short run of every libFuzzer target --
+# A clang build of its own (sanitizers + libFuzzer); PHX_FUZZ_SECONDS per
+# target (default 20). Skipped only where clang is missing.
+if [ -z "${PHX_SKIP_FUZZ:-}" ] && command -v clang >/dev/null 2>&1; then
+	FB=${PHX_FUZZ_BUILD:-build-fuzz}
+	st=0
+	if [ ! -d "$FB" ]; then
+		CC=clang meson setup "$FB" -Dfuzz=true >"${TMPDIR:-/tmp}/phx-fuzz-setup.log" 2>&1 ||
+		    st=1
+	fi
+	[ "$st" -eq 0 ] && { ninja -C "$FB" >"$FB/fuzz-build.log" 2>&1 || st=1; }
+	if [ "$st" -eq 0 ]; then
+		sh tests/fuzz/run.sh "$FB" "${PHX_FUZZ_SECONDS:-20}"
+		st=$?
+	else
+		echo "fuzz: the clang build failed (see $FB or ${TMPDIR:-/tmp}/phx-fuzz-setup.log)"
+	fi
+	count "fuzz (tests/fuzz/run.sh)" $st
+fi
+# ---- end fuzz -------------------------------------------------------------
+
 if [ -z "${PHX_SKIP_VM:-}" ]; then
 	sh tests/vm/prepare.sh >/dev/null || count "vm prepare" 1
 	bash tests/vm/e2e.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"

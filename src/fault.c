@@ -9,6 +9,7 @@
  * activity is answered or quarantined.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,24 @@
 
 static struct region *fault_region;
 static __thread struct region_thread_rec *self;
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: the signal stack is switched off before it is freed. */
+static void
+altstack_free(void *p)
+{
+	stack_t ss = { .ss_flags = SS_DISABLE };
+
+	(void)sigaltstack(&ss, NULL);
+	free(p);
+}
+
+static void
+altstack_key_init(void)
+{
+	(void)pthread_key_create(&altstack_key, altstack_free);
+}
 
 static uint64_t
 now_ns(void)
@@ -162,9 +181,18 @@ fault_thread_init(struct region_thread_rec *t)
 {
 	stack_t ss;
 
-	ss.ss_sp = malloc(ALTSTACK_SIZE);
-	if (ss.ss_sp == NULL)
-		return -ENOMEM;
+	/*
+	 * One stack per thread, freed when the thread exits (the key's
+	 * destructor): queue threads come and go with every ring restart.
+	 */
+	pthread_once(&altstack_once, altstack_key_init);
+	ss.ss_sp = pthread_getspecific(altstack_key);
+	if (ss.ss_sp == NULL) {
+		ss.ss_sp = malloc(ALTSTACK_SIZE);
+		if (ss.ss_sp == NULL)
+			return -ENOMEM;
+		(void)pthread_setspecific(altstack_key, ss.ss_sp);
+	}
 	ss.ss_size = ALTSTACK_SIZE;
 	ss.ss_flags = 0;
 	if (sigaltstack(&ss, NULL) < 0)
