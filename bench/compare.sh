@@ -6,10 +6,13 @@
 # the ratio phoenixfsd/virtiofsd, and each daemon's peak RSS (VmHWM summed
 # over the daemon and its children, sampled while it runs). A daemon that
 # fails to start is marked "missing"; every step runs under timeout.
+# --journal-cost also runs phoenixfsd --no-journal (benchmarks only) and
+# adds the column "journal cost" = 1 - ops(journal on) / ops(journal off).
+# --guest appends the in-guest figures of bench/guest.sh (QEMU guests).
 #
 # usage: bench/compare.sh [--short] [--seconds S] [--depths "1 16"]
 #        [--workloads "getattr lookup ..."] [--build DIR] [--share DIR]
-#        [--out FILE]
+#        [--journal-cost] [--guest] [--out FILE]
 set -u
 SECONDS_PER=10
 DEPTHS="1 16"
@@ -17,6 +20,8 @@ WORKLOADS="getattr lookup randread randwrite seqread seqwrite create_unlink read
 BUILD=build
 SHARE=
 OUT=
+NJ=0
+GUEST=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--short) SECONDS_PER=2 ;;
@@ -26,7 +31,9 @@ while [ $# -gt 0 ]; do
 	--build) BUILD=$2; shift ;;
 	--share) SHARE=$2; shift ;;
 	--out) OUT=$2; shift ;;
-	-h|--help) sed -n '3,12p' "$0"; exit 0 ;;
+	--journal-cost) NJ=1 ;;
+	--guest) GUEST=1 ;;
+	-h|--help) sed -n '3,15p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -73,6 +80,11 @@ start_daemon() { # name
 		[ -x "$OURS" ] || return 1
 		"$OURS" --socket-path="$SOCK" --shared-dir="$SHARE" \
 		    </dev/null >>"$T/phoenixfsd.log" 2>&1 &
+		;;
+	phoenixfsd-nj)
+		[ -x "$OURS" ] || return 1
+		"$OURS" --socket-path="$SOCK" --shared-dir="$SHARE" \
+		    --no-journal </dev/null >>"$T/phoenixfsd-nj.log" 2>&1 &
 		;;
 	virtiofsd)
 		"$VFSD" --socket-path="$SOCK" -o source="$SHARE" -o cache=auto \
@@ -128,7 +140,9 @@ RES=$T/results
 order="phoenixfsd virtiofsd"
 for w in $WORKLOADS; do
 	for d in $DEPTHS; do
-		for name in $order; do
+		names=$order
+		[ "$NJ" = 1 ] && names="$order phoenixfsd-nj"
+		for name in $names; do
 			line=
 			if start_daemon "$name"; then
 				line=$(timeout $((SECONDS_PER + 120)) "$FRONT" \
@@ -171,19 +185,33 @@ rss() { # name
 	echo
 	echo "virtiofsd: $("$VFSD" --version 2>/dev/null | head -1); phx-front $FRONT"
 	echo
-	echo "| workload | depth | ops/s phoenixfsd | ops/s virtiofsd | ratio | MB/s phoenixfsd | MB/s virtiofsd | ratio | p99 us phoenixfsd | p99 us virtiofsd | errors (ours/theirs) |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	h="| workload | depth | ops/s phoenixfsd | ops/s virtiofsd | ratio | MB/s phoenixfsd | MB/s virtiofsd | p50 us phoenixfsd | p50 us virtiofsd | p99 us phoenixfsd | p99 us virtiofsd | errors (ours/theirs) |"
+	sep="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	if [ "$NJ" = 1 ]; then
+		h="$h ops/s --no-journal | journal cost |"
+		sep="$sep---:|---:|"
+	fi
+	echo "$h"
+	echo "$sep"
 	for w in $WORKLOADS; do
 		for d in $DEPTHS; do
 			oo=$(get phoenixfsd "$w" "$d" ops_s)
 			vo=$(get virtiofsd "$w" "$d" ops_s)
 			om=$(get phoenixfsd "$w" "$d" mb_s)
 			vm=$(get virtiofsd "$w" "$d" mb_s)
+			o5=$(get phoenixfsd "$w" "$d" p50_us)
+			v5=$(get virtiofsd "$w" "$d" p50_us)
 			op=$(get phoenixfsd "$w" "$d" p99_us)
 			vp=$(get virtiofsd "$w" "$d" p99_us)
 			oe=$(get phoenixfsd "$w" "$d" errors)
 			ve=$(get virtiofsd "$w" "$d" errors)
-			echo "| $w | $d | $(show "$oo") | $(show "$vo") | $(ratio "$oo" "$vo") | $(show "$om") | $(show "$vm") | $(ratio "$om" "$vm") | $(show "$op") | $(show "$vp") | ${oe:--}/${ve:--} |"
+			line="| $w | $d | $(show "$oo") | $(show "$vo") | $(ratio "$oo" "$vo") | $(show "$om") | $(show "$vm") | $(show "$o5") | $(show "$v5") | $(show "$op") | $(show "$vp") | ${oe:--}/${ve:--} |"
+			if [ "$NJ" = 1 ]; then
+				no=$(get phoenixfsd-nj "$w" "$d" ops_s)
+				c=$(awk -v a="$oo" -v b="$no" 'BEGIN { if (a != "" && b > 0) printf "%.1f%%", 100 * (1 - a / b); else print "n/a" }')
+				line="$line $(show "$no") | $c |"
+			fi
+			echo "$line"
 		done
 	done
 	echo
@@ -191,6 +219,12 @@ rss() { # name
 	echo "|---|---:|"
 	echo "| phoenixfsd | $(rss phoenixfsd) |"
 	echo "| virtiofsd | $(rss virtiofsd) |"
+	if [ "$GUEST" = 1 ]; then
+		stop_daemon
+		bash "$(dirname "$0")/guest.sh" --build "$BUILD" --out "$T/guest.md" \
+		    >"$T/guest.log" 2>&1
+		cat "$T/guest.md" 2>/dev/null || echo "in-guest figures: guest.sh failed"
+	fi
 } > "$T/table.md"
 
 if [ -n "$OUT" ]; then cp "$T/table.md" "$OUT"; fi

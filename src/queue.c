@@ -28,6 +28,7 @@
 #include "crashpoint.h"
 #include "fault.h"
 #include "fdtab.h"
+#include "inode.h"
 #include "intent.h"
 #include "fdispatch.h"
 #include "journal.h"
@@ -68,6 +69,11 @@ struct queue {
 	pthread_cond_t drained;
 	struct iovec iov[VRING_MAX_IOV];
 	struct vring_used_ent comps[QUEUE_BATCH];
+	/*
+	 * --no-journal: the request copies live here, indexed by head, and
+	 * not in the region's journal (nothing for recovery to replay).
+	 */
+	struct journal_slot_rec *heap;
 };
 
 struct queue_set {
@@ -76,6 +82,7 @@ struct queue_set {
 	struct guestmem *gm;
 	struct fuse_session *fs;
 	uint64_t spin_ns;
+	bool journal;		/* false: --no-journal (benchmarks only) */
 	struct queue q[REGION_MAX_QUEUES];
 	/* pool */
 	unsigned npool;
@@ -183,6 +190,7 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
     struct journal_slot_rec *slot, const struct vring_chain *c,
     struct region_thread_rec *t, bool replay)
 {
+	bool journaled = qs->journal || replay;
 	struct redo_txn tx;
 	struct fuse_req req;
 	size_t len;
@@ -200,7 +208,8 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	req.out_iov = c->iov + c->nrd;
 	req.out_iovcnt = c->nwr;
 	req.out_total = c->wr_len;
-	req.slot = slot;
+	/* Without a journal slot, pt_once.c decides by identity (DESIGN 5). */
+	req.slot = journaled ? slot : NULL;
 	req.txn = &tx;
 	req.replay = replay;
 	redo_begin(&tx, qs->r, t);
@@ -219,12 +228,16 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	if (len > c->wr_len)
 		len = c->wr_len;
 	CRASHPOINT("queue.after_handler");
-	w = redo_get(&tx, &slot->word);
-	if (redo_set(&tx, &slot->reply_len, len) < 0 ||
-	    redo_set(&tx, &slot->word,
-		journal_with_state(w, JOURNAL_REPLIED)) < 0)
-		fatalx("queue %u head %u: no redo room for the commit", q, head);
+	if (journaled) {
+		w = redo_get(&tx, &slot->word);
+		if (redo_set(&tx, &slot->reply_len, len) < 0 ||
+		    redo_set(&tx, &slot->word,
+			journal_with_state(w, JOURNAL_REPLIED)) < 0)
+			fatalx("queue %u head %u: no redo room for the commit",
+			    q, head);
+	}
 	redo_commit(&tx);
+	inode_put_temps();
 	fdtab_req_end();
 	CRASHPOINT("queue.after_commit");
 	fault_end();
@@ -237,6 +250,11 @@ push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
 {
 	if (n == 0)
 		return;
+	/* --no-journal: free the heap copies before the guest sees them. */
+	if (qu->heap != NULL)
+		for (unsigned k = 0; k < n; k++)
+			__atomic_store_n(&qu->heap[e[k].id].word, 0,
+			    __ATOMIC_RELEASE);
 	pthread_mutex_lock(&qu->push_lock);
 	fault_begin(REGION_ACT_PUSH, qu->idx);
 	if (vring_push(&qu->vq, e, n))
@@ -270,7 +288,8 @@ pop_one(struct queue *qu, uint16_t *ret_head,
 	err = vring_avail_head(&qu->vq, last, &head);
 	if (err < 0)
 		return err;
-	slot = region_slot(r, qu->idx, head);
+	slot = qu->heap != NULL ? &qu->heap[head] :
+	    region_slot(r, qu->idx, head);
 	w = region_load(&slot->word);
 	if (!slot_free(w, epoch))
 		return -EBUSY;
@@ -290,7 +309,8 @@ pop_one(struct queue *qu, uint16_t *ret_head,
 	slot->out_total = c->wr_len;
 	slot->reply_len = 0;
 	slot->step = 0;
-	memset(slot->intent, 0, sizeof(slot->intent));
+	if (qu->heap == NULL)
+		memset(slot->intent, 0, sizeof(slot->intent));
 	/* Release: the copy is complete before the slot says POPPED. */
 	region_store(&slot->word, journal_word(JOURNAL_POPPED,
 	    journal_gen(w) + 1, last, epoch));
@@ -450,6 +470,7 @@ reattach(struct queue *qu)
 	pthread_mutex_lock(&qu->push_lock);
 	err = vring_attach(&qu->vq, qs->r, qu->idx, gt,
 	    qs->r->dev->features);
+	qu->vq.no_slots = qu->heap != NULL;
 	pthread_mutex_unlock(&qu->push_lock);
 	guestmem_put(gt);
 	return err;
@@ -574,6 +595,10 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	qs->gm = gm;
 	qs->fs = fs;
 	qs->spin_ns = QUEUE_SPIN_NS_DEFAULT;
+	qs->journal = cfg == NULL || cfg->journal;
+	if (!qs->journal)
+		log_warnx("--no-journal: requests are not journaled; a worker "
+		    "crash loses the requests in flight (benchmarks only)");
 	e = getenv("PHX_POLL_US");
 	if (e != NULL && *e != '\0')
 		qs->spin_ns = strtoull(e, NULL, 10) * 1000;
@@ -633,8 +658,10 @@ queue_set_destroy(struct queue_set *qs)
 		qs->free_jobs = j->next;
 		free(j);
 	}
-	for (unsigned i = 0; i < REGION_MAX_QUEUES; i++)
+	for (unsigned i = 0; i < REGION_MAX_QUEUES; i++) {
 		vring_detach(&qs->q[i].vq);
+		free(qs->q[i].heap);
+	}
 	free(qs);
 }
 
@@ -652,6 +679,12 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 	rec = &qs->r->dev->queue[q];
 	if (qu->running || !rec->started || !rec->enabled || rec->broken)
 		return 0;
+	if (!qs->journal && qu->heap == NULL) {
+		/* Untouched pages cost nothing: only posted heads are. */
+		qu->heap = calloc(REGION_MAX_QUEUE_SIZE, sizeof(*qu->heap));
+		if (qu->heap == NULL)
+			return -ENOMEM;
+	}
 	err = reattach(qu);
 	if (err < 0)
 		return err;

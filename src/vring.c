@@ -332,8 +332,9 @@ vring_push(struct vring_queue *vr, const struct vring_used_ent *e, unsigned n)
 	 * used->idx, and the next pop must find its slot FREE. The publish
 	 * record now holds the completions the slots held.
 	 */
-	for (unsigned k = 0; k < n; k++)
-		free_slot(vr, e[k].id);
+	if (!vr->no_slots)
+		for (unsigned k = 0; k < n; k++)
+			free_slot(vr, e[k].id);
 	CRASHPOINT("vring.before_used_idx");
 	/*
 	 * 4. Release: the elements are visible before the index (pairs with

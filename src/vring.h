@@ -32,6 +32,7 @@ struct vring_queue {
 	uint16_t num;
 	bool event_idx;
 	bool indirect;
+	bool no_slots;		/* --no-journal: no journal slots to free */
 	uint8_t *desc;		/* num * 16 bytes */
 	uint8_t *avail;		/* 6 + 2 * num bytes (with used_event) */
 	uint8_t *used;		/* 6 + 8 * num bytes (with avail_event) */
