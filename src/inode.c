@@ -9,15 +9,78 @@
  * answers ESTALE instead of reaching another file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "fdtab.h"
 #include "inode.h"
 
 /* Per incarnation: a fresh worker starts with it unlocked (DESIGN 2). */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t fd_budget;
+static int fh_mode;
+static int root_mnt_id = -1;
+static int mount_fd = -1;	/* open_by_handle_at refuses an O_PATH fd */
+
+#define MAX_TEMPS 16
+static __thread int temps[MAX_TEMPS];
+static __thread unsigned ntemps;
+
+void
+inode_set_file_handles(int mode)
+{
+	struct {
+		struct file_handle h;
+		uint8_t b[MAX_HANDLE_SZ];
+	} fh;
+	int mnt;
+
+	fh_mode = mode;
+	if (mode != 0 && mount_fd < 0) {
+		mount_fd = openat(REGION_FD_ROOT, ".", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+		if (mount_fd >= 0)
+			(void)fdtab_register(mount_fd);
+	}
+	fh.h.handle_bytes = MAX_HANDLE_SZ;
+	if (mode != 0 && name_to_handle_at(REGION_FD_ROOT, "", &fh.h, &mnt,
+	    AT_EMPTY_PATH) == 0)
+		root_mnt_id = mnt;
+}
+
+void
+inode_put_temps(void)
+{
+	while (ntemps > 0)
+		close(temps[--ntemps]);
+}
+
+/* Opens the inode kept as a file handle for the current request. */
+static int
+open_handle(const struct inode_fh_rec *f)
+{
+	struct {
+		struct file_handle h;
+		uint8_t b[INODE_FH_MAX];
+	} fh;
+	uint64_t hdr = region_load(&f->hdr);
+	int fd;
+
+	if (hdr == 0 || (hdr & 0xffffffff) > INODE_FH_MAX || ntemps >= MAX_TEMPS)
+		return -ESTALE;
+	fh.h.handle_bytes = (unsigned)(hdr & 0xffffffff);
+	fh.h.handle_type = (int)(hdr >> 32);
+	memcpy(fh.h.f_handle, f->f_handle, fh.h.handle_bytes);
+	fd = open_by_handle_at(mount_fd, &fh.h, O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ESTALE || errno == ENOENT ? -ESTALE : -errno;
+	temps[ntemps++] = fd;
+	return fd;
+}
 
 void
 inode_set_fd_budget(uint64_t fds)
@@ -29,7 +92,7 @@ bool
 inode_fd_budget_ok(const struct region *r)
 {
 	return fd_budget == 0 ||
-	    region_load(&r->ihdr->live) + region_load(&r->hhdr->live) <
+	    region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) <
 	    fd_budget;
 }
 
@@ -87,6 +150,7 @@ inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino)
 	r->ihash[bucket(r, dev, ino)] = 1;
 	r->ihdr->high = 1;
 	r->ihdr->live = 1;
+	r->ihdr->fds = 1;
 	r->ihdr->free_head = 0;
 	return 0;
 }
@@ -119,7 +183,17 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 	e = &r->inodes[idx];
 	if (region_load(&e->used) != 1 || region_load(&e->gen) != gen)
 		return -ESTALE;
-	if (e->fd < 0 || (REGION_FD_RESERVED(e->fd) && e->fd != REGION_FD_ROOT))
+	if (e->fd < 0) {
+		int fd = open_handle(&r->ifh[idx]);
+
+		if (fd < 0)
+			return fd;
+		*ret_fd = fd;
+		if (ret_mode)
+			*ret_mode = (mode_t)e->mode;
+		return 0;
+	}
+	if (REGION_FD_RESERVED(e->fd) && e->fd != REGION_FD_ROOT)
 		return -ESTALE;
 	*ret_fd = (int)e->fd;
 	if (ret_mode)
@@ -179,7 +253,12 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 {
 	struct region *r = tx->r;
 	struct inode_rec *e;
-	uint64_t idx, b, fh;
+	uint64_t idx, b, fh_head;
+	struct {
+		struct file_handle h;
+		uint8_t b[INODE_FH_MAX];
+	} fh;
+	bool by_handle = false;
 	int64_t found;
 	int err;
 
@@ -201,14 +280,27 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	}
 	if (fd < 0)
 		return -EBADF;
+	/* Kept as a file handle, the inode needs no fd (--inode-file-handles). */
+	if (fh_mode != 0) {
+		int mnt;
+
+		fh.h.handle_bytes = INODE_FH_MAX;
+		if (name_to_handle_at(fd, "", &fh.h, &mnt, AT_EMPTY_PATH) == 0 &&
+		    mnt == root_mnt_id)
+			by_handle = true;
+		else if (fh_mode == 2)
+			return errno == EOVERFLOW || mnt != root_mnt_id ?
+			    -EOPNOTSUPP : -errno;
+	}
 	/* On failure the fd stays the caller's: nothing is registered. */
-	if (!inode_fd_budget_ok(r))
+	if (!by_handle && !inode_fd_budget_ok(r))
 		return -ENFILE;
-	if (redo_room(tx) < 12 || tx->nabort >= REDO_MAX_CLOSE)
+	if (redo_room(tx) < 22 || tx->nabort >= REDO_MAX_CLOSE ||
+	    tx->nclose >= REDO_MAX_CLOSE)
 		return -ENOSPC;
-	fh = redo_get(tx, &r->ihdr->free_head);
-	if (fh != 0 && fh <= r->hdr->inode_cap) {
-		idx = fh - 1;
+	fh_head = redo_get(tx, &r->ihdr->free_head);
+	if (fh_head != 0 && fh_head <= r->hdr->inode_cap) {
+		idx = fh_head - 1;
 		SET(r->ihdr->free_head, redo_get(tx, &r->inodes[idx].hnext));
 	} else {
 		idx = redo_get(tx, &r->ihdr->high);
@@ -222,7 +314,22 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	SET(e->dev, dev);
 	SET(e->ino, ino);
 	SET(e->nlookup, 1);
-	SET(e->fd, (int64_t)fd);
+	if (by_handle) {
+		uint64_t w[INODE_FH_MAX / 8];
+
+		memset(w, 0, sizeof(w));
+		memcpy(w, fh.h.f_handle, fh.h.handle_bytes);
+		for (unsigned i = 0; i < INODE_FH_MAX / 8; i++)
+			SET(((uint64_t *)r->ifh[idx].f_handle)[i], w[i]);
+		SET(r->ifh[idx].hdr, (uint64_t)(unsigned)fh.h.handle_type
+		    << 32 | fh.h.handle_bytes);
+		SET(e->fd, -1);
+		/* The table keeps the handle, not the fd. */
+		(void)redo_close_after(tx, fd);
+	} else {
+		SET(e->fd, (int64_t)fd);
+		SET(r->ihdr->fds, redo_get(tx, &r->ihdr->fds) + 1);
+	}
 	SET(e->mode, mode & S_IFMT);
 	SET(e->hnext, redo_get(tx, &r->ihash[b]));
 	SET(e->used, 1);
@@ -255,7 +362,7 @@ inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n)
 		SET(e->nlookup, have - n);
 		return 0;
 	}
-	if (redo_room(tx) < 8)
+	if (redo_room(tx) < 10)
 		return -ENOSPC;
 	/* Unlink from its hash chain. */
 	link = &r->ihash[bucket(r, redo_get(tx, &e->dev), redo_get(tx, &e->ino))];
@@ -265,8 +372,13 @@ inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n)
 		link = &r->inodes[i - 1].hnext;
 	if (i == idx + 1)
 		SET(*link, redo_get(tx, &e->hnext));
-	if ((err = redo_close_after(tx, (int)redo_get(tx, &e->fd))) < 0)
-		return err;
+	if (redo_get(tx, &e->fd) != (uint64_t)-1) {
+		if ((err = redo_close_after(tx, (int)redo_get(tx, &e->fd))) < 0)
+			return err;
+		SET(r->ihdr->fds, redo_get(tx, &r->ihdr->fds) - 1);
+	} else {
+		SET(r->ifh[idx].hdr, 0);
+	}
 	SET(e->nlookup, 0);
 	SET(e->used, 0);
 	SET(e->gen, (gen + 1) & 0xffffffffULL);

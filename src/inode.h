@@ -24,8 +24,9 @@ int inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino);
 
 /*
  * Resolves a guest nodeid: checks index, generation and liveness and
- * returns the O_PATH fd (owned by the table: do not close) and the file
- * type bits. -ESTALE for a dead or reused nodeid, -EINVAL for garbage.
+ * returns the O_PATH fd (owned by the table, or, for an inode kept as a
+ * file handle, opened for this request and closed by inode_put_temps():
+ * never close it) and the file type bits. -ESTALE for a dead or reused nodeid, -EINVAL for garbage.
  * The fd stays valid while the caller's request runs: an inode is freed
  * only by FORGET of the guest, which cannot race with a request that uses
  * the nodeid (the kernel holds a reference).
@@ -61,6 +62,18 @@ int inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n);
 void inode_set_fd_budget(uint64_t fds);
 /* True if one more table fd fits the budget. */
 bool inode_fd_budget_ok(const struct region *r);
+
+/*
+ * --inode-file-handles: 0 never (every inode holds an O_PATH fd), 1 prefer
+ * (a file handle where the file system gives one, else an fd), 2
+ * mandatory (lookups fail where it gives none). Set once per incarnation.
+ */
+void inode_set_file_handles(int mode);
+/*
+ * Closes the fds inode_get() opened from file handles for the calling
+ * thread's request; call after the request's commit.
+ */
+void inode_put_temps(void);
 
 /* Lock for callers that must serialize with table changes (recovery). */
 void inode_lock(void);

@@ -50,6 +50,9 @@ layout(struct region_hdr_rec *h, const struct region_params *p)
 	h->inode_off = off;
 	off = ALIGN_UP(off + sizeof(struct inode_hdr_rec) +
 	    h->inode_cap * sizeof(struct inode_rec), SECTION_ALIGN);
+	h->ifh_off = off;
+	off = ALIGN_UP(off + h->inode_cap * sizeof(struct inode_fh_rec),
+	    SECTION_ALIGN);
 	h->ihash_cap = pow2_at_least(2 * h->inode_cap);
 	h->ihash_off = off;
 	off = ALIGN_UP(off + h->ihash_cap * sizeof(uint64_t), SECTION_ALIGN);
@@ -75,6 +78,7 @@ set_pointers(struct region *r)
 	r->journal = (struct journal_slot_rec *)(r->base + h->journal_off);
 	r->ihdr = (struct inode_hdr_rec *)(r->base + h->inode_off);
 	r->inodes = (struct inode_rec *)(r->ihdr + 1);
+	r->ifh = (struct inode_fh_rec *)(r->base + h->ifh_off);
 	r->ihash = (uint64_t *)(r->base + h->ihash_off);
 	r->hhdr = (struct handle_hdr_rec *)(r->base + h->handle_off);
 	r->handles = (struct handle_rec *)(r->hhdr + 1);
@@ -174,6 +178,7 @@ region_attach(struct region *r, uint8_t *base, uint64_t size)
 	    want.threads_off != h->threads_off ||
 	    want.journal_off != h->journal_off ||
 	    want.inode_off != h->inode_off || want.ihash_off != h->ihash_off ||
+	    want.ifh_off != h->ifh_off ||
 	    want.ihash_cap != h->ihash_cap ||
 	    want.handle_off != h->handle_off ||
 	    want.fdlist_off != h->fdlist_off ||

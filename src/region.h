@@ -24,7 +24,7 @@
 #include "compiler.h"
 
 #define REGION_MAGIC	       0x5845494e454f4850ULL /* "PHOENIEX" LE */
-#define REGION_LAYOUT_VERSION  1
+#define REGION_LAYOUT_VERSION  2
 #define REGION_MAX_QUEUES      9	/* hiprio + 8 request queues */
 #define REGION_MAX_QUEUE_SIZE  1024
 #define REGION_MAX_MEM	       32	/* memory slots (GET_MAX_MEM_SLOTS) */
@@ -89,8 +89,11 @@ struct region_hdr_rec {
 	uint64_t last_respawn_ns;   /* death seen -> new worker cloned */
 	uint64_t crash_fired;	    /* crashpoint.c: PHX_CRASH fired once */
 	uint64_t health_off;	    /* section: struct region_health_rec */
+	/* Version 2: */
+	uint64_t ifh_off;	    /* section: inode_fh_rec[inode_cap] */
+	uint64_t pad2[31];
 };
-ASSERT_SIZE(struct region_hdr_rec, 256);
+ASSERT_SIZE(struct region_hdr_rec, 512);
 
 enum region_conn {
 	REGION_CONN_NONE,	/* not yet accepted */
@@ -285,12 +288,25 @@ struct inode_rec {
 };
 ASSERT_SIZE(struct inode_rec, 64);
 
+/*
+ * The file handle of an inode that lives without an fd
+ * (--inode-file-handles): hdr = handle_type << 32 | handle_bytes, 0 = none.
+ * Valid only while the inode_rec is used and its fd is -1.
+ */
+#define INODE_FH_MAX 56
+struct inode_fh_rec {
+	uint64_t hdr;
+	uint8_t f_handle[INODE_FH_MAX];
+};
+ASSERT_SIZE(struct inode_fh_rec, 64);
+
 /* Hash buckets: index + 1 of the first inode in the chain, 0 = empty. */
 struct inode_hdr_rec {
 	uint64_t free_head;	/* index + 1 of the first free, 0 = none */
 	uint64_t high;		/* indices < high were ever used */
 	uint64_t live;		/* live inodes */
-	uint64_t pad[5];
+	uint64_t fds;		/* live inodes that hold an fd */
+	uint64_t pad[4];
 };
 
 /* ---- handle table ---------------------------------------------------- */
@@ -327,6 +343,7 @@ struct region {
 	struct journal_slot_rec *journal;
 	struct inode_hdr_rec *ihdr;
 	struct inode_rec *inodes;
+	struct inode_fh_rec *ifh;
 	uint64_t *ihash;
 	struct handle_hdr_rec *hhdr;
 	struct handle_rec *handles;

@@ -167,6 +167,8 @@ worker_main(struct region *r, const struct config *cfg)
 	if (err < 0)
 		fatalx("accept: %s", strerror(-err));
 	t2 = now_ns();
+	inode_set_file_handles(cfg->inode_file_handles == CONFIG_IFH_NEVER ? 0 :
+	    cfg->inode_file_handles == CONFIG_IFH_PREFER ? 1 : 2);
 	err = fdispatch_init(&fs, r, cfg, REGION_FD_ROOT);
 	if (err < 0)
 		fatalx("FUSE session: %s", strerror(-err));
