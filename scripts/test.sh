@@ -63,6 +63,18 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 		count "vm $(basename "$t" .sh)" $?
 	done
 fi
+# ---- begin: conformance and escape tests (issue 3, items 7 and 8) ----
+# conform.sh: the same syscall checks on the host, through QEMU's virtiofsd
+# and through phoenixfsd; fails where phoenixfsd differs from the host and
+# virtiofsd does not. escape.sh: no guest path reaches a host file outside
+# the share (plus phx-front hostile with two queues). One count each.
+if [ -z "${PHX_SKIP_VM:-}" ]; then
+	bash tests/vm/conform.sh --bin "$B/src/phoenixfsd"
+	count "vm conform (phoenixfsd vs host, virtiofsd as control)" $?
+	bash tests/vm/escape.sh --bin "$B/src/phoenixfsd" --front "$B/front/phx-front"
+	count "vm escape (phoenixfsd)" $?
+fi
+# ---- end: conformance and escape tests ----
 if [ -z "${PHX_SKIP_BENCH:-}" ] && [ -x bench/compare.sh ]; then
 	bash bench/compare.sh --short --build "$B" --journal-cost ||
 	    echo "bench: comparison did not complete (figures only)"
