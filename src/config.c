@@ -477,8 +477,8 @@ check_modcaps(const char *what, const char *val)
 
 /*
  * --xattrmap: rules "<sep>TYPE<sep>SCOPE<sep>KEY<sep>PREPEND<sep>" with TYPE
- * prefix, ok or bad and SCOPE client, server or all, or the shorthand
- * "<sep>map<sep>KEY<sep>PREPEND<sep>"; rules may be separated by white
+ * prefix, ok, bad or unsupported and SCOPE client, server or all, or the
+ * shorthand "<sep>map<sep>KEY<sep>PREPEND<sep>"; rules may be separated by white
  * space (C virtiofsd's docs/tools/virtiofsd.rst). Checks the shape only;
  * the passthrough layer builds the map.
  */
@@ -504,7 +504,8 @@ static int
 check_xattrmap(const char *what, const char *val)
 {
 	static const char *const map[] = {"map", NULL};
-	static const char *const types[] = {"prefix", "ok", "bad", NULL};
+	static const char *const types[] = {"prefix", "ok", "bad",
+	    "unsupported", NULL};
 	static const char *const scopes[] = {"client", "server", "all", NULL};
 	const char *p = val;
 	int rules = 0;

@@ -170,6 +170,8 @@ do_init(struct op_args *a)
 		want |= FUSE_WRITEBACK_CACHE;
 	if (cfg->killpriv_v2)
 		want |= FUSE_HANDLE_KILLPRIV_V2;
+	if (cfg->xattr && cfg->posix_acl)
+		want |= FUSE_POSIX_ACL | FUSE_SETXATTR_EXT;
 	neg = kflags & want;
 	if (in.minor < out.minor)
 		out.minor = in.minor;
@@ -580,6 +582,94 @@ do_lseek(struct op_args *a)
 	return reply_or(a, err, &out, sizeof(out));
 }
 
+/* ---- extended attributes (pt_xattr.c) ------------------------------ */
+
+static size_t
+do_setxattr(struct op_args *a)
+{
+	struct fuse_setxattr_in in;
+	const char *name;
+	const void *value;
+	void *heap = NULL;
+	size_t isz = FUSE_COMPAT_SETXATTR_IN_SIZE, off;
+	int err;
+
+	/* FUSE_SETXATTR_EXT (negotiated) is the longer struct. */
+	if (region_load(&a->s->r->fuse->flags) & FUSE_SETXATTR_EXT)
+		isz = sizeof(in);
+	memset(&in, 0, sizeof(in));
+	if (fmsg_get(&a->c, &in, isz) < 0)
+		return reply_bad(a, "short SETXATTR", -EINVAL);
+	GET_NAME(a, name);
+	if (!a->s->cfg->xattr)
+		return reply_err(a, -ENOSYS);
+	if (in.size > 65536)
+		return reply_err(a, -E2BIG);
+	off = sizeof(struct fuse_in_header) + a->c.pos;
+	if (in.size > a->h.len - off || in.size > a->req->in_total - off)
+		return reply_bad(a, "SETXATTR value beyond the request", -EINVAL);
+	if (off + in.size <= a->req->in_len) {
+		value = a->req->in + off;
+	} else {
+		/* Longer than the journal copy: from the live buffers. */
+		heap = malloc(in.size);
+		if (heap == NULL)
+			return reply_err(a, -ENOMEM);
+		if (fmsg_iov_copy(heap, a->req->in_iov, a->req->in_iovcnt, off,
+			in.size) < 0) {
+			free(heap);
+			return reply_bad(a, "SETXATTR value outside the buffers",
+			    -EINVAL);
+		}
+		value = heap;
+	}
+	err = pt_setxattr(a->s->pt, &a->ctx, name, value, in.size, in.flags,
+	    in.setxattr_flags);
+	free(heap);
+	return reply_or(a, err, NULL, 0);
+}
+
+/* GETXATTR and LISTXATTR: size 0 asks for the length only. */
+static size_t
+do_getxattr(struct op_args *a)
+{
+	struct fuse_getxattr_in in;
+	struct fuse_getxattr_out out;
+	const char *name = NULL;
+	size_t len = 0, ret;
+	void *buf;
+	int err;
+
+	GET(a, in);
+	if (a->h.opcode == FUSE_GETXATTR)
+		GET_NAME(a, name);
+	buf = malloc(in.size > 0 ? MIN(in.size, 65536u) : 1);
+	if (buf == NULL)
+		return reply_err(a, -ENOMEM);
+	if (name == NULL)
+		err = pt_listxattr(a->s->pt, &a->ctx, buf, in.size, &len);
+	else
+		err = pt_getxattr(a->s->pt, &a->ctx, name, buf, in.size, &len);
+	if (err == 0 && in.size == 0) {
+		memset(&out, 0, sizeof(out));
+		out.size = (uint32_t)len;
+		ret = reply(a, &out, sizeof(out));
+	} else {
+		ret = reply_or(a, err, buf, len);
+	}
+	free(buf);
+	return ret;
+}
+
+static size_t
+do_removexattr(struct op_args *a)
+{
+	const char *name;
+
+	GET_NAME(a, name);
+	return reply_or(a, pt_removexattr(a->s->pt, &a->ctx, name), NULL, 0);
+}
+
 /* ---- directories ------------------------------------------------------ */
 
 static size_t
@@ -643,7 +733,10 @@ static const struct op ops[] = {
     OP(STATFS, do_statfs, 0, 0),
     OP(RELEASE, do_release, SZ(fuse_release_in), 0),
     OP(FSYNC, do_fsync, SZ(fuse_fsync_in), 0),
-    /* SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR: later (pt_xattr.c). */
+    OP(SETXATTR, do_setxattr, FUSE_COMPAT_SETXATTR_IN_SIZE + 2, OP_MUT),
+    OP(GETXATTR, do_getxattr, SZ(fuse_getxattr_in) + 2, 0),
+    OP(LISTXATTR, do_getxattr, SZ(fuse_getxattr_in), 0),
+    OP(REMOVEXATTR, do_removexattr, 2, OP_MUT),
     OP(FLUSH, do_flush, SZ(fuse_flush_in), 0),
     OP(INIT, do_init, 16, OP_PREINIT),
     OP(OPENDIR, do_opendir, SZ(fuse_open_in), 0),

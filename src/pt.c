@@ -81,6 +81,10 @@ pt_init(struct pt **ret, struct region *r, const struct config *cfg,
 	}
 	for (unsigned i = 0; i < PT_DIR_LOCKS; i++)
 		pthread_mutex_init(&pt->dir_locks[i], NULL);
+	if (pt_xattr_init(pt) < 0) {
+		pt_free(pt);
+		return -EINVAL;
+	}
 	/* Creations apply the guest's umask themselves. */
 	umask(0);
 	*ret = pt;
@@ -93,6 +97,7 @@ pt_free(struct pt *pt)
 	if (pt == NULL)
 		return;
 	close(pt->proc_fd);
+	pt_xattr_free(pt);
 	for (unsigned i = 0; i < PT_DIR_LOCKS; i++)
 		pthread_mutex_destroy(&pt->dir_locks[i]);
 	free(pt);

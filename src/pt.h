@@ -112,6 +112,21 @@ int pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
 int pt_lseek(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
     uint32_t whence, uint64_t *ret_off);
 
+/*
+ * Extended attributes (pt_xattr.c); -ENOSYS without --xattr. Names are
+ * the guest's (mapped by --xattrmap here). pt_getxattr and pt_listxattr
+ * with size 0 return the size needed in *ret_len; with a smaller size
+ * -ERANGE. pt_setxattr: -E2BIG above 64 KiB; setxattr_flags are
+ * fuse_setxattr_in's (FUSE_SETXATTR_ACL_KILL_SGID).
+ */
+int pt_setxattr(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    const void *value, size_t size, uint32_t flags, uint32_t setxattr_flags);
+int pt_getxattr(struct pt *pt, const struct pt_ctx *ctx, const char *name,
+    void *buf, size_t size, size_t *ret_len);
+int pt_listxattr(struct pt *pt, const struct pt_ctx *ctx, void *buf,
+    size_t size, size_t *ret_len);
+int pt_removexattr(struct pt *pt, const struct pt_ctx *ctx, const char *name);
+
 /* Directories (pt_dir.c). */
 int pt_opendir(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
     struct fuse_open_out *ret_o);

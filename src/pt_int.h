@@ -24,6 +24,7 @@ struct pt {
 	gid_t egid;
 	uint64_t entry_sec; /* fuse_entry_out.entry_valid */
 	uint64_t attr_sec;  /* attr_valid */
+	struct xattrmap *xmap; /* --xattrmap, NULL = names pass (pt_xattr.c) */
 	/* Serialize lseek + getdents64 on one directory handle. */
 	pthread_mutex_t dir_locks[PT_DIR_LOCKS];
 };
@@ -91,5 +92,12 @@ int pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name,
 int pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size);
 int pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
     off_t len);
+/* fsetxattr with XATTR_CREATE or XATTR_REPLACE on an open fd. */
+int pt_do_fsetxattr(const struct pt_ctx *ctx, int fd, const char *name,
+    const void *value, size_t size, int flags);
+
+/* pt_xattr.c: builds pt->xmap from --xattrmap (-EINVAL if malformed). */
+int pt_xattr_init(struct pt *pt);
+void pt_xattr_free(struct pt *pt);
 
 #endif

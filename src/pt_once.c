@@ -13,7 +13,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "intent.h"
@@ -38,7 +40,8 @@
  *     again);
  *   create O_EXCL EEXIST: a regular file with our owner -> opened
  *     without O_EXCL and O_TRUNC;
- *   ftruncate, fallocate: repeating them gives the same result.
+ *   ftruncate, fallocate: repeating them gives the same result;
+ *   fsetxattr XATTR_CREATE EEXIST: the value is ours -> success.
  */
 
 /*
@@ -226,4 +229,29 @@ pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
 	if (once(ctx))
 		return intent_fallocate(ctx->req, fd, mode, off, len);
 	return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
+}
+
+int
+pt_do_fsetxattr(const struct pt_ctx *ctx, int fd, const char *name,
+    const void *value, size_t size, int flags)
+{
+	char *buf;
+	ssize_t n;
+	int e;
+
+	if (once(ctx))
+		return intent_fsetxattr(ctx->req, fd, name, value, size,
+		    flags);
+	if (fsetxattr(fd, name, value, size, flags) == 0)
+		return 0;
+	e = errno;
+	/* A replayed CREATE that finds our value made it (identity). */
+	if (e == EEXIST && ctx->replay && (flags & XATTR_CREATE) &&
+	    (buf = malloc(size + 1)) != NULL) {
+		n = fgetxattr(fd, name, buf, size + 1);
+		if (n >= 0 && (size_t)n == size && memcmp(buf, value, size) == 0)
+			e = 0;
+		free(buf);
+	}
+	return -e;
 }
