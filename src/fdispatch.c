@@ -170,6 +170,8 @@ do_init(struct op_args *a)
 		want |= FUSE_WRITEBACK_CACHE;
 	if (cfg->killpriv_v2)
 		want |= FUSE_HANDLE_KILLPRIV_V2;
+	/* OFD locks per lock owner (pt_lock.c). */
+	want |= FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS;
 	if (cfg->xattr && cfg->posix_acl)
 		want |= FUSE_POSIX_ACL | FUSE_SETXATTR_EXT;
 	neg = kflags & want;
@@ -520,6 +522,8 @@ do_release(struct op_args *a)
 	struct fuse_release_in in;
 
 	GET(a, in);
+	if (in.release_flags & FUSE_RELEASE_FLOCK_UNLOCK)
+		(void)pt_flock_release(a->s->pt, &a->ctx, in.fh);
 	return reply_or(a, pt_release(a->s->pt, &a->ctx, in.fh, false), NULL,
 	    0);
 }
@@ -537,9 +541,14 @@ static size_t
 do_flush(struct op_args *a)
 {
 	struct fuse_flush_in in;
+	int err;
 
 	GET(a, in);
-	return reply_or(a, pt_flush(a->s->pt, &a->ctx, in.fh), NULL, 0);
+	err = pt_flush(a->s->pt, &a->ctx, in.fh);
+	/* POSIX: any close drops the process's locks on the file. */
+	if (region_load(&a->s->r->fuse->flags) & FUSE_POSIX_LOCKS)
+		(void)pt_lock_flush(a->s->pt, &a->ctx, in.fh, in.lock_owner);
+	return reply_or(a, err, NULL, 0);
 }
 
 static size_t
@@ -580,6 +589,33 @@ do_lseek(struct op_args *a)
 	memset(&out, 0, sizeof(out));
 	out.offset = off;
 	return reply_or(a, err, &out, sizeof(out));
+}
+
+/* ---- locks (pt_lock.c) ------------------------------------------------ */
+
+static size_t
+do_getlk(struct op_args *a)
+{
+	struct fuse_lk_in in;
+	struct fuse_lk_out out;
+
+	GET(a, in);
+	memset(&out, 0, sizeof(out));
+	return reply_or(a,
+	    pt_getlk(a->s->pt, &a->ctx, in.fh, in.owner, &in.lk, &out.lk),
+	    &out, sizeof(out));
+}
+
+static size_t
+do_setlk(struct op_args *a)
+{
+	struct fuse_lk_in in;
+
+	GET(a, in);
+	return reply_or(a,
+	    pt_setlk(a->s->pt, &a->ctx, in.fh, in.owner, &in.lk, in.lk_flags,
+		a->h.opcode == FUSE_SETLKW),
+	    NULL, 0);
 }
 
 /* ---- extended attributes (pt_xattr.c) ------------------------------ */
@@ -743,7 +779,9 @@ static const struct op ops[] = {
     OP(READDIR, do_readdir, SZ(fuse_read_in), 0),
     OP(RELEASEDIR, do_releasedir, SZ(fuse_release_in), 0),
     OP(FSYNCDIR, do_fsync, SZ(fuse_fsync_in), 0),
-    /* GETLK, SETLK, SETLKW: later (OFD locks, DESIGN 5). */
+    OP(GETLK, do_getlk, SZ(fuse_lk_in), 0),
+    OP(SETLK, do_setlk, SZ(fuse_lk_in), 0),
+    OP(SETLKW, do_setlk, SZ(fuse_lk_in), 0),
     OP(ACCESS, do_access, SZ(fuse_access_in), 0),
     OP(CREATE, do_create, SZ(fuse_create_in) + 2, OP_MUT),
     OP(INTERRUPT, do_interrupt, 0, OP_NOREPLY | OP_PREINIT),

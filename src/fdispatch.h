@@ -34,6 +34,13 @@ struct fuse_req {
 	struct journal_slot_rec *slot; /* intent and step records */
 	struct redo_txn *txn;	/* open; committed by the caller */
 	bool replay;		/* re-run by recovery after a crash */
+	/*
+	 * A SETLKW may wait for its lock only where that stalls no other
+	 * request: on a thread of its own (queue.c sets may_block). cancel,
+	 * if set, becomes non-zero when the wait must end (queue stop).
+	 */
+	bool may_block;
+	const int *cancel;
 };
 
 /*

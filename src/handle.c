@@ -46,9 +46,9 @@ handle_init_region(struct region *r)
 			return err;                                            \
 	} while (0)
 
-int
-handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
-    uint64_t *ret_fh)
+static int
+add_kind(struct redo_txn *tx, int fd, uint64_t nodeid, uint64_t flags,
+    unsigned kind, uint64_t owner, uint64_t *ret_fh)
 {
 	struct region *r = tx->r;
 	struct handle_rec *h;
@@ -58,7 +58,7 @@ handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
 	/* On failure the fd stays the caller's: nothing is registered. */
 	if ((err = take_lock(tx)) < 0)
 		return err;
-	if (redo_room(tx) < 9 || tx->nabort >= REDO_MAX_CLOSE)
+	if (redo_room(tx) < 10 || tx->nabort >= REDO_MAX_CLOSE)
 		return -ENOSPC;
 	if (!inode_fd_budget_ok(r))
 		return -ENFILE;
@@ -76,12 +76,31 @@ handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
 	h = &r->handles[idx];
 	SET(h->fd, (int64_t)fd);
 	SET(h->nodeid, nodeid);
-	SET(h->flags, (uint64_t)(unsigned)flags);
-	SET(h->dir, dir ? 1 : 0);
+	SET(h->flags, flags);
+	SET(h->dir, kind);
+	if (kind == HANDLE_KIND_LOCK)
+		SET(h->lock_owner, owner);
 	SET(h->used, 1);
 	SET(r->hhdr->live, redo_get(tx, &r->hhdr->live) + 1);
 	*ret_fh = redo_get(tx, &h->gen) << 32 | (idx + 1);
 	return 0;
+}
+
+int
+handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags, bool dir,
+    uint64_t *ret_fh)
+{
+	return add_kind(tx, fd, nodeid, (uint64_t)(unsigned)flags,
+	    dir ? HANDLE_KIND_DIR : HANDLE_KIND_FILE, 0, ret_fh);
+}
+
+int
+handle_add_lock(struct redo_txn *tx, int fd, uint64_t nodeid, uint64_t owner,
+    uint32_t pid, int flags, uint64_t *ret_fh)
+{
+	return add_kind(tx, fd, nodeid,
+	    (uint64_t)pid << 32 | (uint64_t)(unsigned)flags, HANDLE_KIND_LOCK,
+	    owner, ret_fh);
 }
 
 static struct handle_rec *
@@ -103,7 +122,8 @@ handle_get(struct region *r, uint64_t fh, bool dir, int *ret_fd,
 
 	h = lookup(r, fh, __atomic_load_n(&r->hhdr->high, __ATOMIC_ACQUIRE));
 	if (h == NULL || region_load(&h->used) != 1 ||
-	    region_load(&h->gen) != fh >> 32 || h->dir != (dir ? 1u : 0u) ||
+	    region_load(&h->gen) != fh >> 32 ||
+	    h->dir != (dir ? HANDLE_KIND_DIR : HANDLE_KIND_FILE) ||
 	    h->fd < 0 || REGION_FD_RESERVED(h->fd))
 		return -EBADF;
 	*ret_fd = (int)h->fd;
@@ -114,8 +134,8 @@ handle_get(struct region *r, uint64_t fh, bool dir, int *ret_fd,
 	return 0;
 }
 
-int
-handle_release(struct redo_txn *tx, uint64_t fh, bool dir)
+static int
+release_kind(struct redo_txn *tx, uint64_t fh, unsigned kind)
 {
 	struct region *r = tx->r;
 	struct handle_rec *h;
@@ -126,7 +146,7 @@ handle_release(struct redo_txn *tx, uint64_t fh, bool dir)
 	h = lookup(r, fh, redo_get(tx, &r->hhdr->high));
 	if (h == NULL || redo_get(tx, &h->used) != 1 ||
 	    redo_get(tx, &h->gen) != fh >> 32 ||
-	    redo_get(tx, &h->dir) != (dir ? 1u : 0u))
+	    redo_get(tx, &h->dir) != kind)
 		return -EBADF;
 	if (redo_room(tx) < 6)
 		return -ENOSPC;
@@ -139,4 +159,44 @@ handle_release(struct redo_txn *tx, uint64_t fh, bool dir)
 	SET(r->hhdr->free_head, (fh & 0xffffffffULL));
 	SET(r->hhdr->live, redo_get(tx, &r->hhdr->live) - 1);
 	return 0;
+}
+
+int
+handle_release(struct redo_txn *tx, uint64_t fh, bool dir)
+{
+	return release_kind(tx, fh, dir ? HANDLE_KIND_DIR : HANDLE_KIND_FILE);
+}
+
+int
+handle_release_lock(struct redo_txn *tx, uint64_t fh)
+{
+	return release_kind(tx, fh, HANDLE_KIND_LOCK);
+}
+
+int
+handle_lock_entry(struct region *r, uint64_t index, int *ret_fd,
+    uint64_t *ret_nodeid, uint64_t *ret_owner, uint32_t *ret_pid,
+    uint64_t *ret_fh)
+{
+	struct handle_rec *h;
+
+	if (index >= __atomic_load_n(&r->hhdr->high, __ATOMIC_ACQUIRE) ||
+	    index >= r->hdr->handle_cap)
+		return -ENOENT;
+	h = &r->handles[index];
+	if (region_load(&h->used) != 1 || h->dir != HANDLE_KIND_LOCK ||
+	    h->fd < 0 || REGION_FD_RESERVED(h->fd))
+		return -ENOENT;
+	*ret_fd = (int)h->fd;
+	*ret_nodeid = h->nodeid;
+	*ret_owner = h->lock_owner;
+	*ret_pid = (uint32_t)(h->flags >> 32);
+	*ret_fh = region_load(&h->gen) << 32 | (index + 1);
+	return 0;
+}
+
+uint64_t
+handle_high(struct region *r)
+{
+	return __atomic_load_n(&r->hhdr->high, __ATOMIC_ACQUIRE);
 }

@@ -14,6 +14,11 @@
 #include "redo.h"
 #include "region.h"
 
+/* handle_rec.dir: what an entry is. */
+#define HANDLE_KIND_FILE 0
+#define HANDLE_KIND_DIR  1
+#define HANDLE_KIND_LOCK 2 /* a lock owner's OFD (pt_lock.c) */
+
 /* Initializes the table of a fresh region. */
 int handle_init_region(struct region *r);
 /*
@@ -31,5 +36,25 @@ int handle_get(struct region *r, uint64_t fh, bool dir, int *ret_fd,
     uint64_t *ret_nodeid, int *ret_flags);
 /* Frees fh; its fd is closed after commit. -EBADF if unknown. */
 int handle_release(struct redo_txn *tx, uint64_t fh, bool dir);
+
+/*
+ * Lock owners (pt_lock.c): registers fd as the OFD holding lock owner
+ * owner's POSIX locks on nodeid (pid: the owner's guest pid, reported by
+ * GETLK). As handle_add; the entry is never a file or dir handle, so
+ * handle_get() refuses its fh.
+ */
+int handle_add_lock(struct redo_txn *tx, int fd, uint64_t nodeid, uint64_t owner,
+    uint32_t pid, int flags, uint64_t *ret_fh);
+/* Frees a lock entry; its fd (and so its locks) closes after commit. */
+int handle_release_lock(struct redo_txn *tx, uint64_t fh);
+/*
+ * Reads entry index if it is a live lock entry (lock-free, as
+ * handle_get): -ENOENT otherwise.
+ */
+int handle_lock_entry(struct region *r, uint64_t index, int *ret_fd,
+    uint64_t *ret_nodeid, uint64_t *ret_owner, uint32_t *ret_pid,
+    uint64_t *ret_fh);
+/* Indices below this were ever used (for scans). */
+uint64_t handle_high(struct region *r);
 
 #endif

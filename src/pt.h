@@ -127,6 +127,26 @@ int pt_listxattr(struct pt *pt, const struct pt_ctx *ctx, void *buf,
     size_t size, size_t *ret_len);
 int pt_removexattr(struct pt *pt, const struct pt_ctx *ctx, const char *name);
 
+/*
+ * Locks (pt_lock.c). POSIX record locks per (nodeid, lock owner) on an
+ * OFD of their own; flock (FUSE_LK_FLOCK) on the handle's fd. pt_setlk
+ * with wait (SETLKW) waits only if ctx->req->may_block, else -ENOLCK
+ * (-EINTR on replay); -EAGAIN for a conflict without wait; -EBADF when
+ * the handle's access mode forbids the lock type. pt_getlk fills ret_lk
+ * with the conflicting lock and its owner's guest pid, or type F_UNLCK.
+ * pt_lock_flush drops owner's POSIX locks on fh's file (FLUSH);
+ * pt_flock_release drops fh's flock (RELEASE_FLOCK_UNLOCK).
+ */
+int pt_getlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t owner, const struct fuse_file_lock *lk,
+    struct fuse_file_lock *ret_lk);
+int pt_setlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t owner, const struct fuse_file_lock *lk, uint32_t lk_flags,
+    bool wait);
+int pt_lock_flush(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
+    uint64_t owner);
+int pt_flock_release(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh);
+
 /* Directories (pt_dir.c). */
 int pt_opendir(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
     struct fuse_open_out *ret_o);

@@ -45,6 +45,9 @@
 
 struct queue;
 
+/* Set on a blocker thread (a SETLKW's own): fuse_req.may_block. */
+static __thread bool may_block_thread;
+
 struct pool_job {
 	struct pool_job *next;
 	struct queue *qu;
@@ -212,6 +215,8 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	req.slot = journaled ? slot : NULL;
 	req.txn = &tx;
 	req.replay = replay;
+	req.may_block = may_block_thread;
+	req.cancel = &qs->q[q].stop;
 	redo_begin(&tx, qs->r, t);
 #ifdef PHX_CRASHPOINTS
 	if (req.in_len >= sizeof(struct fuse_in_header)) {
@@ -322,6 +327,105 @@ pop_one(struct queue *qu, uint16_t *ret_head,
 	return 1;
 }
 
+/* ---- requests that may wait: a thread each (issue 3) ------------------ */
+
+/*
+ * A SETLKW may wait for another guest process's unlock, which this queue
+ * must go on serving: it runs on a detached thread of its own with a
+ * thread record (redo log, io_uring, activity) and counts as outstanding,
+ * so queue_stop() waits for it, and it ends its wait on qu->stop.
+ */
+struct blocker {
+	struct queue *qu;
+	uint16_t head;
+	struct journal_slot_rec *slot;
+	struct guestmem_table *gt; /* reference: the iovecs point into it */
+	struct region_thread_rec *t;
+	struct vring_chain c;
+	struct iovec iov[VRING_MAX_IOV];
+};
+
+static bool
+blocking_request(const struct journal_slot_rec *slot)
+{
+	uint32_t opcode = 0;
+
+	if (slot->req_len >= offsetof(struct fuse_in_header, opcode) + 4)
+		memcpy(&opcode, slot->req + offsetof(struct fuse_in_header,
+		    opcode), sizeof(opcode));
+	return opcode == FUSE_SETLKW;
+}
+
+static void *
+blocker_main(void *arg)
+{
+	struct blocker *b = arg;
+	struct queue *qu = b->qu;
+	struct queue_set *qs = qu->qs;
+	struct vring_used_ent e;
+
+	b->t->tid = (uint64_t)gettid();
+	(void)fault_thread_init(b->t);
+	thread_ring(qs->r, b->t);
+	may_block_thread = true;
+	e.id = b->head;
+	e.len = run_request(qs, qu->idx, b->head, b->slot, &b->c, b->t, false);
+	push(qu, &e, 1);
+	guestmem_put(b->gt);
+	fault_end();
+	queue_thread_release(b->t);
+	pthread_mutex_lock(&qs->pool_lock);
+	if (--qu->outstanding == 0)
+		pthread_cond_broadcast(&qu->drained);
+	pthread_mutex_unlock(&qs->pool_lock);
+	free(b);
+	return NULL;
+}
+
+/* 0: the request is the blocker thread's now; < 0: run it here. */
+static int
+blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
+    const struct vring_chain *c)
+{
+	struct queue_set *qs = qu->qs;
+	struct blocker *b = malloc(sizeof(*b));
+	pthread_attr_t at;
+	pthread_t th;
+	int err;
+
+	if (b == NULL)
+		return -ENOMEM;
+	b->t = queue_thread_claim(qs->r);
+	if (b->t == NULL) {
+		free(b);
+		return -EAGAIN;
+	}
+	b->qu = qu;
+	b->head = head;
+	b->slot = slot;
+	b->c = *c;
+	memcpy(b->iov, c->iov, (c->nrd + c->nwr) * sizeof(*c->iov));
+	b->c.iov = b->iov;
+	b->c.max = VRING_MAX_IOV;
+	b->gt = guestmem_ref(qu->vq.gt);
+	pthread_mutex_lock(&qs->pool_lock);
+	qu->outstanding++;
+	pthread_mutex_unlock(&qs->pool_lock);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&th, &at, blocker_main, b);
+	pthread_attr_destroy(&at);
+	if (err == 0)
+		return 0;
+	pthread_mutex_lock(&qs->pool_lock);
+	qu->outstanding--;
+	pthread_mutex_unlock(&qs->pool_lock);
+	guestmem_put(b->gt);
+	region_store(&b->t->in_use, 0);
+	free(b);
+	return -err;
+}
+
 /* Inline mode: pop, run and collect up to QUEUE_BATCH, then push once. */
 static int
 serve_batch(struct queue *qu, struct region_thread_rec *t)
@@ -337,6 +441,8 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		err = pop_one(qu, &head, &slot, &c);
 		if (err <= 0)
 			break;
+		if (blocking_request(slot) && blocker_start(qu, head, slot, &c) == 0)
+			continue;
 		qu->comps[nc].id = head;
 		qu->comps[nc].len = run_request(qu->qs, qu->idx, head, slot, &c,
 		    t, false);
@@ -392,6 +498,16 @@ dispatch_batch(struct queue *qu)
 			qs->free_jobs = j;
 			pthread_mutex_unlock(&qs->pool_lock);
 			break;
+		}
+		if (blocking_request(j->slot) &&
+		    blocker_start(qu, j->head, j->slot, &j->c) == 0) {
+			pthread_mutex_lock(&qs->pool_lock);
+			j->next = qs->free_jobs;
+			qs->free_jobs = j;
+			pthread_cond_signal(&qs->free_cv);
+			pthread_mutex_unlock(&qs->pool_lock);
+			n++;
+			continue;
 		}
 		j->qu = qu;
 		j->gt = guestmem_ref(qu->vq.gt);

@@ -318,8 +318,16 @@ struct handle_rec {
 	uint64_t gen;
 	uint64_t used;		/* 1 = live; else next free index + 1 */
 	uint64_t flags;		/* open flags (O_ACCMODE, O_DIRECT...) */
-	uint64_t dir;		/* 1 = opendir handle */
-	uint64_t pad[2];
+	uint64_t dir;		/* 1 = opendir handle, 2 = lock owner's OFD */
+	/*
+	 * POSIX lock owners (pt_lock.c, DESIGN 5): a dir == 2 entry is the
+	 * OFD that holds one guest lock owner's record locks on nodeid,
+	 * committed before its first lock call; flags then holds the
+	 * owner's guest pid << 32 | open flags. A new incarnation finds
+	 * them by scanning the table.
+	 */
+	uint64_t lock_owner;	/* fuse lock_owner (dir == 2), else 0 */
+	uint64_t pad;
 };
 ASSERT_SIZE(struct handle_rec, 64);
 

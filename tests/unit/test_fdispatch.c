@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../tap.h"
 #include "config.h"
+#include "fault.h"
 #include "fdispatch.h"
 #include "handle.h"
 #include "inode.h"
@@ -402,9 +405,10 @@ test_init(void)
 	ok((out.flags & FUSE_ASYNC_READ) && (out.flags & FUSE_DO_READDIRPLUS) &&
 		(out.flags & FUSE_MAX_PAGES) && (out.flags & FUSE_BIG_WRITES),
 	    "supported flags negotiated");
-	ok(!(out.flags & FUSE_WRITEBACK_CACHE) &&
-		!(out.flags & FUSE_POSIX_LOCKS) && out.flags2 == 0,
+	ok(!(out.flags & FUSE_WRITEBACK_CACHE) && out.flags2 == 0,
 	    "unrequested/unsupported flags off");
+	ok((out.flags & FUSE_POSIX_LOCKS) && !(out.flags & FUSE_FLOCK_LOCKS),
+	    "POSIX locks negotiated (issue 3); flock not asked, not given");
 	ok(out.max_write == 1u << 20 && out.max_pages == 256 &&
 		out.time_gran == 1 && out.max_readahead == 131072,
 	    "limits");
@@ -978,11 +982,11 @@ list_has(const char *list, size_t len, const char *name)
 }
 
 static struct fuse_session *
-ext_session(struct config *c)
+ext_session_flags(struct config *c, uint32_t flags)
 {
 	struct fuse_session *s;
 	struct args a = {.len = 0};
-	struct fuse_init_in in = {.major = 7, .minor = 38};
+	struct fuse_init_in in = {.major = 7, .minor = 38, .flags = flags};
 
 	if (fdispatch_init(&s, &r, c, REGION_FD_ROOT) < 0)
 		return NULL;
@@ -991,6 +995,12 @@ ext_session(struct config *c)
 	add(&a, &in, sizeof(in));
 	send(&rep, FUSE_INIT, 0, &a);
 	return s;
+}
+
+static struct fuse_session *
+ext_session(struct config *c)
+{
+	return ext_session_flags(c, 0);
 }
 
 static void
@@ -1147,6 +1157,323 @@ test_xattrmap(void)
 	cur_fs = fs;
 }
 
+/* A lock request with its own buffers and thread record: thread-safe. */
+struct lkreq {
+	unsigned thread; /* r.threads[] index for the redo log */
+	uint32_t opcode;
+	uint64_t nodeid, fh, owner;
+	uint32_t type, pid, lk_flags;
+	uint64_t start, end;
+	bool may_block, replay;
+	const int *cancel;
+	struct fuse_file_lock out; /* GETLK's answer */
+};
+
+static int
+lk_send(struct lkreq *q)
+{
+	uint8_t in[sizeof(struct fuse_in_header) + sizeof(struct fuse_lk_in)];
+	uint8_t out[256];
+	struct fuse_in_header h = {.len = sizeof(in),
+	    .opcode = q->opcode,
+	    .unique = __atomic_fetch_add(&next_unique, 1, __ATOMIC_RELAXED),
+	    .nodeid = q->nodeid,
+	    .pid = q->pid};
+	struct fuse_lk_in li = {.fh = q->fh,
+	    .owner = q->owner,
+	    .lk = {.start = q->start,
+		.end = q->end,
+		.type = q->type,
+		.pid = q->pid},
+	    .lk_flags = q->lk_flags};
+	struct fuse_out_header oh;
+	struct iovec iin = {in, sizeof(in)}, iout = {out, sizeof(out)};
+	struct redo_txn tx;
+	struct fuse_req req;
+	size_t len;
+
+	memcpy(in, &h, sizeof(h));
+	memcpy(in + sizeof(h), &li, sizeof(li));
+	memset(&req, 0, sizeof(req));
+	req.in = in;
+	req.in_len = req.in_total = sizeof(in);
+	req.in_iov = &iin;
+	req.in_iovcnt = 1;
+	req.out_iov = &iout;
+	req.out_iovcnt = 1;
+	req.out_total = sizeof(out);
+	req.txn = &tx;
+	req.replay = q->replay;
+	req.may_block = q->may_block;
+	req.cancel = q->cancel;
+	redo_begin(&tx, &r, &r.threads[q->thread]);
+	len = fdispatch_handle(cur_fs, &req);
+	redo_commit(&tx);
+	if (len < sizeof(oh))
+		return 1;
+	memcpy(&oh, out, sizeof(oh));
+	if (oh.error == 0 && q->opcode == FUSE_GETLK)
+		memcpy(&q->out, out + sizeof(oh), sizeof(q->out));
+	return oh.error;
+}
+
+static int
+lk(uint32_t op, uint64_t nodeid, uint64_t fh, uint64_t owner, uint32_t type,
+    uint64_t start, uint64_t end, uint32_t pid)
+{
+	struct lkreq q = {.opcode = op,
+	    .nodeid = nodeid,
+	    .fh = fh,
+	    .owner = owner,
+	    .type = type,
+	    .start = start,
+	    .end = end,
+	    .pid = pid};
+	int err = lk_send(&q);
+
+	if (op == FUSE_GETLK && err == 0) {
+		rep.oh.error = 0;
+		memcpy((void *)rep.b, &q.out, sizeof(q.out)); /* for callers */
+	}
+	return err;
+}
+
+static struct fuse_file_lock
+last_lk(void)
+{
+	struct fuse_file_lock l;
+
+	memcpy(&l, rep.b, sizeof(l));
+	return l;
+}
+
+struct waiter {
+	struct lkreq q;
+	int result;
+	int done; /* atomic */
+	uint64_t act_while, act_after;
+};
+
+static void *
+waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+
+	(void)fault_thread_init(&r.threads[w->q.thread]);
+	fault_begin(REGION_ACT_REQUEST, 77);
+	w->result = lk_send(&w->q);
+	w->act_after = r.threads[w->q.thread].act;
+	fault_end();
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void
+msleep(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+	    .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+flush_owner(uint64_t nodeid, uint64_t fh, uint64_t owner)
+{
+	struct args a = {.len = 0};
+	struct fuse_flush_in in = {.fh = fh, .lock_owner = owner};
+
+	add(&a, &in, sizeof(in));
+	send(&rep, FUSE_FLUSH, nodeid, &a);
+	return err_of(&rep);
+}
+
+static void
+test_locks(void)
+{
+	static struct config lc;
+	const uint64_t A = 0xa1, B = 0xb2, EOFX = INT64_MAX;
+	struct fuse_entry_out f;
+	struct fuse_open_out o;
+	struct fuse_file_lock l;
+	uint64_t fh2, fhro;
+	struct flock fl;
+	char hp[300];
+	int hfd, kinds = 0;
+
+	lc = cfg;
+	if (ext_session_flags(&lc, FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS) ==
+	    NULL) {
+		ok(0, "lock session");
+		return;
+	}
+	ok(r.fuse->flags & FUSE_FLOCK_LOCKS, "FUSE_FLOCK_LOCKS negotiated");
+	if (create(1, "lk", O_RDWR | O_CREAT, &f, &o) != 0) {
+		ok(0, "lock file");
+		return;
+	}
+	/* Two guest processes (owners) sharing one fh. */
+	is_int(lk(FUSE_SETLK, f.nodeid, o.fh, A, F_WRLCK, 0, 99, 111), 0,
+	    "owner A: write lock [0, 99]");
+	is_int(lk(FUSE_SETLK, f.nodeid, o.fh, B, F_WRLCK, 50, 60, 222),
+	    -EAGAIN, "owner B on the same fh: conflict (EAGAIN)");
+	is_int(lk(FUSE_SETLK, f.nodeid, o.fh, A, F_WRLCK, 50, 60, 111), 0,
+	    "owner A again: its own lock never conflicts");
+	is_int(lk(FUSE_SETLK, f.nodeid, o.fh, B, F_RDLCK, 100, EOFX, 222), 0,
+	    "owner B: read lock [100, EOF)");
+	ok(lk(FUSE_GETLK, f.nodeid, o.fh, B, F_WRLCK, 0, 10, 222) == 0 &&
+		(l = last_lk()).type == F_WRLCK && l.start == 0 &&
+		l.end == 99 && l.pid == 111,
+	    "GETLK by B: A's lock, range and guest pid");
+	ok(lk(FUSE_GETLK, f.nodeid, o.fh, A, F_WRLCK, 200, 300, 111) == 0 &&
+		(l = last_lk()).type == F_RDLCK && l.start == 100 &&
+		l.end == (uint64_t)EOFX && l.pid == 222,
+	    "GETLK by A: B's read lock to EOF, pid 222");
+	ok(lk(FUSE_GETLK, f.nodeid, o.fh, A, F_WRLCK, 0, 10, 111) == 0 &&
+		last_lk().type == F_UNLCK,
+	    "GETLK by A over its own lock: F_UNLCK");
+	snprintf(hp, sizeof(hp), "%s/lk", dir);
+	hfd = open(hp, O_RDWR);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_start = 10;
+	fl.l_len = 1;
+	ok(hfd >= 0 && fcntl(hfd, F_OFD_GETLK, &fl) == 0 &&
+		fl.l_type == F_WRLCK,
+	    "the lock is real on the host (host OFD sees it)");
+	close(hfd);
+	for (uint64_t i = 0; i < r.hhdr->high; i++)
+		if (r.handles[i].used == 1 && r.handles[i].dir == 2 &&
+		    r.handles[i].nodeid == f.nodeid)
+			kinds++;
+	is_int(kinds, 2, "one committed lock-owner OFD per owner in the table");
+
+	/* SETLKW: waits on a thread of its own; others go on. */
+	{
+		struct waiter w = {.q = {.thread = 1,
+					.opcode = FUSE_SETLKW,
+					.nodeid = f.nodeid,
+					.fh = o.fh,
+					.owner = B,
+					.type = F_WRLCK,
+					.start = 0,
+					.end = 9,
+					.pid = 222,
+					.may_block = true}};
+		pthread_t th;
+		struct fuse_attr at;
+
+		pthread_create(&th, NULL, waiter_main, &w);
+		msleep(150);
+		ok(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE),
+		    "SETLKW blocked by A's lock waits");
+		is_int(r.threads[1].act, REGION_ACT_HOUSEKEEPING,
+		    "waiting thread publishes HOUSEKEEPING (no watchdog)");
+		ok(getattr(f.nodeid, &at) == 0 &&
+			lk(FUSE_GETLK, f.nodeid, o.fh, A, F_RDLCK, 500, 600,
+			    111) == 0,
+		    "other requests (GETATTR, GETLK) run meanwhile");
+		is_int(lk(FUSE_SETLK, f.nodeid, o.fh, A, F_UNLCK, 0, EOFX, 111),
+		    0, "A unlocks");
+		for (int i = 0; i < 100 && !__atomic_load_n(&w.done,
+						__ATOMIC_ACQUIRE);
+		     i++)
+			msleep(10);
+		pthread_join(th, NULL);
+		is_int(w.result, 0, "the waiting SETLKW got its lock");
+		is_int(w.act_after, REGION_ACT_REQUEST,
+		    "its activity is the request again after the wait");
+		ok(lk(FUSE_GETLK, f.nodeid, o.fh, A, F_RDLCK, 0, 0, 111) == 0 &&
+			(l = last_lk()).type == F_WRLCK && l.pid == 222,
+		    "GETLK by A now sees B's lock");
+	}
+	{
+		struct lkreq q = {.opcode = FUSE_SETLKW,
+		    .nodeid = f.nodeid,
+		    .fh = o.fh,
+		    .owner = A,
+		    .type = F_WRLCK,
+		    .start = 0,
+		    .end = 9,
+		    .pid = 111};
+		static int stop;
+		struct waiter w;
+		pthread_t th;
+
+		is_int(lk_send(&q), -ENOLCK,
+		    "SETLKW that cannot wait (queue thread): ENOLCK");
+		q.replay = true;
+		is_int(lk_send(&q), -EINTR, "SETLKW replayed in recovery: EINTR");
+		memset(&w, 0, sizeof(w));
+		w.q = q;
+		w.q.replay = false;
+		w.q.thread = 1;
+		w.q.may_block = true;
+		w.q.cancel = &stop;
+		pthread_create(&th, NULL, waiter_main, &w);
+		msleep(50);
+		__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+		is_int(w.result, -EINTR, "a waiting SETLKW ends on cancel: EINTR");
+	}
+	/* FLUSH with B's lock owner drops B's locks (any close does). */
+	is_int(flush_owner(f.nodeid, o.fh, B), 0, "FLUSH with lock owner B");
+	is_int(lk(FUSE_SETLK, f.nodeid, o.fh, A, F_WRLCK, 0, EOFX, 111), 0,
+	    "A locks the whole file after B's FLUSH");
+	kinds = 0;
+	for (uint64_t i = 0; i < r.hhdr->high; i++)
+		if (r.handles[i].used == 1 && r.handles[i].dir == 2 &&
+		    r.handles[i].nodeid == f.nodeid)
+			kinds++;
+	is_int(kinds, 1, "B's lock OFD left the table");
+	/* Access mode: a write lock needs a writable fd. */
+	ok(open_node(FUSE_OPEN, f.nodeid, O_RDONLY, &fhro) == 0 &&
+		lk(FUSE_SETLK, f.nodeid, fhro, B, F_WRLCK, 0, 1, 222) ==
+		    -EBADF,
+	    "write lock through an O_RDONLY fh: EBADF");
+	is_int(lk(FUSE_SETLK, f.nodeid, o.fh, B, 77, 0, 1, 222), -EINVAL,
+	    "bad lock type: EINVAL");
+	is_int(lk(FUSE_SETLK, f.nodeid + 0x100000000ULL, o.fh, B, F_RDLCK, 0,
+		   1, 222),
+	    -EBADF, "fh of another nodeid: EBADF");
+	/* flock: per open file (fh), released by RELEASE. */
+	{
+		struct lkreq q = {.opcode = FUSE_SETLK,
+		    .nodeid = f.nodeid,
+		    .fh = o.fh,
+		    .owner = 1,
+		    .type = F_WRLCK,
+		    .lk_flags = FUSE_LK_FLOCK};
+		struct args a = {.len = 0};
+		struct fuse_release_in ri = {.release_flags =
+						 FUSE_RELEASE_FLOCK_UNLOCK,
+		    .lock_owner = 2};
+
+		open_node(FUSE_OPEN, f.nodeid, O_RDWR, &fh2);
+		is_int(lk_send(&q), 0, "flock LOCK_EX on fh 1");
+		q.fh = fh2;
+		q.owner = 2;
+		is_int(lk_send(&q), -EAGAIN, "flock LOCK_EX on fh 2: EAGAIN");
+		q.fh = o.fh;
+		q.owner = 1;
+		q.type = F_UNLCK;
+		is_int(lk_send(&q), 0, "flock LOCK_UN on fh 1");
+		q.fh = fh2;
+		q.owner = 2;
+		q.type = F_WRLCK;
+		is_int(lk_send(&q), 0, "flock LOCK_EX on fh 2 now");
+		ri.fh = fh2;
+		add(&a, &ri, sizeof(ri));
+		send(&rep, FUSE_RELEASE, f.nodeid, &a);
+		is_int(err_of(&rep), 0, "RELEASE fh 2 with FLOCK_UNLOCK");
+		q.fh = o.fh;
+		q.owner = 1;
+		is_int(lk_send(&q), 0, "flock on fh 1 after the release");
+	}
+	release(FUSE_RELEASE, f.nodeid, fhro);
+	cur_fs = fs;
+}
+
 /* ==== end issue 3 block ================================================ */
 
 int
@@ -1180,6 +1507,7 @@ main(void)
 	test_readonly();
 	test_xattr();    /* issue 3 */
 	test_xattrmap(); /* issue 3 */
+	test_locks();    /* issue 3 */
 	{
 		char cmd[300];
 
