@@ -591,6 +591,68 @@ do_lseek(struct op_args *a)
 	return reply_or(a, err, &out, sizeof(out));
 }
 
+/* ---- the rest of the protocol (pt_ext.c) ----------------------------- */
+
+static size_t
+do_copy_file_range(struct op_args *a)
+{
+	struct fuse_copy_file_range_in in;
+	struct fuse_write_out out;
+	size_t got = 0;
+	int err;
+
+	GET(a, in);
+	err = pt_copy_file_range(a->s->pt, &a->ctx, in.fh_in, in.off_in,
+	    in.nodeid_out, in.fh_out, in.off_out, in.len, in.flags, &got);
+	memset(&out, 0, sizeof(out));
+	out.size = (uint32_t)got;
+	return reply_or(a, err, &out, sizeof(out));
+}
+
+static size_t
+do_syncfs(struct op_args *a)
+{
+	struct fuse_syncfs_in in;
+
+	GET(a, in);
+	return reply_or(a, pt_syncfs(a->s->pt, &a->ctx), NULL, 0);
+}
+
+static size_t
+do_tmpfile(struct op_args *a)
+{
+	struct fuse_create_in in;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct iovec parts[2];
+	int err;
+
+	/* The name that follows ("/" from the VFS) is not used. */
+	GET(a, in);
+	err = pt_tmpfile(a->s->pt, &a->ctx, in.flags, in.mode, in.umask, &e,
+	    &o);
+	if (err < 0)
+		return reply_err(a, err);
+	parts[0] = (struct iovec){.iov_base = &e, .iov_len = sizeof(e)};
+	parts[1] = (struct iovec){.iov_base = &o, .iov_len = sizeof(o)};
+	return fmsg_reply(a->req->out_iov, a->req->out_iovcnt, a->h.unique,
+	    parts, 2);
+}
+
+/* IOCTL: no ioctl passes to the host (as virtiofsd). */
+static size_t
+do_ioctl(struct op_args *a)
+{
+	return reply_err(a, -ENOTTY);
+}
+
+/* POLL, BMAP, SETUPMAPPING, REMOVEMAPPING (no DAX): the guest stops. */
+static size_t
+do_enosys(struct op_args *a)
+{
+	return reply_err(a, -ENOSYS);
+}
+
 /* ---- locks (pt_lock.c) ------------------------------------------------ */
 
 static size_t
@@ -791,6 +853,15 @@ static const struct op ops[] = {
     OP(READDIRPLUS, do_readdir, SZ(fuse_read_in), 0),
     OP(RENAME2, do_rename2, SZ(fuse_rename2_in) + 4, OP_MUT),
     OP(LSEEK, do_lseek, SZ(fuse_lseek_in), 0),
+    OP(BMAP, do_enosys, 0, 0),
+    OP(IOCTL, do_ioctl, 0, 0),
+    OP(POLL, do_enosys, 0, 0),
+    OP(COPY_FILE_RANGE, do_copy_file_range, SZ(fuse_copy_file_range_in),
+	OP_MUT),
+    OP(SETUPMAPPING, do_enosys, 0, 0),
+    OP(REMOVEMAPPING, do_enosys, 0, 0),
+    OP(SYNCFS, do_syncfs, SZ(fuse_syncfs_in), 0),
+    OP(TMPFILE, do_tmpfile, SZ(fuse_create_in), OP_MUT),
 };
 
 int

@@ -106,7 +106,10 @@ int pt_release(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, bool dir);
 int pt_flush(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh);
 int pt_fsync(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
     bool datasync, bool dir);
-/* mode: 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE; others -EOPNOTSUPP. */
+/*
+ * mode: any fallocate(2) mode the host takes; COLLAPSE_RANGE and
+ * INSERT_RANGE only with the io_uring record (else -EOPNOTSUPP).
+ */
 int pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
     uint64_t off, uint64_t len, uint32_t mode);
 int pt_lseek(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
@@ -146,6 +149,21 @@ int pt_setlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
 int pt_lock_flush(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
     uint64_t owner);
 int pt_flock_release(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh);
+
+/*
+ * The rest of the protocol (pt_ext.c). pt_copy_file_range: ctx->nodeid
+ * owns fh_in, nodeid_out owns fh_out; *ret_len the bytes copied.
+ * pt_syncfs: syncfs() of the file system holding ctx->nodeid. pt_tmpfile:
+ * an O_TMPFILE file in directory ctx->nodeid, with an entry and a handle
+ * as pt_create gives (-EINVAL for a read-only open).
+ */
+int pt_copy_file_range(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh_in,
+    uint64_t off_in, uint64_t nodeid_out, uint64_t fh_out, uint64_t off_out,
+    uint64_t len, uint64_t flags, size_t *ret_len);
+int pt_syncfs(struct pt *pt, const struct pt_ctx *ctx);
+int pt_tmpfile(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
+    uint32_t mode, uint32_t umask, struct fuse_entry_out *ret_e,
+    struct fuse_open_out *ret_o);
 
 /* Directories (pt_dir.c). */
 int pt_opendir(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,

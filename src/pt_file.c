@@ -54,6 +54,9 @@ host_flags(const struct pt *pt, uint32_t flags)
 		f = (f & ~O_ACCMODE) | O_RDWR;
 	if (!pt->cfg->allow_direct_io)
 		f &= ~O_DIRECT;
+	/* As virtiofsd: O_NOATIME fails for files we do not own. */
+	if (!pt->cfg->preserve_noatime)
+		f &= ~O_NOATIME;
 	return f;
 }
 
@@ -155,7 +158,9 @@ pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 		(void)inode_forget(ctx->tx, nodeid, 1);
 		return err;
 	}
-	(void)open_flags;
+	/* HANDLE_KILLPRIV_V2: an O_TRUNC of an existing file. */
+	if ((f & O_TRUNC) && (open_flags & FUSE_OPEN_KILL_SUIDGID))
+		(void)pt_kill_suidgid(pt, fd);
 	pt_fill_entry(pt, nodeid, &st, ret_e);
 	memset(ret_o, 0, sizeof(*ret_o));
 	ret_o->fh = fh;
@@ -304,8 +309,14 @@ pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
 {
 	int fd, err;
 
-	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE &&
-	    mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+	/*
+	 * Every mode the host takes (issue 3); the data-moving ones
+	 * (COLLAPSE_RANGE, INSERT_RANGE) only exactly-once through the
+	 * thread's io_uring (pt_do_fallocate refuses them without).
+	 */
+	if (mode & ~(uint32_t)(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			       FALLOC_FL_ZERO_RANGE | FALLOC_FL_COLLAPSE_RANGE |
+			       FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE))
 		return -EOPNOTSUPP;
 	if (off > INT64_MAX || len > INT64_MAX || len == 0)
 		return -EINVAL;

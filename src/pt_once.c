@@ -40,7 +40,8 @@
  *     again);
  *   create O_EXCL EEXIST: a regular file with our owner -> opened
  *     without O_EXCL and O_TRUNC;
- *   ftruncate, fallocate: repeating them gives the same result;
+ *   ftruncate, fallocate: repeating them gives the same result (but
+ *     COLLAPSE_RANGE and INSERT_RANGE, which run only with a ring);
  *   fsetxattr XATTR_CREATE EEXIST: the value is ours -> success.
  */
 
@@ -228,6 +229,9 @@ pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
 {
 	if (once(ctx))
 		return intent_fallocate(ctx->req, fd, mode, off, len);
+	/* Moving data twice is not the same result: kernel record only. */
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		return -EOPNOTSUPP;
 	return fallocate(fd, mode, off, len) < 0 ? -errno : 0;
 }
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/fuse.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1474,6 +1475,172 @@ test_locks(void)
 	cur_fs = fs;
 }
 
+static int
+fallocate_(uint64_t nodeid, uint64_t fh, uint64_t off, uint64_t len,
+    uint32_t mode)
+{
+	struct args a = {.len = 0};
+	struct fuse_fallocate_in in = {.fh = fh,
+	    .offset = off,
+	    .length = len,
+	    .mode = mode};
+
+	add(&a, &in, sizeof(in));
+	send(&rep, FUSE_FALLOCATE, nodeid, &a);
+	return err_of(&rep);
+}
+
+static uint64_t
+handle_flags(uint64_t fh)
+{
+	return r.handles[(fh & 0xffffffffu) - 1].flags;
+}
+
+static void
+test_rest(void)
+{
+	static struct config wc;
+	struct fuse_entry_out f, g, t;
+	struct fuse_open_out o, og, ot;
+	struct args a = {.len = 0};
+	char buf[64], hp[300];
+	size_t len = 0;
+	uint64_t fh;
+	struct stat st;
+
+	ok(create(1, "cf", O_RDWR | O_CREAT, &f, &o) == 0 &&
+		create(1, "cg", O_RDWR | O_CREAT, &g, &og) == 0 &&
+		write_at(f.nodeid, o.fh, 0, "0123456789", NULL) == 0,
+	    "files for copy_file_range");
+	{
+		struct fuse_copy_file_range_in in = {.fh_in = o.fh,
+		    .off_in = 2,
+		    .nodeid_out = g.nodeid,
+		    .fh_out = og.fh,
+		    .off_out = 1,
+		    .len = 5};
+		struct fuse_write_out wo;
+
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_COPY_FILE_RANGE, f.nodeid, &a);
+		memcpy(&wo, rep.body, sizeof(wo));
+		ok(err_of(&rep) == 0 && wo.size == 5, "COPY_FILE_RANGE: 5 bytes");
+		ok(read_at(g.nodeid, og.fh, 0, 64, 0, buf, &len) == 0 &&
+			len == 6 && memcmp(buf + 1, "23456", 5) == 0,
+		    "copied at the right offsets");
+		a.len = 0;
+		in.nodeid_out = f.nodeid;
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_COPY_FILE_RANGE, f.nodeid, &a);
+		is_int(err_of(&rep), -EBADF,
+		    "COPY_FILE_RANGE with fh_out of another nodeid: EBADF");
+		a.len = 0;
+	}
+	{
+		struct fuse_syncfs_in in = {0};
+
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_SYNCFS, 1, &a);
+		is_int(err_of(&rep), 0, "SYNCFS");
+		a.len = 0;
+	}
+	{
+		struct fuse_create_in in = {.flags = O_RDWR,
+		    .mode = 0640,
+		    .umask = 022};
+
+		add(&a, &in, sizeof(in));
+		add_str(&a, "/");
+		send(&rep, FUSE_TMPFILE, 1, &a);
+		memcpy(&t, rep.body, sizeof(t));
+		memcpy(&ot, rep.body + sizeof(t), sizeof(ot));
+		ok(err_of(&rep) == 0 && S_ISREG(t.attr.mode) &&
+			t.attr.nlink == 0 && ot.fh != 0,
+		    "TMPFILE: a nameless regular file with a handle");
+		ok(write_at(t.nodeid, ot.fh, 0, "tmp", NULL) == 0 &&
+			read_at(t.nodeid, ot.fh, 0, 64, 0, buf, &len) == 0 &&
+			len == 3,
+		    "TMPFILE handle reads and writes");
+		{
+			struct args l = {.len = 0};
+			struct fuse_link_in li = {.oldnodeid = t.nodeid};
+
+			add(&l, &li, sizeof(li));
+			add_str(&l, "tmplinked");
+			send(&rep, FUSE_LINK, 1, &l);
+			ok(err_of(&rep) == 0 && host_exists("tmplinked"),
+			    "LINK gives the tmpfile a name");
+		}
+		a.len = 0;
+		in.flags = O_RDONLY;
+		add(&a, &in, sizeof(in));
+		add_str(&a, "/");
+		send(&rep, FUSE_TMPFILE, 1, &a);
+		is_int(err_of(&rep), -EINVAL, "TMPFILE read-only: EINVAL");
+		a.len = 0;
+	}
+	send(&rep, FUSE_IOCTL, f.nodeid, NULL);
+	is_int(err_of(&rep), -ENOTTY, "IOCTL: ENOTTY");
+	send(&rep, FUSE_POLL, f.nodeid, NULL);
+	is_int(err_of(&rep), -ENOSYS, "POLL: ENOSYS");
+	send(&rep, FUSE_BMAP, f.nodeid, NULL);
+	is_int(err_of(&rep), -ENOSYS, "BMAP: ENOSYS");
+	send(&rep, FUSE_SETUPMAPPING, f.nodeid, NULL);
+	is_int(err_of(&rep), -ENOSYS, "SETUPMAPPING: ENOSYS");
+	send(&rep, FUSE_REMOVEMAPPING, f.nodeid, NULL);
+	is_int(err_of(&rep), -ENOSYS, "REMOVEMAPPING: ENOSYS");
+
+	/* FALLOCATE: every host mode; data-moving ones only with a ring. */
+	is_int(fallocate_(f.nodeid, o.fh, 0, 4096, FALLOC_FL_ZERO_RANGE), 0,
+	    "FALLOCATE ZERO_RANGE");
+	snprintf(hp, sizeof(hp), "%s/cf", dir);
+	ok(stat(hp, &st) == 0 && st.st_size == 4096,
+	    "ZERO_RANGE without KEEP_SIZE grew the file");
+	is_int(fallocate_(f.nodeid, o.fh, 0, 100,
+		   FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE),
+	    0, "FALLOCATE ZERO_RANGE|KEEP_SIZE");
+	is_int(fallocate_(f.nodeid, o.fh, 0, 4096, FALLOC_FL_COLLAPSE_RANGE),
+	    -EOPNOTSUPP, "COLLAPSE_RANGE without the io_uring record refused");
+	is_int(fallocate_(f.nodeid, o.fh, 0, 4096, 0x8000), -EOPNOTSUPP,
+	    "unknown FALLOCATE mode: EOPNOTSUPP");
+	{
+		struct args l = {.len = 0};
+		struct fuse_lseek_in li = {.fh = o.fh,
+		    .offset = 0,
+		    .whence = SEEK_HOLE};
+		struct fuse_lseek_out lo;
+
+		add(&l, &li, sizeof(li));
+		send(&rep, FUSE_LSEEK, f.nodeid, &l);
+		memcpy(&lo, rep.body, sizeof(lo));
+		ok(err_of(&rep) == 0 && lo.offset <= 4096, "LSEEK SEEK_HOLE");
+	}
+
+	/* --writeback, --preserve-noatime as the host open sees them. */
+	ok(open_node(FUSE_OPEN, f.nodeid, O_WRONLY | O_NOATIME, &fh) == 0 &&
+		(handle_flags(fh) & O_ACCMODE) == O_WRONLY &&
+		!(handle_flags(fh) & O_NOATIME),
+	    "default: O_WRONLY kept, O_NOATIME dropped");
+	release(FUSE_RELEASE, f.nodeid, fh);
+	wc = cfg;
+	wc.writeback = true;
+	wc.preserve_noatime = true;
+	if (ext_session_flags(&wc, FUSE_WRITEBACK_CACHE) == NULL) {
+		ok(0, "writeback session");
+		return;
+	}
+	ok(r.fuse->flags & FUSE_WRITEBACK_CACHE, "FUSE_WRITEBACK_CACHE");
+	ok(open_node(FUSE_OPEN, f.nodeid, O_WRONLY | O_NOATIME | O_APPEND,
+	       &fh) == 0 &&
+		(handle_flags(fh) & O_ACCMODE) == O_RDWR &&
+		(handle_flags(fh) & O_NOATIME) &&
+		!(handle_flags(fh) & O_APPEND),
+	    "writeback: O_WRONLY opened O_RDWR, no O_APPEND; "
+	    "--preserve-noatime keeps O_NOATIME");
+	release(FUSE_RELEASE, f.nodeid, fh);
+	cur_fs = fs;
+}
+
 /* ==== end issue 3 block ================================================ */
 
 int
@@ -1508,6 +1675,7 @@ main(void)
 	test_xattr();    /* issue 3 */
 	test_xattrmap(); /* issue 3 */
 	test_locks();    /* issue 3 */
+	test_rest();     /* issue 3 */
 	{
 		char cmd[300];
 
