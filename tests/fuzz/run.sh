@@ -25,7 +25,9 @@ run_target() { # name -> exit status
 		echo "$t: $exe not built"
 		return 1
 	fi
+	reg=
 	if ls "$here/regress/$t"/* >/dev/null 2>&1; then
+		reg=$here/regress/$t
 		if ! "$exe" -timeout=20 "$here/regress/$t"/* \
 		    >"$work/$t/regress.log" 2>&1; then
 			echo "$t: a regression input fails again:"
@@ -36,7 +38,7 @@ run_target() { # name -> exit status
 	fi
 	if ! "$exe" -max_total_time="$T" -timeout=20 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix="$work/$t/art/" \
-	    "$work/$t/new" "$here/corpus/$t" "$here/regress/$t" \
+	    "$work/$t/new" "$here/corpus/$t" $reg \
 	    >"$work/$t/fuzz.log" 2>&1; then
 		echo "$t: crash after fuzzing; input and log in $work/$t:"
 		grep -E "ERROR|SUMMARY|#0 |#1 |#2 " "$work/$t/fuzz.log" |
