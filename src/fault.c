@@ -9,6 +9,7 @@
  * activity is answered or quarantined.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -145,8 +146,16 @@ static void
 on_fault(int sig, siginfo_t *si, void *uc)
 {
 	struct region *r = fault_region;
+	/*
+	 * A fault of ours: raised by the kernel for an instruction (si_code
+	 * > 0) or by this process itself (abort, a crash point). A signal
+	 * another process sent (kill -SEGV) says nothing about what this
+	 * thread was doing: it counts against nothing, like an external
+	 * SIGKILL (DESIGN 6).
+	 */
+	bool ours = si->si_code > 0 || si->si_pid == getpid();
 
-	if (r != NULL) {
+	if (r != NULL && ours) {
 		__atomic_add_fetch(&r->health->faults, 1, __ATOMIC_RELAXED);
 		if (self != NULL) {
 			uint64_t act = region_load(&self->act);

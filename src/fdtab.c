@@ -9,17 +9,18 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdtab.h"
 #include "log.h"
 
-#define BATCH 1024
 
 static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -97,76 +98,139 @@ fdtab_req_end(void)
 	pthread_rwlock_unlock(&create_lock);
 }
 
-static void
-mark(uint8_t *bits, int64_t fd, int lo, int hi)
+/*
+ * Fds recorded in the tables since the sweep began (fdtab_note): the
+ * unlocked scan may have missed them, so they are never candidates.
+ */
+static uint8_t *recorded;
+static int recorded_max;
+
+void
+fdtab_note(int fd)
 {
-	if (fd >= lo && fd < hi)
-		bits[(fd - lo) / 8] |= (uint8_t)(1u << ((fd - lo) % 8));
+	uint8_t *bits = __atomic_load_n(&recorded, __ATOMIC_ACQUIRE);
+
+	if (bits != NULL && fd >= 0 && fd < recorded_max)
+		__atomic_fetch_or(&bits[fd / 8], (uint8_t)(1u << (fd % 8)),
+		    __ATOMIC_RELEASE);
 }
 
-/* Marks every fd in [lo, hi) the region or the registry references. */
+static bool
+bit(const uint8_t *bits, int fd)
+{
+	return __atomic_load_n(&bits[fd / 8], __ATOMIC_ACQUIRE) &
+	    (1u << (fd % 8));
+}
+
 static void
-referenced(struct region *r, uint8_t *bits, int lo, int hi)
+mark(uint8_t *bits, int64_t fd, int max)
+{
+	if (fd >= 0 && fd < max)
+		bits[fd / 8] |= (uint8_t)(1u << (fd % 8));
+}
+
+/* The small sets: re-checked under the lock, so read twice. */
+static void
+referenced_small(struct region *r, uint8_t *bits, int max)
 {
 	struct region_dev_rec *dev = r->dev;
-	uint64_t high;
 
 	for (int fd = 0; fd < 3; fd++)
-		mark(bits, fd, lo, hi);
+		mark(bits, fd, max);
 	for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++)
-		mark(bits, r->fdlist[i], lo, hi);
+		mark(bits, r->fdlist[i], max);
 	for (unsigned i = 0; i < REGION_MAX_MEM; i++)
-		mark(bits, dev->mem[i].fd, lo, hi);
+		mark(bits, dev->mem[i].fd, max);
 	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++) {
-		mark(bits, dev->queue[q].kick_fd, lo, hi);
-		mark(bits, dev->queue[q].call_fd, lo, hi);
-		mark(bits, dev->queue[q].err_fd, lo, hi);
+		mark(bits, dev->queue[q].kick_fd, max);
+		mark(bits, dev->queue[q].call_fd, max);
+		mark(bits, dev->queue[q].err_fd, max);
 	}
 	for (unsigned i = 0; i < REGION_MAX_FDS; i++)
-		mark(bits, dev->ctrl_fds[i], lo, hi);
+		mark(bits, dev->ctrl_fds[i], max);
 	for (unsigned i = 0; i < REGION_MAX_THREADS; i++)
-		mark(bits, r->threads[i].ring_fd, lo, hi);
-	high = r->ihdr->high;
-	for (uint64_t i = 0; i < high && i < r->hdr->inode_cap; i++)
-		if (r->inodes[i].used == 1)
-			mark(bits, r->inodes[i].fd, lo, hi);
-	high = r->hhdr->high;
-	for (uint64_t i = 0; i < high && i < r->hdr->handle_cap; i++)
-		if (r->handles[i].used == 1)
-			mark(bits, r->handles[i].fd, lo, hi);
+		mark(bits, r->threads[i].ring_fd, max);
 	pthread_mutex_lock(&reg_lock);
 	for (unsigned i = 0; i < nregistry; i++)
-		mark(bits, registry[i], lo, hi);
+		mark(bits, registry[i], max);
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/* The tables: scanned once, without the lock (see fdtab_sweep). */
+static void
+referenced_tables(struct region *r, uint8_t *bits, int max)
+{
+	uint64_t high = region_load(&r->ihdr->high);
+
+	for (uint64_t i = 0; i < high && i < r->hdr->inode_cap; i++)
+		if (region_load(&r->inodes[i].used) == 1)
+			mark(bits, (int64_t)region_load(
+			    (const uint64_t *)&r->inodes[i].fd), max);
+	high = region_load(&r->hhdr->high);
+	for (uint64_t i = 0; i < high && i < r->hdr->handle_cap; i++)
+		if (region_load(&r->handles[i].used) == 1)
+			mark(bits, (int64_t)region_load(
+			    (const uint64_t *)&r->handles[i].fd), max);
+}
+
+/*
+ * 1. start noting fds the tables record from now on; 2. list the open
+ * fds; 3. scan what references fds, all without the lock; 4. under the
+ * lock (no request in flight: any fd a request was creating during 2-3 is
+ * now committed, hence noted or scanned, or closed), close each fd open in
+ * 2, still open, unreferenced in 3, not noted, and not in the small sets
+ * read again. Requests wait only for step 4.
+ */
 int
 fdtab_sweep(struct region *r)
 {
-	uint8_t bits[BATCH / 8];
+	uint8_t *open_bits, *ref_bits, *small;
 	struct rlimit rl;
 	int closed = 0, max;
+	size_t n;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 	max = rl.rlim_cur > (1 << 20) ? (1 << 20) : (int)rl.rlim_cur;
-	for (int lo = 3; lo < max; lo += BATCH) {
-		int hi = MIN(lo + BATCH, max);
-
-		memset(bits, 0, sizeof(bits));
-		pthread_rwlock_wrlock(&create_lock);
-		referenced(r, bits, lo, hi);
-		for (int fd = lo; fd < hi; fd++) {
-			if (REGION_FD_RESERVED(fd) ||
-			    bits[(fd - lo) / 8] & (1u << ((fd - lo) % 8)))
-				continue;
-			if (fcntl(fd, F_GETFD) < 0)
-				continue;
-			close(fd);
-			closed++;
-		}
-		pthread_rwlock_unlock(&create_lock);
+	n = (size_t)max / 8 + 1;
+	open_bits = calloc(1, n);
+	ref_bits = calloc(1, n);
+	small = calloc(1, n);
+	if (recorded == NULL) {
+		recorded_max = max;
+		__atomic_store_n(&recorded, calloc(1, n), __ATOMIC_RELEASE);
+	} else {
+		for (size_t i = 0; i < n && (int)i * 8 < recorded_max; i++)
+			__atomic_store_n(&recorded[i], 0, __ATOMIC_RELEASE);
 	}
+	if (open_bits == NULL || ref_bits == NULL || small == NULL ||
+	    recorded == NULL) {
+		free(open_bits);
+		free(ref_bits);
+		free(small);
+		return -ENOMEM;
+	}
+	for (int fd = 3; fd < max; fd++)
+		if (!REGION_FD_RESERVED(fd) && fcntl(fd, F_GETFD) >= 0)
+			mark(open_bits, fd, max);
+	referenced_small(r, ref_bits, max);
+	referenced_tables(r, ref_bits, max);
+
+	pthread_rwlock_wrlock(&create_lock);
+	referenced_small(r, small, max);
+	for (int fd = 3; fd < max; fd++) {
+		if (!bit(open_bits, fd) || bit(ref_bits, fd) ||
+		    bit(small, fd) || (fd < recorded_max && bit(recorded, fd)))
+			continue;
+		if (fcntl(fd, F_GETFD) < 0)
+			continue;
+		close(fd);
+		closed++;
+	}
+	pthread_rwlock_unlock(&create_lock);
+	free(open_bits);
+	free(ref_bits);
+	free(small);
 	return closed;
 }
 
@@ -176,10 +240,16 @@ sweep_thread(void *p)
 	struct region *r = p;
 	int n;
 
+	struct timespec a, b;
+
 	usleep(50000); /* after the stall, not in it */
+	clock_gettime(CLOCK_MONOTONIC, &a);
 	n = fdtab_sweep(r);
+	clock_gettime(CLOCK_MONOTONIC, &b);
 	if (n > 0)
-		log_info("closed %d fds leaked by the previous worker", n);
+		log_info("closed %d fds leaked by the previous worker (sweep "
+		    "%.1f ms)", n, (double)(b.tv_sec - a.tv_sec) * 1e3 +
+		    (double)(b.tv_nsec - a.tv_nsec) / 1e6);
 	return NULL;
 }
 

@@ -19,6 +19,8 @@ int fdtab_keeper_snapshot(struct region *r);
 /* Registers an fd this incarnation keeps outside the region. */
 int fdtab_register(int fd);
 void fdtab_unregister(int fd);
+/* Notes that a table records fd (inode, handle): the sweep keeps it. */
+void fdtab_note(int fd);
 /* Brackets fd creation until the commit that records the fd. */
 void fdtab_req_begin(void);
 void fdtab_req_end(void);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "fdtab.h"
 #include "handle.h"
 #include "inode.h"
 
@@ -75,6 +76,7 @@ add_kind(struct redo_txn *tx, int fd, uint64_t nodeid, uint64_t flags,
 	(void)redo_close_on_abort(tx, fd); /* room checked above */
 	h = &r->handles[idx];
 	SET(h->fd, (int64_t)fd);
+	fdtab_note(fd);
 	SET(h->nodeid, nodeid);
 	SET(h->flags, flags);
 	SET(h->dir, kind);

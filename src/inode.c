@@ -329,6 +329,7 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	} else {
 		SET(e->fd, (int64_t)fd);
 		SET(r->ihdr->fds, redo_get(tx, &r->ihdr->fds) + 1);
+		fdtab_note(fd);
 	}
 	SET(e->mode, mode & S_IFMT);
 	SET(e->hnext, redo_get(tx, &r->ihash[b]));

@@ -56,6 +56,7 @@ struct keeper {
 	void *stack;
 	int oom_fd;		/* the cgroup's OOM kill counter file, -1 */
 	uint64_t oom_kills;	/* its last value */
+	uint64_t faults_seen;	/* faults + watchdog kills at the last spawn */
 	int upgrade_fd;		/* a new binary to exec, -1 */
 	bool relayed;		/* upgrades arrive on REGION_FD_UPGRADE */
 	char **argv;		/* our command line, for the re-exec */
@@ -276,6 +277,8 @@ spawn(struct keeper *k)
 
 	warg.r = &k->r;
 	warg.cfg = k->cfg;
+	k->faults_seen = region_load(&k->r.health->faults) +
+	    region_load(&k->r.health->watchdog_kills);
 	k->r.hdr->incarnation++;
 	k->r.hdr->worker_ctid = 0;
 	k->r.hdr->recovered = 0;
@@ -609,6 +612,7 @@ static int
 keeper_loop(struct keeper *k)
 {
 	uint64_t died;
+	bool oom;
 	int st, err;
 
 	for (;;) {
@@ -629,7 +633,9 @@ keeper_loop(struct keeper *k)
 			continue;
 		}
 		died = now_ns();
+		oom = false;
 		if (oom_kills(k->oom_fd) != k->oom_kills) {
+			oom = true;
 			/* DESIGN 6: an OOM kill counts against every activity. */
 			k->oom_kills = oom_kills(k->oom_fd);
 			fault_count_all_active(&k->r);
@@ -644,7 +650,17 @@ keeper_loop(struct keeper *k)
 		}
 		k->r.hdr->kills++;
 		k->r.hdr->last_death_ns = died;
-		k->r.hdr->failed_recoveries++;
+		/*
+		 * A death is a failed recovery only if it was ours (a fault,
+		 * a fatal exit, the watchdog, the OOM killer): an operator's
+		 * SIGKILL or SIGSEGV in the middle of a recovery is not the
+		 * recovery's failure, and must never degrade the service.
+		 */
+		if (oom || region_load(&k->r.health->faults) +
+		    region_load(&k->r.health->watchdog_kills) != k->faults_seen)
+			k->r.hdr->failed_recoveries++;
+		else if (__atomic_load_n(&k->r.hdr->recovered, __ATOMIC_ACQUIRE))
+			k->r.hdr->failed_recoveries = 0;
 		if (k->r.hdr->failed_recoveries >= k->cfg->degrade_after &&
 		    !k->r.hdr->degraded) {
 			log_warnx("%llu failed recoveries in a row: degraded "

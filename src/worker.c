@@ -49,8 +49,11 @@ static struct region *worker_region;
 static void
 count_fatal(void)
 {
-	if (worker_region != NULL)
+	if (worker_region != NULL) {
+		__atomic_add_fetch(&worker_region->health->faults, 1,
+		    __ATOMIC_RELAXED);
 		fault_count_all_active(worker_region);
+	}
 }
 
 static void
