@@ -22,7 +22,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "config.h"
+#include "idmap.h"
 
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -898,6 +900,14 @@ validate(struct config *cfg)
 	    (cfg->translate_uid[0] != '\0' || cfg->translate_gid[0] != '\0'))
 		return bad("--translate-uid and --translate-gid cannot be used "
 			   "with --posix-acl");
+	{ /* the maps and --modcaps, as the worker will apply them */
+		char msg[256];
+		uint64_t caps;
+
+		if (idmap_setup(cfg, msg, sizeof(msg)) < 0 ||
+		    caps_worker_set(cfg, &caps, msg, sizeof(msg)) < 0)
+			return bad("%s", msg);
+	}
 
 	/* As virtiofsd: these need xattrs, and cache=never no readdirplus. */
 	if (cfg->xattrmap[0] != '\0' || cfg->posix_acl || cfg->security_label)

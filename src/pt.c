@@ -22,6 +22,7 @@
 
 #include "fdispatch.h"
 #include "handle.h"
+#include "idmap.h"
 #include "inode.h"
 #include "log.h"
 #include "fdtab.h"
@@ -181,6 +182,7 @@ pt_fill_attr(const struct stat *st, struct fuse_attr *a)
 	a->nlink = (uint32_t)st->st_nlink;
 	a->uid = st->st_uid;
 	a->gid = st->st_gid;
+	idmap_attr_to_guest(&a->uid, &a->gid); /* --translate-uid/-gid */
 	a->rdev = (uint32_t)st->st_rdev;
 	a->blksize = (uint32_t)st->st_blksize;
 }
@@ -263,14 +265,18 @@ pt_entry_at(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
 int
 pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx, struct pt_creds *c)
 {
+	uint32_t uid = ctx->uid, gid = ctx->gid;
 	int err;
 
 	c->on = false;
-	if (!pt->switch_creds || (ctx->uid == pt->euid && ctx->gid == pt->egid))
+	/* --translate-uid/-gid: the caller's host ids (idmap.h). */
+	if ((err = idmap_creds_to_host(&uid, &gid)) < 0)
+		return err;
+	if (!pt->switch_creds || (uid == pt->euid && gid == pt->egid))
 		return 0;
-	if (syscall(SYS_setresgid, -1, (gid_t)ctx->gid, -1) < 0)
+	if (syscall(SYS_setresgid, -1, (gid_t)gid, -1) < 0)
 		return -errno;
-	if (syscall(SYS_setresuid, -1, (uid_t)ctx->uid, -1) < 0) {
+	if (syscall(SYS_setresuid, -1, (uid_t)uid, -1) < 0) {
 		err = -errno;
 		if (syscall(SYS_setresgid, -1, pt->egid, -1) < 0)
 			fatal("restoring the effective gid");
@@ -468,6 +474,8 @@ pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
 		uid_t u = (valid & FATTR_UID) ? in->uid : (uid_t)-1;
 		gid_t g = (valid & FATTR_GID) ? in->gid : (gid_t)-1;
 
+		if ((err = idmap_creds_to_host(&u, &g)) < 0)
+			return err;
 		if (fchownat(ifd, "", u, g,
 			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;

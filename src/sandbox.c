@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -16,6 +17,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "caps.h"
+#include "filter.h"
+#include "idmap.h"
 #include "region.h"
 #include "sandbox.h"
 
@@ -113,8 +117,18 @@ sandbox_enter(const struct config *cfg)
 int
 sandbox_worker(const struct config *cfg)
 {
-	/* TODO(#3): capability set per options and the seccomp allowlist. */
+	char msg[256];
+	uint64_t caps;
+	int err;
+
+	/* Both were checked by config validation: these cannot fail. */
+	if ((err = idmap_setup(cfg, msg, sizeof(msg))) < 0 ||
+	    (err = caps_worker_set(cfg, &caps, msg, sizeof(msg))) < 0)
+		return err;
+	/* Capabilities first: the bounding set needs CAP_SETPCAP. */
+	if ((err = caps_apply(caps)) < 0)
+		return err;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
-	return 0;
+	return filter_install(cfg->seccomp);
 }

@@ -23,8 +23,9 @@ int sandbox_unshare(const struct config *cfg);
  */
 int sandbox_enter(const struct config *cfg);
 /*
- * In each worker incarnation, before any guest input: no_new_privs and
- * the seccomp filter of --seccomp. -errno.
+ * In each worker incarnation, before any guest input and any thread: the
+ * worker's capability set (caps.h), no_new_privs and the seccomp filter
+ * of --seccomp (filter.h). -errno.
  */
 int sandbox_worker(const struct config *cfg);
 

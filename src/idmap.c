@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Soft uid/gid maps between guest and host (idmap.h). A few dozen rules
+ * at most: a linear scan.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "compiler.h"
+#include "idmap.h"
+
+#define ID_END (UINT64_C(1) << 32)
+
+static struct idmap uid_map, gid_map;
+
+static bool
+overlaps(const struct idmap_entry *t, unsigned n, uint64_t from,
+    uint64_t count)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (from < t[i].from + t[i].count && t[i].from < from + count)
+			return true;
+	return false;
+}
+
+static int
+add(struct idmap_entry *t, unsigned *n, const char *dir, uint64_t from,
+    uint64_t count, uint32_t to, enum idmap_kind kind, char *err,
+    size_t errlen)
+{
+	if (*n == IDMAP_MAX_RULES) {
+		snprintf(err, errlen, "more than %d %s rules", IDMAP_MAX_RULES,
+		    dir);
+		return -EINVAL;
+	}
+	if (overlaps(t, *n, from, count)) {
+		snprintf(err, errlen, "%s range [%" PRIu64 ", %" PRIu64 ") "
+		    "intersects a previous rule", dir, from, from + count);
+		return -EINVAL;
+	}
+	t[*n] = (struct idmap_entry){from, count, to, kind};
+	(*n)++;
+	return 0;
+}
+
+static int
+parse_id(const char *s, uint64_t *ret)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*ret = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || *ret > UINT32_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static int
+parse_rule(struct idmap *m, const char *what, char *rule, char *err,
+    size_t errlen)
+{
+	char *f[5], *save = NULL, *tok, copy[128];
+	uint64_t v[3];
+	int n = 0, want;
+
+	snprintf(copy, sizeof(copy), "%s", rule);
+	for (tok = strtok_r(rule, ":", &save); tok != NULL && n < 5;
+	     tok = strtok_r(NULL, ":", &save))
+		f[n++] = tok;
+	want = n > 0 && strcasecmp(f[0], "forbid-guest") == 0 ? 3 : 4;
+	if (n != want || tok != NULL)
+		goto bad;
+	for (int i = 1; i < n; i++)
+		if (parse_id(f[i], &v[i - 1]) < 0)
+			goto bad;
+	if (want == 3) {
+		if (v[1] == 0 || v[0] + v[1] > ID_END)
+			goto range;
+		return add(m->g2h, &m->n_g2h, "guest-to-host", v[0], v[1], 0,
+		    IDMAP_FAIL, err, errlen);
+	}
+	if (v[2] == 0 || v[0] + v[2] > ID_END)
+		goto range;
+	if (strcasecmp(f[0], "squash-guest") == 0)
+		return add(m->g2h, &m->n_g2h, "guest-to-host", v[0], v[2],
+		    (uint32_t)v[1], IDMAP_SQUASH, err, errlen);
+	if (strcasecmp(f[0], "squash-host") == 0)
+		return add(m->h2g, &m->n_h2g, "host-to-guest", v[0], v[2],
+		    (uint32_t)v[1], IDMAP_SQUASH, err, errlen);
+	if (v[1] + v[2] > ID_END)
+		goto range;
+	if (strcasecmp(f[0], "guest") == 0)
+		return add(m->g2h, &m->n_g2h, "guest-to-host", v[0], v[2],
+		    (uint32_t)v[1], IDMAP_RANGE, err, errlen);
+	if (strcasecmp(f[0], "host") == 0)
+		return add(m->h2g, &m->n_h2g, "host-to-guest", v[0], v[2],
+		    (uint32_t)v[1], IDMAP_RANGE, err, errlen);
+	if (strcasecmp(f[0], "map") == 0) {
+		int r = add(m->g2h, &m->n_g2h, "guest-to-host", v[0], v[2],
+		    (uint32_t)v[1], IDMAP_RANGE, err, errlen);
+
+		return r < 0 ? r : add(m->h2g, &m->n_h2g, "host-to-guest",
+		    v[1], v[2], (uint32_t)v[0], IDMAP_RANGE, err, errlen);
+	}
+bad:
+	snprintf(err, errlen, "invalid value '%s' for %s (expected "
+	    "map|guest|host|squash-guest|squash-host:FROM:TO:COUNT or "
+	    "forbid-guest:FROM:COUNT)", copy, what);
+	return -EINVAL;
+range:
+	snprintf(err, errlen, "invalid value '%s' for %s (a count of 0, or a "
+	    "range past 4294967295)", copy, what);
+	return -EINVAL;
+}
+
+int
+idmap_parse(struct idmap *m, const char *what, const char *spec, char *err,
+    size_t errlen)
+{
+	char buf[1024], *tok, *save = NULL;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if (strlen(spec) >= sizeof(buf)) {
+		snprintf(err, errlen, "%s: too long", what);
+		return -EINVAL;
+	}
+	memcpy(buf, spec, strlen(spec) + 1);
+	for (tok = strtok_r(buf, " ", &save); tok != NULL;
+	     tok = strtok_r(NULL, " ", &save))
+		if ((r = parse_rule(m, what, tok, err, errlen)) < 0)
+			return r;
+	return 0;
+}
+
+static const struct idmap_entry *
+find(const struct idmap_entry *t, unsigned n, uint32_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (id >= t[i].from && id < t[i].from + t[i].count)
+			return &t[i];
+	return NULL;
+}
+
+static uint32_t
+apply(const struct idmap_entry *e, uint32_t id)
+{
+	if (e->kind == IDMAP_SQUASH)
+		return e->to;
+	return (uint32_t)(e->to + (id - e->from));
+}
+
+int
+idmap_to_host(const struct idmap *m, uint32_t guest, uint32_t *ret_host)
+{
+	const struct idmap_entry *e = find(m->g2h, m->n_g2h, guest);
+
+	if (e == NULL) {
+		*ret_host = guest;
+		return 0;
+	}
+	if (e->kind == IDMAP_FAIL)
+		return -EPERM;
+	*ret_host = apply(e, guest);
+	return 0;
+}
+
+uint32_t
+idmap_to_guest(const struct idmap *m, uint32_t host)
+{
+	const struct idmap_entry *e = find(m->h2g, m->n_h2g, host);
+
+	return e == NULL ? host : apply(e, host);
+}
+
+int
+idmap_setup(const struct config *cfg, char *err, size_t errlen)
+{
+	int r;
+
+	r = idmap_parse(&uid_map, "--translate-uid", cfg->translate_uid, err,
+	    errlen);
+	if (r == 0)
+		r = idmap_parse(&gid_map, "--translate-gid",
+		    cfg->translate_gid, err, errlen);
+	if (r < 0) {
+		memset(&uid_map, 0, sizeof(uid_map));
+		memset(&gid_map, 0, sizeof(gid_map));
+	}
+	return r;
+}
+
+int
+idmap_creds_to_host(uint32_t *uid, uint32_t *gid)
+{
+	uint32_t u = *uid, g = *gid;
+	int r;
+
+	/* -1 means "unchanged" (SETATTR of one of the two): kept as is. */
+	if ((*uid != UINT32_MAX &&
+		(r = idmap_to_host(&uid_map, *uid, &u)) < 0) ||
+	    (*gid != UINT32_MAX &&
+		(r = idmap_to_host(&gid_map, *gid, &g)) < 0))
+		return r;
+	*uid = u;
+	*gid = g;
+	return 0;
+}
+
+void
+idmap_attr_to_guest(uint32_t *uid, uint32_t *gid)
+{
+	*uid = idmap_to_guest(&uid_map, *uid);
+	*gid = idmap_to_guest(&gid_map, *gid);
+}
