@@ -17,7 +17,7 @@
  * owner of SETATTR; host -> guest to every attribute reply. Supplementary
  * groups: FUSE gives only the caller's uid, gid and pid (a guest pid), so
  * the permission checks use the caller's primary group alone, as virtiofsd
- * (see docs/sandbox.md for FUSE_CREATE_SUPP_GROUP).
+ * (docs/sandbox.md: FUSE_CREATE_SUPP_GROUP).
  */
 #ifndef PHX_IDMAP_H
 #define PHX_IDMAP_H
