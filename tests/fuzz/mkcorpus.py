@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/)
-# in the input formats their sources describe. Re-run after a format change:
+# in the input formats their sources describe (the files named by a sha1
+# beside them are fuzzer-grown inputs kept by -merge=1; drop them when a
+# format changes). Re-run after a format change:
 #   python3 tests/fuzz/mkcorpus.py
 import os
 import struct
