@@ -130,6 +130,37 @@ get_name(struct op_args *a, const char **ret)
 			return reply_err((a), -EINVAL);                        \
 	} while (0)
 
+/*
+ * FUSE_SECURITY_CTX (--security-label): a creation's security context
+ * follows its names (an extra argument before 7.38, an extension after:
+ * the same bytes, fuse_secctx_header first). Sets it on the new child,
+ * best effort: the creation and its lookup reference stand either way,
+ * as the label of a file created without the LSM's help would.
+ */
+static int
+secctx_apply(struct op_args *a, int err, const char *child)
+{
+	struct fuse_secctx_header h;
+	struct fuse_secctx c;
+	const char *name;
+
+	if (err < 0 || !(region_load(&a->s->r->fuse->flags) &
+			   FUSE_SECURITY_CTX))
+		return err;
+	if (fmsg_get(&a->c, &h, sizeof(h)) < 0 || h.nr_secctx == 0 ||
+	    h.nr_secctx > FUSE_MAX_NR_SECCTX)
+		return err;
+	if (fmsg_get(&a->c, &c, sizeof(c)) < 0 ||
+	    fmsg_get_str(&a->c, &name, NULL) < 0 || c.size > fmsg_left(&a->c)) {
+		note_bad(a, "malformed security context");
+		return err;
+	}
+	if (pt_secctx(a->s->pt, &a->ctx, child, name, a->c.buf + a->c.pos,
+		c.size) < 0)
+		note_bad(a, "security context not set");
+	return err;
+}
+
 /* ---- session ---------------------------------------------------------- */
 
 static size_t
@@ -174,6 +205,8 @@ do_init(struct op_args *a)
 	want |= FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS;
 	if (cfg->xattr && cfg->posix_acl)
 		want |= FUSE_POSIX_ACL | FUSE_SETXATTR_EXT;
+	if (cfg->xattr && cfg->security_label)
+		want |= FUSE_SECURITY_CTX;
 	neg = kflags & want;
 	if (in.minor < out.minor)
 		out.minor = in.minor;
@@ -330,13 +363,14 @@ do_mknod(struct op_args *a)
 {
 	struct fuse_mknod_in in;
 	struct fuse_entry_out e;
+	int err;
 	const char *name;
 
 	GET(a, in);
 	GET_NAME(a, name);
-	return reply_or(a,
-	    pt_mknod(a->s->pt, &a->ctx, name, in.mode, in.rdev, in.umask, &e),
-	    &e, sizeof(e));
+	err = pt_mknod(a->s->pt, &a->ctx, name, in.mode, in.rdev, in.umask,
+	    &e);
+	return reply_or(a, secctx_apply(a, err, name), &e, sizeof(e));
 }
 
 static size_t
@@ -344,25 +378,26 @@ do_mkdir(struct op_args *a)
 {
 	struct fuse_mkdir_in in;
 	struct fuse_entry_out e;
+	int err;
 	const char *name;
 
 	GET(a, in);
 	GET_NAME(a, name);
-	return reply_or(a,
-	    pt_mkdir(a->s->pt, &a->ctx, name, in.mode, in.umask, &e), &e,
-	    sizeof(e));
+	err = pt_mkdir(a->s->pt, &a->ctx, name, in.mode, in.umask, &e);
+	return reply_or(a, secctx_apply(a, err, name), &e, sizeof(e));
 }
 
 static size_t
 do_symlink(struct op_args *a)
 {
 	struct fuse_entry_out e;
+	int err;
 	const char *name, *target;
 
 	GET_NAME(a, name);
 	GET_NAME(a, target);
-	return reply_or(a, pt_symlink(a->s->pt, &a->ctx, name, target, &e), &e,
-	    sizeof(e));
+	err = pt_symlink(a->s->pt, &a->ctx, name, target, &e);
+	return reply_or(a, secctx_apply(a, err, name), &e, sizeof(e));
 }
 
 static size_t
@@ -452,6 +487,7 @@ do_create(struct op_args *a)
 	GET_NAME(a, name);
 	err = pt_create(a->s->pt, &a->ctx, name, in.flags, in.mode, in.umask,
 	    in.open_flags, &e, &o);
+	err = secctx_apply(a, err, name);
 	if (err < 0)
 		return reply_err(a, err);
 	parts[0] = (struct iovec){.iov_base = &e, .iov_len = sizeof(e)};

@@ -129,6 +129,12 @@ int pt_getxattr(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 int pt_listxattr(struct pt *pt, const struct pt_ctx *ctx, void *buf,
     size_t size, size_t *ret_len);
 int pt_removexattr(struct pt *pt, const struct pt_ctx *ctx, const char *name);
+/*
+ * FUSE_SECURITY_CTX: sets xattr name (a security.* label) on child, just
+ * created in directory ctx->nodeid (plain set: a replay repeats it).
+ */
+int pt_secctx(struct pt *pt, const struct pt_ctx *ctx, const char *child,
+    const char *name, const void *value, size_t size);
 
 /*
  * Locks (pt_lock.c). POSIX record locks per (nodeid, lock owner) on an

@@ -406,3 +406,35 @@ pt_removexattr(struct pt *pt, const struct pt_ctx *ctx, const char *name)
 		return 0;
 	return n < 0 ? (int)n : 0;
 }
+
+int
+pt_secctx(struct pt *pt, const struct pt_ctx *ctx, const char *child,
+    const char *name, const void *value, size_t size)
+{
+	char hname[XATTR_NAME_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int dfd, fd, err;
+
+	if (!pt->cfg->xattr)
+		return -ENOSYS;
+	if (size > XATTR_SIZE_MAX)
+		return -E2BIG;
+	if ((err = host_name(pt, name, hname, sizeof(hname))) < 0)
+		return err;
+	/* The new inode's table fd is not committed yet: its name is. */
+	if ((err = pt_inode(pt, ctx->nodeid, &dfd, NULL)) < 0)
+		return err;
+	fd = openat(dfd, child, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	n = host_xattr(pt, fd, st.st_mode, X_SET, hname,
+	    (void *)(uintptr_t)value, size, 0);
+	close(fd);
+	return n < 0 ? (int)n : 0;
+}

@@ -1641,6 +1641,45 @@ test_rest(void)
 	cur_fs = fs;
 }
 
+static void
+test_secctx(void)
+{
+	static struct config sc;
+	struct args a = {.len = 0};
+	struct fuse_mkdir_in mi = {.mode = 0755, .umask = 022};
+	const char *label = "system_u:object_r:tmp_t:s0";
+	struct fuse_secctx_header sh;
+	struct fuse_secctx sx = {.size = (uint32_t)strlen(label) + 1};
+	char hp[300], buf[100];
+
+	sc = cfg;
+	sc.xattr = true;
+	sc.security_label = true;
+	if (ext_session_flags(&sc, FUSE_INIT_EXT) == NULL) {
+		ok(0, "secctx session");
+		return;
+	}
+	/* The kernel asks with flags2; ext_session sent none: set it. */
+	r.fuse->flags |= FUSE_SECURITY_CTX;
+	sh.nr_secctx = 1;
+	sh.size = (uint32_t)(sizeof(sh) + sizeof(sx) + 17 + sx.size);
+	add(&a, &mi, sizeof(mi));
+	add_str(&a, "labelled");
+	add(&a, &sh, sizeof(sh));
+	add(&a, &sx, sizeof(sx));
+	add_str(&a, "security.selinux");
+	add(&a, label, sx.size);
+	send(&rep, FUSE_MKDIR, 1, &a);
+	is_int(err_of(&rep), 0, "MKDIR with a security context");
+	snprintf(hp, sizeof(hp), "%s/labelled", dir);
+	ok(getxattr(hp, "security.selinux", buf, sizeof(buf)) ==
+		    (ssize_t)sx.size &&
+		strcmp(buf, label) == 0,
+	    "the context is the new directory's security.selinux");
+	r.fuse->flags &= ~FUSE_SECURITY_CTX;
+	cur_fs = fs;
+}
+
 /* ==== end issue 3 block ================================================ */
 
 int
@@ -1676,6 +1715,7 @@ main(void)
 	test_xattrmap(); /* issue 3 */
 	test_locks();    /* issue 3 */
 	test_rest();     /* issue 3 */
+	test_secctx();   /* issue 3 */
 	{
 		char cmd[300];
 
