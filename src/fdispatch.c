@@ -204,7 +204,7 @@ do_init(struct op_args *a)
 	/* OFD locks per lock owner (pt_lock.c). */
 	want |= FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS;
 	if (cfg->xattr && cfg->posix_acl)
-		want |= FUSE_POSIX_ACL | FUSE_SETXATTR_EXT;
+		want |= FUSE_POSIX_ACL | FUSE_SETXATTR_EXT | FUSE_DONT_MASK;
 	if (cfg->xattr && cfg->security_label)
 		want |= FUSE_SECURITY_CTX;
 	neg = kflags & want;

@@ -601,6 +601,7 @@ pt_mknod(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 	}
 	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
 		return err;
+	umask = pt_create_umask(pt, dfd, umask);
 	m = (mode & S_IFMT) | (mode & 07777 & ~umask);
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;
@@ -624,6 +625,7 @@ pt_mkdir(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 		return err;
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;
+	umask = pt_create_umask(pt, dfd, umask);
 	err = pt_do_mkdirat(ctx, dfd, name, mode & 07777 & ~umask);
 	pt_creds_leave(pt, &c);
 	if (err < 0)

@@ -104,6 +104,7 @@ pt_tmpfile(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;
 	/* FD_CLOEXEC clear: a table fd survives the keeper's exec. */
+	umask = pt_create_umask(pt, dfd, umask);
 	fd = openat(dfd, ".", f | O_TMPFILE, (mode_t)(mode & 07777 & ~umask));
 	err = fd < 0 ? -errno : 0;
 	pt_creds_leave(pt, &c);

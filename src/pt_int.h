@@ -99,5 +99,10 @@ int pt_do_fsetxattr(const struct pt_ctx *ctx, int fd, const char *name,
 /* pt_xattr.c: builds pt->xmap from --xattrmap (-EINVAL if malformed). */
 int pt_xattr_init(struct pt *pt);
 void pt_xattr_free(struct pt *pt);
+/*
+ * The umask a creation in directory dfd applies: the guest's, or 0 with
+ * --posix-acl when the directory has a default ACL (POSIX).
+ */
+uint32_t pt_create_umask(struct pt *pt, int dfd, uint32_t umask);
 
 #endif

@@ -438,3 +438,18 @@ pt_secctx(struct pt *pt, const struct pt_ctx *ctx, const char *child,
 	close(fd);
 	return n < 0 ? (int)n : 0;
 }
+
+uint32_t
+pt_create_umask(struct pt *pt, int dfd, uint32_t umask)
+{
+	/*
+	 * FUSE_POSIX_ACL leaves the umask to us: POSIX ignores it under a
+	 * default ACL, which the host applies itself (our umask is 0).
+	 */
+	if (!pt->cfg->posix_acl || umask == 0)
+		return umask;
+	return host_xattr(pt, dfd, S_IFDIR, X_GET, "system.posix_acl_default",
+		   NULL, 0, 0) > 0
+		   ? 0
+		   : umask;
+}

@@ -1680,6 +1680,65 @@ test_secctx(void)
 	cur_fs = fs;
 }
 
+static void
+test_acl_umask(void)
+{
+	static struct config ac;
+	struct {
+		uint32_t version;
+		struct {
+			uint16_t tag, perm;
+			uint32_t id;
+		} e[3];
+	} dacl = {2, {{0x01, 7, ~0u}, {0x04, 5, ~0u}, {0x20, 5, ~0u}}};
+	struct fuse_entry_out d;
+	struct stat st;
+	char hp[300];
+	struct call cl = {0};
+
+	ac = cfg;
+	ac.xattr = true;
+	ac.posix_acl = true;
+	if (ext_session_flags(&ac, FUSE_POSIX_ACL) == NULL) {
+		ok(0, "acl session");
+		return;
+	}
+	ok(r.fuse->flags & FUSE_POSIX_ACL, "FUSE_POSIX_ACL negotiated");
+	snprintf(hp, sizeof(hp), "%s/dacl", dir);
+	mkdir(hp, 0755);
+	if (setxattr(hp, "system.posix_acl_default", &dacl, sizeof(dacl), 0) <
+	    0) {
+		ok(1, "# SKIP no ACLs on the test file system");
+		cur_fs = fs;
+		return;
+	}
+	if (lookup(1, "dacl", &d) != 0) {
+		ok(0, "lookup dacl");
+		return;
+	}
+	{
+		struct args a = {.len = 0};
+		struct fuse_mkdir_in in = {.mode = 0777, .umask = 077};
+
+		add(&a, &in, sizeof(in));
+		add_str(&a, "sub");
+		send_ex(&rep, FUSE_MKDIR, d.nodeid, &a, &cl);
+		host_stat("dacl/sub", &st);
+		ok(err_of(&rep) == 0 && (st.st_mode & 0777) == 0755,
+		    "--posix-acl: a default ACL replaces the umask (0%o)",
+		    st.st_mode & 0777);
+		a.len = 0;
+		add(&a, &in, sizeof(in));
+		add_str(&a, "plain");
+		send_ex(&rep, FUSE_MKDIR, 1, &a, &cl);
+		host_stat("plain", &st);
+		ok(err_of(&rep) == 0 && (st.st_mode & 0777) == 0700,
+		    "without a default ACL the guest's umask applies (0%o)",
+		    st.st_mode & 0777);
+	}
+	cur_fs = fs;
+}
+
 /* ==== end issue 3 block ================================================ */
 
 int
@@ -1716,6 +1775,7 @@ main(void)
 	test_locks();    /* issue 3 */
 	test_rest();     /* issue 3 */
 	test_secctx();   /* issue 3 */
+	test_acl_umask(); /* issue 3 */
 	{
 		char cmd[300];
 

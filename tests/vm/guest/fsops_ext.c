@@ -239,7 +239,9 @@ acls(void)
 	T_TRUE(getxattr("acl", "system.posix_acl_access", buf, sizeof(buf)) ==
 		   (ssize_t)sizeof(acl),
 	    "get it back");
-	T_TRUE(stat("acl", &st) == 0 && (st.st_mode & 0777) == 0640,
+	memset(&st, 0, sizeof(st));
+	stat("acl", &st);
+	T_TRUE((st.st_mode & 0777) == 0640,
 	    "mode's group bits follow the ACL mask (0%o)", st.st_mode & 0777);
 	pid = fork();
 	if (pid == 0) {
@@ -261,6 +263,32 @@ acls(void)
 	waitpid(pid, &status, 0);
 	T_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "uid 1001 (no entry): EACCES");
+	/* Under a default ACL the umask does not apply (POSIX). */
+	{
+		struct {
+			uint32_t version;
+			struct acl_ent e[3];
+		} dacl = {2, {{0x01, 7, ~0u}, {0x04, 5, ~0u}, {0x20, 5, ~0u}}};
+		mode_t old;
+
+		mkdir("dacl", 0755);
+		T_OK(setxattr("dacl", "system.posix_acl_default", &dacl,
+			 sizeof(dacl), 0),
+		    "set a default ACL");
+		old = umask(077);
+		mkdir("dacl/sub", 0777);
+		mkdir("noacl", 0777);
+		umask(old);
+		memset(&st, 0, sizeof(st));
+		stat("dacl/sub", &st);
+		T_TRUE((st.st_mode & 0777) == 0755,
+		    "mkdir under a default ACL ignores the umask (0%o)",
+		    st.st_mode & 0777);
+		memset(&st, 0, sizeof(st));
+		stat("noacl", &st);
+		T_TRUE((st.st_mode & 0777) == 0700,
+		    "mkdir without one applies it (0%o)", st.st_mode & 0777);
+	}
 	/* Setgid cleared when a non-member owner sets an access ACL. */
 	put("sgid", "s");
 	chown("sgid", 1000, 1234);
@@ -276,8 +304,10 @@ acls(void)
 			  : 1);
 	}
 	waitpid(pid, &status, 0);
+	memset(&st, 0, sizeof(st));
+	stat("sgid", &st);
 	T_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-		   stat("sgid", &st) == 0 && !(st.st_mode & S_ISGID),
+		   !(st.st_mode & S_ISGID),
 	    "S_ISGID cleared by a non-member's ACL change (mode 0%o)",
 	    st.st_mode & 07777);
 }
