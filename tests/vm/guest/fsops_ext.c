@@ -482,7 +482,8 @@ rest(void)
 	errno = 0;
 	fd = open(".", O_TMPFILE | O_RDWR, 0600);
 	if (fd < 0 && errno == EOPNOTSUPP) {
-		skip("guest kernel without FUSE_TMPFILE (< 6.3)", "O_TMPFILE");
+		skip("EOPNOTSUPP: no FUSE_TMPFILE in the guest or the daemon",
+		    "O_TMPFILE");
 	} else if (check(fd >= 0, errwhy(fd, errno), "O_TMPFILE")) {
 		char p[64];
 
