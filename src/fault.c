@@ -165,6 +165,20 @@ on_fault(int sig, siginfo_t *si, void *uc)
 				    self->act_arg));
 		}
 	}
+	if (sig == SIGSYS && ours) {
+		char buf[64] = "phoenixfsd: worker: forbidden syscall ";
+		size_t n = strlen(buf);
+		char d[12];
+		int i = 0, nr = si->si_syscall < 0 ? 0 : si->si_syscall;
+
+		do
+			d[i++] = (char)('0' + nr % 10);
+		while ((nr /= 10) > 0 && i < (int)sizeof(d));
+		while (i > 0)
+			buf[n++] = d[--i];
+		buf[n++] = '\n';
+		(void)!write(STDERR_FILENO, buf, n);
+	}
 	/* SA_RESETHAND restored the default: die of the same signal. */
 	signal(sig, SIG_DFL);
 	syscall(SYS_tgkill, getpid(), gettid(), sig);
@@ -173,7 +187,8 @@ on_fault(int sig, siginfo_t *si, void *uc)
 void
 fault_install(struct region *r)
 {
-	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
+		SIGSYS};
 	struct sigaction sa;
 
 	fault_region = r;
@@ -181,8 +196,15 @@ fault_install(struct region *r)
 	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		/* --seccomp=trap keeps its own SIGSYS handler (filter.c). */
+		if (sigs[i] == SIGSYS && sigaction(SIGSYS, NULL, &old) == 0 &&
+		    (old.sa_flags & SA_SIGINFO) && old.sa_sigaction != NULL)
+			continue;
 		sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 int

@@ -183,7 +183,15 @@ filter_install(enum config_seccomp mode)
 		/* A build to measure the list: kill becomes log. */
 		def = SCMP_ACT_LOG;
 #else
-		def = SCMP_ACT_KILL_PROCESS;
+		/*
+		 * TRAP, not KILL_PROCESS: the SIGSYS goes to the fault
+		 * handler (fault.c), which logs the syscall, counts the crash
+		 * against the request in flight (so a request that reaches a
+		 * forbidden call is quarantined, and a loop of them degrades
+		 * the service instead of respawning for ever), and dies of
+		 * SIGSYS. The call never runs either way.
+		 */
+		def = SCMP_ACT_TRAP;
 #endif
 		break;
 	}
