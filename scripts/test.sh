@@ -57,6 +57,8 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 	sh tests/vm/prepare.sh >/dev/null || count "vm prepare" 1
 	bash tests/vm/e2e.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"
 	count "vm e2e (phoenixfsd)" $?
+	bash tests/vm/e2e_ext.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"
+	count "vm e2e_ext: xattrs, ACLs, locks, the rest (phoenixfsd)" $?
 	for t in tests/vm/crash_*.sh; do
 		[ -f "$t" ] || continue
 		bash "$t" --bin "$B/src/phoenixfsd"
