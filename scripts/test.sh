@@ -54,7 +54,7 @@ fi
 # ---- end fuzz -------------------------------------------------------------
 
 if [ -z "${PHX_SKIP_VM:-}" ]; then
-	sh tests/vm/prepare.sh >/dev/null || count "vm prepare" 1
+	bash tests/vm/prepare.sh >/dev/null || count "vm prepare" 1
 	bash tests/vm/e2e.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"
 	count "vm e2e (phoenixfsd)" $?
 	bash tests/vm/e2e_ext.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"
