@@ -70,9 +70,9 @@ seq 1 1000 >"$SHARE/numbers.txt"
 say "3. Starting $DAEMON on $SOCK"
 case $DAEMON in
 phoenixfsd)
-	echo "\$ $BIN --socket-path=$SOCK --shared-dir=$SHARE --cache=auto"
+	echo "\$ $BIN --socket-path=$SOCK --shared-dir=$SHARE --cache=auto --pid-file=$T/pid"
 	"$BIN" --socket-path="$SOCK" --shared-dir="$SHARE" --cache=auto \
-	    >"$T/daemon.log" 2>&1 &
+	    --pid-file="$T/pid" >"$T/daemon.log" 2>&1 &
 	;;
 virtiofsd)
 	echo "\$ $BIN --socket-path=$SOCK -o source=$SHARE -o cache=auto"
@@ -104,9 +104,38 @@ echo "Hello from the guest (kernel $(uname -r))!" > /mnt/from-guest.txt
 g mkdir /mnt/made-in-guest
 g cp /mnt/docs/poem.txt /mnt/made-in-guest/poem-copy.txt
 g df -h /mnt
+echo "[guest] crash demo: start (meanwhile the host SIGKILLs the daemon's worker every 300 ms)"
+mkdir -p /mnt/crash-demo
+i=0; bad=0
+while [ $i -lt 400 ]; do
+	echo "line $i written by the guest" > /mnt/crash-demo/f$i || bad=$((bad + 1))
+	[ "$(cat /mnt/crash-demo/f$i)" = "line $i written by the guest" ] || bad=$((bad + 1))
+	i=$((i + 1))
+done
+rm /mnt/crash-demo/f1*[0-9] || bad=$((bad + 1))
+echo "[guest] crash demo: done: $i files written and read back, then 110 removed; errors: $bad"
 EOF
 
 say "4. Booting a guest (QEMU TCG) that mounts the share with -t virtiofs"
+: >"$T/console"
+if [ "$DAEMON" = phoenixfsd ]; then
+	# The point of phoenixfsd: kill its worker while the guest works.
+	(
+		while ! grep -q 'crash demo: start' "$T/console"; do
+			sleep 0.1
+		done
+		n=0
+		while ! grep -q 'crash demo: done' "$T/console" && [ $n -lt 100 ]; do
+			w=$(pgrep -P "$(cat "$T/pid")" | head -n 1)
+			if [ -n "$w" ] && kill -9 "$w" 2>/dev/null; then
+				n=$((n + 1))
+				echo "[host] kill -9 $w (the worker; kill #$n)"
+			fi
+			sleep 0.3
+		done
+		echo "$n" >"$T/kills"
+	) &
+fi
 rc=0
 "$REPO/tests/vm/run.sh" --socket "$SOCK" --script "$T/guest.sh" \
     --timeout "$TIMEOUT" | tee "$T/console" || rc=$?
@@ -128,12 +157,26 @@ cmp "$SHARE/docs/poem.txt" "$SHARE/made-in-guest/poem-copy.txt" &&
 grep -q "Hello from the guest" "$SHARE/from-guest.txt" || ok=0
 [ -d "$SHARE/made-in-guest" ] || ok=0
 grep -q '^\[guest\] numbers.txt has 1000 lines, sum 500500' "$T/console" || ok=0
+if [ "$DAEMON" = phoenixfsd ]; then
+	grep -q 'crash demo: done: 400 files written and read back, then 110 removed; errors: 0' \
+	    "$T/console" || ok=0
+	[ "$(ls "$SHARE/crash-demo" | wc -l)" = 290 ] || ok=0
+fi
 
 say "Result"
 t=$(sed -n 's/^PHX: boot-to-mount //p' "$T/console")
 echo "daemon: $DAEMON   boot-to-mount (QEMU start to share mounted): ${t:-?}"
+if [ "$DAEMON" = phoenixfsd ]; then
+	sleep 0.5
+	echo "worker SIGKILLs during the guest's work: $(cat "$T/kills" 2>/dev/null || echo 0);" \
+	    "guest errors: $(sed -n 's/.*crash demo: done:.*errors: //p' "$T/console")" \
+	    "(the guest saw only short stalls; QEMU never reconnected)"
+	echo "host: $(ls "$SHARE/crash-demo" | wc -l) files in crash-demo (400 written, 110 removed)"
+fi
 if [ $ok = 1 ]; then
 	echo "demo OK: the guest read host files, and the host sees what the guest wrote."
+	[ "$DAEMON" = phoenixfsd ] &&
+	    echo "         and killing the daemon's worker mid-work cost the guest nothing."
 else
 	echo "demo FAILED: the host does not see what the guest should have written." >&2
 	exit 1
