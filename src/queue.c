@@ -922,26 +922,6 @@ quarantine_reply(const struct journal_slot_rec *s, const struct vring_chain *c)
 	return sizeof(oh);
 }
 
-/*
- * The exactly-once hook for an EXECUTING slot (DESIGN 5): decides from the
- * slot's intent record whether the operation happened. Returns 1 if it
- * resolved the request (reply written, *ret_len set), 0 if the request
- * must be re-run like a POPPED one, -errno on failure. Until intent.c
- * exists every EXECUTING slot is re-run.
- */
-static int
-intent_resolve(struct queue_set *qs, unsigned q, uint16_t head,
-    struct journal_slot_rec *slot, const struct vring_chain *c,
-    uint32_t *ret_len)
-{
-	(void)qs;
-	(void)q;
-	(void)head;
-	(void)slot;
-	(void)c;
-	(void)ret_len;
-	return 0;
-}
 
 struct live {
 	uint16_t head;
@@ -1052,16 +1032,17 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		err = vring_walk(&qu->vq, live[i].head, &c);
 		if (err < 0)
 			goto broken;
-		if (journal_state(region_load(&s->word)) == JOURNAL_EXECUTING) {
+		/*
+		 * An EXECUTING slot (DESIGN 5) is replayed like a POPPED one:
+		 * its non-idempotent host call asks intent.c again, which
+		 * answers with the result intent_drain_dead() recorded from
+		 * the dead thread's io_uring (or runs it if it never ran), so
+		 * the reply is the first run's.
+		 */
+		if (journal_state(region_load(&s->word)) == JOURNAL_EXECUTING)
 			st->executing++;
-			res = intent_resolve(qs, q, live[i].head, s, &c, &len);
-			if (res < 0) {
-				err = res;
-				goto broken;
-			}
-		} else {
+		else
 			st->replayed++;
-		}
 		key = fault_key_request(q, live[i].head,
 		    journal_gen(region_load(&s->word)));
 		if (res == 0 && qs->cfg != NULL && fault_crashes(qs->r, key) >=
