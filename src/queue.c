@@ -16,6 +16,8 @@
  * until the front-end restarts the ring.
  */
 #include <errno.h>
+#include <linux/falloc.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <pthread.h>
@@ -186,6 +188,97 @@ mark_broken(struct queue *qu, int err, const char *why)
 }
 
 /*
+ * The inode mutation exclusion (DESIGN 5): a size-changing request
+ * (SETATTR size, OPEN with O_TRUNC, FALLOCATE without KEEP_SIZE) holds
+ * its inode's stripe exclusively, a WRITE or COPY_FILE_RANGE holds the
+ * destination's stripe shared, from before execution to after commit. So
+ * when a worker dies no write ran after a truncate that is not committed
+ * (or the other way round), and replaying either cannot undo the other.
+ * Per incarnation; recovery replays one request at a time.
+ */
+#define EXCL_STRIPES 64
+static pthread_rwlock_t excl[EXCL_STRIPES];
+static pthread_once_t excl_once = PTHREAD_ONCE_INIT;
+
+static void
+excl_init(void)
+{
+	for (unsigned i = 0; i < EXCL_STRIPES; i++)
+		pthread_rwlock_init(&excl[i], NULL);
+}
+
+/* 0: no exclusion; 1: shared; 2: exclusive. Decoded from the copy. */
+static int
+excl_kind(const struct journal_slot_rec *slot, uint64_t *ret_nodeid)
+{
+	const size_t h = sizeof(struct fuse_in_header);
+	struct fuse_in_header ih;
+	size_t n = MIN(slot->req_len, REGION_SLOT_REQ_MAX);
+
+	if (n < h)
+		return 0;
+	memcpy(&ih, slot->req, h);
+	*ret_nodeid = ih.nodeid;
+	switch (ih.opcode) {
+	case FUSE_WRITE:
+		return 1;
+	case FUSE_COPY_FILE_RANGE: {
+		struct fuse_copy_file_range_in a;
+
+		if (n < h + sizeof(a))
+			return 0;
+		memcpy(&a, slot->req + h, sizeof(a));
+		*ret_nodeid = a.nodeid_out;
+		return 1;
+	}
+	case FUSE_SETATTR: {
+		struct fuse_setattr_in a;
+
+		if (n < h + sizeof(a))
+			return 0;
+		memcpy(&a, slot->req + h, sizeof(a));
+		return a.valid & FATTR_SIZE ? 2 : 0;
+	}
+	case FUSE_OPEN: {
+		struct fuse_open_in a;
+
+		if (n < h + sizeof(a))
+			return 0;
+		memcpy(&a, slot->req + h, sizeof(a));
+		return a.flags & O_TRUNC ? 2 : 0;
+	}
+	case FUSE_FALLOCATE: {
+		struct fuse_fallocate_in a;
+
+		if (n < h + sizeof(a))
+			return 0;
+		memcpy(&a, slot->req + h, sizeof(a));
+		return a.mode & FALLOC_FL_KEEP_SIZE ? 0 : 2;
+	}
+	default:
+		return 0;
+	}
+}
+
+static pthread_rwlock_t *
+excl_take(const struct journal_slot_rec *slot)
+{
+	uint64_t nodeid = 0;
+	pthread_rwlock_t *l;
+	int kind = excl_kind(slot, &nodeid);
+
+	if (kind == 0)
+		return NULL;
+	pthread_once(&excl_once, excl_init);
+	l = &excl[(nodeid * 0x9e3779b97f4a7c15ULL) >> 58];
+	if (kind == 2)
+		pthread_rwlock_wrlock(l);
+	else
+		pthread_rwlock_rdlock(l);
+	return l;
+}
+
+/*
  * The FUSE layer's view of a request whose copy is in slot and whose live
  * buffers are c; one redo transaction commits its effects with the slot's
  * move to REPLIED. Returns the reply length.
@@ -196,12 +289,14 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
     struct region_thread_rec *t, bool replay)
 {
 	bool journaled = qs->journal || replay;
+	pthread_rwlock_t *ex;
 	struct redo_txn tx;
 	struct fuse_req req;
 	size_t len;
 	uint64_t w;
 
 	fault_begin(REGION_ACT_REQUEST, (uint64_t)q << 16 | head);
+	ex = excl_take(slot);
 	/* No fd sweep between an fd's creation and its commit (fdtab.h). */
 	fdtab_req_begin();
 	memset(&req, 0, sizeof(req));
@@ -246,6 +341,8 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	redo_commit(&tx);
 	inode_put_temps();
 	fdtab_req_end();
+	if (ex != NULL)
+		pthread_rwlock_unlock(ex);
 	CRASHPOINT("queue.after_commit");
 	fault_end();
 	return (uint32_t)len;
