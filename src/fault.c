@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fault.h"
 #include "journal.h"
 
@@ -42,15 +43,6 @@ static void
 altstack_key_init(void)
 {
 	(void)pthread_key_create(&altstack_key, altstack_free);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t
@@ -238,7 +230,7 @@ fault_begin(enum region_act act, uint64_t arg)
 	if (self == NULL)
 		return;
 	self->act_arg = arg;
-	self->act_start_ns = now_ns();
+	self->act_start_ns = clock_now_ns();
 	/* Orders arg and start before act for the handler and the keeper. */
 	region_store(&self->act, act);
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdtab.h"
 #include "log.h"
 
@@ -240,16 +241,14 @@ sweep_thread(void *p)
 	struct region *r = p;
 	int n;
 
-	struct timespec a, b;
+	uint64_t t0;
 
 	usleep(50000); /* after the stall, not in it */
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	t0 = clock_now_ns();
 	n = fdtab_sweep(r);
-	clock_gettime(CLOCK_MONOTONIC, &b);
 	if (n > 0)
 		log_info("closed %d fds leaked by the previous worker (sweep "
-		    "%.1f ms)", n, (double)(b.tv_sec - a.tv_sec) * 1e3 +
-		    (double)(b.tv_nsec - a.tv_nsec) / 1e6);
+		    "%.1f ms)", n, (double)(clock_now_ns() - t0) / 1e6);
 	return NULL;
 }
 

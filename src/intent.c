@@ -140,6 +140,43 @@ intent_known(const struct fuse_req *req, int64_t *ret_res)
 }
 
 /*
+ * Submits a copy of tmpl tagged key and waits for its completion, which
+ * is left unconsumed in *ret_cqe: the caller records the result where
+ * recovery finds it, then marks the CQE seen. -errno if it never ran.
+ */
+static int
+submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
+    struct io_uring_cqe **ret_cqe)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int err;
+
+	sqe = io_uring_get_sqe(&ring);
+	if (sqe == NULL)
+		return -EAGAIN;
+	*sqe = *tmpl;
+	sqe->user_data = key;
+	do
+		err = io_uring_submit_and_wait(&ring, 1);
+	while (err == -EINTR);
+	if (err < 0)
+		return err;
+	for (;;) {
+		err = io_uring_wait_cqe(&ring, &cqe);
+		if (err == -EINTR)
+			continue;
+		if (err < 0)
+			return err;
+		if (cqe->user_data == key)
+			break;
+		io_uring_cqe_seen(&ring, cqe); /* stale: cannot happen */
+	}
+	*ret_cqe = cqe;
+	return 0;
+}
+
+/*
  * Submits sqe for req's slot and waits for its completion; records the
  * result in the slot before consuming the CQE. -ENOSYS: no ring (the
  * caller runs the syscall itself).
@@ -149,7 +186,6 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 {
 	struct journal_slot_rec *s = req->slot;
 	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	unsigned q, head;
 	uint64_t word, key;
 	uint32_t gen;
@@ -170,29 +206,9 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	    INTENT_SUBMITTED | (uint64_t)gen << 8);
 	/* Recovery resolves an EXECUTING slot instead of re-running it. */
 	region_store(&s->word, journal_with_state(word, JOURNAL_EXECUTING));
-	sqe = io_uring_get_sqe(&ring);
-	if (sqe == NULL)
-		return -EAGAIN;
-	*sqe = *tmpl;
-	sqe->user_data = key;
-	do
-		err = io_uring_submit_and_wait(&ring, 1);
-	while (err == -EINTR);
+	err = submit_wait(tmpl, key, &cqe);
 	if (err < 0)
 		return err;
-	for (;;) {
-		err = io_uring_peek_cqe(&ring, &cqe);
-		if (err == -EAGAIN) {
-			err = io_uring_wait_cqe(&ring, &cqe);
-			if (err == -EINTR)
-				continue;
-		}
-		if (err < 0)
-			return err;
-		if (cqe->user_data == key)
-			break;
-		io_uring_cqe_seen(&ring, cqe); /* stale: cannot happen */
-	}
 	res = cqe->res;
 	s->intent[INTENT_W_RESULT] = (uint64_t)res;
 	/* The result is in the slot before the CQE may be overwritten. */
@@ -208,31 +224,16 @@ intent_send(int fd, const void *buf, size_t len, uint64_t seq)
 	uint64_t key = (uint64_t)REGION_ACT_CONTROL << 56 |
 	    (seq & 0x00ffffffffffffffULL);
 	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe sqe;
 	int err, res;
 
 	if (!have_ring)
 		return -ENOSYS;
-	sqe = io_uring_get_sqe(&ring);
-	if (sqe == NULL)
-		return -EAGAIN;
-	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
-	sqe->user_data = key;
-	do
-		err = io_uring_submit_and_wait(&ring, 1);
-	while (err == -EINTR);
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_send(&sqe, fd, buf, len, MSG_NOSIGNAL);
+	err = submit_wait(&sqe, key, &cqe);
 	if (err < 0)
 		return err;
-	for (;;) {
-		err = io_uring_wait_cqe(&ring, &cqe);
-		if (err == -EINTR)
-			continue;
-		if (err < 0)
-			return err;
-		if (cqe->user_data == key)
-			break;
-		io_uring_cqe_seen(&ring, cqe);
-	}
 	res = cqe->res;
 	/* Consumed by intent_send_seen(), after the caller stored SENT. */
 	pending_send = cqe;

@@ -34,6 +34,7 @@
 
 extern char **environ;
 
+#include "clock.h"
 #include "fault.h"
 #include "fdtab.h"
 #include "handle.h"
@@ -84,15 +85,6 @@ saved_cmdline(void)
 		args[i++] = p;
 	args[i] = NULL;
 	return args;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void
@@ -460,7 +452,7 @@ stop_worker(struct keeper *k)
 static void
 watchdog(struct keeper *k)
 {
-	uint64_t now = now_ns(), limit = k->cfg->watchdog_ms * 1000000ULL;
+	uint64_t now = clock_now_ns(), limit = k->cfg->watchdog_ms * 1000000ULL;
 
 	if (limit == 0 || !__atomic_load_n(&k->r.hdr->recovered,
 	    __ATOMIC_ACQUIRE))
@@ -590,17 +582,17 @@ watch(struct keeper *k)
 			return st;
 	}
 	/* The main thread is gone: wait for every task's mm, not teardown. */
-	t0 = now_ns();
+	t0 = clock_now_ns();
 	while (!mm_released(k->worker)) {
 		st = reap(k, k->worker, &reaped);
 		if (reaped)
 			return st;
-		if (now_ns() - t0 > 1000000000ULL &&
-		    now_ns() - last_log > 1000000000ULL) {
+		if (clock_now_ns() - t0 > 1000000000ULL &&
+		    clock_now_ns() - last_log > 1000000000ULL) {
 			log_warnx("worker %ld still holds its memory after %llu ms "
 			    "(a task in D state?)", (long)k->worker,
-			    (unsigned long long)((now_ns() - t0) / 1000000));
-			last_log = now_ns();
+			    (unsigned long long)((clock_now_ns() - t0) / 1000000));
+			last_log = clock_now_ns();
 		}
 		usleep(50);
 	}
@@ -632,7 +624,7 @@ keeper_loop(struct keeper *k)
 			do_upgrade(k);
 			continue;
 		}
-		died = now_ns();
+		died = clock_now_ns();
 		oom = false;
 		if (oom_kills(k->oom_fd) != k->oom_kills) {
 			oom = true;
@@ -673,7 +665,7 @@ keeper_loop(struct keeper *k)
 		if (k->r.hdr->failed_recoveries > 2)
 			usleep(MIN(1000000u,
 			    10000u << MIN(k->r.hdr->failed_recoveries, 7)));
-		k->r.hdr->last_respawn_ns = now_ns() - died;
+		k->r.hdr->last_respawn_ns = clock_now_ns() - died;
 		k->worker = 0; /* reaped later by reap(): waitpid(-1) */
 	}
 }

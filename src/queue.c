@@ -28,6 +28,7 @@
 
 #include <linux/fuse.h>
 
+#include "clock.h"
 #include "crashpoint.h"
 #include "fault.h"
 #include "fdtab.h"
@@ -145,15 +146,6 @@ thread_ring(struct region *r, struct region_thread_rec *t)
 }
 
 /* ---- helpers --------------------------------------------------------- */
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static inline void
 cpu_relax(void)
@@ -781,10 +773,10 @@ queue_main(void *arg)
 		 * 84-96k ops/s without the spin, 190-220k with it).
 		 */
 		last = (uint16_t)rec->last_avail_idx;
-		deadline = now_ns() + (served > 1 ? QUEUE_SPIN_NS_DEFAULT :
+		deadline = clock_now_ns() + (served > 1 ? QUEUE_SPIN_NS_DEFAULT :
 		    qs->spin_ns);
 		while (!stopping(qu) && vring_avail_idx(&qu->vq) == last &&
-		    now_ns() < deadline) {
+		    clock_now_ns() < deadline) {
 			cpu_relax();
 			/* Yield for a lone request's front-end, not under load. */
 			if (qs->spin_yield && served <= 1)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crashpoint.h"
 #include "fault.h"
 #include "fdispatch.h"
@@ -33,15 +34,6 @@
 #include "sandbox.h"
 #include "vu.h"
 #include "worker.h"
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static struct region *worker_region;
 
@@ -133,7 +125,7 @@ worker_main(struct region *r, const struct config *cfg)
 	struct fuse_session *fs;
 	struct serve_arg sa;
 	struct vu_dev *dev;
-	uint64_t t0 = now_ns(), t1, t2, t3, inc;
+	uint64_t t0 = clock_now_ns(), t1, t2, t3, inc;
 	pthread_t th;
 	int err;
 
@@ -165,11 +157,11 @@ worker_main(struct region *r, const struct config *cfg)
 	log_fatal_hook = count_fatal;
 	crashpoint_init(r);
 
-	t1 = now_ns();
+	t1 = clock_now_ns();
 	err = connection(r);
 	if (err < 0)
 		fatalx("accept: %s", strerror(-err));
-	t2 = now_ns();
+	t2 = clock_now_ns();
 	inode_set_file_handles(cfg->inode_file_handles == CONFIG_IFH_NEVER ? 0 :
 	    cfg->inode_file_handles == CONFIG_IFH_PREFER ? 1 : 2);
 	err = fdispatch_init(&fs, r, cfg, REGION_FD_ROOT);
@@ -178,19 +170,19 @@ worker_main(struct region *r, const struct config *cfg)
 	err = vu_dev_create(&dev, r, cfg, fs);
 	if (err < 0)
 		fatalx("device: %s", strerror(-err));
-	t3 = now_ns();
+	t3 = clock_now_ns();
 	/* DESIGN 4 steps 2-8: memory, queues, in-flight requests. */
 	err = vu_dev_recover(dev);
 	if (err < 0)
 		fatalx("recovery failed: %s", strerror(-err));
-	r->hdr->last_recovery_ns = now_ns() - t0;
+	r->hdr->last_recovery_ns = clock_now_ns() - t0;
 	log_debug("recovery phases: region+redo+rings %.3f ms, session+device "
 	    "%.3f ms, memory+queues %.3f ms", (double)(t1 - t0) / 1e6,
-	    (double)(t3 - t2) / 1e6, (double)(now_ns() - t3) / 1e6);
+	    (double)(t3 - t2) / 1e6, (double)(clock_now_ns() - t3) / 1e6);
 	r->hdr->failed_recoveries = 0;
 	__atomic_store_n(&r->hdr->recovered, 1, __ATOMIC_RELEASE);
 	if (inc > 1) {
-		log_info("recovered in %.3f ms", (double)(now_ns() - t0) / 1e6);
+		log_info("recovered in %.3f ms", (double)(clock_now_ns() - t0) / 1e6);
 		/* DESIGN 4 step 9: in the background, never in the stall. */
 		err = fdtab_start_sweep(r);
 		if (err < 0)
