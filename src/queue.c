@@ -37,12 +37,19 @@
 #include "fdispatch.h"
 #include "journal.h"
 #include "log.h"
+#include "pollwin.h"
 #include "queue.h"
 #include "redo.h"
 #include "vring.h"
 
-#define QUEUE_BATCH	      64	/* requests popped before a push */
-#define QUEUE_SPIN_NS_DEFAULT 30000	/* adaptive polling before sleeping */
+#define QUEUE_BATCH	64	/* requests popped per ring check */
+/*
+ * Completions pushed every QUEUE_PUSH_EVERY requests, not once per batch:
+ * the front-end harvests and re-posts while we serve the rest (depth-16
+ * getattr, 2 CPUs: 180-210k ops/s pushing per batch of 16, 400-490k every
+ * 4, 370-470k every 1; randread 60k / 280-350k / 230-285k).
+ */
+#define QUEUE_PUSH_EVERY 4
 /* A FUSE_WRITE's copy: header and write_in; the payload is read live. */
 #define QUEUE_WRITE_COPY \
 	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
@@ -88,7 +95,7 @@ struct queue_set {
 	const struct config *cfg;
 	struct guestmem *gm;
 	struct fuse_session *fs;
-	uint64_t spin_ns;
+	uint64_t poll_max_ns;	/* pollwin.h; PHX_POLL_US overrides */
 	bool spin_yield;	/* sched_yield() while polling (PHX_POLL_YIELD) */
 	bool journal;		/* false: --no-journal (benchmarks only) */
 	struct queue q[REGION_MAX_QUEUES];
@@ -521,7 +528,7 @@ blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 static int
 serve_batch(struct queue *qu, struct region_thread_rec *t)
 {
-	unsigned nc = 0;
+	unsigned nc = 0, pushed = 0;
 	int err = 0;
 
 	while (nc < QUEUE_BATCH && !stopping(qu)) {
@@ -538,8 +545,12 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		qu->comps[nc].len = run_request(qu->qs, qu->idx, head, slot, &c,
 		    t, false);
 		nc++;
+		if (nc - pushed >= QUEUE_PUSH_EVERY) {
+			push(qu, qu->comps + pushed, nc - pushed);
+			pushed = nc;
+		}
 	}
-	push(qu, qu->comps, nc);
+	push(qu, qu->comps + pushed, nc - pushed);
 	return err < 0 ? err : (int)nc;
 }
 
@@ -734,14 +745,16 @@ queue_main(void *arg)
 	struct region_thread_rec *t = queue_thread_claim(qs->r);
 	struct region_queue_rec *rec = qu->vq.rec;
 	unsigned served = 0;	/* requests since the last sleep */
+	struct pollwin pw;
 
 	if (t == NULL)
 		fatalx("queue %u: no free thread record", qu->idx);
 	(void)fault_thread_init(t);
 	thread_ring(qs->r, t);
+	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
 	while (!stopping(qu)) {
-		uint64_t deadline;
+		uint64_t deadline, slept;
 		uint16_t last;
 		int n;
 
@@ -762,23 +775,18 @@ queue_main(void *arg)
 			continue;
 		}
 		/*
-		 * Adaptive polling: spin briefly before paying for a sleep,
-		 * yielding the CPU each round. The front-end we just notified
-		 * is usually woken on our CPU (wake-affine): a pure spin kept
-		 * it waiting the whole spin (depth-1 getattr, 2 CPUs: 44-53k
-		 * ops/s, p99 45-52 us; without the spin 77-79k, p99 19 us).
-		 * But when the guest keeps several requests in flight (more
-		 * than one served since the last sleep) the next one is
-		 * coming: spin then even on 2 CPUs (depth-16 getattr, 2 CPUs:
-		 * 84-96k ops/s without the spin, 190-220k with it).
+		 * Adaptive polling (pollwin.h) before paying for a sleep. After
+		 * a lone request, yield the CPU each round: the front-end we
+		 * just notified is often woken on our CPU and would otherwise
+		 * wait out the spin. When the guest keeps several requests in
+		 * flight (more than one served since the last sleep), the next
+		 * is coming: spin without yielding.
 		 */
 		last = (uint16_t)rec->last_avail_idx;
-		deadline = clock_now_ns() + (served > 1 ? QUEUE_SPIN_NS_DEFAULT :
-		    qs->spin_ns);
+		deadline = clock_now_ns() + pollwin_window(&pw);
 		while (!stopping(qu) && vring_avail_idx(&qu->vq) == last &&
 		    clock_now_ns() < deadline) {
 			cpu_relax();
-			/* Yield for a lone request's front-end, not under load. */
 			if (qs->spin_yield && served <= 1)
 				sched_yield();
 		}
@@ -795,8 +803,10 @@ queue_main(void *arg)
 			pthread_mutex_unlock(&qu->push_lock);
 			qu->signal_once = false;
 		}
+		slept = clock_now_ns();
 		if (wait_kick(qu) < 0)
 			break;
+		pollwin_slept(&pw, clock_now_ns() - slept);
 		served = 0;
 		vring_suppress_kicks(&qu->vq);
 	}
@@ -820,21 +830,14 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	qs->cfg = cfg;
 	qs->gm = gm;
 	qs->fs = fs;
-	/*
-	 * Polling needs a spare CPU: with two or fewer, the front-end (or
-	 * the guest's vCPUs) and this thread already fill them, and a spin
-	 * only delays them (2 CPUs, depth-1 getattr: 30 us spin 34-54k ops/s,
-	 * p99 50-80 us; no spin 66-75k, p99 20-38 us; depth 16 unchanged).
-	 */
-	qs->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 2 ?
-	    QUEUE_SPIN_NS_DEFAULT : 0;
+	qs->poll_max_ns = POLLWIN_MAX_NS_DEF;
 	qs->journal = cfg == NULL || cfg->journal;
 	if (!qs->journal)
 		log_warnx("--no-journal: requests are not journaled; a worker "
 		    "crash loses the requests in flight (benchmarks only)");
 	e = getenv("PHX_POLL_US");
 	if (e != NULL && *e != '\0')
-		qs->spin_ns = strtoull(e, NULL, 10) * 1000;
+		qs->poll_max_ns = strtoull(e, NULL, 10) * 1000;
 	e = getenv("PHX_POLL_YIELD");
 	qs->spin_yield = e == NULL || strcmp(e, "0") != 0;
 	pthread_mutex_init(&qs->pool_lock, NULL);
