@@ -201,6 +201,24 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 	return 0;
 }
 
+int
+inode_dev(struct region *r, uint64_t nodeid, uint64_t *ret_dev)
+{
+	uint64_t idx, gen;
+	struct inode_rec *e;
+	int err;
+
+	if ((err = split(r, nodeid, &idx, &gen)) < 0)
+		return err;
+	if (idx >= __atomic_load_n(&r->ihdr->high, __ATOMIC_ACQUIRE))
+		return -ESTALE;
+	e = &r->inodes[idx];
+	if (region_load(&e->used) != 1 || region_load(&e->gen) != gen)
+		return -ESTALE;
+	*ret_dev = region_load(&e->dev);
+	return 0;
+}
+
 static int64_t
 find(struct redo_txn *tx, uint64_t dev, uint64_t ino)
 {

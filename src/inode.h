@@ -34,6 +34,8 @@ int inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino);
 int inode_get(struct region *r, uint64_t nodeid, int *ret_fd,
     mode_t *ret_mode);
 
+/* The host device of a live nodeid, as inode_get() checks it. */
+int inode_dev(struct region *r, uint64_t nodeid, uint64_t *ret_dev);
 /*
  * Looks up (dev, ino); if known, adds one lookup and, if fd >= 0, registers
  * it for closing after commit (the table already has one). Otherwise takes

@@ -227,6 +227,34 @@ pt_ref_fd(struct pt *pt, const struct pt_ctx *ctx, int fd,
 	return err;
 }
 
+/*
+ * A name whose inode the table already holds by fd needs one fstatat, not
+ * openat + fstat + close: the table's O_PATH fd pins that inode, so no
+ * other file can carry its (dev, ino) meanwhile. (A table entry kept as a
+ * file handle pins nothing: those take the open path.) 1: done, 0: take
+ * the open path, < 0: the lookup's error.
+ */
+static int
+entry_known(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
+    const char *name, struct stat *st, uint64_t *ret_nodeid)
+{
+	uint64_t id;
+	int err;
+
+	if (pt->cfg->inode_file_handles != CONFIG_IFH_NEVER)
+		return 0;
+	if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	err = inode_find(ctx->tx, st->st_dev, st->st_ino, &id);
+	if (err == -ENOENT)
+		return 0;
+	if (err < 0)
+		return err;
+	err = inode_ref(ctx->tx, st->st_dev, st->st_ino, st->st_mode, -1,
+	    ret_nodeid);
+	return err < 0 ? err : 1;
+}
+
 int
 pt_entry_at(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
     const char *name, dev_t parent_dev, struct fuse_entry_out *ret_e)
@@ -235,18 +263,23 @@ pt_entry_at(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
 	uint64_t nodeid;
 	int fd, err;
 
-	/* FD_CLOEXEC clear: the table's fds survive the keeper's exec. */
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	err = pt_ref_fd(pt, ctx, fd, &st, &nodeid);
+	err = entry_known(pt, ctx, dirfd, name, &st, &nodeid);
 	if (err < 0)
 		return err;
+	if (err == 0) {
+		/* FD_CLOEXEC clear: the table's fds survive the keeper's exec. */
+		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW);
+		if (fd < 0)
+			return -errno;
+		if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			err = -errno;
+			close(fd);
+			return err;
+		}
+		err = pt_ref_fd(pt, ctx, fd, &st, &nodeid);
+		if (err < 0)
+			return err;
+	}
 	pt_fill_entry(pt, nodeid, &st, ret_e);
 	if (parent_dev != 0 && st.st_dev != parent_dev &&
 	    pt->cfg->announce_submounts)
@@ -342,8 +375,7 @@ int
 pt_lookup(struct pt *pt, const struct pt_ctx *ctx, const char *name,
     struct fuse_entry_out *ret_e)
 {
-	struct stat pst;
-	dev_t pdev = 0;
+	uint64_t pdev = 0;
 	int dfd, err;
 
 	if ((err = pt_check_name(name, false)) < 0)
@@ -353,12 +385,11 @@ pt_lookup(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 	/* Never above the shared directory. */
 	if (ctx->nodeid == INODE_ROOT_ID && strcmp(name, "..") == 0)
 		name = ".";
-	if (pt->cfg->announce_submounts) {
-		if (fstat(dfd, &pst) < 0)
-			return -errno;
-		pdev = pst.st_dev;
-	}
-	return pt_entry_at(pt, ctx, dfd, name, pdev, ret_e);
+	/* The parent's device from the table: no fstat. */
+	if (pt->cfg->announce_submounts &&
+	    (err = inode_dev(pt->r, ctx->nodeid, &pdev)) < 0)
+		return err;
+	return pt_entry_at(pt, ctx, dfd, name, (dev_t)pdev, ret_e);
 }
 
 uint64_t
