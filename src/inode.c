@@ -168,8 +168,10 @@ split(const struct region *r, uint64_t nodeid, uint64_t *ret_idx,
 	return 0;
 }
 
-int
-inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
+/* The live entry of a guest nodeid and its index, or -ESTALE / -EINVAL. */
+static int
+live_entry(struct region *r, uint64_t nodeid, struct inode_rec **ret_e,
+    uint64_t *ret_idx)
 {
 	uint64_t idx, gen;
 	struct inode_rec *e;
@@ -183,6 +185,20 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 	e = &r->inodes[idx];
 	if (region_load(&e->used) != 1 || region_load(&e->gen) != gen)
 		return -ESTALE;
+	*ret_e = e;
+	*ret_idx = idx;
+	return 0;
+}
+
+int
+inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
+{
+	struct inode_rec *e;
+	uint64_t idx;
+	int err;
+
+	if ((err = live_entry(r, nodeid, &e, &idx)) < 0)
+		return err;
 	if (e->fd < 0) {
 		int fd = open_handle(&r->ifh[idx]);
 
@@ -204,17 +220,12 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 int
 inode_dev(struct region *r, uint64_t nodeid, uint64_t *ret_dev)
 {
-	uint64_t idx, gen;
 	struct inode_rec *e;
+	uint64_t idx;
 	int err;
 
-	if ((err = split(r, nodeid, &idx, &gen)) < 0)
+	if ((err = live_entry(r, nodeid, &e, &idx)) < 0)
 		return err;
-	if (idx >= __atomic_load_n(&r->ihdr->high, __ATOMIC_ACQUIRE))
-		return -ESTALE;
-	e = &r->inodes[idx];
-	if (region_load(&e->used) != 1 || region_load(&e->gen) != gen)
-		return -ESTALE;
 	*ret_dev = region_load(&e->dev);
 	return 0;
 }
