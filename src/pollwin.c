@@ -1,21 +1,71 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The adaptive polling window (pollwin.h): grow on short sleeps, shrink on
- * long ones. Owns nothing but the two numbers of struct pollwin. */
+/* The queue thread's waiting policy (pollwin.h): the spin window and the
+ * cheapest way to wait. Owns nothing but the numbers of struct pollwin. */
 #include "compiler.h"
 #include "pollwin.h"
 
 void
 pollwin_init(struct pollwin *p, uint64_t max_ns)
 {
-	p->max_ns = max_ns;
+	*p = (struct pollwin){ .max_ns = max_ns };
 	p->cur_ns = MIN(max_ns, 5 * POLLWIN_MIN_NS);
 	if (p->cur_ns < POLLWIN_MIN_NS)
 		p->cur_ns = 0;
 }
 
-void
-pollwin_slept(struct pollwin *p, uint64_t slept_ns)
+static void
+close_cycle(struct pollwin *p, uint64_t now)
 {
+	uint64_t c, *cost = &p->cost_ns[p->way];
+
+	if (!p->open || p->served == 0 || p->wait_ns > p->max_ns ||
+	    now < p->wait_start)
+		return;
+	c = (now - p->wait_start) / p->served;
+	*cost = *cost == 0 ? c : (*cost * 7 + c) / 8;
+	if (*cost == 0)
+		*cost = 1;
+}
+
+static enum pollwin_way
+cheapest(const struct pollwin *p)
+{
+	enum pollwin_way best = POLLWIN_SLEEP;
+
+	for (int w = 0; w < POLLWIN_WAYS; w++) {
+		if (p->cost_ns[w] == 0)
+			return (enum pollwin_way)w; /* not measured: try it */
+		if (p->cost_ns[w] < p->cost_ns[best])
+			best = (enum pollwin_way)w;
+	}
+	return best;
+}
+
+enum pollwin_way
+pollwin_idle(struct pollwin *p, uint64_t now)
+{
+	enum pollwin_way w;
+
+	close_cycle(p, now);
+	w = cheapest(p);
+	if (++p->waits % POLLWIN_EXPLORE == 0)
+		w = (enum pollwin_way)((w + 1 + (p->waits / POLLWIN_EXPLORE) %
+		    (POLLWIN_WAYS - 1)) % POLLWIN_WAYS);
+	if (p->cur_ns == 0)
+		w = POLLWIN_SLEEP;
+	p->way = w;
+	p->wait_start = now;
+	p->served = 0;
+	p->open = true;
+	return w;
+}
+
+void
+pollwin_woke(struct pollwin *p, uint64_t now, uint64_t slept_ns)
+{
+	p->wait_ns = now >= p->wait_start ? now - p->wait_start : 0;
+	if (slept_ns == 0)
+		return;
 	if (p->max_ns < POLLWIN_MIN_NS) {
 		p->cur_ns = 0;
 		return;

@@ -96,7 +96,6 @@ struct queue_set {
 	struct guestmem *gm;
 	struct fuse_session *fs;
 	uint64_t poll_max_ns;	/* pollwin.h; PHX_POLL_US overrides */
-	bool spin_yield;	/* sched_yield() while polling (PHX_POLL_YIELD) */
 	bool journal;		/* false: --no-journal (benchmarks only) */
 	struct queue q[REGION_MAX_QUEUES];
 	/* pool */
@@ -744,7 +743,6 @@ queue_main(void *arg)
 	struct queue_set *qs = qu->qs;
 	struct region_thread_rec *t = queue_thread_claim(qs->r);
 	struct region_queue_rec *rec = qu->vq.rec;
-	unsigned served = 0;	/* requests since the last sleep */
 	struct pollwin pw;
 
 	if (t == NULL)
@@ -754,7 +752,8 @@ queue_main(void *arg)
 	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
 	while (!stopping(qu)) {
-		uint64_t deadline, slept;
+		uint64_t deadline, slept, now;
+		enum pollwin_way way;
 		uint16_t last;
 		int n;
 
@@ -771,30 +770,28 @@ queue_main(void *arg)
 			break;
 		}
 		if (n > 0) {
-			served += (unsigned)n;
+			pollwin_served(&pw, (unsigned)n);
 			continue;
 		}
-		/*
-		 * Adaptive polling (pollwin.h) before paying for a sleep. After
-		 * a lone request, yield the CPU each round: the front-end we
-		 * just notified is often woken on our CPU and would otherwise
-		 * wait out the spin. When the guest keeps several requests in
-		 * flight (more than one served since the last sleep), the next
-		 * is coming: spin without yielding.
-		 */
+		/* Spin, yielding or not, or sleep at once: pollwin.h. */
 		last = (uint16_t)rec->last_avail_idx;
-		deadline = clock_now_ns() + pollwin_window(&pw);
+		now = clock_now_ns();
+		way = pollwin_idle(&pw, now);
+		deadline = now + (way == POLLWIN_SLEEP ? 0 : pollwin_window(&pw));
 		while (!stopping(qu) && vring_avail_idx(&qu->vq) == last &&
-		    clock_now_ns() < deadline) {
+		    (now = clock_now_ns()) < deadline) {
 			cpu_relax();
-			if (qs->spin_yield && served <= 1)
+			if (way == POLLWIN_YIELD)
 				sched_yield();
 		}
-		if (stopping(qu) || vring_avail_idx(&qu->vq) != last)
+		if (stopping(qu) || vring_avail_idx(&qu->vq) != last) {
+			pollwin_woke(&pw, clock_now_ns(), 0);
 			continue;
+		}
 		/* DESIGN 4 step 8 too: event published, barrier, re-check. */
 		if (!vring_prepare_sleep(&qu->vq, last)) {
 			vring_suppress_kicks(&qu->vq);
+			pollwin_woke(&pw, clock_now_ns(), 0);
 			continue;
 		}
 		if (qu->signal_once) {
@@ -806,8 +803,8 @@ queue_main(void *arg)
 		slept = clock_now_ns();
 		if (wait_kick(qu) < 0)
 			break;
-		pollwin_slept(&pw, clock_now_ns() - slept);
-		served = 0;
+		now = clock_now_ns();
+		pollwin_woke(&pw, now, MAX(now - slept, 1));
 		vring_suppress_kicks(&qu->vq);
 	}
 	fault_end();
@@ -838,8 +835,6 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	e = getenv("PHX_POLL_US");
 	if (e != NULL && *e != '\0')
 		qs->poll_max_ns = strtoull(e, NULL, 10) * 1000;
-	e = getenv("PHX_POLL_YIELD");
-	qs->spin_yield = e == NULL || strcmp(e, "0") != 0;
 	pthread_mutex_init(&qs->pool_lock, NULL);
 	pthread_cond_init(&qs->pool_cv, NULL);
 	pthread_cond_init(&qs->free_cv, NULL);

@@ -1,42 +1,132 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * pollwin.c: the window grows on sleeps a longer spin would have caught,
- * halves on long sleeps, reaches 0 (no CPU) for an idle guest, never
- * exceeds the maximum, and stays 0 when polling is disabled.
+ * halves on long sleeps, reaches 0 (no CPU) for an idle guest and never
+ * exceeds the maximum; the way chosen is the cheapest measured per
+ * request, unmeasured ways are tried, others are re-tried one wait in
+ * POLLWIN_EXPLORE, and guest-paced cycles teach nothing.
  */
 #include "../tap.h"
 #include "pollwin.h"
 
-int
-main(void)
+/* One cycle: idle at *t, the wait lasts wait ns, then n requests take
+ * serve ns in all; returns the way the policy chose. */
+static enum pollwin_way
+cycle(struct pollwin *p, uint64_t *t, uint64_t wait, bool slept, unsigned n,
+    uint64_t serve)
+{
+	enum pollwin_way w = pollwin_idle(p, *t);
+
+	*t += wait;
+	pollwin_woke(p, *t, slept ? wait : 0);
+	pollwin_served(p, n);
+	*t += serve;
+	return w;
+}
+
+static void
+window_rules(void)
 {
 	struct pollwin p;
+	uint64_t t = 1000000;
 
 	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
 	is_int((int)pollwin_window(&p), 50000, "first window 50 us");
-	pollwin_slept(&p, 30000);
+	cycle(&p, &t, 30000, true, 1, 1000);
 	is_int((int)pollwin_window(&p), 100000, "short sleep: doubled");
-	pollwin_slept(&p, 150000);
+	cycle(&p, &t, 150000, true, 1, 1000);
 	is_int((int)pollwin_window(&p), 200000, "sleep under max: grows to max");
-	pollwin_slept(&p, 1000);
+	cycle(&p, &t, 1000, true, 1, 1000);
 	is_int((int)pollwin_window(&p), 200000, "never above the maximum");
-	pollwin_slept(&p, 5000000);
+	cycle(&p, &t, 5000000, true, 1, 1000);
 	is_int((int)pollwin_window(&p), 100000, "long sleep: halved");
 	for (int i = 0; i < 4; i++)
-		pollwin_slept(&p, 1000000000);
-	is_int((int)pollwin_window(&p), 0, "idle guest: window 0, no spin");
-	pollwin_slept(&p, 1000);
+		cycle(&p, &t, 1000000000, true, 1, 1000);
+	is_int((int)pollwin_window(&p), 0, "idle guest: window 0");
+	is_int(cycle(&p, &t, 1000, true, 1, 1000), POLLWIN_SLEEP,
+	    "window 0: sleeps at once");
 	is_int((int)pollwin_window(&p), (int)POLLWIN_MIN_NS,
 	    "from 0, a short sleep restarts at the minimum");
 
 	pollwin_init(&p, 0);
 	is_int((int)pollwin_window(&p), 0, "max 0: polling off");
-	pollwin_slept(&p, 1000);
+	is_int(cycle(&p, &t, 1000, true, 1, 1000), POLLWIN_SLEEP,
+	    "max 0: sleeps");
 	is_int((int)pollwin_window(&p), 0, "max 0: stays off");
-
 	pollwin_init(&p, 20000);
 	is_int((int)pollwin_window(&p), 20000, "small max caps the first window");
 	pollwin_init(&p, 5000);
 	is_int((int)pollwin_window(&p), 0, "max under the minimum: off");
+}
+
+/* Ways cost: sleeping c[0] ns per cycle, yielding c[1], spinning c[2]. */
+static unsigned
+learn(const uint64_t c[POLLWIN_WAYS], unsigned cycles, unsigned *used)
+{
+	struct pollwin p;
+	uint64_t t = 1000000;
+	enum pollwin_way w = POLLWIN_SLEEP;
+
+	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
+	for (int i = 0; i < POLLWIN_WAYS; i++)
+		used[i] = 0;
+	for (unsigned i = 0; i < cycles; i++) {
+		w = pollwin_idle(&p, t);
+		used[w]++;
+		t += c[w] / 2;
+		pollwin_woke(&p, t, w == POLLWIN_SLEEP ? c[w] / 2 : 0);
+		pollwin_served(&p, 1);
+		t += c[w] / 2;
+	}
+	return w;
+}
+
+static void
+way_rules(void)
+{
+	static const uint64_t quiet[POLLWIN_WAYS] = { 90000, 20000, 15000 };
+	static const uint64_t loaded[POLLWIN_WAYS] = { 12000, 25000, 60000 };
+	unsigned used[POLLWIN_WAYS];
+	struct pollwin p;
+	uint64_t t = 1000000;
+
+	learn(quiet, 10000, used);
+	ok(used[POLLWIN_SPIN] > 9500, "quiet host: spins (%u of 10000)",
+	    used[POLLWIN_SPIN]);
+	ok(used[POLLWIN_SLEEP] > 10 && used[POLLWIN_YIELD] > 10,
+	    "other ways still re-tried (%u, %u)", used[POLLWIN_SLEEP],
+	    used[POLLWIN_YIELD]);
+	ok(used[POLLWIN_SLEEP] + used[POLLWIN_YIELD] < 10000 / 64,
+	    "exploring stays rare");
+	learn(loaded, 10000, used);
+	ok(used[POLLWIN_SLEEP] > 9500, "loaded host: sleeps (%u of 10000)",
+	    used[POLLWIN_SLEEP]);
+
+	/* Guest-paced cycles (wait over the maximum) are not costs. */
+	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
+	cycle(&p, &t, 10000, false, 1, 1000);
+	is_int((int)p.cost_ns[POLLWIN_SLEEP], 0, "first cycle still open");
+	cycle(&p, &t, 10000000, true, 1, 1000);
+	ok(p.cost_ns[POLLWIN_SLEEP] > 0, "sleep way measured once closed");
+	{
+		uint64_t before = p.cost_ns[p.way];
+		enum pollwin_way w = p.way;
+
+		cycle(&p, &t, 1000, false, 1, 1000);
+		ok(p.cost_ns[w] == before, "a 10 ms (guest-paced) wait is ignored");
+	}
+	/* A cycle that served several requests costs per request. */
+	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
+	cycle(&p, &t, 4000, false, 16, 60000);
+	pollwin_idle(&p, t);
+	is_int((int)p.cost_ns[POLLWIN_SLEEP], 4000,
+	    "cost per request: (4 + 60) us / 16");
+}
+
+int
+main(void)
+{
+	window_rules();
+	way_rules();
 	return done_testing();
 }
