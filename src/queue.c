@@ -50,6 +50,8 @@
  * 4, 370-470k every 1; randread 60k / 280-350k / 230-285k).
  */
 #define QUEUE_PUSH_EVERY 4
+/* Pool threads for slow requests when there is no --thread-pool-size. */
+#define QUEUE_SLOW_THREADS 4
 /* A FUSE_WRITE's copy: header and write_in; the payload is read live. */
 #define QUEUE_WRITE_COPY \
 	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
@@ -100,6 +102,7 @@ struct queue_set {
 	struct queue q[REGION_MAX_QUEUES];
 	/* pool */
 	unsigned npool;
+	bool pool_all;		/* every request (--thread-pool-size), or slow ones */
 	pthread_t *pool_th;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cv;	/* jobs queued or stop */
@@ -453,6 +456,41 @@ blocking_request(const struct journal_slot_rec *slot)
 	return opcode == FUSE_SETLKW;
 }
 
+/*
+ * A request that waits on the host: an io_uring exactly-once operation
+ * (handed to an io-wq worker and back: two wakeups, 40-90 us on a quiet
+ * virtualized host), or an fsync. Inline mode hands these to the pool so
+ * that several wait at once while the queue thread serves the rest.
+ */
+static bool
+slow_request(const struct journal_slot_rec *slot)
+{
+	const size_t h = sizeof(struct fuse_in_header);
+	uint32_t opcode = 0, word = 0;
+
+	if (slot->req_len < h)
+		return false;
+	memcpy(&opcode, slot->req + offsetof(struct fuse_in_header, opcode),
+	    sizeof(opcode));
+	switch (opcode) {
+	case FUSE_CREATE: case FUSE_MKDIR: case FUSE_SYMLINK: case FUSE_LINK:
+	case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_RENAME: case FUSE_RENAME2:
+	case FUSE_FALLOCATE: case FUSE_SETXATTR: case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+		return true;
+	case FUSE_SETATTR:	/* valid: a size change is an FTRUNCATE */
+		if (slot->req_len >= h + sizeof(word))
+			memcpy(&word, slot->req + h, sizeof(word));
+		return (word & FATTR_SIZE) != 0;
+	case FUSE_OPEN:		/* flags: O_TRUNC is an FTRUNCATE */
+		if (slot->req_len >= h + sizeof(word))
+			memcpy(&word, slot->req + h, sizeof(word));
+		return (word & O_TRUNC) != 0;
+	default:
+		return false;
+	}
+}
+
 static void *
 blocker_main(void *arg)
 {
@@ -523,7 +561,29 @@ blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 	return -err;
 }
 
-/* Inline mode: pop, run and collect up to QUEUE_BATCH, then push once. */
+static struct pool_job *job_get(struct queue_set *qs);
+static void pool_enqueue(struct queue *qu, struct pool_job *j);
+
+/* Inline mode: hands a popped slow request to the pool (a copy of c). */
+static void
+pool_hand(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
+    const struct vring_chain *c)
+{
+	struct pool_job *j = job_get(qu->qs);
+
+	j->head = head;
+	j->slot = slot;
+	j->c = *c;
+	memcpy(j->iov, c->iov, (c->nrd + c->nwr) * sizeof(*c->iov));
+	j->c.iov = j->iov;
+	j->c.max = VRING_MAX_IOV;
+	pool_enqueue(qu, j);
+}
+
+/*
+ * Inline mode: pop and run up to QUEUE_BATCH, pushing every
+ * QUEUE_PUSH_EVERY; slow requests go to the pool.
+ */
 static int
 serve_batch(struct queue *qu, struct region_thread_rec *t)
 {
@@ -540,6 +600,10 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 			break;
 		if (blocking_request(slot) && blocker_start(qu, head, slot, &c) == 0)
 			continue;
+		if (qu->qs->npool > 0 && slow_request(slot)) {
+			pool_hand(qu, head, slot, &c);
+			continue;
+		}
 		qu->comps[nc].id = head;
 		qu->comps[nc].len = run_request(qu->qs, qu->idx, head, slot, &c,
 		    t, false);
@@ -610,21 +674,30 @@ dispatch_batch(struct queue *qu)
 			n++;
 			continue;
 		}
-		j->qu = qu;
-		j->gt = guestmem_ref(qu->vq.gt);
-		j->next = NULL;
-		pthread_mutex_lock(&qs->pool_lock);
-		if (qs->jobs_tail != NULL)
-			qs->jobs_tail->next = j;
-		else
-			qs->jobs = j;
-		qs->jobs_tail = j;
-		qu->outstanding++;
-		pthread_cond_signal(&qs->pool_cv);
-		pthread_mutex_unlock(&qs->pool_lock);
+		pool_enqueue(qu, j);
 		n++;
 	}
 	return err < 0 ? err : (int)n;
+}
+
+/* Queues a popped request (head, slot, chain set) for the pool. */
+static void
+pool_enqueue(struct queue *qu, struct pool_job *j)
+{
+	struct queue_set *qs = qu->qs;
+
+	j->qu = qu;
+	j->gt = guestmem_ref(qu->vq.gt);
+	j->next = NULL;
+	pthread_mutex_lock(&qs->pool_lock);
+	if (qs->jobs_tail != NULL)
+		qs->jobs_tail->next = j;
+	else
+		qs->jobs = j;
+	qs->jobs_tail = j;
+	qu->outstanding++;
+	pthread_cond_signal(&qs->pool_cv);
+	pthread_mutex_unlock(&qs->pool_lock);
 }
 
 static void *
@@ -762,7 +835,7 @@ queue_main(void *arg)
 			mark_broken(qu, n, "rings unmapped by a memory change");
 			break;
 		}
-		n = qs->npool > 0 ? dispatch_batch(qu) : serve_batch(qu, t);
+		n = qs->pool_all ? dispatch_batch(qu) : serve_batch(qu, t);
 		if (n < 0) {
 			mark_broken(qu, n, n == -EBUSY ?
 			    "guest posted a head that is in flight" :
@@ -846,7 +919,14 @@ queue_set_create(struct queue_set **ret, struct region *r,
 		pthread_mutex_init(&qu->push_lock, NULL);
 		pthread_cond_init(&qu->drained, NULL);
 	}
+	/*
+	 * --thread-pool-size N: the pool runs every request. Without it the
+	 * queue threads run them and a small pool only the slow ones.
+	 */
 	qs->npool = cfg != NULL ? cfg->thread_pool_size : 0;
+	qs->pool_all = qs->npool > 0;
+	if (!qs->pool_all && getenv("PHX_NO_SLOW_POOL") == NULL)
+		qs->npool = QUEUE_SLOW_THREADS;
 	if (qs->npool > REGION_MAX_THREADS - REGION_MAX_QUEUES - 4)
 		qs->npool = REGION_MAX_THREADS - REGION_MAX_QUEUES - 4;
 	if (qs->npool > 0) {
