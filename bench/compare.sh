@@ -9,8 +9,13 @@
 # --journal-cost also runs phoenixfsd --no-journal (benchmarks only) and
 # adds the column "journal cost" = 1 - ops(journal on) / ops(journal off).
 # --guest appends the in-guest figures of bench/guest.sh (QEMU guests).
+# --runs N runs every figure N times, daemons alternated, and reports the
+# median of each column (of the runs' ops/s, MB/s, p50 and p99 each). The
+# header gives the machine's wakeup round trip (bench/wakeup) before and
+# after: 40+ us means idle vCPUs halt (a quiet virtualized host), a few us
+# a busy one; the two regimes favour different ways of waiting.
 #
-# usage: bench/compare.sh [--short] [--seconds S] [--depths "1 16"]
+# usage: bench/compare.sh [--short] [--seconds S] [--runs N] [--depths "1 16"]
 #        [--workloads "getattr lookup ..."] [--build DIR] [--share DIR]
 #        [--journal-cost] [--guest] [--out FILE]
 set -u
@@ -22,10 +27,12 @@ SHARE=
 OUT=
 NJ=0
 GUEST=0
+RUNS=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--short) SECONDS_PER=2 ;;
 	--seconds) SECONDS_PER=$2; shift ;;
+	--runs) RUNS=$2; shift ;;
 	--depths) DEPTHS=$2; shift ;;
 	--workloads) WORKLOADS=$2; shift ;;
 	--build) BUILD=$2; shift ;;
@@ -33,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--journal-cost) NJ=1 ;;
 	--guest) GUEST=1 ;;
-	-h|--help) sed -n '3,15p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,20p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -135,11 +142,16 @@ timeout 300 "$FRONT" --socket "$SOCK" bench --workload mixed --prepare-only \
     >/dev/null 2>"$T/prepare.log" || { echo "compare.sh: prepare failed:" >&2; cat "$T/prepare.log" >&2; exit 1; }
 stop_daemon
 
+wakeup() { "$BUILD/bench/wakeup" 2>/dev/null | sed -n 's/^wakeup rtt_us=//p'; }
+WAKE0=$(wakeup)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+
 RES=$T/results
 : > "$RES"
 order="phoenixfsd virtiofsd"
 for w in $WORKLOADS; do
 	for d in $DEPTHS; do
+	    for run in $(seq 1 "$RUNS"); do
 		names=$order
 		[ "$NJ" = 1 ] && names="$order phoenixfsd-nj"
 		for name in $names; do
@@ -159,12 +171,15 @@ for w in $WORKLOADS; do
 		done
 		# Alternate who goes first, so neither always gets a warm cache.
 		order=$(echo "$order" | awk '{print $2, $1}')
+	    done
 	done
 done
+WAKE1=$(wakeup)
 
-get() { # daemon workload depth key
-	grep "daemon=$1 workload=$2 depth=$3 " "$RES" | head -1 |
-	    tr ' ' '\n' | sed -n "s/^$4=//p"
+get() { # daemon workload depth key: the median over the runs
+	grep "daemon=$1 workload=$2 depth=$3 " "$RES" |
+	    tr ' ' '\n' | sed -n "s/^$4=//p" | sort -g |
+	    awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 
 ratio() {
@@ -181,7 +196,9 @@ rss() { # name
 }
 
 {
-	echo "# phoenixfsd vs virtiofsd ($(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS_PER}s per figure)"
+	echo "# phoenixfsd vs virtiofsd ($(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS_PER}s per figure, median of $RUNS run(s))"
+	echo
+	echo "machine: $(nproc) CPUs; eventfd wakeup round trip ${WAKE0:-?} us before, ${WAKE1:-?} us after; load average $LOAD0 at the start"
 	echo
 	echo "virtiofsd: $("$VFSD" --version 2>/dev/null | head -1); phx-front $FRONT"
 	echo
