@@ -26,10 +26,16 @@ int inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino);
  * Resolves a guest nodeid: checks index, generation and liveness and
  * returns the O_PATH fd (owned by the table, or, for an inode kept as a
  * file handle, opened for this request and closed by inode_put_temps():
- * never close it) and the file type bits. -ESTALE for a dead or reused nodeid, -EINVAL for garbage.
- * The fd stays valid while the caller's request runs: an inode is freed
- * only by FORGET of the guest, which cannot race with a request that uses
- * the nodeid (the kernel holds a reference).
+ * never close it) and the file type bits. -ESTALE for a dead or reused
+ * nodeid, -EINVAL for garbage, -ENFILE past 16 inodes in one request,
+ * -ENOMEM if the pin table cannot be allocated.
+ * The fd stays open until the calling thread's inode_put_temps(), even if
+ * a FORGET or DESTROY on another thread frees the inode meanwhile (a
+ * hostile guest; the kernel never forgets a nodeid in use): the request
+ * pins the entry, and the freeing commit defers the close to its last
+ * user. Every caller must therefore call inode_put_temps() on the same
+ * thread once its request is committed. Lock-free; one atomic add on
+ * the entry's counter (none for the root).
  */
 int inode_get(struct region *r, uint64_t nodeid, int *ret_fd,
     mode_t *ret_mode);
@@ -72,10 +78,14 @@ bool inode_fd_budget_ok(const struct region *r);
  */
 void inode_set_file_handles(int mode);
 /*
- * Closes the fds inode_get() opened from file handles for the calling
- * thread's request; call after the request's commit.
+ * Ends the calling thread's use of what inode_get() returned: closes the
+ * fds it opened from file handles and drops its pins (the last user of a
+ * freed inode closes the inode's fd here). Call after the request's
+ * commit, on the thread that called inode_get().
  */
 void inode_put_temps(void);
+/* Freed inode fds whose close waits for a request still using them. */
+uint64_t inode_deferred(void);
 
 /* Lock for callers that must serialize with table changes (recovery). */
 void inode_lock(void);

@@ -118,6 +118,8 @@ send_ex(struct reply *rep, uint32_t opcode, uint64_t nodeid,
 	redo_begin(&tx, &r, &r.threads[0]);
 	rep->len = fdispatch_handle(cur_fs, &req);
 	redo_commit(&tx);
+	/* As queue.c's run_request: the request's pins end after commit. */
+	inode_put_temps();
 	memset(&rep->oh, 0, sizeof(rep->oh));
 	if (rep->len >= sizeof(rep->oh))
 		memcpy(&rep->oh, rep->b, sizeof(rep->oh));
@@ -1210,6 +1212,7 @@ lk_send(struct lkreq *q)
 	redo_begin(&tx, &r, &r.threads[q->thread]);
 	len = fdispatch_handle(cur_fs, &req);
 	redo_commit(&tx);
+	inode_put_temps();
 	if (len < sizeof(oh))
 		return 1;
 	memcpy(&oh, out, sizeof(oh));
