@@ -599,3 +599,27 @@ inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n)
 	SET(r->ihdr->live, redo_get(tx, &r->ihdr->live) - 1);
 	return 0;
 }
+
+int
+inode_forget_at(struct redo_txn *tx, uint64_t idx)
+{
+	struct region *r = tx->r;
+	int err;
+
+	if ((err = take_lock(tx)) < 0)
+		return err;
+	if (idx >= redo_get(tx, &r->ihdr->high) || idx >= r->hdr->inode_cap ||
+	    redo_get(tx, &r->inodes[idx].used) != 1)
+		return 0;
+	if (idx == 0) {
+		SET(r->inodes[0].nlookup, 1);
+		return 0;
+	}
+	return inode_forget(tx, nodeid_of(tx, idx), UINT64_MAX);
+}
+
+uint64_t
+inode_high(struct region *r)
+{
+	return __atomic_load_n(&r->ihdr->high, __ATOMIC_ACQUIRE);
+}

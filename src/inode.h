@@ -63,6 +63,16 @@ int inode_find(struct redo_txn *tx, dev_t dev, ino_t ino,
 int inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n);
 
 /*
+ * DESTROY (one entry of the whole table): drops every lookup of entry
+ * idx, as inode_forget with n = all, or resets the root to its initial
+ * single lookup. A free or out-of-range idx is ignored (returns 0).
+ * -ENOSPC when the transaction is full. Takes the table lock.
+ */
+int inode_forget_at(struct redo_txn *tx, uint64_t idx);
+/* Indices below this were ever used (for scans). */
+uint64_t inode_high(struct region *r);
+
+/*
  * Caps the fds the inode and handle tables may hold together, so that
  * table growth answers ENFILE to the guest while the worker keeps the fds
  * it needs itself (eventfds, rings, a new incarnation's start). 0 = none.

@@ -400,23 +400,62 @@ pt_forget_start(const struct pt_ctx *ctx)
 	return region_load(&ctx->req->slot->step);
 }
 
+/*
+ * DESIGN 5: a request of many table changes commits in chunks. Before
+ * the work of step (everything below it done), if the transaction is
+ * nearly full, records step in the journal slot and commits.
+ */
+static void
+chunk(const struct pt_ctx *ctx, uint64_t step)
+{
+	struct redo_txn *tx = ctx->tx;
+
+	if (redo_room(tx) >= 16 && tx->nclose + 2 < REDO_MAX_CLOSE)
+		return;
+	if (ctx->req != NULL && ctx->req->slot != NULL)
+		(void)redo_set(tx, &ctx->req->slot->step, step);
+	redo_commit(tx);
+}
+
 void
 pt_forget(struct pt *pt, const struct pt_ctx *ctx, uint64_t index,
     uint64_t nodeid, uint64_t n)
 {
-	struct redo_txn *tx = ctx->tx;
 	int err;
 
-	/* DESIGN 5: BATCH_FORGET commits in chunks, recording progress. */
-	if (redo_room(tx) < 16 || tx->nclose + 2 >= REDO_MAX_CLOSE) {
-		if (ctx->req != NULL && ctx->req->slot != NULL)
-			(void)redo_set(tx, &ctx->req->slot->step, index);
-		redo_commit(tx);
-	}
-	err = inode_forget(tx, nodeid, n);
+	/* BATCH_FORGET: step = the first entry not yet done. */
+	chunk(ctx, index);
+	err = inode_forget(ctx->tx, nodeid, n);
 	if (err < 0)
 		log_debug("forget %llu: %s", (unsigned long long)nodeid,
 		    strerror(-err));
+}
+
+/* DESTROY's steps: handles 0.., then inodes from PT_DESTROY_INODES. */
+#define PT_DESTROY_INODES (1ULL << 62)
+
+void
+pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
+{
+	uint64_t step = pt_forget_start(ctx), i;
+	int err;
+
+	for (i = step < PT_DESTROY_INODES ? step : UINT64_MAX;
+	     i < handle_high(pt->r); i++) {
+		chunk(ctx, i);
+		if ((err = handle_release_at(ctx->tx, i)) < 0)
+			log_debug("destroy: handle %llu: %s",
+			    (unsigned long long)i, strerror(-err));
+	}
+	for (i = step < PT_DESTROY_INODES ? 0 : step - PT_DESTROY_INODES;
+	     i < inode_high(pt->r); i++) {
+		chunk(ctx, PT_DESTROY_INODES + i);
+		if ((err = inode_forget_at(ctx->tx, i)) < 0)
+			log_debug("destroy: inode %llu: %s",
+			    (unsigned long long)i, strerror(-err));
+	}
+	/* Room for the caller's own changes and the slot's commit. */
+	chunk(ctx, PT_DESTROY_INODES + i);
 }
 
 int
