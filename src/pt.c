@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fdispatch.h"
 #include "handle.h"
 #include "idmap.h"
@@ -443,6 +444,7 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 	for (i = step < PT_DESTROY_INODES ? step : UINT64_MAX;
 	     i < handle_high(pt->r); i++) {
 		chunk(ctx, i);
+		CRASHPOINT("pt.destroy_chunk");
 		if ((err = handle_release_at(ctx->tx, i)) < 0)
 			log_debug("destroy: handle %llu: %s",
 			    (unsigned long long)i, strerror(-err));
@@ -450,6 +452,7 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 	for (i = step < PT_DESTROY_INODES ? 0 : step - PT_DESTROY_INODES;
 	     i < inode_high(pt->r); i++) {
 		chunk(ctx, PT_DESTROY_INODES + i);
+		CRASHPOINT("pt.destroy_chunk");
 		if ((err = inode_forget_at(ctx->tx, i)) < 0)
 			log_debug("destroy: inode %llu: %s",
 			    (unsigned long long)i, strerror(-err));
@@ -466,6 +469,8 @@ pt_getattr(struct pt *pt, const struct pt_ctx *ctx, struct fuse_attr_out *ret_a)
 
 	if ((err = pt_inode(pt, ctx->nodeid, &fd, NULL)) < 0)
 		return err;
+	/* Tests: a FORGET racing this request (phx-front forgetrace). */
+	DELAYPOINT("pt.getattr_fd");
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	memset(ret_a, 0, sizeof(*ret_a));

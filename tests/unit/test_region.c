@@ -239,7 +239,7 @@ test_pins(const char *dir)
 
 struct race {
 	const char *dir;
-	uint64_t nodeid;	/* the raced inode, republished by the forgetter */
+	uint64_t nodeid; /* the raced inode, refreshed by the forgetter */
 	ino_t ino;
 	int stop;
 	unsigned long gets, wrong, ebadf;
