@@ -403,15 +403,21 @@ pt_forget_start(const struct pt_ctx *ctx)
 
 /*
  * DESIGN 5: a request of many table changes commits in chunks. Before
- * the work of step (everything below it done), if the transaction is
- * nearly full, records step in the journal slot and commits.
+ * the work of step (everything below it done), once the transaction
+ * holds PT_CHUNK_ENTRIES changes, records step in the journal slot and
+ * commits. Short chunks are cheaper: every redo_get/redo_set scans the
+ * transaction (DESTROY of 19k inodes: 7 us an inode in chunks of ~500
+ * entries, 1.3 us in chunks of 32, so about 1.3 s for 1M inodes).
  */
+#define PT_CHUNK_ENTRIES 32
+
 static void
 chunk(const struct pt_ctx *ctx, uint64_t step)
 {
 	struct redo_txn *tx = ctx->tx;
 
-	if (redo_room(tx) >= 16 && tx->nclose + 2 < REDO_MAX_CLOSE)
+	if (REGION_REDO_MAX - redo_room(tx) < PT_CHUNK_ENTRIES &&
+	    tx->nclose + 2 < REDO_MAX_CLOSE)
 		return;
 	if (ctx->req != NULL && ctx->req->slot != NULL)
 		(void)redo_set(tx, &ctx->req->slot->step, step);

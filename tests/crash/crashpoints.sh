@@ -49,7 +49,7 @@ for p in $POINTS; do
 done
 
 # Kill mid-DESTROY: 300 files with two handles and a lookup each, so the
-# DESTROY walks ~600 handles, then ~300 inodes, ~60 a chunk. The worker
+# DESTROY walks ~600 handles, then ~300 inodes, a few per chunk. The worker
 # dies at the count-th entry (the first, in the handle phase after a few
 # chunks, in the inode phase); the replay resumes at the step the journal
 # slot recorded. The tool checks the keeper's fd count (the worker's
