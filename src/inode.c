@@ -97,7 +97,8 @@ pin_table(const struct region *r)
 	mine = calloc(r->hdr->inode_cap, sizeof(*mine));
 	if (mine == NULL)
 		return NULL;
-	pins_cap = r->hdr->inode_cap;
+	/* Every allocator stores the same value; read with pins. */
+	__atomic_store_n(&pins_cap, r->hdr->inode_cap, __ATOMIC_RELAXED);
 	if (!__atomic_compare_exchange_n(&pins, &none, mine, false,
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		free(mine);
@@ -151,13 +152,12 @@ static void
 close_unpinned(int fd, uint64_t idx)
 {
 	struct deferred *d;
+	uint32_t *p;
 
-	if (pins == NULL || idx >= pins_cap) {
-		close(fd);
-		return;
-	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&pins[idx], __ATOMIC_SEQ_CST) == 0) {
+	p = __atomic_load_n(&pins, __ATOMIC_ACQUIRE);
+	if (p == NULL || idx >= __atomic_load_n(&pins_cap, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&p[idx], __ATOMIC_SEQ_CST) == 0) {
 		close(fd);
 		return;
 	}
@@ -167,7 +167,10 @@ close_unpinned(int fd, uint64_t idx)
 
 		d = realloc(deferred, cap * sizeof(*d));
 		if (d == NULL) {
-			/* Never close a number in use: the sweep will. */
+			/*
+			 * Never close a number in use: leaked until the
+			 * fd sweep after the next crash.
+			 */
 			pthread_mutex_unlock(&defer_lock);
 			return;
 		}
