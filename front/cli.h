@@ -2,7 +2,8 @@
 /*
  * cli: what the phx-front subcommands share: parsed global options, the
  * connect+INIT helper and TAP/latency utilities. The subcommands live in
- * bench.c, hostile.c and chaos.c; main() and smoke are in phx-front.c.
+ * bench.c, hostile.c, chaos.c and remount.c; main() and smoke are in
+ * phx-front.c.
  */
 #ifndef PHX_FRONT_CLI_H
 #define PHX_FRONT_CLI_H
@@ -40,9 +41,17 @@ void cli_hist_add(struct cli_hist *h, uint64_t ns);
 double cli_hist_pct(const struct cli_hist *h, double p);
 void cli_hist_free(struct cli_hist *h);
 
+/* TAP: one numbered line (r < 0 adds strerror, extra in brackets). */
+void cli_tap(bool ok, const char *desc, int r, const char *extra);
+/* The plan and the totals; exit status 1 if any line failed. */
+int cli_tap_end(void);
+
 /* Subcommands: argv[0] is the subcommand name. Exit status. */
 int bench_main(const struct cli *c, int argc, char **argv);
 int hostile_main(const struct cli *c, int argc, char **argv);
 int chaos_main(const struct cli *c, int argc, char **argv);
+/* remount.c: DESTROY + INIT table lifetime, FORGET racing requests. */
+int remount_main(const struct cli *c, int argc, char **argv);
+int forgetrace_main(const struct cli *c, int argc, char **argv);
 
 #endif

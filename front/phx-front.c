@@ -3,8 +3,8 @@
  * phx-front: drives a vhost-user-fs backend (phoenixfsd, virtiofsd) with no
  * guest. This file owns option parsing, the connect+INIT helper, the
  * latency histogram and the "smoke" subcommand (one pass over every FUSE
- * opcode fusec speaks, as TAP). bench, hostile and chaos live in their
- * own files.
+ * opcode fusec speaks, as TAP). bench, hostile, chaos, remount and
+ * forgetrace live in their own files.
  */
 #include "cli.h"
 
@@ -127,8 +127,8 @@ cli_disconnect(struct vuf_dev *d, struct fusec *fc)
 
 static int tap_n, tap_fail;
 
-static void
-tap(bool ok, const char *desc, int r, const char *extra)
+void
+cli_tap(bool ok, const char *desc, int r, const char *extra)
 {
 	tap_n++;
 	if (!ok)
@@ -140,6 +140,20 @@ tap(bool ok, const char *desc, int r, const char *extra)
 		printf(" [%s]", extra);
 	printf("\n");
 	fflush(stdout);
+}
+
+int
+cli_tap_end(void)
+{
+	printf("1..%d\n%d passed, %d failed\n", tap_n, tap_n - tap_fail,
+	    tap_fail);
+	return tap_fail ? 1 : 0;
+}
+
+static void
+tap(bool ok, const char *desc, int r, const char *extra)
+{
+	cli_tap(ok, desc, r, extra);
 }
 
 static unsigned
@@ -310,9 +324,7 @@ smoke_main(const struct cli *c)
 	r = vuf_stop(dev);
 	tap(r == 0, "GET_VRING_BASE all queues", r, dev->err);
 	cli_disconnect(dev, fc);
-	printf("1..%d\n%d passed, %d failed\n", tap_n, tap_n - tap_fail,
-	    tap_fail);
-	return tap_fail ? 1 : 0;
+	return cli_tap_end();
 }
 
 static void __attribute__((noreturn))
@@ -328,7 +340,10 @@ usage(void)
 	    "  smoke      every FUSE opcode once, TAP\n"
 	    "  bench      --workload W --depth N --seconds S [--dir NAME]\n"
 	    "  hostile    [--restart-cmd CMD] malformed inputs, TAP\n"
-	    "  chaos      --kill-cmd CMD --every-ms K --seconds S\n");
+	    "  chaos      --kill-cmd CMD --every-ms K --seconds S\n"
+	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
+	    "the tables, TAP\n"
+	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n");
 	exit(2);
 }
 
@@ -404,5 +419,9 @@ main(int argc, char **argv)
 		return hostile_main(&c, argc, argv);
 	if (strcmp(argv[0], "chaos") == 0)
 		return chaos_main(&c, argc, argv);
+	if (strcmp(argv[0], "remount") == 0)
+		return remount_main(&c, argc, argv);
+	if (strcmp(argv[0], "forgetrace") == 0)
+		return forgetrace_main(&c, argc, argv);
 	usage();
 }

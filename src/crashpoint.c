@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crashpoint.h"
@@ -26,6 +27,8 @@ static uint64_t cp_unique;
 static int cp_unique_sig = SIGSEGV;
 static int cp_unique_set;
 static struct region *cp_region;
+static char dp_name[128];
+static unsigned long dp_us;
 
 static int
 parse_sig(const char *s, int dflt)
@@ -65,6 +68,12 @@ parse(void)
 			cp_count = 1;
 		if (strlen(buf) < sizeof(cp_name))
 			strcpy(cp_name, buf);
+	}
+	e = getenv("PHX_DELAY");
+	if (e != NULL && (c1 = strchr(e, ':')) != NULL &&
+	    (size_t)(c1 - e) < sizeof(dp_name)) {
+		memcpy(dp_name, e, (size_t)(c1 - e));
+		dp_us = strtoul(c1 + 1, NULL, 10);
 	}
 	e = getenv("PHX_CRASH_UNIQUE");
 	if (e != NULL && *e != '\0') {
@@ -106,6 +115,19 @@ crashpoint_hit(const char *name)
 	raise(cp_sig);
 	if (cp_sig != SIGKILL)
 		kill(getpid(), SIGKILL); /* a handler returned: die anyway */
+}
+
+void
+crashpoint_delay(const char *name)
+{
+	struct timespec ts;
+
+	pthread_once(&once, parse);
+	if (dp_us == 0 || strcmp(name, dp_name) != 0)
+		return;
+	ts.tv_sec = (time_t)(dp_us / 1000000);
+	ts.tv_nsec = (long)(dp_us % 1000000) * 1000;
+	nanosleep(&ts, NULL);
 }
 
 void

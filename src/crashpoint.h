@@ -7,6 +7,9 @@
  *   PHX_CRASH=name[:count][:sig]   the count-th pass (default 1) through
  *                                  point name raises sig (KILL default;
  *                                  SEGV, ABRT, BUS also accepted)
+ *   PHX_DELAY=name:us              every pass through DELAYPOINT(name)
+ *                                  sleeps us microseconds (widens a race
+ *                                  window for a test; never a crash)
  *   PHX_CRASH_UNIQUE=unique[:sig]  a poison request: every time the request
  *                                  with that FUSE unique is handled, sig
  *                                  (SEGV default) is raised
@@ -26,14 +29,18 @@ struct region;
 
 #ifdef PHX_CRASHPOINTS
 #define CRASHPOINT(name) crashpoint_hit(name)
+#define DELAYPOINT(name) crashpoint_delay(name)
 #else
 #define CRASHPOINT(name) ((void)0)
+#define DELAYPOINT(name) ((void)0)
 #endif
 
 /* Tells crash points where the region is (for the fired latch). */
 void crashpoint_init(struct region *r);
 /* Counts a pass through name; may not return. */
 void crashpoint_hit(const char *name);
+/* Sleeps if name is PHX_DELAY's point. */
+void crashpoint_delay(const char *name);
 /* The poison check: may not return if unique is PHX_CRASH_UNIQUE. */
 void crashpoint_unique(uint64_t unique);
 

@@ -237,8 +237,14 @@ do_destroy(struct op_args *a)
 	struct region_fuse_rec *f = a->s->r->fuse;
 	struct redo_txn *tx = a->req->txn;
 
-	/* A new INIT may follow (the guest mounts again). */
-	if (tx == NULL || redo_set(tx, &f->initialized, 0) < 0 ||
+	if (tx == NULL)
+		return reply_err(a, -EIO);
+	/*
+	 * The guest unmounted: its nodeids and fhs die with the mount
+	 * (a new INIT may follow, which must find the tables as at start).
+	 */
+	pt_destroy(a->s->pt, &a->ctx);
+	if (redo_set(tx, &f->initialized, 0) < 0 ||
 	    redo_set(tx, &f->destroyed, 1) < 0)
 		return reply_err(a, -EIO);
 	return reply(a, NULL, 0);

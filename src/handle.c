@@ -176,6 +176,22 @@ handle_release_lock(struct redo_txn *tx, uint64_t fh)
 }
 
 int
+handle_release_at(struct redo_txn *tx, uint64_t idx)
+{
+	struct region *r = tx->r;
+	struct handle_rec *h;
+	int err;
+
+	if ((err = take_lock(tx)) < 0)
+		return err;
+	h = lookup(r, idx + 1, redo_get(tx, &r->hhdr->high));
+	if (h == NULL || redo_get(tx, &h->used) != 1)
+		return 0;
+	return release_kind(tx, redo_get(tx, &h->gen) << 32 | (idx + 1),
+	    (unsigned)redo_get(tx, &h->dir));
+}
+
+int
 handle_lock_entry(struct region *r, uint64_t index, int *ret_fd,
     uint64_t *ret_nodeid, uint64_t *ret_owner, uint32_t *ret_pid,
     uint64_t *ret_fh)

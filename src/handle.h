@@ -38,6 +38,13 @@ int handle_get(struct region *r, uint64_t fh, bool dir, int *ret_fd,
 int handle_release(struct redo_txn *tx, uint64_t fh, bool dir);
 
 /*
+ * DESTROY (one entry of the whole table): frees entry idx whatever its
+ * kind; its fd closes after commit. A free or out-of-range idx is
+ * ignored (returns 0). -ENOSPC when the transaction is full.
+ */
+int handle_release_at(struct redo_txn *tx, uint64_t idx);
+
+/*
  * Lock owners (pt_lock.c): registers fd as the OFD holding lock owner
  * owner's POSIX locks on nodeid (pid: the owner's guest pid, reported by
  * GETLK). As handle_add; the entry is never a file or dir handle, so

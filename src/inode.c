@@ -7,10 +7,20 @@
  * of a single entry (inode_get) take no lock. Free entries form a list
  * through hnext; a reused entry gets a new generation, so an old nodeid
  * answers ESTALE instead of reaching another file.
+ *
+ * Pins (per incarnation, on the heap: after a crash nothing is in use):
+ * inode_get() counts the calling request as a user of the entry until
+ * inode_put_temps(), and a FORGET or DESTROY that frees an entry in use
+ * leaves its fd open until the last user lets go (DESIGN 3 step 4: a
+ * number closed under a running request can be reused by any open, and
+ * the request would then act on the wrong file). The guest kernel never
+ * forgets a nodeid it still uses; a hostile guest can, with a thread pool
+ * or a blocked SETLKW thread serving another request on it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +39,30 @@ static int mount_fd = -1;	/* open_by_handle_at refuses an O_PATH fd */
 #define MAX_TEMPS 16
 static __thread int temps[MAX_TEMPS];
 static __thread unsigned ntemps;
+
+/*
+ * pins[i]: requests using entry i (inode_get .. inode_put_temps), plus
+ * PIN_PENDING while a freed fd of entry i waits in deferred[]. Heap and
+ * per incarnation, so a crash resets every count to zero; the fds that
+ * were waiting are in no table then, and the fd sweep (fdtab.h) closes
+ * them. Allocated at first use (calloc: pages cost only when touched).
+ */
+#define PIN_PENDING (1u << 31)
+static uint32_t *pins;
+static uint64_t pins_cap;
+#define MAX_HELD 16
+static __thread uint32_t held[MAX_HELD];
+static __thread unsigned nheld;
+
+/* Freed fds still in use, closed by their entry's last user. */
+struct deferred {
+	uint64_t idx;
+	int fd;
+};
+static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct deferred *deferred; /* under defer_lock */
+static size_t ndeferred, deferred_cap; /* under defer_lock */
+static uint64_t deferred_fds; /* atomic: counts against the fd budget */
 
 void
 inode_set_file_handles(int mode)
@@ -52,11 +86,121 @@ inode_set_file_handles(int mode)
 		root_mnt_id = mnt;
 }
 
+static uint32_t *
+pin_table(const struct region *r)
+{
+	uint32_t *p = __atomic_load_n(&pins, __ATOMIC_ACQUIRE);
+	uint32_t *mine, *none = NULL;
+
+	if (p != NULL)
+		return p;
+	mine = calloc(r->hdr->inode_cap, sizeof(*mine));
+	if (mine == NULL)
+		return NULL;
+	/* Every allocator stores the same value; read with pins. */
+	__atomic_store_n(&pins_cap, r->hdr->inode_cap, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&pins, &none, mine, false,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		free(mine);
+		return none;
+	}
+	return mine;
+}
+
+/* Closes the deferred fds of entry idx if nobody uses it. defer_lock. */
+static void
+drain_locked(uint64_t idx)
+{
+	uint32_t want = PIN_PENDING;
+	size_t i = 0;
+
+	/* Fails if a request pinned idx meanwhile: its unpin drains. */
+	if (!__atomic_compare_exchange_n(&pins[idx], &want, 0, false,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	while (i < ndeferred) {
+		if (deferred[i].idx != idx) {
+			i++;
+			continue;
+		}
+		close(deferred[i].fd);
+		deferred[i] = deferred[--ndeferred];
+		__atomic_fetch_sub(&deferred_fds, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void
+unpin(uint64_t idx)
+{
+	/* The last user of an entry with a deferred fd closes it. */
+	if (__atomic_sub_fetch(&pins[idx], 1, __ATOMIC_SEQ_CST) ==
+	    PIN_PENDING) {
+		pthread_mutex_lock(&defer_lock);
+		drain_locked(idx);
+		pthread_mutex_unlock(&defer_lock);
+	}
+}
+
+/*
+ * redo_close_fn for an inode's O_PATH fd, called after the commit that
+ * freed entry idx (new generation and used = 0 applied). Pairs with
+ * inode_get(): there the pin comes before the generation check, here
+ * the generation store comes before the pin check (seq_cst fence), so
+ * either the request sees the entry freed or this sees the request.
+ */
+static void
+close_unpinned(int fd, uint64_t idx)
+{
+	struct deferred *d;
+	uint32_t *p;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	p = __atomic_load_n(&pins, __ATOMIC_ACQUIRE);
+	if (p == NULL || idx >= __atomic_load_n(&pins_cap, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&p[idx], __ATOMIC_SEQ_CST) == 0) {
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&defer_lock);
+	if (ndeferred == deferred_cap) {
+		size_t cap = deferred_cap ? 2 * deferred_cap : 16;
+
+		d = realloc(deferred, cap * sizeof(*d));
+		if (d == NULL) {
+			/*
+			 * Never close a number in use: leaked until the
+			 * fd sweep after the next crash.
+			 */
+			pthread_mutex_unlock(&defer_lock);
+			return;
+		}
+		deferred = d;
+		deferred_cap = cap;
+	}
+	deferred[ndeferred].idx = idx;
+	deferred[ndeferred].fd = fd;
+	ndeferred++;
+	__atomic_fetch_add(&deferred_fds, 1, __ATOMIC_RELAXED);
+	/* Its users may all have gone since the check above. */
+	if ((__atomic_fetch_or(&pins[idx], PIN_PENDING, __ATOMIC_SEQ_CST) &
+	    ~PIN_PENDING) == 0)
+		drain_locked(idx);
+	pthread_mutex_unlock(&defer_lock);
+}
+
 void
 inode_put_temps(void)
 {
 	while (ntemps > 0)
 		close(temps[--ntemps]);
+	while (nheld > 0)
+		unpin(held[--nheld]);
+}
+
+uint64_t
+inode_deferred(void)
+{
+	return __atomic_load_n(&deferred_fds, __ATOMIC_RELAXED);
 }
 
 /* Opens the inode kept as a file handle for the current request. */
@@ -92,8 +236,8 @@ bool
 inode_fd_budget_ok(const struct region *r)
 {
 	return fd_budget == 0 ||
-	    region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) <
-	    fd_budget;
+	    region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) +
+	    inode_deferred() < fd_budget;
 }
 
 void
@@ -168,13 +312,12 @@ split(const struct region *r, uint64_t nodeid, uint64_t *ret_idx,
 	return 0;
 }
 
-/* The live entry of a guest nodeid and its index, or -ESTALE / -EINVAL. */
+/* The entry a nodeid names (maybe free) and its index and generation. */
 static int
-live_entry(struct region *r, uint64_t nodeid, struct inode_rec **ret_e,
-    uint64_t *ret_idx)
+entry_of(struct region *r, uint64_t nodeid, struct inode_rec **ret_e,
+    uint64_t *ret_idx, uint64_t *ret_gen)
 {
 	uint64_t idx, gen;
-	struct inode_rec *e;
 	int err;
 
 	err = split(r, nodeid, &idx, &gen);
@@ -182,39 +325,79 @@ live_entry(struct region *r, uint64_t nodeid, struct inode_rec **ret_e,
 		return err;
 	if (idx >= __atomic_load_n(&r->ihdr->high, __ATOMIC_ACQUIRE))
 		return -ESTALE;
-	e = &r->inodes[idx];
+	*ret_e = &r->inodes[idx];
+	*ret_idx = idx;
+	*ret_gen = gen;
+	return 0;
+}
+
+/* The live entry of a guest nodeid and its index, or -ESTALE / -EINVAL. */
+static int
+live_entry(struct region *r, uint64_t nodeid, struct inode_rec **ret_e,
+    uint64_t *ret_idx)
+{
+	struct inode_rec *e;
+	uint64_t gen;
+	int err;
+
+	if ((err = entry_of(r, nodeid, &e, ret_idx, &gen)) < 0)
+		return err;
 	if (region_load(&e->used) != 1 || region_load(&e->gen) != gen)
 		return -ESTALE;
 	*ret_e = e;
-	*ret_idx = idx;
 	return 0;
 }
 
 int
 inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 {
+	uint64_t idx, gen;
 	struct inode_rec *e;
-	uint64_t idx;
-	int err;
+	uint32_t *pt = NULL;
+	mode_t mode;
+	int err, fd;
 
-	if ((err = live_entry(r, nodeid, &e, &idx)) < 0)
+	if ((err = entry_of(r, nodeid, &e, &idx, &gen)) < 0)
 		return err;
-	if (e->fd < 0) {
-		int fd = open_handle(&r->ifh[idx]);
-
+	/* The root is never freed: no pin, no shared counter to bounce. */
+	if (idx != 0) {
+		if (nheld >= MAX_HELD)
+			return -ENFILE;
+		if ((pt = pin_table(r)) == NULL)
+			return -ENOMEM;
+		/* Before the checks below: see close_unpinned(). */
+		__atomic_fetch_add(&pt[idx], 1, __ATOMIC_SEQ_CST);
+		held[nheld++] = (uint32_t)idx;
+	}
+	if (__atomic_load_n(&e->used, __ATOMIC_SEQ_CST) != 1 ||
+	    __atomic_load_n(&e->gen, __ATOMIC_SEQ_CST) != gen)
+		goto stale;
+	fd = (int)__atomic_load_n(&e->fd, __ATOMIC_ACQUIRE);
+	mode = (mode_t)__atomic_load_n(&e->mode, __ATOMIC_ACQUIRE);
+	/* fd and mode belong to gen only if the entry was not reused since. */
+	if (__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) != gen ||
+	    __atomic_load_n(&e->used, __ATOMIC_ACQUIRE) != 1)
+		goto stale;
+	if (fd < 0) {
+		fd = open_handle(&r->ifh[idx]);
 		if (fd < 0)
 			return fd;
-		*ret_fd = fd;
-		if (ret_mode)
-			*ret_mode = (mode_t)e->mode;
-		return 0;
-	}
-	if (REGION_FD_RESERVED(e->fd) && e->fd != REGION_FD_ROOT)
+		/* The handle was read while the entry stayed gen. */
+		if (__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) != gen)
+			return -ESTALE;
+	} else if (REGION_FD_RESERVED(fd) && fd != REGION_FD_ROOT) {
 		return -ESTALE;
-	*ret_fd = (int)e->fd;
+	}
+	*ret_fd = fd;
 	if (ret_mode)
-		*ret_mode = (mode_t)e->mode;
+		*ret_mode = mode;
 	return 0;
+stale:
+	if (idx != 0) {
+		nheld--;
+		unpin(idx);
+	}
+	return -ESTALE;
 }
 
 int
@@ -403,7 +586,8 @@ inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n)
 	if (i == idx + 1)
 		SET(*link, redo_get(tx, &e->hnext));
 	if (redo_get(tx, &e->fd) != (uint64_t)-1) {
-		if ((err = redo_close_after(tx, (int)redo_get(tx, &e->fd))) < 0)
+		if ((err = redo_close_after_fn(tx, (int)redo_get(tx, &e->fd),
+		    close_unpinned, idx)) < 0)
 			return err;
 		SET(r->ihdr->fds, redo_get(tx, &r->ihdr->fds) - 1);
 	} else {
@@ -417,4 +601,28 @@ inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n)
 	SET(r->ihdr->free_head, idx + 1);
 	SET(r->ihdr->live, redo_get(tx, &r->ihdr->live) - 1);
 	return 0;
+}
+
+int
+inode_forget_at(struct redo_txn *tx, uint64_t idx)
+{
+	struct region *r = tx->r;
+	int err;
+
+	if ((err = take_lock(tx)) < 0)
+		return err;
+	if (idx >= redo_get(tx, &r->ihdr->high) || idx >= r->hdr->inode_cap ||
+	    redo_get(tx, &r->inodes[idx].used) != 1)
+		return 0;
+	if (idx == 0) {
+		SET(r->inodes[0].nlookup, 1);
+		return 0;
+	}
+	return inode_forget(tx, nodeid_of(tx, idx), UINT64_MAX);
+}
+
+uint64_t
+inode_high(struct region *r)
+{
+	return __atomic_load_n(&r->ihdr->high, __ATOMIC_ACQUIRE);
 }

@@ -26,10 +26,16 @@ int inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino);
  * Resolves a guest nodeid: checks index, generation and liveness and
  * returns the O_PATH fd (owned by the table, or, for an inode kept as a
  * file handle, opened for this request and closed by inode_put_temps():
- * never close it) and the file type bits. -ESTALE for a dead or reused nodeid, -EINVAL for garbage.
- * The fd stays valid while the caller's request runs: an inode is freed
- * only by FORGET of the guest, which cannot race with a request that uses
- * the nodeid (the kernel holds a reference).
+ * never close it) and the file type bits. -ESTALE for a dead or reused
+ * nodeid, -EINVAL for garbage, -ENFILE past 16 inodes in one request,
+ * -ENOMEM if the pin table cannot be allocated.
+ * The fd stays open until the calling thread's inode_put_temps(), even if
+ * a FORGET or DESTROY on another thread frees the inode meanwhile (a
+ * hostile guest; the kernel never forgets a nodeid in use): the request
+ * pins the entry, and the freeing commit defers the close to its last
+ * user. Every caller must therefore call inode_put_temps() on the same
+ * thread once its request is committed. Lock-free; one atomic add on
+ * the entry's counter (none for the root).
  */
 int inode_get(struct region *r, uint64_t nodeid, int *ret_fd,
     mode_t *ret_mode);
@@ -57,6 +63,16 @@ int inode_find(struct redo_txn *tx, dev_t dev, ino_t ino,
 int inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n);
 
 /*
+ * DESTROY (one entry of the whole table): drops every lookup of entry
+ * idx, as inode_forget with n = all, or resets the root to its initial
+ * single lookup. A free or out-of-range idx is ignored (returns 0).
+ * -ENOSPC when the transaction is full. Takes the table lock.
+ */
+int inode_forget_at(struct redo_txn *tx, uint64_t idx);
+/* Indices below this were ever used (for scans). */
+uint64_t inode_high(struct region *r);
+
+/*
  * Caps the fds the inode and handle tables may hold together, so that
  * table growth answers ENFILE to the guest while the worker keeps the fds
  * it needs itself (eventfds, rings, a new incarnation's start). 0 = none.
@@ -72,10 +88,14 @@ bool inode_fd_budget_ok(const struct region *r);
  */
 void inode_set_file_handles(int mode);
 /*
- * Closes the fds inode_get() opened from file handles for the calling
- * thread's request; call after the request's commit.
+ * Ends the calling thread's use of what inode_get() returned: closes the
+ * fds it opened from file handles and drops its pins (the last user of a
+ * freed inode closes the inode's fd here). Call after the request's
+ * commit, on the thread that called inode_get().
  */
 void inode_put_temps(void);
+/* Freed inode fds whose close waits for a request still using them. */
+uint64_t inode_deferred(void);
 
 /* Lock for callers that must serialize with table changes (recovery). */
 void inode_lock(void);

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fdispatch.h"
 #include "handle.h"
 #include "idmap.h"
@@ -400,23 +401,70 @@ pt_forget_start(const struct pt_ctx *ctx)
 	return region_load(&ctx->req->slot->step);
 }
 
+/*
+ * DESIGN 5: a request of many table changes commits in chunks. Before
+ * the work of step (everything below it done), once the transaction
+ * holds PT_CHUNK_ENTRIES changes, records step in the journal slot and
+ * commits. Short chunks are cheaper: every redo_get/redo_set scans the
+ * transaction (DESTROY of 19k inodes: 7 us an inode in chunks of ~500
+ * entries, 1.3 us in chunks of 32, so about 1.3 s for 1M inodes).
+ */
+#define PT_CHUNK_ENTRIES 32
+
+static void
+chunk(const struct pt_ctx *ctx, uint64_t step)
+{
+	struct redo_txn *tx = ctx->tx;
+
+	if (REGION_REDO_MAX - redo_room(tx) < PT_CHUNK_ENTRIES &&
+	    tx->nclose + 2 < REDO_MAX_CLOSE)
+		return;
+	if (ctx->req != NULL && ctx->req->slot != NULL)
+		(void)redo_set(tx, &ctx->req->slot->step, step);
+	redo_commit(tx);
+}
+
 void
 pt_forget(struct pt *pt, const struct pt_ctx *ctx, uint64_t index,
     uint64_t nodeid, uint64_t n)
 {
-	struct redo_txn *tx = ctx->tx;
 	int err;
 
-	/* DESIGN 5: BATCH_FORGET commits in chunks, recording progress. */
-	if (redo_room(tx) < 16 || tx->nclose + 2 >= REDO_MAX_CLOSE) {
-		if (ctx->req != NULL && ctx->req->slot != NULL)
-			(void)redo_set(tx, &ctx->req->slot->step, index);
-		redo_commit(tx);
-	}
-	err = inode_forget(tx, nodeid, n);
+	/* BATCH_FORGET: step = the first entry not yet done. */
+	chunk(ctx, index);
+	err = inode_forget(ctx->tx, nodeid, n);
 	if (err < 0)
 		log_debug("forget %llu: %s", (unsigned long long)nodeid,
 		    strerror(-err));
+}
+
+/* DESTROY's steps: handles 0.., then inodes from PT_DESTROY_INODES. */
+#define PT_DESTROY_INODES (1ULL << 62)
+
+void
+pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
+{
+	uint64_t step = pt_forget_start(ctx), i;
+	int err;
+
+	for (i = step < PT_DESTROY_INODES ? step : UINT64_MAX;
+	     i < handle_high(pt->r); i++) {
+		chunk(ctx, i);
+		CRASHPOINT("pt.destroy_chunk");
+		if ((err = handle_release_at(ctx->tx, i)) < 0)
+			log_debug("destroy: handle %llu: %s",
+			    (unsigned long long)i, strerror(-err));
+	}
+	for (i = step < PT_DESTROY_INODES ? 0 : step - PT_DESTROY_INODES;
+	     i < inode_high(pt->r); i++) {
+		chunk(ctx, PT_DESTROY_INODES + i);
+		CRASHPOINT("pt.destroy_chunk");
+		if ((err = inode_forget_at(ctx->tx, i)) < 0)
+			log_debug("destroy: inode %llu: %s",
+			    (unsigned long long)i, strerror(-err));
+	}
+	/* Room for the caller's own changes and the slot's commit. */
+	chunk(ctx, PT_DESTROY_INODES + i);
 }
 
 int
@@ -427,6 +475,8 @@ pt_getattr(struct pt *pt, const struct pt_ctx *ctx, struct fuse_attr_out *ret_a)
 
 	if ((err = pt_inode(pt, ctx->nodeid, &fd, NULL)) < 0)
 		return err;
+	/* Tests: a FORGET racing this request (phx-front forgetrace). */
+	DELAYPOINT("pt.getattr_fd");
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	memset(ret_a, 0, sizeof(*ret_a));

@@ -64,6 +64,16 @@ void pt_forget(struct pt *pt, const struct pt_ctx *ctx, uint64_t index,
     uint64_t nodeid, uint64_t n);
 /* The journal's step: the first BATCH_FORGET entry still to do. */
 uint64_t pt_forget_start(const struct pt_ctx *ctx);
+/*
+ * DESTROY: frees every handle (closing its fd: locks held through it go)
+ * and every inode but the root, whose lookup count goes back to 1, as a
+ * new mount finds it. Commits in chunks like pt_forget (the slot's step
+ * names the next handle, or PT_DESTROY_INODES + the next inode), so a
+ * replay after a crash resumes where the last chunk committed; entries
+ * already free are skipped, so no fd is closed twice. Never fails; leaves
+ * room in ctx->tx for the caller's commit.
+ */
+void pt_destroy(struct pt *pt, const struct pt_ctx *ctx);
 int pt_getattr(struct pt *pt, const struct pt_ctx *ctx,
     struct fuse_attr_out *ret_a);
 int pt_setattr(struct pt *pt, const struct pt_ctx *ctx,

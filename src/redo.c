@@ -82,14 +82,23 @@ redo_room(const struct redo_txn *tx)
 }
 
 int
-redo_close_after(struct redo_txn *tx, int fd)
+redo_close_after_fn(struct redo_txn *tx, int fd, redo_close_fn *fn,
+    uint64_t key)
 {
 	if (fd < 0)
 		return 0;
 	if (tx->nclose >= REDO_MAX_CLOSE)
 		return -ENOSPC;
+	tx->close_fn[tx->nclose] = fn;
+	tx->close_key[tx->nclose] = key;
 	tx->close_fds[tx->nclose++] = fd;
 	return 0;
+}
+
+int
+redo_close_after(struct redo_txn *tx, int fd)
+{
+	return redo_close_after_fn(tx, fd, NULL, 0);
 }
 
 int
@@ -124,8 +133,13 @@ static void
 release_all(struct redo_txn *tx, bool aborted)
 {
 	if (!aborted)
-		for (unsigned i = 0; i < tx->nclose; i++)
-			close(tx->close_fds[i]);
+		for (unsigned i = 0; i < tx->nclose; i++) {
+			if (tx->close_fn[i] != NULL)
+				tx->close_fn[i](tx->close_fds[i],
+				    tx->close_key[i]);
+			else
+				close(tx->close_fds[i]);
+		}
 	else
 		for (unsigned i = 0; i < tx->nabort; i++)
 			close(tx->abort_fds[i]);

@@ -29,6 +29,9 @@ enum redo_state {
 #define REDO_MAX_CLOSE 64
 #define REDO_MAX_LOCKS 8
 
+/* Closes fd after a commit on behalf of a table (see redo_close_after_fn). */
+typedef void redo_close_fn(int fd, uint64_t key);
+
 struct redo_txn {
 	struct region *r;
 	struct region_thread_rec *t; /* the thread's log */
@@ -37,6 +40,8 @@ struct redo_txn {
 	unsigned nlocks;
 	unsigned nabort;
 	int close_fds[REDO_MAX_CLOSE];
+	redo_close_fn *close_fn[REDO_MAX_CLOSE]; /* NULL: plain close() */
+	uint64_t close_key[REDO_MAX_CLOSE];
 	int abort_fds[REDO_MAX_CLOSE];
 	pthread_mutex_t *locks[REDO_MAX_LOCKS];
 	uint64_t held;		/* REDO_HELD_* flags of module locks held */
@@ -61,6 +66,13 @@ uint64_t redo_get(const struct redo_txn *tx, const void *field);
 unsigned redo_room(const struct redo_txn *tx);
 /* Closes fd after the commit (an fd whose last reference it drops). */
 int redo_close_after(struct redo_txn *tx, int fd);
+/*
+ * As redo_close_after, but after the commit calls fn(fd, key) instead of
+ * close(fd): the table that owned fd decides when it may close (inode.c
+ * defers the close while a request still uses the fd).
+ */
+int redo_close_after_fn(struct redo_txn *tx, int fd, redo_close_fn *fn,
+    uint64_t key);
 /* Closes fd at abort only: a commit hands it to the tables. */
 int redo_close_on_abort(struct redo_txn *tx, int fd);
 /* Unlocks m after commit or abort. m must be locked by the caller. */

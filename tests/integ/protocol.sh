@@ -3,7 +3,9 @@
 # protocol.sh PHOENIXFSD PHX_FRONT: protocol tests of phoenixfsd over a real
 # vhost-user socket with real shared memory (the frontend tool plays QEMU):
 # every opcode (smoke, inline and with a thread pool, with EVENT_IDX and
-# without, direct and indirect descriptors), every hostile input of
+# without, direct and indirect descriptors), DESTROY + INIT (a remount)
+# giving every table fd back, FORGET racing GETATTR on one nodeid with a
+# thread pool (no closed or reused fd used), every hostile input of
 # phx-front hostile (each must get an error reply and leave the daemon
 # serving), a short verified read/write benchmark, and the daemon's exit
 # when the frontend goes away. TAP; ends with "N passed, N failed".
@@ -57,6 +59,40 @@ for opts in "" "--thread-pool-size=4"; do
 		tap $? "daemon exits when the frontend disconnects ('$opts' '$fopts')"
 	done
 done
+
+# A guest unmount + mount (DESTROY, INIT): every inode and handle fd of
+# the old mount closes; counted in the worker's (the keeper's child's) fd
+# table, which it shares with the keeper.
+for opts in "" "--thread-pool-size=4"; do
+	rm -f "$T/pid" # the previous daemon's
+	start $opts
+	W=""
+	for i in $(seq 50); do
+		[ -s "$T/pid" ] && W=$(pgrep -P "$(cat "$T/pid")" | head -n 1)
+		[ -n "$W" ] && break
+		sleep 0.1
+	done
+	out=$(timeout 120 "$FRONT" --socket "$SOCK" remount --pid "${W:-0}" \
+	    --files 300 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^not ok|baseline|remount:' | sed 's/^/# /'
+	tap $rc "remount: DESTROY frees the tables, INIT mounts again ('$opts')"
+	finish
+done
+
+# A hostile guest's FORGET racing GETATTRs of the same nodeid on a thread
+# pool. PHX_DELAY (builds with -Dcrashpoints=true) holds each GETATTR 300
+# us between taking the inode's fd and using it, so the race is hit every
+# round: before inodes were pinned, ~1% of the GETATTRs answered EBADF or
+# another file's attributes.
+export PHX_DELAY=pt.getattr_fd:300
+start --thread-pool-size=4
+unset PHX_DELAY
+out=$(timeout 120 "$FRONT" --socket "$SOCK" forgetrace --seconds 3 2>&1)
+rc=$?
+echo "$out" | grep -E '^not ok|rounds' | sed 's/^/# /'
+tap $rc "forgetrace: no request used a closed or reused inode fd"
+finish
 
 # Two request queues: a guest protocol violation breaks only its queue
 # (STYLE: mark it broken, stop touching it), the follow-up goes to the other.

@@ -67,6 +67,7 @@ struct call {
 	size_t out_size;   /* 0: sizeof(reply.b) */
 	size_t in_trunc;   /* !0: in_len (copy) shorter than the request */
 	int32_t len_delta; /* added to the header's len */
+	struct journal_slot_rec *slot; /* step records (NULL: none) */
 };
 
 static struct fuse_session *cur_fs;
@@ -115,9 +116,12 @@ send_ex(struct reply *rep, uint32_t opcode, uint64_t nodeid,
 	req.out_total = osz;
 	req.txn = &tx;
 	req.replay = cl ? cl->replay : false;
+	req.slot = cl ? cl->slot : NULL;
 	redo_begin(&tx, &r, &r.threads[0]);
 	rep->len = fdispatch_handle(cur_fs, &req);
 	redo_commit(&tx);
+	/* As queue.c's run_request: the request's pins end after commit. */
+	inode_put_temps();
 	memset(&rep->oh, 0, sizeof(rep->oh));
 	if (rep->len >= sizeof(rep->oh))
 		memcpy(&rep->oh, rep->b, sizeof(rep->oh));
@@ -893,6 +897,87 @@ test_forget_destroy(void)
 }
 
 static void
+init_again(const char *what)
+{
+	struct args a = {.len = 0};
+	struct fuse_init_in in = {.major = 7, .minor = 38};
+
+	add(&a, &in, sizeof(in));
+	send(&rep, FUSE_INIT, 0, &a);
+	ok(err_of(&rep) == 0 && r.fuse->initialized == 1 &&
+	    r.fuse->destroyed == 0, "%s", what);
+}
+
+/*
+ * DESTROY (guest unmount) frees every inode but the root and every
+ * handle, in chunks whose progress the journal slot's step records; a
+ * replay resumes at the step. Then INIT mounts again on clean tables.
+ */
+static void
+test_destroy(void)
+{
+	struct journal_slot_rec *slot = region_slot(&r, 1, 0);
+	struct call cl = {.slot = slot};
+	enum { N = 70 };
+	int ifds[N], hfds[N], open_fds = 0, still = 0;
+	struct fuse_entry_out d, e;
+	struct fuse_open_out o;
+	uint64_t k, dfh;
+	char name[32];
+
+	init_again("INIT after DESTROY: accepted, session state reset");
+	ok(mkdir_as(1, "dz", 0755, NULL, &d) == 0, "MKDIR dz");
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		if (create(d.nodeid, name, O_RDWR | O_CREAT, &e, &o) != 0)
+			break;
+		ifds[i] = (int)r.inodes[(e.nodeid & 0xffffffff) - 1].fd;
+		hfds[i] = (int)r.handles[(o.fh & 0xffffffff) - 1].fd;
+		open_fds++;
+	}
+	is_int(open_fds, N, "CREATE 70 files, handles kept open");
+	ok(open_node(FUSE_OPENDIR, d.nodeid, O_RDONLY, &dfh) == 0, "OPENDIR");
+	/* A replay that finds the handles and half the inodes done. */
+	for (k = r.ihdr->high; k > 0 && still < N / 2; k--)
+		still += r.inodes[k - 1].used == 1;
+	still = 0;
+	memset(slot, 0, sizeof(*slot));
+	slot->step = (1ULL << 62) + k;
+	cl.replay = true;
+	send_ex(&rep, FUSE_DESTROY, 1, NULL, &cl);
+	ok(err_of(&rep) == 0 && r.fuse->initialized == 0, "replayed DESTROY");
+	ok(r.hhdr->live >= (uint64_t)N + 1,
+	    "replay from the inode step: handles (done before) not touched");
+	for (uint64_t i = 1; i < r.ihdr->high; i++)
+		if (r.inodes[i].used == 1)
+			still += i < k ? 1 : 1000;
+	ok(still > 0 && still < 1000,
+	    "inodes below the step kept, every one from it freed");
+	init_again("INIT again");
+	/* A first run, chunked: step records its progress. */
+	memset(slot, 0, sizeof(*slot));
+	cl.replay = false;
+	send_ex(&rep, FUSE_DESTROY, 1, NULL, &cl);
+	ok(err_of(&rep) == 0, "DESTROY");
+	ok(slot->step > 0, "committed in chunks (step recorded in the slot)");
+	is_int((int)r.ihdr->live, 1, "only the root inode left");
+	is_int((int)r.ihdr->fds, 1, "only the root holds an fd");
+	is_int((int)r.hhdr->live, 0, "no handle left");
+	is_int((int)r.inodes[0].nlookup, 1, "root back to one lookup");
+	still = 0;
+	for (int i = 0; i < open_fds; i++)
+		still += fcntl(ifds[i], F_GETFD) >= 0 ||
+		    fcntl(hfds[i], F_GETFD) >= 0;
+	is_int(still, 0, "every inode and handle fd closed");
+	init_again("INIT after DESTROY: mount again");
+	ok(lookup(1, "dz", &e) == 0 && e.nodeid != d.nodeid,
+	    "LOOKUP on the new mount: a new nodeid");
+	is_int(getattr(d.nodeid, NULL), -ESTALE, "old nodeid: ESTALE");
+	is_int(release(FUSE_RELEASEDIR, d.nodeid, dfh), -EBADF,
+	    "old fh: EBADF");
+}
+
+static void
 test_readonly(void)
 {
 	static struct config ro;
@@ -1210,6 +1295,7 @@ lk_send(struct lkreq *q)
 	redo_begin(&tx, &r, &r.threads[q->thread]);
 	len = fdispatch_handle(cur_fs, &req);
 	redo_commit(&tx);
+	inode_put_temps();
 	if (len < sizeof(oh))
 		return 1;
 	memcpy(&oh, out, sizeof(oh));
@@ -1769,6 +1855,7 @@ main(void)
 	test_readdirplus_room();
 	test_creds();
 	test_forget_destroy();
+	test_destroy();
 	test_readonly();
 	test_xattr();    /* issue 3 */
 	test_xattrmap(); /* issue 3 */

@@ -6,8 +6,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -140,6 +143,7 @@ test_inodes(const char *dir)
 	inode_forget(&tx, id, 1);
 	redo_commit(&tx);
 	ok(inode_get(&r, id, &got, NULL) == 0, "alive after forget 1 of 2");
+	inode_put_temps(); /* the pins of the inode_get() calls above */
 	redo_begin(&tx, &r, t);
 	inode_forget(&tx, id, 5);
 	redo_commit(&tx);
@@ -173,6 +177,147 @@ test_inodes(const char *dir)
 	ok(fcntl(fd, F_GETFD) < 0, "abort closes a new inode's fd");
 	ok(inode_get(&r, id, &got, NULL) == -ESTALE,
 	    "and the inode does not exist");
+}
+
+/*
+ * FORGET racing a request on the same nodeid (a hostile guest with a
+ * thread pool): the request's fd must stay the inode's until the request
+ * ends, never be closed under it (EBADF) nor reused by another open (the
+ * wrong file). Deterministic part first, then a stress of two threads.
+ */
+static void
+test_pins(const char *dir)
+{
+	struct region_thread_rec *t = &r.threads[4];
+	struct redo_txn tx;
+	struct stat st, st2;
+	char sub[256];
+	uint64_t id;
+	int fd, got, other;
+
+	/* A directory no earlier test put in the table. */
+	snprintf(sub, sizeof(sub), "%s/pins", dir);
+	mkdir(sub, 0700);
+	dir = sub;
+	fd = open(dir, O_PATH);
+	fstat(fd, &st);
+	redo_begin(&tx, &r, t);
+	inode_ref(&tx, st.st_dev, st.st_ino, st.st_mode, fd, &id);
+	redo_commit(&tx);
+	ok(inode_get(&r, id, &got, NULL) == 0 && got == fd,
+	    "a request gets the inode's fd");
+	redo_begin(&tx, &r, t);
+	inode_forget(&tx, id, 1);
+	redo_commit(&tx);
+	ok(inode_get(&r, id, &other, NULL) == -ESTALE,
+	    "forgotten while in use: new users get ESTALE");
+	ok(fcntl(got, F_GETFD) >= 0 && fstat(got, &st2) == 0 &&
+	    st2.st_ino == st.st_ino, "the user's fd stays open on its inode");
+	ok(inode_deferred() == 1, "one close deferred");
+	other = open("/", O_PATH);
+	ok(other != got, "so a new open cannot take its number");
+	close(other);
+	inode_put_temps();
+	ok(fcntl(got, F_GETFD) < 0, "closed when the request ends");
+	ok(inode_deferred() == 0, "nothing deferred any more");
+	/* Two users, the entry reused between: closes wait for both. */
+	fd = open(dir, O_PATH);
+	redo_begin(&tx, &r, t);
+	inode_ref(&tx, st.st_dev, st.st_ino, st.st_mode, fd, &id);
+	redo_commit(&tx);
+	inode_get(&r, id, &got, NULL);
+	inode_get(&r, id, &got, NULL);
+	redo_begin(&tx, &r, t);
+	inode_forget(&tx, id, 1);
+	redo_commit(&tx);
+	ok(fcntl(fd, F_GETFD) >= 0 && inode_deferred() == 1,
+	    "pinned twice: deferred");
+	inode_put_temps();
+	ok(fcntl(fd, F_GETFD) < 0 && inode_deferred() == 0,
+	    "closed after both uses end");
+}
+
+struct race {
+	const char *dir;
+	uint64_t nodeid; /* the raced inode, refreshed by the forgetter */
+	ino_t ino;
+	int stop;
+	unsigned long gets, wrong, ebadf;
+};
+
+static void *
+race_user(void *p)
+{
+	struct race *rc = p;
+	struct stat st;
+	int fd;
+
+	while (!__atomic_load_n(&rc->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t id = __atomic_load_n(&rc->nodeid, __ATOMIC_ACQUIRE);
+
+		if (id == 0 || inode_get(&r, id, &fd, NULL) < 0) {
+			inode_put_temps();
+			continue;
+		}
+		rc->gets++;
+		/* A request's use of the fd, a little later. */
+		for (volatile int i = 0; i < 50; i++)
+			;
+		if (fstat(fd, &st) < 0)
+			rc->ebadf++;
+		else if (st.st_ino != rc->ino)
+			rc->wrong++;
+		inode_put_temps();
+	}
+	return NULL;
+}
+
+static void
+test_pin_race(const char *dir)
+{
+	struct region_thread_rec *t = &r.threads[5];
+	struct race rc;
+	struct redo_txn tx;
+	struct stat st;
+	char sub[256];
+	pthread_t th;
+	uint64_t id;
+	time_t end;
+	int fd;
+
+	snprintf(sub, sizeof(sub), "%s/race", dir);
+	mkdir(sub, 0700);
+	dir = sub;
+	memset(&rc, 0, sizeof(rc));
+	rc.dir = dir;
+	stat(dir, &st);
+	rc.ino = st.st_ino;
+	pthread_create(&th, NULL, race_user, &rc);
+	end = time(NULL) + 2;
+	while (time(NULL) < end) {
+		fd = open(dir, O_PATH);
+		redo_begin(&tx, &r, t);
+		inode_ref(&tx, st.st_dev, st.st_ino, st.st_mode, fd, &id);
+		redo_commit(&tx);
+		__atomic_store_n(&rc.nodeid, id, __ATOMIC_RELEASE);
+		for (volatile int i = 0; i < 200; i++)
+			;
+		redo_begin(&tx, &r, t);
+		inode_forget(&tx, id, 1);
+		redo_commit(&tx);
+		/* Another file takes the lowest free number: the one closed. */
+		fd = open("/dev/null", O_RDONLY);
+		for (volatile int i = 0; i < 100; i++)
+			;
+		close(fd);
+	}
+	__atomic_store_n(&rc.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	diag("%lu uses of a raced inode fd", rc.gets);
+	ok(rc.gets > 0, "the user thread got the fd");
+	is_int((int)rc.ebadf, 0, "no use of a closed fd (EBADF)");
+	is_int((int)rc.wrong, 0, "no use of a reused fd (another file)");
+	ok(inode_deferred() == 0, "no close left waiting");
 }
 
 static void
@@ -240,8 +385,18 @@ main(void)
 	test_layout();
 	test_redo();
 	test_inodes(dir);
+	test_pins(dir);
+	test_pin_race(dir);
 	test_handles();
 	test_poison();
+	{
+		char sub[300];
+
+		snprintf(sub, sizeof(sub), "%s/pins", dir);
+		rmdir(sub);
+		snprintf(sub, sizeof(sub), "%s/race", dir);
+		rmdir(sub);
+	}
 	rmdir(dir);
 	return done_testing();
 }

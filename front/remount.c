@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * phx-front remount and forgetrace: the table lifetime checks.
+ *
+ * remount --pid PID [--files N] [--slack K] [--settle-ms MS]: what a guest
+ * unmount + mount on the same device does to the daemon. After a warm-up
+ * it counts the fds of /proc/PID/fd (the worker's table, which the keeper
+ * shares), creates N files and keeps two handles and a lookup of each plus
+ * an open directory, sends DESTROY, and checks that the count is back at
+ * the baseline (K more allowed; a respawned worker may hold a few more
+ * fds of its own); then INIT again: the old nodeid and fh are stale, the
+ * new mount creates, writes, reads and looks up correctly (a wrongly
+ * closed daemon fd would show here), and a second DESTROY frees it all.
+ * The DESTROY may crash the worker (crash-points test): the reply then
+ * comes from the replay, within the request timeout.
+ *
+ * forgetrace --seconds S: a hostile guest's FORGET racing requests on the
+ * same nodeid. Each round looks a fresh file up, sends GETATTRs of it on
+ * the request queue and its FORGET on the hiprio queue together with
+ * LOOKUPs of other fresh files (each opens an fd, the lowest free number:
+ * the one a FORGET just closed). Every GETATTR must answer the file's own
+ * inode or ESTALE: EBADF means a request used a closed fd, another inode
+ * means it used a number reused by another file. TAP.
+ */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Open fds of pid (the worker's table), or -errno. */
+static int
+count_fds(int pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if ((d = opendir(path)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The count, waiting up to ms for it to fall to want (background sweep). */
+static int
+settle_fds(int pid, int want, int ms)
+{
+	int n = count_fds(pid);
+
+	for (int waited = 0; n > want && waited < ms; waited += 50) {
+		usleep(50000);
+		n = count_fds(pid);
+	}
+	return n;
+}
+
+/* Creates (or reuses) dir/name, keeps its handle; 0 or -errno. */
+static int
+make_file(struct fusec *fc, uint64_t dir, const char *name,
+    struct fuse_entry_out *e, struct fuse_open_out *o)
+{
+	return fusec_create(fc, dir, name, O_RDWR | O_CREAT, 0644, e, o);
+}
+
+/* Warm-up: every kind of request once, then all of it forgotten. */
+static int
+warm_up(struct fusec *fc, const char *dname)
+{
+	struct fuse_entry_out d, e;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	char name[32];
+	int r;
+
+	if ((r = fusec_mkdir(fc, 1, dname, 0755, &d)) < 0)
+		return r;
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "w%d", i);
+		if ((r = make_file(fc, d.nodeid, name, &e, &o)) < 0 ||
+		    (r = fusec_write(fc, e.nodeid, o.fh, 0, "x", 1)) < 0 ||
+		    (r = fusec_release(fc, e.nodeid, o.fh)) < 0 ||
+		    (r = fusec_getattr(fc, e.nodeid, &a)) < 0 ||
+		    (r = fusec_unlink(fc, d.nodeid, name)) < 0 ||
+		    (r = fusec_forget(fc, e.nodeid, 1)) < 0)
+			return r;
+	}
+	if ((r = fusec_opendir(fc, d.nodeid, &o)) < 0 ||
+	    (r = fusec_releasedir(fc, d.nodeid, o.fh)) < 0)
+		return r;
+	return fusec_forget(fc, d.nodeid, 1);
+}
+
+/* The new mount: create, write, read back, look up, all on fresh ids. */
+static int
+new_mount_works(struct fusec *fc, uint64_t dir, char *why, size_t len)
+{
+	struct fuse_entry_out e, l;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	char buf[64] = {0};
+	int r;
+
+	if ((r = make_file(fc, dir, "after", &e, &o)) < 0) {
+		snprintf(why, len, "CREATE");
+		return r;
+	}
+	if ((r = fusec_write(fc, e.nodeid, o.fh, 0, "remounted", 9)) != 9 ||
+	    (r = fusec_read(fc, e.nodeid, o.fh, 0, buf, sizeof(buf))) != 9 ||
+	    memcmp(buf, "remounted", 9) != 0) {
+		snprintf(why, len, "WRITE/READ back (%d)", r);
+		return r < 0 ? r : -EIO;
+	}
+	if ((r = fusec_lookup(fc, dir, "after", &l)) < 0 ||
+	    l.nodeid != e.nodeid || (r = fusec_getattr(fc, e.nodeid, &a)) < 0 ||
+	    a.attr.ino != e.attr.ino) {
+		snprintf(why, len, "LOOKUP/GETATTR identity");
+		return r < 0 ? r : -EIO;
+	}
+	(void)fusec_release(fc, e.nodeid, o.fh);
+	return fusec_open(fc, e.nodeid, O_RDONLY, &o) < 0 ? -EIO :
+	    fusec_release(fc, e.nodeid, o.fh);
+}
+
+int
+remount_main(const struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"files", required_argument, NULL, 'n'},
+		{"slack", required_argument, NULL, 'k'},
+		{"settle-ms", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	int pid = 0, nfiles = 200, slack = 0, settle = 3000, ch, r, base, n;
+	struct fuse_entry_out d, e, first = {0};
+	struct fuse_open_out o, o2, od, ofirst = {0};
+	struct vuf_dev *dev;
+	struct fusec *fc;
+	char dname[64], wname[64], name[32], buf[160];
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'p': pid = atoi(optarg); break;
+		case 'n': nfiles = atoi(optarg); break;
+		case 'k': slack = atoi(optarg); break;
+		case 's': settle = atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (pid <= 0 || count_fds(pid) < 0) {
+		fprintf(stderr, "remount: --pid of the worker (or keeper)\n");
+		return 2;
+	}
+	if ((r = cli_connect(c, &dev, &fc)) < 0) {
+		printf("not ok 1 - connect + INIT (%s)\nBail out!\n",
+		    strerror(-r));
+		return 1;
+	}
+	fc->timeout_ms = 30000; /* a DESTROY may wait for a respawn */
+	snprintf(dname, sizeof(dname), "remount.%d", getpid());
+	snprintf(wname, sizeof(wname), "warm.%d", getpid());
+	r = warm_up(fc, wname);
+	cli_tap(r == 0, "warm-up (every kind of request once, all forgotten)",
+	    r, NULL);
+	base = count_fds(pid);
+	r = fusec_mkdir(fc, 1, dname, 0755, &d);
+	cli_tap(r == 0, "MKDIR", r, NULL);
+	for (int i = 0; i < nfiles && r == 0; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		if ((r = make_file(fc, d.nodeid, name, &e, &o)) < 0 ||
+		    (r = fusec_lookup(fc, d.nodeid, name, &e)) < 0 ||
+		    (r = fusec_open(fc, e.nodeid, O_RDONLY, &o2)) < 0)
+			break;
+		if (i == 0) {
+			first = e;
+			ofirst = o;
+		}
+	}
+	snprintf(buf, sizeof(buf), "%d files", nfiles);
+	cli_tap(r == 0, "CREATE + LOOKUP + OPEN each file, handles kept", r,
+	    buf);
+	r = fusec_opendir(fc, d.nodeid, &od);
+	cli_tap(r == 0, "OPENDIR kept", r, NULL);
+	n = count_fds(pid);
+	snprintf(buf, sizeof(buf), "baseline %d, now %d", base, n);
+	cli_tap(n >= base + 3 * nfiles, "the mount holds an inode fd and two "
+	    "handle fds a file", 0, buf);
+	r = fusec_destroy(fc);
+	cli_tap(r == 0, "DESTROY", r, fc->err);
+	n = settle_fds(pid, base + slack, settle);
+	snprintf(buf, sizeof(buf), "baseline %d, after DESTROY %d, slack %d",
+	    base, n, slack);
+	cli_tap(n <= base + slack, "DESTROY closed every inode and handle fd",
+	    0, buf);
+	r = fusec_init(fc);
+	cli_tap(r == 0, "INIT again (remount)", r, fc->err);
+	r = fusec_getattr(fc, first.nodeid, NULL);
+	cli_tap(r == -ESTALE, "old nodeid: ESTALE", r, NULL);
+	r = fusec_read(fc, first.nodeid, ofirst.fh, 0, buf, 16);
+	cli_tap(r == -EBADF, "old fh: EBADF", r, NULL);
+	r = fusec_lookup(fc, 1, dname, &d);
+	cli_tap(r == 0, "LOOKUP the directory on the new mount", r, NULL);
+	buf[0] = 0;
+	r = new_mount_works(fc, d.nodeid, buf, sizeof(buf));
+	cli_tap(r == 0, "new mount: CREATE, WRITE, READ, LOOKUP, OPEN", r, buf);
+	for (int i = 0; i < nfiles; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		(void)fusec_unlink(fc, d.nodeid, name);
+	}
+	(void)fusec_unlink(fc, d.nodeid, "after");
+	r = fusec_rmdir(fc, 1, dname);
+	if (r == 0)
+		r = fusec_rmdir(fc, 1, wname);
+	cli_tap(r == 0, "clean up", r, NULL);
+	r = fusec_destroy(fc);
+	n = settle_fds(pid, base + slack, settle);
+	snprintf(buf, sizeof(buf), "baseline %d, now %d", base, n);
+	cli_tap(r == 0 && n <= base + slack, "second DESTROY: back to baseline",
+	    r, buf);
+	cli_tap(fc->proto_errors == 0, "no protocol errors", 0, fc->err);
+	(void)vuf_stop(dev);
+	cli_disconnect(dev, fc);
+	return cli_tap_end();
+}
+
+/* ---- forgetrace ---- */
+
+struct race_stats {
+	unsigned long getattrs, ok, stale, ebadf, wrong, other, rounds;
+};
+
+/* One round; -errno only when the client itself fails. */
+static int
+race_round(struct fusec *fc, uint64_t dir, unsigned round,
+    struct race_stats *st)
+{
+	enum { GETATTRS = 24, OTHERS = 4 };
+	struct fusec_req *reqs[GETATTRS + 2 * OTHERS + 1], *done[64];
+	struct fuse_entry_out e;
+	unsigned n = 0, left;
+	char name[32];
+	int r;
+
+	snprintf(name, sizeof(name), "t%u", round % 64);
+	if ((r = fusec_lookup(fc, dir, name, &e)) < 0)
+		return r;
+	for (unsigned i = 0; i < GETATTRS; i++) {
+		reqs[n++] = fusec_req_getattr(fc, e.nodeid);
+		if (i == GETATTRS / 3)
+			reqs[n++] = fusec_req_forget(fc, e.nodeid, 1);
+		if (i % (GETATTRS / OTHERS) == GETATTRS / OTHERS - 1) {
+			snprintf(name, sizeof(name), "o%u",
+			    (round * OTHERS + i) % 192);
+			reqs[n++] = fusec_req_lookup(fc, dir, name);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (reqs[i] == NULL)
+			return -ENOMEM;
+		reqs[i]->u[0] = e.attr.ino;
+		if ((r = fusec_submit(fc, reqs[i])) < 0)
+			return r;
+	}
+	for (left = n; left > 0;) {
+		int k = fusec_poll(fc, 10000, done, 64);
+
+		if (k <= 0)
+			return k == 0 ? -ETIMEDOUT : k;
+		for (int i = 0; i < k; i++, left--) {
+			struct fusec_req *q = done[i];
+
+			if (q->opcode == FUSE_LOOKUP && q->error == 0) {
+				/* Forget it: its fd closes, number free. */
+				struct fuse_entry_out le;
+
+				memcpy(&le, q->reply, sizeof(le));
+				(void)fusec_submit(fc, fusec_req_forget(fc,
+				    le.nodeid, 1));
+				left++;
+			} else if (q->opcode == FUSE_GETATTR) {
+				const struct fuse_attr_out *a = q->reply;
+
+				st->getattrs++;
+				if (q->error == -ESTALE)
+					st->stale++;
+				else if (q->error == -EBADF)
+					st->ebadf++;
+				else if (q->error != 0)
+					st->other++;
+				else if (a->attr.ino != q->u[0])
+					st->wrong++;
+				else
+					st->ok++;
+			}
+			fusec_req_free(q);
+		}
+	}
+	st->rounds++;
+	return 0;
+}
+
+int
+forgetrace_main(const struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"seconds", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	struct race_stats st = {0};
+	struct fuse_entry_out d, e;
+	struct fuse_open_out o;
+	struct vuf_dev *dev;
+	struct fusec *fc;
+	char dname[64], name[32], buf[200];
+	double secs = 3;
+	time_t end;
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != 's')
+			return 2;
+		secs = atof(optarg);
+	}
+	if ((r = cli_connect(c, &dev, &fc)) < 0) {
+		printf("not ok 1 - connect + INIT (%s)\nBail out!\n",
+		    strerror(-r));
+		return 1;
+	}
+	snprintf(dname, sizeof(dname), "race.%d", getpid());
+	r = fusec_mkdir(fc, 1, dname, 0755, &d);
+	for (int i = 0; r == 0 && i < 256; i++) {
+		if (i < 64)
+			snprintf(name, sizeof(name), "t%d", i);
+		else
+			snprintf(name, sizeof(name), "o%d", i - 64);
+		if ((r = make_file(fc, d.nodeid, name, &e, &o)) == 0)
+			r = fusec_release(fc, e.nodeid, o.fh);
+		if (r == 0)
+			r = fusec_forget(fc, e.nodeid, 1);
+	}
+	cli_tap(r == 0, "setup: 64 raced files, 192 others", r, NULL);
+	end = time(NULL) + (time_t)secs;
+	while (r == 0 && time(NULL) < end)
+		r = race_round(fc, d.nodeid, (unsigned)st.rounds, &st);
+	cli_tap(r == 0, "every request answered", r, fc->err);
+	snprintf(buf, sizeof(buf), "%lu rounds, %lu GETATTRs: %lu ok, %lu "
+	    "ESTALE, %lu EBADF, %lu another inode, %lu other errors",
+	    st.rounds, st.getattrs, st.ok, st.stale, st.ebadf, st.wrong,
+	    st.other);
+	cli_tap(st.ebadf == 0, "no GETATTR used a closed fd (EBADF)", 0, buf);
+	cli_tap(st.wrong == 0, "no GETATTR used a reused fd (another inode)", 0,
+	    NULL);
+	cli_tap(st.other == 0, "no other error", 0, NULL);
+	cli_tap(st.stale > 0 && st.ok > 0, "the race happened (both outcomes)",
+	    0, NULL);
+	cli_tap(fc->proto_errors == 0, "no protocol errors", 0, fc->err);
+	(void)vuf_stop(dev);
+	cli_disconnect(dev, fc);
+	return cli_tap_end();
+}
