@@ -12,25 +12,31 @@
 # not the guest's page cache, and O_DIRECT behaves the same on both.
 # Override with --cache MODE (auto, always; never = none).
 #
+# --runs N boots N guests per daemon, alternating which daemon goes first,
+# and reports each figure's median. Each run also records the daemon's CPU
+# time (user + system, summed over its processes) while the guest ran: CPU
+# a daemon burns is taken from the TCG vCPU threads on this 2-CPU host.
+#
 # Output: result lines "guest daemon=NAME metric=M value=V unit=U" on
 # stdout (bench/compare.sh folds them into its table), with --table a
 # markdown table with ratios.
 #
 # usage: bench/guest.sh [--build DIR] [--seconds S] [--qd N] [--cache MODE]
-#        [--table] [--out FILE]
+#        [--runs N] [--table] [--out FILE]
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
-BUILD=build SECS=3 QD=8 CACHE=never TABLE=0 OUT=
+BUILD=build SECS=3 QD=8 CACHE=never TABLE=0 OUT= RUNS=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) BUILD=$2; shift ;;
 	--seconds) SECS=$2; shift ;;
 	--qd) QD=$2; shift ;;
+	--runs) RUNS=$2; shift ;;
 	--cache) CACHE=$2; shift ;;
 	--table) TABLE=1 ;;
 	--out) OUT=$2; shift ;;
-	-h|--help) sed -n '3,20p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,25p' "$0"; exit 0 ;;
 	*) echo "guest.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -59,48 +65,92 @@ cat >"$T/script.sh" <<EOF
 /phx/gbench -t $SECS -q $QD /mnt
 EOF
 
-RES=$T/res
-: >"$RES"
-for name in phoenixfsd virtiofsd; do
-	share=$T/share.$name sock=$T/sock.$name
+descendants() { # pid -> pid and all descendants
+	local p=$1 c
+	echo "$p"
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+		descendants "$c"
+	done
+}
+
+cpu_ticks() { # pid: utime + stime of the tree's live threads, in ticks
+	local p t sum=0
+	for p in $(descendants "$1"); do
+		for t in /proc/"$p"/task/*/stat; do
+			t=$(sed 's/.*) //' "$t" 2>/dev/null | awk '{print $12 + $13}')
+			sum=$((sum + ${t:-0}))
+		done
+	done
+	echo "$sum"
+}
+
+one_run() { # name
+	local name=$1 share=$T/share.$1 sock=$T/sock.$1 c0 c1
+	rm -rf "$share"
 	mkdir -p "$share"
+	rm -f "$sock"
 	case $name in
 	phoenixfsd)
-		[ -x "$OURS" ] || continue
+		[ -x "$OURS" ] || return 0
 		"$OURS" --socket-path="$sock" --shared-dir="$share" \
 		    --cache="$CACHE" </dev/null >"$T/$name.log" 2>&1 & ;;
 	virtiofsd)
-		[ -x "$VFSD" ] || continue
+		[ -x "$VFSD" ] || return 0
 		"$VFSD" --socket-path="$sock" -o source="$share" \
 		    -o cache="$VCACHE" -o log_level=err </dev/null \
 		    >"$T/$name.log" 2>&1 & ;;
 	esac
 	DPID=$!
 	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	c0=$(cpu_ticks "$DPID")
 	timeout 600 "$REPO/tests/vm/run.sh" --socket "$sock" --timeout 500 \
 	    --script "$T/script.sh" --add "$T/gbench:/phx/gbench" \
-	    >"$T/$name.out" 2>&1
+	    >"$T/$name.out" 2>&1 &
+	local qpid=$! last=$c0 now
+	# The daemon may exit when QEMU disconnects: keep the last sample.
+	while kill -0 "$qpid" 2>/dev/null; do
+		now=$(cpu_ticks "$DPID")
+		[ "$now" -gt "$last" ] && last=$now
+		sleep 0.5
+	done
+	wait "$qpid"
+	c1=$last
 	grep '^GBENCH ' "$T/$name.out" | while read -r _ m v u; do
 		echo "guest daemon=$name metric=$m value=$v unit=$u"
 	done >>"$RES"
+	echo "guest daemon=$name metric=daemon_cpu value=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }') unit=s" >>"$RES"
 	grep -q '^GBENCH-DONE' "$T/$name.out" ||
 	    { echo "guest.sh: $name: gbench did not finish:" >&2; tail -20 "$T/$name.out" >&2; }
 	grep '^GBENCH-DONE' "$T/$name.out" | sed "s/^/# $name /" >&2
 	kill -TERM "$DPID" 2>/dev/null; sleep 0.3; kill -9 "$DPID" 2>/dev/null
 	wait "$DPID" 2>/dev/null
 	DPID=
+}
+
+RES=$T/res
+: >"$RES"
+order="phoenixfsd virtiofsd"
+for _ in $(seq 1 "$RUNS"); do
+	for name in $order; do
+		one_run "$name"
+	done
+	order=$(echo "$order" | awk '{print $2, $1}')
 done
 
 cat "$RES"
 if [ "$TABLE" = 1 ] || [ -n "$OUT" ]; then
-	get() { grep "daemon=$1 metric=$2 " "$RES" | head -1 | sed -n 's/.*value=\([^ ]*\).*/\1/p'; }
+	get() { # the median over the runs
+		grep "daemon=$1 metric=$2 " "$RES" |
+		    sed -n 's/.*value=\([^ ]*\).*/\1/p' | sort -g |
+		    awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+	}
 	{
 		echo
-		echo "In-guest (QEMU TCG, 2 vCPUs, cache=$VCACHE on both, ${SECS}s per figure, QD=$QD):"
+		echo "In-guest (QEMU TCG, 2 vCPUs, cache=$VCACHE on both, ${SECS}s per figure, QD=$QD, median of $RUNS run(s)):"
 		echo
 		echo "| in-guest figure | unit | phoenixfsd | virtiofsd | ratio |"
 		echo "|---|---|---:|---:|---:|"
-		for m in stat create_unlink seqwrite seqread randread randread_qd; do
+		for m in stat create_unlink seqwrite seqread randread randread_qd daemon_cpu; do
 			o=$(get phoenixfsd $m) v=$(get virtiofsd $m)
 			u=$(grep "metric=$m " "$RES" | head -1 | sed -n 's/.*unit=\([^ ]*\).*/\1/p')
 			r=$(awk -v a="$o" -v b="$v" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else print "n/a" }')
