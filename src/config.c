@@ -185,6 +185,8 @@ config_digest(const struct config *cfg)
 	digest_uint(&d, "readdirplus", cfg->readdirplus, 1);
 	digest_uint(&d, "killpriv_v2", cfg->killpriv_v2, 0);
 	digest_uint(&d, "preserve_noatime", cfg->preserve_noatime, 0);
+	digest_uint(&d, "no_posix_lock", cfg->no_posix_lock, 0);
+	digest_uint(&d, "no_flock", cfg->no_flock, 0);
 	digest_field(&d, "xattrmap", cfg->xattrmap, "");
 	digest_field(&d, "translate_uid", cfg->translate_uid, "");
 	digest_field(&d, "translate_gid", cfg->translate_gid, "");

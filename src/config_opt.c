@@ -51,6 +51,10 @@ enum opt_id {
 	OPT_NO_POSIX_ACL,
 	OPT_SECLABEL,
 	OPT_NO_SECLABEL,
+	OPT_POSIX_LOCK,
+	OPT_NO_POSIX_LOCK,
+	OPT_FLOCK,
+	OPT_NO_FLOCK,
 	OPT_WRITEBACK,
 	OPT_NO_WRITEBACK,
 	OPT_DIRECT_IO,
@@ -172,12 +176,12 @@ static const struct config_opt legacy_opts[] = {
     {"no_security_label", OPT_NO_SECLABEL, false},
     {"readdirplus", OPT_READDIRPLUS, false},
     {"no_readdirplus", OPT_NO_READDIRPLUS, false},
-    {"no_flock", OPT_IGNORED, false},
-    {"no_posix_lock", OPT_IGNORED, false},
+    {"posix_lock", OPT_POSIX_LOCK, false},
+    {"no_posix_lock", OPT_NO_POSIX_LOCK, false},
+    {"flock", OPT_FLOCK, false},
+    {"no_flock", OPT_NO_FLOCK, false},
     {"norace", OPT_IGNORED, false},
     {"allow_root", OPT_IGNORED, false},
-    {"flock", OPT_UNSUPPORTED, false},
-    {"posix_lock", OPT_UNSUPPORTED, false},
     {"timeout", OPT_IGNORED_NUMBER, true},
     {"max_idle_threads", OPT_IGNORED_UINT, true},
     {"max_write", OPT_IGNORED_UINT, true},
@@ -376,6 +380,14 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 	case OPT_SECLABEL:
 	case OPT_NO_SECLABEL:
 		cfg->security_label = id == OPT_SECLABEL;
+		return 0;
+	case OPT_POSIX_LOCK:
+	case OPT_NO_POSIX_LOCK:
+		cfg->no_posix_lock = id == OPT_NO_POSIX_LOCK;
+		return 0;
+	case OPT_FLOCK:
+	case OPT_NO_FLOCK:
+		cfg->no_flock = id == OPT_NO_FLOCK;
 		return 0;
 	case OPT_WRITEBACK:
 	case OPT_NO_WRITEBACK:

@@ -147,6 +147,8 @@ config_print(const struct config *cfg, FILE *f)
 	    cfg->writeback, cfg->allow_direct_io, cfg->allow_mmap);
 	fprintf(f, "readdirplus %d\nkillpriv_v2 %d\npreserve_noatime %d\n",
 	    cfg->readdirplus, cfg->killpriv_v2, cfg->preserve_noatime);
+	fprintf(f, "no_posix_lock %d\nno_flock %d\n", cfg->no_posix_lock,
+	    cfg->no_flock);
 	fprintf(f, "xattrmap %s\nmodcaps %s\n", STR(cfg->xattrmap),
 	    STR(cfg->modcaps));
 	fprintf(f, "translate_uid %s\ntranslate_gid %s\n",
