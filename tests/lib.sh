@@ -153,6 +153,13 @@ lib_stop() {
 	wait "$1" 2>/dev/null || true
 }
 
+# lib_stop_daemon TRIES: lib_stop DPID, if set, and clears DPID.
+lib_stop_daemon() {
+	[ -n "$DPID" ] || return 0
+	lib_stop "$DPID" "$1"
+	DPID=""
+}
+
 # lib_keep_or_remove NAME KEEP DIR: with KEEP 1 says "NAME: kept DIR",
 # otherwise removes DIR.
 lib_keep_or_remove() {

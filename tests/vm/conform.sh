@@ -44,14 +44,9 @@ lib_need_exec conform.sh "$VFSD"
 T=$(mktemp -d "${TMPDIR:-/tmp}/phx-conform.XXXXXX")
 SHMO=$(mktemp -d /dev/shm/phx-conform.XXXXXX)
 DPID=""
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	lib_stop "$DPID" 15
-	DPID=""
-}
 cleanup() {
 	set +e
-	stop_daemon
+	lib_stop_daemon 15
 	rm -rf "$SHMO"
 	lib_keep_or_remove conform.sh "$KEEP" "$T"
 }
@@ -93,7 +88,7 @@ guest_run() { # label; daemon command line follows
 	    >"$T/$label.out" 2>&1 || rc=$?
 	echo "== $label guest: run.sh exit $rc, $(grep -c '^CHECK ' "$T/$label.out" || true) checks"
 	grep -h '^PHX: boot-to-mount' "$T/$label.out" || true
-	stop_daemon
+	lib_stop_daemon 15
 }
 guest_run virtiofsd "$VFSD" -o source=@SHARE@ -o cache=auto -o xattr -o posix_acl \
     -o posix_lock -o flock

@@ -57,7 +57,7 @@ cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
 	[ -z "$RPID" ] || wait "$RPID" 2>/dev/null
-	[ -z "$DPID" ] || lib_stop "$DPID" 25
+	lib_stop_daemon 25
 	lib_keep_or_remove crash_contrast.sh "$KEEP" "$T"
 }
 trap cleanup EXIT

@@ -75,7 +75,7 @@ cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
 	[ -z "$RPID" ] || wait "$RPID" 2>/dev/null
-	[ -z "$DPID" ] || lib_stop "$DPID" 25
+	lib_stop_daemon 25
 	# the keeper we started (not the launcher's child if it outlived it)
 	if [ -n "$KPID" ] && kill -0 "$KPID" 2>/dev/null; then
 		kill -KILL "$KPID" 2>/dev/null

@@ -37,7 +37,7 @@ DPID="" RPID="" TPID=""
 cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
-	[ -z "$DPID" ] || lib_stop "$DPID" 10
+	lib_stop_daemon 10
 	lib_keep_or_remove e2e.sh "$KEEP" "$T"
 }
 trap cleanup EXIT

@@ -33,7 +33,7 @@ SHARE=$T/share SOCK=$T/vhost.sock
 DPID="" MOUNTED=0
 cleanup() {
 	set +e
-	[ -z "$DPID" ] || lib_stop "$DPID" 10
+	lib_stop_daemon 10
 	[ "$MOUNTED" = 1 ] && umount "$SHARE"
 	lib_keep_or_remove e2e_ext.sh "$KEEP" "$T"
 }

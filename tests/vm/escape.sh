@@ -47,15 +47,10 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/phx-escape.XXXXXX")
 SECRETDIR=$(mktemp -d /tmp/phx-secret-XXXXXX)
 SHARE=$T/share OUT=$T/outside SOCK=$T/vhost.sock
 DPID="" RPID="" TPID=""
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	lib_stop "$DPID" 15
-	DPID=""
-}
 cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
-	stop_daemon
+	lib_stop_daemon 15
 	[ -f "$T/h.pids" ] && for p in $(cat "$T/h.pids"); do kill -KILL "$p" 2>/dev/null; done
 	rm -rf "$SECRETDIR"
 	lib_keep_or_remove escape.sh "$KEEP" "$T"
@@ -141,7 +136,7 @@ while kill -0 "$RPID" 2>/dev/null; do
 done
 rrc=0
 lib_guest_wait || rrc=$?
-stop_daemon
+lib_stop_daemon 15
 
 guest=$(lib_guest_lines "$T/out")
 lib_guest_tally "$guest" "$rrc"
