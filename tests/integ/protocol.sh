@@ -59,7 +59,7 @@ for opts in "" "--thread-pool-size=4"; do
 	    --files 300 2>&1)
 	rc=$?
 	echo "$out" | grep -E '^not ok|baseline|remount:' | sed 's/^/# /'
-	tap $rc "remount: DESTROY frees the tables, INIT mounts again ('$opts')"
+	lib_tap $rc "remount: DESTROY frees the tables, INIT mounts again ('$opts')"
 	finish
 done
 
@@ -74,7 +74,7 @@ unset PHX_DELAY
 out=$(timeout 120 "$FRONT" --socket "$SOCK" forgetrace --seconds 3 2>&1)
 rc=$?
 echo "$out" | grep -E '^not ok|rounds' | sed 's/^/# /'
-tap $rc "forgetrace: no request used a closed or reused inode fd"
+lib_tap $rc "forgetrace: no request used a closed or reused inode fd"
 finish
 
 # Two request queues: a guest protocol violation breaks only its queue
