@@ -10,22 +10,13 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/tests/lib.sh"
 DAEMON=phoenixfsd BIN="" TIMEOUT=120 KEEP=0
 while [ $# -gt 0 ]; do
-	case $1 in
-	--daemon) DAEMON=$2; shift 2 ;;
-	--bin) BIN=$2; shift 2 ;;
-	--timeout) TIMEOUT=$2; shift 2 ;;
-	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n 's/^# \{0,1\}//; /^usage:/,/^$/p' "$0"; exit 0 ;;
-	*) echo "demo.sh: unknown argument $1" >&2; exit 2 ;;
-	esac
+	lib_opt demo.sh "$@"
+	shift "$LIB_SHIFT"
 done
-case $DAEMON in
-phoenixfsd) BIN=${BIN:-$REPO/build/src/phoenixfsd} ;;
-virtiofsd) BIN=${BIN:-/usr/lib/qemu/virtiofsd} ;;
-*) echo "demo.sh: --daemon phoenixfsd|virtiofsd" >&2; exit 2 ;;
-esac
+lib_daemon_bin demo.sh "$REPO/build/src/phoenixfsd"
 if [ "$(id -u)" != 0 ]; then
 	echo "demo.sh: run as root (the daemon and QEMU need it)" >&2
 	exit 2
@@ -44,14 +35,9 @@ SHARE=$T/share SOCK=$T/vhost.sock DPID=""
 cleanup() {
 	set +e
 	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
-		kill "$DPID"
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$DPID" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$DPID" 2>/dev/null
+		lib_stop "$DPID" 10
 	fi
-	if [ "$KEEP" = 1 ]; then echo "demo.sh: kept $T"; else rm -rf "$T"; fi
+	lib_keep_or_remove demo.sh "$KEEP" "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -81,12 +67,7 @@ virtiofsd)
 	;;
 esac
 DPID=$!
-for _ in $(seq 100); do
-	[ -S "$SOCK" ] && break
-	kill -0 "$DPID" 2>/dev/null || break
-	sleep 0.1
-done
-if [ ! -S "$SOCK" ]; then
+if ! lib_wait_socket "$SOCK" 100 "$DPID"; then
 	echo "demo.sh: $DAEMON did not create its socket. Its log:" >&2
 	cat "$T/daemon.log" >&2
 	exit 1

@@ -75,6 +75,14 @@ struct config {
 	bool killpriv_v2;
 	bool preserve_noatime;
 	bool security_label;
+	/*
+	 * -o no_posix_lock / -o no_flock: do not offer FUSE_POSIX_LOCKS /
+	 * FUSE_FLOCK_LOCKS at INIT (pt_lock.c serves both otherwise), so the
+	 * guest kernel keeps those locks to itself. Negative so that a zeroed
+	 * config offers locks, as the default does.
+	 */
+	bool no_posix_lock;
+	bool no_flock;
 	bool foreground;         /* always true; -f accepted */
 	uint64_t rlimit_nofile;  /* 0 = keep */
 	char pid_file[PATH_MAX]; /* "" = none */

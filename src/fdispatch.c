@@ -201,8 +201,14 @@ do_init(struct op_args *a)
 		want |= FUSE_WRITEBACK_CACHE;
 	if (cfg->killpriv_v2)
 		want |= FUSE_HANDLE_KILLPRIV_V2;
-	/* OFD locks per lock owner (pt_lock.c). */
-	want |= FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS;
+	/*
+	 * OFD locks per lock owner (pt_lock.c). Without them the guest kernel
+	 * keeps its locks local, as with virtiofsd's no_posix_lock/no_flock.
+	 */
+	if (!cfg->no_posix_lock)
+		want |= FUSE_POSIX_LOCKS;
+	if (!cfg->no_flock)
+		want |= FUSE_FLOCK_LOCKS;
 	if (cfg->xattr && cfg->posix_acl)
 		want |= FUSE_POSIX_ACL | FUSE_SETXATTR_EXT | FUSE_DONT_MASK;
 	if (cfg->xattr && cfg->security_label)

@@ -69,7 +69,7 @@ bad "shared directory '$tmp/nope': No such file or directory" \
 bad "--fd 77 is not an open socket" --shared-dir / --fd 77
 bad "invalid value '0' for --queues (expected an integer from 1 to 8)" --queues 0
 bad "unexpected argument 'stray'" stray
-bad "-o flock is not supported by phoenixfsd" -o flock
+bad "--daemonize is not supported by phoenixfsd" --daemonize
 # The first error wins; nothing runs.
 bad "unknown option '--bogus'" --print-capabilities --bogus
 [ -e "$tmp/s" ] && result FAIL "no socket created by a refused command line" ||
@@ -77,6 +77,8 @@ bad "unknown option '--bogus'" --print-capabilities --bogus
 
 good --help
 good -h
+# QEMU C virtiofsd's lock options are accepted (libvirt passes them).
+good -o posix_lock,flock,no_posix_lock,no_flock --help
 good --version
 good -V
 if [ "$(cat "$tmp/out")" = "$("$bin" --version)" ] &&

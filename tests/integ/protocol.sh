@@ -12,27 +12,11 @@
 set -u
 PHX=${1:?usage: protocol.sh PHOENIXFSD PHX_FRONT}
 FRONT=${2:?usage: protocol.sh PHOENIXFSD PHX_FRONT}
-T=$(mktemp -d /tmp/phx-integ.XXXXXX)
+. "$(dirname "$0")/../lib.sh"
+lib_tmp_pids phx-integ
 SOCK=$T/vhost.sock
 SHARE=$T/share
 mkdir -p "$SHARE"
-n=0 pass=0 fail=0
-PIDS=""
-
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-
-tap() { # status desc
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"; pass=$((pass + 1))
-	else
-		echo "not ok $n - $2"; fail=$((fail + 1))
-	fi
-}
 
 start() { # extra daemon options
 	rm -f "$SOCK"
@@ -40,12 +24,11 @@ start() { # extra daemon options
 	    --pid-file="$T/pid" "$@" >"$T/daemon.log" 2>&1 &
 	DPID=$!
 	PIDS="$PIDS $DPID"
-	for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	lib_wait_socket "$SOCK" 50
 }
 
 finish() { # wait for the daemon to exit after the frontend left
-	for i in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$DPID" 2>/dev/null
+	lib_wait_exit "$DPID" 50
 }
 
 for opts in "" "--thread-pool-size=4"; do
@@ -54,9 +37,9 @@ for opts in "" "--thread-pool-size=4"; do
 		out=$(timeout 120 "$FRONT" --socket "$SOCK" $fopts smoke 2>&1)
 		rc=$?
 		echo "$out" | grep '^not ok' | sed 's/^/# /'
-		tap $rc "smoke (every opcode) daemon '$opts' frontend '$fopts'"
+		lib_tap $rc "smoke (every opcode) daemon '$opts' frontend '$fopts'"
 		finish
-		tap $? "daemon exits when the frontend disconnects ('$opts' '$fopts')"
+		lib_tap $? "daemon exits when the frontend disconnects ('$opts' '$fopts')"
 	done
 done
 
@@ -76,7 +59,7 @@ for opts in "" "--thread-pool-size=4"; do
 	    --files 300 2>&1)
 	rc=$?
 	echo "$out" | grep -E '^not ok|baseline|remount:' | sed 's/^/# /'
-	tap $rc "remount: DESTROY frees the tables, INIT mounts again ('$opts')"
+	lib_tap $rc "remount: DESTROY frees the tables, INIT mounts again ('$opts')"
 	finish
 done
 
@@ -91,7 +74,7 @@ unset PHX_DELAY
 out=$(timeout 120 "$FRONT" --socket "$SOCK" forgetrace --seconds 3 2>&1)
 rc=$?
 echo "$out" | grep -E '^not ok|rounds' | sed 's/^/# /'
-tap $rc "forgetrace: no request used a closed or reused inode fd"
+lib_tap $rc "forgetrace: no request used a closed or reused inode fd"
 finish
 
 # Two request queues: a guest protocol violation breaks only its queue
@@ -100,7 +83,7 @@ start --queues=2
 out=$(timeout 300 "$FRONT" --socket "$SOCK" --queues 2 hostile 2>&1)
 rc=$?
 echo "$out" | grep -E '^not ok|passed' | sed 's/^/# /'
-tap $rc "hostile: every malformed input answered, daemon still serving"
+lib_tap $rc "hostile: every malformed input answered, daemon still serving"
 finish
 
 for w in getattr lookup randread randwrite seqread create_unlink readdir; do
@@ -110,10 +93,8 @@ for w in getattr lookup randread randwrite seqread create_unlink readdir; do
 	rc=$?
 	echo "$out" | grep '^bench' | sed 's/^/# /'
 	echo "$out" | grep -q 'errors=0 proto_errors=0' && [ $rc -eq 0 ]
-	tap $? "bench $w depth 16: verified, no errors"
+	lib_tap $? "bench $w depth 16: verified, no errors"
 	finish
 done
 
-echo "1..$n"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+lib_tap_end

@@ -10,27 +10,11 @@
 set -u
 PHX=${1:?usage: sandbox.sh PHOENIXFSD PHX_FRONT}
 FRONT=${2:?usage: sandbox.sh PHOENIXFSD PHX_FRONT}
-T=$(mktemp -d /tmp/phx-sandbox.XXXXXX)
+. "$(dirname "$0")/../lib.sh"
+lib_tmp_pids phx-sandbox
 SOCK=$T/vhost.sock
 SHARE=$T/share
 mkdir -p "$SHARE"
-n=0 pass=0 fail=0
-PIDS=""
-
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-
-tap() { # status desc
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"; pass=$((pass + 1))
-	else
-		echo "not ok $n - $2"; fail=$((fail + 1))
-	fi
-}
 
 start() { # daemon options
 	rm -f "$SOCK"
@@ -38,20 +22,20 @@ start() { # daemon options
 	    >"$T/daemon.log" 2>&1 &
 	DPID=$!
 	PIDS="$PIDS $DPID"
-	for i in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	lib_wait_socket "$SOCK" 50
 }
 
 finish() {
-	for i in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$DPID" 2>/dev/null; then kill -9 "$DPID"; return 1; fi
-	return 0
+	lib_wait_exit "$DPID" 50 && return 0
+	kill -9 "$DPID"
+	return 1
 }
 
 smoke() { # desc; leaves the output in $T/smoke.out
 	timeout 120 "$FRONT" --socket "$SOCK" smoke >"$T/smoke.out" 2>&1
 	rc=$?
 	grep '^not ok' "$T/smoke.out" | sed 's/^/# /'
-	tap $rc "$1"
+	lib_tap $rc "$1"
 }
 
 smoke_fails() { # a smoke expected to fail: only its lines are checked
@@ -86,7 +70,7 @@ for sb in namespace chroot none; do
 	start --sandbox=$sb
 	smoke "smoke under --sandbox=$sb"
 	finish
-	tap $? "daemon exits after the frontend ($sb)"
+	lib_tap $? "daemon exits after the frontend ($sb)"
 done
 
 for sc in kill log trap none; do
@@ -95,31 +79,31 @@ for sc in kill log trap none; do
 	st=$(field "$WORKER" Seccomp)
 	want=2; [ $sc = none ] && want=0
 	[ "$st" = "$want" ]
-	tap $? "--seccomp=$sc: worker Seccomp $st (want $want)"
+	lib_tap $? "--seccomp=$sc: worker Seccomp $st (want $want)"
 	smoke "smoke under --seccomp=$sc"
 	finish
-	tap $? "daemon exits after the frontend (seccomp $sc)"
+	lib_tap $? "daemon exits after the frontend (seccomp $sc)"
 	! grep -q "forbidden syscall" "$T/daemon.log"
-	tap $? "no forbidden syscall trapped ($sc)"
+	lib_tap $? "no forbidden syscall trapped ($sc)"
 done
 
 start
 procs
-tap $? "found keeper $KEEPER and worker $WORKER"
+lib_tap $? "found keeper $KEEPER and worker $WORKER"
 eff=$(hex "$(field "$WORKER" CapEff)")
 prm=$(hex "$(field "$WORKER" CapPrm)")
 bnd=$(hex "$(field "$WORKER" CapBnd)")
 [ "$eff" -eq "$WANT" ] && [ "$prm" -eq "$WANT" ] && [ "$bnd" -eq "$WANT" ]
-tap $? "worker CapEff/CapPrm/CapBnd $(field "$WORKER" CapEff) = worker set $(printf %x $WANT)"
+lib_tap $? "worker CapEff/CapPrm/CapBnd $(field "$WORKER" CapEff) = worker set $(printf %x $WANT)"
 [ "$(hex "$(field "$WORKER" CapInh)")" -eq 0 ] && [ "$(hex "$(field "$WORKER" CapAmb)")" -eq 0 ]
-tap $? "worker CapInh and CapAmb empty"
+lib_tap $? "worker CapInh and CapAmb empty"
 [ "$(field "$WORKER" NoNewPrivs)" = 1 ] && [ "$(field "$WORKER" Seccomp)" = 2 ]
-tap $? "worker NoNewPrivs 1, Seccomp 2 (default kill)"
+lib_tap $? "worker NoNewPrivs 1, Seccomp 2 (default kill)"
 [ "$(field "$KEEPER" CapEff)" = "$(field $$ CapEff)" ] &&
     [ "$(field "$KEEPER" CapBnd)" = "$(field $$ CapBnd)" ]
-tap $? "keeper keeps every capability ($(field "$KEEPER" CapEff))"
+lib_tap $? "keeper keeps every capability ($(field "$KEEPER" CapEff))"
 [ "$(field "$KEEPER" Seccomp)" = 0 ] && [ "$(field "$KEEPER" NoNewPrivs)" = 0 ]
-tap $? "keeper has no filter and no no_new_privs"
+lib_tap $? "keeper has no filter and no no_new_privs"
 # A respawned worker restricts itself again.
 kill -9 "$WORKER"
 sleep 0.5
@@ -127,7 +111,7 @@ OLD=$WORKER
 procs
 [ "$WORKER" != "$OLD" ] && [ "$(field "$WORKER" Seccomp)" = 2 ] &&
     [ "$(hex "$(field "$WORKER" CapEff)")" -eq "$WANT" ]
-tap $? "respawned worker $WORKER: same caps, Seccomp 2"
+lib_tap $? "respawned worker $WORKER: same caps, Seccomp 2"
 smoke "smoke after the respawn"
 finish
 
@@ -136,32 +120,32 @@ start --modcaps=+sys_admin:-mknod
 procs
 eff=$(hex "$(field "$WORKER" CapEff)")
 [ "$eff" -eq $(( (WANT | (1 << 21)) & ~(1 << 27) & HAVE )) ]
-tap $? "--modcaps=+sys_admin:-mknod: worker CapEff $(field "$WORKER" CapEff)"
+lib_tap $? "--modcaps=+sys_admin:-mknod: worker CapEff $(field "$WORKER" CapEff)"
 smoke "smoke with --modcaps=+sys_admin:-mknod (MKNOD fifo needs no cap)"
 finish
 "$PHX" --socket-path="$SOCK" --shared-dir="$SHARE" --modcaps=+nosuch \
     >"$T/bad.log" 2>&1
 [ $? -ne 0 ] && grep -q "invalid capability '+nosuch'" "$T/bad.log"
-tap $? "--modcaps=+nosuch refused: $(head -1 "$T/bad.log")"
+lib_tap $? "--modcaps=+nosuch refused: $(head -1 "$T/bad.log")"
 
 # --readonly
 start --readonly
 smoke_fails
 grep -q "^not ok .* - MKDIR (Read-only file system)" "$T/smoke.out"
-tap $? "--readonly: MKDIR -> EROFS"
+lib_tap $? "--readonly: MKDIR -> EROFS"
 grep -q "^ok .* - GETATTR root" "$T/smoke.out" &&
     grep -q "^ok .* - STATFS" "$T/smoke.out"
-tap $? "--readonly: GETATTR and STATFS still served"
+lib_tap $? "--readonly: GETATTR and STATFS still served"
 finish
 [ -z "$(ls -A "$SHARE")" ]
-tap $? "--readonly: the share is unchanged"
+lib_tap $? "--readonly: the share is unchanged"
 
 # --translate-uid: a creation runs with the mapped host ids
 chmod 0755 "$SHARE"
 start --translate-uid=squash-guest:0:4242:4294967295
 smoke_fails
 grep -q "^not ok .* - MKDIR (Permission denied)" "$T/smoke.out"
-tap $? "squash-guest: MKDIR in a root-owned 0755 dir as 4242 -> EACCES"
+lib_tap $? "squash-guest: MKDIR in a root-owned 0755 dir as 4242 -> EACCES"
 finish
 chmod 0777 "$SHARE"
 start --translate-uid=squash-guest:0:4242:4294967295 \
@@ -171,14 +155,12 @@ finish
 start --translate-uid=forbid-guest:0:1
 smoke_fails
 grep -q "^not ok .* - MKDIR (Operation not permitted)" "$T/smoke.out"
-tap $? "forbid-guest: MKDIR by uid 0 -> EPERM"
+lib_tap $? "forbid-guest: MKDIR by uid 0 -> EPERM"
 finish
 "$PHX" --socket-path="$SOCK" --shared-dir="$SHARE" \
     --translate-uid=map:0:0:10 --translate-uid=guest:5:100:1 \
     >"$T/bad.log" 2>&1
 [ $? -ne 0 ] && grep -q "intersects" "$T/bad.log"
-tap $? "overlapping --translate-uid refused: $(head -1 "$T/bad.log")"
+lib_tap $? "overlapping --translate-uid refused: $(head -1 "$T/bad.log")"
 
-echo "1..$n"
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+lib_tap_end "# "

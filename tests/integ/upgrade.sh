@@ -10,19 +10,8 @@
 set -u
 PHX=${1:?usage: upgrade.sh PHOENIXFSD PHX_FRONT}
 FRONT=${2:?usage: upgrade.sh PHOENIXFSD PHX_FRONT}
-T=$(mktemp -d /tmp/phx-upgrade.XXXXXX)
-n=0 pass=0 fail=0
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-tap() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; pass=$((pass + 1))
-	else echo "not ok $n - $2"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/../lib.sh"
+lib_tmp_pids phx-upgrade
 cp "$PHX" "$T/phx-a"
 cp "$PHX" "$T/phx-b"
 for mode in namespace none; do
@@ -31,33 +20,31 @@ for mode in namespace none; do
 	"$T/phx-a" --socket-path="$S/sock" --shared-dir="$S/share" \
 	    --sandbox=$mode --pid-file="$S/pid" >"$S/log" 2>&1 &
 	PIDS="$PIDS $!"
-	for i in $(seq 50); do [ -S "$S/sock" ] && [ -s "$S/pid" ] && break; sleep 0.1; done
+	lib_wait_socket "$S/sock" 50 "" "$S/pid"
 	K=$(cat "$S/pid")
 	timeout 120 "$FRONT" --socket "$S/sock" --label upgrade bench \
 	    --workload mixed --depth 16 --seconds 6 >"$S/bench" 2>&1 &
 	B=$!
 	sleep 1
 	"$T/phx-a" --upgrade "$T/phx-b" --pid-file="$S/pid" >"$S/up1" 2>&1
-	tap $? "$mode: upgrade to another binary while requests are in flight"
+	lib_tap $? "$mode: upgrade to another binary while requests are in flight"
 	[ "$(stat -L -c %i /proc/$K/exe)" = "$(stat -c %i "$T/phx-b")" ]
-	tap $? "$mode: the keeper (same pid $K) runs the new binary"
+	lib_tap $? "$mode: the keeper (same pid $K) runs the new binary"
 	sleep 1
 	"$T/phx-b" --upgrade /bin/false --pid-file="$S/pid" >"$S/up2" 2>&1
 	st=$?
 	grep -q "upgrade refused" "$S/log"
-	tap $(( st != 0 && $? == 0 ? 0 : 1 )) "$mode: a binary that refuses the layout is never executed"
+	lib_tap $(( st != 0 && $? == 0 ? 0 : 1 )) "$mode: a binary that refuses the layout is never executed"
 	sleep 0.5
 	"$T/phx-b" --upgrade "$T/phx-a" --pid-file="$S/pid" >"$S/up3" 2>&1
-	tap $? "$mode: upgrade back to the first binary"
+	lib_tap $? "$mode: upgrade back to the first binary"
 	wait $B
 	rc=$?
 	sed 's/^/# /' "$S/bench"
 	grep -q 'errors=0 proto_errors=0' "$S/bench" && [ $rc -eq 0 ]
-	tap $? "$mode: the workload saw no error across the upgrades"
+	lib_tap $? "$mode: the workload saw no error across the upgrades"
 	[ "$(grep -c 'upgraded to phoenixfsd' "$S/log")" -eq 2 ]
-	tap $? "$mode: two upgrades logged by the keeper"
+	lib_tap $? "$mode: two upgrades logged by the keeper"
 	grep -E "upgrade|refus|recovered" "$S/log" | head -8 | sed 's/^/# /'
 done
-echo "1..$n"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+lib_tap_end

@@ -129,6 +129,7 @@ test_defaults(void)
 	    "xattr, readonly, writeback, syslog off");
 	ok(cfg.announce_submounts && cfg.readdirplus && cfg.journal,
 	    "announce_submounts, readdirplus, journal on");
+	ok(!cfg.no_posix_lock && !cfg.no_flock, "posix locks and flock on");
 	is_int(cfg.max_inodes, 1 << 20, "max_inodes");
 	is_int(cfg.max_handles, 1 << 16, "max_handles");
 	is_int(cfg.watchdog_ms, 5000, "watchdog_ms");
@@ -210,6 +211,26 @@ test_legacy(void)
 	is_str(cfg.xattrmap, ":map::a,b:", "',,' escapes a comma in -o");
 	valid("-o source=/,xattrmap=:map::a\\,b: --socket-path x");
 	is_str(cfg.xattrmap, ":map::a,b:", "'\\,' escapes a comma in -o");
+}
+
+/* QEMU C virtiofsd's lock options, as libvirt and older tools pass them. */
+static void
+test_locks(void)
+{
+	valid("-o source=/,posix_lock,flock --socket-path x");
+	ok(!cfg.no_posix_lock && !cfg.no_flock,
+	    "-o posix_lock,flock accepted, locks on");
+	valid("-o source=/,no_posix_lock --socket-path x");
+	ok(cfg.no_posix_lock && !cfg.no_flock, "-o no_posix_lock");
+	valid("-o source=/,no_flock --socket-path x");
+	ok(!cfg.no_posix_lock && cfg.no_flock, "-o no_flock");
+	valid("-o source=/,no_posix_lock,no_flock -o posix_lock "
+	      "--socket-path x");
+	ok(!cfg.no_posix_lock && cfg.no_flock, "the last of a pair wins");
+	invalid("-o source=/,flock=1 --socket-path x",
+	    "option '-o flock' takes no value");
+	invalid("--shared-dir / --socket-path x --posix-lock",
+	    "unknown option '--posix-lock'");
 }
 
 static void
@@ -306,9 +327,6 @@ test_invalid(void)
 	    {"-o cache=sometimes",
 		"invalid value 'sometimes' for -o cache "
 		"(expected auto, always, metadata or never)"},
-	    {"-o flock", "-o flock is not supported by phoenixfsd"},
-	    {"-o source=/,posix_lock", "-o posix_lock is not supported by "
-				       "phoenixfsd"},
 	    {"-o timeout=soon", "invalid value 'soon' for -o timeout "
 				"(expected a number of seconds)"},
 	    {"--socket-path x", "missing --shared-dir (or -o source=DIR)"},
@@ -447,6 +465,11 @@ test_digest(void)
 		digest_of("--shared-dir / --socket-path x --translate-gid "
 			  "map:0:1:1"),
 	    "digest tells uid from gid maps");
+	ok(base == digest_of("-o source=/,posix_lock,flock --socket-path x"),
+	    "digest unchanged by -o posix_lock,flock (the defaults)");
+	ok(base != digest_of("-o source=/,no_posix_lock --socket-path x") &&
+		base != digest_of("-o source=/,no_flock --socket-path x"),
+	    "digest covers no_posix_lock and no_flock");
 }
 
 static int
@@ -534,6 +557,7 @@ main(int argc, char **argv)
 	test_defaults();
 	test_spellings();
 	test_legacy();
+	test_locks();
 	test_invalid();
 	test_fd();
 	test_actions();

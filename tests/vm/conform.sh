@@ -21,6 +21,7 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/tests/lib.sh"
 BIN="" VFSD=/usr/lib/qemu/virtiofsd TIMEOUT=900 KEEP=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
 	--virtiofsd) VFSD=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n 's/^# \{0,1\}//; /^usage:/,/^$/p' "$0"; exit 0 ;;
+	-h|--help) lib_usage "$0"; exit 0 ;;
 	*) echo "conform.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -36,29 +37,18 @@ if [ -z "$BIN" ]; then
 	BIN=$REPO/build/src/phoenixfsd
 	[ -x "$BIN" ] || BIN=/tmp/bv/src/phoenixfsd
 fi
-[ "$(id -u)" = 0 ] || { echo "conform.sh: must run as root" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "conform.sh: $BIN not found (build it first)" >&2; exit 2; }
-[ -x "$VFSD" ] || { echo "conform.sh: $VFSD not found" >&2; exit 2; }
+lib_need_root conform.sh
+lib_need_exec conform.sh "$BIN" "(build it first)"
+lib_need_exec conform.sh "$VFSD"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/phx-conform.XXXXXX")
 SHMO=$(mktemp -d /dev/shm/phx-conform.XXXXXX)
 DPID=""
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill "$DPID" 2>/dev/null || true
-	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.2
-	done
-	kill -KILL "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
-	DPID=""
-}
 cleanup() {
 	set +e
-	stop_daemon
+	lib_stop_daemon 15
 	rm -rf "$SHMO"
-	if [ "$KEEP" = 1 ]; then echo "conform.sh: kept $T"; else rm -rf "$T"; fi
+	lib_keep_or_remove conform.sh "$KEEP" "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -86,12 +76,7 @@ guest_run() { # label; daemon command line follows
 	for a in "$@"; do args+=("${a//@SHARE@/$share}"); done
 	"${args[@]}" --socket-path="$sock" >"$T/$label.daemon.log" 2>&1 &
 	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$sock" ] && break
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ ! -S "$sock" ]; then
+	if ! lib_wait_socket "$sock" 100 "$DPID"; then
 		echo "conform.sh: $label did not create its socket; log:"
 		cat "$T/$label.daemon.log"
 		DPID=""
@@ -103,7 +88,7 @@ guest_run() { # label; daemon command line follows
 	    >"$T/$label.out" 2>&1 || rc=$?
 	echo "== $label guest: run.sh exit $rc, $(grep -c '^CHECK ' "$T/$label.out" || true) checks"
 	grep -h '^PHX: boot-to-mount' "$T/$label.out" || true
-	stop_daemon
+	lib_stop_daemon 15
 }
 guest_run virtiofsd "$VFSD" -o source=@SHARE@ -o cache=auto -o xattr -o posix_acl \
     -o posix_lock -o flock

@@ -22,6 +22,7 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/tests/lib.sh"
 VFSD=/usr/lib/qemu/virtiofsd SECS=30 KAFTER=5 HANG=20 TIMEOUT="" SEED=""
 BASELINE=0 KEEP=0
 
@@ -46,13 +47,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$SEED" ] || SEED=$(( $(date +%s) % 100000 ))
 [ -n "$TIMEOUT" ] || TIMEOUT=$((SECS * 2 + 180))
-[ "$(id -u)" = 0 ] || { echo "crash_contrast.sh: must run as root" >&2; exit 2; }
-[ -x "$VFSD" ] || { echo "crash_contrast.sh: $VFSD not found" >&2; exit 2; }
+lib_need_root crash_contrast.sh
+lib_need_exec crash_contrast.sh "$VFSD"
 
-PASS=0 FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-nok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-check() { d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d"; fi; }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/phx-contrast.XXXXXX")
 DPID="" RPID="" TPID=""
@@ -60,32 +57,16 @@ cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
 	[ -z "$RPID" ] || wait "$RPID" 2>/dev/null
-	if [ -n "$DPID" ]; then
-		kill "$DPID" 2>/dev/null
-		for _ in $(seq 25); do
-			kill -0 "$DPID" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$DPID" 2>/dev/null
-	fi
-	if [ "$KEEP" = 1 ]; then
-		echo "crash_contrast.sh: kept $T"
-	else
-		rm -rf "$T"
-	fi
+	lib_stop_daemon 25
+	lib_keep_or_remove crash_contrast.sh "$KEEP" "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-finish() {
-	echo "$PASS passed, $FAIL failed"
-	[ "$FAIL" = 0 ]
-	exit
-}
 msnow() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 
 echo "== crash_contrast: $VFSD, one SIGKILL ${KAFTER} s into a ${SECS} s workload, seed $SEED"
-"$REPO/tests/vm/prepare.sh" >/dev/null || { nok "tests/vm/prepare.sh"; finish; }
+"$REPO/tests/vm/prepare.sh" >/dev/null || { lib_nok "tests/vm/prepare.sh"; lib_finish; }
 gcc -static -O2 -Wall -o "$T/workload" "$REPO/tests/vm/guest/workload.c" -lpthread
 gcc -O2 -Wall -o "$T/workload-host" "$REPO/tests/vm/guest/workload.c" -lpthread
 
@@ -95,31 +76,15 @@ start_vfsd() {
 	"$VFSD" --socket-path="$T/vhost.sock" -o source="$1" -o cache=auto \
 	    >"$T/daemon.log" 2>&1 &
 	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$T/vhost.sock" ] && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
+	lib_wait_socket "$T/vhost.sock" 100 "$DPID" && return 0
 	cat "$T/daemon.log"
 	return 1
 }
 # start_guest OUT: boot the guest running guest/crash.sh, output to OUT
 start_guest() {
-	"$REPO/tests/vm/run.sh" --socket "$T/vhost.sock" --timeout "$TIMEOUT" \
-	    --script "$REPO/tests/vm/guest/crash.sh" \
-	    --add "$T/workload:/phx/workload" --add "$T/params:/phx/params" \
-	    >"$1" 2>&1 &
-	RPID=$!
-	tail -n +1 -f --pid="$RPID" "$1" | grep --line-buffered -v '^PHX-MODEL ' &
-	TPID=$!
-}
-stop_guest() {
-	local rc=0
-	wait "$RPID" || rc=$?
-	RPID=""
-	wait "$TPID" 2>/dev/null || true
-	TPID=""
-	return $rc
+	lib_guest_start "$1" '^PHX-MODEL ' --socket "$T/vhost.sock" \
+	    --timeout "$TIMEOUT" --script "$REPO/tests/vm/guest/crash.sh" \
+	    --add "$T/workload:/phx/workload" --add "$T/params:/phx/params"
 }
 stop_vfsd() {
 	kill "$DPID" 2>/dev/null || true
@@ -140,26 +105,26 @@ EOF
 if [ "$BASELINE" = 1 ]; then
 	echo "== baseline: the workload against virtiofsd, no kill"
 	mkdir -p "$T/base"
-	start_vfsd "$T/base" || { nok "virtiofsd started"; finish; }
+	start_vfsd "$T/base" || { lib_nok "virtiofsd started"; lib_finish; }
 	start_guest "$T/base.out"
 	brc=0
-	stop_guest || brc=$?
+	lib_guest_wait || brc=$?
 	stop_vfsd
 	res=$(grep '^PHX-WL result ' "$T/base.out" | head -1 || true)
-	check "baseline: workload clean against virtiofsd ($res)" \
+	lib_check "baseline: workload clean against virtiofsd ($res)" \
 	    test "$brc" = 0 -a -n "$res"
 	awk '/^---- full console log/ { exit } /^PHX-MODEL / { print }' \
 	    "$T/base.out" | LC_ALL=C sort >"$T/base.model"
 	"$T/workload-host" --list "$T/base/w0" w0 2>&1 | LC_ALL=C sort \
 	    >"$T/base.host" || true
-	check "baseline: host tree equals the model ($(wc -l <"$T/base.model") entries)" \
+	lib_check "baseline: host tree equals the model ($(wc -l <"$T/base.model") entries)" \
 	    cmp -s "$T/base.model" "$T/base.host"
 fi
 
 # ---- the contrast: one kill ----------------------------------------------
 mkdir -p "$T/share"
-start_vfsd "$T/share" || { nok "virtiofsd started"; finish; }
-ok "virtiofsd started (pid $DPID)"
+start_vfsd "$T/share" || { lib_nok "virtiofsd started"; lib_finish; }
+lib_ok "virtiofsd started (pid $DPID)"
 OUT=$T/out
 start_guest "$OUT"
 state=start t_start=0 t_kill=0 killed=0 hung=0 t_hung=0
@@ -199,9 +164,9 @@ while kill -0 "$RPID" 2>/dev/null; do
 	sleep 0.2
 done
 rrc=0
-stop_guest || rrc=$?
+lib_guest_wait || rrc=$?
 
-guest=$(awk '/^---- full console log/ { exit } { print }' "$OUT")
+guest=$(lib_guest_lines "$OUT")
 res=$(printf '%s\n' "$guest" | grep '^PHX-WL result ' | tail -1 || true)
 nerr=$(printf '%s\n' "$res" | sed -n 's/.* errors=\([0-9]*\).*/\1/p')
 nmis=$(printf '%s\n' "$res" | sed -n 's/.* mismatches=\([0-9]*\).*/\1/p')
@@ -210,10 +175,10 @@ first=$(printf '%s\n' "$guest" | grep -m1 '^PHX-WL \(ERROR\|MISMATCH\)' |
 stall=$(printf '%s\n' "$guest" | grep '^PHX-WL STALL' | tail -1 |
     sed 's/^PHX-WL STALL //' || true)
 
-check "workload started against virtiofsd" test "$t_start" -gt 0
-check "workload clean before the kill (${ops_before:-?} ops, ${errs_before:-?} errors/mismatches)" \
+lib_check "workload started against virtiofsd" test "$t_start" -gt 0
+lib_check "workload clean before the kill (${ops_before:-?} ops, ${errs_before:-?} errors/mismatches)" \
     test "${errs_before:-1}" = 0
-check "virtiofsd SIGKILLed once" test "$killed" = 1
+lib_check "virtiofsd SIGKILLed once" test "$killed" = 1
 if [ "$hung" = 1 ]; then
 	outcome="guest I/O hung: $stall; no reconnect, the share is dead"
 elif [ "$rrc" = 124 ]; then
@@ -227,7 +192,7 @@ elif [ -z "$res" ]; then
 else
 	outcome="guest unharmed ($res)"
 fi
-check "the failure was observed (hang or errors)" \
+lib_check "the failure was observed (hang or errors)" \
     test "$hung" = 1 -o "${nerr:-0}" != 0 -o "${nmis:-0}" != 0
 echo "contrast: virtiofsd SIGKILLed ${KAFTER} s into the workload (after ${ops_before:-?} clean ops): $outcome"
-finish
+lib_finish

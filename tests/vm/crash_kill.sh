@@ -30,6 +30,7 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/tests/lib.sh"
 BIN=$REPO/build/src/phoenixfsd SECS=60 EVERY=200 SIG=KILL SEED="" MAXSTALL=5000
 HANG=60 TIMEOUT="" QUEUES=1 CACHE=auto FDSLACK=8 KEEP=0 MAXFILES=200 MAXDIRS=40 JOBS=2
 DARGS=()
@@ -63,13 +64,9 @@ done
 case $SIG in KILL|SEGV) ;; *) echo "crash_kill.sh: --signal KILL|SEGV" >&2; exit 2 ;; esac
 [ -n "$SEED" ] || SEED=$(( $(date +%s) % 100000 ))
 [ -n "$TIMEOUT" ] || TIMEOUT=$((SECS * 2 + 240))
-[ "$(id -u)" = 0 ] || { echo "crash_kill.sh: must run as root" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "crash_kill.sh: $BIN not found (build it first)" >&2; exit 2; }
+lib_need_root crash_kill.sh
+lib_need_exec crash_kill.sh "$BIN" "(build it first)"
 
-PASS=0 FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-nok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-check() { d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d"; fi; }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/phx-crash.XXXXXX")
 SHARE=$T/share SOCK=$T/vhost.sock PIDF=$T/keeper.pid OUT=$T/out
@@ -78,35 +75,19 @@ cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
 	[ -z "$RPID" ] || wait "$RPID" 2>/dev/null
-	if [ -n "$DPID" ]; then
-		kill "$DPID" 2>/dev/null
-		for _ in $(seq 25); do
-			kill -0 "$DPID" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$DPID" 2>/dev/null
-	fi
+	lib_stop_daemon 25
 	# the keeper we started (not the launcher's child if it outlived it)
 	if [ -n "$KPID" ] && kill -0 "$KPID" 2>/dev/null; then
 		kill -KILL "$KPID" 2>/dev/null
 	fi
-	if [ "$KEEP" = 1 ]; then
-		echo "crash_kill.sh: kept $T"
-	else
-		rm -rf "$T"
-	fi
+	lib_keep_or_remove crash_kill.sh "$KEEP" "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-finish() {
-	echo "$PASS passed, $FAIL failed"
-	[ "$FAIL" = 0 ]
-	exit
-}
 
 echo "== crash_kill: $BIN, SIG$SIG every ${EVERY} ms, workload ${SECS} s, seed $SEED, cache=$CACHE"
-"$REPO/tests/vm/prepare.sh" >/dev/null || { nok "tests/vm/prepare.sh"; finish; }
+"$REPO/tests/vm/prepare.sh" >/dev/null || { lib_nok "tests/vm/prepare.sh"; lib_finish; }
 gcc -static -O2 -Wall -o "$T/workload" "$REPO/tests/vm/guest/workload.c" -lpthread
 gcc -O2 -Wall -o "$T/workload-host" "$REPO/tests/vm/guest/workload.c" -lpthread
 cat >"$T/params" <<EOF
@@ -124,24 +105,19 @@ mkdir -p "$SHARE"
     --cache="$CACHE" --queues="$QUEUES" ${DARGS[@]+"${DARGS[@]}"} \
     >"$T/daemon.log" 2>&1 &
 DPID=$!
-for _ in $(seq 100); do
-	[ -S "$SOCK" ] && [ -s "$PIDF" ] && break
-	kill -0 "$DPID" 2>/dev/null || break
-	sleep 0.1
-done
-if [ ! -S "$SOCK" ]; then
-	nok "daemon created $SOCK"
+if ! lib_wait_socket "$SOCK" 100 "$DPID" "$PIDF"; then
+	lib_nok "daemon created $SOCK"
 	cat "$T/daemon.log"
-	finish
+	lib_finish
 fi
 # The keeper is the launcher's child (--sandbox=namespace) or the launcher.
 kchild=$(ps -o pid= --ppid "$DPID" 2>/dev/null | head -1 | tr -d ' ')
 if [ -s "$PIDF" ]; then
 	KPID=$(cat "$PIDF")
-	check "pid file names the keeper ($KPID)" \
+	lib_check "pid file names the keeper ($KPID)" \
 	    test "$KPID" = "${kchild:-$DPID}"
 else
-	nok "pid file $PIDF written (daemon log: $(grep -m1 "$PIDF" \
+	lib_nok "pid file $PIDF written (daemon log: $(grep -m1 "$PIDF" \
 	    "$T/daemon.log" || true)); using the launcher's child"
 	KPID=${kchild:-$DPID}
 fi
@@ -161,13 +137,9 @@ found() { grep -q "$1" "$OUT" 2>/dev/null; }
 
 # ---- the guest -----------------------------------------------------------
 : >"$OUT"
-"$REPO/tests/vm/run.sh" --socket "$SOCK" --timeout "$TIMEOUT" \
+lib_guest_start "$OUT" '^PHX-MODEL ' --socket "$SOCK" --timeout "$TIMEOUT" \
     --queues "$QUEUES" --script "$REPO/tests/vm/guest/crash.sh" \
-    --add "$T/workload:/phx/workload" --add "$T/params:/phx/params" \
-    >"$OUT" 2>&1 &
-RPID=$!
-tail -n +1 -f --pid="$RPID" "$OUT" | grep --line-buffered -v '^PHX-MODEL ' &
-TPID=$!
+    --add "$T/workload:/phx/workload" --add "$T/params:/phx/params"
 
 declare -A KILLED=()
 state=ready FD_BEFORE="" FD_AFTER="" KINDS_BEFORE="" KINDS_AFTER=""
@@ -249,14 +221,11 @@ while kill -0 "$RPID" 2>/dev/null; do
 	esac
 done
 rrc=0
-wait "$RPID" || rrc=$?
-RPID=""
-wait "$TPID" 2>/dev/null || true
-TPID=""
+lib_guest_wait || rrc=$?
 
 # ---- checks --------------------------------------------------------------
 echo "== checks"
-guest=$(awk '/^---- full console log/ { exit } { print }' "$OUT")
+guest=$(lib_guest_lines "$OUT")
 result=$(printf '%s\n' "$guest" | grep '^PHX-WL result ' || true)
 nresult=$(printf '%s\n' "$result" | grep -c . || true)
 # sums over the jobs; the longest op of all
@@ -275,29 +244,29 @@ for p in "${!KILLED[@]}"; do
 done
 
 if [ "$HUNG" = 1 ]; then
-	nok "guest finished (an op blocked >= ${HANG} s: the guest hung)"
+	lib_nok "guest finished (an op blocked >= ${HANG} s: the guest hung)"
 elif [ "$rrc" = 124 ]; then
-	nok "guest finished (run.sh timed out after ${TIMEOUT}s: the guest hung)"
+	lib_nok "guest finished (run.sh timed out after ${TIMEOUT}s: the guest hung)"
 elif [ "$rrc" = 125 ]; then
-	nok "guest finished (run.sh exit 125: no status from the guest)"
+	lib_nok "guest finished (run.sh exit 125: no status from the guest)"
 else
-	ok "guest finished without hanging (run.sh exit $rrc)"
+	lib_ok "guest finished without hanging (run.sh exit $rrc)"
 fi
-check "all $JOBS workloads ran to their result line ($nresult)" \
+lib_check "all $JOBS workloads ran to their result line ($nresult)" \
     test "$nresult" = "$JOBS"
-check "workload: zero errors (got ${errs:-?})" test "${errs:-x}" = 0
-check "workload: zero mismatches (got ${mis:-?})" test "${mis:-x}" = 0
-check "workload exit status 0" grep -q '^PHX-CRASH done 0$' "$OUT"
-check "SIG$SIG landed on workers: $KILLS (of $ATTEMPTS attempts; want >= $((expected / 4)))" \
+lib_check "workload: zero errors (got ${errs:-?})" test "${errs:-x}" = 0
+lib_check "workload: zero mismatches (got ${mis:-?})" test "${mis:-x}" = 0
+lib_check "workload exit status 0" grep -q '^PHX-CRASH done 0$' "$OUT"
+lib_check "SIG$SIG landed on workers: $KILLS (of $ATTEMPTS attempts; want >= $((expected / 4)))" \
     test "$KILLS" -ge $((expected / 4)) -a "$KILLS" -ge 1
-check "every signalled worker died ($survivors still alive)" test "$survivors" = 0
-check "longest single op ${lat:-?} ms ($latop) < ${MAXSTALL} ms" \
+lib_check "every signalled worker died ($survivors still alive)" test "$survivors" = 0
+lib_check "longest single op ${lat:-?} ms ($latop) < ${MAXSTALL} ms" \
     awk -v l="${lat:-x}" -v m="$MAXSTALL" 'BEGIN { exit !(l + 0 == l && l < m) }'
-check "no op blocked >= 5 s (stall reports: $stalls)" test "$stalls" = 0
-check "keeper $KPID alive after the workload" test "$KEEPER_ALIVE" = 1
-check "keeper has a live worker after the workload (${LIVE_WORKER:-none})" \
+lib_check "no op blocked >= 5 s (stall reports: $stalls)" test "$stalls" = 0
+lib_check "keeper $KPID alive after the workload" test "$KEEPER_ALIVE" = 1
+lib_check "keeper has a live worker after the workload (${LIVE_WORKER:-none})" \
     test -n "$LIVE_WORKER"
-check "keeper fd count after ($FD_AFTER) <= before ($FD_BEFORE) + $FDSLACK" \
+lib_check "keeper fd count after ($FD_AFTER) <= before ($FD_BEFORE) + $FDSLACK" \
     test -n "$FD_BEFORE" -a -n "$FD_AFTER" -a "${FD_AFTER:-0}" -le $(( ${FD_BEFORE:-0} + FDSLACK ))
 
 printf '%s\n' "$guest" | grep '^PHX-MODEL ' | LC_ALL=C sort >"$T/model.txt" || true
@@ -309,9 +278,9 @@ for i in $(seq 0 $((JOBS - 1))); do
 done
 LC_ALL=C sort "$T/host.unsorted" >"$T/host.txt"
 if [ "$hl" = 0 ] && [ -s "$T/model.txt" ] && cmp -s "$T/model.txt" "$T/host.txt"; then
-	ok "host trees share/w* equal the guests' final models ($(wc -l <"$T/model.txt") entries)"
+	lib_ok "host trees share/w* equal the guests' final models ($(wc -l <"$T/model.txt") entries)"
 else
-	nok "host trees share/w* equal the guests' final models"
+	lib_nok "host trees share/w* equal the guests' final models"
 	cat "$T/host.err"
 	diff "$T/model.txt" "$T/host.txt" | head -20
 fi
@@ -328,4 +297,4 @@ if [ "$FAIL" -gt 0 ]; then
 	echo "== daemon log (last 40 lines)"
 	tail -n 40 "$T/daemon.log"
 fi
-finish
+lib_finish

@@ -14,30 +14,22 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/tests/lib.sh"
 DAEMON=phoenixfsd BIN="" CACHE=auto TIMEOUT="" QUEUES=1 KEEP=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--daemon) DAEMON=$2; shift 2 ;;
-	--bin) BIN=$2; shift 2 ;;
 	--cache) CACHE=$2; shift 2 ;;
-	--timeout) TIMEOUT=$2; shift 2 ;;
 	--queues) QUEUES=$2; shift 2 ;;
-	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n 's/^# \{0,1\}//; /^usage:/,/^$/p' "$0"; exit 0 ;;
-	*) echo "e2e.sh: unknown argument $1" >&2; exit 2 ;;
+	*) lib_opt e2e.sh "$@"; shift "$LIB_SHIFT" ;;
 	esac
 done
-case $DAEMON in
-phoenixfsd) BIN=${BIN:-$REPO/build/src/phoenixfsd} ;;
-virtiofsd) BIN=${BIN:-/usr/lib/qemu/virtiofsd} ;;
-*) echo "e2e.sh: --daemon phoenixfsd|virtiofsd" >&2; exit 2 ;;
-esac
+lib_daemon_bin e2e.sh "$REPO/build/src/phoenixfsd"
 # cache=none: no attribute caching, so ls -l of 10,000 entries alone takes
 # minutes under TCG.
 [ -n "$TIMEOUT" ] || { [ "$CACHE" = none ] && TIMEOUT=900 || TIMEOUT=300; }
-[ "$(id -u)" = 0 ] || { echo "e2e.sh: must run as root" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "e2e.sh: $BIN not found (build it first)" >&2; exit 2; }
+lib_need_root e2e.sh
+lib_need_exec e2e.sh "$BIN" "(build it first)"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/phx-e2e.XXXXXX")
 SHARE=$T/share SOCK=$T/vhost.sock
@@ -45,27 +37,13 @@ DPID="" RPID="" TPID=""
 cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
-	if [ -n "$DPID" ]; then
-		kill "$DPID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$DPID" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$DPID" 2>/dev/null
-	fi
-	if [ "$KEEP" = 1 ]; then
-		echo "e2e.sh: kept $T"
-	else
-		rm -rf "$T"
-	fi
+	lib_stop_daemon 10
+	lib_keep_or_remove e2e.sh "$KEEP" "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PASS=0 FAIL=0
-hok() { PASS=$((PASS + 1)); echo "ok host - $*"; }
-hnok() { FAIL=$((FAIL + 1)); echo "not ok host - $*"; }
-hcheck() { d=$1; shift; if "$@" >/dev/null 2>&1; then hok "$d"; else hnok "$d"; fi; }
+LIB_WHO=host
 
 echo "== phoenixfsd e2e: daemon $DAEMON ($BIN), cache=$CACHE"
 "$REPO/tests/vm/prepare.sh" >/dev/null
@@ -94,12 +72,7 @@ phoenixfsd)
 	;;
 esac
 DPID=$!
-for _ in $(seq 100); do
-	[ -S "$SOCK" ] && break
-	kill -0 "$DPID" 2>/dev/null || break
-	sleep 0.1
-done
-if [ ! -S "$SOCK" ]; then
+if ! lib_wait_socket "$SOCK" 100 "$DPID"; then
 	echo "e2e.sh: daemon did not create $SOCK; its log:" >&2
 	cat "$T/daemon.log" >&2
 	echo "0 passed, 1 failed"
@@ -107,13 +80,9 @@ if [ ! -S "$SOCK" ]; then
 fi
 
 # ---- the guest, and the host side of the handshake -----------------------
-"$REPO/tests/vm/run.sh" --socket "$SOCK" --timeout "$TIMEOUT" \
+lib_guest_start "$T/out" "" --socket "$SOCK" --timeout "$TIMEOUT" \
     --queues "$QUEUES" --script "$REPO/tests/vm/guest/suite.sh" \
-    --add "$T/fsops:/phx/fsops" --add "$T/cachemode:/phx/cache" \
-    >"$T/out" 2>&1 &
-RPID=$!
-tail -n +1 -f --pid="$RPID" "$T/out" &
-TPID=$!
+    --add "$T/fsops:/phx/fsops" --add "$T/cachemode:/phx/cache"
 changed=0
 while kill -0 "$RPID" 2>/dev/null; do
 	if [ $changed = 0 ] && [ -e "$SHARE/sync/ready" ]; then
@@ -130,62 +99,40 @@ while kill -0 "$RPID" 2>/dev/null; do
 	sleep 0.2
 done
 rrc=0
-wait "$RPID" || rrc=$?
-RPID=""
-wait "$TPID" 2>/dev/null || true
-TPID=""
+lib_guest_wait || rrc=$?
 
 # Count the guest's TAP lines (not those repeated in run.sh's error dump).
-guest=$(awk '/^---- full console log/ { exit } { print }' "$T/out")
-gp=$(printf '%s\n' "$guest" | grep -c '^ok ' || true)
-gf=$(printf '%s\n' "$guest" | grep -c '^not ok ' || true)
-PASS=$((PASS + gp)) FAIL=$((FAIL + gf))
-echo "== host-side checks"
-if [ "$rrc" = 0 ] || { [ "$gf" -gt 0 ] && [ "$rrc" = 1 ]; }; then
-	hok "guest run completed (run.sh exit $rrc)"
-else
-	hnok "guest run completed (run.sh exit $rrc: 124 timeout, 125 no status)"
-fi
-hcheck "guest finished the suite" grep -q '^# suite: ' "$T/out"
+guest=$(lib_guest_lines "$T/out")
+lib_guest_tally "$guest" "$rrc"
+lib_check "guest finished the suite" grep -q '^# suite: ' "$T/out"
 
 sum_of() { sed -n "s|^PHX-SUM $1 \([0-9a-f]*\).*|\1|p" "$T/out" | head -1; }
 gsum=$(sum_of guest/big64)
 hsum=$( [ -f "$SHARE/guest/big64" ] && sha256sum "$SHARE/guest/big64" | cut -d' ' -f1)
-hcheck "guest-written 64 MiB file: host sha256 = guest sha256" \
+lib_check "guest-written 64 MiB file: host sha256 = guest sha256" \
     test -n "$gsum" -a "$gsum" = "$hsum"
-hcheck "host-written 64 MiB file: guest sha256 = host sha256" \
+lib_check "host-written 64 MiB file: guest sha256 = host sha256" \
     test "$(sum_of host/big64)" = "$HOSTSUM"
-hcheck "guest/hello content on host" \
+lib_check "guest/hello content on host" \
     test "$(cat "$SHARE/guest/hello" 2>/dev/null)" = "hello from the guest"
-hcheck "guest append after host change seen by host" \
+lib_check "guest append after host change seen by host" \
     test "$(cat "$SHARE/hostchg/file" 2>/dev/null)" = "after, and longer
 guest"
 F=$SHARE/fsops.d
-hcheck "guest mknod char 1:3 is a char device 1:3 on host" \
+lib_check "guest mknod char 1:3 is a char device 1:3 on host" \
     test "$(stat -c '%F %t:%T' "$F/chr" 2>/dev/null)" = "character special file 1:3"
-hcheck "guest mkfifo is a fifo on host" test -p "$F/fifo"
-hcheck "guest symlink target on host" test "$(readlink "$F/lnk" 2>/dev/null)" = target/x
-hcheck "file created by guest uid 1000 owned by 1000:1000 on host" \
+lib_check "guest mkfifo is a fifo on host" test -p "$F/fifo"
+lib_check "guest symlink target on host" test "$(readlink "$F/lnk" 2>/dev/null)" = target/x
+lib_check "file created by guest uid 1000 owned by 1000:1000 on host" \
     test "$(stat -c %u:%g "$F/pub/ufile" 2>/dev/null)" = 1000:1000
-hcheck "guest hard links: nlink 2 on host" \
+lib_check "guest hard links: nlink 2 on host" \
     test "$(stat -c %h "$F/l2" 2>/dev/null)" = 2
-hcheck "guest fallocate/punch: size 1 MiB on host" \
+lib_check "guest fallocate/punch: size 1 MiB on host" \
     test "$(stat -c %s "$F/fa" 2>/dev/null)" = 1048576
-hcheck "guest utimensat mtime visible on host" \
+lib_check "guest utimensat mtime visible on host" \
     test "$(stat -c %Y "$F/sa" 2>/dev/null)" -gt 1300000000
-hcheck "share top level holds only what host and guest made" \
+lib_check "share top level holds only what host and guest made" \
     test "$(ls -A "$SHARE" | sort | tr '\n' ' ')" = "fsops.d guest host hostchg sync "
 
 # ---- stop the daemon -----------------------------------------------------
-if kill -0 "$DPID" 2>/dev/null; then
-	kill "$DPID"
-	wait "$DPID" 2>/dev/null || true
-fi
-DPID=""
-if [ "$FAIL" -gt 0 ]; then
-	echo "== daemon log (last 40 lines)"
-	tail -n 40 "$T/daemon.log"
-fi
-grep -h '^PHX: boot-to-mount' "$T/out" || true
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+lib_vm_end "$T/daemon.log" "$T/out"

@@ -15,50 +15,32 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/tests/lib.sh"
 DAEMON=phoenixfsd BIN="" CACHE=auto TIMEOUT=300 KEEP=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--daemon) DAEMON=$2; shift 2 ;;
-	--bin) BIN=$2; shift 2 ;;
 	--cache) CACHE=$2; shift 2 ;;
-	--timeout) TIMEOUT=$2; shift 2 ;;
-	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n 's/^# \{0,1\}//; /^usage:/,/^$/p' "$0"; exit 0 ;;
-	*) echo "e2e_ext.sh: unknown argument $1" >&2; exit 2 ;;
+	*) lib_opt e2e_ext.sh "$@"; shift "$LIB_SHIFT" ;;
 	esac
 done
-case $DAEMON in
-phoenixfsd) BIN=${BIN:-$REPO/build/src/phoenixfsd} ;;
-virtiofsd) BIN=${BIN:-/usr/lib/qemu/virtiofsd} ;;
-*) echo "e2e_ext.sh: --daemon phoenixfsd|virtiofsd" >&2; exit 2 ;;
-esac
-[ "$(id -u)" = 0 ] || { echo "e2e_ext.sh: must run as root" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "e2e_ext.sh: $BIN not found" >&2; exit 2; }
+lib_daemon_bin e2e_ext.sh "$REPO/build/src/phoenixfsd"
+lib_need_root e2e_ext.sh
+lib_need_exec e2e_ext.sh "$BIN"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/phx-e2e-ext.XXXXXX")
 SHARE=$T/share SOCK=$T/vhost.sock
 DPID="" MOUNTED=0
 cleanup() {
 	set +e
-	if [ -n "$DPID" ]; then
-		kill "$DPID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$DPID" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$DPID" 2>/dev/null
-	fi
+	lib_stop_daemon 10
 	[ "$MOUNTED" = 1 ] && umount "$SHARE"
-	if [ "$KEEP" = 1 ]; then echo "e2e_ext.sh: kept $T"; else rm -rf "$T"; fi
+	lib_keep_or_remove e2e_ext.sh "$KEEP" "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PASS=0 FAIL=0
-hok() { PASS=$((PASS + 1)); echo "ok host - $*"; }
-hnok() { FAIL=$((FAIL + 1)); echo "not ok host - $*"; }
-hcheck() { d=$1; shift; if "$@" >/dev/null 2>&1; then hok "$d"; else hnok "$d"; fi; }
+LIB_WHO=host
 
 echo "== phoenixfsd e2e_ext: daemon $DAEMON ($BIN), cache=$CACHE"
 "$REPO/tests/vm/prepare.sh" >/dev/null
@@ -82,12 +64,7 @@ phoenixfsd)
 	;;
 esac
 DPID=$!
-for _ in $(seq 100); do
-	[ -S "$SOCK" ] && break
-	kill -0 "$DPID" 2>/dev/null || break
-	sleep 0.1
-done
-if [ ! -S "$SOCK" ]; then
+if ! lib_wait_socket "$SOCK" 100 "$DPID"; then
 	echo "e2e_ext.sh: daemon did not create $SOCK; its log:" >&2
 	cat "$T/daemon.log" >&2
 	echo "0 passed, 1 failed"
@@ -98,46 +75,27 @@ rrc=0
 "$REPO/tests/vm/run.sh" --socket "$SOCK" --timeout "$TIMEOUT" \
     --script "$T/script.sh" --add "$T/fsops_ext:/phx/fsops_ext" \
     >"$T/out" 2>&1 || rrc=$?
-guest=$(awk '/^---- full console log/ { exit } { print }' "$T/out")
+guest=$(lib_guest_lines "$T/out")
 printf '%s\n' "$guest" | grep -E '^(not )?ok |^# fsops_ext' || true
-gp=$(printf '%s\n' "$guest" | grep -c '^ok ' || true)
-gf=$(printf '%s\n' "$guest" | grep -c '^not ok ' || true)
-PASS=$((PASS + gp)) FAIL=$((FAIL + gf))
 
-echo "== host-side checks"
-if [ "$rrc" = 0 ] || { [ "$gf" -gt 0 ] && [ "$rrc" = 1 ]; }; then
-	hok "guest run completed (run.sh exit $rrc)"
-else
-	hnok "guest run completed (run.sh exit $rrc: 124 timeout, 125 no status)"
-fi
-hcheck "guest finished fsops_ext" grep -q '^# fsops_ext: ' "$T/out"
+lib_guest_tally "$guest" "$rrc"
+lib_check "guest finished fsops_ext" grep -q '^# fsops_ext: ' "$T/out"
 E=$SHARE/ext.d
 hx() { python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode(errors="replace"))' "$@" 2>/dev/null; }
-hcheck "guest user.a xattr on the host" test "$(hx "$E/x" user.a)" = value
+lib_check "guest user.a xattr on the host" test "$(hx "$E/x" user.a)" = value
 if grep -q 'trusted.\* on a symlink # SKIP' "$T/out"; then
-	hok "trusted.* on a symlink skipped in the guest # SKIP"
+	lib_ok "trusted.* on a symlink skipped in the guest # SKIP"
 else
-	hcheck "guest trusted.* on a symlink stays on the link" \
+	lib_check "guest trusted.* on a symlink stays on the link" \
 	    test "$(hx "$E/sl" trusted.s)" = s
 fi
-hcheck "guest ACL on the host (system.posix_acl_access)" \
+lib_check "guest ACL on the host (system.posix_acl_access)" \
     python3 -c 'import os,sys; os.getxattr(sys.argv[1], "system.posix_acl_access")' "$E/acl"
-hcheck "copy_file_range result on the host" test "$(head -c 5 "$E/cfb" 2>/dev/null)" = 23456
+lib_check "copy_file_range result on the host" test "$(head -c 5 "$E/cfb" 2>/dev/null)" = 23456
 if grep -q 'O_TMPFILE # SKIP' "$T/out"; then
-	hok "O_TMPFILE skipped in the guest # SKIP"
+	lib_ok "O_TMPFILE skipped in the guest # SKIP"
 else
-	hcheck "linked O_TMPFILE on the host" test -f "$E/tmpnamed"
+	lib_check "linked O_TMPFILE on the host" test -f "$E/tmpnamed"
 fi
 
-if kill -0 "$DPID" 2>/dev/null; then
-	kill "$DPID"
-	wait "$DPID" 2>/dev/null || true
-fi
-DPID=""
-if [ "$FAIL" -gt 0 ]; then
-	echo "== daemon log (last 40 lines)"
-	tail -n 40 "$T/daemon.log"
-fi
-grep -h '^PHX: boot-to-mount' "$T/out" || true
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+lib_vm_end "$T/daemon.log" "$T/out"

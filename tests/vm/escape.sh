@@ -23,24 +23,16 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/tests/lib.sh"
 DAEMON=phoenixfsd BIN="" FRONT="" TIMEOUT=600 KEEP=0
 while [ $# -gt 0 ]; do
 	case $1 in
-	--daemon) DAEMON=$2; shift 2 ;;
-	--bin) BIN=$2; shift 2 ;;
 	--front) FRONT=$2; shift 2 ;;
-	--timeout) TIMEOUT=$2; shift 2 ;;
-	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n 's/^# \{0,1\}//; /^usage:/,/^$/p' "$0"; exit 0 ;;
-	*) echo "escape.sh: unknown argument $1" >&2; exit 2 ;;
+	*) lib_opt escape.sh "$@"; shift "$LIB_SHIFT" ;;
 	esac
 done
 pick() { for f in "$@"; do [ -x "$f" ] && { echo "$f"; return; }; done; echo "$1"; }
-case $DAEMON in
-phoenixfsd) BIN=${BIN:-$(pick "$REPO/build/src/phoenixfsd" /tmp/bv/src/phoenixfsd)} ;;
-virtiofsd) BIN=${BIN:-/usr/lib/qemu/virtiofsd} ;;
-*) echo "escape.sh: --daemon phoenixfsd|virtiofsd" >&2; exit 2 ;;
-esac
+lib_daemon_bin escape.sh "$(pick "$REPO/build/src/phoenixfsd" /tmp/bv/src/phoenixfsd)"
 if [ -z "$FRONT" ]; then
 	case $BIN in
 	*/src/phoenixfsd) FRONT=$(dirname "$(dirname "$BIN")")/front/phx-front ;;
@@ -48,39 +40,25 @@ if [ -z "$FRONT" ]; then
 	[ -n "$FRONT" ] && [ -x "$FRONT" ] ||
 	    FRONT=$(pick "$REPO/build/front/phx-front" /tmp/bv/front/phx-front)
 fi
-[ "$(id -u)" = 0 ] || { echo "escape.sh: must run as root" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "escape.sh: $BIN not found (build it first)" >&2; exit 2; }
+lib_need_root escape.sh
+lib_need_exec escape.sh "$BIN" "(build it first)"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/phx-escape.XXXXXX")
 SECRETDIR=$(mktemp -d /tmp/phx-secret-XXXXXX)
 SHARE=$T/share OUT=$T/outside SOCK=$T/vhost.sock
 DPID="" RPID="" TPID=""
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill "$DPID" 2>/dev/null || true
-	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.2
-	done
-	kill -KILL "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
-	DPID=""
-}
 cleanup() {
 	set +e
 	for p in $RPID $TPID; do kill "$p" 2>/dev/null; done
-	stop_daemon
+	lib_stop_daemon 15
 	[ -f "$T/h.pids" ] && for p in $(cat "$T/h.pids"); do kill -KILL "$p" 2>/dev/null; done
 	rm -rf "$SECRETDIR"
-	if [ "$KEEP" = 1 ]; then echo "escape.sh: kept $T"; else rm -rf "$T"; fi
+	lib_keep_or_remove escape.sh "$KEEP" "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PASS=0 FAIL=0
-hok() { PASS=$((PASS + 1)); echo "ok host - $*"; }
-hnok() { FAIL=$((FAIL + 1)); echo "not ok host - $*"; }
-hcheck() { d=$1; shift; if "$@" >/dev/null 2>&1; then hok "$d"; else hnok "$d"; fi; }
+LIB_WHO=host
 
 start_daemon() { # share, socket, extra phoenixfsd args...
 	local share=$1 sock=$2
@@ -94,11 +72,7 @@ start_daemon() { # share, socket, extra phoenixfsd args...
 		    --cache=auto --xattr "$@" >>"$T/daemon.log" 2>&1 & ;;
 	esac
 	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$sock" ] && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
+	lib_wait_socket "$sock" 100 "$DPID" && return 0
 	echo "escape.sh: daemon did not create $sock; log:" >&2
 	cat "$T/daemon.log" >&2
 	return 1
@@ -146,12 +120,9 @@ printf '#!/bin/sh\n/phx/escape "%s" "%s" /phx/hostpasswd "%s"\n' \
 
 # ---- the guest -----------------------------------------------------------
 start_daemon "$SHARE" "$SOCK" --posix-acl || { echo "0 passed, 1 failed"; exit 1; }
-"$REPO/tests/vm/run.sh" --socket "$SOCK" --timeout "$TIMEOUT" \
+lib_guest_start "$T/out" "" --socket "$SOCK" --timeout "$TIMEOUT" \
     --script "$T/guest.sh" --add "$T/escape:/phx/escape" \
-    --add "$T/hostpasswd:/phx/hostpasswd" >"$T/out" 2>&1 &
-RPID=$!
-tail -n +1 -f --pid="$RPID" "$T/out" &
-TPID=$!
+    --add "$T/hostpasswd:/phx/hostpasswd"
 moved=0
 while kill -0 "$RPID" 2>/dev/null; do
 	if [ $moved = 0 ] && [ -e "$SHARE/sync-ready" ]; then
@@ -164,30 +135,19 @@ while kill -0 "$RPID" 2>/dev/null; do
 	sleep 0.2
 done
 rrc=0
-wait "$RPID" || rrc=$?
-RPID=""
-wait "$TPID" 2>/dev/null || true
-TPID=""
-stop_daemon
+lib_guest_wait || rrc=$?
+lib_stop_daemon 15
 
-guest=$(awk '/^---- full console log/ { exit } { print }' "$T/out")
-gp=$(printf '%s\n' "$guest" | grep -c '^ok ' || true)
-gf=$(printf '%s\n' "$guest" | grep -c '^not ok ' || true)
-PASS=$((PASS + gp)) FAIL=$((FAIL + gf))
-echo "== host-side checks"
-if [ "$rrc" = 0 ] || { [ "$gf" -gt 0 ] && [ "$rrc" = 1 ]; }; then
-	hok "guest run completed (run.sh exit $rrc)"
-else
-	hnok "guest run completed (run.sh exit $rrc: 124 timeout, 125 no status)"
-fi
-hcheck "guest finished the suite" grep -q '^# escape: ' "$T/out"
-hcheck "the host moved movable/ while the guest sat in it" test "$moved" = 1
-hcheck "secret unchanged" test "$(sha256sum "$SECRETDIR/secret" | cut -d' ' -f1)" = "$SECRETSUM"
-hcheck "guest mknod c 1:1 is only a node in the share" \
+guest=$(lib_guest_lines "$T/out")
+lib_guest_tally "$guest" "$rrc"
+lib_check "guest finished the suite" grep -q '^# escape: ' "$T/out"
+lib_check "the host moved movable/ while the guest sat in it" test "$moved" = 1
+lib_check "secret unchanged" test "$(sha256sum "$SECRETDIR/secret" | cut -d' ' -f1)" = "$SECRETSUM"
+lib_check "guest mknod c 1:1 is only a node in the share" \
     test "$(stat -c '%F %t:%T' "$SHARE/g_mem" 2>/dev/null)" = "character special file 1:1"
-hcheck "guest symlink to the secret is only a symlink in the share" \
+lib_check "guest symlink to the secret is only a symlink in the share" \
     test "$(readlink "$SHARE/g_abs" 2>/dev/null)" = "$SECRETDIR/secret"
-hcheck "no guest hard link to the secret" test ! -e "$SHARE/g_hl_out"
+lib_check "no guest hard link to the secret" test ! -e "$SHARE/g_hl_out"
 if [ -e "$OUT/movable/made-after-move" ]; then
 	echo "# INFO the guest created a file in its cwd after the host moved it out of the share: it landed in the moved directory ($OUT/movable)"
 fi
@@ -220,32 +180,26 @@ if [ -x "$FRONT" ] && sh "$T/hrestart.sh"; then
 	for p in $(cat "$T/h.pids"); do kill -KILL "$p" 2>/dev/null || true; done
 	grep -E '^not ok|passed|LOOKUP|MKDIR|CREATE|RENAME' "$T/front.out" | sed 's/^/# front: /' || true
 	if [ "$DAEMON" = phoenixfsd ]; then
-		hcheck "phx-front --queues 2 hostile: every case safe (exit $hrc)" test "$hrc" = 0
+		lib_check "phx-front --queues 2 hostile: every case safe (exit $hrc)" test "$hrc" = 0
 	else
 		echo "# INFO virtiofsd: phx-front --queues 1 hostile exit $hrc (not counted)"
 	fi
-	hcheck "hostile: nothing created next to the hostile share" \
+	lib_check "hostile: nothing created next to the hostile share" \
 	    test -z "$(ls -A "$T" | grep -v -x -e share -e outside -e secret \
 		-e hshare -e hsecret -e escape -e guest.sh -e hostpasswd -e out \
 		-e daemon.log -e front.out -e snap.before -e h.sock -e vhost.sock \
 		-e hrestart.sh -e h.pids)"
-	hcheck "hostile: no phx-escaped anywhere above the share" \
+	lib_check "hostile: no phx-escaped anywhere above the share" \
 	    test ! -e "$T/phx-escaped" -a ! -e /tmp/phx-escaped -a ! -e /phx-escaped
 else
-	hnok "phx-front hostile could not run ($FRONT)"
+	lib_nok "phx-front hostile could not run ($FRONT)"
 fi
 
 snap >"$T/snap.after"
 if cmp -s "$T/snap.before" "$T/snap.after"; then
-	hok "nothing outside the share changed (but the moved directory)"
+	lib_ok "nothing outside the share changed (but the moved directory)"
 else
-	hnok "files outside the share changed:"
+	lib_nok "files outside the share changed:"
 	diff "$T/snap.before" "$T/snap.after" | sed 's/^/#   /' || true
 fi
-if [ "$FAIL" -gt 0 ]; then
-	echo "== daemon log (last 30 lines)"
-	tail -n 30 "$T/daemon.log"
-fi
-grep -h '^PHX: boot-to-mount' "$T/out" || true
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+lib_vm_end "$T/daemon.log" "$T/out" 30
