@@ -55,6 +55,7 @@ config_defaults(struct config *cfg)
 	cfg->max_inodes = 1U << 20;
 	cfg->max_handles = 1U << 16;
 	cfg->watchdog_ms = 5000;
+	cfg->poll_max_us = CONFIG_POLL_MAX_US_DEF;
 	cfg->quarantine_crashes = 3;
 	cfg->degrade_after = 5;
 	cfg->journal = true;

@@ -50,6 +50,7 @@ enum config_action {
  */
 #define CONFIG_MAX_QUEUES      8  /* --queues */
 #define CONFIG_MAX_THREAD_POOL 48 /* --thread-pool-size */
+#define CONFIG_POLL_MAX_US_DEF 200 /* --poll-max-us; KVM's halt_poll_ns too */
 #define CONFIG_TAG_MAX         36 /* --tag, as virtiofsd's MAX_TAG_LEN */
 
 struct config {
@@ -83,6 +84,11 @@ struct config {
 	 */
 	bool no_posix_lock;
 	bool no_flock;
+	/*
+	 * --poll-max-us: longest spin of a queue thread waiting for the next
+	 * request (pollwin.h); 0 = never spin, always sleep on the kick.
+	 */
+	unsigned poll_max_us;
 	bool foreground;         /* always true; -f accepted */
 	uint64_t rlimit_nofile;  /* 0 = keep */
 	char pid_file[PATH_MAX]; /* "" = none */

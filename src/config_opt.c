@@ -34,6 +34,7 @@ enum opt_id {
 	OPT_LOG_LEVEL,
 	OPT_DEBUG,
 	OPT_THREAD_POOL,
+	OPT_POLL_MAX,
 	OPT_RLIMIT_NOFILE,
 	OPT_QUEUES,
 	OPT_MAX_INODES,
@@ -146,6 +147,7 @@ static const struct config_opt long_opts[] = {
     {"quarantine-crashes", OPT_QUARANTINE, true},
     {"degrade-after", OPT_DEGRADE, true},
     {"no-journal", OPT_NO_JOURNAL, false},
+    {"poll-max-us", OPT_POLL_MAX, true},
 };
 
 /* QEMU C virtiofsd's "-o" keys (passthrough_ll.c, fuse_lowlevel.c, helper.c).
@@ -353,6 +355,9 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 			    val, what);
 		cfg->watchdog_ms = (unsigned)v64;
 		return 0;
+	case OPT_POLL_MAX:
+		return config_value_uint(what, val, 0, 100000,
+		    &cfg->poll_max_us);
 	case OPT_QUARANTINE:
 		return config_value_uint(what, val, 1, 100,
 		    &cfg->quarantine_crashes);

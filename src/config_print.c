@@ -103,6 +103,8 @@ config_print_help(void)
 	    "[5]\n"
 	    "  --no-journal                 no crash journal (benchmarks "
 	    "only)\n"
+	    "  --poll-max-us N              longest spin for the next request, "
+	    "0 = never [200]\n"
 	    "  --print-capabilities         print the vhost-user JSON and "
 	    "exit\n"
 	    "  -o OPT[,OPT...]              QEMU C virtiofsd options (source=, "
@@ -159,4 +161,5 @@ config_print(const struct config *cfg, FILE *f)
 	    cfg->max_inodes, cfg->max_handles, cfg->watchdog_ms);
 	fprintf(f, "quarantine_crashes %u\ndegrade_after %u\njournal %d\n",
 	    cfg->quarantine_crashes, cfg->degrade_after, cfg->journal);
+	fprintf(f, "poll_max_us %u\n", cfg->poll_max_us);
 }

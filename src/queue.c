@@ -97,7 +97,7 @@ struct queue_set {
 	const struct config *cfg;
 	struct guestmem *gm;
 	struct fuse_session *fs;
-	uint64_t poll_max_ns;	/* pollwin.h; PHX_POLL_US overrides */
+	uint64_t poll_max_ns;	/* --poll-max-us (pollwin.h) */
 	bool journal;		/* false: --no-journal (benchmarks only) */
 	struct queue q[REGION_MAX_QUEUES];
 	/* pool */
@@ -892,7 +892,6 @@ queue_set_create(struct queue_set **ret, struct region *r,
     const struct config *cfg, struct guestmem *gm, struct fuse_session *fs)
 {
 	struct queue_set *qs = calloc(1, sizeof(*qs));
-	const char *e;
 
 	if (qs == NULL)
 		return -ENOMEM;
@@ -900,14 +899,12 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	qs->cfg = cfg;
 	qs->gm = gm;
 	qs->fs = fs;
-	qs->poll_max_ns = POLLWIN_MAX_NS_DEF;
+	qs->poll_max_ns = cfg != NULL ? (uint64_t)cfg->poll_max_us * 1000 :
+	    POLLWIN_MAX_NS_DEF;
 	qs->journal = cfg == NULL || cfg->journal;
 	if (!qs->journal)
 		log_warnx("--no-journal: requests are not journaled; a worker "
 		    "crash loses the requests in flight (benchmarks only)");
-	e = getenv("PHX_POLL_US");
-	if (e != NULL && *e != '\0')
-		qs->poll_max_ns = strtoull(e, NULL, 10) * 1000;
 	pthread_mutex_init(&qs->pool_lock, NULL);
 	pthread_cond_init(&qs->pool_cv, NULL);
 	pthread_cond_init(&qs->free_cv, NULL);
@@ -925,7 +922,7 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	 */
 	qs->npool = cfg != NULL ? cfg->thread_pool_size : 0;
 	qs->pool_all = qs->npool > 0;
-	if (!qs->pool_all && getenv("PHX_NO_SLOW_POOL") == NULL)
+	if (!qs->pool_all)
 		qs->npool = QUEUE_SLOW_THREADS;
 	if (qs->npool > REGION_MAX_THREADS - REGION_MAX_QUEUES - 4)
 		qs->npool = REGION_MAX_THREADS - REGION_MAX_QUEUES - 4;

@@ -31,7 +31,7 @@ finish() { # wait for the daemon to exit after the frontend left
 	lib_wait_exit "$DPID" 50
 }
 
-for opts in "" "--thread-pool-size=4"; do
+for opts in "" "--thread-pool-size=4" "--poll-max-us=0"; do
 	for fopts in "" "--indirect" "--no-event-idx"; do
 		start $opts
 		out=$(timeout 120 "$FRONT" --socket "$SOCK" $fopts smoke 2>&1)

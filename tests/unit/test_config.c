@@ -133,6 +133,7 @@ test_defaults(void)
 	is_int(cfg.max_inodes, 1 << 20, "max_inodes");
 	is_int(cfg.max_handles, 1 << 16, "max_handles");
 	is_int(cfg.watchdog_ms, 5000, "watchdog_ms");
+	is_int(cfg.poll_max_us, 200, "poll_max_us");
 	is_int(cfg.quarantine_crashes, 3, "quarantine_crashes");
 	is_int(cfg.degrade_after, 5, "degrade_after");
 	is_int(cfg.rlimit_nofile, 0, "rlimit_nofile");
@@ -276,6 +277,9 @@ test_invalid(void)
 		"(expected an integer from 64 to 67108864)"},
 	    {"--max-handles 8", "invalid value '8' for --max-handles "
 				"(expected an integer from 16 to 16777216)"},
+	    {"--poll-max-us 100001",
+		"invalid value '100001' for --poll-max-us "
+		"(expected an integer from 0 to 100000)"},
 	    {"--watchdog-ms 99",
 		"invalid value '99' for --watchdog-ms "
 		"(expected 0 or an integer from 100 to 3600000)"},
@@ -450,8 +454,9 @@ test_digest(void)
 	    (unsigned long long)base);
 	ok(base == digest_of("-o source=/ --socket-path /elsewhere --syslog "
 			     "--log-level debug --thread-pool-size 8 "
-			     "--watchdog-ms 0 --sandbox chroot"),
-	    "digest ignores socket, logging, threads, watchdog, sandbox");
+			     "--watchdog-ms 0 --sandbox chroot --poll-max-us 0"),
+	    "digest ignores socket, logging, threads, watchdog, sandbox, "
+	    "polling");
 	ok(base != digest_of("--shared-dir /usr --socket-path x"),
 	    "digest covers shared_dir");
 	ok(base != digest_of("--shared-dir / --socket-path x --cache never"),
