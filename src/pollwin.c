@@ -42,8 +42,9 @@ cheapest(const struct pollwin *p)
 }
 
 enum pollwin_way
-pollwin_idle(struct pollwin *p, uint64_t now)
+pollwin_idle(struct pollwin *p, uint64_t now, bool helpers_busy)
 {
+	bool lone = p->served <= 1;
 	enum pollwin_way w;
 
 	close_cycle(p, now);
@@ -51,6 +52,8 @@ pollwin_idle(struct pollwin *p, uint64_t now)
 	if (++p->waits % POLLWIN_EXPLORE == 0)
 		w = (enum pollwin_way)((w + 1 + (p->waits / POLLWIN_EXPLORE) %
 		    (POLLWIN_WAYS - 1)) % POLLWIN_WAYS);
+	if (w == POLLWIN_SPIN && (lone || helpers_busy))
+		w = POLLWIN_YIELD;
 	if (p->cur_ns == 0)
 		w = POLLWIN_SLEEP;
 	p->way = w;

@@ -849,7 +849,8 @@ queue_main(void *arg)
 		/* Spin, yielding or not, or sleep at once: pollwin.h. */
 		last = (uint16_t)rec->last_avail_idx;
 		now = clock_now_ns();
-		way = pollwin_idle(&pw, now);
+		way = pollwin_idle(&pw, now,
+		    __atomic_load_n(&qu->outstanding, __ATOMIC_RELAXED) > 0);
 		deadline = now + (way == POLLWIN_SLEEP ? 0 : pollwin_window(&pw));
 		while (!stopping(qu) && vring_avail_idx(&qu->vq) == last &&
 		    (now = clock_now_ns()) < deadline) {

@@ -15,7 +15,7 @@ static enum pollwin_way
 cycle(struct pollwin *p, uint64_t *t, uint64_t wait, bool slept, unsigned n,
     uint64_t serve)
 {
-	enum pollwin_way w = pollwin_idle(p, *t);
+	enum pollwin_way w = pollwin_idle(p, *t, false);
 
 	*t += wait;
 	pollwin_woke(p, *t, slept ? wait : 0);
@@ -61,7 +61,8 @@ window_rules(void)
 
 /* Ways cost: sleeping c[0] ns per cycle, yielding c[1], spinning c[2]. */
 static unsigned
-learn(const uint64_t c[POLLWIN_WAYS], unsigned cycles, unsigned *used)
+learn(const uint64_t c[POLLWIN_WAYS], unsigned cycles, unsigned per_cycle,
+    bool busy, unsigned *used)
 {
 	struct pollwin p;
 	uint64_t t = 1000000;
@@ -71,12 +72,12 @@ learn(const uint64_t c[POLLWIN_WAYS], unsigned cycles, unsigned *used)
 	for (int i = 0; i < POLLWIN_WAYS; i++)
 		used[i] = 0;
 	for (unsigned i = 0; i < cycles; i++) {
-		w = pollwin_idle(&p, t);
+		w = pollwin_idle(&p, t, busy);
 		used[w]++;
-		t += c[w] / 2;
-		pollwin_woke(&p, t, w == POLLWIN_SLEEP ? c[w] / 2 : 0);
-		pollwin_served(&p, 1);
-		t += c[w] / 2;
+		t += c[w] * per_cycle / 2;
+		pollwin_woke(&p, t, w == POLLWIN_SLEEP ? c[w] * per_cycle / 2 : 0);
+		pollwin_served(&p, per_cycle);
+		t += c[w] * per_cycle / 2;
 	}
 	return w;
 }
@@ -90,17 +91,25 @@ way_rules(void)
 	struct pollwin p;
 	uint64_t t = 1000000;
 
-	learn(quiet, 10000, used);
-	ok(used[POLLWIN_SPIN] > 9500, "quiet host: spins (%u of 10000)",
+	learn(quiet, 10000, 4, false, used);
+	ok(used[POLLWIN_SPIN] > 9500, "quiet host, depth 4: spins (%u of 10000)",
 	    used[POLLWIN_SPIN]);
 	ok(used[POLLWIN_SLEEP] > 10 && used[POLLWIN_YIELD] > 10,
 	    "other ways still re-tried (%u, %u)", used[POLLWIN_SLEEP],
 	    used[POLLWIN_YIELD]);
 	ok(used[POLLWIN_SLEEP] + used[POLLWIN_YIELD] < 10000 / 64,
 	    "exploring stays rare");
-	learn(loaded, 10000, used);
+	learn(loaded, 10000, 4, false, used);
 	ok(used[POLLWIN_SLEEP] > 9500, "loaded host: sleeps (%u of 10000)",
 	    used[POLLWIN_SLEEP]);
+	learn(quiet, 10000, 1, false, used);
+	ok(used[POLLWIN_SPIN] == 0 && used[POLLWIN_YIELD] > 9500,
+	    "lone requests: a spin yields (%u yield, %u spin)",
+	    used[POLLWIN_YIELD], used[POLLWIN_SPIN]);
+	learn(quiet, 10000, 4, true, used);
+	ok(used[POLLWIN_SPIN] == 0 && used[POLLWIN_YIELD] > 9500,
+	    "helpers at work: a spin yields (%u yield, %u spin)",
+	    used[POLLWIN_YIELD], used[POLLWIN_SPIN]);
 
 	/* Guest-paced cycles (wait over the maximum) are not costs. */
 	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
@@ -118,7 +127,7 @@ way_rules(void)
 	/* A cycle that served several requests costs per request. */
 	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
 	cycle(&p, &t, 4000, false, 16, 60000);
-	pollwin_idle(&p, t);
+	pollwin_idle(&p, t, false);
 	is_int((int)p.cost_ns[POLLWIN_SLEEP], 4000,
 	    "cost per request: (4 + 60) us / 16");
 }
