@@ -338,6 +338,7 @@ test_handles(void)
 	    "a file handle is not a dir handle");
 	ok(handle_get(&r, fh + (1ULL << 32), false, &got, NULL, NULL) == -EBADF,
 	    "a wrong generation is refused");
+	inode_put_temps(); /* the pins of the handle_get() calls above */
 	redo_begin(&tx, &r, t);
 	ok(handle_release(&tx, fh, false) == 0, "release");
 	redo_commit(&tx);
@@ -353,6 +354,161 @@ test_handles(void)
 	redo_commit(&tx);
 	ok((fh2 & 0xffffffff) == (fh & 0xffffffff) && fh2 != fh,
 	    "slot reused with a new generation");
+}
+
+/*
+ * RELEASE racing a request on the same fh (a hostile guest with a thread
+ * pool): as test_pins, for handle_get() and handle_release(), and for a
+ * DESTROY's handle_release_at() and lock entries.
+ */
+static void
+test_handle_pins(const char *dir)
+{
+	struct region_thread_rec *t = &r.threads[6];
+	uint64_t fh, nodeid, owner, lfh;
+	struct redo_txn tx;
+	struct stat st, st2;
+	int fd, got, other;
+	uint32_t pid;
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/hpins", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	fstat(fd, &st);
+	redo_begin(&tx, &r, t);
+	handle_add(&tx, fd, 90, O_RDWR, false, &fh);
+	redo_commit(&tx);
+	ok(handle_get(&r, fh, false, &got, NULL, NULL) == 0 && got == fd,
+	    "a request gets the handle's fd");
+	redo_begin(&tx, &r, t);
+	ok(handle_release(&tx, fh, false) == 0, "released while in use");
+	redo_commit(&tx);
+	ok(handle_get(&r, fh, false, &other, NULL, NULL) == -EBADF,
+	    "new users get EBADF");
+	ok(fcntl(got, F_GETFD) >= 0 && fstat(got, &st2) == 0 &&
+	    st2.st_ino == st.st_ino, "the user's fd stays open on its file");
+	ok(handle_deferred() == 1, "one close deferred");
+	other = open("/dev/null", O_RDONLY);
+	ok(other != got, "so a new open cannot take its number");
+	close(other);
+	inode_put_temps();
+	ok(fcntl(got, F_GETFD) < 0, "closed when the request ends");
+	ok(handle_deferred() == 0, "nothing deferred any more");
+	/* DESTROY frees every entry: two users of one, both waited for. */
+	fd = open(path, O_RDWR);
+	redo_begin(&tx, &r, t);
+	handle_add(&tx, fd, 90, O_RDWR, false, &fh);
+	redo_commit(&tx);
+	handle_get(&r, fh, false, &got, NULL, NULL);
+	handle_get(&r, fh, false, &got, NULL, NULL);
+	redo_begin(&tx, &r, t);
+	ok(handle_release_at(&tx, (fh & 0xffffffff) - 1) == 0, "DESTROY it");
+	redo_commit(&tx);
+	ok(fcntl(fd, F_GETFD) >= 0 && handle_deferred() == 1,
+	    "pinned twice: deferred");
+	inode_put_temps();
+	ok(fcntl(fd, F_GETFD) < 0 && handle_deferred() == 0,
+	    "closed after both uses end");
+	/* A lock owner's OFD: pinned when its fd is asked for, not in scans. */
+	fd = open(path, O_RDWR);
+	redo_begin(&tx, &r, t);
+	handle_add_lock(&tx, fd, 90, 7, 1234, O_RDWR, &lfh);
+	redo_commit(&tx);
+	ok(handle_lock_entry(&r, (lfh & 0xffffffff) - 1, NULL, &nodeid, &owner,
+	    &pid, &fh) == 0 && fh == lfh && owner == 7 && pid == 1234,
+	    "a scan reads a lock entry");
+	ok(handle_lock_entry(&r, (lfh & 0xffffffff) - 1, &got, &nodeid, &owner,
+	    &pid, &fh) == 0 && got == fd, "a lock request gets its OFD");
+	redo_begin(&tx, &r, t);
+	handle_release_lock(&tx, lfh);
+	redo_commit(&tx);
+	ok(fcntl(fd, F_GETFD) >= 0 && handle_deferred() == 1,
+	    "a FLUSH freeing it in use defers its close");
+	inode_put_temps();
+	ok(fcntl(fd, F_GETFD) < 0 && handle_deferred() == 0,
+	    "closed when the lock request ends");
+	unlink(path);
+}
+
+struct hrace {
+	uint64_t fh;		/* the raced handle, republished by the releaser */
+	ino_t ino;
+	int stop;
+	unsigned long gets, wrong, ebadf;
+};
+
+static void *
+hrace_user(void *p)
+{
+	struct hrace *rc = p;
+	struct stat st;
+	int fd;
+
+	while (!__atomic_load_n(&rc->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t fh = __atomic_load_n(&rc->fh, __ATOMIC_ACQUIRE);
+
+		if (fh == 0 || handle_get(&r, fh, false, &fd, NULL, NULL) < 0) {
+			inode_put_temps();
+			continue;
+		}
+		rc->gets++;
+		/* A READ's use of the fd, a little later. */
+		for (volatile int i = 0; i < 50; i++)
+			;
+		if (fstat(fd, &st) < 0)
+			rc->ebadf++;
+		else if (st.st_ino != rc->ino)
+			rc->wrong++;
+		inode_put_temps();
+	}
+	return NULL;
+}
+
+static void
+test_handle_pin_race(const char *dir)
+{
+	struct region_thread_rec *t = &r.threads[7];
+	struct hrace rc;
+	struct redo_txn tx;
+	struct stat st;
+	char path[300];
+	pthread_t th;
+	uint64_t fh;
+	time_t end;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/hrace", dir);
+	close(open(path, O_RDWR | O_CREAT, 0600));
+	memset(&rc, 0, sizeof(rc));
+	stat(path, &st);
+	rc.ino = st.st_ino;
+	pthread_create(&th, NULL, hrace_user, &rc);
+	end = time(NULL) + 2;
+	while (time(NULL) < end) {
+		fd = open(path, O_RDONLY);
+		redo_begin(&tx, &r, t);
+		handle_add(&tx, fd, 91, O_RDONLY, false, &fh);
+		redo_commit(&tx);
+		__atomic_store_n(&rc.fh, fh, __ATOMIC_RELEASE);
+		for (volatile int i = 0; i < 200; i++)
+			;
+		redo_begin(&tx, &r, t);
+		handle_release(&tx, fh, false);
+		redo_commit(&tx);
+		/* Another file takes the lowest free number: the one closed. */
+		fd = open("/dev/null", O_RDONLY);
+		for (volatile int i = 0; i < 100; i++)
+			;
+		close(fd);
+	}
+	__atomic_store_n(&rc.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	diag("%lu uses of a raced handle fd", rc.gets);
+	ok(rc.gets > 0, "the user thread got the fd");
+	is_int((int)rc.ebadf, 0, "no use of a closed fd (EBADF)");
+	is_int((int)rc.wrong, 0, "no use of a reused fd (another file)");
+	ok(handle_deferred() == 0, "no close left waiting");
+	unlink(path);
 }
 
 static void
@@ -388,6 +544,8 @@ main(void)
 	test_pins(dir);
 	test_pin_race(dir);
 	test_handles();
+	test_handle_pins(dir);
+	test_handle_pin_race(dir);
 	test_poison();
 	{
 		char sub[300];
