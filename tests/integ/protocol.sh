@@ -5,7 +5,8 @@
 # every opcode (smoke, inline and with a thread pool, with EVENT_IDX and
 # without, direct and indirect descriptors), DESTROY + INIT (a remount)
 # giving every table fd back, FORGET racing GETATTR on one nodeid with a
-# thread pool (no closed or reused fd used), every hostile input of
+# thread pool (no closed or reused fd used) and RELEASE racing READ on one
+# fh (likewise), every hostile input of
 # phx-front hostile (each must get an error reply and leave the daemon
 # serving), a short verified read/write benchmark, and the daemon's exit
 # when the frontend goes away. TAP; ends with "N passed, N failed".
@@ -75,6 +76,18 @@ out=$(timeout 120 "$FRONT" --socket "$SOCK" forgetrace --seconds 3 2>&1)
 rc=$?
 echo "$out" | grep -E '^not ok|rounds' | sed 's/^/# /'
 lib_tap $rc "forgetrace: no request used a closed or reused inode fd"
+finish
+
+# The same for file handles: a hostile guest's RELEASE racing READs of the
+# same fh, with OPENs of other files taking the numbers it frees. Each
+# READ waits 300 us between taking the handle's fd and reading it.
+export PHX_DELAY=pt.read_fd:300
+start --thread-pool-size=4
+unset PHX_DELAY
+out=$(timeout 120 "$FRONT" --socket "$SOCK" releaserace --seconds 3 2>&1)
+rc=$?
+echo "$out" | grep -E '^not ok|rounds' | sed 's/^/# /'
+lib_tap $rc "releaserace: no READ used a closed or reused handle fd"
 finish
 
 # Two request queues: a guest protocol violation breaks only its queue
