@@ -53,5 +53,6 @@ int chaos_main(const struct cli *c, int argc, char **argv);
 /* remount.c: DESTROY + INIT table lifetime, FORGET racing requests. */
 int remount_main(const struct cli *c, int argc, char **argv);
 int forgetrace_main(const struct cli *c, int argc, char **argv);
+int releaserace_main(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -3,8 +3,8 @@
  * phx-front: drives a vhost-user-fs backend (phoenixfsd, virtiofsd) with no
  * guest. This file owns option parsing, the connect+INIT helper, the
  * latency histogram and the "smoke" subcommand (one pass over every FUSE
- * opcode fusec speaks, as TAP). bench, hostile, chaos, remount and
- * forgetrace live in their own files.
+ * opcode fusec speaks, as TAP). bench, hostile, chaos, remount, forgetrace
+ * and releaserace live in their own files.
  */
 #include "cli.h"
 
@@ -343,7 +343,8 @@ usage(void)
 	    "  chaos      --kill-cmd CMD --every-ms K --seconds S\n"
 	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
 	    "the tables, TAP\n"
-	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n");
+	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
+	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n");
 	exit(2);
 }
 
@@ -423,5 +424,7 @@ main(int argc, char **argv)
 		return remount_main(&c, argc, argv);
 	if (strcmp(argv[0], "forgetrace") == 0)
 		return forgetrace_main(&c, argc, argv);
+	if (strcmp(argv[0], "releaserace") == 0)
+		return releaserace_main(&c, argc, argv);
 	usage();
 }

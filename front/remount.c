@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * phx-front remount and forgetrace: the table lifetime checks.
+ * phx-front remount, forgetrace and releaserace: the table lifetime checks.
  *
  * remount --pid PID [--files N] [--slack K] [--settle-ms MS]: what a guest
  * unmount + mount on the same device does to the daemon. After a warm-up
@@ -21,6 +21,15 @@
  * the one a FORGET just closed). Every GETATTR must answer the file's own
  * inode or ESTALE: EBADF means a request used a closed fd, another inode
  * means it used a number reused by another file. TAP.
+ *
+ * releaserace --seconds S: the same for file handles. Each round opens a
+ * raced file, sends READs of its fh with its RELEASE among them, and
+ * OPENs of other files (each takes the lowest free fd number: the one
+ * the RELEASE just closed), whose handles it releases as they answer.
+ * Every READ must answer the raced file's own bytes or EBADF (the fh was
+ * released before the READ resolved it; a READ that used a closed fd
+ * answers EBADF too, so that count is reported, not checked); another
+ * file's bytes mean a READ used a number reused by an OPEN. TAP.
  */
 #include "cli.h"
 
@@ -238,9 +247,106 @@ remount_main(const struct cli *c, int argc, char **argv)
 
 /* ---- forgetrace ---- */
 
+/*
+ * The start of forgetrace and releaserace: --seconds S (default 3), then
+ * connect + INIT. 0, or the exit status to return (2 usage, 1 no
+ * connection, with TAP's bail-out line).
+ */
+static int
+race_start(const struct cli *c, int argc, char **argv, double *ret_secs,
+    struct vuf_dev **ret_dev, struct fusec **ret_fc)
+{
+	static const struct option lo[] = {
+		{"seconds", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch, r;
+
+	*ret_secs = 3;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch != 's')
+			return 2;
+		*ret_secs = atof(optarg);
+	}
+	if ((r = cli_connect(c, ret_dev, ret_fc)) < 0) {
+		printf("not ok 1 - connect + INIT (%s)\nBail out!\n",
+		    strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Submits reqs[0..n) and waits for every answer, handing each to fn (which
+ * returns how many follow-up requests it submitted, or -errno) before
+ * freeing it; the follow-ups are waited for too. 0, or -errno when the
+ * client itself fails.
+ */
+static int
+race_drain(struct fusec *fc, struct fusec_req **reqs, unsigned n,
+    int (*fn)(struct fusec *fc, struct fusec_req *q, void *arg), void *arg)
+{
+	struct fusec_req *done[64];
+	unsigned left;
+	int r;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (reqs[i] == NULL)
+			return -ENOMEM;
+		if ((r = fusec_submit(fc, reqs[i])) < 0)
+			return r;
+	}
+	for (left = n; left > 0;) {
+		int k = fusec_poll(fc, 10000, done, 64);
+
+		if (k <= 0)
+			return k == 0 ? -ETIMEDOUT : k;
+		for (int i = 0; i < k; i++, left--) {
+			r = fn(fc, done[i], arg);
+			fusec_req_free(done[i]);
+			if (r < 0)
+				return r;
+			left += (unsigned)r;
+		}
+	}
+	return 0;
+}
+
 struct race_stats {
 	unsigned long getattrs, ok, stale, ebadf, wrong, other, rounds;
 };
+
+/* A forgetrace answer: LOOKUPs are forgotten, GETATTRs checked. */
+static int
+race_answer(struct fusec *fc, struct fusec_req *q, void *arg)
+{
+	struct race_stats *st = arg;
+
+	if (q->opcode == FUSE_LOOKUP && q->error == 0) {
+		/* Forget it: its fd closes, number free. */
+		struct fuse_entry_out le;
+
+		memcpy(&le, q->reply, sizeof(le));
+		(void)fusec_submit(fc, fusec_req_forget(fc, le.nodeid, 1));
+		return 1;
+	}
+	if (q->opcode == FUSE_GETATTR) {
+		const struct fuse_attr_out *a = q->reply;
+
+		st->getattrs++;
+		if (q->error == -ESTALE)
+			st->stale++;
+		else if (q->error == -EBADF)
+			st->ebadf++;
+		else if (q->error != 0)
+			st->other++;
+		else if (a->attr.ino != q->u[0])
+			st->wrong++;
+		else
+			st->ok++;
+	}
+	return 0;
+}
 
 /* One round; -errno only when the client itself fails. */
 static int
@@ -248,9 +354,9 @@ race_round(struct fusec *fc, uint64_t dir, unsigned round,
     struct race_stats *st)
 {
 	enum { GETATTRS = 24, OTHERS = 4 };
-	struct fusec_req *reqs[GETATTRS + 2 * OTHERS + 1], *done[64];
+	struct fusec_req *reqs[GETATTRS + 2 * OTHERS + 1];
 	struct fuse_entry_out e;
-	unsigned n = 0, left;
+	unsigned n = 0;
 	char name[32];
 	int r;
 
@@ -267,47 +373,11 @@ race_round(struct fusec *fc, uint64_t dir, unsigned round,
 			reqs[n++] = fusec_req_lookup(fc, dir, name);
 		}
 	}
-	for (unsigned i = 0; i < n; i++) {
-		if (reqs[i] == NULL)
-			return -ENOMEM;
-		reqs[i]->u[0] = e.attr.ino;
-		if ((r = fusec_submit(fc, reqs[i])) < 0)
-			return r;
-	}
-	for (left = n; left > 0;) {
-		int k = fusec_poll(fc, 10000, done, 64);
-
-		if (k <= 0)
-			return k == 0 ? -ETIMEDOUT : k;
-		for (int i = 0; i < k; i++, left--) {
-			struct fusec_req *q = done[i];
-
-			if (q->opcode == FUSE_LOOKUP && q->error == 0) {
-				/* Forget it: its fd closes, number free. */
-				struct fuse_entry_out le;
-
-				memcpy(&le, q->reply, sizeof(le));
-				(void)fusec_submit(fc, fusec_req_forget(fc,
-				    le.nodeid, 1));
-				left++;
-			} else if (q->opcode == FUSE_GETATTR) {
-				const struct fuse_attr_out *a = q->reply;
-
-				st->getattrs++;
-				if (q->error == -ESTALE)
-					st->stale++;
-				else if (q->error == -EBADF)
-					st->ebadf++;
-				else if (q->error != 0)
-					st->other++;
-				else if (a->attr.ino != q->u[0])
-					st->wrong++;
-				else
-					st->ok++;
-			}
-			fusec_req_free(q);
-		}
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (reqs[i] != NULL)
+			reqs[i]->u[0] = e.attr.ino;
+	if ((r = race_drain(fc, reqs, n, race_answer, st)) < 0)
+		return r;
 	st->rounds++;
 	return 0;
 }
@@ -315,30 +385,18 @@ race_round(struct fusec *fc, uint64_t dir, unsigned round,
 int
 forgetrace_main(const struct cli *c, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"seconds", required_argument, NULL, 's'},
-		{NULL, 0, NULL, 0},
-	};
 	struct race_stats st = {0};
 	struct fuse_entry_out d, e;
 	struct fuse_open_out o;
 	struct vuf_dev *dev;
 	struct fusec *fc;
 	char dname[64], name[32], buf[200];
-	double secs = 3;
+	double secs;
 	time_t end;
-	int ch, r;
+	int r;
 
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (ch != 's')
-			return 2;
-		secs = atof(optarg);
-	}
-	if ((r = cli_connect(c, &dev, &fc)) < 0) {
-		printf("not ok 1 - connect + INIT (%s)\nBail out!\n",
-		    strerror(-r));
-		return 1;
-	}
+	if ((r = race_start(c, argc, argv, &secs, &dev, &fc)) != 0)
+		return r;
 	snprintf(dname, sizeof(dname), "race.%d", getpid());
 	r = fusec_mkdir(fc, 1, dname, 0755, &d);
 	for (int i = 0; r == 0 && i < 256; i++) {
@@ -365,6 +423,155 @@ forgetrace_main(const struct cli *c, int argc, char **argv)
 	    NULL);
 	cli_tap(st.other == 0, "no other error", 0, NULL);
 	cli_tap(st.stale > 0 && st.ok > 0, "the race happened (both outcomes)",
+	    0, NULL);
+	cli_tap(fc->proto_errors == 0, "no protocol errors", 0, fc->err);
+	(void)vuf_stop(dev);
+	cli_disconnect(dev, fc);
+	return cli_tap_end();
+}
+
+/* ---- releaserace ---- */
+
+enum { RR_RACED = 16, RR_OTHERS = 64, RR_LEN = 64 };
+
+struct rr_stats {
+	unsigned long reads, ok, ebadf, wrong, other, rounds;
+};
+
+/* The bytes of file name: distinct for every file of the test. */
+static void
+rr_content(const char *name, char *buf)
+{
+	memset(buf, '.', RR_LEN);
+	memcpy(buf, name, strlen(name));
+	buf[RR_LEN - 1] = '\n';
+}
+
+struct rr_arg {
+	struct rr_stats *st;
+	const char *want;	/* the raced file's bytes */
+};
+
+/* A releaserace answer: OPENs are released, READs checked. */
+static int
+rr_answer(struct fusec *fc, struct fusec_req *q, void *arg)
+{
+	const struct rr_arg *a = arg;
+	struct fuse_open_out o;
+
+	if (q->opcode == FUSE_OPEN && q->error == 0) {
+		/* Release it: its fd closes, number free. */
+		memcpy(&o, q->reply, sizeof(o));
+		(void)fusec_submit(fc, fusec_req_release(fc, q->nodeid, o.fh,
+		    false));
+		return 1;
+	}
+	if (q->opcode == FUSE_READ) {
+		a->st->reads++;
+		if (q->error == -EBADF)
+			a->st->ebadf++;
+		else if (q->error != 0)
+			a->st->other++;
+		else if (q->reply_len != RR_LEN ||
+		    memcmp(q->reply, a->want, RR_LEN) != 0)
+			a->st->wrong++;
+		else
+			a->st->ok++;
+	} else if (q->error != 0) {
+		a->st->other++;
+	}
+	return 0;
+}
+
+/* One round; -errno only when the client itself fails. */
+static int
+rr_round(struct fusec *fc, const uint64_t *raced, const uint64_t *others,
+    unsigned round, struct rr_stats *st)
+{
+	enum { READS = 24, OPENS = 4 };
+	struct fusec_req *reqs[READS + OPENS + 1];
+	unsigned k = round % RR_RACED, n = 0;
+	struct fuse_open_out o;
+	char want[RR_LEN], name[32];
+	struct rr_arg a = {st, want};
+	int r;
+
+	snprintf(name, sizeof(name), "t%u", k);
+	rr_content(name, want);
+	if ((r = fusec_open(fc, raced[k], O_RDONLY, &o)) < 0)
+		return r;
+	for (unsigned i = 0; i < READS; i++) {
+		reqs[n++] = fusec_req_read(fc, raced[k], o.fh, 0, RR_LEN);
+		if (i == READS / 3)
+			reqs[n++] = fusec_req_release(fc, raced[k], o.fh,
+			    false);
+		if (i >= READS / 3 && i % (READS / OPENS) == 0)
+			reqs[n++] = fusec_req_open(fc,
+			    others[(round * OPENS + i) % RR_OTHERS], O_RDONLY,
+			    false);
+	}
+	if ((r = race_drain(fc, reqs, n, rr_answer, &a)) < 0)
+		return r;
+	st->rounds++;
+	return 0;
+}
+
+/* A file of the test, written with its bytes and looked up (kept). */
+static int
+rr_make(struct fusec *fc, uint64_t dir, const char *name, uint64_t *ret)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	char buf[RR_LEN];
+	int r;
+
+	rr_content(name, buf);
+	if ((r = make_file(fc, dir, name, &e, &o)) < 0)
+		return r;
+	if ((r = fusec_write(fc, e.nodeid, o.fh, 0, buf, RR_LEN)) >= 0)
+		r = fusec_release(fc, e.nodeid, o.fh);
+	*ret = e.nodeid;
+	return r < 0 ? r : 0;
+}
+
+int
+releaserace_main(const struct cli *c, int argc, char **argv)
+{
+	uint64_t raced[RR_RACED], others[RR_OTHERS];
+	struct rr_stats st = {0};
+	struct fuse_entry_out d;
+	struct vuf_dev *dev;
+	struct fusec *fc;
+	char dname[64], name[32], buf[200];
+	double secs;
+	time_t end;
+	int r;
+
+	if ((r = race_start(c, argc, argv, &secs, &dev, &fc)) != 0)
+		return r;
+	snprintf(dname, sizeof(dname), "rrace.%d", getpid());
+	r = fusec_mkdir(fc, 1, dname, 0755, &d);
+	for (int i = 0; r == 0 && i < RR_RACED + RR_OTHERS; i++) {
+		if (i < RR_RACED) {
+			snprintf(name, sizeof(name), "t%d", i);
+			r = rr_make(fc, d.nodeid, name, &raced[i]);
+		} else {
+			snprintf(name, sizeof(name), "o%d", i - RR_RACED);
+			r = rr_make(fc, d.nodeid, name, &others[i - RR_RACED]);
+		}
+	}
+	cli_tap(r == 0, "setup: 16 raced files, 64 others", r, NULL);
+	end = time(NULL) + (time_t)secs;
+	while (r == 0 && time(NULL) < end)
+		r = rr_round(fc, raced, others, (unsigned)st.rounds, &st);
+	cli_tap(r == 0, "every request answered", r, fc->err);
+	snprintf(buf, sizeof(buf), "%lu rounds, %lu READs: %lu ok, %lu "
+	    "EBADF, %lu another file's bytes, %lu other errors", st.rounds,
+	    st.reads, st.ok, st.ebadf, st.wrong, st.other);
+	cli_tap(st.wrong == 0, "no READ used a reused fd (another file)", 0,
+	    buf);
+	cli_tap(st.other == 0, "no other error", 0, NULL);
+	cli_tap(st.ebadf > 0 && st.ok > 0, "the race happened (both outcomes)",
 	    0, NULL);
 	cli_tap(fc->proto_errors == 0, "no protocol errors", 0, fc->err);
 	(void)vuf_stop(dev);

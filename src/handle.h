@@ -30,11 +30,20 @@ int handle_add(struct redo_txn *tx, int fd, uint64_t nodeid, int flags,
     bool dir, uint64_t *ret_fh);
 /*
  * Resolves a guest fh: the fd (owned by the table) and the nodeid it was
- * opened for. -EBADF for an unknown, stale or wrong-kind (dir) handle.
+ * opened for. -EBADF for an unknown, stale or wrong-kind (dir) handle,
+ * -ENFILE past PIN_MAX_HELD pins in one request, -ENOMEM if the pin
+ * table cannot be allocated. The fd stays open until the calling
+ * thread's inode_put_temps(), even if a RELEASE, FLUSH or DESTROY on
+ * another thread frees the handle meanwhile: the request pins the entry
+ * and the freeing commit defers the close to its last user (pin.h).
+ * Lock-free; one atomic add on the entry's counter.
  */
 int handle_get(struct region *r, uint64_t fh, bool dir, int *ret_fd,
     uint64_t *ret_nodeid, int *ret_flags);
-/* Frees fh; its fd is closed after commit. -EBADF if unknown. */
+/*
+ * Frees fh; its fd is closed after commit, or later by the last request
+ * that still uses it (handle_get()). -EBADF if unknown.
+ */
 int handle_release(struct redo_txn *tx, uint64_t fh, bool dir);
 
 /*
@@ -56,12 +65,16 @@ int handle_add_lock(struct redo_txn *tx, int fd, uint64_t nodeid, uint64_t owner
 int handle_release_lock(struct redo_txn *tx, uint64_t fh);
 /*
  * Reads entry index if it is a live lock entry (lock-free, as
- * handle_get): -ENOENT otherwise.
+ * handle_get): -ENOENT otherwise. With ret_fd, pins the entry as
+ * handle_get() does (the fd stays open until inode_put_temps()); with
+ * ret_fd NULL (a scan), only its identity is read and nothing pinned.
  */
 int handle_lock_entry(struct region *r, uint64_t index, int *ret_fd,
     uint64_t *ret_nodeid, uint64_t *ret_owner, uint32_t *ret_pid,
     uint64_t *ret_fh);
 /* Indices below this were ever used (for scans). */
 uint64_t handle_high(struct region *r);
+/* Freed handle fds whose close waits for a request still using them. */
+uint64_t handle_deferred(void);
 
 #endif

@@ -15,18 +15,19 @@
  * number closed under a running request can be reused by any open, and
  * the request would then act on the wrong file). The guest kernel never
  * forgets a nodeid it still uses; a hostile guest can, with a thread pool
- * or a blocked SETLKW thread serving another request on it.
+ * or a blocked SETLKW thread serving another request on it. The pin
+ * counters and the deferred closes are pin.c's, shared with handle.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fdtab.h"
 #include "inode.h"
+#include "pin.h"
 
 /* Per incarnation: a fresh worker starts with it unlocked (DESIGN 2). */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,29 +41,8 @@ static int mount_fd = -1;	/* open_by_handle_at refuses an O_PATH fd */
 static __thread int temps[MAX_TEMPS];
 static __thread unsigned ntemps;
 
-/*
- * pins[i]: requests using entry i (inode_get .. inode_put_temps), plus
- * PIN_PENDING while a freed fd of entry i waits in deferred[]. Heap and
- * per incarnation, so a crash resets every count to zero; the fds that
- * were waiting are in no table then, and the fd sweep (fdtab.h) closes
- * them. Allocated at first use (calloc: pages cost only when touched).
- */
-#define PIN_PENDING (1u << 31)
-static uint32_t *pins;
-static uint64_t pins_cap;
-#define MAX_HELD 16
-static __thread uint32_t held[MAX_HELD];
-static __thread unsigned nheld;
-
-/* Freed fds still in use, closed by their entry's last user. */
-struct deferred {
-	uint64_t idx;
-	int fd;
-};
-static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct deferred *deferred; /* under defer_lock */
-static size_t ndeferred, deferred_cap; /* under defer_lock */
-static uint64_t deferred_fds; /* atomic: counts against the fd budget */
+/* Requests using each entry (pin.h); the root is never pinned. */
+static struct pin_table pins = PIN_TABLE_INIT;
 
 void
 inode_set_file_handles(int mode)
@@ -86,106 +66,15 @@ inode_set_file_handles(int mode)
 		root_mnt_id = mnt;
 }
 
-static uint32_t *
-pin_table(const struct region *r)
-{
-	uint32_t *p = __atomic_load_n(&pins, __ATOMIC_ACQUIRE);
-	uint32_t *mine, *none = NULL;
-
-	if (p != NULL)
-		return p;
-	mine = calloc(r->hdr->inode_cap, sizeof(*mine));
-	if (mine == NULL)
-		return NULL;
-	/* Every allocator stores the same value; read with pins. */
-	__atomic_store_n(&pins_cap, r->hdr->inode_cap, __ATOMIC_RELAXED);
-	if (!__atomic_compare_exchange_n(&pins, &none, mine, false,
-	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		free(mine);
-		return none;
-	}
-	return mine;
-}
-
-/* Closes the deferred fds of entry idx if nobody uses it. defer_lock. */
-static void
-drain_locked(uint64_t idx)
-{
-	uint32_t want = PIN_PENDING;
-	size_t i = 0;
-
-	/* Fails if a request pinned idx meanwhile: its unpin drains. */
-	if (!__atomic_compare_exchange_n(&pins[idx], &want, 0, false,
-	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		return;
-	while (i < ndeferred) {
-		if (deferred[i].idx != idx) {
-			i++;
-			continue;
-		}
-		close(deferred[i].fd);
-		deferred[i] = deferred[--ndeferred];
-		__atomic_fetch_sub(&deferred_fds, 1, __ATOMIC_RELAXED);
-	}
-}
-
-static void
-unpin(uint64_t idx)
-{
-	/* The last user of an entry with a deferred fd closes it. */
-	if (__atomic_sub_fetch(&pins[idx], 1, __ATOMIC_SEQ_CST) ==
-	    PIN_PENDING) {
-		pthread_mutex_lock(&defer_lock);
-		drain_locked(idx);
-		pthread_mutex_unlock(&defer_lock);
-	}
-}
-
 /*
  * redo_close_fn for an inode's O_PATH fd, called after the commit that
- * freed entry idx (new generation and used = 0 applied). Pairs with
- * inode_get(): there the pin comes before the generation check, here
- * the generation store comes before the pin check (seq_cst fence), so
- * either the request sees the entry freed or this sees the request.
+ * freed entry idx (new generation and used = 0 applied): closes it now,
+ * or when the last request that pinned the entry ends (pin_close()).
  */
 static void
 close_unpinned(int fd, uint64_t idx)
 {
-	struct deferred *d;
-	uint32_t *p;
-
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	p = __atomic_load_n(&pins, __ATOMIC_ACQUIRE);
-	if (p == NULL || idx >= __atomic_load_n(&pins_cap, __ATOMIC_RELAXED) ||
-	    __atomic_load_n(&p[idx], __ATOMIC_SEQ_CST) == 0) {
-		close(fd);
-		return;
-	}
-	pthread_mutex_lock(&defer_lock);
-	if (ndeferred == deferred_cap) {
-		size_t cap = deferred_cap ? 2 * deferred_cap : 16;
-
-		d = realloc(deferred, cap * sizeof(*d));
-		if (d == NULL) {
-			/*
-			 * Never close a number in use: leaked until the
-			 * fd sweep after the next crash.
-			 */
-			pthread_mutex_unlock(&defer_lock);
-			return;
-		}
-		deferred = d;
-		deferred_cap = cap;
-	}
-	deferred[ndeferred].idx = idx;
-	deferred[ndeferred].fd = fd;
-	ndeferred++;
-	__atomic_fetch_add(&deferred_fds, 1, __ATOMIC_RELAXED);
-	/* Its users may all have gone since the check above. */
-	if ((__atomic_fetch_or(&pins[idx], PIN_PENDING, __ATOMIC_SEQ_CST) &
-	    ~PIN_PENDING) == 0)
-		drain_locked(idx);
-	pthread_mutex_unlock(&defer_lock);
+	pin_close(&pins, fd, idx);
 }
 
 void
@@ -193,14 +82,13 @@ inode_put_temps(void)
 {
 	while (ntemps > 0)
 		close(temps[--ntemps]);
-	while (nheld > 0)
-		unpin(held[--nheld]);
+	pin_put_all();
 }
 
 uint64_t
 inode_deferred(void)
 {
-	return __atomic_load_n(&deferred_fds, __ATOMIC_RELAXED);
+	return pin_deferred(&pins);
 }
 
 /* Opens the inode kept as a file handle for the current request. */
@@ -237,7 +125,7 @@ inode_fd_budget_ok(const struct region *r)
 {
 	return fd_budget == 0 ||
 	    region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) +
-	    inode_deferred() < fd_budget;
+	    pin_deferred_all() < fd_budget;
 }
 
 void
@@ -353,22 +241,17 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 {
 	uint64_t idx, gen;
 	struct inode_rec *e;
-	uint32_t *pt = NULL;
 	mode_t mode;
 	int err, fd;
 
 	if ((err = entry_of(r, nodeid, &e, &idx, &gen)) < 0)
 		return err;
-	/* The root is never freed: no pin, no shared counter to bounce. */
-	if (idx != 0) {
-		if (nheld >= MAX_HELD)
-			return -ENFILE;
-		if ((pt = pin_table(r)) == NULL)
-			return -ENOMEM;
-		/* Before the checks below: see close_unpinned(). */
-		__atomic_fetch_add(&pt[idx], 1, __ATOMIC_SEQ_CST);
-		held[nheld++] = (uint32_t)idx;
-	}
+	/*
+	 * Pinned before the checks below (pin.h). The root is never freed:
+	 * no pin, no shared counter to bounce.
+	 */
+	if (idx != 0 && (err = pin_get(&pins, r->hdr->inode_cap, idx)) < 0)
+		return err;
 	if (__atomic_load_n(&e->used, __ATOMIC_SEQ_CST) != 1 ||
 	    __atomic_load_n(&e->gen, __ATOMIC_SEQ_CST) != gen)
 		goto stale;
@@ -393,10 +276,8 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 		*ret_mode = mode;
 	return 0;
 stale:
-	if (idx != 0) {
-		nheld--;
-		unpin(idx);
-	}
+	if (idx != 0)
+		pin_undo();
 	return -ESTALE;
 }
 

@@ -27,8 +27,9 @@ int inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino);
  * returns the O_PATH fd (owned by the table, or, for an inode kept as a
  * file handle, opened for this request and closed by inode_put_temps():
  * never close it) and the file type bits. -ESTALE for a dead or reused
- * nodeid, -EINVAL for garbage, -ENFILE past 16 inodes in one request,
- * -ENOMEM if the pin table cannot be allocated.
+ * nodeid, -EINVAL for garbage, -ENFILE past PIN_MAX_HELD (32) pins
+ * of inodes and handles in one request, -ENOMEM if the pin table cannot
+ * be allocated.
  * The fd stays open until the calling thread's inode_put_temps(), even if
  * a FORGET or DESTROY on another thread frees the inode meanwhile (a
  * hostile guest; the kernel never forgets a nodeid in use): the request
@@ -89,9 +90,10 @@ bool inode_fd_budget_ok(const struct region *r);
 void inode_set_file_handles(int mode);
 /*
  * Ends the calling thread's use of what inode_get() returned: closes the
- * fds it opened from file handles and drops its pins (the last user of a
- * freed inode closes the inode's fd here). Call after the request's
- * commit, on the thread that called inode_get().
+ * fds it opened from file handles and drops its pins, of inodes and of
+ * handles (pin_put_all(): the last user of a freed inode or handle closes
+ * its fd here). Call after the request's commit, on the thread that
+ * called inode_get() or handle_get().
  */
 void inode_put_temps(void);
 /* Freed inode fds whose close waits for a request still using them. */

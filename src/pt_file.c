@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fmsg.h"
 #include "handle.h"
 #include "inode.h"
@@ -194,6 +195,7 @@ pt_read(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
 
 	if ((err = handle_get(pt->r, fh, false, &fd, NULL, NULL)) < 0)
 		return err;
+	DELAYPOINT("pt.read_fd"); /* tests: a RELEASE of fh races this */
 	if (off > INT64_MAX || total > INT64_MAX - off)
 		return -EINVAL;
 	while (done < total) {

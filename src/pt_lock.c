@@ -110,9 +110,9 @@ hint_build(struct region *r)
 	for (uint64_t i = 0; i < high; i++) {
 		uint64_t nodeid, owner, fh;
 		uint32_t pid;
-		int fd;
 
-		if (handle_lock_entry(r, i, &fd, &nodeid, &owner, &pid, &fh) ==
+		/* Identity only: no fd, so no pin (handle.h). */
+		if (handle_lock_entry(r, i, NULL, &nodeid, &owner, &pid, &fh) ==
 		    0)
 			hint_add(nodeid, owner, i);
 	}
@@ -192,6 +192,14 @@ owner_get(struct pt *pt, const struct pt_ctx *ctx, int hfd, int hflags,
 	/* DESIGN 5: the OFD is committed before the lock call. */
 	redo_commit(ctx->tx);
 	hint_add(nodeid, owner, (lfh & 0xffffffffull) - 1);
+	/*
+	 * Pinned for this request, as owner_find() pins: a FLUSH or DESTROY
+	 * on another thread may free the entry as soon as the lock drops.
+	 */
+	if (owner_find(pt->r, nodeid, owner, &o) < 0 || o.fd != fd) {
+		pthread_mutex_unlock(&hint_lock);
+		return -ENOLCK;
+	}
 	pthread_mutex_unlock(&hint_lock);
 	*ret_fd = fd;
 	return 0;

@@ -5,7 +5,8 @@
 # every opcode (smoke, inline and with a thread pool, with EVENT_IDX and
 # without, direct and indirect descriptors), DESTROY + INIT (a remount)
 # giving every table fd back, FORGET racing GETATTR on one nodeid with a
-# thread pool (no closed or reused fd used), every hostile input of
+# thread pool (no closed or reused fd used) and RELEASE racing READ on one
+# fh (likewise), every hostile input of
 # phx-front hostile (each must get an error reply and leave the daemon
 # serving), a short verified read/write benchmark, and the daemon's exit
 # when the frontend goes away. TAP; ends with "N passed, N failed".
@@ -63,19 +64,25 @@ for opts in "" "--thread-pool-size=4"; do
 	finish
 done
 
-# A hostile guest's FORGET racing GETATTRs of the same nodeid on a thread
-# pool. PHX_DELAY (builds with -Dcrashpoints=true) holds each GETATTR 300
-# us between taking the inode's fd and using it, so the race is hit every
-# round: before inodes were pinned, ~1% of the GETATTRs answered EBADF or
-# another file's attributes.
-export PHX_DELAY=pt.getattr_fd:300
-start --thread-pool-size=4
-unset PHX_DELAY
-out=$(timeout 120 "$FRONT" --socket "$SOCK" forgetrace --seconds 3 2>&1)
-rc=$?
-echo "$out" | grep -E '^not ok|rounds' | sed 's/^/# /'
-lib_tap $rc "forgetrace: no request used a closed or reused inode fd"
-finish
+# A hostile guest freeing a table entry that a request on another thread
+# of a pool is using: FORGET racing GETATTRs of the same nodeid
+# (forgetrace), RELEASE racing READs of the same fh with OPENs of other
+# files taking the numbers it frees (releaserace). PHX_DELAY (builds with
+# -Dcrashpoints=true) holds each GETATTR or READ 300 us between taking the
+# fd and using it, so the race is hit every round: before inodes were
+# pinned, ~1% of the GETATTRs answered EBADF or another file's attributes;
+# before handles were, ~5% of the READs answered another file's bytes.
+for race in "forgetrace pt.getattr_fd inode" "releaserace pt.read_fd handle"; do
+	set -- $race
+	export PHX_DELAY=$2:300
+	start --thread-pool-size=4
+	unset PHX_DELAY
+	out=$(timeout 120 "$FRONT" --socket "$SOCK" "$1" --seconds 3 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^not ok|rounds' | sed 's/^/# /'
+	lib_tap $rc "$1: no request used a closed or reused $3 fd"
+	finish
+done
 
 # Two request queues: a guest protocol violation breaks only its queue
 # (STYLE: mark it broken, stop touching it), the follow-up goes to the other.

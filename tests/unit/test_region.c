@@ -237,10 +237,22 @@ test_pins(const char *dir)
 	    "closed after both uses end");
 }
 
+/*
+ * A 2 s race of a user thread (get the fd, use it a little later, put)
+ * against a thread that adds an entry for path, publishes its id, frees
+ * it and opens another file (the lowest free number: the one freed).
+ */
 struct race {
-	const char *dir;
-	uint64_t nodeid; /* the raced inode, refreshed by the forgetter */
-	ino_t ino;
+	const char *path;	/* what every added entry opens */
+	int oflags;
+	ino_t ino;		/* path's inode */
+	/* resolve an id for a request (pins); 0 or -errno */
+	int (*get)(uint64_t id, int *ret_fd);
+	/* register fd in a committed transaction; the new id */
+	uint64_t (*add)(struct redo_txn *tx, int fd, const struct stat *st);
+	/* free the entry of id (its fd closes after commit) */
+	void (*drop)(struct redo_txn *tx, uint64_t id);
+	uint64_t id;		/* the raced entry, republished by the freer */
 	int stop;
 	unsigned long gets, wrong, ebadf;
 };
@@ -253,9 +265,9 @@ race_user(void *p)
 	int fd;
 
 	while (!__atomic_load_n(&rc->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t id = __atomic_load_n(&rc->nodeid, __ATOMIC_ACQUIRE);
+		uint64_t id = __atomic_load_n(&rc->id, __ATOMIC_ACQUIRE);
 
-		if (id == 0 || inode_get(&r, id, &fd, NULL) < 0) {
+		if (id == 0 || rc->get(id, &fd) < 0) {
 			inode_put_temps();
 			continue;
 		}
@@ -273,37 +285,29 @@ race_user(void *p)
 }
 
 static void
-test_pin_race(const char *dir)
+race_run(struct race *rc, struct region_thread_rec *t, const char *what)
 {
-	struct region_thread_rec *t = &r.threads[5];
-	struct race rc;
 	struct redo_txn tx;
 	struct stat st;
-	char sub[256];
 	pthread_t th;
 	uint64_t id;
 	time_t end;
 	int fd;
 
-	snprintf(sub, sizeof(sub), "%s/race", dir);
-	mkdir(sub, 0700);
-	dir = sub;
-	memset(&rc, 0, sizeof(rc));
-	rc.dir = dir;
-	stat(dir, &st);
-	rc.ino = st.st_ino;
-	pthread_create(&th, NULL, race_user, &rc);
+	stat(rc->path, &st);
+	rc->ino = st.st_ino;
+	pthread_create(&th, NULL, race_user, rc);
 	end = time(NULL) + 2;
 	while (time(NULL) < end) {
-		fd = open(dir, O_PATH);
+		fd = open(rc->path, rc->oflags);
 		redo_begin(&tx, &r, t);
-		inode_ref(&tx, st.st_dev, st.st_ino, st.st_mode, fd, &id);
+		id = rc->add(&tx, fd, &st);
 		redo_commit(&tx);
-		__atomic_store_n(&rc.nodeid, id, __ATOMIC_RELEASE);
+		__atomic_store_n(&rc->id, id, __ATOMIC_RELEASE);
 		for (volatile int i = 0; i < 200; i++)
 			;
 		redo_begin(&tx, &r, t);
-		inode_forget(&tx, id, 1);
+		rc->drop(&tx, id);
 		redo_commit(&tx);
 		/* Another file takes the lowest free number: the one closed. */
 		fd = open("/dev/null", O_RDONLY);
@@ -311,12 +315,50 @@ test_pin_race(const char *dir)
 			;
 		close(fd);
 	}
-	__atomic_store_n(&rc.stop, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&rc->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
-	diag("%lu uses of a raced inode fd", rc.gets);
-	ok(rc.gets > 0, "the user thread got the fd");
-	is_int((int)rc.ebadf, 0, "no use of a closed fd (EBADF)");
-	is_int((int)rc.wrong, 0, "no use of a reused fd (another file)");
+	diag("%lu uses of a raced %s fd", rc->gets, what);
+	ok(rc->gets > 0, "the user thread got the fd");
+	is_int((int)rc->ebadf, 0, "no use of a closed fd (EBADF)");
+	is_int((int)rc->wrong, 0, "no use of a reused fd (another file)");
+}
+
+static int
+race_inode_get(uint64_t id, int *ret_fd)
+{
+	return inode_get(&r, id, ret_fd, NULL);
+}
+
+static uint64_t
+race_inode_add(struct redo_txn *tx, int fd, const struct stat *st)
+{
+	uint64_t id = 0;
+
+	inode_ref(tx, st->st_dev, st->st_ino, st->st_mode, fd, &id);
+	return id;
+}
+
+static void
+race_inode_drop(struct redo_txn *tx, uint64_t id)
+{
+	inode_forget(tx, id, 1);
+}
+
+static void
+test_pin_race(const char *dir)
+{
+	struct race rc;
+	char sub[256];
+
+	snprintf(sub, sizeof(sub), "%s/race", dir);
+	mkdir(sub, 0700);
+	memset(&rc, 0, sizeof(rc));
+	rc.path = sub;
+	rc.oflags = O_PATH;
+	rc.get = race_inode_get;
+	rc.add = race_inode_add;
+	rc.drop = race_inode_drop;
+	race_run(&rc, &r.threads[5], "inode");
 	ok(inode_deferred() == 0, "no close left waiting");
 }
 
@@ -338,6 +380,7 @@ test_handles(void)
 	    "a file handle is not a dir handle");
 	ok(handle_get(&r, fh + (1ULL << 32), false, &got, NULL, NULL) == -EBADF,
 	    "a wrong generation is refused");
+	inode_put_temps(); /* the pins of the handle_get() calls above */
 	redo_begin(&tx, &r, t);
 	ok(handle_release(&tx, fh, false) == 0, "release");
 	redo_commit(&tx);
@@ -353,6 +396,121 @@ test_handles(void)
 	redo_commit(&tx);
 	ok((fh2 & 0xffffffff) == (fh & 0xffffffff) && fh2 != fh,
 	    "slot reused with a new generation");
+}
+
+/*
+ * RELEASE racing a request on the same fh (a hostile guest with a thread
+ * pool): as test_pins, for handle_get() and handle_release(), and for a
+ * DESTROY's handle_release_at() and lock entries.
+ */
+static void
+test_handle_pins(const char *dir)
+{
+	struct region_thread_rec *t = &r.threads[6];
+	uint64_t fh, nodeid, owner, lfh;
+	struct redo_txn tx;
+	struct stat st, st2;
+	int fd, got, other;
+	uint32_t pid;
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/hpins", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	fstat(fd, &st);
+	redo_begin(&tx, &r, t);
+	handle_add(&tx, fd, 90, O_RDWR, false, &fh);
+	redo_commit(&tx);
+	ok(handle_get(&r, fh, false, &got, NULL, NULL) == 0 && got == fd,
+	    "a request gets the handle's fd");
+	redo_begin(&tx, &r, t);
+	ok(handle_release(&tx, fh, false) == 0, "released while in use");
+	redo_commit(&tx);
+	ok(handle_get(&r, fh, false, &other, NULL, NULL) == -EBADF,
+	    "new users get EBADF");
+	ok(fcntl(got, F_GETFD) >= 0 && fstat(got, &st2) == 0 &&
+	    st2.st_ino == st.st_ino, "the user's fd stays open on its file");
+	ok(handle_deferred() == 1, "one close deferred");
+	other = open("/dev/null", O_RDONLY);
+	ok(other != got, "so a new open cannot take its number");
+	close(other);
+	inode_put_temps();
+	ok(fcntl(got, F_GETFD) < 0, "closed when the request ends");
+	ok(handle_deferred() == 0, "nothing deferred any more");
+	/* DESTROY frees every entry: two users of one, both waited for. */
+	fd = open(path, O_RDWR);
+	redo_begin(&tx, &r, t);
+	handle_add(&tx, fd, 90, O_RDWR, false, &fh);
+	redo_commit(&tx);
+	handle_get(&r, fh, false, &got, NULL, NULL);
+	handle_get(&r, fh, false, &got, NULL, NULL);
+	redo_begin(&tx, &r, t);
+	ok(handle_release_at(&tx, (fh & 0xffffffff) - 1) == 0, "DESTROY it");
+	redo_commit(&tx);
+	ok(fcntl(fd, F_GETFD) >= 0 && handle_deferred() == 1,
+	    "pinned twice: deferred");
+	inode_put_temps();
+	ok(fcntl(fd, F_GETFD) < 0 && handle_deferred() == 0,
+	    "closed after both uses end");
+	/* A lock owner's OFD: pinned when its fd is asked for, not in scans. */
+	fd = open(path, O_RDWR);
+	redo_begin(&tx, &r, t);
+	handle_add_lock(&tx, fd, 90, 7, 1234, O_RDWR, &lfh);
+	redo_commit(&tx);
+	ok(handle_lock_entry(&r, (lfh & 0xffffffff) - 1, NULL, &nodeid, &owner,
+	    &pid, &fh) == 0 && fh == lfh && owner == 7 && pid == 1234,
+	    "a scan reads a lock entry");
+	ok(handle_lock_entry(&r, (lfh & 0xffffffff) - 1, &got, &nodeid, &owner,
+	    &pid, &fh) == 0 && got == fd, "a lock request gets its OFD");
+	redo_begin(&tx, &r, t);
+	handle_release_lock(&tx, lfh);
+	redo_commit(&tx);
+	ok(fcntl(fd, F_GETFD) >= 0 && handle_deferred() == 1,
+	    "a FLUSH freeing it in use defers its close");
+	inode_put_temps();
+	ok(fcntl(fd, F_GETFD) < 0 && handle_deferred() == 0,
+	    "closed when the lock request ends");
+	unlink(path);
+}
+
+static int
+race_handle_get(uint64_t id, int *ret_fd)
+{
+	return handle_get(&r, id, false, ret_fd, NULL, NULL);
+}
+
+static uint64_t
+race_handle_add(struct redo_txn *tx, int fd, const struct stat *st)
+{
+	uint64_t fh = 0;
+
+	(void)st;
+	handle_add(tx, fd, 91, O_RDONLY, false, &fh);
+	return fh;
+}
+
+static void
+race_handle_drop(struct redo_txn *tx, uint64_t id)
+{
+	handle_release(tx, id, false);
+}
+
+static void
+test_handle_pin_race(const char *dir)
+{
+	struct race rc;
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/hrace", dir);
+	close(open(path, O_RDWR | O_CREAT, 0600));
+	memset(&rc, 0, sizeof(rc));
+	rc.path = path;
+	rc.oflags = O_RDONLY;
+	rc.get = race_handle_get;
+	rc.add = race_handle_add;
+	rc.drop = race_handle_drop;
+	race_run(&rc, &r.threads[7], "handle");
+	ok(handle_deferred() == 0, "no close left waiting");
+	unlink(path);
 }
 
 static void
@@ -388,6 +546,8 @@ main(void)
 	test_pins(dir);
 	test_pin_race(dir);
 	test_handles();
+	test_handle_pins(dir);
+	test_handle_pin_race(dir);
 	test_poison();
 	{
 		char sub[300];
