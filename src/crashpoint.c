@@ -28,7 +28,7 @@ static int cp_unique_sig = SIGSEGV;
 static int cp_unique_set;
 static struct region *cp_region;
 static char dp_name[128];
-static unsigned long dp_us;
+static unsigned long dp_us, dp_every = 1, dp_passes;
 
 static int
 parse_sig(const char *s, int dflt)
@@ -73,7 +73,9 @@ parse(void)
 	if (e != NULL && (c1 = strchr(e, ':')) != NULL &&
 	    (size_t)(c1 - e) < sizeof(dp_name)) {
 		memcpy(dp_name, e, (size_t)(c1 - e));
-		dp_us = strtoul(c1 + 1, NULL, 10);
+		dp_us = strtoul(c1 + 1, &c2, 10);
+		if (*c2 == ':' && strtoul(c2 + 1, NULL, 10) > 0)
+			dp_every = strtoul(c2 + 1, NULL, 10);
 	}
 	e = getenv("PHX_CRASH_UNIQUE");
 	if (e != NULL && *e != '\0') {
@@ -124,6 +126,8 @@ crashpoint_delay(const char *name)
 
 	pthread_once(&once, parse);
 	if (dp_us == 0 || strcmp(name, dp_name) != 0)
+		return;
+	if (__atomic_add_fetch(&dp_passes, 1, __ATOMIC_RELAXED) % dp_every)
 		return;
 	ts.tv_sec = (time_t)(dp_us / 1000000);
 	ts.tv_nsec = (long)(dp_us % 1000000) * 1000;

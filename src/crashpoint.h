@@ -7,9 +7,10 @@
  *   PHX_CRASH=name[:count][:sig]   the count-th pass (default 1) through
  *                                  point name raises sig (KILL default;
  *                                  SEGV, ABRT, BUS also accepted)
- *   PHX_DELAY=name:us              every pass through DELAYPOINT(name)
- *                                  sleeps us microseconds (widens a race
- *                                  window for a test; never a crash)
+ *   PHX_DELAY=name:us[:every]      every pass (or every every-th pass)
+ *                                  through DELAYPOINT(name) sleeps us
+ *                                  microseconds (widens a race window,
+ *                                  holds a request; never a crash)
  *   PHX_CRASH_UNIQUE=unique[:sig]  a poison request: every time the request
  *                                  with that FUSE unique is handled, sig
  *                                  (SEGV default) is raised

@@ -730,6 +730,8 @@ pool_main(void *arg)
 
 		qu = j->qu;
 		e.id = j->head;
+		/* tests: a request held while many others pass (recovery). */
+		DELAYPOINT("queue.pool_job");
 		e.len = run_request(qs, qu->idx, j->head, j->slot, &j->c, t,
 		    false);
 		push(qu, &e, 1);
@@ -1152,7 +1154,14 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		(void)vring_push(&qu->vq, e, ne);
 		st->pushed += ne;
 	}
-	/* Step 4: last_avail_idx from the live slots. */
+	/*
+	 * Step 4: last_avail_idx from the live slots. Only the newest pop can
+	 * be ahead of it (pop_one: POPPED, then the index), and only by one.
+	 * Every other live slot is behind, by any distance: a request held by
+	 * the pool or a blocker thread while the guest cycles its other heads
+	 * lets the index run far past it (more than the ring size: such a
+	 * slot was once dropped here as corrupt, and its request lost).
+	 */
 	saved = (uint16_t)rec->last_avail_idx;
 	best = saved;
 	for (unsigned h = 0; h < num; h++) {
@@ -1163,9 +1172,8 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 			continue;
 		if (s != JOURNAL_POPPED && s != JOURNAL_EXECUTING)
 			continue; /* handled below as corrupt */
-		if ((int16_t)(uint16_t)(journal_pos(w) - saved) >= 0 &&
-		    (int16_t)(uint16_t)(journal_pos(w) + 1 - best) > 0)
-			best = (uint16_t)(journal_pos(w) + 1);
+		if ((uint16_t)journal_pos(w) == saved)
+			best = (uint16_t)(saved + 1);
 	}
 	avail = vring_avail_idx(&qu->vq);
 	if ((uint16_t)(avail - best) > num) {
@@ -1182,9 +1190,9 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 
 		if (journal_epoch(w) != epoch || js == JOURNAL_FREE)
 			continue;
+		/* age 0: "popped" at an index not yet reached: corrupt. */
 		if ((js != JOURNAL_POPPED && js != JOURNAL_EXECUTING) ||
-		    age == 0 || age > num) {
-			/* Outside the window of in-flight heads: corrupt. */
+		    age == 0) {
 			region_store(&s->word, journal_with_state(w,
 			    JOURNAL_FREE));
 			st->dropped++;

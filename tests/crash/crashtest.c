@@ -467,6 +467,30 @@ static void
 mark_bad(struct work *w, struct fusec_req *req, int kind, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A hang: which requests never got their reply (queue, head, opcode). */
+static void
+dump_inflight(struct vuf_dev *d)
+{
+	for (unsigned q = 0; q < d->nvq; q++) {
+		struct vuf_vq *vq = &d->vq[q];
+
+		printf("# queue %u: avail_idx %u last_used %u used->idx %u\n", q,
+		    vq->avail_idx, vq->last_used,
+		    __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE));
+		for (unsigned h = 0; h < vq->num; h++) {
+			struct fusec_req *r = vq->heads[h].cookie;
+
+			if (!vq->heads[h].inflight || r == NULL)
+				continue;
+			printf("#   lost: queue %u head %u opcode %u unique %llu "
+			    "nodeid %llu age %.1f ms\n", q, h, r->opcode,
+			    (unsigned long long)r->unique,
+			    (unsigned long long)r->nodeid,
+			    (double)(vuf_now_ns() - vq->heads[h].t_pub) / 1e6);
+		}
+	}
+}
+
 static void
 mark_bad(struct work *w, struct fusec_req *req, int kind, const char *fmt, ...)
 {
@@ -1224,6 +1248,8 @@ work_main(const struct opts *o)
 		}
 	}
 	(void)npoison_inflight;
+	if (hung)
+		dump_inflight(w.d);
 	printf("# ops=%llu ok=%llu bad=%llu kills=%llu respawns_seen=%llu "
 	       "control=%llu longest_stall_ms=%.1f seconds=%.1f\n",
 	    (unsigned long long)w.ops, (unsigned long long)w.ok,

@@ -6,7 +6,8 @@
 # checks exactly-one-correct-reply, pre-crash nodeids/fhs, the host's view
 # and the keeper's fd count. TAP; exit 1 on failure.
 # Knobs: PHX_CRASH_KILL_SECONDS (12), PHX_CRASH_SEGV_SECONDS (4),
-# PHX_CRASH_KILL_MIN_MS (5), PHX_CRASH_KILL_MAX_MS (50), PHX_CRASH_DEPTH (64).
+# PHX_CRASH_KILL_MIN_MS (5), PHX_CRASH_KILL_MAX_MS (50), PHX_CRASH_DEPTH (64),
+# PHX_CRASH_HELD_SECONDS (6).
 set -u
 DAEMON=${1:?usage: kills.sh PHOENIXFSD CRASHTEST}
 CT=${2:?usage: kills.sh PHOENIXFSD CRASHTEST}
@@ -33,5 +34,22 @@ for sig in KILL SEGV; do
 	[ $rc -ne 0 ] && show_log 30
 	stop_daemon
 done
+# A request held long in the pool (PHX_DELAY: one pool job in 20 sleeps
+# 400 ms) while the other heads cycle far past it, more than the ring
+# size; then a SIGKILL. Recovery once took such a slot for corrupt and
+# dropped it: its request was never answered.
+export PHX_DELAY=queue.pool_job:400000:20
+if ! start_daemon "held"; then
+	tap_ok 1 "held request: daemon started"; show_log 20
+else
+	run_tap "held request, SIGKILL every 300-500 ms, depth 16" \
+	    "$CT" work --socket "$SOCK" --share "$SHARE" --keeper "$KEEPER" \
+	    --depth 16 --seconds "${PHX_CRASH_HELD_SECONDS:-6}" \
+	    --kill-min-ms 300 --kill-max-ms 500 --kill-sig KILL \
+	    --expect-respawn --pool 2000 --stall-timeout 10
+	[ $? -ne 0 ] && show_log 30
+	stop_daemon
+fi
+unset PHX_DELAY
 tap_end
 [ $TAPFAIL -eq 0 ]
