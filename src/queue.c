@@ -1160,19 +1160,25 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	 * Every other live slot is behind, by any distance: a request held by
 	 * the pool or a blocker thread while the guest cycles its other heads
 	 * lets the index run far past it (more than the ring size: such a
-	 * slot was once dropped here as corrupt, and its request lost).
+	 * slot was once dropped here as corrupt, and its request lost). A
+	 * slot held for a multiple of 65536 pops also shows pos == saved: the
+	 * newest pop is the one whose head the avail ring still holds there
+	 * (the guest cannot have overwritten that entry: it would need more
+	 * heads than the ring has), a held one's head is in flight elsewhere.
 	 */
 	saved = (uint16_t)rec->last_avail_idx;
 	best = saved;
 	for (unsigned h = 0; h < num; h++) {
 		uint64_t w = region_load(&region_slot(qs->r, q, h)->word);
 		enum journal_state s = journal_state(w);
+		uint16_t at;
 
 		if (journal_epoch(w) != epoch || s == JOURNAL_FREE)
 			continue;
 		if (s != JOURNAL_POPPED && s != JOURNAL_EXECUTING)
 			continue; /* handled below as corrupt */
-		if ((uint16_t)journal_pos(w) == saved)
+		if ((uint16_t)journal_pos(w) == saved &&
+		    vring_avail_head(&qu->vq, saved, &at) == 0 && at == h)
 			best = (uint16_t)(saved + 1);
 	}
 	avail = vring_avail_idx(&qu->vq);
