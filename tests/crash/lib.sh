@@ -2,7 +2,7 @@
 # lib.sh: what the crash test scripts share (sourced, not run). Starts
 # phoenixfsd daemons in a mktemp directory, stops exactly the processes it
 # started (launcher, keeper, the keeper's child) and merges the TAP of
-# several crashtest runs into one numbered stream ending in "N passed, N
+# several crashtest runs into one numbered stream ending in "# N passed, N
 # failed". Knobs: PHX_CRASH_SANDBOX (none|chroot|namespace, default namespace),
 # PHX_CRASH_KEEP=1 keeps the temporary directory and logs.
 
@@ -24,7 +24,7 @@ tap_ok() { # ok(0|1) description
 
 tap_end() {
 	echo "1..$TAPN"
-	echo "$TAPPASS passed, $TAPFAIL failed"
+	echo "# $TAPPASS passed, $TAPFAIL failed"
 }
 
 # Children of pid $1.
