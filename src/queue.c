@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Queue threads: the life of a request (DESIGN 3) and its recovery (DESIGN
- * 4 steps 3-5, 8). A queue thread pops a head, copies the request into the
- * head's journal slot (POPPED, with a new generation, the avail position
- * and the ring epoch), advances last_avail_idx, runs the FUSE layer in a
- * redo transaction that also moves the slot to REPLIED, and pushes the
- * batch's completions under the push lock. With --thread-pool-size N the
- * queue thread only pops; N pool threads run and push.
+ * Queue threads: the life of a request (DESIGN 3 and 4 step 8; recovery
+ * is queue_recover.c, the pool and blocker threads queue_pool.c). A queue
+ * thread pops a head, copies the request into the head's journal slot
+ * (POPPED, with a new generation, the avail position and the ring epoch),
+ * advances last_avail_idx, runs the FUSE layer in a redo transaction that
+ * also moves the slot to REPLIED, and pushes completions every few
+ * requests under the push lock. Requests that wait on the host go to the
+ * pool; with --thread-pool-size N the queue thread only pops and N pool
+ * threads run and push.
  *
  * Invariants: a slot is POPPED before last_avail_idx passes it, REPLIED
  * only in the transaction that commits the request's effects, and FREE
@@ -39,78 +41,11 @@
 #include "log.h"
 #include "pollwin.h"
 #include "queue.h"
+#include "queue_int.h"
 #include "redo.h"
 #include "vring.h"
 
-#define QUEUE_BATCH	64	/* requests popped per ring check */
-/*
- * Completions pushed every QUEUE_PUSH_EVERY requests, not once per batch:
- * the front-end harvests and re-posts while we serve the rest (depth-16
- * getattr, 2 CPUs: 180-210k ops/s pushing per batch of 16, 400-490k every
- * 4, 370-470k every 1; randread 60k / 280-350k / 230-285k).
- */
-#define QUEUE_PUSH_EVERY 4
-/* Pool threads for slow requests when there is no --thread-pool-size. */
-#define QUEUE_SLOW_THREADS 4
-/* A FUSE_WRITE's copy: header and write_in; the payload is read live. */
-#define QUEUE_WRITE_COPY \
-	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
-
-struct queue;
-
-/* Set on a blocker thread (a SETLKW's own): fuse_req.may_block. */
-static __thread bool may_block_thread;
-
-struct pool_job {
-	struct pool_job *next;
-	struct queue *qu;
-	uint16_t head;
-	struct journal_slot_rec *slot;
-	struct guestmem_table *gt; /* reference: the iovecs point into it */
-	struct vring_chain c;
-	struct iovec iov[VRING_MAX_IOV];
-};
-
-struct queue {
-	struct queue_set *qs;
-	unsigned idx;
-	pthread_t th;
-	bool running;		/* control thread only */
-	int stop;		/* atomic: set by queue_stop */
-	bool signal_once;	/* recovery: call fd once before first wait */
-	bool broken_logged;
-	pthread_mutex_t push_lock; /* used ring, publish record, call fd, vq */
-	struct vring_queue vq;	/* consumer side: the queue thread's */
-	unsigned outstanding;	/* pool jobs in flight, under pool_lock */
-	pthread_cond_t drained;
-	struct iovec iov[VRING_MAX_IOV];
-	struct vring_used_ent comps[QUEUE_BATCH];
-	/*
-	 * --no-journal: the request copies live here, indexed by head, and
-	 * not in the region's journal (nothing for recovery to replay).
-	 */
-	struct journal_slot_rec *heap;
-};
-
-struct queue_set {
-	struct region *r;
-	const struct config *cfg;
-	struct guestmem *gm;
-	struct fuse_session *fs;
-	uint64_t poll_max_ns;	/* --poll-max-us (pollwin.h) */
-	bool journal;		/* false: --no-journal (benchmarks only) */
-	struct queue q[REGION_MAX_QUEUES];
-	/* pool */
-	unsigned npool;
-	bool pool_all;		/* every request (--thread-pool-size), or slow ones */
-	pthread_t *pool_th;
-	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_cv;	/* jobs queued or stop */
-	pthread_cond_t free_cv;	/* a job returned to the free list */
-	struct pool_job *jobs, *jobs_tail, *free_jobs;
-	unsigned njobs_alloc;
-	bool pool_stop;
-};
+__thread bool queue_may_block;
 
 /* ---- thread records ------------------------------------------------- */
 
@@ -141,8 +76,8 @@ queue_thread_release(struct region_thread_rec *t)
 }
 
 /* The thread's io_uring for exactly-once operations (intent.h). */
-static void
-thread_ring(struct region *r, struct region_thread_rec *t)
+void
+queue_thread_ring(struct region *r, struct region_thread_rec *t)
 {
 	static bool warned;
 	int err = intent_thread_init(r, t);
@@ -170,12 +105,6 @@ static bool
 slot_free(uint64_t w, uint16_t epoch)
 {
 	return journal_state(w) == JOURNAL_FREE || journal_epoch(w) != epoch;
-}
-
-static bool
-stopping(const struct queue *qu)
-{
-	return __atomic_load_n(&qu->stop, __ATOMIC_ACQUIRE);
 }
 
 static void
@@ -284,8 +213,8 @@ excl_take(const struct journal_slot_rec *slot)
  * buffers are c; one redo transaction commits its effects with the slot's
  * move to REPLIED. Returns the reply length.
  */
-static uint32_t
-run_request(struct queue_set *qs, unsigned q, uint16_t head,
+uint32_t
+queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
     struct journal_slot_rec *slot, const struct vring_chain *c,
     struct region_thread_rec *t, bool replay)
 {
@@ -313,7 +242,7 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	req.slot = journaled ? slot : NULL;
 	req.txn = &tx;
 	req.replay = replay;
-	req.may_block = may_block_thread;
+	req.may_block = queue_may_block;
 	req.cancel = &qs->q[q].stop;
 	redo_begin(&tx, qs->r, t);
 #ifdef PHX_CRASHPOINTS
@@ -350,8 +279,8 @@ run_request(struct queue_set *qs, unsigned q, uint16_t head,
 }
 
 /* Pushes n completions of queue qu and notifies (DESIGN 3 step 5). */
-static void
-push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+void
+queue_push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
 {
 	if (n == 0)
 		return;
@@ -373,8 +302,8 @@ push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
  * chain set), 0 nothing available, -EBUSY head in use, -EPROTO / -EFAULT /
  * -E2BIG malformed ring or chain.
  */
-static int
-pop_one(struct queue *qu, uint16_t *ret_head,
+int
+queue_pop_one(struct queue *qu, uint16_t *ret_head,
     struct journal_slot_rec **ret_slot, struct vring_chain *c)
 {
 	struct region *r = qu->qs->r;
@@ -427,159 +356,6 @@ pop_one(struct queue *qu, uint16_t *ret_head,
 	return 1;
 }
 
-/* ---- requests that may wait: a thread each (issue 3) ------------------ */
-
-/*
- * A SETLKW may wait for another guest process's unlock, which this queue
- * must go on serving: it runs on a detached thread of its own with a
- * thread record (redo log, io_uring, activity) and counts as outstanding,
- * so queue_stop() waits for it, and it ends its wait on qu->stop.
- */
-struct blocker {
-	struct queue *qu;
-	uint16_t head;
-	struct journal_slot_rec *slot;
-	struct guestmem_table *gt; /* reference: the iovecs point into it */
-	struct region_thread_rec *t;
-	struct vring_chain c;
-	struct iovec iov[VRING_MAX_IOV];
-};
-
-static bool
-blocking_request(const struct journal_slot_rec *slot)
-{
-	uint32_t opcode = 0;
-
-	if (slot->req_len >= offsetof(struct fuse_in_header, opcode) + 4)
-		memcpy(&opcode, slot->req + offsetof(struct fuse_in_header,
-		    opcode), sizeof(opcode));
-	return opcode == FUSE_SETLKW;
-}
-
-/*
- * A request that waits on the host: an io_uring exactly-once operation
- * (handed to an io-wq worker and back: two wakeups, 40-90 us on a quiet
- * virtualized host), or an fsync. Inline mode hands these to the pool so
- * that several wait at once while the queue thread serves the rest.
- */
-static bool
-slow_request(const struct journal_slot_rec *slot)
-{
-	const size_t h = sizeof(struct fuse_in_header);
-	uint32_t opcode = 0, word = 0;
-
-	if (slot->req_len < h)
-		return false;
-	memcpy(&opcode, slot->req + offsetof(struct fuse_in_header, opcode),
-	    sizeof(opcode));
-	switch (opcode) {
-	case FUSE_CREATE: case FUSE_MKDIR: case FUSE_SYMLINK: case FUSE_LINK:
-	case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_RENAME: case FUSE_RENAME2:
-	case FUSE_FALLOCATE: case FUSE_SETXATTR: case FUSE_FSYNC:
-	case FUSE_FSYNCDIR:
-		return true;
-	case FUSE_SETATTR:	/* valid: a size change is an FTRUNCATE */
-		if (slot->req_len >= h + sizeof(word))
-			memcpy(&word, slot->req + h, sizeof(word));
-		return (word & FATTR_SIZE) != 0;
-	case FUSE_OPEN:		/* flags: O_TRUNC is an FTRUNCATE */
-		if (slot->req_len >= h + sizeof(word))
-			memcpy(&word, slot->req + h, sizeof(word));
-		return (word & O_TRUNC) != 0;
-	default:
-		return false;
-	}
-}
-
-static void *
-blocker_main(void *arg)
-{
-	struct blocker *b = arg;
-	struct queue *qu = b->qu;
-	struct queue_set *qs = qu->qs;
-	struct vring_used_ent e;
-
-	b->t->tid = (uint64_t)gettid();
-	(void)fault_thread_init(b->t);
-	thread_ring(qs->r, b->t);
-	may_block_thread = true;
-	e.id = b->head;
-	e.len = run_request(qs, qu->idx, b->head, b->slot, &b->c, b->t, false);
-	push(qu, &e, 1);
-	guestmem_put(b->gt);
-	fault_end();
-	queue_thread_release(b->t);
-	pthread_mutex_lock(&qs->pool_lock);
-	if (--qu->outstanding == 0)
-		pthread_cond_broadcast(&qu->drained);
-	pthread_mutex_unlock(&qs->pool_lock);
-	free(b);
-	return NULL;
-}
-
-/* 0: the request is the blocker thread's now; < 0: run it here. */
-static int
-blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
-    const struct vring_chain *c)
-{
-	struct queue_set *qs = qu->qs;
-	struct blocker *b = malloc(sizeof(*b));
-	pthread_attr_t at;
-	pthread_t th;
-	int err;
-
-	if (b == NULL)
-		return -ENOMEM;
-	b->t = queue_thread_claim(qs->r);
-	if (b->t == NULL) {
-		free(b);
-		return -EAGAIN;
-	}
-	b->qu = qu;
-	b->head = head;
-	b->slot = slot;
-	b->c = *c;
-	memcpy(b->iov, c->iov, (c->nrd + c->nwr) * sizeof(*c->iov));
-	b->c.iov = b->iov;
-	b->c.max = VRING_MAX_IOV;
-	b->gt = guestmem_ref(qu->vq.gt);
-	pthread_mutex_lock(&qs->pool_lock);
-	qu->outstanding++;
-	pthread_mutex_unlock(&qs->pool_lock);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&th, &at, blocker_main, b);
-	pthread_attr_destroy(&at);
-	if (err == 0)
-		return 0;
-	pthread_mutex_lock(&qs->pool_lock);
-	qu->outstanding--;
-	pthread_mutex_unlock(&qs->pool_lock);
-	guestmem_put(b->gt);
-	region_store(&b->t->in_use, 0);
-	free(b);
-	return -err;
-}
-
-static struct pool_job *job_get(struct queue_set *qs);
-static void pool_enqueue(struct queue *qu, struct pool_job *j);
-
-/* Inline mode: hands a popped slow request to the pool (a copy of c). */
-static void
-pool_hand(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
-    const struct vring_chain *c)
-{
-	struct pool_job *j = job_get(qu->qs);
-
-	j->head = head;
-	j->slot = slot;
-	j->c = *c;
-	memcpy(j->iov, c->iov, (c->nrd + c->nwr) * sizeof(*c->iov));
-	j->c.iov = j->iov;
-	j->c.max = VRING_MAX_IOV;
-	pool_enqueue(qu, j);
-}
-
 /*
  * Inline mode: pop and run up to QUEUE_BATCH, pushing every
  * QUEUE_PUSH_EVERY; slow requests go to the pool.
@@ -590,170 +366,38 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 	unsigned nc = 0, pushed = 0;
 	int err = 0;
 
-	while (nc < QUEUE_BATCH && !stopping(qu)) {
+	while (nc < QUEUE_BATCH && !queue_stopping(qu)) {
 		struct journal_slot_rec *slot;
 		struct vring_chain c = { .iov = qu->iov, .max = VRING_MAX_IOV };
 		uint16_t head;
 
-		err = pop_one(qu, &head, &slot, &c);
+		err = queue_pop_one(qu, &head, &slot, &c);
 		if (err <= 0)
 			break;
-		if (blocking_request(slot) && blocker_start(qu, head, slot, &c) == 0)
+		if (queue_blocking(slot) && queue_blocker_start(qu, head, slot, &c) == 0)
 			continue;
-		if (qu->qs->npool > 0 && slow_request(slot)) {
-			pool_hand(qu, head, slot, &c);
+		if (qu->qs->npool > 0 && queue_slow(slot)) {
+			queue_pool_hand(qu, head, slot, &c);
 			continue;
 		}
 		qu->comps[nc].id = head;
-		qu->comps[nc].len = run_request(qu->qs, qu->idx, head, slot, &c,
+		qu->comps[nc].len = queue_run_request(qu->qs, qu->idx, head, slot, &c,
 		    t, false);
 		nc++;
 		if (nc - pushed >= QUEUE_PUSH_EVERY) {
-			push(qu, qu->comps + pushed, nc - pushed);
+			queue_push(qu, qu->comps + pushed, nc - pushed);
 			pushed = nc;
 		}
 	}
-	push(qu, qu->comps + pushed, nc - pushed);
+	queue_push(qu, qu->comps + pushed, nc - pushed);
 	return err < 0 ? err : (int)nc;
-}
-
-/* ---- pool ------------------------------------------------------------ */
-
-static struct pool_job *
-job_get(struct queue_set *qs)
-{
-	struct pool_job *j;
-
-	pthread_mutex_lock(&qs->pool_lock);
-	/* Bounded: at most one job per head of every queue. */
-	while (qs->free_jobs == NULL &&
-	    qs->njobs_alloc >= REGION_MAX_QUEUE_SIZE * 2)
-		pthread_cond_wait(&qs->free_cv, &qs->pool_lock);
-	j = qs->free_jobs;
-	if (j != NULL)
-		qs->free_jobs = j->next;
-	else
-		qs->njobs_alloc++;
-	pthread_mutex_unlock(&qs->pool_lock);
-	if (j == NULL) {
-		j = malloc(sizeof(*j));
-		if (j == NULL)
-			fatalx("out of memory for a pool job");
-	}
-	return j;
-}
-
-/* Pool mode: pop up to QUEUE_BATCH and queue them for the pool. */
-static int
-dispatch_batch(struct queue *qu)
-{
-	struct queue_set *qs = qu->qs;
-	unsigned n = 0;
-	int err = 0;
-
-	while (n < QUEUE_BATCH && !stopping(qu)) {
-		struct pool_job *j = job_get(qs);
-
-		j->c.iov = j->iov;
-		j->c.max = VRING_MAX_IOV;
-		err = pop_one(qu, &j->head, &j->slot, &j->c);
-		if (err <= 0) {
-			pthread_mutex_lock(&qs->pool_lock);
-			j->next = qs->free_jobs;
-			qs->free_jobs = j;
-			pthread_mutex_unlock(&qs->pool_lock);
-			break;
-		}
-		if (blocking_request(j->slot) &&
-		    blocker_start(qu, j->head, j->slot, &j->c) == 0) {
-			pthread_mutex_lock(&qs->pool_lock);
-			j->next = qs->free_jobs;
-			qs->free_jobs = j;
-			pthread_cond_signal(&qs->free_cv);
-			pthread_mutex_unlock(&qs->pool_lock);
-			n++;
-			continue;
-		}
-		pool_enqueue(qu, j);
-		n++;
-	}
-	return err < 0 ? err : (int)n;
-}
-
-/* Queues a popped request (head, slot, chain set) for the pool. */
-static void
-pool_enqueue(struct queue *qu, struct pool_job *j)
-{
-	struct queue_set *qs = qu->qs;
-
-	j->qu = qu;
-	j->gt = guestmem_ref(qu->vq.gt);
-	j->next = NULL;
-	pthread_mutex_lock(&qs->pool_lock);
-	if (qs->jobs_tail != NULL)
-		qs->jobs_tail->next = j;
-	else
-		qs->jobs = j;
-	qs->jobs_tail = j;
-	qu->outstanding++;
-	pthread_cond_signal(&qs->pool_cv);
-	pthread_mutex_unlock(&qs->pool_lock);
-}
-
-static void *
-pool_main(void *arg)
-{
-	struct queue_set *qs = arg;
-	struct region_thread_rec *t = queue_thread_claim(qs->r);
-
-	if (t == NULL)
-		fatalx("no free thread record for a pool thread");
-	(void)fault_thread_init(t);
-	thread_ring(qs->r, t);
-	for (;;) {
-		struct pool_job *j;
-		struct vring_used_ent e;
-		struct queue *qu;
-
-		pthread_mutex_lock(&qs->pool_lock);
-		while (qs->jobs == NULL && !qs->pool_stop)
-			pthread_cond_wait(&qs->pool_cv, &qs->pool_lock);
-		j = qs->jobs;
-		if (j == NULL) {
-			pthread_mutex_unlock(&qs->pool_lock);
-			break;
-		}
-		qs->jobs = j->next;
-		if (qs->jobs == NULL)
-			qs->jobs_tail = NULL;
-		pthread_mutex_unlock(&qs->pool_lock);
-
-		qu = j->qu;
-		e.id = j->head;
-		/* tests: a request held while many others pass (recovery). */
-		DELAYPOINT("queue.pool_job");
-		e.len = run_request(qs, qu->idx, j->head, j->slot, &j->c, t,
-		    false);
-		push(qu, &e, 1);
-		guestmem_put(j->gt);
-
-		pthread_mutex_lock(&qs->pool_lock);
-		j->next = qs->free_jobs;
-		qs->free_jobs = j;
-		pthread_cond_signal(&qs->free_cv);
-		if (--qu->outstanding == 0)
-			pthread_cond_broadcast(&qu->drained);
-		pthread_mutex_unlock(&qs->pool_lock);
-	}
-	queue_thread_release(t);
-	return NULL;
 }
 
 /* ---- the queue thread ------------------------------------------------ */
 
 /* Re-translates the rings after a memory table change. */
-static int
-reattach(struct queue *qu)
+int
+queue_reattach(struct queue *qu)
 {
 	struct queue_set *qs = qu->qs;
 	struct guestmem_table *gt = guestmem_get(qs->gm);
@@ -823,21 +467,21 @@ queue_main(void *arg)
 	if (t == NULL)
 		fatalx("queue %u: no free thread record", qu->idx);
 	(void)fault_thread_init(t);
-	thread_ring(qs->r, t);
+	queue_thread_ring(qs->r, t);
 	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
-	while (!stopping(qu)) {
+	while (!queue_stopping(qu)) {
 		uint64_t deadline, slept, now;
 		enum pollwin_way way;
 		uint16_t last;
 		int n;
 
 		if (guestmem_gen(qs->gm) != qu->vq.gt->gen &&
-		    (n = reattach(qu)) < 0) {
+		    (n = queue_reattach(qu)) < 0) {
 			mark_broken(qu, n, "rings unmapped by a memory change");
 			break;
 		}
-		n = qs->pool_all ? dispatch_batch(qu) : serve_batch(qu, t);
+		n = qs->pool_all ? queue_dispatch_batch(qu) : serve_batch(qu, t);
 		if (n < 0) {
 			mark_broken(qu, n, n == -EBUSY ?
 			    "guest posted a head that is in flight" :
@@ -854,13 +498,13 @@ queue_main(void *arg)
 		way = pollwin_idle(&pw, now,
 		    __atomic_load_n(&qu->outstanding, __ATOMIC_RELAXED) > 0);
 		deadline = now + (way == POLLWIN_SLEEP ? 0 : pollwin_window(&pw));
-		while (!stopping(qu) && vring_avail_idx(&qu->vq) == last &&
+		while (!queue_stopping(qu) && vring_avail_idx(&qu->vq) == last &&
 		    (now = clock_now_ns()) < deadline) {
 			cpu_relax();
 			if (way == POLLWIN_YIELD)
 				sched_yield();
 		}
-		if (stopping(qu) || vring_avail_idx(&qu->vq) != last) {
+		if (queue_stopping(qu) || vring_avail_idx(&qu->vq) != last) {
 			pollwin_woke(&pw, clock_now_ns(), 0);
 			continue;
 		}
@@ -895,6 +539,7 @@ queue_set_create(struct queue_set **ret, struct region *r,
     const struct config *cfg, struct guestmem *gm, struct fuse_session *fs)
 {
 	struct queue_set *qs = calloc(1, sizeof(*qs));
+	int err;
 
 	if (qs == NULL)
 		return -ENOMEM;
@@ -927,26 +572,9 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	qs->pool_all = qs->npool > 0;
 	if (!qs->pool_all)
 		qs->npool = QUEUE_SLOW_THREADS;
-	if (qs->npool > REGION_MAX_THREADS - REGION_MAX_QUEUES - 4)
-		qs->npool = REGION_MAX_THREADS - REGION_MAX_QUEUES - 4;
-	if (qs->npool > 0) {
-		qs->pool_th = calloc(qs->npool, sizeof(*qs->pool_th));
-		if (qs->pool_th == NULL) {
-			qs->npool = 0;
-			queue_set_destroy(qs);
-			return -ENOMEM;
-		}
-		for (unsigned i = 0; i < qs->npool; i++) {
-			int err = pthread_create(&qs->pool_th[i], NULL,
-			    pool_main, qs);
-
-			if (err != 0) {
-				qs->npool = i;
-				queue_set_destroy(qs);
-				return -err;
-			}
-			pthread_setname_np(qs->pool_th[i], "phx-pool");
-		}
+	if ((err = queue_pool_start(qs)) < 0) {
+		queue_set_destroy(qs);
+		return err;
 	}
 	*ret = qs;
 	return 0;
@@ -955,22 +583,10 @@ queue_set_create(struct queue_set **ret, struct region *r,
 void
 queue_set_destroy(struct queue_set *qs)
 {
-	struct pool_job *j;
-
 	if (qs == NULL)
 		return;
 	queue_stop_all(qs);
-	pthread_mutex_lock(&qs->pool_lock);
-	qs->pool_stop = true;
-	pthread_cond_broadcast(&qs->pool_cv);
-	pthread_mutex_unlock(&qs->pool_lock);
-	for (unsigned i = 0; i < qs->npool; i++)
-		pthread_join(qs->pool_th[i], NULL);
-	free(qs->pool_th);
-	while ((j = qs->free_jobs) != NULL) {
-		qs->free_jobs = j->next;
-		free(j);
-	}
+	queue_pool_stop(qs);
 	for (unsigned i = 0; i < REGION_MAX_QUEUES; i++) {
 		vring_detach(&qs->q[i].vq);
 		free(qs->q[i].heap);
@@ -998,7 +614,7 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 		if (qu->heap == NULL)
 			return -ENOMEM;
 	}
-	err = reattach(qu);
+	err = queue_reattach(qu);
 	if (err < 0)
 		return err;
 	__atomic_store_n(&qu->stop, 0, __ATOMIC_RELEASE);
@@ -1066,247 +682,4 @@ queue_wake_all(struct queue_set *qs)
 	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++)
 		if (qs->q[q].running)
 			wake(&qs->q[q]);
-}
-
-/* ---- recovery (DESIGN 4 steps 3-5) ------------------------------------ */
-
-/*
- * Writes the EIO reply of a quarantined request (DESIGN 6) into its
- * writable buffers; a request without them (FORGET) completes with 0.
- */
-static uint32_t
-quarantine_reply(const struct journal_slot_rec *s, const struct vring_chain *c)
-{
-	struct fuse_out_header oh;
-	struct fuse_in_header ih;
-	const uint8_t *p = (const uint8_t *)&oh;
-	size_t left = sizeof(oh);
-
-	if (s->req_len < sizeof(ih) || c->wr_len < sizeof(oh))
-		return 0;
-	memcpy(&ih, s->req, sizeof(ih));
-	memset(&oh, 0, sizeof(oh));
-	oh.len = sizeof(oh);
-	oh.error = -EIO;
-	oh.unique = ih.unique;
-	for (unsigned i = c->nrd; i < c->nrd + c->nwr && left > 0; i++) {
-		size_t n = MIN(left, c->iov[i].iov_len);
-
-		memcpy(c->iov[i].iov_base, p, n);
-		p += n;
-		left -= n;
-	}
-	return sizeof(oh);
-}
-
-
-struct live {
-	uint16_t head;
-	uint16_t age;		/* last_avail - pos: larger = older */
-};
-
-static int
-cmp_live(const void *a, const void *b)
-{
-	const struct live *x = a, *y = b;
-
-	return (int)y->age - (int)x->age;
-}
-
-static int
-recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
-    struct queue_recover_stats *st)
-{
-	struct queue *qu = &qs->q[q];
-	struct region_queue_rec *rec = &qs->r->dev->queue[q];
-	struct vring_used_ent *e = NULL;
-	struct live *live = NULL;
-	uint16_t epoch = (uint16_t)rec->epoch, saved, best, avail, num;
-	unsigned ne = 0, nl = 0;
-	int err;
-
-	err = reattach(qu);
-	if (err < 0)
-		goto broken;
-	num = qu->vq.num;
-	e = calloc(num, sizeof(*e));
-	live = calloc(num, sizeof(*live));
-	if (e == NULL || live == NULL) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* Step 3: settle the publish record, then push what was replied. */
-	err = vring_settle_publish(&qu->vq);
-	if (err > 0)
-		st->settled++;
-	for (unsigned h = 0; h < num; h++) {
-		struct journal_slot_rec *s = region_slot(qs->r, q, h);
-		uint64_t w = region_load(&s->word);
-
-		if (journal_epoch(w) != epoch ||
-		    journal_state(w) != JOURNAL_REPLIED)
-			continue;
-		e[ne].id = h;
-		e[ne].len = (uint32_t)MIN(s->reply_len, s->out_total);
-		ne++;
-	}
-	if (ne > 0) {
-		(void)vring_push(&qu->vq, e, ne);
-		st->pushed += ne;
-	}
-	/*
-	 * Step 4: last_avail_idx from the live slots. Only the newest pop can
-	 * be ahead of it (pop_one: POPPED, then the index), and only by one.
-	 * Every other live slot is behind, by any distance: a request held by
-	 * the pool or a blocker thread while the guest cycles its other heads
-	 * lets the index run far past it (more than the ring size: such a
-	 * slot was once dropped here as corrupt, and its request lost). A
-	 * slot held for a multiple of 65536 pops also shows pos == saved: the
-	 * newest pop is the one whose head the avail ring still holds there
-	 * (the guest cannot have overwritten that entry: it would need more
-	 * heads than the ring has), a held one's head is in flight elsewhere.
-	 */
-	saved = (uint16_t)rec->last_avail_idx;
-	best = saved;
-	for (unsigned h = 0; h < num; h++) {
-		uint64_t w = region_load(&region_slot(qs->r, q, h)->word);
-		enum journal_state s = journal_state(w);
-		uint16_t at;
-
-		if (journal_epoch(w) != epoch || s == JOURNAL_FREE)
-			continue;
-		if (s != JOURNAL_POPPED && s != JOURNAL_EXECUTING)
-			continue; /* handled below as corrupt */
-		if ((uint16_t)journal_pos(w) == saved &&
-		    vring_avail_head(&qu->vq, saved, &at) == 0 && at == h)
-			best = (uint16_t)(saved + 1);
-	}
-	avail = vring_avail_idx(&qu->vq);
-	if ((uint16_t)(avail - best) > num) {
-		err = -EPROTO;
-		goto broken;
-	}
-	region_store(&rec->last_avail_idx, best);
-	/* Step 5: every live slot, oldest first. */
-	for (unsigned h = 0; h < num; h++) {
-		struct journal_slot_rec *s = region_slot(qs->r, q, h);
-		uint64_t w = region_load(&s->word);
-		enum journal_state js = journal_state(w);
-		uint16_t age = (uint16_t)(best - journal_pos(w));
-
-		if (journal_epoch(w) != epoch || js == JOURNAL_FREE)
-			continue;
-		/* age 0: "popped" at an index not yet reached: corrupt. */
-		if ((js != JOURNAL_POPPED && js != JOURNAL_EXECUTING) ||
-		    age == 0) {
-			region_store(&s->word, journal_with_state(w,
-			    JOURNAL_FREE));
-			st->dropped++;
-			continue;
-		}
-		live[nl].head = (uint16_t)h;
-		live[nl].age = age;
-		nl++;
-	}
-	qsort(live, nl, sizeof(*live), cmp_live);
-	ne = 0;
-	for (unsigned i = 0; i < nl; i++) {
-		struct journal_slot_rec *s = region_slot(qs->r, q, live[i].head);
-		struct vring_chain c = { .iov = qu->iov, .max = VRING_MAX_IOV };
-		uint32_t len = 0;
-		uint64_t key;
-		int res = 0;
-
-		/* Only for the iovecs: the request is decoded from the copy. */
-		err = vring_walk(&qu->vq, live[i].head, &c);
-		if (err < 0)
-			goto broken;
-		/*
-		 * An EXECUTING slot (DESIGN 5) is replayed like a POPPED one:
-		 * its non-idempotent host call asks intent.c again, which
-		 * answers with the result intent_drain_dead() recorded from
-		 * the dead thread's io_uring (or runs it if it never ran), so
-		 * the reply is the first run's.
-		 */
-		if (journal_state(region_load(&s->word)) == JOURNAL_EXECUTING)
-			st->executing++;
-		else
-			st->replayed++;
-		key = fault_key_request(q, live[i].head,
-		    journal_gen(region_load(&s->word)));
-		if (res == 0 && qs->cfg != NULL && fault_crashes(qs->r, key) >=
-		    qs->cfg->quarantine_crashes) {
-			/* A poison request: answer EIO, never run it again. */
-			len = quarantine_reply(s, &c);
-			res = 1;
-			qs->r->health->quarantined++;
-			st->quarantined++;
-			log_warnx("queue %u head %u: request crashed the worker "
-			    "%llu times: quarantined (EIO)", q, live[i].head,
-			    (unsigned long long)fault_crashes(qs->r, key));
-		}
-		if (res == 0)
-			len = run_request(qs, q, live[i].head, s, &c, t, true);
-		else {
-			struct redo_txn tx;
-
-			redo_begin(&tx, qs->r, t);
-			if (redo_set(&tx, &s->reply_len, len) < 0 ||
-			    redo_set(&tx, &s->word, journal_with_state(
-				region_load(&s->word), JOURNAL_REPLIED)) < 0)
-				fatalx("queue %u: no redo room", q);
-			redo_commit(&tx);
-		}
-		fault_clear(qs->r, key);
-		e[ne].id = live[i].head;
-		e[ne].len = len;
-		ne++;
-	}
-	if (ne > 0)
-		(void)vring_push(&qu->vq, e, ne);
-	err = 0;
-	goto out;
-broken:
-	region_store(&rec->broken, 1);
-	st->broken++;
-	log_warnx("queue %u: unrecoverable ring (%s): marked broken", q,
-	    strerror(-err));
-	err = 0;
-out:
-	free(e);
-	free(live);
-	vring_detach(&qu->vq);
-	return err;
-}
-
-int
-queue_recover(struct queue_set *qs, struct queue_recover_stats *ret)
-{
-	struct queue_recover_stats st;
-	struct region_thread_rec *t;
-	int err = 0;
-
-	memset(&st, 0, sizeof(st));
-	t = queue_thread_claim(qs->r);
-	if (t == NULL)
-		return -EAGAIN;
-	(void)fault_thread_init(t);
-	thread_ring(qs->r, t);
-	for (unsigned q = 0; q < REGION_MAX_QUEUES && err == 0; q++) {
-		struct region_queue_rec *rec = &qs->r->dev->queue[q];
-
-		if (!rec->started || !rec->enabled)
-			continue;
-		st.queues++;
-		if (rec->broken) {
-			st.broken++;
-			continue;
-		}
-		err = recover_queue(qs, q, t, &st);
-	}
-	fault_end();
-	queue_thread_release(t);
-	if (err == 0)
-		*ret = st;
-	return err;
 }

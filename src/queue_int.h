@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the files of the queue module share; other modules use queue.h.
+ * queue.c: pop, run and push a request, the queue thread, control.
+ * queue_pool.c: the pool and the blocker threads (requests run off the
+ * queue thread). queue_recover.c: recovery of the rings (DESIGN 4 steps
+ * 3-5). Nothing here is persisted: after a crash only the region counts.
+ */
+#ifndef PHX_QUEUE_INT_H
+#define PHX_QUEUE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <linux/fuse.h>
+
+#include "journal.h"
+#include "queue.h"
+#include "region.h"
+#include "vring.h"
+
+#define QUEUE_BATCH	64	/* requests popped per ring check */
+/*
+ * Completions pushed every QUEUE_PUSH_EVERY requests, not once per batch:
+ * the front-end harvests and re-posts while we serve the rest (depth-16
+ * getattr, 2 CPUs: 180-210k ops/s pushing per batch of 16, 400-490k every
+ * 4, 370-470k every 1; randread 60k / 280-350k / 230-285k).
+ */
+#define QUEUE_PUSH_EVERY 4
+/* Pool threads for slow requests when there is no --thread-pool-size. */
+#define QUEUE_SLOW_THREADS 4
+/* A FUSE_WRITE's copy: header and write_in; the payload is read live. */
+#define QUEUE_WRITE_COPY \
+	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
+
+struct queue;
+
+/* Set on a blocker thread (a SETLKW's own): fuse_req.may_block. */
+extern __thread bool queue_may_block;
+
+struct pool_job {
+	struct pool_job *next;
+	struct queue *qu;
+	uint16_t head;
+	struct journal_slot_rec *slot;
+	struct guestmem_table *gt; /* reference: the iovecs point into it */
+	struct vring_chain c;
+	struct iovec iov[VRING_MAX_IOV];
+};
+
+struct queue {
+	struct queue_set *qs;
+	unsigned idx;
+	pthread_t th;
+	bool running;		/* control thread only */
+	int stop;		/* atomic: set by queue_stop */
+	bool signal_once;	/* recovery: call fd once before first wait */
+	bool broken_logged;
+	pthread_mutex_t push_lock; /* used ring, publish record, call fd, vq */
+	struct vring_queue vq;	/* consumer side: the queue thread's */
+	unsigned outstanding;	/* pool jobs in flight, under pool_lock */
+	pthread_cond_t drained;
+	struct iovec iov[VRING_MAX_IOV];
+	struct vring_used_ent comps[QUEUE_BATCH];
+	/*
+	 * --no-journal: the request copies live here, indexed by head, and
+	 * not in the region's journal (nothing for recovery to replay).
+	 */
+	struct journal_slot_rec *heap;
+};
+
+struct queue_set {
+	struct region *r;
+	const struct config *cfg;
+	struct guestmem *gm;
+	struct fuse_session *fs;
+	uint64_t poll_max_ns;	/* --poll-max-us (pollwin.h) */
+	bool journal;		/* false: --no-journal (benchmarks only) */
+	struct queue q[REGION_MAX_QUEUES];
+	/* pool */
+	unsigned npool;
+	bool pool_all;		/* every request (--thread-pool-size), or slow ones */
+	pthread_t *pool_th;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cv;	/* jobs queued or stop */
+	pthread_cond_t free_cv;	/* a job returned to the free list */
+	struct pool_job *jobs, *jobs_tail, *free_jobs;
+	unsigned njobs_alloc;
+	bool pool_stop;
+};
+
+static inline bool
+queue_stopping(const struct queue *qu)
+{
+	return __atomic_load_n(&qu->stop, __ATOMIC_ACQUIRE);
+}
+
+/* queue.c */
+void queue_thread_ring(struct region *r, struct region_thread_rec *t);
+/*
+ * The FUSE layer's view of a request whose copy is in slot and whose live
+ * buffers are c; one redo transaction commits its effects with the slot's
+ * move to REPLIED. Returns the reply length.
+ */
+uint32_t queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
+    struct journal_slot_rec *slot, const struct vring_chain *c,
+    struct region_thread_rec *t, bool replay);
+/* Pushes n completions of queue qu and notifies (DESIGN 3 step 5). */
+void queue_push(struct queue *qu, const struct vring_used_ent *e, unsigned n);
+/* Re-translates the rings after a memory table change. */
+int queue_reattach(struct queue *qu);
+/* DESIGN 3 step 1: 1 popped, 0 none, -EBUSY / -EPROTO / -EFAULT / -E2BIG. */
+int queue_pop_one(struct queue *qu, uint16_t *ret_head,
+    struct journal_slot_rec **ret_slot, struct vring_chain *c);
+
+/* queue_pool.c */
+bool queue_blocking(const struct journal_slot_rec *slot);
+bool queue_slow(const struct journal_slot_rec *slot);
+/* 0: the request is the blocker thread's now; < 0: run it here. */
+int queue_blocker_start(struct queue *qu, uint16_t head,
+    struct journal_slot_rec *slot, const struct vring_chain *c);
+/* Inline mode: hands a popped slow request to the pool (a copy of c). */
+void queue_pool_hand(struct queue *qu, uint16_t head,
+    struct journal_slot_rec *slot, const struct vring_chain *c);
+/* Pool mode: pop up to QUEUE_BATCH and queue them for the pool. */
+int queue_dispatch_batch(struct queue *qu);
+int queue_pool_start(struct queue_set *qs);
+void queue_pool_stop(struct queue_set *qs);
+
+#endif

@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Requests run off the queue thread: the pool (every request with
+ * --thread-pool-size N, else only the requests that wait on the host) and
+ * the blocker threads (a SETLKW each). A job holds a guest memory
+ * reference and a copy of the chain; the request's journal slot is what
+ * recovery sees, so a job lost with the worker is replayed like any
+ * popped request.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/fuse.h>
+
+#include "crashpoint.h"
+#include "fault.h"
+#include "guestmem.h"
+#include "log.h"
+#include "queue_int.h"
+
+/* ---- requests that may wait: a thread each (issue 3) ------------------ */
+
+/*
+ * A SETLKW may wait for another guest process's unlock, which this queue
+ * must go on serving: it runs on a detached thread of its own with a
+ * thread record (redo log, io_uring, activity) and counts as outstanding,
+ * so queue_stop() waits for it, and it ends its wait on qu->stop.
+ */
+struct blocker {
+	struct queue *qu;
+	uint16_t head;
+	struct journal_slot_rec *slot;
+	struct guestmem_table *gt; /* reference: the iovecs point into it */
+	struct region_thread_rec *t;
+	struct vring_chain c;
+	struct iovec iov[VRING_MAX_IOV];
+};
+
+bool
+queue_blocking(const struct journal_slot_rec *slot)
+{
+	uint32_t opcode = 0;
+
+	if (slot->req_len >= offsetof(struct fuse_in_header, opcode) + 4)
+		memcpy(&opcode, slot->req + offsetof(struct fuse_in_header,
+		    opcode), sizeof(opcode));
+	return opcode == FUSE_SETLKW;
+}
+
+/*
+ * A request that waits on the host: an io_uring exactly-once operation
+ * (handed to an io-wq worker and back: two wakeups, 40-90 us on a quiet
+ * virtualized host), or an fsync. Inline mode hands these to the pool so
+ * that several wait at once while the queue thread serves the rest.
+ */
+bool
+queue_slow(const struct journal_slot_rec *slot)
+{
+	const size_t h = sizeof(struct fuse_in_header);
+	uint32_t opcode = 0, word = 0;
+
+	if (slot->req_len < h)
+		return false;
+	memcpy(&opcode, slot->req + offsetof(struct fuse_in_header, opcode),
+	    sizeof(opcode));
+	switch (opcode) {
+	case FUSE_CREATE: case FUSE_MKDIR: case FUSE_SYMLINK: case FUSE_LINK:
+	case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_RENAME: case FUSE_RENAME2:
+	case FUSE_FALLOCATE: case FUSE_SETXATTR: case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+		return true;
+	case FUSE_SETATTR:	/* valid: a size change is an FTRUNCATE */
+		if (slot->req_len >= h + sizeof(word))
+			memcpy(&word, slot->req + h, sizeof(word));
+		return (word & FATTR_SIZE) != 0;
+	case FUSE_OPEN:		/* flags: O_TRUNC is an FTRUNCATE */
+		if (slot->req_len >= h + sizeof(word))
+			memcpy(&word, slot->req + h, sizeof(word));
+		return (word & O_TRUNC) != 0;
+	default:
+		return false;
+	}
+}
+
+static void *
+blocker_main(void *arg)
+{
+	struct blocker *b = arg;
+	struct queue *qu = b->qu;
+	struct queue_set *qs = qu->qs;
+	struct vring_used_ent e;
+
+	b->t->tid = (uint64_t)gettid();
+	(void)fault_thread_init(b->t);
+	queue_thread_ring(qs->r, b->t);
+	queue_may_block = true;
+	e.id = b->head;
+	e.len = queue_run_request(qs, qu->idx, b->head, b->slot, &b->c, b->t, false);
+	queue_push(qu, &e, 1);
+	guestmem_put(b->gt);
+	fault_end();
+	queue_thread_release(b->t);
+	pthread_mutex_lock(&qs->pool_lock);
+	if (--qu->outstanding == 0)
+		pthread_cond_broadcast(&qu->drained);
+	pthread_mutex_unlock(&qs->pool_lock);
+	free(b);
+	return NULL;
+}
+
+/* 0: the request is the blocker thread's now; < 0: run it here. */
+int
+queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
+    const struct vring_chain *c)
+{
+	struct queue_set *qs = qu->qs;
+	struct blocker *b = malloc(sizeof(*b));
+	pthread_attr_t at;
+	pthread_t th;
+	int err;
+
+	if (b == NULL)
+		return -ENOMEM;
+	b->t = queue_thread_claim(qs->r);
+	if (b->t == NULL) {
+		free(b);
+		return -EAGAIN;
+	}
+	b->qu = qu;
+	b->head = head;
+	b->slot = slot;
+	b->c = *c;
+	memcpy(b->iov, c->iov, (c->nrd + c->nwr) * sizeof(*c->iov));
+	b->c.iov = b->iov;
+	b->c.max = VRING_MAX_IOV;
+	b->gt = guestmem_ref(qu->vq.gt);
+	pthread_mutex_lock(&qs->pool_lock);
+	qu->outstanding++;
+	pthread_mutex_unlock(&qs->pool_lock);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&th, &at, blocker_main, b);
+	pthread_attr_destroy(&at);
+	if (err == 0)
+		return 0;
+	pthread_mutex_lock(&qs->pool_lock);
+	qu->outstanding--;
+	pthread_mutex_unlock(&qs->pool_lock);
+	guestmem_put(b->gt);
+	region_store(&b->t->in_use, 0);
+	free(b);
+	return -err;
+}
+
+static struct pool_job *job_get(struct queue_set *qs);
+static void pool_enqueue(struct queue *qu, struct pool_job *j);
+
+/* Inline mode: hands a popped slow request to the pool (a copy of c). */
+void
+queue_pool_hand(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
+    const struct vring_chain *c)
+{
+	struct pool_job *j = job_get(qu->qs);
+
+	j->head = head;
+	j->slot = slot;
+	j->c = *c;
+	memcpy(j->iov, c->iov, (c->nrd + c->nwr) * sizeof(*c->iov));
+	j->c.iov = j->iov;
+	j->c.max = VRING_MAX_IOV;
+	pool_enqueue(qu, j);
+}
+
+/* ---- pool ------------------------------------------------------------ */
+
+static struct pool_job *
+job_get(struct queue_set *qs)
+{
+	struct pool_job *j;
+
+	pthread_mutex_lock(&qs->pool_lock);
+	/* Bounded: at most one job per head of every queue. */
+	while (qs->free_jobs == NULL &&
+	    qs->njobs_alloc >= REGION_MAX_QUEUE_SIZE * 2)
+		pthread_cond_wait(&qs->free_cv, &qs->pool_lock);
+	j = qs->free_jobs;
+	if (j != NULL)
+		qs->free_jobs = j->next;
+	else
+		qs->njobs_alloc++;
+	pthread_mutex_unlock(&qs->pool_lock);
+	if (j == NULL) {
+		j = malloc(sizeof(*j));
+		if (j == NULL)
+			fatalx("out of memory for a pool job");
+	}
+	return j;
+}
+
+/* Pool mode: pop up to QUEUE_BATCH and queue them for the pool. */
+int
+queue_dispatch_batch(struct queue *qu)
+{
+	struct queue_set *qs = qu->qs;
+	unsigned n = 0;
+	int err = 0;
+
+	while (n < QUEUE_BATCH && !queue_stopping(qu)) {
+		struct pool_job *j = job_get(qs);
+
+		j->c.iov = j->iov;
+		j->c.max = VRING_MAX_IOV;
+		err = queue_pop_one(qu, &j->head, &j->slot, &j->c);
+		if (err <= 0) {
+			pthread_mutex_lock(&qs->pool_lock);
+			j->next = qs->free_jobs;
+			qs->free_jobs = j;
+			pthread_mutex_unlock(&qs->pool_lock);
+			break;
+		}
+		if (queue_blocking(j->slot) &&
+		    queue_blocker_start(qu, j->head, j->slot, &j->c) == 0) {
+			pthread_mutex_lock(&qs->pool_lock);
+			j->next = qs->free_jobs;
+			qs->free_jobs = j;
+			pthread_cond_signal(&qs->free_cv);
+			pthread_mutex_unlock(&qs->pool_lock);
+			n++;
+			continue;
+		}
+		pool_enqueue(qu, j);
+		n++;
+	}
+	return err < 0 ? err : (int)n;
+}
+
+/* Queues a popped request (head, slot, chain set) for the pool. */
+static void
+pool_enqueue(struct queue *qu, struct pool_job *j)
+{
+	struct queue_set *qs = qu->qs;
+
+	j->qu = qu;
+	j->gt = guestmem_ref(qu->vq.gt);
+	j->next = NULL;
+	pthread_mutex_lock(&qs->pool_lock);
+	if (qs->jobs_tail != NULL)
+		qs->jobs_tail->next = j;
+	else
+		qs->jobs = j;
+	qs->jobs_tail = j;
+	qu->outstanding++;
+	pthread_cond_signal(&qs->pool_cv);
+	pthread_mutex_unlock(&qs->pool_lock);
+}
+
+static void *
+pool_main(void *arg)
+{
+	struct queue_set *qs = arg;
+	struct region_thread_rec *t = queue_thread_claim(qs->r);
+
+	if (t == NULL)
+		fatalx("no free thread record for a pool thread");
+	(void)fault_thread_init(t);
+	queue_thread_ring(qs->r, t);
+	for (;;) {
+		struct pool_job *j;
+		struct vring_used_ent e;
+		struct queue *qu;
+
+		pthread_mutex_lock(&qs->pool_lock);
+		while (qs->jobs == NULL && !qs->pool_stop)
+			pthread_cond_wait(&qs->pool_cv, &qs->pool_lock);
+		j = qs->jobs;
+		if (j == NULL) {
+			pthread_mutex_unlock(&qs->pool_lock);
+			break;
+		}
+		qs->jobs = j->next;
+		if (qs->jobs == NULL)
+			qs->jobs_tail = NULL;
+		pthread_mutex_unlock(&qs->pool_lock);
+
+		qu = j->qu;
+		e.id = j->head;
+		/* tests: a request held while many others pass (recovery). */
+		DELAYPOINT("queue.pool_job");
+		e.len = queue_run_request(qs, qu->idx, j->head, j->slot, &j->c, t,
+		    false);
+		queue_push(qu, &e, 1);
+		guestmem_put(j->gt);
+
+		pthread_mutex_lock(&qs->pool_lock);
+		j->next = qs->free_jobs;
+		qs->free_jobs = j;
+		pthread_cond_signal(&qs->free_cv);
+		if (--qu->outstanding == 0)
+			pthread_cond_broadcast(&qu->drained);
+		pthread_mutex_unlock(&qs->pool_lock);
+	}
+	queue_thread_release(t);
+	return NULL;
+}
+
+/* Starts qs->npool pool threads (capped); 0 or -errno. */
+int
+queue_pool_start(struct queue_set *qs)
+{
+	if (qs->npool > REGION_MAX_THREADS - REGION_MAX_QUEUES - 4)
+		qs->npool = REGION_MAX_THREADS - REGION_MAX_QUEUES - 4;
+	if (qs->npool > 0) {
+		qs->pool_th = calloc(qs->npool, sizeof(*qs->pool_th));
+		if (qs->pool_th == NULL) {
+			qs->npool = 0;
+			return -ENOMEM;
+		}
+		for (unsigned i = 0; i < qs->npool; i++) {
+			int err = pthread_create(&qs->pool_th[i], NULL,
+			    pool_main, qs);
+
+			if (err != 0) {
+				qs->npool = i;
+				return -err;
+			}
+			pthread_setname_np(qs->pool_th[i], "phx-pool");
+		}
+	}
+	return 0;
+}
+
+/* Stops and joins the pool threads, frees the jobs. */
+void
+queue_pool_stop(struct queue_set *qs)
+{
+	struct pool_job *j;
+
+	pthread_mutex_lock(&qs->pool_lock);
+	qs->pool_stop = true;
+	pthread_cond_broadcast(&qs->pool_cv);
+	pthread_mutex_unlock(&qs->pool_lock);
+	for (unsigned i = 0; i < qs->npool; i++)
+		pthread_join(qs->pool_th[i], NULL);
+	free(qs->pool_th);
+	while ((j = qs->free_jobs) != NULL) {
+		qs->free_jobs = j->next;
+		free(j);
+	}
+}

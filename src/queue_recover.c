@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Recovery of the rings by a new worker (DESIGN 4 steps 3-5), before its
+ * queue threads start: settle each publish record, push what was replied,
+ * set last_avail_idx from the live slots, and replay every live slot,
+ * oldest first, one at a time on this thread (so a crash is charged to the
+ * request that caused it; DESIGN 6's culprit search).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/fuse.h>
+
+#include "compiler.h"
+#include "fault.h"
+#include "log.h"
+#include "queue_int.h"
+#include "redo.h"
+
+/*
+ * Writes the EIO reply of a quarantined request (DESIGN 6) into its
+ * writable buffers; a request without them (FORGET) completes with 0.
+ */
+static uint32_t
+quarantine_reply(const struct journal_slot_rec *s, const struct vring_chain *c)
+{
+	struct fuse_out_header oh;
+	struct fuse_in_header ih;
+	const uint8_t *p = (const uint8_t *)&oh;
+	size_t left = sizeof(oh);
+
+	if (s->req_len < sizeof(ih) || c->wr_len < sizeof(oh))
+		return 0;
+	memcpy(&ih, s->req, sizeof(ih));
+	memset(&oh, 0, sizeof(oh));
+	oh.len = sizeof(oh);
+	oh.error = -EIO;
+	oh.unique = ih.unique;
+	for (unsigned i = c->nrd; i < c->nrd + c->nwr && left > 0; i++) {
+		size_t n = MIN(left, c->iov[i].iov_len);
+
+		memcpy(c->iov[i].iov_base, p, n);
+		p += n;
+		left -= n;
+	}
+	return sizeof(oh);
+}
+
+
+struct live {
+	uint16_t head;
+	uint16_t age;		/* last_avail - pos: larger = older */
+};
+
+static int
+cmp_live(const void *a, const void *b)
+{
+	const struct live *x = a, *y = b;
+
+	return (int)y->age - (int)x->age;
+}
+
+static int
+recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
+    struct queue_recover_stats *st)
+{
+	struct queue *qu = &qs->q[q];
+	struct region_queue_rec *rec = &qs->r->dev->queue[q];
+	struct vring_used_ent *e = NULL;
+	struct live *live = NULL;
+	uint16_t epoch = (uint16_t)rec->epoch, saved, best, avail, num;
+	unsigned ne = 0, nl = 0;
+	int err;
+
+	err = queue_reattach(qu);
+	if (err < 0)
+		goto broken;
+	num = qu->vq.num;
+	e = calloc(num, sizeof(*e));
+	live = calloc(num, sizeof(*live));
+	if (e == NULL || live == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* Step 3: settle the publish record, then push what was replied. */
+	err = vring_settle_publish(&qu->vq);
+	if (err > 0)
+		st->settled++;
+	for (unsigned h = 0; h < num; h++) {
+		struct journal_slot_rec *s = region_slot(qs->r, q, h);
+		uint64_t w = region_load(&s->word);
+
+		if (journal_epoch(w) != epoch ||
+		    journal_state(w) != JOURNAL_REPLIED)
+			continue;
+		e[ne].id = h;
+		e[ne].len = (uint32_t)MIN(s->reply_len, s->out_total);
+		ne++;
+	}
+	if (ne > 0) {
+		(void)vring_push(&qu->vq, e, ne);
+		st->pushed += ne;
+	}
+	/*
+	 * Step 4: last_avail_idx from the live slots. Only the newest pop can
+	 * be ahead of it (pop_one: POPPED, then the index), and only by one.
+	 * Every other live slot is behind, by any distance: a request held by
+	 * the pool or a blocker thread while the guest cycles its other heads
+	 * lets the index run far past it (more than the ring size: such a
+	 * slot was once dropped here as corrupt, and its request lost). A
+	 * slot held for a multiple of 65536 pops also shows pos == saved: the
+	 * newest pop is the one whose head the avail ring still holds there
+	 * (the guest cannot have overwritten that entry: it would need more
+	 * heads than the ring has), a held one's head is in flight elsewhere.
+	 */
+	saved = (uint16_t)rec->last_avail_idx;
+	best = saved;
+	for (unsigned h = 0; h < num; h++) {
+		uint64_t w = region_load(&region_slot(qs->r, q, h)->word);
+		enum journal_state s = journal_state(w);
+		uint16_t at;
+
+		if (journal_epoch(w) != epoch || s == JOURNAL_FREE)
+			continue;
+		if (s != JOURNAL_POPPED && s != JOURNAL_EXECUTING)
+			continue; /* handled below as corrupt */
+		if ((uint16_t)journal_pos(w) == saved &&
+		    vring_avail_head(&qu->vq, saved, &at) == 0 && at == h)
+			best = (uint16_t)(saved + 1);
+	}
+	avail = vring_avail_idx(&qu->vq);
+	if ((uint16_t)(avail - best) > num) {
+		err = -EPROTO;
+		goto broken;
+	}
+	region_store(&rec->last_avail_idx, best);
+	/* Step 5: every live slot, oldest first. */
+	for (unsigned h = 0; h < num; h++) {
+		struct journal_slot_rec *s = region_slot(qs->r, q, h);
+		uint64_t w = region_load(&s->word);
+		enum journal_state js = journal_state(w);
+		uint16_t age = (uint16_t)(best - journal_pos(w));
+
+		if (journal_epoch(w) != epoch || js == JOURNAL_FREE)
+			continue;
+		/* age 0: "popped" at an index not yet reached: corrupt. */
+		if ((js != JOURNAL_POPPED && js != JOURNAL_EXECUTING) ||
+		    age == 0) {
+			region_store(&s->word, journal_with_state(w,
+			    JOURNAL_FREE));
+			st->dropped++;
+			continue;
+		}
+		live[nl].head = (uint16_t)h;
+		live[nl].age = age;
+		nl++;
+	}
+	qsort(live, nl, sizeof(*live), cmp_live);
+	ne = 0;
+	for (unsigned i = 0; i < nl; i++) {
+		struct journal_slot_rec *s = region_slot(qs->r, q, live[i].head);
+		struct vring_chain c = { .iov = qu->iov, .max = VRING_MAX_IOV };
+		uint32_t len = 0;
+		uint64_t key;
+		int res = 0;
+
+		/* Only for the iovecs: the request is decoded from the copy. */
+		err = vring_walk(&qu->vq, live[i].head, &c);
+		if (err < 0)
+			goto broken;
+		/*
+		 * An EXECUTING slot (DESIGN 5) is replayed like a POPPED one:
+		 * its non-idempotent host call asks intent.c again, which
+		 * answers with the result intent_drain_dead() recorded from
+		 * the dead thread's io_uring (or runs it if it never ran), so
+		 * the reply is the first run's.
+		 */
+		if (journal_state(region_load(&s->word)) == JOURNAL_EXECUTING)
+			st->executing++;
+		else
+			st->replayed++;
+		key = fault_key_request(q, live[i].head,
+		    journal_gen(region_load(&s->word)));
+		if (res == 0 && qs->cfg != NULL && fault_crashes(qs->r, key) >=
+		    qs->cfg->quarantine_crashes) {
+			/* A poison request: answer EIO, never run it again. */
+			len = quarantine_reply(s, &c);
+			res = 1;
+			qs->r->health->quarantined++;
+			st->quarantined++;
+			log_warnx("queue %u head %u: request crashed the worker "
+			    "%llu times: quarantined (EIO)", q, live[i].head,
+			    (unsigned long long)fault_crashes(qs->r, key));
+		}
+		if (res == 0)
+			len = queue_run_request(qs, q, live[i].head, s, &c, t, true);
+		else {
+			struct redo_txn tx;
+
+			redo_begin(&tx, qs->r, t);
+			if (redo_set(&tx, &s->reply_len, len) < 0 ||
+			    redo_set(&tx, &s->word, journal_with_state(
+				region_load(&s->word), JOURNAL_REPLIED)) < 0)
+				fatalx("queue %u: no redo room", q);
+			redo_commit(&tx);
+		}
+		fault_clear(qs->r, key);
+		e[ne].id = live[i].head;
+		e[ne].len = len;
+		ne++;
+	}
+	if (ne > 0)
+		(void)vring_push(&qu->vq, e, ne);
+	err = 0;
+	goto out;
+broken:
+	region_store(&rec->broken, 1);
+	st->broken++;
+	log_warnx("queue %u: unrecoverable ring (%s): marked broken", q,
+	    strerror(-err));
+	err = 0;
+out:
+	free(e);
+	free(live);
+	vring_detach(&qu->vq);
+	return err;
+}
+
+int
+queue_recover(struct queue_set *qs, struct queue_recover_stats *ret)
+{
+	struct queue_recover_stats st;
+	struct region_thread_rec *t;
+	int err = 0;
+
+	memset(&st, 0, sizeof(st));
+	t = queue_thread_claim(qs->r);
+	if (t == NULL)
+		return -EAGAIN;
+	(void)fault_thread_init(t);
+	queue_thread_ring(qs->r, t);
+	for (unsigned q = 0; q < REGION_MAX_QUEUES && err == 0; q++) {
+		struct region_queue_rec *rec = &qs->r->dev->queue[q];
+
+		if (!rec->started || !rec->enabled)
+			continue;
+		st.queues++;
+		if (rec->broken) {
+			st.broken++;
+			continue;
+		}
+		err = recover_queue(qs, q, t, &st);
+	}
+	fault_end();
+	queue_thread_release(t);
+	if (err == 0)
+		*ret = st;
+	return err;
+}
