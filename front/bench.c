@@ -10,6 +10,7 @@
  * completed inside the measured window.
  */
 #include "cli.h"
+#include "pattern.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,35 +85,7 @@ rnd(struct bench *b)
 	return b->rng * 0x2545F4914F6CDD1Dull;
 }
 
-static uint64_t
-pat_word(uint64_t off)
-{
-	return ((off >> 3) ^ 0x5048584650484658ull) * 0x9E3779B97F4A7C15ull;
-}
-
-/* Fill/check the canonical pattern; off and len multiples of 8. */
-static void
-pat_fill(uint8_t *p, uint64_t off, size_t len)
-{
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w = pat_word(off + i);
-
-		memcpy(p + i, &w, 8);
-	}
-}
-
-static bool
-pat_check(const uint8_t *p, uint64_t off, size_t len)
-{
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w = pat_word(off + i), v;
-
-		memcpy(&v, p + i, 8);
-		if (v != w)
-			return false;
-	}
-	return true;
-}
+#define PAT_SEED 0x5048584650484658ull /* pattern.h */
 
 static void
 bench_err(struct bench *b, const char *fmt, ...)
@@ -198,7 +171,7 @@ mk_fill(struct bench *b, unsigned i)
 	    b->bs);
 
 	if (req)
-		pat_fill(req->wdata, off, b->bs);
+		pat_fill(PAT_SEED, req->wdata, off, b->bs);
 	return req;
 }
 
@@ -250,9 +223,10 @@ prepare(struct bench *b, const char *dirname, uint64_t file_mb)
 		buf = malloc(4096);
 		if (buf && e.attr.size == b->file_size &&
 		    fusec_read(fc, b->file, b->fh, 0, buf, 4096) == 4096 &&
-		    pat_check(buf, 0, 4096) &&
+		    pat_check(PAT_SEED, buf, 0, 4096) &&
 		    fusec_read(fc, b->file, b->fh, b->file_size - 4096, buf,
-		    4096) == 4096 && pat_check(buf, b->file_size - 4096, 4096))
+		    4096) == 4096 &&
+		    pat_check(PAT_SEED, buf, b->file_size - 4096, 4096))
 			fill = false;
 		free(buf);
 		if (fill) {
@@ -339,7 +313,7 @@ io:
 		} else {
 			req = fusec_req_write(fc, b->file, b->fh, off, b->bs);
 			if (req)
-				pat_fill(req->wdata, off, b->bs);
+				pat_fill(PAT_SEED, req->wdata, off, b->bs);
 		}
 		if (req)
 			req->u[0] = off;
@@ -435,7 +409,7 @@ complete(struct bench *b, struct fusec_req *req)
 			bench_err(b, "READ at %llu: %zu bytes, want %u",
 			    (unsigned long long)req->u[0], req->reply_len,
 			    b->bs);
-		else if (!pat_check(req->rdata, req->u[0], b->bs))
+		else if (!pat_check(PAT_SEED, req->rdata, req->u[0], b->bs))
 			bench_err(b, "READ at %llu: data mismatch",
 			    (unsigned long long)req->u[0]);
 		else if (b->measuring)

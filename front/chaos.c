@@ -10,6 +10,7 @@
  * hanging, when the socket closes or nothing completes for --stall-timeout.
  */
 #include "cli.h"
+#include "pattern.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,34 +44,7 @@ struct chaos {
 	char first_bad[200];
 };
 
-static uint64_t
-pat_word(uint64_t off)
-{
-	return ((off >> 3) ^ 0x43484f53ull) * 0x9E3779B97F4A7C15ull;
-}
-
-static void
-pat_fill(uint8_t *p, uint64_t off, size_t len)
-{
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w = pat_word(off + i);
-
-		memcpy(p + i, &w, 8);
-	}
-}
-
-static bool
-pat_check(const uint8_t *p, uint64_t off, size_t len)
-{
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w = pat_word(off + i), v;
-
-		memcpy(&v, p + i, 8);
-		if (v != w)
-			return false;
-	}
-	return true;
-}
+#define PAT_SEED 0x43484f53ull /* pattern.h */
 
 static uint64_t
 rnd(struct chaos *ch)
@@ -120,7 +94,7 @@ prepare(struct chaos *ch)
 	ch->file = e.nodeid;
 	ch->fh = o.fh;
 	for (uint64_t off = 0; off < FILE_SIZE && r >= 0; off += 65536) {
-		pat_fill(buf, off, 65536);
+		pat_fill(PAT_SEED, buf, off, 65536);
 		r = fusec_write(ch->fc, ch->file, ch->fh, off, buf, 65536);
 	}
 out:
@@ -148,7 +122,7 @@ next_req(struct chaos *ch, struct cslot *s, unsigned slotno)
 	case K_WRITE:
 		req = fusec_req_write(ch->fc, ch->file, ch->fh, off, BS);
 		if (req)
-			pat_fill(req->wdata, off, BS);
+			pat_fill(PAT_SEED, req->wdata, off, BS);
 		break;
 	case K_GETATTR:
 		req = fusec_req_getattr(ch->fc, ch->file);
@@ -193,7 +167,7 @@ complete(struct chaos *ch, struct fusec_req *req)
 	switch (k) {
 	case K_READ:
 		if (good && (req->reply_len != BS ||
-		    !pat_check(req->rdata, req->u[1], BS))) {
+		    !pat_check(PAT_SEED, req->rdata, req->u[1], BS))) {
 			bad(ch, req, "read data differs from what was written");
 			return;
 		}
