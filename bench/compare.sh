@@ -19,6 +19,7 @@
 #        [--workloads "getattr lookup ..."] [--build DIR] [--share DIR]
 #        [--journal-cost] [--guest] [--out FILE]
 set -u
+. "$(dirname "$0")/../tests/lib.sh"
 SECONDS_PER=10
 DEPTHS="1 16"
 WORKLOADS="getattr lookup randread randwrite seqread seqwrite create_unlink readdir mixed"
@@ -58,20 +59,12 @@ SOCK=$T/vhost.sock
 DPID=
 SPID=
 
-descendants() { # pid -> pid and all descendants
-	local p=$1 c
-	echo "$p"
-	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-		descendants "$c"
-	done
-}
-
 rss_sampler() { # pid outfile: max over time of summed VmHWM (kB)
 	local pid=$1 out=$2 max=0 sum p v
 	echo 0 > "$out"
 	while kill -0 "$pid" 2>/dev/null; do
 		sum=0
-		for p in $(descendants "$pid"); do
+		for p in $(lib_descendants "$pid"); do
 			v=$(awk '/^VmHWM/ {print $2}' /proc/"$p"/status 2>/dev/null)
 			sum=$((sum + ${v:-0}))
 		done
@@ -107,7 +100,7 @@ start_daemon() { # name
 stop_daemon() {
 	local pids p i
 	[ -n "$DPID" ] || return 0
-	pids=$(descendants "$DPID")
+	pids=$(lib_descendants "$DPID")
 	kill -TERM $pids 2>/dev/null
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		kill -0 "$DPID" 2>/dev/null || break

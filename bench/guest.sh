@@ -26,6 +26,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
+. "$REPO/tests/lib.sh"
 BUILD=build SECS=3 QD=8 CACHE=never TABLE=0 OUT= RUNS=1
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -65,17 +66,9 @@ cat >"$T/script.sh" <<EOF
 /phx/gbench -t $SECS -q $QD /mnt
 EOF
 
-descendants() { # pid -> pid and all descendants
-	local p=$1 c
-	echo "$p"
-	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-		descendants "$c"
-	done
-}
-
 cpu_ticks() { # pid: utime + stime of the tree's live threads, in ticks
 	local p t sum=0
-	for p in $(descendants "$1"); do
+	for p in $(lib_descendants "$1"); do
 		for t in /proc/"$p"/task/*/stat; do
 			t=$(sed 's/.*) //' "$t" 2>/dev/null | awk '{print $12 + $13}')
 			sum=$((sum + ${t:-0}))

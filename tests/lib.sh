@@ -7,7 +7,8 @@
 # --bin --timeout --keep --help) and which binary each daemon flavour runs,
 # the root and binary checks, waiting for a daemon's socket, stopping a
 # daemon (SIGTERM, a grace period, SIGKILL), keeping or removing the
-# temporary directory, and booting a guest with tests/vm/run.sh in the
+# temporary directory, listing a daemon's process tree (also for bench/),
+# and booting a guest with tests/vm/run.sh in the
 # background and collecting its status and its own output lines. Every
 # script keeps its daemon command lines, its checks and its cleanup trap
 # (only the integ scripts' kill-all trap is here, lib_tmp_pids). Starts
@@ -47,6 +48,16 @@ lib_tmp_pids() {
 lib_kill_pids() {
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
 	rm -rf "$T"
+}
+
+# lib_descendants PID: PID and all its descendants, one per line (a
+# daemon's process tree: launcher, keeper, worker).
+lib_descendants() {
+	local p=$1 c
+	echo "$p"
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+		lib_descendants "$c"
+	done
 }
 
 # ---- unnumbered results (tests/vm) ---------------------------------------
