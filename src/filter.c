@@ -4,16 +4,31 @@
  * and crash suites and a guest e2e run under --seccomp=log, reading the
  * kernel's "audit: type=1326" lines (see tests/integ/sandbox.sh), plus the
  * calls of the xattr, lock and copy operations. A name this architecture
- * or libseccomp does not know is skipped.
+ * or libseccomp does not know is skipped. Calls that can reach outside
+ * the worker carry argument rules (add_arg_rules): clone only with
+ * glibc's thread flags, clone3 ENOSYS (glibc then falls back to clone,
+ * whose flags seccomp can see), no ioctl at all (FUSE_IOCTL is answered
+ * ENOSYS, nothing of ours calls one), prctl only to name a thread,
+ * accept4 only on the listening socket, sendto only on a connected
+ * socket, signals and rlimits only to ourselves, io_uring_register only
+ * what ring setup needs; socket(AF_UNIX) and connect fail with EACCES
+ * (glibc's syslog reconnects after a syslogd restart: /dev/log is a path
+ * in the share after pivot_root, never to be connected to).
  *
- * Limits: io_uring operations do not pass through seccomp, so a ring could
- * still close a reserved fd; the fd rules guard the plain syscalls.
+ * Limits: io_uring operations do not pass through seccomp, so a ring
+ * could still close a reserved fd; the fd rules guard the plain syscalls.
+ * Our rings are restricted (intent.c); a ring the worker would create for
+ * itself is not, and only the namespaces bound what it can reach
+ * (docs/sandbox.md).
  */
 #include <errno.h>
+#include <linux/io_uring.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -44,28 +59,27 @@ static const char *const allowed[] = {
 	/* fds; close, close_range, dup2, dup3 and shutdown have rules below */
 	"dup", "pipe2", "eventfd2", "memfd_create", "poll", "ppoll",
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
-	"epoll_pwait2", "ioctl",
-	/* the vhost-user socket */
-	"accept4", "recvmsg", "sendmsg", "recvfrom", "sendto", "getsockopt",
-	"setsockopt", "connect",
-	/* io_uring (intent.c) */
-	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	"epoll_pwait2",
+	/* the vhost-user socket (vu.c); accept4, sendto have rules below */
+	"recvmsg", "recvfrom",
+	/* io_uring (intent.c); io_uring_register has rules below */
+	"io_uring_setup", "io_uring_enter",
 	/* memory */
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "mincore",
 	"msync", "membarrier",
-	/* threads and time */
-	"clone", "clone3", "futex", "futex_waitv", "set_robust_list",
+	/* threads and time; clone, clone3, tgkill have rules below */
+	"futex", "futex_waitv", "set_robust_list",
 	"get_robust_list", "rseq", "set_tid_address", "exit", "exit_group",
 	"sched_yield", "sched_getaffinity", "getpid", "gettid", "getppid",
 	"clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
 	"gettimeofday", "time", "getrandom", "restart_syscall",
 	/* signals and the fault handler */
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
-	"tgkill", "tkill", "rt_sigtimedwait",
-	/* credentials per thread (pt.c), limits */
+	"rt_sigtimedwait",
+	/* credentials per thread (pt.c), limits; prctl, prlimit64 below */
 	"setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid",
 	"getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
-	"getgroups", "capget", "prctl", "getrlimit", "prlimit64", "uname",
+	"getgroups", "capget", "getrlimit", "uname",
 };
 
 static unsigned n_allowed;
@@ -76,16 +90,22 @@ filter_allowed_count(void)
 	return n_allowed;
 }
 
-/* trap: log the number without stdio, then fail the call with ENOSYS. */
-static void
-on_sigsys(int sig, siginfo_t *si, void *uc)
+void
+filter_report(const char *who, int nr)
 {
-	char buf[80] = "phoenixfsd: seccomp: forbidden syscall ";
-	size_t n = strlen(buf);
+	char buf[96];
+	size_t n = 0, len = strlen(who);
 	char digits[12];
-	int i = 0, nr = si->si_syscall;
+	int i = 0;
 
-	(void)sig;
+	if (len > 40)
+		len = 40;
+	memcpy(buf, "phoenixfsd: ", 12);
+	n = 12;
+	memcpy(buf + n, who, len);
+	n += len;
+	memcpy(buf + n, ": seccomp: forbidden syscall ", 29);
+	n += 29;
 	if (nr < 0)
 		nr = 0;
 	do
@@ -95,6 +115,11 @@ on_sigsys(int sig, siginfo_t *si, void *uc)
 		buf[n++] = digits[--i];
 	buf[n++] = '\n';
 	(void)!write(STDERR_FILENO, buf, n);
+}
+
+void
+filter_fail_call(void *uc)
+{
 #if defined(__x86_64__)
 	((ucontext_t *)uc)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 #elif defined(__aarch64__)
@@ -102,6 +127,15 @@ on_sigsys(int sig, siginfo_t *si, void *uc)
 #else
 	(void)uc;
 #endif
+}
+
+/* trap: log the number without stdio, then fail the call with ENOSYS. */
+static void
+on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	filter_report("worker", si->si_syscall);
+	filter_fail_call(uc);
 }
 
 static int
@@ -153,9 +187,57 @@ add_fd_rules(scmp_filter_ctx ctx)
 	    SCMP_A1_32(SCMP_CMP_EQ, REGION_FD_CONN));
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(shutdown), 1,
 	    SCMP_A0_32(SCMP_CMP_NE, REGION_FD_CONN));
-	/* socket: only AF_UNIX (syslog) */
-	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX));
+	return r;
+}
+
+/* The io_uring_register opcodes ring setup uses (intent.c, liburing). */
+static const unsigned uring_register_ops[] = {
+	IORING_REGISTER_PROBE, IORING_REGISTER_RESTRICTIONS,
+	IORING_REGISTER_ENABLE_RINGS,
+};
+
+/* The prctl options a worker uses once filtered (thread names). */
+static const int prctl_options[] = {
+	PR_SET_NAME, PR_GET_NAME,
+};
+
+/* Calls allowed only with some arguments; see the file comment. */
+static int
+add_arg_rules(scmp_filter_ctx ctx)
+{
+	int r = 0;
+
+	/* clone: exactly glibc's pthread_create flags, no fork, no
+	 * namespace, no exit signal. */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+	    SCMP_A0_64(SCMP_CMP_EQ, FILTER_THREAD_CLONE_FLAGS));
+	/* clone3 passes its flags in memory seccomp cannot read. */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+	    SCMP_SYS(clone3), 0);
+	for (size_t i = 0; i < nitems(prctl_options) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		    SCMP_A0_32(SCMP_CMP_EQ, (unsigned)prctl_options[i]));
+	for (size_t i = 0; i < nitems(uring_register_ops) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(io_uring_register), 1,
+		    SCMP_A1_32(SCMP_CMP_EQ, uring_register_ops[i]));
+	/* The first worker accepts the one connection (worker.c). */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(accept4), 1,
+	    SCMP_A0_32(SCMP_CMP_EQ, REGION_FD_LISTEN));
+	/* send() on the connection or the syslog socket: no address. */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1,
+	    SCMP_A4_64(SCMP_CMP_EQ, 0));
+	/* Signals (raise, pthread_kill, fault.c) only to our own threads,
+	 * rlimits only our own (the keeper's are not ours to lower). */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+	    SCMP_A0_32(SCMP_CMP_EQ, (unsigned)getpid()));
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+	    SCMP_A0_32(SCMP_CMP_EQ, 0));
+	/* glibc's syslog reconnect: refused quietly, never a kill. */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
+	    1, SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX));
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+	    SCMP_SYS(connect), 0);
 	return r;
 }
 
@@ -166,6 +248,12 @@ filter_install(enum config_seccomp mode)
 	uint32_t def;
 	int r;
 
+	/*
+	 * The keeper's SIGSYS handler (kfilter.c) came with the clone: the
+	 * worker's is fault.c's (fault_install takes a default one) or, in
+	 * trap mode, ours.
+	 */
+	signal(SIGSYS, SIG_DFL);
 	switch (mode) {
 	case CONFIG_SECCOMP_NONE:
 		return 0;
@@ -210,6 +298,11 @@ filter_install(enum config_seccomp mode)
 			n_allowed++;
 	}
 	r = r ?: add_fd_rules(ctx);
+	r = r ?: add_arg_rules(ctx);
+#ifdef PHX_SECCOMP_FORCE_LOG
+	/* Log the ERRNO answers too (clone3, socket, connect). */
+	r = r ?: seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
+#endif
 	r = r ?: seccomp_load(ctx);
 	seccomp_release(ctx);
 	return r;

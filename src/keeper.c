@@ -40,6 +40,7 @@ extern char **environ;
 #include "handle.h"
 #include "inode.h"
 #include "keeper.h"
+#include "kfilter.h"
 #include "log.h"
 #include "region.h"
 #include "sandbox.h"
@@ -607,6 +608,11 @@ keeper_loop(struct keeper *k)
 	bool oom;
 	int st, err;
 
+	/* Sandbox and region are built: the keeper's own filter (kfilter.h). */
+	if ((err = kfilter_install(k->cfg->seccomp)) < 0) {
+		log_warnc(err, "cannot install the keeper's seccomp filter");
+		return 1;
+	}
 	for (;;) {
 		if (k->worker <= 0 && (err = spawn(k)) < 0) {
 			log_warnc(err, "cannot start a worker");

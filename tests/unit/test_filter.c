@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The worker's seccomp filter and capability set (filter.c, caps.c): a
- * worker-like child with the filter in kill mode survives the allowed set
- * (files, io_uring, threads, credentials, xattrs, locks) and dies of
- * SIGSYS on ptrace, mount and a close of a reserved fd; trap mode fails a
- * forbidden call with ENOSYS and goes on; --modcaps parsing.
+ * The worker's seccomp filter, the keeper's (filter.c, kfilter.c) and the
+ * capability set (caps.c): a worker-like child with the filter in kill
+ * mode survives the allowed set (files, io_uring, threads, credentials,
+ * xattrs, locks, a thread name, accept4 on the listening slot, send on a
+ * connected socket) and dies of SIGSYS on ptrace, mount, a close of a
+ * reserved fd, any ioctl, fork-style or namespace clone, prctl escapes,
+ * seccomp, socket(AF_INET), sendto with an address, signals or rlimits of
+ * another process, io_uring_register beyond ring setup; clone3 answers
+ * ENOSYS and socket(AF_UNIX)/connect EACCES; trap mode fails a forbidden
+ * call with ENOSYS and goes on. The keeper's filter refuses the
+ * deny-list, reports the call on stderr, allows what the keeper does
+ * (fork, a worker-style clone, execveat of an fd, kill, wait) and the
+ * worker's filter stacked on it; a second install does not stack.
+ * --modcaps parsing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,13 +27,23 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <linux/seccomp.h>
 #include <sys/xattr.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "caps.h"
 #include "filter.h"
+#include "kfilter.h"
 #include "region.h"
 #include "tap.h"
 
@@ -34,6 +53,13 @@ static void *
 thread_fn(void *p)
 {
 	return p;
+}
+
+static int
+thread_fn_int(void *p)
+{
+	(void)p;
+	return 0;
 }
 
 /* What a worker does, in small: every call must be allowed. */
@@ -97,14 +123,152 @@ allowed_workload(void)
 	    munmap(m, 4096) < 0)
 		return 13;
 	unlinkat(d, path, 0);
+	if (prctl(PR_SET_NAME, "phx-test") < 0)
+		return 14;
+	/* the connection slot: accept4 on REGION_FD_LISTEN, send on it */
+	fd = accept4(REGION_FD_LISTEN, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0 || send(fd, "x", 1, MSG_NOSIGNAL) != 1)
+		return 15;
+	close(fd);
+	/* rlimits and signals of our own */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || setrlimit(RLIMIT_NOFILE,
+	    &rl) < 0 || pthread_kill(pthread_self(), 0) != 0)
+		return 16;
 	return 0;
 }
 
-enum what { ALLOWED, PTRACE, MOUNT, CLOSE_RESERVED, DUP_RESERVED };
-
-/* Runs what in a child with the filter of mode; returns its wait status. */
+/* A listening socket at REGION_FD_LISTEN with one client queued on it. */
 static int
-child(enum config_seccomp mode, enum what what, int *ret_errno)
+listen_slot(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int l, c;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/sock", dir);
+	unlink(sun.sun_path);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&sun,
+	    sizeof(sun)) < 0 || listen(l, 4) < 0 ||
+	    connect(c, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    dup2(l, REGION_FD_LISTEN) < 0)
+		return -1;
+	close(l);
+	return c;
+}
+
+enum what {
+	ALLOWED, PTRACE, MOUNT, CLOSE_RESERVED, DUP_RESERVED,
+	IOCTL_FIONREAD, IOCTL_TIOCSTI, CLONE_FORK, CLONE_NEWUSER_, CLONE_THREAD_NS,
+	CLONE3, PRCTL_SECCOMP, PRCTL_DUMPABLE, SECCOMP_SYSCALL, SOCKET_INET,
+	SOCKET_UNIX, CONNECT, SENDTO_ADDR, KILL_PARENT, TGKILL_PARENT,
+	PRLIMIT_PARENT, ACCEPT_OTHER, URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
+	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
+	/* the keeper's own calls, under its filter */
+	KEEPER_ALLOWED, KEEPER_THEN_WORKER, KEEPER_TWICE, EXECVEAT_PATH,
+	EXECVEAT_FD,
+};
+
+/* Seccomp_filters of /proc/self/status, -1 if unknown. */
+static int
+filters_of_self(void)
+{
+	char buf[4096], *p;
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "Seccomp_filters:");
+	return p != NULL ? atoi(p + 16) : -1;
+}
+
+/* A fork-style clone; the child exits at once, nobody waits (wait4 is
+ * not the worker's either). */
+static long
+raw_clone(unsigned long flags)
+{
+	long r = syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+
+	if (r == 0)
+		_exit(0);
+	return r;
+}
+
+static int
+exit_thread(void *p)
+{
+	(void)p;
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+/* A thread-style clone with extra flags, on a stack of its own. */
+static int
+thread_clone(unsigned long flags)
+{
+	static char stack[16384] __attribute__((aligned(16)));
+
+	return clone(exit_thread, stack + sizeof(stack), (int)flags, NULL);
+}
+
+static char true_bin[] = "/bin/true";
+
+/* What the keeper does for the whole life of the daemon. */
+static int
+keeper_workload(void)
+{
+	char *argv[] = {true_bin, NULL};
+	char stack[16384] __attribute__((aligned(16)));
+	int st, fd;
+	pid_t p;
+
+	p = fork(); /* the probe of an upgrade */
+	if (p == 0)
+		_exit(7);
+	if (p < 0 || waitpid(p, &st, 0) != p || WEXITSTATUS(st) != 7)
+		return 20;
+	/* a worker: clone(CLONE_FILES | ... | SIGCHLD) on its own stack */
+	p = clone(thread_fn_int, stack + sizeof(stack), CLONE_FILES |
+	    CLONE_PARENT_SETTID | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID |
+	    SIGCHLD, NULL, &st, NULL, &st);
+	if (p < 0 || waitpid(p, &st, __WALL) != p)
+		return 21;
+	p = fork(); /* kill and reap */
+	if (p == 0) {
+		pause();
+		_exit(0);
+	}
+	if (p < 0 || kill(p, SIGKILL) < 0 || waitpid(p, &st, 0) != p)
+		return 22;
+	/* the upgrade: execveat(fd, "", AT_EMPTY_PATH) in a child */
+	fd = open(true_bin, O_PATH | O_CLOEXEC);
+	p = fork();
+	if (p == 0) {
+		syscall(SYS_execveat, fd, "", argv, NULL, AT_EMPTY_PATH);
+		_exit(99);
+	}
+	if (fd < 0 || p < 0 || waitpid(p, &st, 0) != p ||
+	    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return 23;
+	close(fd);
+	if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_NAME, "k") < 0)
+		return 24;
+	return 0;
+}
+
+/*
+ * Runs what in a child with the filter of mode (the keeper's if keeper or
+ * what is a KEEPER_ case, else the worker's), stderr to errfd if >= 0;
+ * returns its wait status and the call's errno.
+ */
+static int
+child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
+    int *ret_errno)
 {
 	int pfd[2], st = 0;
 	pid_t p;
@@ -118,8 +282,19 @@ child(enum config_seccomp mode, enum what what, int *ret_errno)
 
 		setrlimit(RLIMIT_CORE, &no_core);
 		close(pfd[0]);
-		if (filter_install(mode) < 0)
+		if (errfd >= 0)
+			dup2(errfd, STDERR_FILENO);
+		if (listen_slot() < 0)
+			_exit(101);
+		if (what >= KEEPER_ALLOWED) {
+			if (kfilter_install(mode) != 1)
+				_exit(102);
+		} else if (keeper) {
+			if (kfilter_install(mode) != 1)
+				_exit(102);
+		} else if (filter_install(mode) < 0) {
 			_exit(100);
+		}
 		switch (what) {
 		case ALLOWED:
 			rc = allowed_workload();
@@ -136,6 +311,137 @@ child(enum config_seccomp mode, enum what what, int *ret_errno)
 		case DUP_RESERVED:
 			rc = dup2(0, REGION_FD_LISTEN);
 			break;
+		case IOCTL_FIONREAD: {
+			int n;
+			rc = ioctl(0, FIONREAD, &n);
+			break;
+		}
+		case IOCTL_TIOCSTI:
+			rc = ioctl(0, TIOCSTI, "x");
+			break;
+		case CLONE_FORK: /* what glibc's fork() passes */
+			rc = (int)raw_clone(CLONE_CHILD_SETTID |
+			    CLONE_CHILD_CLEARTID | SIGCHLD);
+			break;
+		case CLONE_NEWUSER_:
+			rc = (int)raw_clone(CLONE_NEWUSER | SIGCHLD);
+			break;
+		case CLONE_THREAD_NS: /* thread flags plus a namespace */
+			rc = thread_clone(CLONE_VM | CLONE_FS | CLONE_FILES |
+			    CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+			    CLONE_NEWNET);
+			break;
+		case CLONE3: {
+			struct clone_args ca = { .exit_signal = SIGCHLD };
+			rc = (int)syscall(SYS_clone3, &ca, sizeof(ca));
+			if (rc == 0)
+				_exit(0);
+			break;
+		}
+		case PRCTL_SECCOMP:
+			rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0);
+			break;
+		case PRCTL_DUMPABLE:
+			rc = prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+			break;
+		case SECCOMP_SYSCALL:
+			rc = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_STRICT,
+			    0, NULL);
+			break;
+		case SOCKET_INET:
+			rc = socket(AF_INET, SOCK_STREAM, 0);
+			break;
+		case SOCKET_UNIX:
+			rc = socket(AF_UNIX, SOCK_DGRAM, 0);
+			break;
+		case CONNECT: {
+			struct sockaddr_un sun = { .sun_family = AF_UNIX,
+			    .sun_path = "/dev/log" };
+			rc = connect(0, (struct sockaddr *)&sun, sizeof(sun));
+			break;
+		}
+		case SENDTO_ADDR: {
+			struct sockaddr_un sun = { .sun_family = AF_UNIX,
+			    .sun_path = "/dev/log" };
+			rc = (int)sendto(0, "x", 1, 0,
+			    (struct sockaddr *)&sun, sizeof(sun));
+			break;
+		}
+		case KILL_PARENT:
+			rc = kill(getppid(), 0);
+			break;
+		case TGKILL_PARENT:
+			rc = (int)syscall(SYS_tgkill, getppid(), getppid(), 0);
+			break;
+		case PRLIMIT_PARENT: {
+			struct rlimit rl;
+			rc = prlimit(getppid(), RLIMIT_NOFILE, NULL, &rl);
+			break;
+		}
+		case ACCEPT_OTHER:
+			rc = accept4(0, NULL, NULL, 0);
+			break;
+		case URING_REGISTER_BUFFERS:
+			rc = (int)syscall(SYS_io_uring_register, 0, 0, NULL, 0);
+			break;
+		case UNSHARE:
+			rc = unshare(CLONE_NEWNS);
+			break;
+		case EXECVE: {
+			char *argv[] = {true_bin, NULL};
+			rc = execve(true_bin, argv, NULL);
+			break;
+		}
+		case SETNS:
+			rc = setns(0, 0);
+			break;
+		case BPF:
+			rc = (int)syscall(SYS_bpf, 0, NULL, 0);
+			break;
+		case USERFAULTFD:
+			rc = (int)syscall(SYS_userfaultfd, 0);
+			break;
+		case PERF:
+			rc = (int)syscall(SYS_perf_event_open, NULL, 0, -1, -1,
+			    0);
+			break;
+		case KEYCTL:
+			rc = (int)syscall(SYS_keyctl, 0, 0, 0, 0, 0);
+			break;
+		case PROCESS_VM:
+			rc = (int)syscall(SYS_process_vm_readv, getppid(), NULL,
+			    0, NULL, 0, 0);
+			break;
+		case PERSONALITY:
+			rc = (int)syscall(SYS_personality, 0xffffffff);
+			break;
+		case KEEPER_ALLOWED:
+			rc = keeper_workload();
+			break;
+		case KEEPER_THEN_WORKER: /* a worker under both filters */
+			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+			    filter_install(mode) < 0)
+				_exit(103);
+			rc = allowed_workload();
+			break;
+		case KEEPER_TWICE: /* a resumed keeper: no second filter */
+			rc = kfilter_install(mode);
+			if (rc == 0 && filters_of_self() != 1)
+				rc = 50 + filters_of_self();
+			break;
+		case EXECVEAT_PATH: {
+			char *argv[] = {true_bin, NULL};
+			rc = (int)syscall(SYS_execveat, AT_FDCWD, true_bin,
+			    argv, NULL, 0);
+			break;
+		}
+		case EXECVEAT_FD: { /* a path from a dirfd, not the fd itself */
+			char *argv[] = {true_bin, NULL};
+			int d = open("/bin", O_PATH | O_DIRECTORY);
+			rc = (int)syscall(SYS_execveat, d, "true", argv, NULL,
+			    0);
+			break;
+		}
 		}
 		e = rc < 0 ? errno : 0;
 		(void)!write(pfd[1], &e, sizeof(e));
@@ -149,10 +455,32 @@ child(enum config_seccomp mode, enum what what, int *ret_errno)
 	return st;
 }
 
+static int
+child(enum config_seccomp mode, enum what what, int *ret_errno)
+{
+	return child_full(mode, what, false, -1, ret_errno);
+}
+
+static int
+kchild(enum config_seccomp mode, enum what what, int *ret_errno)
+{
+	return child_full(mode, what, true, -1, ret_errno);
+}
+
 static bool
 died_of_sigsys(int st)
 {
 	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS;
+}
+
+/* what, under the keeper's or the worker's filter in kill mode, dies. */
+static void
+expect_sigsys(bool keeper, enum what what, const char *name)
+{
+	int e, st = child_full(CONFIG_SECCOMP_KILL, what, keeper, -1, &e);
+
+	ok(died_of_sigsys(st), "%s: %s dies of SIGSYS (0x%x)",
+	    keeper ? "keeper" : "worker", name, st);
 }
 
 int
@@ -177,6 +505,97 @@ main(void)
 	st = child(CONFIG_SECCOMP_KILL, DUP_RESERVED, &e);
 	ok(died_of_sigsys(st), "kill: dup2 onto a reserved fd dies (0x%x)",
 	    st);
+	/* issue 9 finding 8: what the worker's filter now refuses */
+	static const struct { enum what w; const char *name; } worker_kills[] = {
+		{IOCTL_FIONREAD, "ioctl(FIONREAD)"},
+		{IOCTL_TIOCSTI, "ioctl(TIOCSTI)"},
+		{CLONE_FORK, "clone with fork's flags"},
+		{CLONE_NEWUSER_, "clone(CLONE_NEWUSER)"},
+		{CLONE_THREAD_NS, "clone(thread flags | CLONE_NEWNET)"},
+		{PRCTL_SECCOMP, "prctl(PR_SET_SECCOMP)"},
+		{PRCTL_DUMPABLE, "prctl(PR_SET_DUMPABLE, 1)"},
+		{SECCOMP_SYSCALL, "seccomp()"},
+		{SOCKET_INET, "socket(AF_INET)"},
+		{SENDTO_ADDR, "sendto with an address"},
+		{KILL_PARENT, "kill of the keeper"},
+		{TGKILL_PARENT, "tgkill of the keeper"},
+		{PRLIMIT_PARENT, "prlimit of the keeper"},
+		{ACCEPT_OTHER, "accept4 on another fd"},
+		{URING_REGISTER_BUFFERS, "io_uring_register(REGISTER_BUFFERS)"},
+		{UNSHARE, "unshare"}, {SETNS, "setns"}, {EXECVE, "execve"},
+		{BPF, "bpf"}, {USERFAULTFD, "userfaultfd"},
+		{PERF, "perf_event_open"}, {KEYCTL, "keyctl"},
+		{PROCESS_VM, "process_vm_readv"}, {PERSONALITY, "personality"},
+	};
+	for (size_t i = 0; i < sizeof(worker_kills) / sizeof(worker_kills[0]);
+	    i++)
+		expect_sigsys(false, worker_kills[i].w, worker_kills[i].name);
+	st = child(CONFIG_SECCOMP_KILL, CLONE3, &e);
+	ok(WIFEXITED(st) && e == ENOSYS,
+	    "worker: clone3 answers ENOSYS (glibc falls back to clone) (%d)", e);
+	st = child(CONFIG_SECCOMP_KILL, SOCKET_UNIX, &e);
+	ok(WIFEXITED(st) && e == EACCES,
+	    "worker: socket(AF_UNIX) answers EACCES (%d)", e);
+	st = child(CONFIG_SECCOMP_KILL, CONNECT, &e);
+	ok(WIFEXITED(st) && e == EACCES, "worker: connect answers EACCES (%d)",
+	    e);
+
+	/* the keeper's filter */
+	static const struct { enum what w; const char *name; } keeper_kills[] = {
+		{PTRACE, "ptrace"}, {MOUNT, "mount"}, {UNSHARE, "unshare"},
+		{SETNS, "setns"}, {CLONE_NEWUSER_, "clone(CLONE_NEWUSER)"},
+		{SOCKET_INET, "socket(AF_INET)"}, {EXECVE, "execve of a path"},
+		{EXECVEAT_PATH, "execveat(AT_FDCWD, path)"},
+		{EXECVEAT_FD, "execveat(dirfd, name) without AT_EMPTY_PATH"},
+		{IOCTL_TIOCSTI, "ioctl(TIOCSTI)"}, {BPF, "bpf"},
+		{USERFAULTFD, "userfaultfd"}, {PERF, "perf_event_open"},
+		{KEYCTL, "keyctl"}, {PROCESS_VM, "process_vm_readv"},
+		{PERSONALITY, "personality"},
+		{PRCTL_DUMPABLE, "prctl(PR_SET_DUMPABLE, 1)"},
+	};
+	for (size_t i = 0; i < sizeof(keeper_kills) / sizeof(keeper_kills[0]);
+	    i++)
+		expect_sigsys(true, keeper_kills[i].w, keeper_kills[i].name);
+	st = kchild(CONFIG_SECCOMP_KILL, CLONE3, &e);
+	ok(WIFEXITED(st) && e == ENOSYS, "keeper: clone3 answers ENOSYS (%d)",
+	    e);
+	st = kchild(CONFIG_SECCOMP_KILL, CONNECT, &e);
+	ok(WIFEXITED(st) && e == EACCES, "keeper: connect answers EACCES (%d)",
+	    e);
+	st = kchild(CONFIG_SECCOMP_KILL, KEEPER_ALLOWED, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "keeper: fork, worker clone, kill, wait, execveat of an fd, "
+	    "prctl allowed (status 0x%x)", st);
+	st = kchild(CONFIG_SECCOMP_KILL, KEEPER_THEN_WORKER, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "keeper + worker filters stacked: the worker's calls run "
+	    "(status 0x%x)", st);
+	st = kchild(CONFIG_SECCOMP_KILL, KEEPER_TWICE, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "keeper: a second install (a resumed keeper) stacks nothing "
+	    "(status 0x%x)", st);
+	st = kchild(CONFIG_SECCOMP_TRAP, PTRACE, &e);
+	ok(WIFEXITED(st) && e == ENOSYS,
+	    "keeper trap: ptrace fails with ENOSYS and goes on (%d)", e);
+	{
+		char out[256] = "";
+		int pp[2];
+		ssize_t n;
+
+		if (pipe(pp) == 0) {
+			st = child_full(CONFIG_SECCOMP_KILL, PTRACE, true, pp[1],
+			    &e);
+			close(pp[1]);
+			n = read(pp[0], out, sizeof(out) - 1);
+			out[n > 0 ? n : 0] = '\0';
+			close(pp[0]);
+		}
+		ok(died_of_sigsys(st) && strstr(out, "phoenixfsd: keeper: "
+		    "seccomp: forbidden syscall 101") != NULL,
+		    "keeper: a refused call is reported on stderr (%s)",
+		    strtok(out, "\n") ? out : "nothing");
+	}
+
 	st = child(CONFIG_SECCOMP_TRAP, PTRACE, &e);
 	ok(WIFEXITED(st) && e == ENOSYS,
 	    "trap: ptrace fails with ENOSYS and the process goes on (%d)", e);
