@@ -3,8 +3,9 @@
 # sandbox.sh PHOENIXFSD PHX_FRONT: issue 3 items 5 and 6 end to end.
 # phx-front smoke under each --sandbox and each --seccomp mode; the running
 # worker (the keeper's only child) has the worker capability set, no
-# ambient or inheritable caps, NoNewPrivs 1 and Seccomp 2, the keeper has
-# the launcher's caps and no filter; --modcaps changes the worker's set;
+# ambient or inheritable caps, NoNewPrivs 1 and Seccomp 2 with two filters
+# (the keeper's and its own), the keeper has the launcher's caps, no
+# no_new_privs and one filter of its own (kfilter.c); --modcaps changes the worker's set;
 # --readonly refuses changes with EROFS; --translate-uid reaches the
 # credentials of a creation; invalid rules stop the start. TAP.
 set -u
@@ -77,9 +78,10 @@ for sc in kill log trap none; do
 	start --seccomp=$sc
 	procs
 	st=$(field "$WORKER" Seccomp)
+	kst=$(field "$KEEPER" Seccomp)
 	want=2; [ $sc = none ] && want=0
-	[ "$st" = "$want" ]
-	lib_tap $? "--seccomp=$sc: worker Seccomp $st (want $want)"
+	[ "$st" = "$want" ] && [ "$kst" = "$want" ]
+	lib_tap $? "--seccomp=$sc: worker Seccomp $st, keeper Seccomp $kst (want $want)"
 	smoke "smoke under --seccomp=$sc"
 	finish
 	lib_tap $? "daemon exits after the frontend (seccomp $sc)"
@@ -102,8 +104,11 @@ lib_tap $? "worker NoNewPrivs 1, Seccomp 2 (default kill)"
 [ "$(field "$KEEPER" CapEff)" = "$(field $$ CapEff)" ] &&
     [ "$(field "$KEEPER" CapBnd)" = "$(field $$ CapBnd)" ]
 lib_tap $? "keeper keeps every capability ($(field "$KEEPER" CapEff))"
-[ "$(field "$KEEPER" Seccomp)" = 0 ] && [ "$(field "$KEEPER" NoNewPrivs)" = 0 ]
-lib_tap $? "keeper has no filter and no no_new_privs"
+[ "$(field "$KEEPER" Seccomp)" = 2 ] &&
+    [ "$(field "$KEEPER" Seccomp_filters)" = 1 ] &&
+    [ "$(field "$WORKER" Seccomp_filters)" = 2 ] &&
+    [ "$(field "$KEEPER" NoNewPrivs)" = 0 ]
+lib_tap $? "keeper: its own filter (Seccomp_filters $(field "$KEEPER" Seccomp_filters)), no no_new_privs; worker: keeper's + its own ($(field "$WORKER" Seccomp_filters))"
 # A respawned worker restricts itself again.
 kill -9 "$WORKER"
 sleep 0.5

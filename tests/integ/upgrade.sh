@@ -5,7 +5,9 @@
 # NEWBIN --pid-file P` makes the keeper re-execute itself from another copy
 # of the binary (same pid, same connection), twice, under each sandbox
 # mode; a binary that refuses the layout (/bin/false) is never exec'ed and
-# the daemon goes on serving. The workload must see no error.
+# the daemon goes on serving. The workload must see no error. The keeper's
+# seccomp filter (kfilter.c) allows all of it, and survives the two
+# upgrades as the one filter it was (no stack of one per upgrade).
 # TAP; ends with "N passed, N failed".
 set -u
 PHX=${1:?usage: upgrade.sh PHOENIXFSD PHX_FRONT}
@@ -38,6 +40,11 @@ for mode in namespace none; do
 	sleep 0.5
 	"$T/phx-b" --upgrade "$T/phx-a" --pid-file="$S/pid" >"$S/up3" 2>&1
 	lib_tap $? "$mode: upgrade back to the first binary"
+	sleep 0.5
+	st=$(awk '$1 == "Seccomp:" { print $2 }' /proc/$K/status)
+	nf=$(awk '$1 == "Seccomp_filters:" { print $2 }' /proc/$K/status)
+	[ "$st" = 2 ] && [ "$nf" = 1 ]
+	lib_tap $? "$mode: after two upgrades the keeper has its one filter (Seccomp $st, filters $nf)"
 	wait $B
 	rc=$?
 	sed 's/^/# /' "$S/bench"
@@ -45,6 +52,8 @@ for mode in namespace none; do
 	lib_tap $? "$mode: the workload saw no error across the upgrades"
 	[ "$(grep -c 'upgraded to phoenixfsd' "$S/log")" -eq 2 ]
 	lib_tap $? "$mode: two upgrades logged by the keeper"
+	! grep -q "forbidden syscall" "$S/log"
+	lib_tap $? "$mode: no call refused by a filter"
 	grep -E "upgrade|refus|recovered" "$S/log" | head -8 | sed 's/^/# /'
 done
 lib_tap_end
