@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Namespaces, pivot_root and the worker's own restrictions. The keeper
- * keeps every capability and no seccomp filter (both survive exec and
+ * keeps every capability and no no_new_privs (both survive exec and
  * would freeze every later version, DESIGN 1); each worker restricts
  * itself right after clone. The reserved fds it produces (REGION_FD_PROC,
  * REGION_FD_ROOT) have FD_CLOEXEC clear so a live upgrade keeps them.

@@ -231,9 +231,10 @@ lib_guest_tally() {
 }
 
 # lib_vm_end DAEMONLOG OUT [LINES]: stops DPID if it runs (SIGTERM, reaped;
-# clears DPID), shows the last LINES (40) lines of DAEMONLOG if anything
-# failed, the guest's boot-to-mount time from OUT, and "PASS passed, FAIL
-# failed"; returns 0 iff FAIL is 0.
+# clears DPID), counts a failure if DAEMONLOG says a seccomp filter refused
+# a call, shows the last LINES (40) lines of DAEMONLOG if anything failed,
+# the guest's boot-to-mount time from OUT, and "PASS passed, FAIL failed";
+# returns 0 iff FAIL is 0.
 lib_vm_end() {
 	lib_lines=${3:-40}
 	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
@@ -241,6 +242,12 @@ lib_vm_end() {
 		wait "$DPID" 2>/dev/null || true
 	fi
 	DPID=""
+	# A worker killed by its seccomp filter is respawned and the guest
+	# sees nothing: only the log tells (issue 9 finding 8).
+	if [ -f "$1" ] && grep -q "forbidden syscall" "$1"; then
+		lib_nok "a seccomp filter refused a call: $(grep -m1 \
+		    'forbidden syscall' "$1")"
+	fi
 	if [ "$FAIL" -gt 0 ]; then
 		echo "== daemon log (last $lib_lines lines)"
 		tail -n "$lib_lines" "$1"
