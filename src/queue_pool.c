@@ -264,6 +264,8 @@ pool_main(void *arg)
 	struct queue_set *qs = arg;
 	struct region_thread_rec *t = queue_thread_claim(qs->r);
 
+	/* By itself, never through a /proc path (queue_main). */
+	pthread_setname_np(pthread_self(), "phx-pool");
 	if (t == NULL)
 		fatalx("no free thread record for a pool thread");
 	(void)fault_thread_init(t);
@@ -327,7 +329,6 @@ queue_pool_start(struct queue_set *qs)
 				qs->npool = i;
 				return -err;
 			}
-			pthread_setname_np(qs->pool_th[i], "phx-pool");
 		}
 	}
 	return 0;

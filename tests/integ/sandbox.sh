@@ -7,7 +7,8 @@
 # (the keeper's and its own), the keeper has the launcher's caps, no
 # no_new_privs and one filter of its own (kfilter.c); --modcaps changes the worker's set;
 # --readonly refuses changes with EROFS; --translate-uid reaches the
-# credentials of a creation; invalid rules stop the start. TAP.
+# credentials of a creation; invalid rules stop the start; no thread name
+# is written through a planted proc/self/task/*/comm in the share. TAP.
 set -u
 PHX=${1:?usage: sandbox.sh PHOENIXFSD PHX_FRONT}
 FRONT=${2:?usage: sandbox.sh PHOENIXFSD PHX_FRONT}
@@ -162,6 +163,21 @@ smoke_fails
 grep -q "^not ok .* - MKDIR (Operation not permitted)" "$T/smoke.out"
 lib_tap $? "forbid-guest: MKDIR by uid 0 -> EPERM"
 finish
+# Thread names: glibc names another thread through /proc/self/task/TID/comm,
+# a path in the share after pivot_root; the guest plants files there (a
+# device node would take the bytes). Every thread must name itself.
+chmod 0755 "$SHARE"
+for i in $(seq 1 64); do
+	mkdir -p "$SHARE/proc/self/task/$i"
+	echo original >"$SHARE/proc/self/task/$i/comm"
+done
+start --thread-pool-size=2
+smoke "smoke with planted proc/self/task/*/comm in the share"
+finish
+n=$(cat "$SHARE"/proc/self/task/*/comm | grep -vc '^original$')
+[ "$n" = 0 ]
+lib_tap $? "no thread name written into the share ($n of 64 planted comm files changed)"
+rm -rf "$SHARE/proc"
 "$PHX" --socket-path="$SOCK" --shared-dir="$SHARE" \
     --translate-uid=map:0:0:10 --translate-uid=guest:5:100:1 \
     >"$T/bad.log" 2>&1
