@@ -1065,8 +1065,16 @@ work_main(const struct opts *o)
 	bool stopping = false, closed = false, hung = false;
 	unsigned npoison_inflight = 0;
 
-	if (o->keeper)
+	/*
+	 * The socket exists before the keeper forks its first worker (the
+	 * launcher listens, the keeper then builds its sandbox, region and
+	 * seccomp filter): wait for the worker rather than take 0 for it.
+	 */
+	for (unsigned i = 0; o->keeper && worker0 == 0 && i < 500; i++) {
 		last_worker = worker0 = find_worker(o->keeper);
+		if (worker0 == 0)
+			usleep(10000);
+	}
 	if ((r = connect_dev(o, o->depth, &w.d, &w.fc)) < 0) {
 		printf("not ok 1 - connect, vhost-user handshake and INIT "
 		       "(%s)\n1..1\n0 passed, 1 failed\n", strerror(-r));
