@@ -609,7 +609,11 @@ keeper_loop(struct keeper *k)
 	int st, err;
 
 	/* Sandbox and region are built: the keeper's own filter (kfilter.h). */
-	if ((err = kfilter_install(k->cfg->seccomp)) < 0) {
+	err = kfilter_install(k->cfg->seccomp);
+	if (err == -EACCES) { /* a container without CAP_SYS_ADMIN */
+		log_warnx("no CAP_SYS_ADMIN: the keeper runs without its "
+		    "seccomp filter (the workers keep theirs)");
+	} else if (err < 0) {
 		log_warnc(err, "cannot install the keeper's seccomp filter");
 		return 1;
 	}

@@ -169,6 +169,8 @@ kfilter_install(enum config_seccomp mode)
 		return -ENOMEM;
 	/* no_new_privs is the keeper's choice, not libseccomp's. */
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	/* The kernel's errno, not ECANCELED: EACCES means no CAP_SYS_ADMIN. */
+	r = r ?: seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
 	r = r ?: add_rules(ctx, act);
 #ifdef PHX_SECCOMP_FORCE_LOG
 	r = r ?: seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);

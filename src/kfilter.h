@@ -17,8 +17,8 @@
  * stack of one per upgrade), and a SIGSYS handler that reports a refused
  * call: in kill mode it then dies of SIGSYS, in trap mode the call fails
  * with ENOSYS; log mode logs (SCMP_ACT_LOG); none installs nothing.
- * Needs CAP_SYS_ADMIN (the keeper sets no no_new_privs). Returns 1 if it
- * installed a filter, 0 if not, -errno.
+ * Needs CAP_SYS_ADMIN (the keeper sets no no_new_privs): -EACCES without
+ * it. Returns 1 if it installed a filter, 0 if not, -errno.
  */
 int kfilter_install(enum config_seccomp mode);
 

@@ -90,6 +90,31 @@ for sc in kill log trap none; do
 	lib_tap $? "no forbidden syscall trapped ($sc)"
 done
 
+# A container without CAP_SYS_ADMIN (--sandbox=chroot): the keeper cannot
+# install a filter without no_new_privs; it warns and serves, the worker
+# keeps its own.
+if command -v capsh >/dev/null; then
+	rm -f "$SOCK"
+	capsh --drop=cap_sys_admin -- -c "exec \"$PHX\" --socket-path=\"$SOCK\" \
+	    --shared-dir=\"$SHARE\" --sandbox=chroot" >"$T/daemon.log" 2>&1 &
+	DPID=$!
+	PIDS="$PIDS $DPID"
+	lib_wait_socket "$SOCK" 50
+	for i in $(seq 50); do
+		WORKER=$(pgrep -P "$DPID" | head -1)
+		[ -n "$WORKER" ] && [ "$(field "$WORKER" Seccomp)" = 2 ] && break
+		sleep 0.1
+	done
+	ws=$(field "$WORKER" Seccomp)
+	smoke "smoke without CAP_SYS_ADMIN (chroot)"
+	grep -q "no CAP_SYS_ADMIN: the keeper runs without" "$T/daemon.log" &&
+	    [ "$ws" = 2 ]
+	lib_tap $? "without CAP_SYS_ADMIN: the keeper warns, the worker $WORKER has its filter (Seccomp $ws)"
+	finish
+else
+	lib_tap 0 "# SKIP no capsh"
+fi
+
 start
 procs
 lib_tap $? "found keeper $KEEPER and worker $WORKER"
