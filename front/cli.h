@@ -54,5 +54,7 @@ int chaos_main(const struct cli *c, int argc, char **argv);
 int remount_main(const struct cli *c, int argc, char **argv);
 int forgetrace_main(const struct cli *c, int argc, char **argv);
 int releaserace_main(const struct cli *c, int argc, char **argv);
+/* guestsec.c: issue 9's request-level attacks (ids, special, ringgone). */
+int guestsec_main(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -344,7 +344,9 @@ usage(void)
 	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
 	    "the tables, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
-	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n");
+	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
+	    "  guestsec   [--timeout MS] ids | special NAME... | ringgone: "
+	    "issue 9 attacks, TAP\n");
 	exit(2);
 }
 
@@ -426,5 +428,7 @@ main(int argc, char **argv)
 		return forgetrace_main(&c, argc, argv);
 	if (strcmp(argv[0], "releaserace") == 0)
 		return releaserace_main(&c, argc, argv);
+	if (strcmp(argv[0], "guestsec") == 0)
+		return guestsec_main(&c, argc, argv);
 	usage();
 }

@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "intent.h"
 #include "pt_int.h"
 
@@ -253,6 +254,7 @@ pt_do_create(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
 	/* Creations run with the caller's checked ids (pt.c) or not at all. */
 	if (!pt_creds_checked())
 		return -EPERM;
+	CRASHPOINT("pt.do_create"); /* tests: a kill in a CREATE, replayed */
 	/* O_NOFOLLOW: a symlink planted under the name is never followed. */
 	if (once(ctx) && (flags & O_EXCL))
 		return intent_openat(ctx->req, dirfd, name,
