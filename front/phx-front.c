@@ -340,13 +340,13 @@ usage(void)
 	    "  smoke      every FUSE opcode once, TAP\n"
 	    "  bench      --workload W --depth N --seconds S [--dir NAME]\n"
 	    "  hostile    [--restart-cmd CMD] malformed inputs, TAP\n"
+	    "  guestsec   [--timeout MS] ids | special NAME... | ringgone: "
+	    "issue 9 attacks, TAP\n"
 	    "  chaos      --kill-cmd CMD --every-ms K --seconds S\n"
 	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
 	    "the tables, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
-	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
-	    "  guestsec   [--timeout MS] ids | special NAME... | ringgone: "
-	    "issue 9 attacks, TAP\n");
+	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n");
 	exit(2);
 }
 
@@ -420,6 +420,8 @@ main(int argc, char **argv)
 		return bench_main(&c, argc, argv);
 	if (strcmp(argv[0], "hostile") == 0)
 		return hostile_main(&c, argc, argv);
+	if (strcmp(argv[0], "guestsec") == 0)
+		return guestsec_main(&c, argc, argv);
 	if (strcmp(argv[0], "chaos") == 0)
 		return chaos_main(&c, argc, argv);
 	if (strcmp(argv[0], "remount") == 0)
@@ -428,7 +430,5 @@ main(int argc, char **argv)
 		return forgetrace_main(&c, argc, argv);
 	if (strcmp(argv[0], "releaserace") == 0)
 		return releaserace_main(&c, argc, argv);
-	if (strcmp(argv[0], "guestsec") == 0)
-		return guestsec_main(&c, argc, argv);
 	usage();
 }

@@ -2154,6 +2154,8 @@ main(void)
 	test_names();
 	test_readdirplus_room();
 	test_creds();
+	test_sec_ids();     /* issue 9 */
+	test_sec_special(); /* issue 9 */
 	test_forget_destroy();
 	test_destroy();
 	test_readonly();
@@ -2163,9 +2165,7 @@ main(void)
 	test_rest();     /* issue 3 */
 	test_secctx();   /* issue 3 */
 	test_acl_umask(); /* issue 3 */
-	test_sec_ids();     /* issue 9 */
-	test_sec_special(); /* issue 9 */
-	test_sec_sizes();   /* issue 9 */
+	test_sec_sizes();   /* issue 9: its own session, so last */
 	{
 		char cmd[300];
 
