@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/inotify.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <time.h>
