@@ -49,6 +49,8 @@ int cli_tap_end(void);
 /* Subcommands: argv[0] is the subcommand name. Exit status. */
 int bench_main(const struct cli *c, int argc, char **argv);
 int hostile_main(const struct cli *c, int argc, char **argv);
+/* guestsec.c: issue 9's request-level attacks (ids, special, ringgone). */
+int guestsec_main(const struct cli *c, int argc, char **argv);
 int chaos_main(const struct cli *c, int argc, char **argv);
 /* remount.c: DESTROY + INIT table lifetime, FORGET racing requests. */
 int remount_main(const struct cli *c, int argc, char **argv);

@@ -340,6 +340,8 @@ usage(void)
 	    "  smoke      every FUSE opcode once, TAP\n"
 	    "  bench      --workload W --depth N --seconds S [--dir NAME]\n"
 	    "  hostile    [--restart-cmd CMD] malformed inputs, TAP\n"
+	    "  guestsec   [--timeout MS] ids | special NAME... | ringgone: "
+	    "issue 9 attacks, TAP\n"
 	    "  chaos      --kill-cmd CMD --every-ms K --seconds S\n"
 	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
 	    "the tables, TAP\n"
@@ -418,6 +420,8 @@ main(int argc, char **argv)
 		return bench_main(&c, argc, argv);
 	if (strcmp(argv[0], "hostile") == 0)
 		return hostile_main(&c, argc, argv);
+	if (strcmp(argv[0], "guestsec") == 0)
+		return guestsec_main(&c, argc, argv);
 	if (strcmp(argv[0], "chaos") == 0)
 		return chaos_main(&c, argc, argv);
 	if (strcmp(argv[0], "remount") == 0)

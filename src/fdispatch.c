@@ -775,28 +775,43 @@ do_setxattr(struct op_args *a)
 	return reply_or(a, err, NULL, 0);
 }
 
-/* GETXATTR and LISTXATTR: size 0 asks for the length only. */
+/* The most a GETXATTR or LISTXATTR answers: the kernel's own limit. */
+#define FD_MAX_XATTR 65536u
+
+/*
+ * GETXATTR and LISTXATTR: size 0 asks for the length only. The guest's
+ * size is clamped to the host buffer and to the reply room its writable
+ * descriptors have (issue 9 finding 6): a value longer than that is
+ * ERANGE, as for a short size, never a write past the buffer.
+ */
 static size_t
 do_getxattr(struct op_args *a)
 {
 	struct fuse_getxattr_in in;
 	struct fuse_getxattr_out out;
 	const char *name = NULL;
-	size_t len = 0, ret;
+	size_t len = 0, ret, size, hl = sizeof(struct fuse_out_header);
+	size_t room = a->req->out_total;
 	void *buf;
 	int err;
 
 	GET(a, in);
 	if (a->h.opcode == FUSE_GETXATTR)
 		GET_NAME(a, name);
-	buf = malloc(in.size > 0 ? MIN(in.size, 65536u) : 1);
+	size = MIN((size_t)in.size, (size_t)FD_MAX_XATTR);
+	size = MIN(size, room > hl ? room - hl : 0);
+	if (in.size > 0 && size == 0)
+		return reply_err(a, -ERANGE);
+	buf = malloc(size > 0 ? size : 1);
 	if (buf == NULL)
 		return reply_err(a, -ENOMEM);
 	if (name == NULL)
-		err = pt_listxattr(a->s->pt, &a->ctx, buf, in.size, &len);
+		err = pt_listxattr(a->s->pt, &a->ctx, buf, size, &len);
 	else
-		err = pt_getxattr(a->s->pt, &a->ctx, name, buf, in.size, &len);
-	if (err == 0 && in.size == 0) {
+		err = pt_getxattr(a->s->pt, &a->ctx, name, buf, size, &len);
+	if (err == 0 && size > 0 && len > size)
+		err = -ERANGE; /* never past buf, whatever pt answered */
+	if (err == 0 && size == 0) {
 		memset(&out, 0, sizeof(out));
 		out.size = (uint32_t)len;
 		ret = reply(a, &out, sizeof(out));

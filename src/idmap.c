@@ -159,15 +159,23 @@ apply(const struct idmap_entry *e, uint32_t id)
 int
 idmap_to_host(const struct idmap *m, uint32_t guest, uint32_t *ret_host)
 {
-	const struct idmap_entry *e = find(m->g2h, m->n_g2h, guest);
+	const struct idmap_entry *e;
+	uint32_t h;
 
-	if (e == NULL) {
-		*ret_host = guest;
-		return 0;
-	}
-	if (e->kind == IDMAP_FAIL)
+	/*
+	 * -1 is no id: to the kernel's set*id it means "unchanged", so a
+	 * request carrying it would run with the daemon's own ids (issue 9
+	 * finding 2). Refused on the way in and out of every rule.
+	 */
+	if (guest == IDMAP_NO_ID)
 		return -EPERM;
-	*ret_host = apply(e, guest);
+	e = find(m->g2h, m->n_g2h, guest);
+	if (e != NULL && e->kind == IDMAP_FAIL)
+		return -EPERM;
+	h = e == NULL ? guest : apply(e, guest);
+	if (h == IDMAP_NO_ID)
+		return -EPERM;
+	*ret_host = h;
 	return 0;
 }
 
@@ -199,18 +207,27 @@ idmap_setup(const struct config *cfg, char *err, size_t errlen)
 int
 idmap_creds_to_host(uint32_t *uid, uint32_t *gid)
 {
-	uint32_t u = *uid, g = *gid;
+	uint32_t u, g;
 	int r;
 
-	/* -1 means "unchanged" (SETATTR of one of the two): kept as is. */
-	if ((*uid != UINT32_MAX &&
-		(r = idmap_to_host(&uid_map, *uid, &u)) < 0) ||
-	    (*gid != UINT32_MAX &&
-		(r = idmap_to_host(&gid_map, *gid, &g)) < 0))
+	if ((r = idmap_to_host(&uid_map, *uid, &u)) < 0 ||
+	    (r = idmap_to_host(&gid_map, *gid, &g)) < 0)
 		return r;
 	*uid = u;
 	*gid = g;
 	return 0;
+}
+
+int
+idmap_uid_to_host(uint32_t *uid)
+{
+	return idmap_to_host(&uid_map, *uid, uid);
+}
+
+int
+idmap_gid_to_host(uint32_t *gid)
+{
+	return idmap_to_host(&gid_map, *gid, gid);
 }
 
 void

@@ -10,7 +10,8 @@
  *   squash-host:HOST:GUEST:COUNT   COUNT host ids -> the one guest id
  *   forbid-guest:GUEST:COUNT       guest ids refused (EPERM)
  *
- * Ids no rule covers map to themselves. Two rules of the same direction
+ * Ids no rule covers map to themselves, but -1 (IDMAP_NO_ID), which no
+ * rule can give either: it is refused (EPERM). Two rules of the same direction
  * must not overlap; a range must end at or below 2^32.
  *
  * Guest -> host applies to the credentials a creation runs with and to the
@@ -29,6 +30,8 @@
 #include "config.h"
 
 #define IDMAP_MAX_RULES 32
+/* (uint32_t)-1: "unchanged" to set*id and chown, never a mappable id. */
+#define IDMAP_NO_ID UINT32_MAX
 
 enum idmap_kind { IDMAP_RANGE, IDMAP_SQUASH, IDMAP_FAIL };
 
@@ -52,7 +55,10 @@ struct idmap {
 int idmap_parse(struct idmap *m, const char *what, const char *spec,
     char *err, size_t errlen);
 
-/* Guest id -> host id; -EPERM for a forbid-guest id. */
+/*
+ * Guest id -> host id; -EPERM for a forbid-guest id and for -1 as the
+ * guest id or as the host id a rule gives (IDMAP_NO_ID).
+ */
 int idmap_to_host(const struct idmap *m, uint32_t guest, uint32_t *ret_host);
 
 /* Host id -> guest id. */
@@ -65,10 +71,15 @@ uint32_t idmap_to_guest(const struct idmap *m, uint32_t host);
 int idmap_setup(const struct config *cfg, char *err, size_t errlen);
 
 /*
- * pt.c hooks, for the process's maps (identity before idmap_setup). An id
- * of -1 ("unchanged") passes idmap_creds_to_host untouched.
+ * pt.c hooks, for the process's maps (identity before idmap_setup).
+ * idmap_creds_to_host: a caller's uid and gid, both or neither (-EPERM,
+ * ids unchanged). idmap_uid_to_host/idmap_gid_to_host: one SETATTR owner
+ * (the caller skips an id the request does not set). -1 is refused by
+ * each: it would mean "unchanged", i.e. the daemon's own ids.
  */
 int idmap_creds_to_host(uint32_t *uid, uint32_t *gid);
+int idmap_uid_to_host(uint32_t *uid);
+int idmap_gid_to_host(uint32_t *gid);
 void idmap_attr_to_guest(uint32_t *uid, uint32_t *gid);
 
 #endif

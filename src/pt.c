@@ -295,19 +295,38 @@ pt_entry_at(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
  * them all); the raw syscalls change the calling thread only, which is
  * what a creation on behalf of one guest caller needs (as virtiofsd).
  * Only the effective ids change, so the way back stays open.
+ *
+ * The one checked choke point for a caller's ids (issue 9 finding 2): an
+ * id the maps cannot give (-1, a forbid-guest id, a rule giving -1) is
+ * refused with EPERM before anything runs, so no request runs with the
+ * daemon's ids for want of a mapping; the switch is read back; and the
+ * creation hooks (pt_once.c) refuse to run on a thread that did not pass
+ * here (pt_creds_checked), so a new creation path cannot skip it.
  */
+static __thread bool creds_checked;
+
+bool
+pt_creds_checked(void)
+{
+	return creds_checked;
+}
+
 int
 pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx, struct pt_creds *c)
 {
 	uint32_t uid = ctx->uid, gid = ctx->gid;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
 	int err;
 
 	c->on = false;
 	/* --translate-uid/-gid: the caller's host ids (idmap.h). */
 	if ((err = idmap_creds_to_host(&uid, &gid)) < 0)
 		return err;
-	if (!pt->switch_creds || (uid == pt->euid && gid == pt->egid))
+	if (!pt->switch_creds || (uid == pt->euid && gid == pt->egid)) {
+		creds_checked = true;
 		return 0;
+	}
 	if (syscall(SYS_setresgid, -1, (gid_t)gid, -1) < 0)
 		return -errno;
 	if (syscall(SYS_setresuid, -1, (uid_t)uid, -1) < 0) {
@@ -317,6 +336,11 @@ pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx, struct pt_creds *c)
 		return err;
 	}
 	c->on = true;
+	if (syscall(SYS_getresuid, &ru, &eu, &su) < 0 ||
+	    syscall(SYS_getresgid, &rg, &eg, &sg) < 0 || eu != uid ||
+	    eg != gid)
+		fatal("the caller's ids did not take");
+	creds_checked = true;
 	return 0;
 }
 
@@ -325,6 +349,7 @@ pt_creds_leave(struct pt *pt, struct pt_creds *c)
 {
 	int saved = errno;
 
+	creds_checked = false;
 	if (!c->on)
 		return;
 	/* A thread left with a guest's ids would be a hole: die instead. */
@@ -552,11 +577,17 @@ pt_setattr(struct pt *pt, const struct pt_ctx *ctx,
 			return -errno;
 	}
 	if (valid & (FATTR_UID | FATTR_GID)) {
-		uid_t u = (valid & FATTR_UID) ? in->uid : (uid_t)-1;
-		gid_t g = (valid & FATTR_GID) ? in->gid : (gid_t)-1;
+		uint32_t u = in->uid, g = in->gid;
 
-		if ((err = idmap_creds_to_host(&u, &g)) < 0)
+		/* -1 in a field the request sets is refused (idmap.h). */
+		if ((valid & FATTR_UID) && (err = idmap_uid_to_host(&u)) < 0)
 			return err;
+		if ((valid & FATTR_GID) && (err = idmap_gid_to_host(&g)) < 0)
+			return err;
+		if (!(valid & FATTR_UID))
+			u = (uint32_t)-1; /* unchanged */
+		if (!(valid & FATTR_GID))
+			g = (uint32_t)-1;
 		if (fchownat(ifd, "", u, g,
 			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;

@@ -128,7 +128,8 @@ pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;
 	umask = pt_create_umask(pt, dfd, umask);
-	fd = pt_do_create(ctx, dfd, name, f, (mode_t)(mode & 07777 & ~umask));
+	fd = pt_do_create(pt, ctx, dfd, name, f,
+	    (mode_t)(mode & 07777 & ~umask));
 	pt_creds_leave(pt, &c);
 	if (fd < 0)
 		return fd;

@@ -68,8 +68,15 @@ void pt_fill_entry(struct pt *pt, uint64_t nodeid, const struct stat *st,
  * whatever happens to the transaction. (See the report: redo.h lacks it.)
  */
 void pt_unregister_abort_fd(struct redo_txn *tx, int fd);
+/*
+ * The caller's mapped ids on the calling thread (-EPERM for an id the
+ * maps cannot give: never the daemon's ids instead). Every successful
+ * enter is followed by a leave; pt_creds_checked() is true in between,
+ * and the creation hooks of pt_once.c refuse to run otherwise.
+ */
 int pt_creds_enter(struct pt *pt, const struct pt_ctx *ctx, struct pt_creds *c);
 void pt_creds_leave(struct pt *pt, struct pt_creds *c);
+bool pt_creds_checked(void);
 /* Clears S_ISUID, and S_ISGID if group-executable (kernel killpriv). */
 int pt_kill_suidgid(struct pt *pt, int fd);
 
@@ -86,9 +93,13 @@ int pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name,
     int flags);
 int pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
     int newdirfd, const char *newname, unsigned flags);
-/* openat(dirfd, name, flags | O_CREAT, mode); O_EXCL as the guest asks. */
-int pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name,
-    int flags, mode_t mode);
+/*
+ * openat(dirfd, name, flags | O_CREAT, mode); O_EXCL as the guest asks.
+ * An existing name is opened only if it is a regular file, never by name
+ * (a FIFO or device node is never opened: pt_once.c open_existing).
+ */
+int pt_do_create(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
+    const char *name, int flags, mode_t mode);
 int pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size);
 int pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
     off_t len);

@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "intent.h"
 #include "pt_int.h"
 
@@ -39,7 +40,7 @@
  *     (EXCHANGE replayed is ambiguous without identity records: it runs
  *     again);
  *   create O_EXCL EEXIST: a regular file with our owner -> opened
- *     without O_EXCL and O_TRUNC;
+ *     without O_EXCL and O_TRUNC (never a FIFO or device: open_existing);
  *   ftruncate, fallocate: repeating them gives the same result (but
  *     COLLAPSE_RANGE and INSERT_RANGE, which run only with a ring);
  *   fsetxattr XATTR_CREATE EEXIST: the value is ours -> success.
@@ -72,6 +73,8 @@ pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
 
 	int e;
 
+	if (!pt_creds_checked())
+		return -EPERM;
 	if (once(ctx))
 		return intent_mkdirat(ctx->req, dirfd, name, mode);
 	if (mkdirat(dirfd, name, mode) == 0)
@@ -92,6 +95,8 @@ pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
 
 	int e;
 
+	if (!pt_creds_checked())
+		return -EPERM;
 	if (mknodat(dirfd, name, mode, rdev) == 0)
 		return 0;
 	e = errno;
@@ -112,6 +117,8 @@ pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
 	size_t tl = strlen(target);
 	ssize_t n;
 
+	if (!pt_creds_checked())
+		return -EPERM;
 	if (once(ctx))
 		return intent_symlinkat(ctx->req, target, dirfd, name);
 	if (symlinkat(target, dirfd, name) == 0)
@@ -188,31 +195,94 @@ pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
 	return -e;
 }
 
-int
-pt_do_create(const struct pt_ctx *ctx, int dirfd, const char *name, int flags,
-    mode_t mode)
+/*
+ * An existing name a CREATE without O_EXCL (or a replayed one) may open:
+ * O_PATH first, the type checked on that inode, then reopened through
+ * /proc/self/fd (pt_open_inode), so a FIFO or device node under the name
+ * is never opened on the host (a FIFO blocks, a device open has side
+ * effects; issue 9 finding 3). Directory -EISDIR, symlink -ELOOP (what
+ * the open by name answered), any other non-regular file -EEXIST.
+ */
+static int
+open_existing(struct pt *pt, int dirfd, const char *name, int flags,
+    bool replay)
 {
-	struct stat st;
-	int fd, e;
+	struct stat st, st2;
+	int ofd, fd;
 
+	ofd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (ofd < 0)
+		return -errno;
+	if (fstat(ofd, &st) < 0) {
+		fd = -errno;
+	} else if (S_ISDIR(st.st_mode)) {
+		fd = -EISDIR;
+	} else if (S_ISLNK(st.st_mode)) {
+		fd = -ELOOP;
+	} else if (!S_ISREG(st.st_mode) || (replay && !replay_owner_ok(&st))) {
+		fd = -EEXIST;
+	} else if (pt->proc_fd >= 0) {
+		fd = pt_open_inode(pt, ofd, st.st_mode,
+		    flags & ~(O_CREAT | O_EXCL));
+	} else {
+		/*
+		 * No /proc: by name, never blocking, and only if the name is
+		 * still the regular file just checked.
+		 */
+		fd = openat(dirfd, name,
+		    (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0) {
+			fd = -errno;
+		} else if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev ||
+		    st2.st_ino != st.st_ino ||
+		    (!(flags & O_NONBLOCK) &&
+			fcntl(fd, F_SETFL, flags & ~O_ACCMODE) < 0)) {
+			close(fd);
+			fd = -EEXIST;
+		}
+	}
+	close(ofd);
+	return fd;
+}
+
+int
+pt_do_create(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
+    const char *name, int flags, mode_t mode)
+{
+	int fd, tries;
+
+	/* Creations run with the caller's checked ids (pt.c) or not at all. */
+	if (!pt_creds_checked())
+		return -EPERM;
+	CRASHPOINT("pt.do_create"); /* tests: a kill in a CREATE, replayed */
 	/* O_NOFOLLOW: a symlink planted under the name is never followed. */
 	if (once(ctx) && (flags & O_EXCL))
 		return intent_openat(ctx->req, dirfd, name,
 		    flags | O_CREAT | O_NOFOLLOW, mode);
-	fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
-	if (fd >= 0)
-		return fd;
-	e = errno;
-	if (e == EEXIST && ctx->replay && (flags & O_EXCL) &&
-	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && replay_owner_ok(&st)) {
-		fd = openat(dirfd, name,
-		    (flags & ~(O_EXCL | O_CREAT | O_TRUNC)) | O_NOFOLLOW);
+	/*
+	 * O_EXCL always on the host: the open by name only ever makes a new
+	 * file; an existing name goes through open_existing.
+	 */
+	for (tries = 0; tries < 4; tries++) {
+		fd = openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW,
+		    mode);
 		if (fd >= 0)
 			return fd;
-		e = errno;
+		if (errno != EEXIST)
+			return -errno;
+		if (flags & O_EXCL) {
+			/* A replay finding its own regular file (above). */
+			if (!ctx->replay)
+				return -EEXIST;
+			return open_existing(pt, dirfd, name,
+			    flags & ~O_TRUNC, true);
+		}
+		fd = open_existing(pt, dirfd, name, flags, false);
+		if (fd != -ENOENT)
+			return fd;
+		/* Unlinked between the two opens: create again. */
 	}
-	return -e;
+	return -EEXIST;
 }
 
 int

@@ -278,21 +278,78 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	return (uint32_t)len;
 }
 
-/* Pushes n completions of queue qu and notifies (DESIGN 3 step 5). */
-void
-queue_push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+/* Under push_lock, with the rings attached: DESIGN 3 step 5 and notify. */
+static void
+push_locked(struct queue *qu, const struct vring_used_ent *e, unsigned n)
 {
-	if (n == 0)
-		return;
 	/* --no-journal: free the heap copies before the guest sees them. */
 	if (qu->heap != NULL)
 		for (unsigned k = 0; k < n; k++)
 			__atomic_store_n(&qu->heap[e[k].id].word, 0,
 			    __ATOMIC_RELEASE);
-	pthread_mutex_lock(&qu->push_lock);
-	fault_begin(REGION_ACT_PUSH, qu->idx);
 	if (vring_push(&qu->vq, e, n))
 		(void)vring_notify(&qu->vq);
+}
+
+/* Drops the deferred completions (their ring was restarted). */
+static void
+drop_deferred(struct queue *qu)
+{
+	if (qu->heap != NULL)
+		for (unsigned k = 0; k < qu->ndeferred; k++)
+			__atomic_store_n(&qu->heap[qu->deferred[k].id].word, 0,
+			    __ATOMIC_RELEASE);
+	qu->ndeferred = 0;
+}
+
+/*
+ * Under push_lock, rings detached: keeps n completions for the next
+ * attach (queue_int.h). Never more than the ring's heads in flight.
+ */
+static void
+defer_locked(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+{
+	uint64_t epoch = region_load(&qu->qs->r->dev->queue[qu->idx].epoch);
+
+	if (qu->ndeferred > 0 && qu->deferred_epoch != epoch)
+		drop_deferred(qu);
+	qu->deferred_epoch = epoch;
+	if (qu->ndeferred + n > qu->deferred_cap) {
+		unsigned cap = MAX(qu->deferred_cap * 2, qu->ndeferred + n);
+		struct vring_used_ent *d = NULL;
+
+		if (cap <= 2 * REGION_MAX_QUEUE_SIZE)
+			d = realloc(qu->deferred, cap * sizeof(*d));
+		if (d == NULL) {
+			/* The slots stay REPLIED: a recovery still pushes. */
+			log_warnx("queue %u: %u completions not kept while "
+			    "its rings are unmapped", qu->idx, n);
+			return;
+		}
+		qu->deferred = d;
+		qu->deferred_cap = cap;
+	}
+	memcpy(qu->deferred + qu->ndeferred, e, n * sizeof(*e));
+	qu->ndeferred += n;
+}
+
+/*
+ * Pushes n completions of queue qu and notifies (DESIGN 3 step 5). Pool
+ * and blocker threads call this at any time: with the rings detached by a
+ * failed reattach, the completions are deferred, never written through a
+ * ring pointer that is gone.
+ */
+void
+queue_push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+{
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&qu->push_lock);
+	fault_begin(REGION_ACT_PUSH, qu->idx);
+	if (qu->vq.used == NULL)
+		defer_locked(qu, e, n);
+	else
+		push_locked(qu, e, n);
 	fault_end();
 	pthread_mutex_unlock(&qu->push_lock);
 }
@@ -395,21 +452,73 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 
 /* ---- the queue thread ------------------------------------------------ */
 
-/* Re-translates the rings after a memory table change. */
+/* Re-translates the rings; publishes the deferred completions. */
 int
 queue_reattach(struct queue *qu)
 {
 	struct queue_set *qs = qu->qs;
 	struct guestmem_table *gt = guestmem_get(qs->gm);
+	uint64_t epoch;
 	int err;
 
 	pthread_mutex_lock(&qu->push_lock);
 	err = vring_attach(&qu->vq, qs->r, qu->idx, gt,
 	    qs->r->dev->features);
 	qu->vq.no_slots = qu->heap != NULL;
+	if (err == 0 && qu->ndeferred > 0) {
+		epoch = region_load(&qs->r->dev->queue[qu->idx].epoch);
+		if (qu->deferred_epoch != epoch) {
+			drop_deferred(qu);
+		} else {
+			/* Oldest first, at most a ring's worth per push. */
+			for (unsigned k = 0; k < qu->ndeferred;) {
+				unsigned m = MIN(qu->ndeferred - k,
+				    (unsigned)qu->vq.num);
+
+				push_locked(qu, qu->deferred + k, m);
+				k += m;
+			}
+			log_info("queue %u: %u deferred completions "
+			    "published", qu->idx, qu->ndeferred);
+			qu->ndeferred = 0;
+		}
+	}
 	pthread_mutex_unlock(&qu->push_lock);
 	guestmem_put(gt);
 	return err;
+}
+
+/*
+ * The queue thread's rings for the current memory table: true when
+ * attached. A table without them (a front-end's protocol error, or a
+ * region removed and not yet added back) detaches the queue until the
+ * next table: requests wait, completions are deferred (queue_push).
+ */
+static bool
+attach_current(struct queue *qu)
+{
+	uint64_t gen = guestmem_gen(qu->qs->gm);
+	int err;
+
+	if (qu->vq.used != NULL && qu->vq.gt->gen == gen)
+		return true;
+	if (qu->detached && qu->failed_gen == gen)
+		return false;
+	err = queue_reattach(qu);
+	if (err == 0) {
+		if (qu->detached)
+			log_info("queue %u: rings mapped again", qu->idx);
+		qu->detached = false;
+		vring_suppress_kicks(&qu->vq);
+		return true;
+	}
+	if (!qu->detached)
+		log_warnx("queue %u: the memory table does not map its rings "
+		    "(%s): requests wait for one that does", qu->idx,
+		    strerror(-err));
+	qu->detached = true;
+	qu->failed_gen = gen;
+	return false;
 }
 
 static void
@@ -428,20 +537,27 @@ drain_fd(int fd)
  * worker owns no fd of its own that a crash would leak.
  */
 static int
-wait_kick(struct queue *qu)
+wait_kick_ms(struct queue *qu, int ms)
 {
-	int kick = (int)qu->vq.rec->kick_fd;
+	int kick = (int)qu->qs->r->dev->queue[qu->idx].kick_fd;
 	struct pollfd p = { .fd = kick, .events = POLLIN };
 	int n;
 
 	fault_end();
-	/* No kick fd (VHOST_USER_VRING_NOFD_MASK): poll the ring each ms. */
-	n = poll(&p, kick >= 0 ? 1 : 0, kick >= 0 ? -1 : 1);
+	n = poll(&p, kick >= 0 ? 1 : 0, ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (kick >= 0 && (p.revents & POLLIN))
 		drain_fd(kick);
 	return 0;
+}
+
+static int
+wait_kick(struct queue *qu)
+{
+	/* No kick fd (VHOST_USER_VRING_NOFD_MASK): poll the ring each ms. */
+	return wait_kick_ms(qu,
+	    (int64_t)qu->qs->r->dev->queue[qu->idx].kick_fd >= 0 ? -1 : 1);
 }
 
 /* Wakes queue qu's thread out of wait_kick(). */
@@ -484,10 +600,11 @@ queue_main(void *arg)
 		uint16_t last;
 		int n;
 
-		if (guestmem_gen(qs->gm) != qu->vq.gt->gen &&
-		    (n = queue_reattach(qu)) < 0) {
-			mark_broken(qu, n, "rings unmapped by a memory change");
-			break;
+		if (!attach_current(qu)) {
+			/* Detached: only a kick, a stop or a new table. */
+			if (wait_kick_ms(qu, 100) < 0)
+				break;
+			continue;
 		}
 		n = qs->pool_all ? queue_dispatch_batch(qu) : serve_batch(qu, t);
 		if (n < 0) {
@@ -598,6 +715,7 @@ queue_set_destroy(struct queue_set *qs)
 	for (unsigned i = 0; i < REGION_MAX_QUEUES; i++) {
 		vring_detach(&qs->q[i].vq);
 		free(qs->q[i].heap);
+		free(qs->q[i].deferred);
 	}
 	free(qs);
 }
@@ -627,6 +745,7 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 	__atomic_store_n(&qu->stop, 0, __ATOMIC_RELEASE);
 	qu->signal_once = signal_once;
 	qu->broken_logged = false;
+	qu->detached = false;
 	err = pthread_create(&qu->th, NULL, queue_main, qu);
 	if (err != 0)
 		return -err;

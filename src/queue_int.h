@@ -69,6 +69,19 @@ struct queue {
 	 * not in the region's journal (nothing for recovery to replay).
 	 */
 	struct journal_slot_rec *heap;
+	/*
+	 * A memory table without this queue's rings (issue 9 finding 5):
+	 * vq is detached (no ring pointers) until a table with them comes.
+	 * Completions pushed meanwhile wait here, under push_lock, with the
+	 * ring epoch they belong to; their slots stay REPLIED (a crash
+	 * meanwhile: recovery pushes them). A later attach in the same epoch
+	 * publishes them first; a restarted ring (new epoch) drops them.
+	 */
+	struct vring_used_ent *deferred;
+	unsigned ndeferred, deferred_cap;
+	uint64_t deferred_epoch;
+	bool detached;       /* queue thread: the current table lacks them */
+	uint64_t failed_gen; /* the table it could not attach, if detached */
 };
 
 struct queue_set {
@@ -109,7 +122,11 @@ uint32_t queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
     struct region_thread_rec *t, bool replay);
 /* Pushes n completions of queue qu and notifies (DESIGN 3 step 5). */
 void queue_push(struct queue *qu, const struct vring_used_ent *e, unsigned n);
-/* Re-translates the rings after a memory table change. */
+/*
+ * Re-translates the rings after a memory table change and publishes the
+ * completions deferred while they were unmapped. On failure the queue is
+ * detached: queue_push defers, nothing touches the rings.
+ */
 int queue_reattach(struct queue *qu);
 /* DESIGN 3 step 1: 1 popped, 0 none, -EBUSY / -EPROTO / -EFAULT / -E2BIG. */
 int queue_pop_one(struct queue *qu, uint16_t *ret_head,

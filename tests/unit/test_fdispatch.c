@@ -15,6 +15,8 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/inotify.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include "fault.h"
 #include "fdispatch.h"
 #include "handle.h"
+#include "idmap.h"
 #include "inode.h"
 #include "redo.h"
 #include "region.h"
@@ -1827,6 +1830,303 @@ test_acl_umask(void)
 
 /* ==== end issue 3 block ================================================ */
 
+/* ==== issue 9 (findings 2, 3, 6): guest ids, special files, sizes ======= */
+/* (owner: the secreq helper; helpers below are this block's own) */
+
+static int
+sec_op(uint32_t op, const char *name, uint32_t flags, const struct call *cl)
+{
+	struct args a = {.len = 0};
+
+	switch (op) {
+	case FUSE_CREATE: {
+		struct fuse_create_in in = {.flags = flags, .mode = 0755};
+
+		add(&a, &in, sizeof(in));
+		break;
+	}
+	case FUSE_MKDIR: {
+		struct fuse_mkdir_in in = {.mode = 0755};
+
+		add(&a, &in, sizeof(in));
+		break;
+	}
+	case FUSE_MKNOD: {
+		struct fuse_mknod_in in = {.mode = S_IFREG | 04755};
+
+		add(&a, &in, sizeof(in));
+		break;
+	}
+	}
+	add_str(&a, name);
+	if (op == FUSE_SYMLINK)
+		add_str(&a, "target");
+	send_ex(&rep, op, 1, &a, cl);
+	return err_of(&rep);
+}
+
+/*
+ * Finding 2: a caller uid or gid of -1 ("unchanged" to setresuid) ran the
+ * request as the daemon (root) under every --translate-uid/-gid mode;
+ * then SETATTR 04755 gave a setuid-root host file. Every creation with
+ * -1 must be EPERM and leave nothing on the host.
+ */
+static void
+test_sec_ids(void)
+{
+	static const char *const modes[] = {"", "map:0:100000:65536",
+	    "guest:0:500:1", "host:500:0:1", "squash-guest:0:4242:4294967295",
+	    "forbid-guest:0:1000 map:1000:1000:1", "map:1000:4294967295:1"};
+	static const uint32_t ops[] = {FUSE_CREATE, FUSE_MKDIR, FUSE_MKNOD,
+	    FUSE_SYMLINK};
+	static struct config ic;
+	struct fuse_entry_out e;
+	char msg[200];
+	int bad = 0, n = 0;
+
+	if (geteuid() != 0) {
+		ok(1, "# SKIP not root: creations keep the daemon's ids");
+		return;
+	}
+	chmod(dir, 0777);
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		ic = cfg;
+		snprintf(ic.translate_uid, sizeof(ic.translate_uid), "%s",
+		    modes[m]);
+		snprintf(ic.translate_gid, sizeof(ic.translate_gid), "%s",
+		    modes[m]);
+		if (idmap_setup(&ic, msg, sizeof(msg)) < 0) {
+			ok(0, "idmap_setup '%s': %s", modes[m], msg);
+			continue;
+		}
+		for (int who = 0; who < 3; who++) {
+			struct call cl = {.uid = who == 1 ? 1000 : UINT32_MAX,
+			    .gid = who == 0 ? 1000 : UINT32_MAX};
+
+			/* guest 1000 under the last mode maps to host -1 */
+			if (who == 1 && m + 1 < sizeof(modes) / sizeof(*modes))
+				cl.uid = 1001;
+			for (size_t o = 0; o < sizeof(ops) / sizeof(*ops);
+			     o++) {
+				int got = sec_op(ops[o], "sec-neg1",
+				    O_RDWR | O_CREAT, &cl);
+
+				n++;
+				if (got != -EPERM || host_exists("sec-neg1")) {
+					if (bad++ < 4)
+						diag("mode '%s' uid %d gid %d op %u: "
+					    "%d, host file %s", modes[m],
+					    (int)cl.uid, (int)cl.gid, ops[o],
+					    got, host_exists("sec-neg1") ?
+					    "made" : "none");
+					name_op(FUSE_UNLINK, 1, "sec-neg1",
+					    false);
+					name_op(FUSE_RMDIR, 1, "sec-neg1",
+					    false);
+				}
+			}
+		}
+	}
+	ok(bad == 0, "id -1 (or mapped to -1): %d of %d creations refused "
+	    "with EPERM under %zu translate modes, nothing made on the host",
+	    n - bad, n, sizeof(modes) / sizeof(modes[0]));
+	/* SETATTR owner -1 in a field the request sets: refused too. */
+	ic = cfg;
+	ic.translate_uid[0] = ic.translate_gid[0] = '\0';
+	idmap_setup(&ic, msg, sizeof(msg));
+	if (sec_op(FUSE_CREATE, "sec-own", O_RDWR | O_CREAT, NULL) == 0) {
+		struct args a = {.len = 0};
+		struct fuse_setattr_in in = {.valid = FATTR_UID,
+		    .uid = UINT32_MAX};
+
+		memcpy(&e, rep.body, sizeof(e));
+		add(&a, &in, sizeof(in));
+		send(&rep, FUSE_SETATTR, e.nodeid, &a);
+		is_int(err_of(&rep), -EPERM, "SETATTR uid -1: EPERM");
+	} else {
+		ok(0, "CREATE sec-own");
+	}
+	ok(geteuid() == 0 && getegid() == 0, "ids restored afterwards");
+}
+
+struct sec_create_arg {
+	const char *name;
+	int err;
+};
+
+static void *
+sec_create_main(void *arg)
+{
+	struct sec_create_arg *c = arg;
+
+	c->err = sec_op(FUSE_CREATE, c->name, O_WRONLY | O_CREAT, NULL);
+	return NULL;
+}
+
+/*
+ * CREATE without O_EXCL of name; *ret_opened: the host opened the node
+ * (inotify IN_OPEN; an O_PATH open is not one). A FIFO without a reader
+ * blocked the request for good before the fix: after 5 s it is counted a
+ * hang, and a reader set free.
+ */
+static int
+sec_create_special(const char *name, bool *ret_opened, bool *ret_hung)
+{
+	struct sec_create_arg c = {.name = name, .err = 1};
+	char p[256], ev[4096];
+	struct timespec ts;
+	pthread_t th;
+	int in, w;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	w = in >= 0 ? inotify_add_watch(in, p, IN_OPEN) : -1;
+	*ret_hung = false;
+	pthread_create(&th, NULL, sec_create_main, &c);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	if (pthread_timedjoin_np(th, NULL, &ts) != 0) {
+		int fd = open(p, O_RDONLY | O_NONBLOCK);
+
+		*ret_hung = true;
+		pthread_join(th, NULL);
+		if (fd >= 0)
+			close(fd);
+	}
+	*ret_opened = w >= 0 && read(in, ev, sizeof(ev)) > 0;
+	if (in >= 0)
+		close(in);
+	return c.err;
+}
+
+/*
+ * Finding 3: CREATE without O_EXCL of an existing FIFO or device node
+ * opened it on the host (a FIFO blocked the thread; a device's open has
+ * side effects). Now: an error at once, the node never opened.
+ */
+static void
+test_sec_special(void)
+{
+	struct fuse_entry_out e;
+	char p[256];
+	bool opened, hung;
+	int err;
+
+	snprintf(p, sizeof(p), "%s/sec-fifo", dir);
+	if (mkfifo(p, 0666) < 0) {
+		ok(0, "mkfifo: %s", strerror(errno));
+		return;
+	}
+	err = sec_create_special("sec-fifo", &opened, &hung);
+	ok(err < 0 && !hung && !opened,
+	    "CREATE (no O_EXCL) of an existing FIFO: %s, %s, %s",
+	    err < 0 ? strerror(-err) : "success",
+	    hung ? "HUNG (5 s)" : "answered at once",
+	    opened ? "the FIFO was opened" : "never opened");
+	snprintf(p, sizeof(p), "%s/sec-chr", dir);
+	if (mknod(p, S_IFCHR | 0666, makedev(1, 3)) < 0) {
+		ok(1, "# SKIP mknod c 1 3: %s", strerror(errno));
+	} else {
+		err = sec_create_special("sec-chr", &opened, &hung);
+		ok(err < 0 && !hung && !opened,
+		    "CREATE (no O_EXCL) of a char device 1:3: %s, %s",
+		    err < 0 ? strerror(-err) : "success",
+		    opened ? "the device was opened" : "never opened");
+	}
+	/* A regular file is still opened (and truncated) as before. */
+	is_int(sec_op(FUSE_CREATE, "sec-reg", O_RDWR | O_CREAT, NULL), 0,
+	    "CREATE of a new file");
+	is_int(sec_op(FUSE_CREATE, "sec-reg", O_RDWR | O_CREAT | O_TRUNC,
+		   NULL), 0, "CREATE (no O_EXCL) of an existing regular file");
+	is_int(sec_op(FUSE_CREATE, "sec-reg", O_RDWR | O_CREAT | O_EXCL,
+		   NULL), -EEXIST, "CREATE O_EXCL of it: EEXIST");
+	is_int(sec_op(FUSE_CREATE, "sec-fifo", O_RDWR | O_CREAT | O_EXCL,
+		   NULL), -EEXIST, "CREATE O_EXCL of the FIFO: EEXIST");
+	is_int(sec_op(FUSE_CREATE, "m", O_RDWR | O_CREAT, NULL), -EISDIR,
+	    "CREATE (no O_EXCL) of a directory: EISDIR");
+	(void)e;
+}
+
+/*
+ * Finding 6: GETXATTR/LISTXATTR sized by the guest: a size above the
+ * reply room its buffers have answered EIO (a reply that did not fit)
+ * and sized a host read beyond the 64 KiB buffer; now ERANGE, as for a
+ * short size, and the value is never written past the room.
+ */
+static void
+test_sec_sizes(void)
+{
+	static struct config xc;
+	static char val[3000];
+	struct fuse_entry_out e[2];
+	struct fuse_getxattr_in gi;
+	struct call small = {.out_size = 16 + 1024};
+	struct call hdr_only = {.out_size = 16};
+	struct args a;
+	char name[300];
+	int err;
+
+	xc = cfg;
+	xc.xattr = true;
+	if (ext_session(&xc) == NULL) {
+		ok(0, "xattr session");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (sec_op(FUSE_CREATE, i ? "sec-y" : "sec-x",
+			O_RDWR | O_CREAT, NULL) != 0) {
+			ok(0, "xattr files");
+			return;
+		}
+		memcpy(&e[i], rep.body, sizeof(e[i]));
+	}
+	/* sec-x: one 3000-byte value; sec-y: a 1.8 KiB list (ext4: 4 KiB). */
+	memset(val, 'v', sizeof(val));
+	err = setxattr_ex(e[0].nodeid, "user.sec", val, sizeof(val), 0, NULL);
+	for (int i = 0; i < 12 && err == 0; i++) {
+		snprintf(name, sizeof(name), "user.%0140d", i);
+		err = setxattr_ex(e[1].nodeid, name, "x", 1, 0, NULL);
+	}
+	if (err != 0) {
+		ok(1, "# SKIP host xattrs: %s", strerror(-err));
+		return;
+	}
+	for (int op = 0; op < 2; op++) {
+		const char *what = op == 0 ? "GETXATTR" : "LISTXATTR";
+
+		a.len = 0;
+		gi = (struct fuse_getxattr_in){.size = 65536};
+		add(&a, &gi, sizeof(gi));
+		if (op == 0)
+			add_str(&a, "user.sec");
+		send_ex(&rep, op == 0 ? FUSE_GETXATTR : FUSE_LISTXATTR,
+		    e[op].nodeid, &a, &small);
+		ok(err_of(&rep) == -ERANGE,
+		    "%s size 65536, 1 KiB of reply room, %s: %s (want "
+		    "ERANGE)", what, op == 0 ? "3000-byte value" :
+		    "1.8 KiB list", strerror(-err_of(&rep)));
+		a.len = 0;
+		gi = (struct fuse_getxattr_in){.size = UINT32_MAX};
+		add(&a, &gi, sizeof(gi));
+		if (op == 0)
+			add_str(&a, "user.sec");
+		send_ex(&rep, op == 0 ? FUSE_GETXATTR : FUSE_LISTXATTR,
+		    e[op].nodeid, &a, NULL);
+		ok(err_of(&rep) == 0 && rep.oh.len > sizeof(rep.oh) &&
+			rep.oh.len <= sizeof(rep.oh) + 65536,
+		    "%s size 0xffffffff: clamped, %u bytes", what,
+		    (unsigned)(rep.oh.len - sizeof(rep.oh)));
+	}
+	a.len = 0;
+	gi = (struct fuse_getxattr_in){.size = 100};
+	add(&a, &gi, sizeof(gi));
+	add_str(&a, "user.sec");
+	send_ex(&rep, FUSE_GETXATTR, e[0].nodeid, &a, &hdr_only);
+	is_int(err_of(&rep), -ERANGE,
+	    "GETXATTR size 100, room for the header only: ERANGE");
+}
+/* ==== end issue 9 ====================================================== */
+
 int
 main(void)
 {
@@ -1854,6 +2154,8 @@ main(void)
 	test_names();
 	test_readdirplus_room();
 	test_creds();
+	test_sec_ids();     /* issue 9 */
+	test_sec_special(); /* issue 9 */
 	test_forget_destroy();
 	test_destroy();
 	test_readonly();
@@ -1863,6 +2165,7 @@ main(void)
 	test_rest();     /* issue 3 */
 	test_secctx();   /* issue 3 */
 	test_acl_umask(); /* issue 3 */
+	test_sec_sizes();   /* issue 9: its own session, so last */
 	{
 		char cmd[300];
 

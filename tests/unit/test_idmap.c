@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * --translate-uid/-gid (idmap.c): virtiofsd's rule syntax, overlaps,
- * ranges, both directions, forbid-guest, and the config validation line.
+ * ranges, both directions, forbid-guest, the config validation line, and
+ * id -1 refused under every kind of rule (issue 9 finding 2).
  */
 #include <errno.h>
 #include <string.h>
@@ -95,6 +96,35 @@ main(void)
 	    "a count above u32 (as virtiofsd)");
 	is_int(parse(&m, "map:4294967296:0:1"), -EINVAL, "id above u32");
 
+	/*
+	 * issue 9 finding 2: guest id -1 is refused under every kind of
+	 * rule and with none, and so is a rule whose target is -1.
+	 */
+	{
+		static const char *const modes[] = {"", "map:0:100000:65536",
+		    "guest:0:500:1", "host:500:0:1",
+		    "squash-guest:0:107:4294967295",
+		    "squash-guest:0:107:4294967295 host:107:1000:1",
+		    "forbid-guest:0:1000", "map:4294967294:7:1",
+		    "guest:4294967290:1000:5"};
+
+		for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+			h = 12345;
+			parse(&m, modes[i]);
+			ok(idmap_to_host(&m, UINT32_MAX, &h) == -EPERM &&
+				h == 12345,
+			    "guest -1 refused under '%s'", modes[i]);
+		}
+		is_int(parse(&m, "map:1000:4294967295:1"), 0,
+		    "a rule whose host id is -1 parses (range ends at 2^32)");
+		is_int(idmap_to_host(&m, 1000, &h), -EPERM,
+		    "but guest 1000 -> host -1 is refused");
+		is_int(parse(&m, "squash-guest:0:4294967295:10"), 0,
+		    "squash to -1 parses");
+		is_int(idmap_to_host(&m, 3, &h), -EPERM,
+		    "but squashing to host -1 is refused");
+	}
+
 	/* the process maps and the pt.c hooks */
 	{
 		struct config cfg;
@@ -109,9 +139,18 @@ main(void)
 		ok(u == 100000 && g == 5, "creds: uid %u gid %u", u, g);
 		u = 1, g = 10;
 		is_int(idmap_creds_to_host(&u, &g), -EPERM, "forbidden gid");
+		/* issue 9 finding 2: -1 would run as the daemon (root). */
 		u = (uint32_t)-1, g = 2;
-		is_int(idmap_creds_to_host(&u, &g), 0, "uid -1 (unchanged)");
-		ok(u == (uint32_t)-1 && g == 5, "-1 kept, gid mapped");
+		is_int(idmap_creds_to_host(&u, &g), -EPERM, "creds: uid -1 EPERM");
+		ok(u == (uint32_t)-1 && g == 2, "refused creds are unchanged");
+		u = 2, g = (uint32_t)-1;
+		is_int(idmap_creds_to_host(&u, &g), -EPERM, "creds: gid -1 EPERM");
+		u = (uint32_t)-1;
+		is_int(idmap_uid_to_host(&u), -EPERM, "SETATTR owner uid -1");
+		g = (uint32_t)-1;
+		is_int(idmap_gid_to_host(&g), -EPERM, "SETATTR owner gid -1");
+		g = 3;
+		ok(idmap_gid_to_host(&g) == 0 && g == 5, "SETATTR gid 3 -> 5");
 		u = 100001, g = 5;
 		idmap_attr_to_guest(&u, &g);
 		ok(u == 1 && g == 5, "attr to guest: uid %u gid %u", u, g);

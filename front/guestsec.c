@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * guestsec: the phx-front "guestsec" subcommand, issue 9's request-level
+ * attacks of a hostile guest kernel (TAP; tests/integ/guestsec.sh drives
+ * it and checks the host side):
+ *
+ *   guestsec ids            creations with caller uid or gid -1 (EPERM
+ *                           wanted), and SETATTR 04755 of any that was
+ *                           made anyway (the setuid-root attack)
+ *   guestsec special NAME.. CREATE without O_EXCL of each existing NAME in
+ *                           the root (a FIFO, a device node): an error,
+ *                           in time, and the daemon still serving
+ *   guestsec ringgone       a slow request held in the pool (PHX_DELAY
+ *                           queue.pool_job on the daemon) while a memory
+ *                           table without the rings arrives, then the
+ *                           real table again: the held request and one
+ *                           sent meanwhile complete, the queue serves on
+ *
+ * Options: --timeout MS (default 5000) for each request's answer.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A creation named name in the root as caller uid:gid; -errno or 0. */
+static int
+create_as(struct fusec *fc, uint32_t op, const char *name, uint32_t uid,
+    uint32_t gid, uint64_t *ret_nodeid)
+{
+	struct fusec_req *req;
+	struct fuse_entry_out e;
+	int r;
+
+	switch (op) {
+	case FUSE_CREATE:
+		req = fusec_req_create(fc, 1, name, O_RDWR | O_CREAT, 0755);
+		break;
+	case FUSE_MKNOD:
+		req = fusec_req_mknod(fc, 1, name, S_IFREG | 0755, 0);
+		break;
+	default: {
+		struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+		struct iovec a[2] = {{&in, sizeof(in)},
+		    {(void *)(uintptr_t)name, strlen(name) + 1}};
+
+		req = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0, sizeof(e), 0);
+	}
+	}
+	if (req == NULL)
+		return -ENOMEM;
+	req->ih->uid = uid;
+	req->ih->gid = gid;
+	r = fusec_call(fc, req);
+	if (r == -ETIMEDOUT || r == -EPIPE)
+		return r;
+	if (r == 0 && req->reply_len >= sizeof(e)) {
+		memcpy(&e, req->reply, sizeof(e));
+		*ret_nodeid = e.nodeid;
+	}
+	fusec_req_free(req);
+	return r;
+}
+
+static int
+c_ids(struct fusec *fc)
+{
+	static const struct {
+		uint32_t uid, gid;
+	} who[] = {{UINT32_MAX, 0}, {0, UINT32_MAX}, {UINT32_MAX, UINT32_MAX},
+	    {UINT32_MAX, 1000}};
+	static const uint32_t ops[] = {FUSE_CREATE, FUSE_MKNOD, FUSE_MKDIR};
+	char desc[160], name[64], extra[96];
+
+	for (size_t w = 0; w < sizeof(who) / sizeof(who[0]); w++) {
+		for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
+			uint64_t nodeid = 0;
+			int r;
+
+			snprintf(name, sizeof(name), "gs-neg1-%zu-%zu", w, o);
+			r = create_as(fc, ops[o], name, who[w].uid, who[w].gid,
+			    &nodeid);
+			extra[0] = '\0';
+			if (r == 0 && nodeid != 0) {
+				/* Made anyway: the attack's second step. */
+				struct fuse_setattr_in in = {
+				    .valid = FATTR_MODE, .mode = 04755};
+				struct fuse_attr_out a;
+
+				if (fusec_setattr(fc, nodeid, &in, &a) == 0)
+					snprintf(extra, sizeof(extra),
+					    "made, then SETATTR -> mode %o "
+					    "uid %u", a.attr.mode & 07777,
+					    a.attr.uid);
+			}
+			snprintf(desc, sizeof(desc),
+			    "%s as uid %d gid %d: EPERM",
+			    ops[o] == FUSE_CREATE ? "CREATE" :
+			    ops[o] == FUSE_MKNOD ? "MKNOD" : "MKDIR",
+			    (int)who[w].uid, (int)who[w].gid);
+			cli_tap(r == -EPERM, desc, r, extra);
+		}
+	}
+	cli_tap(fusec_getattr(fc, 1, NULL) == 0, "GETATTR root afterwards", 0,
+	    NULL);
+	return cli_tap_end();
+}
+
+static int
+c_special(struct fusec *fc, int argc, char **argv)
+{
+	char desc[200], extra[64];
+
+	for (int i = 0; i < argc; i++) {
+		uint64_t t0 = now_ms();
+		int r = fusec_create(fc, 1, argv[i], O_WRONLY | O_CREAT, 0644,
+		    NULL, NULL);
+
+		snprintf(desc, sizeof(desc),
+		    "CREATE without O_EXCL of existing '%s': an error, in time",
+		    argv[i]);
+		snprintf(extra, sizeof(extra), "%llu ms",
+		    (unsigned long long)(now_ms() - t0));
+		cli_tap(r < 0 && r != -ETIMEDOUT && r != -EPIPE, desc,
+		    r < 0 ? r : 0, extra);
+		if (r == -ETIMEDOUT || r == -EPIPE)
+			break;
+	}
+	cli_tap(fusec_getattr(fc, 1, NULL) == 0,
+	    "GETATTR root afterwards (still serving)", 0, NULL);
+	return cli_tap_end();
+}
+
+/* SET_MEM_TABLE of d's own regions (real) or of one 1 MiB region elsewhere. */
+static int
+mem_table(struct vuf_dev *d, bool real)
+{
+	struct {
+		uint32_t n, pad;
+		struct vuf_region_rec r[2];
+	} mt;
+	int fds[2] = {d->memfd, d->memfd};
+
+	memset(&mt, 0, sizeof(mt));
+	if (real) {
+		mt.n = d->nregions;
+		memcpy(mt.r, d->regions, sizeof(mt.r[0]) * d->nregions);
+	} else {
+		mt.n = 1;
+		mt.r[0].gpa = 8ull << 32;
+		mt.r[0].size = 1 << 20;
+		mt.r[0].uaddr = 1ull << 46;
+	}
+	return vuf_msg_ack(d, VUF_SET_MEM_TABLE, &mt, 8 + 32 * mt.n, fds,
+	    (int)mt.n);
+}
+
+static int
+c_ringgone(struct vuf_dev *d, struct fusec *fc, int hold_ms)
+{
+	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+	char name[64], extra[96];
+	struct iovec a[2] = {{&in, sizeof(in)}, {name, 0}};
+	struct fusec_req *held, *later;
+	uint64_t t0;
+	int r;
+
+	snprintf(name, sizeof(name), "gs-held-%d", (int)getpid());
+	a[1].iov_len = strlen(name) + 1;
+	/* MKDIR is slow (queue_slow): it goes to the pool and is held. */
+	held = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	later = fusec_req_getattr(fc, 1);
+	if (held == NULL || later == NULL)
+		return 2;
+	r = fusec_submit(fc, held);
+	cli_tap(r == 0, "MKDIR submitted (held in the pool)", r, NULL);
+	usleep(300000);
+	r = mem_table(d, false);
+	snprintf(extra, sizeof(extra), "ack %d", r);
+	cli_tap(vuf_alive(d), "SET_MEM_TABLE without the rings: connection "
+	    "kept", 0, extra);
+	/* A request posted while the rings are unmapped. */
+	r = fusec_submit(fc, later);
+	cli_tap(r == 0, "GETATTR submitted while the rings are unmapped", r,
+	    NULL);
+	/* The held MKDIR completes now, with its ring detached. */
+	usleep((useconds_t)(hold_ms + 700) * 1000);
+	r = mem_table(d, true);
+	snprintf(extra, sizeof(extra), "ack %d", r);
+	cli_tap(r == 0, "SET_MEM_TABLE with the rings again", r, extra);
+	t0 = now_ms();
+	r = fusec_wait(fc, held, 10000);
+	snprintf(extra, sizeof(extra), "%llu ms after the table",
+	    (unsigned long long)(now_ms() - t0));
+	cli_tap(r == 0 || r == -EEXIST, "held MKDIR completed (its deferred "
+	    "completion not lost)", r, extra);
+	r = fusec_wait(fc, later, 10000);
+	cli_tap(r == 0, "GETATTR posted meanwhile answered", r, NULL);
+	cli_tap(fusec_getattr(fc, 1, NULL) == 0, "new GETATTR answered", 0,
+	    NULL);
+	return cli_tap_end();
+}
+
+int
+guestsec_main(const struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"timeout", required_argument, NULL, 't'},
+		{"hold-ms", required_argument, NULL, 'H'},
+		{NULL, 0, NULL, 0},
+	};
+	struct vuf_dev *d;
+	struct fusec *fc;
+	int ch, timeout = 5000, hold_ms = 1500, rc;
+
+	while ((ch = getopt_long(argc, argv, "+t:H:", lo, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			timeout = atoi(optarg);
+			break;
+		case 'H':
+			hold_ms = atoi(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		fprintf(stderr, "guestsec: ids | special NAME... | ringgone\n");
+		return 2;
+	}
+	if (cli_connect(c, &d, &fc) < 0)
+		return 2;
+	fc->timeout_ms = timeout;
+	if (strcmp(argv[0], "ids") == 0)
+		rc = c_ids(fc);
+	else if (strcmp(argv[0], "special") == 0)
+		rc = c_special(fc, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "ringgone") == 0)
+		rc = c_ringgone(d, fc, hold_ms);
+	else
+		rc = 2;
+	cli_disconnect(d, fc);
+	return rc;
+}
