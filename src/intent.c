@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fault.h"
 #include "intent.h"
 #include "journal.h"
@@ -136,7 +138,8 @@ intent_known(const struct fuse_req *req, int64_t *ret_res)
 	    (st >> 8) != journal_gen(region_load(&s->word)))
 		return false;
 	*ret_res = (int64_t)s->intent[INTENT_W_RESULT];
-	return true;
+	/* Interrupted (the kill, on NFS or FUSE): it did not run; again. */
+	return *ret_res != -EINTR;
 }
 
 /*
@@ -176,6 +179,27 @@ submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
 	return 0;
 }
 
+#ifdef PHX_CRASHPOINTS
+/*
+ * Tests (PHX_FAIL=intent.eintr): the worker dies with key's op completed
+ * -EINTR and nothing done, as an NFS or FUSE op interrupted by the kill
+ * leaves it: the completion is written where the kernel would write it.
+ */
+static void
+fake_eintr_and_die(uint64_t key)
+{
+	unsigned tail = *ring.cq.ktail;
+	struct io_uring_cqe *c = &ring.cq.cqes[tail & *ring.cq.kring_mask];
+
+	memset(c, 0, sizeof(*c));
+	c->user_data = key;
+	c->res = -EINTR;
+	__atomic_store_n(ring.cq.ktail, tail + 1, __ATOMIC_RELEASE);
+	raise(SIGKILL);
+	pause();
+}
+#endif
+
 /*
  * Submits sqe for req's slot and waits for its completion; records the
  * result in the slot before consuming the CQE. -ENOSYS: no ring (the
@@ -206,6 +230,10 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	    INTENT_SUBMITTED | (uint64_t)gen << 8);
 	/* Recovery resolves an EXECUTING slot instead of re-running it. */
 	region_store(&s->word, journal_with_state(word, JOURNAL_EXECUTING));
+#ifdef PHX_CRASHPOINTS
+	if (FAILPOINT("intent.eintr"))
+		fake_eintr_and_die(key);
+#endif
 	err = submit_wait(tmpl, key, &cqe);
 	if (err < 0)
 		return err;
@@ -428,8 +456,13 @@ drain_one(struct region *r, struct region_thread_rec *t)
 		if (journal_state(w) != JOURNAL_EXECUTING ||
 		    journal_gen(w) != gen)
 			continue;
-		/* -ECANCELED: killed before it ran, so it had no effect. */
-		if (c->res == -ECANCELED) {
+		/*
+		 * -ECANCELED: killed before it ran, so it had no effect;
+		 * -EINTR: interrupted by the kill (a share on NFS or FUSE):
+		 * the replay runs it again, never answers EINTR (issue 11
+		 * defect 12).
+		 */
+		if (c->res == -ECANCELED || c->res == -EINTR) {
 			region_store(&s->intent[INTENT_W_STATE], INTENT_NONE);
 			continue;
 		}
