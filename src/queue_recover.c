@@ -50,7 +50,7 @@ quarantine_reply(const struct journal_slot_rec *s, const struct vring_chain *c)
 
 struct live {
 	uint16_t head;
-	uint16_t age;		/* last_avail - pos: larger = older */
+	uint32_t age;		/* last_avail - pos: larger = older */
 };
 
 static int
@@ -143,11 +143,19 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		struct journal_slot_rec *s = region_slot(qs->r, q, h);
 		uint64_t w = region_load(&s->word);
 		enum journal_state js = journal_state(w);
-		uint16_t age = (uint16_t)(best - journal_pos(w));
+		uint32_t age = (uint16_t)(best - journal_pos(w));
 
 		if (journal_epoch(w) != epoch || js == JOURNAL_FREE)
 			continue;
-		/* age 0: "popped" at an index not yet reached: corrupt. */
+		/*
+		 * age 0 with best == saved: no newest pop sits at saved (see
+		 * above), so this slot was held exactly k x 65536 pops: the
+		 * oldest (it was dropped here as corrupt, its request never
+		 * answered: issue 11 defect 2). age 0 with best == saved + 1:
+		 * "popped" at an index not yet reached: corrupt.
+		 */
+		if (age == 0 && best == saved)
+			age = 65536;
 		if ((js != JOURNAL_POPPED && js != JOURNAL_EXECUTING) ||
 		    age == 0) {
 			region_store(&s->word, journal_with_state(w,

@@ -290,21 +290,28 @@ sc_lock(struct fusec *fc, pid_t keeper, bool leak)
 	if (!leak) {
 		ok(kill_worker(keeper), "lockwait: worker killed and respawned",
 		    0);
-		usleep(500000);
-		ok(!wp->done && !wf->done, "lockwait: still waiting after "
-		    "recovery", wp->done ? wp->error : wf->done ? wf->error : 0);
+		int ep = fusec_wait(fc, wp, 500), ef = fusec_wait(fc, wf, 1);
+
+		ok(ep == -ETIMEDOUT && ef == -ETIMEDOUT, "lockwait: still "
+		    "waiting after recovery", ep != -ETIMEDOUT ? ep : ef);
 		err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
 		    F_UNLCK, false));
 		ok(err == 0, "lockwait: owner 1 unlocks", err);
 		err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
 		    F_UNLCK, true));
 		ok(err == 0, "lockwait: fh 1 flock LOCK_UN", err);
-		err = await(fc, wp, 10000);
-		ok(err == 0, "lockwait: the SETLKW waiting at the kill got "
-		    "its lock", err);
-		err = await(fc, wf, 10000);
-		ok(err == 0, "lockwait: the flock waiting at the kill got "
-		    "its lock", err);
+		if (ep == -ETIMEDOUT)
+			ep = await(fc, wp, 10000);
+		else
+			fusec_req_free(wp);
+		ok(ep == 0, "lockwait: the SETLKW waiting at the kill got "
+		    "its lock", ep);
+		if (ef == -ETIMEDOUT)
+			ef = await(fc, wf, 10000);
+		else
+			fusec_req_free(wf);
+		ok(ef == 0, "lockwait: the flock waiting at the kill got "
+		    "its lock", ef);
 		return;
 	}
 	{
