@@ -483,6 +483,7 @@ queue_main(void *arg)
 	queue_thread_ring(qs->r, t);
 	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
+	DELAYPOINT("queue.thread_start"); /* tests: stopped before a sleep */
 	(void)queue_resume_waits(qu);
 	while (!queue_stopping(qu)) {
 		uint64_t deadline, slept, now;

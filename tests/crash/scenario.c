@@ -23,9 +23,13 @@
  *   eintr     (PHX_FAIL=intent.eintr) a MKDIR whose io_uring completion
  *             says EINTR at the kill is run again, not answered EINTR
  *             (defect 12)
+ *   notify    (PHX_CRASH=queue.after_commit:2, PHX_DELAY=queue.thread_start)
+ *             a completion recovery pushes is signalled even when the
+ *             queue stops before its thread's first sleep (defect 14)
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,6 +405,38 @@ sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
 	    "directory exists", 0);
 }
 
+/*
+ * defect 14: a completion recovery pushed, on a queue stopped before its
+ * thread's first sleep (PHX_CRASH=queue.after_commit:2: the GETATTR is
+ * committed, not pushed; PHX_DELAY=queue.thread_start holds the new queue
+ * thread): the guest must still get an interrupt.
+ */
+static void
+sc_notify(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
+{
+	struct vuf_vq *vq = &d->vq[fc->qidx];
+	struct pollfd p = { .fd = vq->callfd, .events = POLLIN };
+	struct fusec_req *g = fusec_req_getattr(fc, 1);
+	pid_t w = ct_find_worker(keeper);
+	uint64_t junk;
+	int n, err;
+
+	while (read(vq->callfd, &junk, sizeof(junk)) > 0)
+		;
+	if (g == NULL || fusec_submit(fc, g) < 0)
+		return;
+	ok(await_respawn(keeper, w), "notify: GETATTR killed the worker "
+	    "after its commit", 0);
+	usleep(100000); /* recovery done; the queue thread is held */
+	err = vuf_stop(d);
+	ok(err == 0, "notify: queues stopped (GET_VRING_BASE)", err);
+	n = poll(&p, 1, 3000);
+	printf("# notify: used->idx %u, call fd %s\n",
+	    (unsigned)__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE),
+	    n > 0 ? "signalled" : "silent");
+	ok(n > 0, "notify: the completion recovery pushed was signalled", n);
+}
+
 int
 scenario_main(const char *name, const char *sock, const char *share,
     pid_t keeper, unsigned count)
@@ -427,6 +463,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_excl(fc, keeper, share);
 	else if (strcmp(name, "eintr") == 0)
 		sc_eintr(fc, keeper, share);
+	else if (strcmp(name, "notify") == 0)
+		sc_notify(d, fc, keeper);
 	else {
 		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
 		return 2;
