@@ -28,8 +28,11 @@ static uint64_t cp_unique;
 static int cp_unique_sig = SIGSEGV;
 static int cp_unique_set;
 static struct region *cp_region;
-static char dp_name[128];
-static unsigned long dp_us, dp_every = 1, dp_passes;
+#define DP_MAX 4 /* PHX_DELAY entries, comma-separated */
+static struct {
+	char name[64];
+	unsigned long us, every, passes;
+} dp[DP_MAX];
 static char fp_name[128];
 static unsigned long fp_count = 1, fp_passes;
 
@@ -87,12 +90,18 @@ parse(void)
 			strcpy(cp_name, buf);
 	}
 	e = getenv("PHX_DELAY");
-	if (e != NULL && (c1 = strchr(e, ':')) != NULL &&
-	    (size_t)(c1 - e) < sizeof(dp_name)) {
-		memcpy(dp_name, e, (size_t)(c1 - e));
-		dp_us = strtoul(c1 + 1, &c2, 10);
-		if (*c2 == ':' && strtoul(c2 + 1, NULL, 10) > 0)
-			dp_every = strtoul(c2 + 1, NULL, 10);
+	for (unsigned k = 0; e != NULL && *e != '\0' && k < DP_MAX; k++) {
+		const char *end = strchrnul(e, ',');
+
+		c1 = memchr(e, ':', (size_t)(end - e));
+		if (c1 != NULL && (size_t)(c1 - e) < sizeof(dp[k].name)) {
+			memcpy(dp[k].name, e, (size_t)(c1 - e));
+			dp[k].us = strtoul(c1 + 1, &c2, 10);
+			dp[k].every = 1;
+			if (*c2 == ':' && strtoul(c2 + 1, NULL, 10) > 0)
+				dp[k].every = strtoul(c2 + 1, NULL, 10);
+		}
+		e = *end == ',' ? end + 1 : NULL;
 	}
 	e = getenv("PHX_FAIL");
 	if (e != NULL && strlen(e) < sizeof(fp_name)) {
@@ -147,13 +156,17 @@ crashpoint_delay(const char *name)
 	struct timespec ts;
 
 	pthread_once(&once, parse);
-	if (dp_us == 0 || strcmp(name, dp_name) != 0)
+	for (unsigned k = 0; k < DP_MAX && dp[k].us != 0; k++) {
+		if (strcmp(name, dp[k].name) != 0)
+			continue;
+		if (__atomic_add_fetch(&dp[k].passes, 1, __ATOMIC_RELAXED) %
+		    dp[k].every)
+			return;
+		ts.tv_sec = (time_t)(dp[k].us / 1000000);
+		ts.tv_nsec = (long)(dp[k].us % 1000000) * 1000;
+		nanosleep(&ts, NULL);
 		return;
-	if (__atomic_add_fetch(&dp_passes, 1, __ATOMIC_RELAXED) % dp_every)
-		return;
-	ts.tv_sec = (time_t)(dp_us / 1000000);
-	ts.tv_nsec = (long)(dp_us % 1000000) * 1000;
-	nanosleep(&ts, NULL);
+	}
 }
 
 bool

@@ -7,10 +7,11 @@
  *   PHX_CRASH=name[:count][:sig]   the count-th pass (default 1) through
  *                                  point name raises sig (KILL default;
  *                                  SEGV, ABRT, BUS also accepted)
- *   PHX_DELAY=name:us[:every]      every pass (or every every-th pass)
+ *   PHX_DELAY=name:us[:every][,..] every pass (or every every-th pass)
  *                                  through DELAYPOINT(name) sleeps us
  *                                  microseconds (widens a race window,
- *                                  holds a request; never a crash)
+ *                                  holds a request; never a crash); up
+ *                                  to 4 points, comma-separated
  *   PHX_FAIL=name[:count]          FAILPOINT(name) is true on the
  *                                  count-th pass (default 1), once per
  *                                  daemon: the code there takes its error

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "fdtab.h"
 #include "log.h"
 
@@ -254,6 +255,7 @@ sweep_thread(void *p)
 	uint64_t t0;
 
 	usleep(50000); /* after the stall, not in it */
+	DELAYPOINT("fdtab.sweep_start"); /* tests: requests in flight */
 	t0 = clock_now_ns();
 	n = fdtab_sweep(r);
 	if (n > 0)

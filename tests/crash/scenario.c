@@ -37,6 +37,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/vhost_types.h>
+
 #include "crashtest.h"
 
 static int sc_n, sc_fail;
@@ -160,8 +162,12 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 			return;
 		}
 	}
-	ok(kill_worker(keeper), "sweep: worker killed and respawned", 0);
-	/* Popped right after recovery; each commits 300 ms later. */
+	/*
+	 * Submitted before the kill: the old worker runs the first (its
+	 * commit held 300 ms), the new one replays it in recovery and pops
+	 * the next at once when its queue thread starts: that OPEN notes its
+	 * fd before the sweep starts and commits after the sweep's scan.
+	 */
 	for (int i = 0; i < N; i++) {
 		struct fuse_open_in in = { .flags = O_RDWR };
 		struct iovec a = { &in, sizeof(in) };
@@ -173,6 +179,8 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 			return;
 		}
 	}
+	usleep(100000);
+	ok(kill_worker(keeper), "sweep: worker killed and respawned", 0);
 	for (int i = 0; i < N; i++) {
 		int e = fusec_wait(fc, r[i], 20000);
 
@@ -428,8 +436,17 @@ sc_notify(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 	ok(await_respawn(keeper, w), "notify: GETATTR killed the worker "
 	    "after its commit", 0);
 	usleep(100000); /* recovery done; the queue thread is held */
-	err = vuf_stop(d);
-	ok(err == 0, "notify: queues stopped (GET_VRING_BASE)", err);
+	{
+		/* This queue first: each stop waits for its held thread. */
+		struct vhost_vring_state st = { .index = fc->qidx };
+
+		err = vuf_msg_send(d, VUF_GET_VRING_BASE, 0, &st, sizeof(st),
+		    NULL, 0);
+		if (err >= 0)
+			err = vuf_msg_recv(d, VUF_GET_VRING_BASE, &st,
+			    sizeof(st), 10000);
+	}
+	ok(err >= 0, "notify: queue stopped (GET_VRING_BASE)", err);
 	n = poll(&p, 1, 3000);
 	printf("# notify: used->idx %u, call fd %s\n",
 	    (unsigned)__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE),
