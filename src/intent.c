@@ -138,8 +138,8 @@ intent_known(const struct fuse_req *req, int64_t *ret_res)
 	    (st >> 8) != journal_gen(region_load(&s->word)))
 		return false;
 	*ret_res = (int64_t)s->intent[INTENT_W_RESULT];
-	/* Interrupted (the kill, on NFS or FUSE): it did not run; again. */
-	return *ret_res != -EINTR;
+	/* A failure had no effect: run again (see drain_one). */
+	return *ret_res >= 0;
 }
 
 /*
@@ -181,19 +181,21 @@ submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
 
 #ifdef PHX_CRASHPOINTS
 /*
- * Tests (PHX_FAIL=intent.eintr): the worker dies with key's op completed
- * -EINTR and nothing done, as an NFS or FUSE op interrupted by the kill
- * leaves it: the completion is written where the kernel would write it.
+ * Tests (PHX_FAIL=intent.eintr, intent.enoent): the worker dies with
+ * key's op completed res and nothing done, as an NFS or FUSE op
+ * interrupted by the kill leaves it (-EINTR), or a LINKAT through
+ * /proc/self/fd run by io-wq after the killed worker's files went
+ * (-ENOENT): the completion is written where the kernel would write it.
  */
 static void
-fake_eintr_and_die(uint64_t key)
+fake_and_die(uint64_t key, int res)
 {
 	unsigned tail = *ring.cq.ktail;
 	struct io_uring_cqe *c = &ring.cq.cqes[tail & *ring.cq.kring_mask];
 
 	memset(c, 0, sizeof(*c));
 	c->user_data = key;
-	c->res = -EINTR;
+	c->res = res;
 	__atomic_store_n(ring.cq.ktail, tail + 1, __ATOMIC_RELEASE);
 	raise(SIGKILL);
 	pause();
@@ -232,7 +234,9 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	region_store(&s->word, journal_with_state(word, JOURNAL_EXECUTING));
 #ifdef PHX_CRASHPOINTS
 	if (FAILPOINT("intent.eintr"))
-		fake_eintr_and_die(key);
+		fake_and_die(key, -EINTR);
+	if (FAILPOINT("intent.enoent"))
+		fake_and_die(key, -ENOENT);
 #endif
 	err = submit_wait(tmpl, key, &cqe);
 	if (err < 0)
@@ -457,12 +461,16 @@ drain_one(struct region *r, struct region_thread_rec *t)
 		    journal_gen(w) != gen)
 			continue;
 		/*
-		 * -ECANCELED: killed before it ran, so it had no effect;
-		 * -EINTR: interrupted by the kill (a share on NFS or FUSE):
-		 * the replay runs it again, never answers EINTR (issue 11
-		 * defect 12).
+		 * A failure had no effect, and the dying worker causes
+		 * failures of its own: -ECANCELED (killed before it ran),
+		 * -EINTR (interrupted by the kill, a share on NFS or FUSE:
+		 * issue 11 defect 12), -ENOENT from a LINKAT through
+		 * /proc/self/fd once the killed worker's files are gone (the
+		 * soak's LINK answered ENOENT). So only a success is taken
+		 * from the dead ring; a failed op runs again in the replay,
+		 * and fails again if its failure was the guest's.
 		 */
-		if (c->res == -ECANCELED || c->res == -EINTR) {
+		if (c->res < 0) {
 			region_store(&s->intent[INTENT_W_STATE], INTENT_NONE);
 			continue;
 		}

@@ -6,7 +6,8 @@
 # during the fd sweep (1), a request held across 65535 and 65536 pops (2),
 # lock waits across a kill (3) and against a leaked lock (4), a never
 # executed MKNOD replayed (5), a CREATE O_EXCL error path (8), an EINTR
-# completion in the dead ring (12), a queue stopped before its first
+# completion in the dead ring (12) and an ENOENT one (a LINKAT through
+# /proc/self/fd after the dying worker's files went), a queue stopped before its first
 # sleep after recovery pushed (14). TAP; exit 1 on failure.
 # Knobs: PHX_RECOV_SCENARIOS (all), PHX_RECOV_HELD_COUNTS (65535 65536).
 set -u
@@ -30,7 +31,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr notify}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr linkdead notify}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:300000,fdtab.sweep_start:400000 ;;
@@ -43,6 +44,7 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr no
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
 	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
 	eintr) run eintr -- PHX_FAIL=intent.eintr ;;
+	linkdead) run linkdead -- PHX_FAIL=intent.enoent:2 ;;
 	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
 	    PHX_DELAY=queue.thread_start:1500000 ;;
 	esac

@@ -23,6 +23,9 @@
  *   eintr     (PHX_FAIL=intent.eintr) a MKDIR whose io_uring completion
  *             says EINTR at the kill is run again, not answered EINTR
  *             (defect 12)
+ *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
+ *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
+ *             again (the soak's LINK ENOENT)
  *   notify    (PHX_CRASH=queue.after_commit:2, PHX_DELAY=queue.thread_start)
  *             a completion recovery pushes is signalled even when the
  *             queue stops before its thread's first sleep (defect 14)
@@ -454,6 +457,34 @@ sc_notify(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 	ok(n > 0, "notify: the completion recovery pushed was signalled", n);
 }
 
+/*
+ * The soak's LINK ENOENT: the dead worker's io-wq ran the LINKAT through
+ * /proc/self/fd after the worker's files went (PHX_FAIL=intent.enoent:2
+ * writes that completion: pass 1 is the CREATE).
+ */
+static void
+sc_linkdead(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_entry_out e, l;
+	struct fuse_open_out o;
+	char path[4096];
+	pid_t w = ct_find_worker(keeper);
+	struct stat st;
+	int err;
+
+	err = fusec_create(fc, 1, "src", O_RDWR | O_EXCL, 0644, &e, &o);
+	ok(err == 0, "linkdead: CREATE", err);
+	err = fusec_link(fc, e.nodeid, 1, "dst", &l);
+	ok(await_respawn(keeper, w), "linkdead: the worker died with an "
+	    "ENOENT completion", 0);
+	ok(err == 0, "linkdead: LINK failed by the dying worker runs again, "
+	    "answers 0", err);
+	snprintf(path, sizeof(path), "%s/dst", share);
+	if (stat(path, &st) < 0)
+		st.st_nlink = 0;
+	ok(st.st_nlink == 2, "linkdead: the link exists", (int)st.st_nlink);
+}
+
 int
 scenario_main(const char *name, const char *sock, const char *share,
     pid_t keeper, unsigned count)
@@ -480,6 +511,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_excl(fc, keeper, share);
 	else if (strcmp(name, "eintr") == 0)
 		sc_eintr(fc, keeper, share);
+	else if (strcmp(name, "linkdead") == 0)
+		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "notify") == 0)
 		sc_notify(d, fc, keeper);
 	else {
