@@ -34,7 +34,7 @@ run() { # scenario [count] -- VAR=value ...
 for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr linkdead notify}; do
 	case $s in
 	sweep) run sweep -- \
-	    PHX_DELAY=queue.before_commit:300000,fdtab.sweep_start:400000 ;;
+	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
 	held)
 		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do
 			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2

@@ -148,11 +148,16 @@ make_file(struct fusec *fc, const char *name, char fill, uint64_t *ret_node)
 	return err < 0 ? err : 0;
 }
 
-/* defect 1: OPENs whose commit is delayed while the sweep runs. */
+/*
+ * defect 1: an OPEN whose commit is held (PHX_DELAY queue.before_commit
+ * 1.5 s) while the fd sweep starts (held 500 ms after recovery by
+ * fdtab.sweep_start): it notes its fd before the sweep starts noting and
+ * commits after the sweep's scan passed its entry.
+ */
 static void
 sc_sweep(struct fusec *fc, pid_t keeper)
 {
-	enum { N = 6 };
+	enum { N = 3 };
 	struct fusec_req *r[N];
 	uint64_t node[N], fh[N];
 	char name[32], buf[4096];
@@ -165,12 +170,7 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 			return;
 		}
 	}
-	/*
-	 * Submitted before the kill: the old worker runs the first (its
-	 * commit held 300 ms), the new one replays it in recovery and pops
-	 * the next at once when its queue thread starts: that OPEN notes its
-	 * fd before the sweep starts and commits after the sweep's scan.
-	 */
+	ok(kill_worker(keeper), "sweep: worker killed and respawned", 0);
 	for (int i = 0; i < N; i++) {
 		struct fuse_open_in in = { .flags = O_RDWR };
 		struct iovec a = { &in, sizeof(in) };
@@ -182,8 +182,6 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 			return;
 		}
 	}
-	usleep(100000);
-	ok(kill_worker(keeper), "sweep: worker killed and respawned", 0);
 	for (int i = 0; i < N; i++) {
 		int e = fusec_wait(fc, r[i], 20000);
 
@@ -306,6 +304,9 @@ sc_lock(struct fusec *fc, pid_t keeper, bool leak)
 		ok(kill_worker(keeper), "lockwait: worker killed and respawned",
 		    0);
 		int ep = fusec_wait(fc, wp, 500), ef = fusec_wait(fc, wf, 1);
+
+		/* Still ours after a timed-out wait (fusec would free them). */
+		wp->abandoned = wf->abandoned = false;
 
 		ok(ep == -ETIMEDOUT && ef == -ETIMEDOUT, "lockwait: still "
 		    "waiting after recovery", ep != -ETIMEDOUT ? ep : ef);
