@@ -43,6 +43,17 @@ static __thread struct io_uring_cqe *pending_send;
 static struct region *intent_region;
 
 int
+intent_probe(void)
+{
+	struct io_uring r;
+	int err = io_uring_queue_init(2, &r, 0);
+
+	if (err == 0)
+		io_uring_queue_exit(&r);
+	return err;
+}
+
+int
 intent_thread_init(struct region *r, struct region_thread_rec *t)
 {
 	struct io_uring_restriction res[nitems(allowed_ops)];

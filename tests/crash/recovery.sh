@@ -1,18 +1,21 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# recovery.sh PHOENIXFSD CRASHTEST: issue 11's recovery windows, each held
-# open by a delay hook or crash point and killed inside it (crashtest
+# recovery.sh PHOENIXFSD CRASHTEST [NOURING]: issue 11's recovery
+# windows, each held open by a delay hook or crash point and killed
+# inside it (crashtest
 # scenario, scenario.c; builds with -Dcrashpoints=true): an fd committed
 # during the fd sweep (1), a request held across 65535 and 65536 pops (2),
 # lock waits across a kill (3) and against a leaked lock (4), a never
 # executed MKNOD replayed (5), a CREATE O_EXCL error path (8), an EINTR
 # completion in the dead ring (12) and an ENOENT one (a LINKAT through
-# /proc/self/fd after the dying worker's files went), a queue stopped before its first
-# sleep after recovery pushed (14). TAP; exit 1 on failure.
+# /proc/self/fd after the dying worker's files went), a queue stopped
+# before its first sleep after recovery pushed (14), and (with NOURING)
+# the refusal to start without io_uring (5). TAP; exit 1 on failure.
 # Knobs: PHX_RECOV_SCENARIOS (all), PHX_RECOV_HELD_COUNTS (65535 65536).
 set -u
-DAEMON=${1:?usage: recovery.sh PHOENIXFSD CRASHTEST}
-CT=${2:?usage: recovery.sh PHOENIXFSD CRASHTEST}
+DAEMON=${1:?usage: recovery.sh PHOENIXFSD CRASHTEST [NOURING]}
+CT=${2:?usage: recovery.sh PHOENIXFSD CRASHTEST [NOURING]}
+NOURING=${3:-}
 . "$(dirname "$0")/lib.sh"
 
 run() { # scenario [count] -- VAR=value ...
@@ -31,7 +34,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr linkdead notify}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr linkdead notify nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -45,6 +48,16 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr li
 	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
 	eintr) run eintr -- PHX_FAIL=intent.eintr ;;
 	linkdead) run linkdead -- PHX_FAIL=intent.enoent:2 ;;
+	nouring)
+		# No io_uring (a container's seccomp): refuse to start, say why.
+		[ -n "$NOURING" ] || continue
+		timeout -k 2 10 "$NOURING" "$DAEMON" --socket-path="$T/nouring.sock" \
+		    --shared-dir="$T" --sandbox=none >"$T/nouring.log" 2>&1
+		rc=$?
+		sed 's/^/#   /' "$T/nouring.log" | tail -n 2
+		[ $rc -eq 1 ] && grep -q 'io_uring is not available' \
+		    "$T/nouring.log" && [ ! -S "$T/nouring.sock" ]
+		tap_ok $? "nouring: without io_uring phoenixfsd refuses to start (exit $rc)" ;;
 	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
 	    PHX_DELAY=queue.thread_start:1500000 ;;
 	esac
