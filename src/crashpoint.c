@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,8 +28,27 @@ static uint64_t cp_unique;
 static int cp_unique_sig = SIGSEGV;
 static int cp_unique_set;
 static struct region *cp_region;
-static char dp_name[128];
-static unsigned long dp_us, dp_every = 1, dp_passes;
+#define DP_MAX 4 /* PHX_DELAY entries, comma-separated */
+static struct {
+	char name[64];
+	unsigned long us, every, passes;
+} dp[DP_MAX];
+static char fp_name[128];
+static unsigned long fp_count = 1, fp_passes;
+
+/* Bits of the region's crash_fired latch: PHX_CRASH, PHX_FAIL. */
+#define LATCH_CRASH 1u
+#define LATCH_FAIL  2u
+
+/* True for the first incarnation to latch bit (or without a region). */
+static bool
+latch(uint64_t bit)
+{
+	if (cp_region == NULL)
+		return true;
+	return (__atomic_fetch_or(&cp_region->hdr->crash_fired, bit,
+	    __ATOMIC_SEQ_CST) & bit) == 0;
+}
 
 static int
 parse_sig(const char *s, int dflt)
@@ -70,12 +90,28 @@ parse(void)
 			strcpy(cp_name, buf);
 	}
 	e = getenv("PHX_DELAY");
-	if (e != NULL && (c1 = strchr(e, ':')) != NULL &&
-	    (size_t)(c1 - e) < sizeof(dp_name)) {
-		memcpy(dp_name, e, (size_t)(c1 - e));
-		dp_us = strtoul(c1 + 1, &c2, 10);
-		if (*c2 == ':' && strtoul(c2 + 1, NULL, 10) > 0)
-			dp_every = strtoul(c2 + 1, NULL, 10);
+	for (unsigned k = 0; e != NULL && *e != '\0' && k < DP_MAX; k++) {
+		const char *end = strchrnul(e, ',');
+
+		c1 = memchr(e, ':', (size_t)(end - e));
+		if (c1 != NULL && (size_t)(c1 - e) < sizeof(dp[k].name)) {
+			memcpy(dp[k].name, e, (size_t)(c1 - e));
+			dp[k].us = strtoul(c1 + 1, &c2, 10);
+			dp[k].every = 1;
+			if (*c2 == ':' && strtoul(c2 + 1, NULL, 10) > 0)
+				dp[k].every = strtoul(c2 + 1, NULL, 10);
+		}
+		e = *end == ',' ? end + 1 : NULL;
+	}
+	e = getenv("PHX_FAIL");
+	if (e != NULL && strlen(e) < sizeof(fp_name)) {
+		strcpy(fp_name, e);
+		if ((c1 = strchr(fp_name, ':')) != NULL) {
+			*c1++ = '\0';
+			fp_count = strtoul(c1, NULL, 10);
+			if (fp_count == 0)
+				fp_count = 1;
+		}
 	}
 	e = getenv("PHX_CRASH_UNIQUE");
 	if (e != NULL && *e != '\0') {
@@ -106,14 +142,9 @@ crashpoint_hit(const char *name)
 	n = __atomic_add_fetch(&cp_passes, 1, __ATOMIC_RELAXED);
 	if (n != cp_count)
 		return;
-	if (cp_region != NULL) {
-		uint64_t zero = 0;
-
-		/* Latch: only the first incarnation to get here fires. */
-		if (!__atomic_compare_exchange_n(&cp_region->hdr->crash_fired,
-		    &zero, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			return;
-	}
+	/* Latch: only the first incarnation to get here fires. */
+	if (!latch(LATCH_CRASH))
+		return;
 	raise(cp_sig);
 	if (cp_sig != SIGKILL)
 		kill(getpid(), SIGKILL); /* a handler returned: die anyway */
@@ -125,13 +156,28 @@ crashpoint_delay(const char *name)
 	struct timespec ts;
 
 	pthread_once(&once, parse);
-	if (dp_us == 0 || strcmp(name, dp_name) != 0)
+	for (unsigned k = 0; k < DP_MAX && dp[k].us != 0; k++) {
+		if (strcmp(name, dp[k].name) != 0)
+			continue;
+		if (__atomic_add_fetch(&dp[k].passes, 1, __ATOMIC_RELAXED) %
+		    dp[k].every)
+			return;
+		ts.tv_sec = (time_t)(dp[k].us / 1000000);
+		ts.tv_nsec = (long)(dp[k].us % 1000000) * 1000;
+		nanosleep(&ts, NULL);
 		return;
-	if (__atomic_add_fetch(&dp_passes, 1, __ATOMIC_RELAXED) % dp_every)
-		return;
-	ts.tv_sec = (time_t)(dp_us / 1000000);
-	ts.tv_nsec = (long)(dp_us % 1000000) * 1000;
-	nanosleep(&ts, NULL);
+	}
+}
+
+bool
+crashpoint_fail(const char *name)
+{
+	pthread_once(&once, parse);
+	if (fp_name[0] == '\0' || strcmp(name, fp_name) != 0)
+		return false;
+	if (__atomic_add_fetch(&fp_passes, 1, __ATOMIC_RELAXED) != fp_count)
+		return false;
+	return latch(LATCH_FAIL);
 }
 
 void

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "fdtab.h"
 #include "log.h"
 
@@ -175,12 +176,13 @@ referenced_tables(struct region *r, uint8_t *bits, int max)
 }
 
 /*
- * 1. start noting fds the tables record from now on; 2. list the open
- * fds; 3. scan what references fds, all without the lock; 4. under the
- * lock (no request in flight: any fd a request was creating during 2-3 is
+ * 1. start noting fds the tables record from now on, then wait once
+ * for the requests in flight (their notes may predate step 1); 2. list
+ * the open fds; 3. scan what references fds, all without the lock; 4.
+ * under the lock (no request in flight: any fd a request was creating during 2-3 is
  * now committed, hence noted or scanned, or closed), close each fd open in
  * 2, still open, unreferenced in 3, not noted, and not in the small sets
- * read again. Requests wait only for step 4.
+ * read again. Requests wait only for the wait in 1 and for step 4.
  */
 int
 fdtab_sweep(struct region *r)
@@ -211,6 +213,15 @@ fdtab_sweep(struct region *r)
 		free(small);
 		return -ENOMEM;
 	}
+	/*
+	 * A request that noted its fd before the clear above (or before
+	 * `recorded` existed) lost its note, yet may commit only after the
+	 * scan below passed its entry: wait for every request in flight now
+	 * (each holds the lock shared from before its note to after its
+	 * commit), so the scan sees what they committed. Issue 11 defect 1.
+	 */
+	pthread_rwlock_wrlock(&create_lock);
+	pthread_rwlock_unlock(&create_lock);
 	for (int fd = 3; fd < max; fd++)
 		if (!REGION_FD_RESERVED(fd) && fcntl(fd, F_GETFD) >= 0)
 			mark(open_bits, fd, max);
@@ -244,6 +255,7 @@ sweep_thread(void *p)
 	uint64_t t0;
 
 	usleep(50000); /* after the stall, not in it */
+	DELAYPOINT("fdtab.sweep_start"); /* tests: requests in flight */
 	t0 = clock_now_ns();
 	n = fdtab_sweep(r);
 	if (n > 0)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fault.h"
 #include "intent.h"
 #include "journal.h"
@@ -39,6 +41,17 @@ static __thread bool have_ftruncate;
 static __thread unsigned self_index;
 static __thread struct io_uring_cqe *pending_send;
 static struct region *intent_region;
+
+int
+intent_probe(void)
+{
+	struct io_uring r;
+	int err = io_uring_queue_init(2, &r, 0);
+
+	if (err == 0)
+		io_uring_queue_exit(&r);
+	return err;
+}
 
 int
 intent_thread_init(struct region *r, struct region_thread_rec *t)
@@ -136,7 +149,8 @@ intent_known(const struct fuse_req *req, int64_t *ret_res)
 	    (st >> 8) != journal_gen(region_load(&s->word)))
 		return false;
 	*ret_res = (int64_t)s->intent[INTENT_W_RESULT];
-	return true;
+	/* A failure had no effect: run again (see drain_one). */
+	return *ret_res >= 0;
 }
 
 /*
@@ -176,6 +190,29 @@ submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
 	return 0;
 }
 
+#ifdef PHX_CRASHPOINTS
+/*
+ * Tests (PHX_FAIL=intent.eintr, intent.enoent): the worker dies with
+ * key's op completed res and nothing done, as an NFS or FUSE op
+ * interrupted by the kill leaves it (-EINTR), or a LINKAT through
+ * /proc/self/fd run by io-wq after the killed worker's files went
+ * (-ENOENT): the completion is written where the kernel would write it.
+ */
+static void
+fake_and_die(uint64_t key, int res)
+{
+	unsigned tail = *ring.cq.ktail;
+	struct io_uring_cqe *c = &ring.cq.cqes[tail & *ring.cq.kring_mask];
+
+	memset(c, 0, sizeof(*c));
+	c->user_data = key;
+	c->res = res;
+	__atomic_store_n(ring.cq.ktail, tail + 1, __ATOMIC_RELEASE);
+	raise(SIGKILL);
+	pause();
+}
+#endif
+
 /*
  * Submits sqe for req's slot and waits for its completion; records the
  * result in the slot before consuming the CQE. -ENOSYS: no ring (the
@@ -206,6 +243,12 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	    INTENT_SUBMITTED | (uint64_t)gen << 8);
 	/* Recovery resolves an EXECUTING slot instead of re-running it. */
 	region_store(&s->word, journal_with_state(word, JOURNAL_EXECUTING));
+#ifdef PHX_CRASHPOINTS
+	if (FAILPOINT("intent.eintr"))
+		fake_and_die(key, -EINTR);
+	if (FAILPOINT("intent.enoent"))
+		fake_and_die(key, -ENOENT);
+#endif
 	err = submit_wait(tmpl, key, &cqe);
 	if (err < 0)
 		return err;
@@ -428,8 +471,17 @@ drain_one(struct region *r, struct region_thread_rec *t)
 		if (journal_state(w) != JOURNAL_EXECUTING ||
 		    journal_gen(w) != gen)
 			continue;
-		/* -ECANCELED: killed before it ran, so it had no effect. */
-		if (c->res == -ECANCELED) {
+		/*
+		 * A failure had no effect, and the dying worker causes
+		 * failures of its own: -ECANCELED (killed before it ran),
+		 * -EINTR (interrupted by the kill, a share on NFS or FUSE:
+		 * issue 11 defect 12), -ENOENT from a LINKAT through
+		 * /proc/self/fd once the killed worker's files are gone (the
+		 * soak's LINK answered ENOENT). So only a success is taken
+		 * from the dead ring; a failed op runs again in the replay,
+		 * and fails again if its failure was the guest's.
+		 */
+		if (c->res < 0) {
 			region_store(&s->intent[INTENT_W_STATE], INTENT_NONE);
 			continue;
 		}

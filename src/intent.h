@@ -35,6 +35,14 @@ enum intent_state {
 #define INTENT_W_THREAD 2	/* thread index of the ring */
 #define INTENT_W_OP	3	/* io_uring opcode */
 
+/*
+ * Launcher, before anything starts: 0 if io_uring can be set up here.
+ * Without it a kill between sending a vhost-user reply and recording it
+ * sends the reply twice (QEMU then reads it as the reply to its next
+ * message, and the device breaks), and exactly-once falls back to
+ * identity checks: phoenixfsd refuses to start (issue 11 defect 5).
+ */
+int intent_probe(void);
 /* Sets up the calling thread's ring, recorded in t. -errno (then the
  * thread runs operations directly). */
 int intent_thread_init(struct region *r, struct region_thread_rec *t);

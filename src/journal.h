@@ -15,7 +15,7 @@
 enum journal_state {
 	JOURNAL_FREE = 0,
 	JOURNAL_POPPED = 1,	/* request copied; nothing executed yet */
-	JOURNAL_EXECUTING = 2,	/* non-idempotent op: intent recorded */
+	JOURNAL_EXECUTING = 2,	/* host calls may have run (set before the first) */
 	JOURNAL_REPLIED = 3,	/* reply written to guest; push pending */
 	_JOURNAL_STATE_MAX
 };

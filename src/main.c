@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "intent.h"
 #include "keeper.h"
 #include "log.h"
 #include "upgrade.h"
@@ -23,6 +24,7 @@ int
 main(int argc, char **argv)
 {
 	static struct config cfg; /* large: not on the stack */
+	int err;
 
 	/* Live upgrade: the operator's tool, and the keeper's layout probe. */
 	if (argc > 1 && strcmp(argv[1], "--upgrade") == 0)
@@ -47,6 +49,15 @@ main(int argc, char **argv)
 
 	log_init(cfg.log_level, cfg.use_syslog);
 	log_procinit("launcher");
+	/* No crash safety without io_uring (intent.h): refuse, say why. */
+	if (getenv("PHX_KEEPER_RESUME") == NULL &&
+	    (err = intent_probe()) < 0) {
+		log_warnx("io_uring is not available (%s; a seccomp profile "
+		    "or kernel.io_uring_disabled): without it a worker crash "
+		    "can send a vhost-user reply twice and requests lose "
+		    "exactly-once; not starting", strerror(-err));
+		return 1;
+	}
 	if (getenv("PHX_KEEPER_RESUME") != NULL)
 		; /* a keeper re-executing itself: it logs its own line */
 	else if (cfg.socket_fd >= 0)

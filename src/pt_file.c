@@ -106,6 +106,22 @@ pt_open(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
 	return 0;
 }
 
+/*
+ * A created fd given up on an error path: closed after the commit, never
+ * before. With O_EXCL its number is in the slot's io_uring record, and a
+ * kill between a close and the commit made the replay adopt a closed (or
+ * reused) number (issue 11 defect 8). Returns err.
+ */
+static int
+create_undo(const struct pt_ctx *ctx, int fd, int err)
+{
+	pt_unregister_abort_fd(ctx->tx, fd);
+	if (redo_close_after(ctx->tx, fd) < 0)
+		close(fd); /* no room: cannot happen (one close per CREATE) */
+	CRASHPOINT("pt.create_undo");
+	return err;
+}
+
 int
 pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
     uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
@@ -133,33 +149,25 @@ pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 	pt_creds_leave(pt, &c);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		/* Only a replay can find an existing name; O_EXCL is off. */
-		close(fd);
-		return -EEXIST;
-	}
+	if (FAILPOINT("pt.create_fstat"))
+		return create_undo(ctx, fd, -EIO); /* tests: an error path */
+	if (fstat(fd, &st) < 0)
+		return create_undo(ctx, fd, -errno);
+	/* Only a replay can find an existing name; O_EXCL is off. */
+	if (!S_ISREG(st.st_mode))
+		return create_undo(ctx, fd, -EEXIST);
 	/* The table's O_PATH fd: the same inode, not the name again. */
 	snprintf(pname, sizeof(pname), "%d", fd);
 	ofd = pt->proc_fd >= 0 ? openat(pt->proc_fd, pname, O_PATH)
 			       : openat(dfd, name, O_PATH | O_NOFOLLOW);
-	if (ofd < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if ((err = pt_ref_fd(pt, ctx, ofd, &st, &nodeid)) < 0) {
-		close(fd);
-		return err;
-	}
-	if ((err = add_handle(ctx, fd, nodeid,
+	if (ofd < 0)
+		return create_undo(ctx, fd, -errno);
+	if ((err = pt_ref_fd(pt, ctx, ofd, &st, &nodeid)) < 0)
+		return create_undo(ctx, fd, err);
+	if ((err = handle_add(ctx->tx, fd, nodeid,
 		 f & ~(O_CREAT | O_EXCL | O_TRUNC), false, &fh)) < 0) {
 		(void)inode_forget(ctx->tx, nodeid, 1);
-		return err;
+		return create_undo(ctx, fd, err);
 	}
 	/* HANDLE_KILLPRIV_V2: an O_TRUNC of an existing file. */
 	if ((f & O_TRUNC) && (open_flags & FUSE_OPEN_KILL_SUIDGID))

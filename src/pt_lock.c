@@ -16,8 +16,10 @@
  *
  * A SETLKW that cannot take its lock at once polls (1 to 50 ms) while its
  * thread publishes REGION_ACT_HOUSEKEEPING, so the watchdog leaves it
- * alone; it waits only where the transport allows it (fuse_req.may_block:
- * a thread of its own, queue.c), never on a queue thread or in recovery.
+ * alone, and outside the fd-creation lock, so the fd sweep does not wait
+ * for it; it waits only where the transport allows it (fuse_req.may_block:
+ * a thread of its own, queue.c), never on a queue thread or in recovery
+ * (which leaves a lock wait to a thread of its own, queue_recover.c).
  *
  * The (nodeid, owner) -> entry index is a heap hint, rebuilt by a table
  * scan in each incarnation and checked against the table on every use.
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fdtab.h"
 #include "fdispatch.h"
 #include "handle.h"
 #include "pt_int.h"
@@ -351,6 +354,13 @@ wait_lock(const struct pt_ctx *ctx, try_fn *try, int fd, void *arg)
 		/* Waiting for a guest is not a stuck worker (watchdog). */
 		fault_begin(REGION_ACT_HOUSEKEEPING, act_arg);
 	}
+	/*
+	 * Not as a creator while waiting: this request's fds are committed
+	 * (the owner's OFD before the first try; flock uses the handle's),
+	 * and the fd sweep must not wait for the lock, which a leaked fd
+	 * may hold until the sweep closes it (issue 11 defect 4).
+	 */
+	fdtab_req_end();
 	for (;;) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay};
 
@@ -366,6 +376,7 @@ wait_lock(const struct pt_ctx *ctx, try_fn *try, int fd, void *arg)
 		if (delay > WAIT_MAX_NS)
 			delay = WAIT_MAX_NS;
 	}
+	fdtab_req_begin();
 	if (t != NULL)
 		fault_begin((enum region_act)act, act_arg);
 	return err;

@@ -241,7 +241,19 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	/* Without a journal slot, pt_once.c decides by identity (DESIGN 5). */
 	req.slot = journaled ? slot : NULL;
 	req.txn = &tx;
-	req.replay = replay;
+	/*
+	 * DESIGN 5: the slot says EXECUTING before the first host call, so
+	 * only a replay of a slot that may have run finds its own effects
+	 * (identity rules); a POPPED one never ran and runs as new.
+	 */
+	req.replay = false;
+	if (journaled) {
+		w = region_load(&slot->word);
+		req.replay = replay && journal_state(w) == JOURNAL_EXECUTING;
+		if (journal_state(w) == JOURNAL_POPPED)
+			region_store(&slot->word, journal_with_state(w,
+			    JOURNAL_EXECUTING));
+	}
 	req.may_block = queue_may_block;
 	req.cancel = &qs->q[q].stop;
 	redo_begin(&tx, qs->r, t);
@@ -260,6 +272,7 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	if (len > c->wr_len)
 		len = c->wr_len;
 	CRASHPOINT("queue.after_handler");
+	DELAYPOINT("queue.before_commit"); /* tests: the fd sweep runs here */
 	if (journaled) {
 		w = redo_get(&tx, &slot->word);
 		if (redo_set(&tx, &slot->reply_len, len) < 0 ||
@@ -594,6 +607,8 @@ queue_main(void *arg)
 	queue_thread_ring(qs->r, t);
 	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
+	DELAYPOINT("queue.thread_start"); /* tests: stopped before a sleep */
+	(void)queue_resume_waits(qu);
 	while (!queue_stopping(qu)) {
 		uint64_t deadline, slept, now;
 		enum pollwin_way way;

@@ -134,6 +134,8 @@ int queue_pop_one(struct queue *qu, uint16_t *ret_head,
 
 /* queue_pool.c */
 bool queue_blocking(const struct journal_slot_rec *slot);
+/* Lock waits recovery left live go to blocker threads; how many. */
+unsigned queue_resume_waits(struct queue *qu);
 bool queue_slow(const struct journal_slot_rec *slot);
 /* 0: the request is the blocker thread's now; < 0: run it here. */
 int queue_blocker_start(struct queue *qu, uint16_t head,

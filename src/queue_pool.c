@@ -156,6 +156,46 @@ queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *sl
 	return -err;
 }
 
+/*
+ * Queue thread, before it serves: hands every lock wait that recovery left
+ * live (queue_recover.c) to a blocker thread, where it waits again. Only
+ * slots of this ring epoch; nothing of this incarnation is in flight yet
+ * (a stopped queue has drained its blockers). Returns how many.
+ */
+unsigned
+queue_resume_waits(struct queue *qu)
+{
+	struct region *r = qu->qs->r;
+	uint16_t epoch = (uint16_t)qu->vq.rec->epoch;
+	struct iovec iov[VRING_MAX_IOV];
+	unsigned n = 0;
+
+	if (qu->heap != NULL)
+		return 0; /* --no-journal: nothing survives a crash */
+	for (unsigned h = 0; h < qu->vq.num; h++) {
+		struct journal_slot_rec *s = region_slot(r, qu->idx, h);
+		uint64_t w = region_load(&s->word);
+		struct vring_chain c = { .iov = iov, .max = VRING_MAX_IOV };
+		int err;
+
+		if (journal_epoch(w) != epoch ||
+		    (journal_state(w) != JOURNAL_POPPED &&
+		     journal_state(w) != JOURNAL_EXECUTING) ||
+		    !queue_blocking(s))
+			continue;
+		err = vring_walk(&qu->vq, (uint16_t)h, &c);
+		if (err == 0)
+			err = queue_blocker_start(qu, (uint16_t)h, s, &c);
+		if (err < 0) {
+			log_warnx("queue %u head %u: lock wait not resumed "
+			    "(%s)", qu->idx, h, strerror(-err));
+			continue;
+		}
+		n++;
+	}
+	return n;
+}
+
 static struct pool_job *job_get(struct queue_set *qs);
 static void pool_enqueue(struct queue *qu, struct pool_job *j);
 

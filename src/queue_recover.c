@@ -50,7 +50,7 @@ quarantine_reply(const struct journal_slot_rec *s, const struct vring_chain *c)
 
 struct live {
 	uint16_t head;
-	uint16_t age;		/* last_avail - pos: larger = older */
+	uint32_t age;		/* last_avail - pos: larger = older */
 };
 
 static int
@@ -70,7 +70,8 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	struct vring_used_ent *e = NULL;
 	struct live *live = NULL;
 	uint16_t epoch = (uint16_t)rec->epoch, saved, best, avail, num;
-	unsigned ne = 0, nl = 0;
+	unsigned ne = 0, nl = 0, pushed = 0;
+	bool settled;
 	int err;
 
 	err = queue_reattach(qu);
@@ -85,6 +86,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	}
 	/* Step 3: settle the publish record, then push what was replied. */
 	err = vring_settle_publish(&qu->vq);
+	settled = err > 0;
 	if (err > 0)
 		st->settled++;
 	for (unsigned h = 0; h < num; h++) {
@@ -102,6 +104,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		(void)vring_push(&qu->vq, e, ne);
 		st->pushed += ne;
 	}
+	pushed = ne;
 	/*
 	 * Step 4: last_avail_idx from the live slots. Only the newest pop can
 	 * be ahead of it (pop_one: POPPED, then the index), and only by one.
@@ -140,11 +143,19 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		struct journal_slot_rec *s = region_slot(qs->r, q, h);
 		uint64_t w = region_load(&s->word);
 		enum journal_state js = journal_state(w);
-		uint16_t age = (uint16_t)(best - journal_pos(w));
+		uint32_t age = (uint16_t)(best - journal_pos(w));
 
 		if (journal_epoch(w) != epoch || js == JOURNAL_FREE)
 			continue;
-		/* age 0: "popped" at an index not yet reached: corrupt. */
+		/*
+		 * age 0 with best == saved: no newest pop sits at saved (see
+		 * above), so this slot was held exactly k x 65536 pops: the
+		 * oldest (it was dropped here as corrupt, its request never
+		 * answered: issue 11 defect 2). age 0 with best == saved + 1:
+		 * "popped" at an index not yet reached: corrupt.
+		 */
+		if (age == 0 && best == saved)
+			age = 65536;
 		if ((js != JOURNAL_POPPED && js != JOURNAL_EXECUTING) ||
 		    age == 0) {
 			region_store(&s->word, journal_with_state(w,
@@ -165,6 +176,17 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		uint64_t key;
 		int res = 0;
 
+		/*
+		 * DESIGN 4 step 5: a lock wait waits again, on a thread that
+		 * may block; recovery must not (it answered EINTR, which the
+		 * guest turned into errno 512: issue 11 defect 3). The slot
+		 * stays live; queue_resume_waits() hands it to a blocker
+		 * thread when the queue starts.
+		 */
+		if (queue_blocking(s)) {
+			st->waits++;
+			continue;
+		}
 		/* Only for the iovecs: the request is decoded from the copy. */
 		err = vring_walk(&qu->vq, live[i].head, &c);
 		if (err < 0)
@@ -212,6 +234,13 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	}
 	if (ne > 0)
 		(void)vring_push(&qu->vq, e, ne);
+	/*
+	 * Tell the guest now: the queue thread signals again before its
+	 * first sleep, but a queue stopped before that never would, and
+	 * the completions above would wait unseen (issue 11 defect 14).
+	 */
+	if (ne > 0 || pushed > 0 || settled)
+		(void)vring_notify(&qu->vq);
 	err = 0;
 	goto out;
 broken:

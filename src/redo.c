@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "redo.h"
 
 static uint64_t
@@ -167,6 +168,8 @@ redo_commit(struct redo_txn *tx)
 		/* Orders the applied values before DONE. */
 		region_store(&t->redo_state, seq << 2 | REDO_DONE);
 	}
+	if (tx->nclose > 0)
+		CRASHPOINT("redo.before_close"); /* tests: a close lost */
 	release_all(tx, false);
 }
 

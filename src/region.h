@@ -87,7 +87,7 @@ struct region_hdr_rec {
 	uint64_t deaths_kill;	    /* deaths by SIGKILL (external or OOM) */
 	uint64_t deaths_exit;	    /* non-zero exits (fatalx) */
 	uint64_t last_respawn_ns;   /* death seen -> new worker cloned */
-	uint64_t crash_fired;	    /* crashpoint.c: PHX_CRASH fired once */
+	uint64_t crash_fired;	    /* crashpoint.c: fired PHX_CRASH 1, FAIL 2 */
 	uint64_t health_off;	    /* section: struct region_health_rec */
 	/* Version 2: */
 	uint64_t ifh_off;	    /* section: inode_fh_rec[inode_cap] */

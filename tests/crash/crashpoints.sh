@@ -28,6 +28,7 @@ for p in $POINTS; do
 	case $p in
 	pt.do_create) continue ;; # integ/guestsec.sh's: a kill in one CREATE
 	pt.destroy_chunk) continue ;; # below: crashtest never unmounts
+	pt.create_undo) continue ;; # needs PHX_FAIL: recovery.sh excl
 	esac
 	case $p in
 	vu.*) counts=${PHX_CRASH_VU_COUNTS:-1 5 40 30:SEGV} ;;

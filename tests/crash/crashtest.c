@@ -45,6 +45,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "crashtest.h"
 #include "fusec.h"
 #include "vuf.h"
 
@@ -76,6 +77,8 @@ struct opts {
 	unsigned fd_settle_ms;
 	uint64_t seed;
 	bool verbose;
+	const char *scenario;	/* scenario mode: its name (scenario.c) */
+	unsigned count;		/* scenario held: GETATTRs past the hold */
 };
 
 static int tap_n, tap_pass, tap_fail;
@@ -206,9 +209,8 @@ worker_live(pid_t pid, pid_t keeper)
 	    st != 'Z' && st != 'X' && vs != 0;
 }
 
-/* The keeper's live child, or 0. */
-static pid_t
-find_worker(pid_t keeper)
+pid_t
+ct_find_worker(pid_t keeper)
 {
 	static pid_t cached;
 	struct dirent *de;
@@ -232,9 +234,8 @@ find_worker(pid_t keeper)
 	return found;
 }
 
-/* Spin until every task of pid has released its mm (or is gone). */
-static bool
-wait_mm_gone(pid_t pid, unsigned timeout_ms)
+bool
+ct_wait_mm_gone(pid_t pid, unsigned timeout_ms)
 {
 	uint64_t end = vuf_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	char path[64];
@@ -289,6 +290,13 @@ static int
 connect_dev(const struct opts *o, unsigned depth, struct vuf_dev **ret_d,
     struct fusec **ret_fc)
 {
+	return ct_connect(o->sock, depth, ret_d, ret_fc);
+}
+
+int
+ct_connect(const char *sock, unsigned depth, struct vuf_dev **ret_d,
+    struct fusec **ret_fc)
+{
 	struct vuf_opts vo;
 	struct vuf_dev *d = NULL;
 	struct fusec *fc = NULL;
@@ -302,14 +310,14 @@ connect_dev(const struct opts *o, unsigned depth, struct vuf_dev **ret_d,
 		vo.queue_size *= 2;
 	vo.timeout_ms = 10000;
 	for (;;) {
-		r = vuf_open(o->sock, &vo, &d);
+		r = vuf_open(sock, &vo, &d);
 		if (r == 0 || (r != -ENOENT && r != -ECONNREFUSED) ||
 		    vuf_now_ns() > end)
 			break;
 		usleep(20000);
 	}
 	if (r < 0) {
-		fprintf(stderr, "crashtest: connect %s: %s\n", o->sock,
+		fprintf(stderr, "crashtest: connect %s: %s\n", sock,
 		    strerror(-r));
 		return r;
 	}
@@ -1071,7 +1079,7 @@ work_main(const struct opts *o)
 	 * seccomp filter): wait for the worker rather than take 0 for it.
 	 */
 	for (unsigned i = 0; o->keeper && worker0 == 0 && i < 500; i++) {
-		last_worker = worker0 = find_worker(o->keeper);
+		last_worker = worker0 = ct_find_worker(o->keeper);
 		if (worker0 == 0)
 			usleep(10000);
 	}
@@ -1121,7 +1129,7 @@ work_main(const struct opts *o)
 		if (now >= t_end && !stopping)
 			stopping = true;
 		if (o->keeper && now >= next_sample) {
-			pid_t p = find_worker(o->keeper);
+			pid_t p = ct_find_worker(o->keeper);
 
 			if (p && last_worker && p != last_worker) {
 				w.respawns++;
@@ -1132,7 +1140,7 @@ work_main(const struct opts *o)
 		if (!stopping && now >= next_kill) {
 			if (o->max_kills && w.kills >= o->max_kills) {
 				next_kill = UINT64_MAX;
-			} else if ((worker = find_worker(o->keeper)) > 0 &&
+			} else if ((worker = ct_find_worker(o->keeper)) > 0 &&
 			    kill(worker, o->kill_sig) == 0) {
 				w.kills++;
 				next_kill = now + (uint64_t)rnd_between(
@@ -1288,7 +1296,7 @@ work_main(const struct opts *o)
 		tap(w.kills > 0, "%llu kills (signal %d) sent",
 		    (unsigned long long)w.kills, o->kill_sig);
 	if (o->expect_respawn && o->keeper) {
-		pid_t now_w = find_worker(o->keeper);
+		pid_t now_w = ct_find_worker(o->keeper);
 
 		if (now_w && last_worker && now_w != last_worker)
 			w.respawns++;
@@ -1512,7 +1520,7 @@ bench_main(const struct opts *o)
 			if (stop && inflight == 0)
 				break;
 			if (!stop && !measuring && now >= next_kill) {
-				victim = find_worker(o->keeper);
+				victim = ct_find_worker(o->keeper);
 				if (victim > 0) {
 					t_kill = vuf_now_ns();
 					kill(victim, SIGKILL);
@@ -1523,7 +1531,7 @@ bench_main(const struct opts *o)
 			if (measuring && !mark_set) {
 				/* Nothing the old worker publishes can come
 				 * after its mm is gone. */
-				wait_mm_gone(victim, 2000);
+				ct_wait_mm_gone(victim, 2000);
 				used_mark = __atomic_load_n(&vq->used->idx,
 				    __ATOMIC_ACQUIRE);
 				mark_set = true;
@@ -1668,6 +1676,8 @@ main(int argc, char **argv)
 		{"watchdog", required_argument, NULL, 'w'},
 		{"seed", required_argument, NULL, 'x'},
 		{"fd-settle-ms", required_argument, NULL, 'F'},
+		{"name", required_argument, NULL, 'n'},
+		{"count", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {
@@ -1684,8 +1694,8 @@ main(int argc, char **argv)
 	int opt;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: crashtest work|bench --socket S "
-				"--share DIR [options]\n");
+		fprintf(stderr, "usage: crashtest work|bench|scenario "
+				"--socket S --share DIR [options]\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -1711,6 +1721,8 @@ main(int argc, char **argv)
 		case 'w': o.watchdog_s = (unsigned)atoi(optarg); break;
 		case 'x': o.seed = strtoull(optarg, NULL, 0); break;
 		case 'F': o.fd_settle_ms = (unsigned)atoi(optarg); break;
+		case 'n': o.scenario = optarg; break;
+		case 'C': o.count = (unsigned)strtoul(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
@@ -1731,6 +1743,9 @@ main(int argc, char **argv)
 		return work_main(&o);
 	if (strcmp(mode, "bench") == 0)
 		return bench_main(&o);
+	if (strcmp(mode, "scenario") == 0 && o.scenario != NULL)
+		return scenario_main(o.scenario, o.sock, o.share, o.keeper,
+		    o.count ? o.count : 65535);
 	fprintf(stderr, "crashtest: unknown mode %s\n", mode);
 	return 2;
 }

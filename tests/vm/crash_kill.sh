@@ -141,7 +141,7 @@ lib_guest_start "$OUT" '^PHX-MODEL ' --socket "$SOCK" --timeout "$TIMEOUT" \
     --queues "$QUEUES" --script "$REPO/tests/vm/guest/crash.sh" \
     --add "$T/workload:/phx/workload" --add "$T/params:/phx/params"
 
-declare -A KILLED=()
+declare -A KILLED=() STARTS=()
 state=ready FD_BEFORE="" FD_AFTER="" KINDS_BEFORE="" KINDS_AFTER=""
 KEEPER_ALIVE=0 LIVE_WORKER="" KILLS=0 ATTEMPTS=0 NOWORKER=0 FAILEDKILL=0
 T_KILL0=0 T_KILLEND=0 settle_start=0
@@ -184,6 +184,8 @@ while kill -0 "$RPID" 2>/dev/null; do
 		for p in $(workers); do
 			[ -n "${KILLED[$p]+x}" ] || { w=$p; break; }
 		done
+		# its start time: after a long run the pid may be reused
+		[ -z "$w" ] || STARTS[$w]=$(awk '{ print $22 }' "/proc/$w/stat" 2>/dev/null)
 		if [ -z "$w" ]; then
 			NOWORKER=$((NOWORKER + 1))
 		elif kill "-$SIG" "$w" 2>/dev/null; then
@@ -240,6 +242,8 @@ expected=$(( SECS * 1000 / EVERY ))
 survivors=0
 for p in "${!KILLED[@]}"; do
 	st=$(ps -o stat= -p "$p" 2>/dev/null || true)
+	# the same process, not a later one given the same pid
+	[ "$(awk '{ print $22 }' "/proc/$p/stat" 2>/dev/null)" = "${STARTS[$p]:-}" ] || st=""
 	case $st in ''|Z*) ;; *) survivors=$((survivors + 1)) ;; esac
 done
 

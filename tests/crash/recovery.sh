@@ -1,0 +1,66 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# recovery.sh PHOENIXFSD CRASHTEST [NOURING]: issue 11's recovery
+# windows, each held open by a delay hook or crash point and killed
+# inside it (crashtest
+# scenario, scenario.c; builds with -Dcrashpoints=true): an fd committed
+# during the fd sweep (1), a request held across 65535 and 65536 pops (2),
+# lock waits across a kill (3) and against a leaked lock (4), a never
+# executed MKNOD replayed (5), a CREATE O_EXCL error path (8), an EINTR
+# completion in the dead ring (12) and an ENOENT one (a LINKAT through
+# /proc/self/fd after the dying worker's files went), a queue stopped
+# before its first sleep after recovery pushed (14), and (with NOURING)
+# the refusal to start without io_uring (5). TAP; exit 1 on failure.
+# Knobs: PHX_RECOV_SCENARIOS (all), PHX_RECOV_HELD_COUNTS (65535 65536).
+set -u
+DAEMON=${1:?usage: recovery.sh PHOENIXFSD CRASHTEST [NOURING]}
+CT=${2:?usage: recovery.sh PHOENIXFSD CRASHTEST [NOURING]}
+NOURING=${3:-}
+. "$(dirname "$0")/lib.sh"
+
+run() { # scenario [count] -- VAR=value ...
+	name=$1; shift
+	count=0
+	[ "$1" != -- ] && { count=$1; shift; }
+	shift
+	if ! start_daemon "$name$count" "$@"; then
+		tap_ok 1 "$name: daemon started"; show_log 20; return
+	fi
+	run_tap "$name${count#0}" "$CT" scenario --name "$name" \
+	    --count "$count" --socket "$SOCK" --share "$SHARE" \
+	    --keeper "$KEEPER"
+	[ $? -ne 0 ] && show_log 30
+	grep -E 'recovered|closed [0-9]+ fds' "$LOG" | tail -n 3 | sed 's/^/#   /'
+	stop_daemon
+}
+
+for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr linkdead notify nouring}; do
+	case $s in
+	sweep) run sweep -- \
+	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
+	held)
+		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do
+			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2
+		done ;;
+	lockwait) run lockwait -- ;;
+	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
+	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
+	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
+	eintr) run eintr -- PHX_FAIL=intent.eintr ;;
+	linkdead) run linkdead -- PHX_FAIL=intent.enoent:2 ;;
+	nouring)
+		# No io_uring (a container's seccomp): refuse to start, say why.
+		[ -n "$NOURING" ] || continue
+		timeout -k 2 10 "$NOURING" "$DAEMON" --socket-path="$T/nouring.sock" \
+		    --shared-dir="$T" --sandbox=none >"$T/nouring.log" 2>&1
+		rc=$?
+		sed 's/^/#   /' "$T/nouring.log" | tail -n 2
+		[ $rc -eq 1 ] && grep -q 'io_uring is not available' \
+		    "$T/nouring.log" && [ ! -S "$T/nouring.sock" ]
+		tap_ok $? "nouring: without io_uring phoenixfsd refuses to start (exit $rc)" ;;
+	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
+	    PHX_DELAY=queue.thread_start:1500000 ;;
+	esac
+done
+tap_end
+[ $TAPFAIL -eq 0 ]

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * crashtest scenario NAME: one recovery window each, held open by a delay
+ * hook or a crash point in the daemon's environment (set by recovery.sh)
+ * and killed inside it; the checks are what the guest must see (issue 11
+ * part 2). Each prints its figures and TAP lines.
+ *
+ *   sweep     (PHX_DELAY=queue.before_commit) OPENs committing while the
+ *             post-crash fd sweep runs keep their fds (defect 1)
+ *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool
+ *             while --count GETATTRs pass it, then a kill: answered once
+ *             (defect 2)
+ *   lockwait  a SETLKW and a flock waiting at a kill get their locks when
+ *             the holder unlocks, never EINTR (defect 3)
+ *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
+ *             its OFD close is lost: the sweep frees the lock, the waiter
+ *             gets it (defect 4)
+ *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
+ *             popped at the kill, answers EEXIST (defect 5)
+ *   excl      (PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo) a
+ *             CREATE O_EXCL killed on its error path: the replay's fh
+ *             works (defect 8)
+ *   eintr     (PHX_FAIL=intent.eintr) a MKDIR whose io_uring completion
+ *             says EINTR at the kill is run again, not answered EINTR
+ *             (defect 12)
+ *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
+ *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
+ *             again (the soak's LINK ENOENT)
+ *   notify    (PHX_CRASH=queue.after_commit:2, PHX_DELAY=queue.thread_start)
+ *             a completion recovery pushes is signalled even when the
+ *             queue stops before its thread's first sleep (defect 14)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/vhost_types.h>
+
+#include "crashtest.h"
+
+static int sc_n, sc_fail;
+
+static void
+ok(bool good, const char *what, int got)
+{
+	sc_n++;
+	if (!good)
+		sc_fail++;
+	printf("%sok %d - %s (got %d%s%s)\n", good ? "" : "not ", sc_n, what,
+	    got, got < 0 ? " " : "", got < 0 ? strerror(-got) : "");
+}
+
+/* Kills the live worker and waits for the next one; false on timeout. */
+static bool
+kill_worker(pid_t keeper)
+{
+	pid_t w = ct_find_worker(keeper), n = 0;
+
+	if (w <= 0)
+		return false;
+	kill(w, SIGKILL);
+	(void)ct_wait_mm_gone(w, 5000);
+	for (int i = 0; i < 500; i++) {
+		n = ct_find_worker(keeper);
+		if (n > 0 && n != w)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Waits until the worker pid changes (a crash point killed it). */
+static bool
+await_respawn(pid_t keeper, pid_t old)
+{
+	for (int i = 0; i < 1000; i++) {
+		pid_t n = ct_find_worker(keeper);
+
+		if (n > 0 && n != old)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static struct fusec_req *
+req_lk(struct fusec *fc, uint32_t op, uint64_t nodeid, uint64_t fh,
+    uint64_t owner, uint32_t type, bool flock)
+{
+	struct fuse_lk_in in;
+	struct iovec a = { &in, sizeof(in) };
+
+	memset(&in, 0, sizeof(in));
+	in.fh = fh;
+	in.owner = owner;
+	in.lk.type = type;
+	in.lk.end = INT64_MAX;
+	in.lk.pid = (uint32_t)owner;
+	in.lk_flags = flock ? FUSE_LK_FLOCK : 0;
+	return fusec_req_new(fc, op, nodeid, &a, 1, 0, 0, 0);
+}
+
+static int
+call(struct fusec *fc, struct fusec_req *r)
+{
+	int e;
+
+	if (r == NULL)
+		return -ENOMEM;
+	e = fusec_call(fc, r);
+	if (e != -ETIMEDOUT)
+		fusec_req_free(r);
+	return e;
+}
+
+/* Waits for r (submitted earlier) up to ms; its error or -ETIMEDOUT. */
+static int
+await(struct fusec *fc, struct fusec_req *r, int ms)
+{
+	int e = fusec_wait(fc, r, ms);
+
+	if (e != -ETIMEDOUT)
+		fusec_req_free(r);
+	return e;
+}
+
+static int
+make_file(struct fusec *fc, const char *name, char fill, uint64_t *ret_node)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	char buf[4096];
+	int err;
+
+	err = fusec_create(fc, 1, name, O_RDWR | O_EXCL, 0644, &e, &o);
+	if (err < 0)
+		return err;
+	memset(buf, fill, sizeof(buf));
+	err = fusec_write(fc, e.nodeid, o.fh, 0, buf, sizeof(buf));
+	(void)fusec_release(fc, e.nodeid, o.fh);
+	*ret_node = e.nodeid;
+	return err < 0 ? err : 0;
+}
+
+/*
+ * defect 1: an OPEN whose commit is held (PHX_DELAY queue.before_commit
+ * 1.5 s) while the fd sweep starts (held 500 ms after recovery by
+ * fdtab.sweep_start): it notes its fd before the sweep starts noting and
+ * commits after the sweep's scan passed its entry.
+ */
+static void
+sc_sweep(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 3 };
+	struct fusec_req *r[N];
+	uint64_t node[N], fh[N];
+	char name[32], buf[4096];
+	unsigned good = 0;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "sweep%d", i);
+		if (make_file(fc, name, (char)('a' + i), &node[i]) < 0) {
+			ok(false, "sweep: files made", -EIO);
+			return;
+		}
+	}
+	ok(kill_worker(keeper), "sweep: worker killed and respawned", 0);
+	for (int i = 0; i < N; i++) {
+		struct fuse_open_in in = { .flags = O_RDWR };
+		struct iovec a = { &in, sizeof(in) };
+
+		r[i] = fusec_req_new(fc, FUSE_OPEN, node[i], &a, 1, 0,
+		    sizeof(struct fuse_open_out), 0);
+		if (r[i] == NULL || fusec_submit(fc, r[i]) < 0) {
+			ok(false, "sweep: OPEN submitted", -EIO);
+			return;
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		int e = fusec_wait(fc, r[i], 20000);
+
+		fh[i] = e == 0 ? ((struct fuse_open_out *)r[i]->reply)->fh : 0;
+		if (e != -ETIMEDOUT)
+			fusec_req_free(r[i]);
+	}
+	sleep(1); /* the sweep is done */
+	for (int i = 0; i < N; i++) {
+		int n = fh[i] ? fusec_read(fc, node[i], fh[i], 0, buf,
+		    sizeof(buf)) : -EBADF;
+		bool same = n == (int)sizeof(buf);
+
+		for (int k = 0; same && k < n; k++)
+			same = buf[k] == (char)('a' + i);
+		good += same;
+		if (!same)
+			printf("# OPEN %d: READ through its fh: %d %s\n", i, n,
+			    n < 0 ? strerror(-n) : "bytes of another file");
+	}
+	printf("# sweep: %u of %d fhs opened across the sweep read their "
+	    "own file\n", good, N);
+	ok(good == N, "sweep: no fd committed during the sweep was closed",
+	    (int)good);
+}
+
+/* defect 2: an FSYNC held in the pool while count GETATTRs pass. */
+static void
+sc_held(struct fusec *fc, pid_t keeper, unsigned count)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fuse_fsync_in in;
+	struct iovec a = { &in, sizeof(in) };
+	struct fusec_req *held, *done[64];
+	unsigned sent = 0, got = 0, inflight = 0;
+	int err;
+
+	/* pool pass 1: the CREATE (not held); pass 2: the FSYNC. */
+	err = fusec_create(fc, 1, "held", O_RDWR | O_EXCL, 0644, &e, &o);
+	ok(err == 0, "held: CREATE", err);
+	memset(&in, 0, sizeof(in));
+	in.fh = o.fh;
+	held = fusec_req_new(fc, FUSE_FSYNC, e.nodeid, &a, 1, 0, 0, 0);
+	if (held == NULL || fusec_submit(fc, held) < 0) {
+		ok(false, "held: FSYNC submitted", -EIO);
+		return;
+	}
+	usleep(200000);
+	while (got < count) {
+		while (sent < count && inflight < 48) {
+			struct fusec_req *g = fusec_req_getattr(fc, 1);
+
+			if (g == NULL || fusec_submit(fc, g) < 0)
+				break;
+			sent++;
+			inflight++;
+		}
+		int n = fusec_poll(fc, 5000, done, 64);
+
+		if (n <= 0) {
+			ok(false, "held: GETATTRs answered", n);
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			if (done[i] == held) {
+				printf("# held: FSYNC answered before the kill "
+				    "(hold too short)\n");
+				continue;
+			}
+			got++;
+			inflight--;
+			fusec_req_free(done[i]);
+		}
+	}
+	printf("# held: %u GETATTRs popped past the held FSYNC\n", got);
+	ok(held->done == false, "held: FSYNC still held at the kill", 0);
+	ok(kill_worker(keeper), "held: worker killed and respawned", 0);
+	err = await(fc, held, 20000);
+	ok(err == 0, "held: the held FSYNC answered (once: fusec checks)",
+	    err);
+	ok(fc->proto_errors == 0, "held: no doubled or foreign completion",
+	    (int)fc->proto_errors);
+}
+
+/* defects 3, 4: lock waits across a kill. */
+static void
+sc_lock(struct fusec *fc, pid_t keeper, bool leak)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2;
+	struct fusec_req *wp, *wf = NULL;
+	int err;
+
+	err = fusec_create(fc, 1, leak ? "lockleak" : "lockwait",
+	    O_RDWR | O_EXCL, 0644, &e, &o1);
+	ok(err == 0, "lock: CREATE", err);
+	err = fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	ok(err == 0, "lock: second OPEN", err);
+	/* Owner 1 holds a POSIX write lock; owner 2 waits for it. */
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	ok(err == 0, "lock: owner 1 SETLK F_WRLCK", err);
+	wp = req_lk(fc, FUSE_SETLKW, e.nodeid, o2.fh, 2, F_WRLCK, false);
+	if (wp == NULL || fusec_submit(fc, wp) < 0)
+		return;
+	if (!leak) {
+		/* flock: fh 1 holds LOCK_EX, fh 2 waits. */
+		err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+		    F_WRLCK, true));
+		ok(err == 0, "lock: fh 1 flock LOCK_EX", err);
+		wf = req_lk(fc, FUSE_SETLKW, e.nodeid, o2.fh, 2, F_WRLCK, true);
+		if (wf == NULL || fusec_submit(fc, wf) < 0)
+			return;
+	}
+	usleep(300000);
+	ok(!wp->done && (wf == NULL || !wf->done), "lock: waits in flight",
+	    0);
+	if (!leak) {
+		ok(kill_worker(keeper), "lockwait: worker killed and respawned",
+		    0);
+		int ep = fusec_wait(fc, wp, 500), ef = fusec_wait(fc, wf, 1);
+
+		/* Still ours after a timed-out wait (fusec would free them). */
+		wp->abandoned = wf->abandoned = false;
+
+		ok(ep == -ETIMEDOUT && ef == -ETIMEDOUT, "lockwait: still "
+		    "waiting after recovery", ep != -ETIMEDOUT ? ep : ef);
+		err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+		    F_UNLCK, false));
+		ok(err == 0, "lockwait: owner 1 unlocks", err);
+		err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+		    F_UNLCK, true));
+		ok(err == 0, "lockwait: fh 1 flock LOCK_UN", err);
+		if (ep == -ETIMEDOUT)
+			ep = await(fc, wp, 10000);
+		else
+			fusec_req_free(wp);
+		ok(ep == 0, "lockwait: the SETLKW waiting at the kill got "
+		    "its lock", ep);
+		if (ef == -ETIMEDOUT)
+			ef = await(fc, wf, 10000);
+		else
+			fusec_req_free(wf);
+		ok(ef == 0, "lockwait: the flock waiting at the kill got "
+		    "its lock", ef);
+		return;
+	}
+	{
+		/* FLUSH of owner 1: committed, the worker dies before the
+		 * close of its OFD (PHX_CRASH=redo.before_close). */
+		struct fuse_flush_in in = { .fh = o1.fh, .lock_owner = 1 };
+		struct iovec a = { &in, sizeof(in) };
+		struct fusec_req *f = fusec_req_new(fc, FUSE_FLUSH, e.nodeid,
+		    &a, 1, 0, 0, 0);
+		pid_t w = ct_find_worker(keeper);
+
+		if (f == NULL || fusec_submit(fc, f) < 0)
+			return;
+		ok(await_respawn(keeper, w), "lockleak: FLUSH killed the "
+		    "worker after its commit", 0);
+		err = await(fc, f, 10000);
+		ok(err == 0, "lockleak: FLUSH answered", err);
+		err = await(fc, wp, 15000);
+		ok(err == 0, "lockleak: the waiter got the lock the leaked "
+		    "OFD held (sweep not blocked by the wait)", err);
+	}
+}
+
+/* defect 5: a second MKNOD popped at the kill. */
+static void
+sc_mknod(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	pid_t w = ct_find_worker(keeper);
+	int err;
+
+	err = fusec_mknod(fc, 1, "fifo", S_IFIFO | 0644, 0, &e);
+	ok(err == 0, "mknod: first MKNOD of the fifo", err);
+	err = fusec_mknod(fc, 1, "fifo", S_IFIFO | 0644, 0, &e);
+	ok(await_respawn(keeper, w), "mknod: the worker died after the "
+	    "second pop", 0);
+	ok(err == -EEXIST, "mknod: second MKNOD (never executed) answers "
+	    "EEXIST", err);
+}
+
+/* defect 8: CREATE O_EXCL killed on its error path. */
+static void
+sc_excl(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	char buf[64], path[4096];
+	pid_t w = ct_find_worker(keeper);
+	struct stat st;
+	int err, n = 0;
+
+	err = fusec_create(fc, 1, "excl", O_RDWR | O_EXCL, 0644, &e, &o);
+	ok(await_respawn(keeper, w), "excl: the worker died on the error "
+	    "path", 0);
+	ok(err == 0 || err == -EIO, "excl: CREATE O_EXCL answered (0 or "
+	    "the injected EIO)", err);
+	if (err == 0) {
+		memset(buf, 'x', sizeof(buf));
+		n = fusec_write(fc, e.nodeid, o.fh, 0, buf, sizeof(buf));
+		ok(n == (int)sizeof(buf), "excl: WRITE through the replay's fh",
+		    n);
+		snprintf(path, sizeof(path), "%s/excl", share);
+		if (stat(path, &st) < 0)
+			st.st_size = -errno;
+		ok(st.st_size == (off_t)sizeof(buf), "excl: the bytes reached "
+		    "the created file", (int)st.st_size);
+	}
+}
+
+/* defect 12: an EINTR completion in the dead worker's ring. */
+static void
+sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_entry_out e;
+	char path[4096];
+	pid_t w = ct_find_worker(keeper);
+	struct stat st;
+	int err;
+
+	err = fusec_mkdir(fc, 1, "eintr", 0755, &e);
+	ok(await_respawn(keeper, w), "eintr: the worker died with an EINTR "
+	    "completion", 0);
+	ok(err == 0, "eintr: MKDIR interrupted by the kill runs again, "
+	    "answers 0", err);
+	snprintf(path, sizeof(path), "%s/eintr", share);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "eintr: the "
+	    "directory exists", 0);
+}
+
+/*
+ * defect 14: a completion recovery pushed, on a queue stopped before its
+ * thread's first sleep (PHX_CRASH=queue.after_commit:2: the GETATTR is
+ * committed, not pushed; PHX_DELAY=queue.thread_start holds the new queue
+ * thread): the guest must still get an interrupt.
+ */
+static void
+sc_notify(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
+{
+	struct vuf_vq *vq = &d->vq[fc->qidx];
+	struct pollfd p = { .fd = vq->callfd, .events = POLLIN };
+	struct fusec_req *g = fusec_req_getattr(fc, 1);
+	pid_t w = ct_find_worker(keeper);
+	uint64_t junk;
+	int n, err;
+
+	while (read(vq->callfd, &junk, sizeof(junk)) > 0)
+		;
+	if (g == NULL || fusec_submit(fc, g) < 0)
+		return;
+	ok(await_respawn(keeper, w), "notify: GETATTR killed the worker "
+	    "after its commit", 0);
+	usleep(100000); /* recovery done; the queue thread is held */
+	{
+		/* This queue first: each stop waits for its held thread. */
+		struct vhost_vring_state st = { .index = fc->qidx };
+
+		err = vuf_msg_send(d, VUF_GET_VRING_BASE, 0, &st, sizeof(st),
+		    NULL, 0);
+		if (err >= 0)
+			err = vuf_msg_recv(d, VUF_GET_VRING_BASE, &st,
+			    sizeof(st), 10000);
+	}
+	ok(err >= 0, "notify: queue stopped (GET_VRING_BASE)", err);
+	n = poll(&p, 1, 3000);
+	printf("# notify: used->idx %u, call fd %s\n",
+	    (unsigned)__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE),
+	    n > 0 ? "signalled" : "silent");
+	ok(n > 0, "notify: the completion recovery pushed was signalled", n);
+}
+
+/*
+ * The soak's LINK ENOENT: the dead worker's io-wq ran the LINKAT through
+ * /proc/self/fd after the worker's files went (PHX_FAIL=intent.enoent:2
+ * writes that completion: pass 1 is the CREATE).
+ */
+static void
+sc_linkdead(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_entry_out e, l;
+	struct fuse_open_out o;
+	char path[4096];
+	pid_t w = ct_find_worker(keeper);
+	struct stat st;
+	int err;
+
+	err = fusec_create(fc, 1, "src", O_RDWR | O_EXCL, 0644, &e, &o);
+	ok(err == 0, "linkdead: CREATE", err);
+	err = fusec_link(fc, e.nodeid, 1, "dst", &l);
+	ok(await_respawn(keeper, w), "linkdead: the worker died with an "
+	    "ENOENT completion", 0);
+	ok(err == 0, "linkdead: LINK failed by the dying worker runs again, "
+	    "answers 0", err);
+	snprintf(path, sizeof(path), "%s/dst", share);
+	if (stat(path, &st) < 0)
+		st.st_nlink = 0;
+	ok(st.st_nlink == 2, "linkdead: the link exists", (int)st.st_nlink);
+}
+
+int
+scenario_main(const char *name, const char *sock, const char *share,
+    pid_t keeper, unsigned count)
+{
+	struct vuf_dev *d;
+	struct fusec *fc;
+
+	if (ct_connect(sock, 16, &d, &fc) < 0) {
+		printf("not ok 1 - %s: connected\n1..1\n", name);
+		return 1;
+	}
+	fc->timeout_ms = 20000;
+	if (strcmp(name, "sweep") == 0)
+		sc_sweep(fc, keeper);
+	else if (strcmp(name, "held") == 0)
+		sc_held(fc, keeper, count);
+	else if (strcmp(name, "lockwait") == 0)
+		sc_lock(fc, keeper, false);
+	else if (strcmp(name, "lockleak") == 0)
+		sc_lock(fc, keeper, true);
+	else if (strcmp(name, "mknod") == 0)
+		sc_mknod(fc, keeper);
+	else if (strcmp(name, "excl") == 0)
+		sc_excl(fc, keeper, share);
+	else if (strcmp(name, "eintr") == 0)
+		sc_eintr(fc, keeper, share);
+	else if (strcmp(name, "linkdead") == 0)
+		sc_linkdead(fc, keeper, share);
+	else if (strcmp(name, "notify") == 0)
+		sc_notify(d, fc, keeper);
+	else {
+		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
+		return 2;
+	}
+	printf("1..%d\n# %d passed, %d failed\n", sc_n, sc_n - sc_fail,
+	    sc_fail);
+	fusec_free(fc);
+	vuf_close(d);
+	return sc_fail ? 1 : 0;
+}
