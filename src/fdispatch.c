@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fdispatch.h"
 #include "fmsg.h"
 #include "log.h"
@@ -163,6 +164,63 @@ secctx_apply(struct op_args *a, int err, const char *child)
 
 /* ---- session ---------------------------------------------------------- */
 
+/*
+ * A new guest boot on a stopped device (DESIGN 7): the INIT that starts
+ * it ends the old session first, as a DESTROY would (pt_destroy(): every
+ * handle, lock OFD with its locks, and inode but the root go, in chunks
+ * recorded in the slot's step, so a replay after a kill resumes the
+ * sweep), then drops the crash marks of the old boot (poison keys,
+ * degraded mode). The caller commits the INIT result with the last
+ * chunk. A kill at any point leaves initialized = 1 and stopped = 1 until
+ * that commit: the replay of this INIT finishes the same sweep, and no
+ * other request sees a session in between but the old one being swept
+ * (which the new kernel never uses).
+ *
+ * What QEMU 7.2 sends (--debug, tests/vm/reboot.sh; the vhost-user-fs
+ * device is stopped by virtio_set_status(0) of the guest's reset):
+ *   reboot (-action reboot=reset, sysrq b), system_reset, panic=1:
+ *     GET_VRING_BASE per queue (hiprio first; all queues of the device),
+ *     then SET_FEATURES, SET_MEM_TABLE, per queue SET_VRING_NUM/BASE/
+ *     ADDR/KICK/CALL, SET_VRING_ENABLE; then the new kernel's INIT;
+ *     no RESET_OWNER/RESET_DEVICE (QEMU sends RESET_OWNER only at
+ *     vhost_dev cleanup), no DESTROY.
+ *   rmmod + insmod (driver reload): DESTROY at the umount (virtio-fs
+ *     mounts with destroy = 1), then the same stop and set-up as above
+ *     at remove/probe; the INIT after it is a first INIT.
+ */
+static int
+session_end(struct op_args *a)
+{
+	struct region *r = a->s->r;
+	struct redo_txn *tx = a->req->txn;
+	int err;
+
+	if (pt_forget_start(&a->ctx) == 0)
+		log_info("FUSE INIT after a device reset: a new guest boot; "
+		    "ending the old session (%llu inodes, %llu handles)",
+		    (unsigned long long)region_load(&r->ihdr->live),
+		    (unsigned long long)region_load(&r->hhdr->live));
+	/* Tests: a kill as the sweep starts (tests/crash/crashpoints.sh). */
+	CRASHPOINT("fdispatch.session_end");
+	pt_destroy(a->s->pt, &a->ctx);
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
+		struct region_poison_rec *p = &r->health->poison[i];
+
+		if (redo_get(tx, &p->key) == 0)
+			continue;
+		if ((err = redo_set(tx, &p->key, 0)) < 0 ||
+		    (err = redo_set(tx, &p->crashes, 0)) < 0)
+			return err;
+	}
+	if ((err = redo_set(tx, &r->hdr->degraded, 0)) < 0 ||
+	    (err = redo_set(tx, &r->hdr->failed_recoveries, 0)) < 0 ||
+	    (err = redo_set(tx, &r->fuse->stopped, 0)) < 0 ||
+	    (err = redo_set(tx, &r->fuse->sessions,
+		redo_get(tx, &r->fuse->sessions) + 1)) < 0)
+		return err;
+	return 0;
+}
+
 static size_t
 do_init(struct op_args *a)
 {
@@ -176,8 +234,17 @@ do_init(struct op_args *a)
 
 	if (fmsg_get_compat(&a->c, &in, 16, sizeof(in)) < 0)
 		return reply_bad(a, "short INIT", -EINVAL);
-	if (region_load(&f->initialized) != 0)
-		return reply_bad(a, "second INIT", -EPROTO);
+	/*
+	 * A second INIT on a live session that no device stop ended: the
+	 * Linux driver sends INIT once per connection, and a new connection
+	 * (reboot, panic, kexec, driver reload) always follows a virtio
+	 * reset, which QEMU passes on as GET_VRING_BASE (session_end()).
+	 * Only a confused or hostile guest gets here: refused, the session
+	 * and its requests in flight go on.
+	 */
+	if (region_load(&f->initialized) != 0 &&
+	    region_load(&f->stopped) == 0)
+		return reply_bad(a, "second INIT on a live session", -EPROTO);
 	memset(&out, 0, sizeof(out));
 	out.major = FUSE_KERNEL_VERSION;
 	out.minor = FUSE_KERNEL_MINOR_VERSION;
@@ -226,11 +293,14 @@ do_init(struct op_args *a)
 		out.max_pages = (uint16_t)(FD_MAX_WRITE / 4096);
 	if (tx == NULL)
 		return reply_err(a, -EIO);
+	if (region_load(&f->initialized) != 0 && (err = session_end(a)) < 0)
+		return reply_err(a, err);
 	if ((err = redo_set(tx, &f->proto_minor, out.minor)) < 0 ||
 	    (err = redo_set(tx, &f->flags, neg)) < 0 ||
 	    (err = redo_set(tx, &f->max_write, out.max_write)) < 0 ||
 	    (err = redo_set(tx, &f->max_readahead, out.max_readahead)) < 0 ||
 	    (err = redo_set(tx, &f->destroyed, 0)) < 0 ||
+	    (err = redo_set(tx, &f->stopped, 0)) < 0 ||
 	    (err = redo_set(tx, &f->initialized, 1)) < 0)
 		return reply_err(a, -EIO);
 	return reply(a, &out,
@@ -251,6 +321,7 @@ do_destroy(struct op_args *a)
 	 */
 	pt_destroy(a->s->pt, &a->ctx);
 	if (redo_set(tx, &f->initialized, 0) < 0 ||
+	    redo_set(tx, &f->stopped, 0) < 0 ||
 	    redo_set(tx, &f->destroyed, 1) < 0)
 		return reply_err(a, -EIO);
 	return reply(a, NULL, 0);
@@ -964,8 +1035,13 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 	if (a.h.opcode < nitems(ops) && ops[a.h.opcode].fn != NULL)
 		op = &ops[a.h.opcode];
 	a.op = op;
-	/* Degraded mode (DESIGN 6): every request answers EIO. */
-	if (region_load(&s->r->hdr->degraded) != 0)
+	/*
+	 * Degraded mode (DESIGN 6): every request answers EIO, but for the
+	 * INIT of a new guest boot, which ends it with the old session.
+	 */
+	if (region_load(&s->r->hdr->degraded) != 0 &&
+	    !(op != NULL && op->fn == do_init &&
+		region_load(&s->r->fuse->stopped) != 0))
 		return op != NULL && (op->flags & OP_NOREPLY)
 			   ? 0
 			   : reply_err(&a, -EIO);
