@@ -188,6 +188,11 @@ secctx_apply(struct op_args *a, int err, const char *child)
  *     mounts with destroy = 1), then the same stop and set-up as above
  *     at remove/probe; the INIT after it is a first INIT.
  */
+#ifdef PHX_CRASHPOINTS
+/* Tests: set by a session end, taken by the next request (a kill there). */
+static atomic_int after_reset;
+#endif
+
 static int
 session_end(struct op_args *a)
 {
@@ -218,6 +223,9 @@ session_end(struct op_args *a)
 	    (err = redo_set(tx, &r->fuse->sessions,
 		redo_get(tx, &r->fuse->sessions) + 1)) < 0)
 		return err;
+#ifdef PHX_CRASHPOINTS
+	atomic_store(&after_reset, 1);
+#endif
 	return 0;
 }
 
@@ -1045,6 +1053,12 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 		return op != NULL && (op->flags & OP_NOREPLY)
 			   ? 0
 			   : reply_err(&a, -EIO);
+#ifdef PHX_CRASHPOINTS
+	/* Right after the INIT that ended a session: the next request. */
+	if (op != NULL && op->fn != do_init && atomic_load(&after_reset) &&
+	    atomic_exchange(&after_reset, 0))
+		CRASHPOINT("fdispatch.after_reset");
+#endif
 	if (op == NULL) {
 		note_bad(&a, "unknown or unsupported opcode");
 		return reply_err(&a, -ENOSYS);

@@ -468,6 +468,7 @@ h_get_vring_base(struct vu_ctx *c)
 	queue_stop(c->dev->qs, (unsigned)q);
 	/* Tests: a kill during the stop, :N between rings (reboot.sh). */
 	CRASHPOINT("vu.get_vring_base");
+	DELAYPOINT("vu.get_vring_base");
 	mark_stopped(c);
 	s.num = (uint32_t)(uint16_t)region_load(&rec->last_avail_idx);
 	set(c, &rec->started, 0);
