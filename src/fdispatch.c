@@ -176,17 +176,23 @@ secctx_apply(struct op_args *a, int err, const char *child)
  * other request sees a session in between but the old one being swept
  * (which the new kernel never uses).
  *
- * What QEMU 7.2 sends (--debug, tests/vm/reboot.sh; the vhost-user-fs
- * device is stopped by virtio_set_status(0) of the guest's reset):
- *   reboot (-action reboot=reset, sysrq b), system_reset, panic=1:
- *     GET_VRING_BASE per queue (hiprio first; all queues of the device),
- *     then SET_FEATURES, SET_MEM_TABLE, per queue SET_VRING_NUM/BASE/
- *     ADDR/KICK/CALL, SET_VRING_ENABLE; then the new kernel's INIT;
- *     no RESET_OWNER/RESET_DEVICE (QEMU sends RESET_OWNER only at
- *     vhost_dev cleanup), no DESTROY.
- *   rmmod + insmod (driver reload): DESTROY at the umount (virtio-fs
- *     mounts with destroy = 1), then the same stop and set-up as above
- *     at remove/probe; the INIT after it is a first INIT.
+ * What QEMU 7.2.22 sends (logged with --debug by tests/vm/reboot.sh; a
+ * guest reset reaches vhost-user-fs as virtio_set_status(0)), per queue
+ * q = hiprio, request queues:
+ *   reboot (-action reboot=reset + sysrq b):
+ *     stop: SET_VRING_ENABLE(q, 0) each, GET_VRING_BASE(q) each,
+ *     SET_VRING_CALL(q) twice each (notifiers masked, then released);
+ *     the new kernel's probe: SET_FEATURES, per queue SET_VRING_NUM,
+ *     SET_VRING_BASE(0), SET_VRING_ADDR, SET_VRING_KICK, then
+ *     SET_VRING_ENABLE(q, 1) and SET_VRING_CALL(q) each; then its
+ *     FUSE_INIT. No SET_MEM_TABLE/ADD_MEM_REG again (memory unchanged),
+ *     no RESET_OWNER or RESET_DEVICE, no DESTROY.
+ *   system_reset over the monitor, and a panic with panic=1: the same.
+ *   rmmod virtiofs + insmod (driver reload): the umount sends DESTROY
+ *     (virtio-fs mounts with destroy = 1), the remove the same stop, the
+ *     probe the same set-up; its INIT is a first INIT (not ended here).
+ * So GET_VRING_BASE is the mark (vu_dispatch.c's mark_stopped()); RESET_*
+ * mark it too where a front end sends them (phx-front reboot does).
  */
 #ifdef PHX_CRASHPOINTS
 /* Tests: set by a session end, taken by the next request (a kill there). */

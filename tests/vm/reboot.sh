@@ -25,7 +25,7 @@ set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 . "$REPO/tests/lib.sh"
-BIN=$REPO/build/src/phoenixfsd KEEP=0 TIMEOUT=400 ONLY="" PASS=0 FAIL=0
+BIN=$REPO/build/src/phoenixfsd KEEP=0 TIMEOUT=1200 ONLY="" PASS=0 FAIL=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--only) ONLY=$2; shift 2 ;;
