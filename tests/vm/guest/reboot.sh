@@ -12,6 +12,7 @@
 #   reload  umount, rmmod virtiofs, insmod it again, mount, check, go on
 #   end     exit with the number of errors of every boot
 # Errors go to rb/err.N (they must survive the reboots), and the console.
+cd /mnt || exit 98 # the reload run's /init starts us in / (reboot.sh)
 D=rb
 err=0
 fail() { echo "PHX-RB error boot $n: $*"; echo "$*" >>"$D/err.$n"; err=$((err + 1)); }
