@@ -162,8 +162,9 @@ if [ -z "$ONLY" ] || [ "$ONLY" = reboot ]; then
 	DENV=(PHX_DELAY=vu.get_vring_base:1500000 PHX_CRASH=pt.destroy_chunk:10)
 	RARGS=()
 	run reboot sysrq sysrq sysrq end
-	lib_check "reboot: the crash point in the sweep of reset 2 fired" \
-	    grep -q 'recovery:' "$T/reboot/daemon.log"
+	deaths=$(count 'ended (signal' "$T/reboot/daemon.log")
+	lib_check "reboot: the crash point in the sweep of reset 2 fired (worker deaths $deaths = host kills $KILLS + 1)" \
+	    test "$deaths" -eq $((KILLS + 1))
 	echo "reboot/reboot: kills by the host $KILLS, + 1 crash point (pt.destroy_chunk:10)"
 fi
 
