@@ -307,8 +307,8 @@ do_init(struct op_args *a)
 		out.max_pages = (uint16_t)(FD_MAX_WRITE / 4096);
 	if (tx == NULL)
 		return reply_err(a, -EIO);
-	if (region_load(&f->initialized) != 0 && (err = session_end(a)) < 0)
-		return reply_err(a, err);
+	if (region_load(&f->initialized) != 0 && session_end(a) < 0)
+		return reply_err(a, -EIO);
 	if ((err = redo_set(tx, &f->proto_minor, out.minor)) < 0 ||
 	    (err = redo_set(tx, &f->flags, neg)) < 0 ||
 	    (err = redo_set(tx, &f->max_write, out.max_write)) < 0 ||
