@@ -54,6 +54,7 @@ int guestsec_main(const struct cli *c, int argc, char **argv);
 int chaos_main(const struct cli *c, int argc, char **argv);
 /* remount.c: DESTROY + INIT table lifetime, FORGET racing requests. */
 int remount_main(const struct cli *c, int argc, char **argv);
+int reboot_main(const struct cli *c, int argc, char **argv);
 int forgetrace_main(const struct cli *c, int argc, char **argv);
 int releaserace_main(const struct cli *c, int argc, char **argv);
 

@@ -3,7 +3,7 @@
  * phx-front: drives a vhost-user-fs backend (phoenixfsd, virtiofsd) with no
  * guest. This file owns option parsing, the connect+INIT helper, the
  * latency histogram and the "smoke" subcommand (one pass over every FUSE
- * opcode fusec speaks, as TAP). bench, hostile, chaos, remount, forgetrace
+ * opcode fusec speaks, as TAP). bench, hostile, chaos, remount, reboot, forgetrace
  * and releaserace live in their own files.
  */
 #include "cli.h"
@@ -345,6 +345,8 @@ usage(void)
 	    "  chaos      --kill-cmd CMD --every-ms K --seconds S\n"
 	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
 	    "the tables, TAP\n"
+	    "  reboot     --pid WORKER [--boots B] [--files N] [--slack K]: "
+	    "device resets end the session, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
 	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n");
 	exit(2);
@@ -426,6 +428,8 @@ main(int argc, char **argv)
 		return chaos_main(&c, argc, argv);
 	if (strcmp(argv[0], "remount") == 0)
 		return remount_main(&c, argc, argv);
+	if (strcmp(argv[0], "reboot") == 0)
+		return reboot_main(&c, argc, argv);
 	if (strcmp(argv[0], "forgetrace") == 0)
 		return forgetrace_main(&c, argc, argv);
 	if (strcmp(argv[0], "releaserace") == 0)

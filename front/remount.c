@@ -2,6 +2,8 @@
 /*
  * phx-front remount, forgetrace and releaserace: the table lifetime checks.
  *
+ * (reboot: a guest reboot, see reboot_main.)
+ *
  * remount --pid PID [--files N] [--slack K] [--settle-ms MS]: what a guest
  * unmount + mount on the same device does to the daemon. After a warm-up
  * it counts the fds of /proc/PID/fd (the worker's table, which the keeper
@@ -84,6 +86,33 @@ make_file(struct fusec *fc, uint64_t dir, const char *name,
 	return fusec_create(fc, dir, name, O_RDWR | O_CREAT, 0644, e, o);
 }
 
+/*
+ * Creates (or reuses) dir/f0..f<n-1>, keeping a lookup and two handles of
+ * each: f0's entry and first handle in *ret_e, *ret_o. 0 or -errno.
+ */
+static int
+hold_files(struct fusec *fc, uint64_t dir, int n, struct fuse_entry_out *ret_e,
+    struct fuse_open_out *ret_o)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o, o2;
+	char name[32];
+	int r = 0;
+
+	for (int i = 0; i < n && r == 0; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		if ((r = make_file(fc, dir, name, &e, &o)) < 0 ||
+		    (r = fusec_lookup(fc, dir, name, &e)) < 0 ||
+		    (r = fusec_open(fc, e.nodeid, O_RDONLY, &o2)) < 0)
+			break;
+		if (i == 0) {
+			*ret_e = e;
+			*ret_o = o;
+		}
+	}
+	return r;
+}
+
 /* Warm-up: every kind of request once, then all of it forgotten. */
 static int
 warm_up(struct fusec *fc, const char *dname)
@@ -154,8 +183,8 @@ remount_main(const struct cli *c, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int pid = 0, nfiles = 200, slack = 0, settle = 3000, ch, r, base, n;
-	struct fuse_entry_out d, e, first = {0};
-	struct fuse_open_out o, o2, od, ofirst = {0};
+	struct fuse_entry_out d, first = {0};
+	struct fuse_open_out od, ofirst = {0};
 	struct vuf_dev *dev;
 	struct fusec *fc;
 	char dname[64], wname[64], name[32], buf[160];
@@ -187,17 +216,8 @@ remount_main(const struct cli *c, int argc, char **argv)
 	base = count_fds(pid);
 	r = fusec_mkdir(fc, 1, dname, 0755, &d);
 	cli_tap(r == 0, "MKDIR", r, NULL);
-	for (int i = 0; i < nfiles && r == 0; i++) {
-		snprintf(name, sizeof(name), "f%d", i);
-		if ((r = make_file(fc, d.nodeid, name, &e, &o)) < 0 ||
-		    (r = fusec_lookup(fc, d.nodeid, name, &e)) < 0 ||
-		    (r = fusec_open(fc, e.nodeid, O_RDONLY, &o2)) < 0)
-			break;
-		if (i == 0) {
-			first = e;
-			ofirst = o;
-		}
-	}
+	if (r == 0)
+		r = hold_files(fc, d.nodeid, nfiles, &first, &ofirst);
 	snprintf(buf, sizeof(buf), "%d files", nfiles);
 	cli_tap(r == 0, "CREATE + LOOKUP + OPEN each file, handles kept", r,
 	    buf);
@@ -239,6 +259,121 @@ remount_main(const struct cli *c, int argc, char **argv)
 	snprintf(buf, sizeof(buf), "baseline %d, now %d", base, n);
 	cli_tap(r == 0 && n <= base + slack, "second DESTROY: back to baseline",
 	    r, buf);
+	cli_tap(fc->proto_errors == 0, "no protocol errors", 0, fc->err);
+	(void)vuf_stop(dev);
+	cli_disconnect(dev, fc);
+	return cli_tap_end();
+}
+
+/* ---- reboot ---- */
+
+/*
+ * reboot --pid PID [--boots B] [--files N] [--slack K] [--settle-ms MS]:
+ * what a guest reboot does to the daemon (DESIGN 7): B times, create N
+ * files keeping a lookup and two handles of each and an open directory,
+ * then stop the device and set it up again as QEMU 7.2 does
+ * (vuf_restart: GET_VRING_BASE per queue, RESET_DEVICE, the start
+ * sequence) and INIT with no DESTROY. The INIT must be answered as the
+ * first, the old nodeid and fh be stale, the new session work, and the
+ * fd count of PID after each boot equal the one after the first (K more
+ * allowed, for a respawned worker's own fds). The worker may be killed
+ * anywhere (crash-points test): replies then come from the replay.
+ */
+int
+reboot_main(const struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"boots", required_argument, NULL, 'b'},
+		{"files", required_argument, NULL, 'n'},
+		{"slack", required_argument, NULL, 'k'},
+		{"settle-ms", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	int pid = 0, boots = 3, nfiles = 50, slack = 0, settle = 3000, ch, r;
+	int one = -1, n, bad = 0, b;
+	struct fuse_entry_out d, first = {0};
+	struct fuse_open_out od, ofirst = {0};
+	struct fuse_init_out init1;
+	struct vuf_dev *dev;
+	struct fusec *fc;
+	char dname[64], name[32], buf[200], why[64];
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'p': pid = atoi(optarg); break;
+		case 'b': boots = atoi(optarg); break;
+		case 'n': nfiles = atoi(optarg); break;
+		case 'k': slack = atoi(optarg); break;
+		case 's': settle = atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (pid <= 0 || count_fds(pid) < 0) {
+		fprintf(stderr, "reboot: --pid of the worker (or keeper)\n");
+		return 2;
+	}
+	if ((r = cli_connect(c, &dev, &fc)) < 0) {
+		printf("not ok 1 - connect + INIT (%s)\nBail out!\n",
+		    strerror(-r));
+		return 1;
+	}
+	fc->timeout_ms = 30000; /* a reset may wait for a respawn */
+	init1 = fc->init;
+	snprintf(dname, sizeof(dname), "reboot.%d", getpid());
+	for (b = 1; b <= boots; b++) {
+		r = fusec_lookup(fc, 1, dname, &d);
+		if (r == -ENOENT)
+			r = fusec_mkdir(fc, 1, dname, 0755, &d);
+		if (r == 0)
+			r = hold_files(fc, d.nodeid, nfiles, &first, &ofirst);
+		if (r == 0)
+			r = fusec_opendir(fc, d.nodeid, &od);
+		snprintf(buf, sizeof(buf), "boot %d: %d files, handles and a "
+		    "directory kept (fds %d)", b, nfiles, count_fds(pid));
+		cli_tap(r == 0, buf, r, NULL);
+		r = vuf_restart(dev);
+		snprintf(buf, sizeof(buf), "boot %d: device stop + set-up "
+		    "(GET_VRING_BASE, RESET_DEVICE, rings again)", b);
+		cli_tap(r == 0, buf, r, dev->err);
+		if (r < 0)
+			break;
+		r = fusec_init(fc);
+		snprintf(buf, sizeof(buf), "boot %d: INIT of the new boot, no "
+		    "DESTROY before it: answered", b + 1);
+		cli_tap(r == 0, buf, r, fc->err);
+		cli_tap(r == 0 && fc->init.minor == init1.minor &&
+		    fc->init.flags == init1.flags &&
+		    fc->init.max_write == init1.max_write,
+		    "  as the first INIT was", 0, NULL);
+		r = fusec_getattr(fc, first.nodeid, NULL);
+		cli_tap(r == -ESTALE, "  old nodeid: ESTALE", r, NULL);
+		r = fusec_read(fc, first.nodeid, ofirst.fh, 0, buf, 16);
+		cli_tap(r == -EBADF, "  old fh: EBADF", r, NULL);
+		r = fusec_lookup(fc, 1, dname, &d);
+		why[0] = 0;
+		if (r == 0)
+			r = new_mount_works(fc, d.nodeid, why, sizeof(why));
+		cli_tap(r == 0, "  new session: LOOKUP, CREATE, WRITE, READ, "
+		    "OPEN", r, why);
+		n = settle_fds(pid, one < 0 ? 0 : one + slack, settle);
+		if (one < 0)
+			one = n;
+		snprintf(buf, sizeof(buf), "  fds after boot %d: %d (after "
+		    "boot 1: %d, slack %d)", b + 1, n, one, slack);
+		cli_tap(n <= one + slack, buf, 0, NULL);
+		bad += n > one + slack;
+	}
+	printf("# boots %d, fds after the first reset %d, mismatches %d\n",
+	    b, one, bad);
+	(void)fusec_lookup(fc, 1, dname, &d);
+	for (int i = 0; i < nfiles; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		(void)fusec_unlink(fc, d.nodeid, name);
+	}
+	(void)fusec_unlink(fc, d.nodeid, "after");
+	r = fusec_rmdir(fc, 1, dname);
+	cli_tap(r == 0, "clean up", r, NULL);
 	cli_tap(fc->proto_errors == 0, "no protocol errors", 0, fc->err);
 	(void)vuf_stop(dev);
 	cli_disconnect(dev, fc);

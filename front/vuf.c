@@ -628,6 +628,34 @@ vuf_stop(struct vuf_dev *d)
 	return r < 0 ? r : 0;
 }
 
+/* Frees a queue's eventfds and heap (its ring memory stays allocated). */
+static void
+vq_free(struct vuf_vq *vq)
+{
+	if (vq->dev == NULL)
+		return;
+	if (vq->kickfd >= 0)
+		close(vq->kickfd);
+	if (vq->callfd >= 0)
+		close(vq->callfd);
+	free(vq->next);
+	free(vq->heads);
+	memset(vq, 0, sizeof(*vq));
+}
+
+int
+vuf_restart(struct vuf_dev *d)
+{
+	int r = vuf_stop(d);
+
+	if (r < 0)
+		return r;
+	/* What a guest's virtio reset leaves: no rings; new ones follow. */
+	for (unsigned i = 0; i < d->nvq; i++)
+		vq_free(&d->vq[i]);
+	return vuf_handshake(d);
+}
+
 void
 vuf_close(struct vuf_dev *d)
 {
@@ -635,18 +663,8 @@ vuf_close(struct vuf_dev *d)
 		return;
 	if (d->sock >= 0)
 		close(d->sock);
-	for (unsigned i = 0; i < VUF_MAX_QUEUES; i++) {
-		struct vuf_vq *vq = &d->vq[i];
-
-		if (vq->dev == NULL)
-			continue;
-		if (vq->kickfd >= 0)
-			close(vq->kickfd);
-		if (vq->callfd >= 0)
-			close(vq->callfd);
-		free(vq->next);
-		free(vq->heads);
-	}
+	for (unsigned i = 0; i < VUF_MAX_QUEUES; i++)
+		vq_free(&d->vq[i]);
 	if (d->mem)
 		munmap(d->mem, d->mem_size);
 	if (d->memfd >= 0)

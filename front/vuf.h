@@ -175,6 +175,12 @@ int vuf_connect(const char *path, const struct vuf_opts *o,
 /* Stop all queues (GET_VRING_BASE), then RESET_DEVICE if negotiated. */
 int vuf_stop(struct vuf_dev *d);
 
+/*
+ * A guest reboot as QEMU 7.2 does it: vuf_stop, then the start sequence
+ * again on new rings (vuf_handshake). The new guest then sends INIT.
+ */
+int vuf_restart(struct vuf_dev *d);
+
 /* Close the socket and unmap memory. NULL is fine. */
 void vuf_close(struct vuf_dev *d);
 

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fdispatch.h"
 #include "fmsg.h"
 #include "log.h"
@@ -163,6 +164,77 @@ secctx_apply(struct op_args *a, int err, const char *child)
 
 /* ---- session ---------------------------------------------------------- */
 
+/*
+ * A new guest boot on a stopped device (DESIGN 7): the INIT that starts
+ * it ends the old session first, as a DESTROY would (pt_destroy(): every
+ * handle, lock OFD with its locks, and inode but the root go, in chunks
+ * recorded in the slot's step, so a replay after a kill resumes the
+ * sweep), then drops the crash marks of the old boot (poison keys,
+ * degraded mode). The caller commits the INIT result with the last
+ * chunk. A kill at any point leaves initialized = 1 and stopped = 1 until
+ * that commit: the replay of this INIT finishes the same sweep, and no
+ * other request sees a session in between but the old one being swept
+ * (which the new kernel never uses).
+ *
+ * What QEMU 7.2.22 sends (logged with --debug by tests/vm/reboot.sh; a
+ * guest reset reaches vhost-user-fs as virtio_set_status(0)), per queue
+ * q = hiprio, request queues:
+ *   reboot (-action reboot=reset + sysrq b):
+ *     stop: SET_VRING_ENABLE(q, 0) each, GET_VRING_BASE(q) each,
+ *     SET_VRING_CALL(q) twice each (notifiers masked, then released);
+ *     the new kernel's probe: SET_FEATURES, per queue SET_VRING_NUM,
+ *     SET_VRING_BASE(0), SET_VRING_ADDR, SET_VRING_KICK, then
+ *     SET_VRING_ENABLE(q, 1) and SET_VRING_CALL(q) each; then its
+ *     FUSE_INIT. No SET_MEM_TABLE/ADD_MEM_REG again (memory unchanged),
+ *     no RESET_OWNER or RESET_DEVICE, no DESTROY.
+ *   system_reset over the monitor, and a panic with panic=1: the same.
+ *   rmmod virtiofs + insmod (driver reload): the umount sends DESTROY
+ *     (virtio-fs mounts with destroy = 1), the remove the same stop, the
+ *     probe the same set-up; its INIT is a first INIT (not ended here).
+ * So GET_VRING_BASE is the mark (vu_dispatch.c's mark_stopped()); RESET_*
+ * mark it too where a front end sends them (phx-front reboot does).
+ */
+#ifdef PHX_CRASHPOINTS
+/* Tests: set by a session end, taken by the next request (a kill there). */
+static atomic_int after_reset;
+#endif
+
+static int
+session_end(struct op_args *a)
+{
+	struct region *r = a->s->r;
+	struct redo_txn *tx = a->req->txn;
+	int err;
+
+	if (pt_forget_start(&a->ctx) == 0)
+		log_info("FUSE INIT after a device reset: a new guest boot; "
+		    "ending the old session (%llu inodes, %llu handles)",
+		    (unsigned long long)region_load(&r->ihdr->live),
+		    (unsigned long long)region_load(&r->hhdr->live));
+	/* Tests: a kill as the sweep starts (tests/crash/crashpoints.sh). */
+	CRASHPOINT("fdispatch.session_end");
+	pt_destroy(a->s->pt, &a->ctx);
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
+		struct region_poison_rec *p = &r->health->poison[i];
+
+		if (redo_get(tx, &p->key) == 0)
+			continue;
+		if ((err = redo_set(tx, &p->key, 0)) < 0 ||
+		    (err = redo_set(tx, &p->crashes, 0)) < 0)
+			return err;
+	}
+	if ((err = redo_set(tx, &r->hdr->degraded, 0)) < 0 ||
+	    (err = redo_set(tx, &r->hdr->failed_recoveries, 0)) < 0 ||
+	    (err = redo_set(tx, &r->fuse->stopped, 0)) < 0 ||
+	    (err = redo_set(tx, &r->fuse->sessions,
+		redo_get(tx, &r->fuse->sessions) + 1)) < 0)
+		return err;
+#ifdef PHX_CRASHPOINTS
+	atomic_store(&after_reset, 1);
+#endif
+	return 0;
+}
+
 static size_t
 do_init(struct op_args *a)
 {
@@ -176,8 +248,17 @@ do_init(struct op_args *a)
 
 	if (fmsg_get_compat(&a->c, &in, 16, sizeof(in)) < 0)
 		return reply_bad(a, "short INIT", -EINVAL);
-	if (region_load(&f->initialized) != 0)
-		return reply_bad(a, "second INIT", -EPROTO);
+	/*
+	 * A second INIT on a live session that no device stop ended: the
+	 * Linux driver sends INIT once per connection, and a new connection
+	 * (reboot, panic, kexec, driver reload) always follows a virtio
+	 * reset, which QEMU passes on as GET_VRING_BASE (session_end()).
+	 * Only a confused or hostile guest gets here: refused, the session
+	 * and its requests in flight go on.
+	 */
+	if (region_load(&f->initialized) != 0 &&
+	    region_load(&f->stopped) == 0)
+		return reply_bad(a, "second INIT on a live session", -EPROTO);
 	memset(&out, 0, sizeof(out));
 	out.major = FUSE_KERNEL_VERSION;
 	out.minor = FUSE_KERNEL_MINOR_VERSION;
@@ -226,11 +307,14 @@ do_init(struct op_args *a)
 		out.max_pages = (uint16_t)(FD_MAX_WRITE / 4096);
 	if (tx == NULL)
 		return reply_err(a, -EIO);
+	if (region_load(&f->initialized) != 0 && session_end(a) < 0)
+		return reply_err(a, -EIO);
 	if ((err = redo_set(tx, &f->proto_minor, out.minor)) < 0 ||
 	    (err = redo_set(tx, &f->flags, neg)) < 0 ||
 	    (err = redo_set(tx, &f->max_write, out.max_write)) < 0 ||
 	    (err = redo_set(tx, &f->max_readahead, out.max_readahead)) < 0 ||
 	    (err = redo_set(tx, &f->destroyed, 0)) < 0 ||
+	    (err = redo_set(tx, &f->stopped, 0)) < 0 ||
 	    (err = redo_set(tx, &f->initialized, 1)) < 0)
 		return reply_err(a, -EIO);
 	return reply(a, &out,
@@ -251,6 +335,7 @@ do_destroy(struct op_args *a)
 	 */
 	pt_destroy(a->s->pt, &a->ctx);
 	if (redo_set(tx, &f->initialized, 0) < 0 ||
+	    redo_set(tx, &f->stopped, 0) < 0 ||
 	    redo_set(tx, &f->destroyed, 1) < 0)
 		return reply_err(a, -EIO);
 	return reply(a, NULL, 0);
@@ -979,11 +1064,22 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 	if (a.h.opcode < nitems(ops) && ops[a.h.opcode].fn != NULL)
 		op = &ops[a.h.opcode];
 	a.op = op;
-	/* Degraded mode (DESIGN 6): every request answers EIO. */
-	if (region_load(&s->r->hdr->degraded) != 0)
+	/*
+	 * Degraded mode (DESIGN 6): every request answers EIO, but for the
+	 * INIT of a new guest boot, which ends it with the old session.
+	 */
+	if (region_load(&s->r->hdr->degraded) != 0 &&
+	    !(op != NULL && op->fn == do_init &&
+		region_load(&s->r->fuse->stopped) != 0))
 		return op != NULL && (op->flags & OP_NOREPLY)
 			   ? 0
 			   : reply_err(&a, -EIO);
+#ifdef PHX_CRASHPOINTS
+	/* Right after the INIT that ended a session: the next request. */
+	if (op != NULL && op->fn != do_init && atomic_load(&after_reset) &&
+	    atomic_exchange(&after_reset, 0))
+		CRASHPOINT("fdispatch.after_reset");
+#endif
 	if (op == NULL) {
 		note_bad(&a, "unknown or unsupported opcode");
 		return reply_err(&a, -ENOSYS);

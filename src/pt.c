@@ -490,6 +490,8 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 	}
 	/* Room for the caller's own changes and the slot's commit. */
 	chunk(ctx, PT_DESTROY_INODES + i);
+	/* The owners' OFDs are gone: their heap hints go too (no leak). */
+	pt_lock_hints_drop();
 }
 
 int

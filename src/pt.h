@@ -165,6 +165,8 @@ int pt_setlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
 int pt_lock_flush(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh,
     uint64_t owner);
 int pt_flock_release(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh);
+/* Drops the heap hints of lock owners (the session ended: pt_destroy). */
+void pt_lock_hints_drop(void);
 
 /*
  * The rest of the protocol (pt_ext.c). pt_copy_file_range: ctx->nodeid

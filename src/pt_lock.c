@@ -122,6 +122,14 @@ hint_build(struct region *r)
 	hint_region = r;
 }
 
+void
+pt_lock_hints_drop(void)
+{
+	pthread_mutex_lock(&hint_lock);
+	hint_region = NULL; /* the next use rebuilds (and frees) them all */
+	pthread_mutex_unlock(&hint_lock);
+}
+
 struct owner_ofd {
 	int fd;
 	uint64_t fh; /* the lock entry's own fh (for release) */

@@ -24,7 +24,7 @@
 #include "compiler.h"
 
 #define REGION_MAGIC	       0x5845494e454f4850ULL /* "PHOENIEX" LE */
-#define REGION_LAYOUT_VERSION  2
+#define REGION_LAYOUT_VERSION  3
 #define REGION_MAX_QUEUES      9	/* hiprio + 8 request queues */
 #define REGION_MAX_QUEUE_SIZE  1024
 #define REGION_MAX_MEM	       32	/* memory slots (GET_MAX_MEM_SLOTS) */
@@ -178,7 +178,15 @@ struct region_fuse_rec {
 	uint64_t max_write;
 	uint64_t max_readahead;
 	uint64_t destroyed;
-	uint64_t pad[2];
+	/* ---- version 3: session end at a device reset (DESIGN 7) ---- */
+	/*
+	 * 1 once QEMU stopped the device (GET_VRING_BASE, RESET_OWNER,
+	 * RESET_DEVICE) after the last INIT: the next INIT is a new guest
+	 * boot and ends the old session (fdispatch.c). Set by the control
+	 * message's transaction, cleared by the INIT that ends the session.
+	 */
+	uint64_t stopped;
+	uint64_t sessions;	/* sessions ended by a device reset, total */
 };
 
 /* ---- per worker thread: activity and redo log ----------------------- */

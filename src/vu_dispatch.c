@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fault.h"
 #include "log.h"
 #include "redo.h"
@@ -201,11 +202,29 @@ h_set_owner(struct vu_ctx *c)
 	return VU_REPLY_ACK;
 }
 
+/*
+ * The device stopped (DESIGN 7): the guest session may be over. Marks
+ * the FUSE session so that the next INIT, the first request of a new
+ * guest kernel, ends it (fdispatch.c). A stop that is not a reset (a VM
+ * paused and continued, a migration's stop) leaves the mark unused: the
+ * old session goes on, and only a new INIT would end it.
+ */
+static void
+mark_stopped(struct vu_ctx *c)
+{
+	struct region_fuse_rec *f = c->dev->r->fuse;
+
+	if (get(c, &f->initialized) != 0 && get(c, &f->stopped) == 0)
+		set(c, &f->stopped, 1);
+}
+
 /* RESET_OWNER and RESET_DEVICE: every ring stopped and forgotten. */
 static enum vu_reply
 h_reset(struct vu_ctx *c)
 {
 	queue_stop_all(c->dev->qs);
+	CRASHPOINT("vu.reset_stopped");
+	mark_stopped(c);
 	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++) {
 		struct region_queue_rec *rec = &c->d->queue[q];
 
@@ -447,6 +466,10 @@ h_get_vring_base(struct vu_ctx *c)
 	rec = &c->d->queue[q];
 	/* Drain: every popped request finished and pushed. */
 	queue_stop(c->dev->qs, (unsigned)q);
+	/* Tests: a kill during the stop, :N between rings (reboot.sh). */
+	CRASHPOINT("vu.get_vring_base");
+	DELAYPOINT("vu.get_vring_base");
+	mark_stopped(c);
 	s.num = (uint32_t)(uint16_t)region_load(&rec->last_avail_idx);
 	set(c, &rec->started, 0);
 	set(c, &rec->base, s.num);
@@ -635,6 +658,15 @@ vu_dispatch(struct vu_dev *dev)
 
 	if (c.hdr.request < _VU_REQ_MAX && handlers[c.hdr.request].fn != NULL)
 		h = &handlers[c.hdr.request];
+	/*
+	 * The message sequence, for --debug (what a guest reboot sends:
+	 * tests/vm/reboot.sh). The first payload word is the queue index
+	 * of a vring message, or the value set.
+	 */
+	log_debug("vhost-user #%llu %s size %u fds %u arg 0x%llx",
+	    (unsigned long long)d->ctrl_seq, h != NULL ? h->name : "?",
+	    c.hdr.size, c.nfds, (unsigned long long)(c.hdr.size >= 8 &&
+	    c.hdr.size <= REGION_CTRL_MAX ? payload_u64(&c) : 0));
 	if (h == NULL) {
 		if (dev->refused++ < 16)
 			log_warnx("vhost-user request %u refused (not "

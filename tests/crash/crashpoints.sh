@@ -29,6 +29,8 @@ for p in $POINTS; do
 	pt.do_create) continue ;; # integ/guestsec.sh's: a kill in one CREATE
 	pt.destroy_chunk) continue ;; # below: crashtest never unmounts
 	pt.create_undo) continue ;; # needs PHX_FAIL: recovery.sh excl
+	# below: the reset path (crashtest never reboots its guest)
+	fdispatch.*|vu.get_vring_base|vu.reset_stopped) continue ;;
 	esac
 	case $p in
 	vu.*) counts=${PHX_CRASH_VU_COUNTS:-1 5 40 30:SEGV} ;;
@@ -74,6 +76,39 @@ if echo "$POINTS" | grep -qx pt.destroy_chunk; then
 		tap_ok $rc "$spec: DESTROY resumed after the crash, no fd leaked"
 		grep -q 'ended (signal' "$LOG"
 		tap_ok $? "$spec: the worker died mid-DESTROY and was respawned"
+		[ $rc -ne 0 ] && show_log 15
+		stop_daemon
+	done
+fi
+
+# Device reset (DESIGN 7): phx-front reboot plays 3 guest reboots (50
+# files with a lookup and two handles each, an open directory; then
+# GET_VRING_BASE per queue, RESET_DEVICE, the rings again and an INIT with
+# no DESTROY). The worker dies during the stop (the first GET_VRING_BASE,
+# between rings: the second), at RESET_DEVICE, in the table sweep (the
+# first entry, mid-handles after chunks, among the inodes), as the sweep
+# starts, and right after the new INIT (fdispatch.after_reset: the first
+# request after it). Every new INIT must be answered as the first, the
+# old ids be stale, the new session work and the fd count come back to
+# the first reset's (slack 8 for a respawned worker's own fds).
+if [ -x "$FRONT" ]; then
+	for spec in ${PHX_CRASH_RESET_SPECS:-vu.get_vring_base:1 \
+	    vu.get_vring_base:2 vu.reset_stopped:1 pt.destroy_chunk:1 \
+	    pt.destroy_chunk:70 pt.destroy_chunk:140:SEGV \
+	    fdispatch.session_end:2 fdispatch.after_reset:1 \
+	    fdispatch.after_reset:3}; do
+		case " $POINTS " in *" ${spec%%:*} "*) ;; *) continue ;; esac
+		tag=reset_$(echo "$spec" | tr ':.' '__')
+		if ! start_daemon "$tag" PHX_CRASH="$spec"; then
+			tap_ok 1 "$spec: daemon started"; show_log 20; continue
+		fi
+		out=$(timeout 180 "$FRONT" --socket "$SOCK" reboot \
+		    --pid "$KEEPER" --boots 3 --files 50 --slack 8 2>&1)
+		rc=$?
+		echo "$out" | grep -E '^not ok|^# boots' | sed 's/^/# /'
+		tap_ok $rc "$spec: 3 reboots, each INIT ends the old session"
+		grep -q 'ended (signal' "$LOG"
+		tap_ok $? "$spec: the worker died in the reset path, respawned"
 		[ $rc -ne 0 ] && show_log 15
 		stop_daemon
 	done

@@ -64,6 +64,24 @@ for opts in "" "--thread-pool-size=4"; do
 	finish
 done
 
+# Guest reboots (DESIGN 7): 20 device stops + set-ups, each followed by an
+# INIT with no DESTROY, which ends the old session; the fd count after
+# every boot equals the one after the first (issue 11). ~8 s.
+rm -f "$T/pid"
+start
+W=""
+for i in $(seq 50); do
+	[ -s "$T/pid" ] && W=$(cat "$T/pid")
+	[ -n "$W" ] && break
+	sleep 0.1
+done
+out=$(timeout 300 "$FRONT" --socket "$SOCK" reboot --pid "${W:-0}" \
+    --boots 20 --files 50 2>&1)
+rc=$?
+echo "$out" | grep -E '^not ok|^# boots' | sed 's/^/# /'
+lib_tap $rc "reboot: 20 device resets, each INIT ends the old session, fds constant"
+finish
+
 # A hostile guest freeing a table entry that a request on another thread
 # of a pool is using: FORGET racing GETATTRs of the same nodeid
 # (forgetrace), RELEASE racing READs of the same fh with OPENs of other

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/inotify.h>
 #include <sys/sysmacros.h>
@@ -423,8 +424,13 @@ test_init(void)
 	ok(r.fuse->initialized == 1 && r.fuse->proto_minor == 36 &&
 		r.fuse->flags == (uint64_t)out.flags,
 	    "INIT result in the region");
+	/* A hostile second INIT: no device stop ended the session. */
 	send(&rep, FUSE_INIT, 0, &a);
-	is_int(err_of(&rep), -EPROTO, "second INIT: EPROTO");
+	is_int(err_of(&rep), -EPROTO,
+	    "second INIT on a live session (no device stop): EPROTO");
+	ok(r.fuse->initialized == 1 && r.fuse->proto_minor == 36 &&
+		r.fuse->sessions == 0,
+	    "refused INIT: the session goes on unchanged");
 
 	a.len = 0;
 	in.major = 6;
@@ -1564,6 +1570,190 @@ test_locks(void)
 	cur_fs = fs;
 }
 
+/* Open fds of this process (the unit test is the worker). */
+static int
+count_fds(void)
+{
+	char p[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		n += access(p, F_OK) == 0;
+	}
+	return n;
+}
+
+/*
+ * One guest boot's worth of state: a directory, files with their lookups
+ * and handles kept, a POSIX lock and a flock held. *ret_fds: their fds.
+ */
+static int
+boot_state(const char *dname, int n, int *ret_fds, uint64_t *ret_node,
+    uint64_t *ret_fh)
+{
+	struct fuse_entry_out d, e;
+	struct fuse_open_out o;
+	char name[32];
+	int k = 0;
+
+	if (lookup(1, dname, &d) != 0 && mkdir_as(1, dname, 0755, NULL, &d))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		if (create(d.nodeid, name, O_RDWR | O_CREAT, &e, &o) != 0)
+			return -1;
+		ret_fds[k++] = (int)r.inodes[(e.nodeid & 0xffffffff) - 1].fd;
+		ret_fds[k++] = (int)r.handles[(o.fh & 0xffffffff) - 1].fd;
+	}
+	if (lk(FUSE_SETLK, e.nodeid, o.fh, 0xa1, F_WRLCK, 0, 99, 111) != 0)
+		return -1;
+	{
+		struct lkreq q = {.opcode = FUSE_SETLK, .nodeid = e.nodeid,
+		    .fh = o.fh, .owner = 0xb2, .type = F_WRLCK, .pid = 222,
+		    .lk_flags = FUSE_LK_FLOCK, .end = INT64_MAX};
+
+		if (lk_send(&q) != 0)
+			return -1;
+	}
+	*ret_node = e.nodeid;
+	*ret_fh = o.fh;
+	return k;
+}
+
+/* The INIT of a new boot, on a stopped device (vu_dispatch.c's mark). */
+static int
+reboot_init(const struct call *cl, struct fuse_init_out *ret)
+{
+	struct args a = {.len = 0};
+	struct fuse_init_in in = {.major = 7, .minor = 38,
+	    .flags = FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS};
+
+	add(&a, &in, sizeof(in));
+	send_ex(&rep, FUSE_INIT, 0, &a, cl);
+	if (ret != NULL && err_of(&rep) == 0)
+		memcpy(ret, rep.body, sizeof(*ret));
+	return err_of(&rep);
+}
+
+/*
+ * Device reset (DESIGN 7, issue 11): the INIT of a new guest boot after a
+ * device stop ends the old session (every inode but the root, every
+ * handle, lock OFD and lock, the poison and degraded marks) and is
+ * answered as the first; a replay after a kill resumes the sweep; 20
+ * boots leave the fd table as one does. Without a stop a second INIT is
+ * refused and changes nothing.
+ */
+static void
+test_reset(void)
+{
+	static struct config lc;
+	struct journal_slot_rec *slot = region_slot(&r, 1, 1);
+	struct call cl = {.slot = slot};
+	struct fuse_init_out first, again;
+	struct fuse_session *s;
+	enum { N = 12 };
+	int fds[2 * N + 2], n, still = 0, one_boot = 0, fdn;
+	uint64_t node, fh, live_i, live_h, k;
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	char hp[300];
+	int hfd;
+
+	lc = cfg;
+	if ((s = ext_session_flags(&lc, FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS))
+	    == NULL) {
+		ok(0, "lock session");
+		return;
+	}
+	memcpy(&first, rep.body, sizeof(first));
+	ok(err_of(&rep) == 0, "first boot: INIT");
+	n = boot_state("rz", N, fds, &node, &fh);
+	ok(n == 2 * N, "first boot: %d files with lookups, handles, a POSIX "
+	    "lock and a flock", N);
+	snprintf(hp, sizeof(hp), "%s/rz/f%d", dir, N - 1);
+	hfd = open(hp, O_RDWR);
+	ok(hfd >= 0 && fcntl(hfd, F_OFD_GETLK, &fl) == 0 &&
+	    fl.l_type == F_WRLCK, "the guest's POSIX lock is held on the host");
+	live_i = r.ihdr->live;
+	live_h = r.hhdr->live;
+	r.health->poison[5].key = 0x1234;
+	r.health->poison[5].crashes = 2;
+
+	/* Hostile: a second INIT with no stop changes nothing. */
+	is_int(reboot_init(NULL, NULL), -EPROTO,
+	    "INIT on a live session, no device stop: EPROTO");
+	ok(r.ihdr->live == live_i && r.hhdr->live == live_h &&
+	    getattr(node, NULL) == 0, "refused INIT: tables and nodeids kept");
+
+	/* A kill in the sweep: the replay resumes at the slot's step. */
+	r.fuse->stopped = 1;
+	for (k = r.ihdr->high, still = 0; k > 0 && still < N / 2; k--)
+		still += r.inodes[k - 1].used == 1;
+	memset(slot, 0, sizeof(*slot));
+	slot->step = (1ULL << 62) + k;
+	cl.replay = true;
+	r.hdr->degraded = 1;
+	ok(reboot_init(&cl, &again) == 0,
+	    "degraded, device stopped: the new boot's INIT (a replay resuming "
+	    "the sweep at an inode step) is answered");
+	ok(r.fuse->initialized == 1 && r.fuse->stopped == 0 &&
+	    r.fuse->sessions == 1 && r.hdr->degraded == 0,
+	    "session ended: stop mark cleared, sessions 1, degraded mode left");
+	ok(r.hhdr->live == live_h, "replay from the inode step: handles (done "
+	    "before the kill) not touched");
+	/* What a complete run would have done before the kill: */
+	memset(slot, 0, sizeof(*slot));
+	cl.replay = false;
+	r.fuse->stopped = 1;
+	ok(reboot_init(&cl, &again) == 0, "and a full reset after it");
+	ok(slot->step > 0, "the sweep committed in chunks (slot step)");
+	is_int((int)r.ihdr->live, 1, "only the root inode left");
+	is_int((int)r.inodes[0].nlookup, 1, "root back to one lookup");
+	is_int((int)r.hhdr->live, 0, "no handle, no lock OFD left");
+	is_int((int)r.health->poison[5].key, 0, "poison marks of the old "
+	    "boot gone");
+	still = 0;
+	for (int i = 0; i < n; i++)
+		still += fcntl(fds[i], F_GETFD) >= 0;
+	is_int(still, 0, "every inode and handle fd of the old boot closed");
+	fl.l_type = F_WRLCK;
+	fl.l_pid = 0;
+	ok(hfd >= 0 && fcntl(hfd, F_OFD_GETLK, &fl) == 0 &&
+	    fl.l_type == F_UNLCK, "the old boot's POSIX lock is gone");
+	ok(hfd >= 0 && flock(hfd, LOCK_EX | LOCK_NB) == 0 &&
+	    flock(hfd, LOCK_UN) == 0, "the old boot's flock is gone");
+	if (hfd >= 0)
+		close(hfd);
+	ok(again.major == first.major && again.minor == first.minor &&
+	    again.flags == first.flags && again.max_write == first.max_write &&
+	    again.max_pages == first.max_pages,
+	    "the new INIT is answered as the first was");
+	is_int(getattr(node, NULL), -ESTALE, "old nodeid: ESTALE");
+	is_int(release(FUSE_RELEASE, node, fh), -EBADF, "old fh: EBADF");
+
+	/* 20 boots: the fd table ends as after one. */
+	for (int b = 0; b < 20; b++) {
+		if (boot_state("rz", N, fds, &node, &fh) != 2 * N)
+			break;
+		r.fuse->stopped = 1;
+		memset(slot, 0, sizeof(*slot));
+		if (reboot_init(&cl, NULL) != 0)
+			break;
+		fdn = count_fds();
+		if (b == 0)
+			one_boot = fdn;
+		else if (fdn != one_boot)
+			break;
+		still = b + 1;
+	}
+	diag("fds after each boot: %d, as after the first", one_boot);
+	is_int(still, 20, "20 boots, each ends its session, fd count as "
+	    "after one");
+	is_int((int)r.fuse->sessions, 22, "sessions counted");
+	ok(r.ihdr->live == 1 && r.hhdr->live == 0, "tables as at start");
+	cur_fs = fs;
+}
+
 static int
 fallocate_(uint64_t nodeid, uint64_t fh, uint64_t off, uint64_t len,
     uint32_t mode)
@@ -2162,6 +2352,7 @@ main(void)
 	test_xattr();    /* issue 3 */
 	test_xattrmap(); /* issue 3 */
 	test_locks();    /* issue 3 */
+	test_reset();    /* issue 11 */
 	test_rest();     /* issue 3 */
 	test_secctx();   /* issue 3 */
 	test_acl_umask(); /* issue 3 */

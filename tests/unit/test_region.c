@@ -50,7 +50,7 @@ static void
 test_redo(void)
 {
 	struct region_thread_rec *t = &r.threads[0];
-	uint64_t *w = &r.fuse->pad[0], *w2 = &r.fuse->pad[1];
+	uint64_t *w = &r.fuse->stopped, *w2 = &r.fuse->sessions;
 	struct redo_txn tx;
 
 	redo_begin(&tx, &r, t);

@@ -8,6 +8,12 @@
 # usage: run.sh --socket PATH [--script FILE] [--add HOSTFILE:GUESTPATH]...
 #               [--timeout SEC] [--mem 512M] [--queues N] [--tag TAG]
 #               [--mntopts OPTS] [--verbose]
+#               [--reboot] [--monitor PATH] [--append KERNEL-ARGS]
+#
+# --reboot: a guest reboot resets the VM (-action reboot=reset) instead of
+# ending QEMU; /init then runs again (tests/vm/reboot.sh). --monitor: a
+# QEMU monitor on the unix socket PATH (system_reset). --append: more
+# kernel arguments (a later panic=N wins over run.sh's panic=-1).
 #
 # Console lines are streamed to stdout as they arrive (kernel log lines
 # dropped unless --verbose); on any failure the whole raw console log is
@@ -19,6 +25,7 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SOCK="" SCRIPT="" TIMEOUT=120 MEM=512M QUEUES=1 TAG=myfs MNTOPTS="" VERBOSE=0
+REBOOT=(-no-reboot) MONITOR=(-monitor none) XAPPEND=""
 ADDS=()
 
 usage() {
@@ -37,6 +44,9 @@ while [ $# -gt 0 ]; do
 	--tag) TAG=$2; shift 2 ;;
 	--mntopts) MNTOPTS=$2; shift 2 ;;
 	--verbose|-v) VERBOSE=1; shift ;;
+	--reboot) REBOOT=(-action reboot=reset); shift ;;
+	--monitor) MONITOR=(-monitor "unix:$2,server=on,wait=off"); shift 2 ;;
+	--append) XAPPEND=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage ;;
 	esac
@@ -81,6 +91,7 @@ cat "$INITRD" "$TMP/extra.img" >"$TMP/initrd.img"
 APPEND="console=ttyS0 panic=-1 quiet loglevel=3 cryptomgr.notests"
 APPEND="$APPEND tsc=reliable no_timer_check phx.tag=$TAG"
 [ -z "$MNTOPTS" ] || APPEND="$APPEND phx.mntopts=$MNTOPTS"
+[ -z "$XAPPEND" ] || APPEND="$APPEND $XAPPEND"
 mkfifo "$TMP/console"
 t0=$EPOCHREALTIME
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
@@ -90,7 +101,7 @@ timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
 	-chardev "socket,id=char0,path=$SOCK" \
 	-device "vhost-user-fs-pci,chardev=char0,tag=$TAG,num-request-queues=$QUEUES" \
 	-kernel "$KERNEL" -initrd "$TMP/initrd.img" -append "$APPEND" \
-	-nodefaults -display none -serial stdio -monitor none -no-reboot \
+	-nodefaults -display none -serial stdio "${MONITOR[@]}" "${REBOOT[@]}" \
 	</dev/null >"$TMP/console" 2>&1 &
 QPID=$!
 
