@@ -56,7 +56,9 @@ until_json() {
 worker() { pgrep -P "$K" | head -n 1; }
 
 # ---- 1. external SIGKILL, SIGSTOP, text form ----------------------------
-start kill
+# (a worker stopped longer than --watchdog-ms is killed by the watchdog,
+# and --status says so: here the stop must outlast the slow checks)
+ARGS=--watchdog-ms=120000 start kill
 timeout 120 "$FRONT" --socket "$S/sock" bench --workload mixed --depth 8 \
     --seconds 20 >"$S/bench" 2>&1 &
 B=$!
