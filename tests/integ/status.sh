@@ -66,7 +66,7 @@ PIDS="$PIDS $B"
 until_json 20 "j['worker']['serving'] and j['requests'].get('WRITE',{}).get('count',0) > 0"
 lib_tap $? "kill: --status answers while requests are served"
 set -- $(get "j['worker']['incarnation']" "j['requests']['WRITE']['count']")
-inc0=$1 w0=$2
+inc0=${1:-0} w0=${2:-0}
 echo "# before: incarnation $inc0, WRITE $w0"
 kill -9 "$(worker)"
 until_json 20 "j['worker']['incarnation'] == $inc0 + 1 and j['recoveries']['count'] == 1 and j['worker']['serving']"
