@@ -81,6 +81,12 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 	count "vm escape (phoenixfsd)" $?
 fi
 # ---- end: conformance and escape tests ----
+# libvirt 9.0 runs phoenixfsd (issue 12 part 1): installs libvirt if virsh
+# is missing, starts and stops its own virtlogd and libvirtd.
+if [ -z "${PHX_SKIP_VM:-}" ] && [ -z "${PHX_SKIP_LIBVIRT:-}" ]; then
+	bash tests/vm/libvirt.sh --bin "$B/src/phoenixfsd"
+	count "vm libvirt (virsh start, kills, shutdown, reboot, destroy, install)" $?
+fi
 if [ -z "${PHX_SKIP_BENCH:-}" ] && [ -x bench/compare.sh ]; then
 	bash bench/compare.sh --short --build "$B" --journal-cost ||
 	    echo "bench: comparison did not complete (figures only)"

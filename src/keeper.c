@@ -44,6 +44,7 @@ extern char **environ;
 #include "log.h"
 #include "region.h"
 #include "sandbox.h"
+#include "stats.h"
 #include "upgrade.h"
 #include "worker.h"
 
@@ -272,6 +273,7 @@ spawn(struct keeper *k)
 	warg.cfg = k->cfg;
 	k->faults_seen = region_load(&k->r.health->faults) +
 	    region_load(&k->r.health->watchdog_kills);
+	stats_spawned(&k->r);
 	k->r.hdr->incarnation++;
 	k->r.hdr->worker_ctid = 0;
 	k->r.hdr->recovered = 0;
@@ -547,6 +549,7 @@ do_upgrade(struct keeper *k)
 		return;
 	}
 	log_info("upgrade: stopping the worker and executing the new binary");
+	stats_upgrading(&k->r);
 	stop_worker(k);
 	clear_cloexec_of_state(k);
 	setenv("PHX_KEEPER_RESUME", "1", 1);
@@ -650,6 +653,7 @@ keeper_loop(struct keeper *k)
 			log_info("vhost-user connection closed, exiting");
 			return 0;
 		}
+		stats_died(&k->r, oom, st == 0x7f00 ? -1 : st);
 		k->r.hdr->kills++;
 		k->r.hdr->last_death_ns = died;
 		/*

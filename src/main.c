@@ -14,6 +14,7 @@
 #include "intent.h"
 #include "keeper.h"
 #include "log.h"
+#include "status.h"
 #include "upgrade.h"
 
 #ifndef PHX_VERSION
@@ -29,6 +30,13 @@ main(int argc, char **argv)
 	/* Live upgrade: the operator's tool, and the keeper's layout probe. */
 	if (argc > 1 && strcmp(argv[1], "--upgrade") == 0)
 		return upgrade_tool(argc - 2, argv + 2);
+	/* The operator's status: read only, from the state region. */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--status") == 0) {
+			memmove(argv + i, argv + i + 1,
+			    (size_t)(argc - i) * sizeof(*argv));
+			return status_tool(argc - 2, argv + 1);
+		}
 	if (argc > 1 && strcmp(argv[1], "--probe-layout") == 0)
 		return upgrade_probe();
 	if (config_parse(&cfg, argc, argv) < 0)

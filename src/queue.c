@@ -43,6 +43,7 @@
 #include "queue.h"
 #include "queue_int.h"
 #include "redo.h"
+#include "stats.h"
 #include "vring.h"
 
 __thread bool queue_may_block;
@@ -222,8 +223,9 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	pthread_rwlock_t *ex;
 	struct redo_txn tx;
 	struct fuse_req req;
+	uint64_t w, t0 = clock_now_ns();
+	uint32_t opcode = 0;
 	size_t len;
-	uint64_t w;
 
 	fault_begin(REGION_ACT_REQUEST, (uint64_t)q << 16 | head);
 	ex = excl_take(slot);
@@ -288,6 +290,10 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 		pthread_rwlock_unlock(ex);
 	CRASHPOINT("queue.after_commit");
 	fault_end();
+	if (req.in_len >= sizeof(struct fuse_in_header))
+		memcpy(&opcode, slot->req + offsetof(struct fuse_in_header,
+		    opcode), sizeof(opcode));
+	stats_request(qs->r, t, opcode, clock_now_ns() - t0);
 	return (uint32_t)len;
 }
 

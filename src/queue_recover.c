@@ -17,6 +17,7 @@
 #include "log.h"
 #include "queue_int.h"
 #include "redo.h"
+#include "stats.h"
 
 /*
  * Writes the EIO reply of a quarantined request (DESIGN 6) into its
@@ -211,6 +212,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 			res = 1;
 			qs->r->health->quarantined++;
 			st->quarantined++;
+			stats_quarantined(qs->r, s, q, live[i].head);
 			log_warnx("queue %u head %u: request crashed the worker "
 			    "%llu times: quarantined (EIO)", q, live[i].head,
 			    (unsigned long long)fault_crashes(qs->r, key));
@@ -283,7 +285,10 @@ queue_recover(struct queue_set *qs, struct queue_recover_stats *ret)
 	}
 	fault_end();
 	queue_thread_release(t);
-	if (err == 0)
+	if (err == 0) {
 		*ret = st;
+		stats_recovery_counts(qs->r, st.replayed + st.executing,
+		    st.quarantined);
+	}
 	return err;
 }

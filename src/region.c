@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "region.h"
 
 #define SECTION_ALIGN 4096ULL
@@ -63,6 +64,8 @@ layout(struct region_hdr_rec *h, const struct region_params *p)
 	h->fdlist_cap = 64;
 	h->fdlist_off = off;
 	off = ALIGN_UP(off + h->fdlist_cap * sizeof(int64_t), SECTION_ALIGN);
+	h->stats_off = off;
+	off = ALIGN_UP(off + sizeof(struct region_stats_rec), SECTION_ALIGN);
 	return off;
 }
 
@@ -83,6 +86,7 @@ set_pointers(struct region *r)
 	r->hhdr = (struct handle_hdr_rec *)(r->base + h->handle_off);
 	r->handles = (struct handle_rec *)(r->hhdr + 1);
 	r->fdlist = (int64_t *)(r->base + h->fdlist_off);
+	r->stats = (struct region_stats_rec *)(r->base + h->stats_off);
 }
 
 int
@@ -140,6 +144,8 @@ region_create(struct region *r, const struct region_params *p)
 		r->threads[i].ring_fd = -1;
 	for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++)
 		r->fdlist[i] = -1;
+	r->stats->start_ns = clock_now_ns();
+	r->stats->start_real_s = (uint64_t)time(NULL);
 	return 0;
 fail:
 	err = -errno;
@@ -183,6 +189,7 @@ region_attach(struct region *r, uint8_t *base, uint64_t size)
 	    want.handle_off != h->handle_off ||
 	    want.fdlist_off != h->fdlist_off ||
 	    want.fdlist_cap != h->fdlist_cap ||
+	    want.stats_off != h->stats_off ||
 	    !section_ok(h->fdlist_off, h->fdlist_cap * 8, size))
 		return -EPROTO;
 	memset(r, 0, sizeof(*r));

@@ -24,7 +24,7 @@
 #include "compiler.h"
 
 #define REGION_MAGIC	       0x5845494e454f4850ULL /* "PHOENIEX" LE */
-#define REGION_LAYOUT_VERSION  3
+#define REGION_LAYOUT_VERSION  4
 #define REGION_MAX_QUEUES      9	/* hiprio + 8 request queues */
 #define REGION_MAX_QUEUE_SIZE  1024
 #define REGION_MAX_MEM	       32	/* memory slots (GET_MAX_MEM_SLOTS) */
@@ -91,7 +91,9 @@ struct region_hdr_rec {
 	uint64_t health_off;	    /* section: struct region_health_rec */
 	/* Version 2: */
 	uint64_t ifh_off;	    /* section: inode_fh_rec[inode_cap] */
-	uint64_t pad2[31];
+	/* Version 3 (ops: status counters): */
+	uint64_t stats_off;	    /* section: struct region_stats_rec */
+	uint64_t pad2[30];
 };
 ASSERT_SIZE(struct region_hdr_rec, 512);
 
@@ -256,6 +258,72 @@ struct region_health_rec {
 	uint64_t pad[3];
 };
 
+/* ==== ops: status counters (layout 4; stats.c writes, status.c reads) ====
+ *
+ * What `phoenixfsd --status` prints. Written by the keeper (deaths and
+ * their cause) and by the worker (recoveries, replays, quarantines,
+ * per-thread request histograms); read, without any lock, by a process
+ * outside the daemon that maps the memfd read-only: every field is one
+ * aligned 64-bit word, so a reader sees each whole, and a figure torn
+ * across two words is at worst off by the request in flight. After a
+ * crash the counters mean what they say: nothing here drives recovery.
+ */
+#define STATS_OPCODES	64	/* FUSE opcodes 1..62; 63 = any other */
+#define STATS_OP_OTHER	63
+#define STATS_BUCKETS	40	/* bucket b: [2^b, 2^(b+1)) ns, b = 0: < 2 ns */
+#define STATS_QUAR_MAX	16	/* the last quarantined requests kept */
+
+enum stats_cause {
+	STATS_CAUSE_NONE,
+	STATS_CAUSE_SIGNAL,	/* a fault signal of its own (or a fatal error) */
+	STATS_CAUSE_WATCHDOG,	/* killed by the keeper's watchdog */
+	STATS_CAUSE_OOM,	/* killed by the OOM killer */
+	STATS_CAUSE_KILL,	/* an external SIGKILL (or signal) */
+	STATS_CAUSE_EXIT,	/* a non-zero exit */
+	STATS_CAUSE_UPGRADE,	/* stopped by the keeper for a live upgrade */
+	STATS_CAUSE_MAX,
+};
+
+/* One quarantined request (DESIGN 6), as decoded from its journal copy. */
+struct stats_quar_rec {
+	uint64_t when_ns;	/* CLOCK_MONOTONIC */
+	uint64_t opcode;
+	uint64_t nodeid;
+	uint64_t where;		/* queue << 16 | head */
+};
+
+/* Per worker thread record i (threads[i]): only its thread writes it. */
+struct stats_thread_rec {
+	uint64_t hist[STATS_OPCODES][STATS_BUCKETS]; /* latency, log2 ns */
+};
+
+struct region_stats_rec {
+	uint64_t start_ns;	/* CLOCK_MONOTONIC when the region was made */
+	uint64_t start_real_s;	/* CLOCK_REALTIME seconds, same moment */
+	uint64_t crashes[STATS_CAUSE_MAX]; /* worker deaths by cause */
+	/* keeper-only: health counters at the last spawn (cause of death) */
+	uint64_t seen_faults, seen_watchdog;
+	uint64_t down_ns;	/* CLOCK_MONOTONIC: last worker stopped serving */
+	uint64_t down_cause;	/* enum stats_cause of that stop */
+	uint64_t down_signal;	/* its signal when known, else 0 */
+	uint64_t recoveries;	/* workers that recovered after a stop */
+	uint64_t last_stall_ns; /* down_ns -> serving again, last recovery */
+	uint64_t stall_hist[STATS_BUCKETS]; /* every recovery's stall */
+	uint64_t replayed;	/* requests re-run by recoveries, total */
+	uint64_t quar_total;	/* quarantine records written (ring index) */
+	struct stats_quar_rec quar[STATS_QUAR_MAX];
+	/* log rate limit shared by keeper and workers (stats_log_ok) */
+	uint64_t log_window_ns, log_in_window, log_suppressed;
+	/* the running recovery's replays and quarantines (for its log line) */
+	uint64_t rec_replayed, rec_quarantined;
+	uint64_t unserved;	/* deaths since a worker last recovered */
+	uint64_t pad[32];
+	struct stats_thread_rec thread[REGION_MAX_THREADS];
+};
+ASSERT_SIZE(struct region_stats_rec,
+    1280 + REGION_MAX_THREADS * sizeof(struct stats_thread_rec));
+/* ==== end ops: status counters ==== */
+
 /* ---- request journal ------------------------------------------------ */
 
 /*
@@ -355,6 +423,7 @@ struct region {
 	struct region_dev_rec *dev;
 	struct region_fuse_rec *fuse;
 	struct region_health_rec *health;
+	struct region_stats_rec *stats; /* ops: status counters */
 	struct region_thread_rec *threads;
 	struct journal_slot_rec *journal;
 	struct inode_hdr_rec *ihdr;

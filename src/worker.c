@@ -31,6 +31,7 @@
 #include "queue.h"
 #include "redo.h"
 #include "region.h"
+#include "stats.h"
 #include "sandbox.h"
 #include "vu.h"
 #include "worker.h"
@@ -182,7 +183,8 @@ worker_main(struct region *r, const struct config *cfg)
 	r->hdr->failed_recoveries = 0;
 	__atomic_store_n(&r->hdr->recovered, 1, __ATOMIC_RELEASE);
 	if (inc > 1) {
-		log_info("recovered in %.3f ms", (double)(clock_now_ns() - t0) / 1e6);
+		log_debug("recovered in %.3f ms", (double)(clock_now_ns() - t0) / 1e6);
+		stats_recovered(r);	/* the warn line: cause and guest stall */
 		/* DESIGN 4 step 9: in the background, never in the stall. */
 		err = fdtab_start_sweep(r);
 		if (err < 0)
