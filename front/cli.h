@@ -54,5 +54,6 @@ int chaos_main(const struct cli *c, int argc, char **argv);
 int remount_main(const struct cli *c, int argc, char **argv);
 int forgetrace_main(const struct cli *c, int argc, char **argv);
 int releaserace_main(const struct cli *c, int argc, char **argv);
+int secprobe_main(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -344,7 +344,8 @@ usage(void)
 	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
 	    "the tables, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
-	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n");
+	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
+	    "  secprobe   groups|xattr [--uid U --gid G]: identity checks, TAP\n");
 	exit(2);
 }
 
@@ -426,5 +427,7 @@ main(int argc, char **argv)
 		return forgetrace_main(&c, argc, argv);
 	if (strcmp(argv[0], "releaserace") == 0)
 		return releaserace_main(&c, argc, argv);
+	if (strcmp(argv[0], "secprobe") == 0)
+		return secprobe_main(&c, argc, argv);
 	usage();
 }

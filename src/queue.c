@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <linux/fuse.h>
@@ -463,7 +464,12 @@ queue_main(void *arg)
 	struct region_thread_rec *t = queue_thread_claim(qs->r);
 	struct region_queue_rec *rec = qu->vq.rec;
 	struct pollwin pw;
+	char name[16];
 
+	/* By the thread itself: pthread_setname_np() on another thread
+	 * opens "/proc/self/task/N/comm", a path in the share. */
+	snprintf(name, sizeof(name), "phx-q%u", qu->idx);
+	prctl(PR_SET_NAME, name);
 	if (t == NULL)
 		fatalx("queue %u: no free thread record", qu->idx);
 	(void)fault_thread_init(t);
@@ -599,7 +605,6 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 {
 	struct region_queue_rec *rec;
 	struct queue *qu;
-	char name[16];
 	int err;
 
 	if (q >= REGION_MAX_QUEUES)
@@ -623,8 +628,6 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 	err = pthread_create(&qu->th, NULL, queue_main, qu);
 	if (err != 0)
 		return -err;
-	snprintf(name, sizeof(name), "phx-q%u", q);
-	pthread_setname_np(qu->th, name);
 	qu->running = true;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <linux/fuse.h>
@@ -264,6 +265,8 @@ pool_main(void *arg)
 	struct queue_set *qs = arg;
 	struct region_thread_rec *t = queue_thread_claim(qs->r);
 
+	/* Not pthread_setname_np() from the starter: see queue_main(). */
+	prctl(PR_SET_NAME, "phx-pool");
 	if (t == NULL)
 		fatalx("no free thread record for a pool thread");
 	(void)fault_thread_init(t);
@@ -327,7 +330,6 @@ queue_pool_start(struct queue_set *qs)
 				qs->npool = i;
 				return -err;
 			}
-			pthread_setname_np(qs->pool_th[i], "phx-pool");
 		}
 	}
 	return 0;
