@@ -748,7 +748,7 @@ keeper_run(const struct config *cfg)
 	}
 	/* No supplementary group of whoever started us reaches a worker
 	 * (issue 9 finding 4): requests run with the caller's ids only. */
-	if (setgroups(0, NULL) < 0) {
+	if (setgroups(0, NULL) < 0 && getgroups(0, NULL) != 0) {
 		log_warn("cannot drop the supplementary groups");
 		return 1;
 	}

@@ -33,7 +33,8 @@ static bool to_syslog;
 static int syslog_fd = -1;
 static char procname[32] = "phoenixfsd";
 
-/* The syslog socket: adopted (PHX_LOG_FD) or connected now; -1. */
+/* The syslog socket: adopted by a resumed keeper (PHX_LOG_FD), else
+ * connected now; -1. */
 static int
 syslog_open(void)
 {
@@ -43,8 +44,8 @@ syslog_open(void)
 	int fd, type;
 	socklen_t len = sizeof(type);
 
-	if (e != NULL) {
-		fd = atoi(e);
+	if (getenv("PHX_KEEPER_RESUME") != NULL) {
+		fd = e != NULL ? atoi(e) : -1;
 		if (fd > STDERR_FILENO && getsockopt(fd, SOL_SOCKET, SO_TYPE,
 		    &type, &len) == 0 && type == SOCK_DGRAM)
 			return fd;
