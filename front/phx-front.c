@@ -345,7 +345,7 @@ usage(void)
 	    "the tables, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
 	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
-	    "  secprobe   groups|xattr [--uid U --gid G]: identity checks, TAP\n");
+	    "  secprobe   groups|xattr|secctx [--uid U --gid G]: identity checks, TAP\n");
 	exit(2);
 }
 

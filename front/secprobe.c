@@ -16,6 +16,12 @@
  * refused (EPERM; the shell script checks the host files with getfattr);
  * a user.* name still works (the refusal is by name, not a broken
  * --xattr).
+ *
+ * secprobe secctx (daemon with --security-label): INIT asks for
+ * FUSE_SECURITY_CTX; MKNOD of regular files s1 and s2 carry a security
+ * context named user.phx (not security.*) and security.capability: both
+ * creations succeed, neither context may be stored (the shell script
+ * checks the host files).
  */
 #include "cli.h"
 
@@ -114,16 +120,79 @@ xattr_main(struct fusec *fc)
 	return 0;
 }
 
+/* MKNOD S_IFREG name in the root with one security context. */
+static int
+mknod_secctx(struct fusec *fc, const char *name, const char *ctx,
+    const void *val, uint32_t vlen)
+{
+	struct fuse_mknod_in mi = {.mode = S_IFREG | 0755, .umask = 0};
+	struct fuse_secctx sc = {.size = vlen};
+	struct fuse_secctx_header h = {.nr_secctx = 1};
+	struct iovec a[6] = {
+		{.iov_base = &mi, .iov_len = sizeof(mi)},
+		{.iov_base = (void *)(uintptr_t)name, .iov_len = strlen(name) + 1},
+		{.iov_base = &h, .iov_len = sizeof(h)},
+		{.iov_base = &sc, .iov_len = sizeof(sc)},
+		{.iov_base = (void *)(uintptr_t)ctx, .iov_len = strlen(ctx) + 1},
+		{.iov_base = (void *)(uintptr_t)val, .iov_len = vlen},
+	};
+	struct fusec_req *req;
+	int r;
+
+	h.size = (uint32_t)(sizeof(h) + sizeof(sc) + a[4].iov_len + vlen);
+	req = fusec_req_new(fc, FUSE_MKNOD, FUSE_ROOT_ID, a, 6, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (req == NULL)
+		return -ENOMEM;
+	r = fusec_call(fc, req);
+	if (r == -ETIMEDOUT || (r == -EPIPE && req->abandoned))
+		return r;
+	fusec_req_free(req);
+	return r;
+}
+
+static int
+secctx_main(struct fusec *fc)
+{
+	static const char cap[20] = {1, 0, 0, 2, (char)0x80};
+	struct fuse_init_in *in;
+	struct fusec_req *req;
+	int r;
+
+	req = fusec_req_init(fc);
+	if (req == NULL)
+		return -ENOMEM;
+	in = (struct fuse_init_in *)(req->ih + 1);
+	in->flags2 |= (uint32_t)(FUSE_SECURITY_CTX >> 32);
+	r = fusec_call(fc, req);
+	if (r == 0) {
+		memcpy(&fc->init, req->reply, req->reply_len < sizeof(fc->init) ?
+		    req->reply_len : sizeof(fc->init));
+		fc->inited = true;
+	}
+	if (r != -ETIMEDOUT)
+		fusec_req_free(req);
+	cli_tap(r == 0 && (fc->init.flags2 & (FUSE_SECURITY_CTX >> 32)),
+	    "INIT with FUSE_SECURITY_CTX granted", r, NULL);
+	r = mknod_secctx(fc, "s1", "user.phx", "planted", 7);
+	cli_tap(r == 0, "MKNOD s1 with a user.phx context succeeds", r, NULL);
+	r = mknod_secctx(fc, "s2", "security.capability", cap, sizeof(cap));
+	cli_tap(r == 0, "MKNOD s2 with a security.capability context succeeds",
+	    r, NULL);
+	return 0;
+}
+
 int
 secprobe_main(const struct cli *c, int argc, char **argv)
 {
 	uint32_t uid = 1000, gid = 1000;
+	struct cli c2 = *c;
 	struct vuf_dev *d;
 	struct fusec *fc;
 	int r;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: secprobe groups|xattr [--uid U] "
+		fprintf(stderr, "usage: secprobe groups|xattr|secctx [--uid U] "
 		    "[--gid G]\n");
 		return 2;
 	}
@@ -133,13 +202,16 @@ secprobe_main(const struct cli *c, int argc, char **argv)
 		else if (strcmp(argv[i], "--gid") == 0)
 			gid = (uint32_t)strtoul(argv[i + 1], NULL, 0);
 	}
-	r = cli_connect(c, &d, &fc);
+	c2.no_init = strcmp(argv[1], "secctx") == 0;
+	r = cli_connect(&c2, &d, &fc);
 	if (r < 0)
 		return 1;
 	if (strcmp(argv[1], "groups") == 0)
 		groups_main(fc, uid, gid);
 	else if (strcmp(argv[1], "xattr") == 0)
 		xattr_main(fc);
+	else if (strcmp(argv[1], "secctx") == 0)
+		secctx_main(fc);
 	else
 		cli_tap(false, "unknown secprobe case", -EINVAL, argv[1]);
 	cli_tap(fc->proto_errors == 0, "no protocol errors", 0, fc->err);

@@ -11,7 +11,8 @@
 # Xattrs: without --xattrmap, SETXATTR and REMOVEXATTR of
 # security.capability are refused: x never gets file capabilities, y
 # keeps the ones the host gave it; user.* still works (phx-front secprobe
-# xattr).
+# xattr). With --security-label, MKNODs carrying a user.phx and a
+# security.capability context store neither (phx-front secprobe secctx).
 # TAP; ends with "N passed, N failed".
 set -u
 PHX=${1:?usage: identity.sh PHOENIXFSD PHX_FRONT}
@@ -82,4 +83,19 @@ caps=$(getfattr -h -e hex --only-values -n security.capability "$SHARE/y" 2>/dev
 lib_tap $? "host: y keeps the file capabilities the host set"
 [ "$(getfattr -h --only-values -n user.phx "$SHARE/x" 2>/dev/null)" = ok ]
 lib_tap $? "host: user.phx set"
+
+# --security-label: the context must be security.*, never capabilities.
+start --security-label
+timeout 60 "$FRONT" --socket "$SOCK" --wait 30 secprobe secctx >"$T/front" 2>&1
+rc=$?
+sed 's/^/#   /' "$T/front"
+lib_tap $rc "phx-front secprobe secctx"
+stop
+v1=$(getfattr -h --only-values -n user.phx "$SHARE/s1" 2>/dev/null)
+v2=$(getfattr -h --only-values -n security.capability "$SHARE/s2" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+echo "# host: s1 user.phx '${v1:-none}', s2 security.capability '${v2:-none}'"
+[ -e "$SHARE/s1" ] && [ -z "$v1" ]
+lib_tap $? "host: a user.* security context is not stored"
+[ -e "$SHARE/s2" ] && [ -z "$v2" ]
+lib_tap $? "host: a security.capability security context is not stored"
 lib_tap_end
