@@ -19,7 +19,9 @@
 # Then (namespace): proc/self/oom_score_adj a FIFO must not hang the
 # keeper (phx-front smoke answers); a char device node 1:5 (/dev/zero) in
 # the share cannot be opened as a device in the daemon's mount namespace
-# (nodev; mountinfo says nodev on every mount of the share).
+# (nodev; mountinfo says nodev on every mount of the share); an upgrade to
+# a dynamically linked binary is refused before the kernel would run the
+# share's lib64/ld-linux-x86-64.so.2 (planted: busybox).
 # TAP; ends with "N passed, N failed".
 set -u
 PHX=${1:?usage: paths.sh PHOENIXFSD PHX_FRONT}
@@ -154,6 +156,17 @@ n=$(timeout 20 nsenter -t "$K" -m -r /busybox head -c 4 /zero 2>"$S/nsenter.err"
 echo "# read of the share's c 1:5 node inside the daemon's namespace: $n bytes ($(cat "$S/nsenter.err"))"
 [ "$n" -eq 0 ] && grep -q 'Permission denied' "$S/nsenter.err"
 lib_tap $? "a device node in the share cannot be opened as a device in the daemon's namespace"
+# A dynamically linked upgrade binary: its interpreter would be looked
+# up in the share. The guest's "ld.so" here is busybox: if the kernel ever
+# runs it, it says "applet not found" or crashes (the probe's status).
+mkdir -p "$S/share/lib64"
+cp /bin/busybox "$S/share/lib64/ld-linux-x86-64.so.2"
+"$T/phx-a" --upgrade /bin/true --pid-file="$S/nodev.pid" >"$S/up" 2>&1
+sleep 1
+grep -h -e 'applet' -e 'upgrade refused' "$S/nodev.log" | sed 's/^/# log: /'
+! grep -q 'applet not found' "$S/nodev.log" &&
+    grep -q 'not statically linked' "$S/nodev.log"
+lib_tap $? "a dynamic upgrade binary is refused before the share's ld.so runs"
 kill "$D" 2>/dev/null
 lib_wait_exit "$D" 50
 lib_tap_end
