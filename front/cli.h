@@ -57,5 +57,6 @@ int remount_main(const struct cli *c, int argc, char **argv);
 int reboot_main(const struct cli *c, int argc, char **argv);
 int forgetrace_main(const struct cli *c, int argc, char **argv);
 int releaserace_main(const struct cli *c, int argc, char **argv);
+int secprobe_main(const struct cli *c, int argc, char **argv);
 
 #endif

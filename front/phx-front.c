@@ -348,7 +348,8 @@ usage(void)
 	    "  reboot     --pid WORKER [--boots B] [--files N] [--slack K]: "
 	    "device resets end the session, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
-	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n");
+	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
+	    "  secprobe   groups|xattr|secctx [--uid U --gid G]: identity checks, TAP\n");
 	exit(2);
 }
 
@@ -434,5 +435,7 @@ main(int argc, char **argv)
 		return forgetrace_main(&c, argc, argv);
 	if (strcmp(argv[0], "releaserace") == 0)
 		return releaserace_main(&c, argc, argv);
+	if (strcmp(argv[0], "secprobe") == 0)
+		return secprobe_main(&c, argc, argv);
 	usage();
 }

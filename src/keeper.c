@@ -12,6 +12,7 @@
  * the peer's close ends the daemon, as virtiofsd ends when QEMU goes away.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -62,31 +63,67 @@ struct keeper {
 	uint64_t faults_seen;	/* faults + watchdog kills at the last spawn */
 	int upgrade_fd;		/* a new binary to exec, -1 */
 	bool relayed;		/* upgrades arrive on REGION_FD_UPGRADE */
-	char **argv;		/* our command line, for the re-exec */
 };
 
-static char **
-saved_cmdline(void)
-{
-	static char buf[65536];
-	static char *args[512];
-	ssize_t n;
-	int fd, i = 0;
+/*
+ * Our command line, copied at process start into keeper memory (glibc
+ * passes argc and argv to init_array functions): the argv of the re-exec
+ * after a live upgrade. Never read back from a file: after sandbox_enter
+ * every path leads into the guest's share, and even /proc/self/cmdline
+ * through the kept proc root is ours to avoid (issue 9 finding 1).
+ * argv_ok is false when the copy did not fit: upgrades are then refused.
+ */
+static char argv_buf[65536];
+static char *argv_copy[512];
+static bool argv_ok;
 
-	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) /* inside the sandbox: through the kept proc root */
-		fd = openat(REGION_FD_PROC, "self/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	for (char *p = buf; p < buf + n && i < 511; p += strlen(p) + 1)
-		args[i++] = p;
-	args[i] = NULL;
-	return args;
+static void __attribute__((constructor))
+save_argv(int argc, char **argv, char **envp)
+{
+	size_t used = 0, len;
+	int n = 0;
+
+	(void)envp;
+	if (argc <= 0 || argv == NULL || argc >= (int)nitems(argv_copy))
+		return;
+	for (int i = 0; i < argc; i++) {
+		if (argv[i] == NULL)
+			return;
+		len = strlen(argv[i]) + 1;
+		if (len > sizeof(argv_buf) - used)
+			return;
+		memcpy(argv_buf + used, argv[i], len);
+		argv_copy[n++] = argv_buf + used;
+		used += len;
+	}
+	argv_copy[n] = NULL;
+	argv_ok = true;
+}
+
+/*
+ * True if the ELF at fd needs no program interpreter. In the sandbox the
+ * kernel would look PT_INTERP up in the share (and ld.so its libraries):
+ * a dynamically linked binary is never executed after sandbox_enter.
+ */
+static bool
+elf_is_static(int fd)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(ph) || eh.e_phnum == 0)
+		return false;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff +
+		    (uint64_t)i * sizeof(ph))) != (ssize_t)sizeof(ph))
+			return false;
+		if (ph.p_type == PT_INTERP)
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -534,6 +571,15 @@ do_upgrade(struct keeper *k)
 	pid_t p;
 
 	k->upgrade_fd = -1;
+	if (!argv_ok || !elf_is_static(fd)) {
+		log_warnx("upgrade refused: %s", !argv_ok ? "our command line "
+		    "was not saved" : "the new binary is not statically linked "
+		    "(its interpreter would be looked up in the shared "
+		    "directory)");
+		k->r.health->upgrades_refused++;
+		close(fd);
+		return;
+	}
 	p = fork();
 	if (p == 0) {
 		syscall(SYS_execveat, fd, "", probe_argv, environ,
@@ -554,7 +600,7 @@ do_upgrade(struct keeper *k)
 	clear_cloexec_of_state(k);
 	setenv("PHX_KEEPER_RESUME", "1", 1);
 	setenv("PHX_KEEPER_SHARED_DIR", k->cfg->shared_dir, 1);
-	syscall(SYS_execveat, fd, "", k->argv, environ, AT_EMPTY_PATH);
+	syscall(SYS_execveat, fd, "", argv_copy, environ, AT_EMPTY_PATH);
 	log_warn("upgrade: exec failed");
 	unsetenv("PHX_KEEPER_RESUME");
 	unsetenv("PHX_KEEPER_SHARED_DIR");
@@ -700,17 +746,25 @@ keeper_run(const struct config *cfg)
 	prctl(PR_SET_NAME, "phx-keeper");
 	k.oom_fd = open_oom_counter();
 	k.oom_kills = oom_kills(k.oom_fd);
-	/* What a live upgrade needs once /proc and the host are out of reach. */
-	k.argv = saved_cmdline();
 	k.relayed = fcntl(REGION_FD_UPGRADE, F_GETFL) >= 0 &&
 	    cfg->sandbox == CONFIG_SANDBOX_NAMESPACE;
 	if (!k.relayed)
 		upgrade_install_signal();
+	/* Before the sandbox: the host's /proc, not a path in the share. */
 	{
-		int fd = open("/proc/self/exe", O_PATH);
+		int fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
 
-		if (fd >= 0 && dup2(fd, REGION_FD_BINARY) >= 0)
+		if (fd < 0 || dup2(fd, REGION_FD_BINARY) < 0)
+			log_warn("cannot keep our binary: a refused upgrade "
+			    "cannot fall back");
+		if (fd >= 0)
 			close(fd);
+	}
+	/* No supplementary group of whoever started us reaches a worker
+	 * (issue 9 finding 4): requests run with the caller's ids only. */
+	if (setgroups(0, NULL) < 0 && getgroups(0, NULL) != 0) {
+		log_warn("cannot drop the supplementary groups");
+		return 1;
 	}
 	err = sandbox_enter(cfg);
 	if (err < 0) {
@@ -735,12 +789,13 @@ keeper_run(const struct config *cfg)
 	k.r.hdr->keeper_pid = (uint64_t)getpid();
 	k.r.hdr->conn_state = REGION_CONN_NONE;
 	{
-		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		/* Only through the kept proc root: "/proc" is in the share. */
+		int fd = openat(REGION_FD_PROC, "self/oom_score_adj",
+		    O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 
-		if (fd < 0)
-			fd = openat(REGION_FD_PROC, "self/oom_score_adj",
-			    O_WRONLY | O_CLOEXEC);
-		if (fd >= 0) {
+		if (fd < 0) {
+			log_warn("cannot protect the keeper from the OOM killer");
+		} else {
 			(void)!write(fd, "-1000", 5);
 			close(fd);
 		}
@@ -764,7 +819,6 @@ keeper_run(const struct config *cfg)
 static int
 keeper_resume(const struct config *cfg)
 {
-	char *self_argv[] = {NULL};
 	struct keeper k;
 	struct stat st;
 	void *base;
@@ -777,9 +831,6 @@ keeper_resume(const struct config *cfg)
 	log_procinit("keeper");
 	install_signals();
 	prctl(PR_SET_NAME, "phx-keeper");
-	k.argv = saved_cmdline();
-	if (k.argv == NULL)
-		k.argv = self_argv;
 	unsetenv("PHX_KEEPER_RESUME");
 	unsetenv("PHX_KEEPER_SHARED_DIR");
 	err = -EINVAL;
@@ -799,15 +850,16 @@ keeper_resume(const struct config *cfg)
 		setenv("PHX_KEEPER_FALLBACK", "1", 1);
 		setenv("PHX_KEEPER_RESUME", "1", 1);
 		setenv("PHX_KEEPER_SHARED_DIR", cfg->shared_dir, 1);
-		syscall(SYS_execveat, REGION_FD_BINARY, "", k.argv, environ,
-		    AT_EMPTY_PATH);
+		if (argv_ok && elf_is_static(REGION_FD_BINARY))
+			syscall(SYS_execveat, REGION_FD_BINARY, "", argv_copy,
+			    environ, AT_EMPTY_PATH);
 		fatal("cannot re-execute the previous binary");
 	}
 	unsetenv("PHX_KEEPER_FALLBACK");
 	k.relayed = cfg->sandbox == CONFIG_SANDBOX_NAMESPACE;
 	if (!k.relayed)
 		upgrade_install_signal();
-	fd = openat(REGION_FD_PROC, "self/exe", O_PATH);
+	fd = openat(REGION_FD_PROC, "self/exe", O_PATH | O_CLOEXEC);
 	if (fd >= 0 && dup2(fd, REGION_FD_BINARY) >= 0)
 		close(fd);
 	(void)fdtab_keeper_snapshot(&k.r);

@@ -4,13 +4,24 @@
  * format plus the process name) or to syslog. The whole line is formatted
  * into one buffer and written with one write(2), so lines of concurrent
  * threads and processes never interleave. Owns no shared state but the
- * threshold and the process name, both set before threads start.
+ * threshold, the process name and the syslog socket, all set before
+ * threads start.
+ *
+ * Syslog is our own datagram socket, connected to /dev/log once by the
+ * launcher, before any sandbox, and adopted by a keeper re-executed for a
+ * live upgrade (PHX_LOG_FD): glibc's syslog() would reconnect to
+ * "/dev/log" and read "/etc/localtime" later, paths that lead into the
+ * guest's share after sandbox_enter (issue 9 finding 1). It never
+ * reconnects: a line the socket refuses goes to stderr.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -19,15 +30,66 @@
 static enum log_level threshold = LOG_LEVEL_INFO;
 void (*log_fatal_hook)(void);
 static bool to_syslog;
+static int syslog_fd = -1;
 static char procname[32] = "phoenixfsd";
+
+/* The syslog socket: adopted by a resumed keeper (PHX_LOG_FD), else
+ * connected now; -1. */
+static int
+syslog_open(void)
+{
+	const char *e = getenv("PHX_LOG_FD");
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char num[16];
+	int fd, type;
+	socklen_t len = sizeof(type);
+
+	if (getenv("PHX_KEEPER_RESUME") != NULL) {
+		fd = e != NULL ? atoi(e) : -1;
+		if (fd > STDERR_FILENO && getsockopt(fd, SOL_SOCKET, SO_TYPE,
+		    &type, &len) == 0 && type == SOCK_DGRAM)
+			return fd;
+		return -1; /* never a path after the first keeper */
+	}
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0); /* kept across the re-exec */
+	if (fd < 0)
+		return -1;
+	strcpy(sun.sun_path, "/dev/log");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv("PHX_LOG_FD", num, 1);
+	return fd;
+}
 
 void
 log_init(enum log_level level, bool use_syslog)
 {
 	threshold = level;
 	if (use_syslog && !to_syslog)
-		openlog("phoenixfsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		syslog_fd = syslog_open();
 	to_syslog = use_syslog;
+}
+
+/* One datagram "<PRI>phoenixfsd[PID]: TEXT"; false if refused. */
+static bool
+syslog_send(int prio, const char *text)
+{
+	char buf[1100];
+	int n;
+
+	if (syslog_fd < 0)
+		return false;
+	n = snprintf(buf, sizeof(buf), "<%d>phoenixfsd[%ld]: %s",
+	    LOG_DAEMON | prio, (long)getpid(), text);
+	if (n < 0)
+		return false;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	return send(syslog_fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	    n;
 }
 
 int
@@ -76,9 +138,8 @@ vlog(enum log_level level, int err, const char *fmt, va_list ap)
 
 	if (level > threshold)
 		return;
-	if (!to_syslog)
-		n = snprintf(buf, sizeof(buf), "[ID: %08ld] %s: ",
-		    (long)gettid(), procname);
+	n = snprintf(buf, sizeof(buf), "[ID: %08ld] %s: ", (long)gettid(),
+	    procname);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = 0;
 	n += vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
@@ -86,10 +147,8 @@ vlog(enum log_level level, int err, const char *fmt, va_list ap)
 		n += snprintf(buf + n, sizeof(buf) - n, ": %s", strerror(err));
 	if ((size_t)n >= sizeof(buf) - 1)
 		n = sizeof(buf) - 2;
-	if (to_syslog) {
-		buf[n] = '\0';
-		syslog(prio[level], "%s", buf);
-	} else {
+	buf[n] = '\0';
+	if (!to_syslog || !syslog_send(prio[level], strchr(buf, ']') + 2)) {
 		buf[n++] = '\n';
 		(void)!write(STDERR_FILENO, buf, n);
 	}

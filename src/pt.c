@@ -34,14 +34,13 @@
 static int
 open_proc_self_fd(void)
 {
-	int fd = -1;
+	/*
+	 * Only through the keeper's proc root: inside the sandbox "/proc" is
+	 * a path in the guest's share. No fallback: fail closed.
+	 */
+	int fd = openat(REGION_FD_PROC, "self/fd",
+	    O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
-	/* The keeper's proc root: inside the sandbox /proc is not visible. */
-	if (fcntl(REGION_FD_PROC, F_GETFD) >= 0)
-		fd = openat(REGION_FD_PROC, "self/fd",
-		    O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 

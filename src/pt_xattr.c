@@ -209,6 +209,23 @@ host_name(struct pt *pt, const char *name, char *buf, size_t size)
 	return xattrmap_to_host(pt->xmap, name, buf, size);
 }
 
+/*
+ * May the guest set or remove host name hname (issue 9 finding 9)? The
+ * worker has CAP_SETFCAP: a guest writing security.capability would give
+ * a host binary file capabilities. Without --xattrmap it is refused
+ * (EPERM); with one, the operator's rules decide (virtiofsd's documented
+ * remedy maps it to a user.* name). trusted.* and the other security.*
+ * names need CAP_SYS_ADMIN, which the worker lacks unless --modcaps adds
+ * it: the host kernel refuses them.
+ */
+static int
+guest_may_write(const struct pt *pt, const char *hname)
+{
+	if (pt->xmap == NULL && strcmp(hname, "security.capability") == 0)
+		return -EPERM;
+	return 0;
+}
+
 /* Clears S_ISGID (FUSE_SETXATTR_ACL_KILL_SGID: the guest decided). */
 static int
 kill_sgid(struct pt *pt, int ifd, mode_t mode)
@@ -259,7 +276,8 @@ pt_setxattr(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 		return -E2BIG;
 	if (flags & ~(uint32_t)(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	if ((err = host_name(pt, name, hname, sizeof(hname))) < 0)
+	if ((err = host_name(pt, name, hname, sizeof(hname))) < 0 ||
+	    (err = guest_may_write(pt, hname)) < 0)
 		return err;
 	if ((err = pt_inode(pt, ctx->nodeid, &ifd, &mode)) < 0)
 		return err;
@@ -396,7 +414,8 @@ pt_removexattr(struct pt *pt, const struct pt_ctx *ctx, const char *name)
 
 	if (!pt->cfg->xattr)
 		return -ENOSYS;
-	if ((err = host_name(pt, name, hname, sizeof(hname))) < 0)
+	if ((err = host_name(pt, name, hname, sizeof(hname))) < 0 ||
+	    (err = guest_may_write(pt, hname)) < 0)
 		return err;
 	if ((err = pt_inode(pt, ctx->nodeid, &ifd, &mode)) < 0)
 		return err;
@@ -420,8 +439,15 @@ pt_secctx(struct pt *pt, const struct pt_ctx *ctx, const char *child,
 		return -ENOSYS;
 	if (size > XATTR_SIZE_MAX)
 		return -E2BIG;
+	/* A security context is an LSM label: a security.* name, and never
+	 * file capabilities, whatever --xattrmap says. */
+	if (strncmp(name, "security.", 9) != 0 ||
+	    strcmp(name, "security.capability") == 0)
+		return -EPERM;
 	if ((err = host_name(pt, name, hname, sizeof(hname))) < 0)
 		return err;
+	if (strcmp(hname, "security.capability") == 0)
+		return -EPERM;
 	/* The new inode's table fd is not committed yet: its name is. */
 	if ((err = pt_inode(pt, ctx->nodeid, &dfd, NULL)) < 0)
 		return err;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Namespaces, pivot_root and the worker's own restrictions. The keeper
+ * Namespaces, pivot_root and the worker's own restrictions. After
+ * sandbox_enter() "/" is the guest's share: no process of ours opens an
+ * absolute path again; the proc root is REGION_FD_PROC. The keeper
  * keeps every capability and no no_new_privs (both survive exec and
  * would freeze every later version, DESIGN 1); each worker restricts
  * itself right after clone. The reserved fds it produces (REGION_FD_PROC,
@@ -54,9 +56,42 @@ sandbox_unshare(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * <linux/mount.h> clashes with <sys/mount.h> on glibc 2.36: the few names
+ * of mount_setattr(2) (Linux 5.12) we use.
+ */
+struct phx_mount_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+#define PHX_MOUNT_ATTR_NOSUID 0x2
+#define PHX_MOUNT_ATTR_NODEV  0x4
+#define PHX_AT_RECURSIVE      0x8000
+
+/*
+ * Our private copy of the share, and every mount below it, nodev and
+ * nosuid: a device node the guest made (MKNOD, the worker has CAP_MKNOD)
+ * can never be opened as a device by any process of ours, whatever path
+ * reaches it (issue 9 finding 1). Only our mount namespace's view
+ * changes; the host's mounts keep their flags. Fails closed.
+ */
+static int
+share_nodev(const char *dir)
+{
+	struct phx_mount_attr a = {
+		.attr_set = PHX_MOUNT_ATTR_NODEV | PHX_MOUNT_ATTR_NOSUID,
+	};
+
+	if (syscall(SYS_mount_setattr, AT_FDCWD, dir, PHX_AT_RECURSIVE, &a,
+	    sizeof(a)) < 0)
+		return -errno;
+	return 0;
+}
+
 static int
 enter_namespace(const struct config *cfg)
 {
+	int err;
+
 	if (unshare(CLONE_NEWNS | CLONE_NEWNET) < 0)
 		return -errno;
 	/* Nothing we mount may propagate back to the host. */
@@ -71,6 +106,9 @@ enter_namespace(const struct config *cfg)
 	if (mount(cfg->shared_dir, cfg->shared_dir, NULL, MS_BIND | MS_REC,
 	    NULL) < 0)
 		return -errno;
+	err = share_nodev(cfg->shared_dir);
+	if (err < 0)
+		return err;
 	if (chdir(cfg->shared_dir) < 0)
 		return -errno;
 	if (syscall(SYS_pivot_root, ".", ".") < 0)

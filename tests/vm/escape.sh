@@ -13,7 +13,11 @@
 # phoenixfsd, runs `phx-front --queues 2 hostile` (names with '/' and '..'
 # at the FUSE level) against a daemon started with --queues=2. Host checks:
 # nothing appeared or changed outside the share except what this script
-# did. Prints "N passed, N failed"; exits non-zero on any escape.
+# did. Then (phoenixfsd) a daemon restarted on the share the guest planted
+# (proc/self/oom_score_adj, cmdline, task/N/comm, a FIFO at dev/null, a
+# security.capability attempt; issue 9 findings 1 and 9) must serve and
+# leave them unchanged. Prints "N passed, N failed"; exits non-zero on any
+# escape.
 #
 # usage: escape.sh [--daemon phoenixfsd|virtiofsd] [--bin PATH]
 #                  [--front PATH] [--timeout SEC] [--keep]
@@ -152,6 +156,29 @@ if [ -e "$OUT/movable/made-after-move" ]; then
 	echo "# INFO the guest created a file in its cwd after the host moved it out of the share: it landed in the moved directory ($OUT/movable)"
 fi
 
+# ---- what the guest planted, met by the next start (issue 9) -------------
+# The guest wrote proc/self/{oom_score_adj,cmdline,task/N/comm}, a FIFO at
+# dev/null and tried security.capability on g_cap. A daemon started on that
+# share must serve (no hang), leave every planted file as it is, and the
+# host file must have no file capabilities.
+if [ "$DAEMON" = phoenixfsd ] && [ -x "$FRONT" ]; then
+	prc=1
+	if start_daemon "$SHARE" "$T/p.sock" --pid-file="$T/p.pid"; then
+		prc=0
+		timeout 120 "$FRONT" --socket "$T/p.sock" --wait 30 smoke \
+		    >"$T/psmoke" 2>&1 || prc=$?
+	fi
+	lib_stop_daemon 15
+	echo "# restart on the guest's share: smoke $(tail -1 "$T/psmoke" 2>/dev/null)"
+	lib_check "restart on the guest-planted share serves (exit $prc)" test "$prc" = 0
+	lib_check "guest-planted proc/self/oom_score_adj unchanged ($(cat "$SHARE/proc/self/oom_score_adj" 2>/dev/null))" \
+	    test "$(cat "$SHARE/proc/self/oom_score_adj" 2>/dev/null)" = original
+	lib_check "guest-planted proc/self/task/N/comm unchanged" \
+	    test -z "$(grep -L -x planted "$SHARE"/proc/self/task/*/comm 2>&1)"
+	lib_check "guest-set security.capability did not reach the host file" \
+	    test -z "$(getfattr -h --only-values -n security.capability "$SHARE/g_cap" 2>/dev/null)"
+fi
+
 # ---- FUSE-level hostile names (phx-front) ---------------------------------
 mkdir -p "$T/hshare"
 echo "$TOKEN" >"$T/hsecret"
@@ -188,7 +215,7 @@ if [ -x "$FRONT" ] && sh "$T/hrestart.sh"; then
 	    test -z "$(ls -A "$T" | grep -v -x -e share -e outside -e secret \
 		-e hshare -e hsecret -e escape -e guest.sh -e hostpasswd -e out \
 		-e daemon.log -e front.out -e snap.before -e h.sock -e vhost.sock \
-		-e hrestart.sh -e h.pids)"
+		-e hrestart.sh -e h.pids -e p.sock -e p.pid -e psmoke)"
 	lib_check "hostile: no phx-escaped anywhere above the share" \
 	    test ! -e "$T/phx-escaped" -a ! -e /tmp/phx-escaped -a ! -e /phx-escaped
 else

@@ -30,6 +30,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -309,6 +310,47 @@ static void t_devices(void)
 	probe("h_fifo", "host-made FIFO");
 }
 
+/* The guest writes the names a careless daemon opens after entering its
+ * sandbox (issue 9 finding 1), and file capabilities (finding 9); the
+ * host restarts the daemon on this share and checks them
+ * (tests/vm/escape.sh). */
+static void write_file(const char *p, const char *s, size_t n)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	result(fd >= 0 && write(fd, s, n) == (ssize_t)n, p, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void t_plant(void)
+{
+	static const char cmd[] = "phoenixfsd\0--seccomp=none\0"
+	    "--modcaps=+sys_admin\0PLANTED-ARGV";
+	static const char cap[20] = {1, 0, 0, 2, (char)0x80}; /* cap_setuid+ep */
+	char p[64];
+	int r;
+
+	mkdir("proc", 0755);
+	mkdir("proc/self", 0755);
+	mkdir("proc/self/task", 0755);
+	write_file("proc/self/oom_score_adj", "original", 8);
+	write_file("proc/self/cmdline", cmd, sizeof(cmd));
+	for (int i = 1; i <= 12; i++) {
+		snprintf(p, sizeof(p), "proc/self/task/%d", i);
+		mkdir(p, 0755);
+		snprintf(p, sizeof(p), "proc/self/task/%d/comm", i);
+		write_file(p, "planted", 7);
+	}
+	mkdir("dev", 0755);
+	result(mkfifo("dev/null", 0666) == 0, "guest mkfifo dev/null",
+	    strerror(errno));
+	write_file("g_cap", "x", 1);
+	r = setxattr("g_cap", "security.capability", cap, sizeof(cap), 0);
+	printf("# INFO guest setxattr security.capability: %s\n",
+	    r == 0 ? "accepted" : strerror(errno));
+}
+
 static void t_hardlinks(void)
 {
 	char buf[256];
@@ -449,6 +491,7 @@ int main(int argc, char **argv)
 	t_host_symlinks();
 	t_guest_symlinks();
 	t_devices();
+	t_plant();
 	t_hardlinks();
 	t_moved_cwd();
 	int before = nfail;
