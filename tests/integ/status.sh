@@ -63,7 +63,10 @@ timeout 120 "$FRONT" --socket "$S/sock" bench --workload mixed --depth 8 \
     --seconds 20 >"$S/bench" 2>&1 &
 B=$!
 PIDS="$PIDS $B"
-until_json 20 "j['worker']['serving'] and j['requests'].get('WRITE',{}).get('count',0) > 0"
+# READs come only in the bench's measured phase (after its setup writes
+# the pattern and creates its entries): a kill in the setup leaves WRITE
+# flat for as long as the MKNODs take.
+until_json 60 "j['worker']['serving'] and j['requests'].get('READ',{}).get('count',0) > 0"
 lib_tap $? "kill: --status answers while requests are served"
 set -- $(get "j['worker']['incarnation']" "j['requests']['WRITE']['count']")
 inc0=${1:-0} w0=${2:-0}
@@ -76,9 +79,7 @@ echo "# after kill: crashes $(get "j['crashes']"), recoveries $(get "j['recoveri
 lib_tap $? "kill: counted as one external kill, no signal crash"
 [ "$(get "j['recoveries']['last_stall_ns'] > 0 and j['recoveries']['p99_stall_ns'] >= j['recoveries']['last_stall_ns']")" = True ]
 lib_tap $? "kill: last stall and p99 bound $(get "j['recoveries']" | tr -d "{}'")"
-sleep 0.5
-json
-[ "$(get "j['requests']['WRITE']['count'] > $w0 and j['requests']['WRITE']['p99_ns'] > 0")" = True ]
+until_json 10 "j['requests']['WRITE']['count'] > $w0 and j['requests']['WRITE']['p99_ns'] > 0"
 lib_tap $? "kill: per-opcode counts keep growing across incarnations (WRITE $w0 -> $(get "j['requests']['WRITE']" | tr -d "{}'"))"
 [ "$(get "j['inodes']['used'] > 0 and j['inodes']['capacity'] > 0 and j['fds']['used'] > 0 and j['fds']['capacity'] > 0 and j['region']['resident_bytes'] > 0 and j['handles']['capacity'] > 0")" = True ]
 lib_tap $? "kill: $(get "'inodes', j['inodes'], 'handles', j['handles'], 'fds', j['fds'], 'region', j['region']" | tr -d "{}'")"

@@ -2330,6 +2330,11 @@ main(void)
 	if (fd < 0 || dup2(fd, REGION_FD_ROOT) < 0 || fstat(fd, &st) < 0)
 		skip_all("root fd");
 	close(fd);
+	/* The daemon reaches /proc only through REGION_FD_PROC (no path). */
+	fd = open("/proc", O_PATH | O_DIRECTORY);
+	if (fd < 0 || dup2(fd, REGION_FD_PROC) < 0)
+		skip_all("proc fd");
+	close(fd);
 	inode_init_region(&r, REGION_FD_ROOT, st.st_dev, st.st_ino);
 	handle_init_region(&r);
 	memset(&cfg, 0, sizeof(cfg));
