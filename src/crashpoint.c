@@ -23,12 +23,20 @@ static char cp_name[128];
 static unsigned long cp_count = 1;
 static int cp_sig = SIGKILL;
 static unsigned long cp_passes; /* atomic */
-static uint64_t cp_unique;
+static uint64_t cp_unique, cp_unique2;
+static char rc_name[128];	/* PHX_CRASH_RECUR */
+static unsigned long rc_max = ~0UL, rc_passes;
+static int rc_sig = SIGSEGV;
 static int cp_unique_sig = SIGSEGV;
 static int cp_unique_set;
 static struct region *cp_region;
-static char dp_name[128];
-static unsigned long dp_us, dp_every = 1, dp_passes;
+/* PHX_DELAY: up to DP_MAX points, "a:us[:every],b:us[:every]". */
+#define DP_MAX 4
+static struct {
+	char name[64];
+	unsigned long us, every, passes;
+} dp[DP_MAX];
+static unsigned ndp;
 
 static int
 parse_sig(const char *s, int dflt)
@@ -70,19 +78,46 @@ parse(void)
 			strcpy(cp_name, buf);
 	}
 	e = getenv("PHX_DELAY");
-	if (e != NULL && (c1 = strchr(e, ':')) != NULL &&
-	    (size_t)(c1 - e) < sizeof(dp_name)) {
-		memcpy(dp_name, e, (size_t)(c1 - e));
-		dp_us = strtoul(c1 + 1, &c2, 10);
-		if (*c2 == ':' && strtoul(c2 + 1, NULL, 10) > 0)
-			dp_every = strtoul(c2 + 1, NULL, 10);
+	while (e != NULL && *e != '\0' && ndp < DP_MAX) {
+		const char *end = strchr(e, ',');
+		size_t len = end != NULL ? (size_t)(end - e) : strlen(e);
+
+		c1 = memchr(e, ':', len);
+		if (c1 != NULL && (size_t)(c1 - e) < sizeof(dp[0].name)) {
+			memcpy(dp[ndp].name, e, (size_t)(c1 - e));
+			dp[ndp].us = strtoul(c1 + 1, &c2, 10);
+			dp[ndp].every = 1;
+			if (*c2 == ':' && strtoul(c2 + 1, NULL, 10) > 0)
+				dp[ndp].every = strtoul(c2 + 1, NULL, 10);
+			ndp++;
+		}
+		e = end != NULL ? end + 1 : NULL;
+	}
+	e = getenv("PHX_CRASH_RECUR");
+	if (e != NULL && strlen(e) < sizeof(buf)) {
+		strcpy(buf, e);
+		c1 = strchr(buf, ':');
+		if (c1 != NULL) {
+			*c1++ = '\0';
+			c2 = strchr(c1, ':');
+			if (c2 != NULL)
+				*c2++ = '\0';
+			if (*c1 != '\0')
+				rc_max = strtoul(c1, NULL, 10);
+			rc_sig = parse_sig(c2, SIGSEGV);
+		}
+		if (strlen(buf) < sizeof(rc_name))
+			strcpy(rc_name, buf);
 	}
 	e = getenv("PHX_CRASH_UNIQUE");
 	if (e != NULL && *e != '\0') {
 		char *end;
 
 		cp_unique = strtoull(e, &end, 0);
+		cp_unique2 = cp_unique;
 		cp_unique_set = 1;
+		if (*end == ',')
+			cp_unique2 = strtoull(end + 1, &end, 0);
 		if (*end == ':')
 			cp_unique_sig = parse_sig(end + 1, SIGSEGV);
 	}
@@ -101,6 +136,13 @@ crashpoint_hit(const char *name)
 	unsigned long n;
 
 	pthread_once(&once, parse);
+	if (rc_name[0] != '\0' && strcmp(name, rc_name) == 0 &&
+	    __atomic_add_fetch(&rc_passes, 1, __ATOMIC_RELAXED) == 1 &&
+	    (cp_region == NULL || __atomic_fetch_add(
+	    &cp_region->hdr->crash_fired, 1, __ATOMIC_SEQ_CST) < rc_max)) {
+		raise(rc_sig);
+		kill(getpid(), SIGKILL);
+	}
 	if (cp_name[0] == '\0' || strcmp(name, cp_name) != 0)
 		return;
 	n = __atomic_add_fetch(&cp_passes, 1, __ATOMIC_RELAXED);
@@ -125,20 +167,24 @@ crashpoint_delay(const char *name)
 	struct timespec ts;
 
 	pthread_once(&once, parse);
-	if (dp_us == 0 || strcmp(name, dp_name) != 0)
+	for (unsigned i = 0; i < ndp; i++) {
+		if (dp[i].us == 0 || strcmp(name, dp[i].name) != 0)
+			continue;
+		if (__atomic_add_fetch(&dp[i].passes, 1, __ATOMIC_RELAXED) %
+		    dp[i].every)
+			return;
+		ts.tv_sec = (time_t)(dp[i].us / 1000000);
+		ts.tv_nsec = (long)(dp[i].us % 1000000) * 1000;
+		nanosleep(&ts, NULL);
 		return;
-	if (__atomic_add_fetch(&dp_passes, 1, __ATOMIC_RELAXED) % dp_every)
-		return;
-	ts.tv_sec = (time_t)(dp_us / 1000000);
-	ts.tv_nsec = (long)(dp_us % 1000000) * 1000;
-	nanosleep(&ts, NULL);
+	}
 }
 
 void
 crashpoint_unique(uint64_t unique)
 {
 	pthread_once(&once, parse);
-	if (cp_unique_set && unique == cp_unique) {
+	if (cp_unique_set && (unique == cp_unique || unique == cp_unique2)) {
 		raise(cp_unique_sig);
 		kill(getpid(), SIGKILL);
 	}

@@ -7,13 +7,20 @@
  *   PHX_CRASH=name[:count][:sig]   the count-th pass (default 1) through
  *                                  point name raises sig (KILL default;
  *                                  SEGV, ABRT, BUS also accepted)
- *   PHX_DELAY=name:us[:every]      every pass (or every every-th pass)
+ *   PHX_DELAY=name:us[:every][,...] every pass (or every every-th pass)
  *                                  through DELAYPOINT(name) sleeps us
  *                                  microseconds (widens a race window,
- *                                  holds a request; never a crash)
- *   PHX_CRASH_UNIQUE=unique[:sig]  a poison request: every time the request
- *                                  with that FUSE unique is handled, sig
- *                                  (SEGV default) is raised
+ *                                  holds a request; never a crash); up
+ *                                  to 4 points, comma-separated
+ *   PHX_CRASH_UNIQUE=unique[,unique2][:sig]
+ *                                  a poison request (or two): every time
+ *                                  the request with that FUSE unique is
+ *                                  handled, sig (SEGV default) is raised
+ *   PHX_CRASH_RECUR=name[:max][:sig] a crash that recurs: the first pass
+ *                                  of each incarnation through point name
+ *                                  raises sig (SEGV default), in at most
+ *                                  max incarnations (default: all); the
+ *                                  count is kept in crash_fired
  *
  * Passes are counted per incarnation, and PHX_CRASH fires once per daemon:
  * the env is inherited by every worker, so the first firing is recorded in
