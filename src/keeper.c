@@ -469,8 +469,9 @@ stop_worker(struct keeper *k)
 /*
  * DESIGN 6, the keeper's half. A death that was ours (fault, fatal exit,
  * watchdog, OOM) is a failed recovery unless it counted against a request
- * (progress: that request is quarantined at N crashes, so such deaths are
- * bounded). The count is reset only after the worker served for a healthy
+ * while quarantine comes first (--quarantine-crashes <= --degrade-after):
+ * that is progress, the request is quarantined at N crashes, so such
+ * deaths are bounded and two poison requests never degrade the service. The count is reset only after the worker served for a healthy
  * window (2 x the watchdog period) without a death, not by recovery alone:
  * a crash that recurs outside any request (a vhost-user message, a ring
  * parse, a push) then reaches backoff and degraded mode. Degraded mode is
@@ -836,7 +837,8 @@ keeper_loop(struct keeper *k)
 		 */
 		if ((oom || region_load(&k->r.health->faults) +
 		    region_load(&k->r.health->watchdog_kills) !=
-		    k->faults_seen) && !request_progress(k))
+		    k->faults_seen) && !(k->cfg->quarantine_crashes <=
+		    k->cfg->degrade_after && request_progress(k)))
 			k->r.hdr->failed_recoveries++;
 		if (k->r.hdr->failed_recoveries >= k->cfg->degrade_after &&
 		    !k->r.hdr->degraded) {

@@ -69,7 +69,7 @@ struct region_hdr_rec {
 	/* keeper-written: pids, failure accounting (DESIGN 6). */
 	uint64_t keeper_pid;
 	uint64_t worker_pid;
-	uint64_t failed_recoveries; /* in a row; reset after a worker serves */
+	uint64_t failed_recoveries; /* in a row; keeper: 0 after a healthy window */
 	uint64_t degraded;	    /* 1: every request answers EIO */
 	uint64_t kills;		    /* workers that died, total */
 	uint64_t last_death_ns;	    /* CLOCK_MONOTONIC of the last death */

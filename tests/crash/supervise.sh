@@ -20,7 +20,7 @@ FRONT=${2:?usage: supervise.sh PHOENIXFSD PHX_FRONT}
 PHX_CRASH_SANDBOX=${PHX_CRASH_SANDBOX:-namespace}
 . "$(dirname "$0")/lib.sh"
 
-worker() { ppid_children "$KEEPER" | head -n 1; }
+worker() { cat /proc/"$KEEPER"/task/*/children 2>/dev/null | awk '{print $1; exit}'; }
 sockets() { ls -l /proc/"$KEEPER"/fd 2>/dev/null | grep -c 'socket:'; }
 
 # bench SECONDS: a GETATTR workload (no fd created in steady state, so a
@@ -174,8 +174,8 @@ CG=""
 mem=$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' /proc/self/cgroup)
 if [ -n "$mem" ] && mkdir "/sys/fs/cgroup/memory$mem/phx-oom.$$" 2>/dev/null; then
 	CG=/sys/fs/cgroup/memory$mem/phx-oom.$$
-	echo $((256 << 20)) >"$CG/memory.limit_in_bytes"
-	echo $((256 << 20)) >"$CG/memory.memsw.limit_in_bytes" 2>/dev/null
+	echo $((128 << 20)) >"$CG/memory.limit_in_bytes"
+	echo $((128 << 20)) >"$CG/memory.memsw.limit_in_bytes" 2>/dev/null
 fi
 if [ -n "$CG" ]; then
 	printf '#!/bin/sh\necho $$ >%s/cgroup.procs\nexec %s "$@"\n' \
@@ -183,12 +183,12 @@ if [ -n "$CG" ]; then
 	chmod +x "$T/in-cg"
 	REAL=$DAEMON DAEMON=$T/in-cg
 	if start_daemon oom; then
-		bench 10
+		bench 20
 		sleep 1
 		timeout 40 "$REAL" --upgrade "$T/phx-b" --pid-file="$PIDF" \
 		    >"$D/up" 2>&1
 		tap_ok $? "oom: upgraded"
-		sh -c "echo \$\$ >$CG/cgroup.procs; exec python3 -c 'a = bytearray(1 << 30)'" \
+		sh -c "echo \$\$ >$CG/cgroup.procs; exec python3 -c 'a = bytearray(512 << 20)'" \
 		    >/dev/null 2>&1
 		echo "# oom: $(grep oom_kill "$CG/memory.oom_control" | tr '\n' ' ')"
 		i=0
@@ -198,7 +198,7 @@ if [ -n "$CG" ]; then
 			sleep 0.1
 			i=$((i + 1))
 		done
-		echo "# oom: killed worker ${w:-none}"
+		echo "# oom: killed worker ${w:-none} (hog done at $(date +%s), bench still running: $(kill -0 $BENCH 2>/dev/null && echo yes || echo no))"
 		i=0
 		while ! grep -q 'killed by the OOM killer' "$LOG" && [ $i -lt 30 ]; do
 			sleep 0.1
