@@ -12,7 +12,7 @@
 #           after 3 crashes each, no degraded mode, the rest served
 #   slowio  every FSYNC takes 1.5 s (a slow disk) with a 0.5 s watchdog:
 #           the watchdog leaves a thread inside a host call alone
-# TAP; ends with "# N passed, N failed". About 60 s.
+# TAP; ends with "# N passed, N failed". About 40 s.
 set -u
 DAEMON=${1:?usage: poison.sh PHOENIXFSD PHX_FRONT}
 FRONT=${2:?usage: poison.sh PHOENIXFSD PHX_FRONT}

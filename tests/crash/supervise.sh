@@ -13,7 +13,10 @@
 #            conn_state=UP, on the first connection
 #   clone    5 failed clone()s (PHX_CLONE_FAIL) after a kill
 #   resume   after a live upgrade the keeper lists only its own fds
-# TAP; ends with "# N passed, N failed". About 60 s.
+#   oom      after a live upgrade an OOM kill is still told from SIGKILL
+#            (a memory cgroup of its own; skipped if none can be made)
+# TAP; ends with "# N passed, N failed". About 150 s (70 s of it the oom case
+# and the workloads it waits for; loaded 2-CPU host).
 set -u
 DAEMON=${1:?usage: supervise.sh PHOENIXFSD PHX_FRONT}
 FRONT=${2:?usage: supervise.sh PHOENIXFSD PHX_FRONT}
