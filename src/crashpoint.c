@@ -24,7 +24,10 @@ static char cp_name[128];
 static unsigned long cp_count = 1;
 static int cp_sig = SIGKILL;
 static unsigned long cp_passes; /* atomic */
-static uint64_t cp_unique;
+static uint64_t cp_unique, cp_unique2;
+static char rc_name[128];	/* PHX_CRASH_RECUR */
+static unsigned long rc_max = ~0UL, rc_passes;
+static int rc_sig = SIGSEGV;
 static int cp_unique_sig = SIGSEGV;
 static int cp_unique_set;
 static struct region *cp_region;
@@ -36,9 +39,11 @@ static struct {
 static char fp_name[128];
 static unsigned long fp_count = 1, fp_passes;
 
-/* Bits of the region's crash_fired latch: PHX_CRASH, PHX_FAIL. */
+/* The region's crash_fired: bits latch PHX_CRASH and PHX_FAIL, and from
+ * bit 8 up it counts the incarnations PHX_CRASH_RECUR crashed. */
 #define LATCH_CRASH 1u
 #define LATCH_FAIL  2u
+#define RECUR_ONE   256u
 
 /* True for the first incarnation to latch bit (or without a region). */
 static bool
@@ -113,12 +118,31 @@ parse(void)
 				fp_count = 1;
 		}
 	}
+	e = getenv("PHX_CRASH_RECUR");
+	if (e != NULL && strlen(e) < sizeof(buf)) {
+		strcpy(buf, e);
+		c1 = strchr(buf, ':');
+		if (c1 != NULL) {
+			*c1++ = '\0';
+			c2 = strchr(c1, ':');
+			if (c2 != NULL)
+				*c2++ = '\0';
+			if (*c1 != '\0')
+				rc_max = strtoul(c1, NULL, 10);
+			rc_sig = parse_sig(c2, SIGSEGV);
+		}
+		if (strlen(buf) < sizeof(rc_name))
+			strcpy(rc_name, buf);
+	}
 	e = getenv("PHX_CRASH_UNIQUE");
 	if (e != NULL && *e != '\0') {
 		char *end;
 
 		cp_unique = strtoull(e, &end, 0);
+		cp_unique2 = cp_unique;
 		cp_unique_set = 1;
+		if (*end == ',')
+			cp_unique2 = strtoull(end + 1, &end, 0);
 		if (*end == ':')
 			cp_unique_sig = parse_sig(end + 1, SIGSEGV);
 	}
@@ -137,6 +161,14 @@ crashpoint_hit(const char *name)
 	unsigned long n;
 
 	pthread_once(&once, parse);
+	if (rc_name[0] != '\0' && strcmp(name, rc_name) == 0 &&
+	    __atomic_add_fetch(&rc_passes, 1, __ATOMIC_RELAXED) == 1 &&
+	    (cp_region == NULL || __atomic_fetch_add(
+	    &cp_region->hdr->crash_fired, RECUR_ONE, __ATOMIC_SEQ_CST) /
+	    RECUR_ONE < rc_max)) {
+		raise(rc_sig);
+		kill(getpid(), SIGKILL);
+	}
 	if (cp_name[0] == '\0' || strcmp(name, cp_name) != 0)
 		return;
 	n = __atomic_add_fetch(&cp_passes, 1, __ATOMIC_RELAXED);
@@ -184,7 +216,7 @@ void
 crashpoint_unique(uint64_t unique)
 {
 	pthread_once(&once, parse);
-	if (cp_unique_set && unique == cp_unique) {
+	if (cp_unique_set && (unique == cp_unique || unique == cp_unique2)) {
 		raise(cp_unique_sig);
 		kill(getpid(), SIGKILL);
 	}

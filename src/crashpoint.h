@@ -16,9 +16,15 @@
  *                                  count-th pass (default 1), once per
  *                                  daemon: the code there takes its error
  *                                  path or injects a fault (tests only)
- *   PHX_CRASH_UNIQUE=unique[:sig]  a poison request: every time the request
- *                                  with that FUSE unique is handled, sig
- *                                  (SEGV default) is raised
+ *   PHX_CRASH_UNIQUE=unique[,unique2][:sig]
+ *                                  a poison request (or two): every time
+ *                                  the request with that FUSE unique is
+ *                                  handled, sig (SEGV default) is raised
+ *   PHX_CRASH_RECUR=name[:max][:sig] a crash that recurs: the first pass
+ *                                  of each incarnation through point name
+ *                                  raises sig (SEGV default), in at most
+ *                                  max incarnations (default: all); the
+ *                                  count is kept in crash_fired
  *
  * Passes are counted per incarnation, and PHX_CRASH (like PHX_FAIL) fires
  * once per daemon:

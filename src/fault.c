@@ -6,7 +6,9 @@
  * counted against the thread's published activity; the signal is then
  * re-raised with its default action, so the worker dies as it would have
  * and the keeper sees the signal. Keys stay in the table until the
- * activity is answered or quarantined.
+ * activity is answered or quarantined, or ends normally (fault_end); a
+ * full table evicts the key with the fewest crashes, never drops the new
+ * one.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -25,6 +27,9 @@
 #define ALTSTACK_SIZE (64 * 1024)
 
 static struct region *fault_region;
+/* This incarnation found keys in the table, or a clear may still find
+ * some: fault_end() then clears the key of each activity that ends. */
+static bool poison_any;
 static __thread struct region_thread_rec *self;
 static pthread_key_t altstack_key;
 static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
@@ -91,6 +96,26 @@ count(struct region *r, uint64_t key)
 			return;
 		}
 	}
+	/*
+	 * Full: the key with the fewest crashes goes (the least evidence);
+	 * the new one starts at 1. Losing count of a real poison costs a
+	 * few more crashes; not counting at all would loop for ever.
+	 */
+	for (unsigned i = 0, min = 0; ; i++) {
+		if (i == REGION_POISON_MAX) {
+			uint64_t old = __atomic_load_n(&p[min].key,
+			    __ATOMIC_ACQUIRE);
+
+			if (!__atomic_compare_exchange_n(&p[min].key, &old, key,
+			    false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return; /* raced with another crash: rare */
+			__atomic_store_n(&p[min].crashes, 1, __ATOMIC_RELEASE);
+			return;
+		}
+		if (__atomic_load_n(&p[i].crashes, __ATOMIC_ACQUIRE) <
+		    __atomic_load_n(&p[min].crashes, __ATOMIC_ACQUIRE))
+			min = i;
+	}
 }
 
 void
@@ -111,12 +136,33 @@ fault_crashes(const struct region *r, uint64_t key)
 void
 fault_clear(struct region *r, uint64_t key)
 {
+	bool any = false;
+
 	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
-		if (region_load(&r->health->poison[i].key) == key) {
+		uint64_t k = region_load(&r->health->poison[i].key);
+
+		if (k == key && key != 0) {
 			region_store(&r->health->poison[i].crashes, 0);
 			region_store(&r->health->poison[i].key, 0);
+		} else if (k != 0) {
+			any = true;
 		}
 	}
+	if (r == fault_region)
+		__atomic_store_n(&poison_any, any, __ATOMIC_RELAXED);
+}
+
+void
+fault_session_reset(struct region *r)
+{
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
+		region_store(&r->health->poison[i].crashes, 0);
+		region_store(&r->health->poison[i].key, 0);
+	}
+	region_store(&r->hdr->failed_recoveries, 0);
+	region_store(&r->hdr->degraded, 0);
+	if (r == fault_region)
+		__atomic_store_n(&poison_any, false, __ATOMIC_RELAXED);
 }
 
 void
@@ -184,6 +230,9 @@ fault_install(struct region *r)
 	struct sigaction sa;
 
 	fault_region = r;
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++)
+		if (region_load(&r->health->poison[i].key) != 0)
+			poison_any = true;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
@@ -236,8 +285,31 @@ fault_begin(enum region_act act, uint64_t arg)
 }
 
 void
-fault_end(void)
+fault_host_begin(void)
 {
 	if (self != NULL)
-		region_store(&self->act, REGION_ACT_IDLE);
+		region_store(&self->act_start_ns, UINT64_MAX);
+}
+
+void
+fault_host_end(void)
+{
+	if (self != NULL)
+		region_store(&self->act_start_ns, clock_now_ns());
+}
+
+void
+fault_end(void)
+{
+	uint64_t act;
+
+	if (self == NULL)
+		return;
+	act = region_load(&self->act);
+	/* The activity ended well: its crashes were not its own. */
+	if (__atomic_load_n(&poison_any, __ATOMIC_RELAXED) &&
+	    act != REGION_ACT_IDLE && fault_region != NULL)
+		fault_clear(fault_region, fault_key((enum region_act)act,
+		    self->act_arg));
+	region_store(&self->act, REGION_ACT_IDLE);
 }

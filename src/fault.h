@@ -22,6 +22,15 @@ int fault_thread_init(struct region_thread_rec *t);
 /* Publishes the calling thread's activity (arg per enum region_act). */
 void fault_begin(enum region_act act, uint64_t arg);
 void fault_end(void);
+/*
+ * Brackets a host call the guest asked for (fsync, syncfs, a copy, I/O on
+ * a slow or network file system): the thread is waiting, not stuck, and
+ * the watchdog leaves it (DESIGN 6). The activity's clock restarts after.
+ * Encoded in act_start_ns (UINT64_MAX: "in a host call"), which the
+ * watchdog already reads as "not started yet".
+ */
+void fault_host_begin(void);
+void fault_host_end(void);
 /* The poison key of a request slot, or of another activity. */
 uint64_t fault_key_request(unsigned queue, unsigned head, uint32_t gen);
 uint64_t fault_key(enum region_act act, uint64_t arg);
@@ -33,5 +42,11 @@ void fault_count(struct region *r, uint64_t key);
 void fault_count_all_active(struct region *r);
 /* Forgets key once its activity is settled (answered or quarantined). */
 void fault_clear(struct region *r, uint64_t key);
+/*
+ * A new guest session (device reset, a second FUSE_INIT after the old
+ * session's end): the old guest's poison keys, failed-recovery count and
+ * degraded mode go. Called by the session-end code (DESIGN 7).
+ */
+void fault_session_reset(struct region *r);
 
 #endif

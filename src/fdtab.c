@@ -62,6 +62,79 @@ fdtab_keeper_snapshot(struct region *r)
 }
 
 int
+fdtab_keeper_add(struct region *r, int fd)
+{
+	for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++) {
+		int64_t v = region_load((const uint64_t *)&r->fdlist[i]);
+
+		if (v == fd)
+			return 0;
+		if (v < 0) {
+			region_store((uint64_t *)&r->fdlist[i], (uint64_t)fd);
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void
+fdtab_keeper_del(struct region *r, int fd)
+{
+	for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++)
+		if (r->fdlist[i] == fd)
+			region_store((uint64_t *)&r->fdlist[i], (uint64_t)-1);
+}
+
+/* True if the region records fd as a table's, QEMU's or a ring's. */
+static bool
+region_owns(struct region *r, int64_t fd)
+{
+	struct region_dev_rec *dev = r->dev;
+
+	for (unsigned i = 0; i < REGION_MAX_MEM; i++)
+		if (dev->mem[i].fd == fd)
+			return true;
+	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++)
+		if (dev->queue[q].kick_fd == fd || dev->queue[q].call_fd == fd ||
+		    dev->queue[q].err_fd == fd)
+			return true;
+	for (unsigned i = 0; i < REGION_MAX_FDS; i++)
+		if (dev->ctrl_fds[i] == fd)
+			return true;
+	for (unsigned i = 0; i < REGION_MAX_THREADS; i++)
+		if (r->threads[i].ring_fd == fd)
+			return true;
+	for (uint64_t i = 0; i < r->ihdr->high && i < r->hdr->inode_cap; i++)
+		if (r->inodes[i].used == 1 && r->inodes[i].fd == fd)
+			return true;
+	for (uint64_t i = 0; i < r->hhdr->high && i < r->hdr->handle_cap; i++)
+		if (r->handles[i].used == 1 && r->handles[i].fd == fd)
+			return true;
+	return false;
+}
+
+int
+fdtab_keeper_resume(struct region *r)
+{
+	int n = 0;
+
+	/*
+	 * Open and not the region's: a list written by an older keeper's
+	 * snapshot after an upgrade holds table and QEMU fds too.
+	 */
+	for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++) {
+		if (r->fdlist[i] < 0)
+			continue;
+		if (fcntl((int)r->fdlist[i], F_GETFD) < 0 ||
+		    region_owns(r, r->fdlist[i]))
+			region_store((uint64_t *)&r->fdlist[i], (uint64_t)-1);
+		else
+			n++;
+	}
+	return n;
+}
+
+int
 fdtab_register(int fd)
 {
 	int err = 0;

@@ -16,6 +16,16 @@
 
 /* Keeper, before the first worker: records its own fds in r->fdlist. */
 int fdtab_keeper_snapshot(struct region *r);
+/*
+ * Keeper, later: an fd it opens or receives while a worker runs is added
+ * before any other use of it (-ENOSPC if the list is full), and deleted
+ * once closed. After a live upgrade the list is kept, minus the entries
+ * exec closed (never a new snapshot: a running keeper's table holds the
+ * worker's fds too); returns the number kept.
+ */
+int fdtab_keeper_add(struct region *r, int fd);
+void fdtab_keeper_del(struct region *r, int fd);
+int fdtab_keeper_resume(struct region *r);
 /* Registers an fd this incarnation keeps outside the region. */
 int fdtab_register(int fd);
 void fdtab_unregister(int fd);

@@ -22,6 +22,7 @@
 
 #include "crashpoint.h"
 #include "fault.h"
+#include "fdtab.h"
 #include "intent.h"
 #include "journal.h"
 
@@ -42,6 +43,13 @@ static __thread unsigned self_index;
 static __thread struct io_uring_cqe *pending_send;
 static struct region *intent_region;
 
+static int ring_init(struct region *r, struct region_thread_rec *t);
+
+/*
+ * The ring fd is created and recorded in t->ring_fd under the fd-creation
+ * lock: a thread starting while a sweep runs must not have its ring closed
+ * (issue 9 finding 10).
+ */
 int
 intent_probe(void)
 {
@@ -56,14 +64,25 @@ intent_probe(void)
 int
 intent_thread_init(struct region *r, struct region_thread_rec *t)
 {
+	int err;
+
+	intent_region = r;
+	if (have_ring)
+		return 0;
+	fdtab_req_begin();
+	err = ring_init(r, t);
+	fdtab_req_end();
+	return err;
+}
+
+static int
+ring_init(struct region *r, struct region_thread_rec *t)
+{
 	struct io_uring_restriction res[nitems(allowed_ops)];
 	struct io_uring_params p;
 	struct io_uring_probe *probe;
 	int err, fl;
 
-	intent_region = r;
-	if (have_ring)
-		return 0;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
 	p.cq_entries = 64;
@@ -102,6 +121,7 @@ intent_thread_init(struct region *r, struct region_thread_rec *t)
 	t->ring_cq_mask = p.cq_off.ring_mask;
 	t->ring_cqes = p.cq_off.cqes;
 	t->ring_cq_entries = p.cq_entries;
+	DELAYPOINT("intent.ring_init");
 	/* Offsets first: recovery maps the ring only if ring_fd >= 0. */
 	region_store((uint64_t *)&t->ring_fd, (uint64_t)ring.ring_fd);
 	self_index = (unsigned)(t - r->threads);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 extern char **environ;
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "fault.h"
 #include "fdtab.h"
 #include "handle.h"
@@ -61,7 +63,12 @@ struct keeper {
 	int oom_fd;		/* the cgroup's OOM kill counter file, -1 */
 	uint64_t oom_kills;	/* its last value */
 	uint64_t faults_seen;	/* faults + watchdog kills at the last spawn */
-	int upgrade_fd;		/* a new binary to exec, -1 */
+	int upgrade_fd;		/* a new binary to exec, -1; in the fdlist */
+	struct upgrade_id upgrade_id; /* the file the operator sent */
+	unsigned spawn_failures; /* clone() failures in a row */
+	struct region_poison_rec poison_seen[REGION_POISON_MAX]; /* at spawn */
+	uint64_t healthy_since;	/* the worker was first seen recovered, 0 */
+	uint64_t degraded_since; /* degraded mode entered (clock), 0 */
 	bool relayed;		/* upgrades arrive on REGION_FD_UPGRADE */
 };
 
@@ -311,9 +318,24 @@ spawn(struct keeper *k)
 	k->faults_seen = region_load(&k->r.health->faults) +
 	    region_load(&k->r.health->watchdog_kills);
 	stats_spawned(&k->r);
-	k->r.hdr->incarnation++;
+	memcpy(k->poison_seen, k->r.health->poison, sizeof(k->poison_seen));
+	k->healthy_since = 0;
+	k->r.hdr->incarnation++; /* a failed clone wastes a number: harmless */
 	k->r.hdr->worker_ctid = 0;
 	k->r.hdr->recovered = 0;
+#ifdef PHX_CRASHPOINTS
+	{
+		/* Test hook: PHX_CLONE_FAIL=N fails N respawns (EAGAIN). */
+		static unsigned spawns, failed;
+		const char *e = getenv("PHX_CLONE_FAIL");
+
+		if (spawns++ > 0 && e != NULL && failed < strtoul(e, NULL,
+		    10)) {
+			failed++;
+			return -EAGAIN;
+		}
+	}
+#endif
 	pid = clone(worker_trampoline, (char *)k->stack + WORKER_STACK, flags,
 	    &warg, (pid_t *)&k->r.hdr->worker_ctid, NULL,
 	    (pid_t *)&k->r.hdr->worker_ctid);
@@ -485,6 +507,74 @@ stop_worker(struct keeper *k)
 }
 
 /*
+ * DESIGN 6, the keeper's half. A death that was ours (fault, fatal exit,
+ * watchdog, OOM) is a failed recovery unless it counted against a request
+ * while quarantine comes first (--quarantine-crashes <= --degrade-after):
+ * that is progress, the request is quarantined at N crashes, so such
+ * deaths are bounded and two poison requests never degrade the service. The count is reset only after the worker served for a healthy
+ * window (2 x the watchdog period) without a death, not by recovery alone:
+ * a crash that recurs outside any request (a vhost-user message, a ring
+ * parse, a push) then reaches backoff and degraded mode. Degraded mode is
+ * left at a new guest session (fault_session_reset) or, as a probe, after
+ * 6 watchdog periods in it without a death: one more failure then
+ * re-enters it at once.
+ */
+static uint64_t
+period_ns(const struct keeper *k)
+{
+	return (k->cfg->watchdog_ms ? k->cfg->watchdog_ms : 5000) * 1000000ULL;
+}
+
+/* True if the last death counted a crash against a request. */
+static bool
+request_progress(const struct keeper *k)
+{
+	const struct region_poison_rec *p = k->r.health->poison;
+
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
+		uint64_t key = region_load(&p[i].key);
+		uint64_t was = 0;
+
+		if (key >> 56 != REGION_ACT_REQUEST)
+			continue;
+		for (unsigned j = 0; j < REGION_POISON_MAX; j++)
+			if (k->poison_seen[j].key == key)
+				was = k->poison_seen[j].crashes;
+		if (region_load(&p[i].crashes) > was)
+			return true;
+	}
+	return false;
+}
+
+static void
+health(struct keeper *k)
+{
+	uint64_t now = clock_now_ns();
+	struct region_hdr_rec *h = k->r.hdr;
+
+	if (!__atomic_load_n(&h->recovered, __ATOMIC_ACQUIRE))
+		return;
+	if (k->healthy_since == 0)
+		k->healthy_since = now;
+	if (region_load(&h->degraded) == 0)
+		k->degraded_since = 0;
+	else if (k->degraded_since == 0)
+		k->degraded_since = now;
+	if (h->failed_recoveries > 0 && !h->degraded &&
+	    now - k->healthy_since >= 2 * period_ns(k))
+		h->failed_recoveries = 0;
+	if (h->degraded && now - k->healthy_since >= 6 * period_ns(k) &&
+	    now - k->degraded_since >= 6 * period_ns(k)) {
+		log_warnx("no crash for %llu ms: leaving degraded mode",
+		    (unsigned long long)((now - k->healthy_since) / 1000000));
+		h->failed_recoveries = k->cfg->degrade_after > 0 ?
+		    k->cfg->degrade_after - 1 : 0;
+		region_store(&h->degraded, 0);
+		k->degraded_since = 0;
+	}
+}
+
+/*
  * The watchdog (DESIGN 6): a worker thread that stays in one activity
  * longer than --watchdog-ms gets the worker killed, and the crash counts
  * against every activity in progress.
@@ -519,17 +609,43 @@ watchdog(struct keeper *k)
 	}
 }
 
+/*
+ * Lets go of the upgrade fd: closed only if it still is the operator's
+ * file; otherwise its number now belongs to someone else (a worker's
+ * table) and is left alone.
+ */
+static void
+upgrade_release(struct keeper *k, int fd)
+{
+	if (upgrade_check(fd, &k->upgrade_id) == 0)
+		close(fd);
+	fdtab_keeper_del(&k->r, fd);
+}
+
 static bool
 upgrade_requested(struct keeper *k)
 {
 	int fd = -1, err;
 
-	err = k->relayed ? upgrade_receive(REGION_FD_UPGRADE, &fd) :
-	    upgrade_take_signalled(&fd);
+	err = k->relayed ? upgrade_receive(REGION_FD_UPGRADE, &fd,
+	    &k->upgrade_id) : upgrade_take_signalled(&fd, &k->upgrade_id);
+	if (err > 0 && fdtab_keeper_add(&k->r, fd) < 0) {
+		/* Unlisted, a worker's sweep could close it: never use it. */
+		close(fd);
+		err = -ENOSPC;
+	}
 	if (err < 0)
 		log_warnc(err, "upgrade request dropped");
 	if (err <= 0)
 		return false;
+	/* Recorded: from here on no sweep closes it (issue 9 finding 10). */
+	DELAYPOINT("keeper.upgrade_fd");
+#ifdef PHX_CRASHPOINTS
+	/* Test hook: the number now names another file (a sweep closed it
+	 * and something else took it): the keeper must refuse it. */
+	if (getenv("PHX_TEST_UPGRADE_SWAP") != NULL)
+		(void)dup2(REGION_FD_BINARY, fd);
+#endif
 	k->upgrade_fd = fd;
 	return true;
 }
@@ -570,18 +686,32 @@ do_upgrade(struct keeper *k)
 	int fd = k->upgrade_fd, st;
 	pid_t p;
 
+	char oomfd[16];
+
 	k->upgrade_fd = -1;
+	/* Fail closed: only ever execute the file the operator sent. */
+	if (upgrade_check(fd, &k->upgrade_id) < 0) {
+		log_warnx("upgrade refused: fd %d is no longer the binary the "
+		    "operator sent", fd);
+		k->r.health->upgrades_refused++;
+		fdtab_keeper_del(&k->r, fd);
+		return;
+	}
 	if (!argv_ok || !elf_is_static(fd)) {
 		log_warnx("upgrade refused: %s", !argv_ok ? "our command line "
 		    "was not saved" : "the new binary is not statically linked "
 		    "(its interpreter would be looked up in the shared "
 		    "directory)");
 		k->r.health->upgrades_refused++;
-		close(fd);
+		fdtab_keeper_del(&k->r, fd);
+		close(fd); /* checked above: still the operator's file */
 		return;
 	}
 	p = fork();
 	if (p == 0) {
+		/* Our own table now: checked here, nothing can swap it. */
+		if (upgrade_check(fd, &k->upgrade_id) < 0)
+			_exit(126);
 		syscall(SYS_execveat, fd, "", probe_argv, environ,
 		    AT_EMPTY_PATH);
 		_exit(127);
@@ -591,20 +721,71 @@ do_upgrade(struct keeper *k)
 		log_warnx("upgrade refused: the new binary does not accept "
 		    "this state layout (probe status %d)", p < 0 ? -1 : st);
 		k->r.health->upgrades_refused++;
-		close(fd);
+		upgrade_release(k, fd);
 		return;
 	}
 	log_info("upgrade: stopping the worker and executing the new binary");
 	stats_upgrading(&k->r);
 	stop_worker(k);
+	/* No worker shares the table any more: this check is final. */
+	if (upgrade_check(fd, &k->upgrade_id) < 0) {
+		log_warnx("upgrade refused: fd %d is no longer the binary the "
+		    "operator sent", fd);
+		k->r.health->upgrades_refused++;
+		fdtab_keeper_del(&k->r, fd);
+		return;
+	}
 	clear_cloexec_of_state(k);
+	/* The OOM counter survives the exec (DESIGN 6 after an upgrade). */
+	if (k->oom_fd >= 0 && clear_cloexec(k->oom_fd) == 0) {
+		snprintf(oomfd, sizeof(oomfd), "%d", k->oom_fd);
+		setenv("PHX_KEEPER_OOM_FD", oomfd, 1);
+	}
 	setenv("PHX_KEEPER_RESUME", "1", 1);
 	setenv("PHX_KEEPER_SHARED_DIR", k->cfg->shared_dir, 1);
 	syscall(SYS_execveat, fd, "", argv_copy, environ, AT_EMPTY_PATH);
 	log_warn("upgrade: exec failed");
 	unsetenv("PHX_KEEPER_RESUME");
 	unsetenv("PHX_KEEPER_SHARED_DIR");
-	close(fd);
+	unsetenv("PHX_KEEPER_OOM_FD");
+	if (k->oom_fd >= 0)
+		(void)fcntl(k->oom_fd, F_SETFD, FD_CLOEXEC);
+	upgrade_release(k, fd);
+}
+
+/* True once QEMU hung up the connection (nothing is read from it). */
+static bool
+peer_gone(void)
+{
+	struct pollfd p = { .fd = REGION_FD_CONN, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP |
+	    POLLNVAL)) != 0 && !(p.revents & POLLNVAL);
+}
+
+/*
+ * clone() failed (EAGAIN or ENOMEM: pids.max while the dead worker's
+ * threads are unreaped, memory pressure). Never give up while QEMU is
+ * connected: reap what can be reaped, back off (10 ms doubling to 1 s),
+ * and try again. Returns false when there is no one left to serve.
+ */
+static bool
+spawn_backoff(struct keeper *k, int err)
+{
+	unsigned n = ++k->spawn_failures;
+	bool reaped;
+
+	if (n == 1 || (n & (n - 1)) == 0)
+		log_warnc(err, "cannot start a worker (%u failures in a row): "
+		    "retrying", n);
+	(void)reap(k, -1, &reaped);
+	if (region_load(&k->r.hdr->conn_state) == REGION_CONN_UP &&
+	    peer_gone()) {
+		log_info("vhost-user connection closed, exiting");
+		return false;
+	}
+	usleep(MIN(1000000u, 10000u << MIN(n - 1, 7)));
+	return got_term == 0;
 }
 
 /* Waits for the current worker's death; returns its wait status or -1. */
@@ -625,6 +806,7 @@ watch(struct keeper *k)
 		got_chld = 0;
 		futex_wait(&k->r.hdr->worker_ctid, tid, 100);
 		watchdog(k);
+		health(k);
 		if (upgrade_requested(k))
 			return -2;
 		st = reap(k, k->worker, &reaped);
@@ -668,8 +850,14 @@ keeper_loop(struct keeper *k)
 	}
 	for (;;) {
 		if (k->worker <= 0 && (err = spawn(k)) < 0) {
-			log_warnc(err, "cannot start a worker");
-			return 1;
+			if (spawn_backoff(k, err))
+				continue;
+			return got_term ? 0 : 1;
+		}
+		if (k->spawn_failures > 0) {
+			log_info("worker started after %u failed attempts",
+			    k->spawn_failures);
+			k->spawn_failures = 0;
 		}
 		st = watch(k);
 		if (st == -1) {
@@ -708,17 +896,18 @@ keeper_loop(struct keeper *k)
 		 * SIGKILL or SIGSEGV in the middle of a recovery is not the
 		 * recovery's failure, and must never degrade the service.
 		 */
-		if (oom || region_load(&k->r.health->faults) +
-		    region_load(&k->r.health->watchdog_kills) != k->faults_seen)
+		if ((oom || region_load(&k->r.health->faults) +
+		    region_load(&k->r.health->watchdog_kills) !=
+		    k->faults_seen) && !(k->cfg->quarantine_crashes <=
+		    k->cfg->degrade_after && request_progress(k)))
 			k->r.hdr->failed_recoveries++;
-		else if (__atomic_load_n(&k->r.hdr->recovered, __ATOMIC_ACQUIRE))
-			k->r.hdr->failed_recoveries = 0;
 		if (k->r.hdr->failed_recoveries >= k->cfg->degrade_after &&
 		    !k->r.hdr->degraded) {
 			log_warnx("%llu failed recoveries in a row: degraded "
 			    "mode, every request answers EIO",
 			    (unsigned long long)k->r.hdr->failed_recoveries);
 			k->r.hdr->degraded = 1;
+			k->degraded_since = clock_now_ns();
 		}
 		log_debug("worker %ld died, respawning", (long)k->worker);
 		/* A crash loop backs off, but never stops serving. */
@@ -822,7 +1011,7 @@ keeper_resume(const struct config *cfg)
 	struct keeper k;
 	struct stat st;
 	void *base;
-	int err, fd;
+	int err, fd, n;
 
 	memset(&k, 0, sizeof(k));
 	k.cfg = cfg;
@@ -862,7 +1051,22 @@ keeper_resume(const struct config *cfg)
 	fd = openat(REGION_FD_PROC, "self/exe", O_PATH | O_CLOEXEC);
 	if (fd >= 0 && dup2(fd, REGION_FD_BINARY) >= 0)
 		close(fd);
-	(void)fdtab_keeper_snapshot(&k.r);
+	/*
+	 * Never a new snapshot: our table holds the tables' and QEMU's fds
+	 * now. The old list minus what exec closed; the OOM counter the old
+	 * keeper passed (it was in the list).
+	 */
+	n = fdtab_keeper_resume(&k.r);
+	if (getenv("PHX_KEEPER_OOM_FD") != NULL) {
+		fd = atoi(getenv("PHX_KEEPER_OOM_FD"));
+		if (fd > 2 && fcntl(fd, F_GETFD) >= 0 &&
+		    fdtab_keeper_add(&k.r, fd) == 0) {
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+			k.oom_fd = fd;
+			k.oom_kills = oom_kills(fd);
+		}
+		unsetenv("PHX_KEEPER_OOM_FD");
+	}
 	prctl(PR_SET_DUMPABLE, 0);
 	k.r.health->upgrades++;
 	k.r.hdr->keeper_pid = (uint64_t)getpid();
@@ -870,9 +1074,10 @@ keeper_resume(const struct config *cfg)
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (k.stack == MAP_FAILED)
 		fatal("worker stack");
-	log_info("upgraded to phoenixfsd %s: resuming %s (upgrade %llu)",
-	    PHX_VERSION, cfg->shared_dir,
-	    (unsigned long long)k.r.health->upgrades);
+	log_info("upgraded to phoenixfsd %s: resuming %s (upgrade %llu; "
+	    "keeper fds %d, OOM detection %s)", PHX_VERSION, cfg->shared_dir,
+	    (unsigned long long)k.r.health->upgrades, n,
+	    k.oom_fd >= 0 ? "on" : "off");
 	return keeper_loop(&k);
 }
 

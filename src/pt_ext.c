@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "handle.h"
 #include "inode.h"
 #include "pt_int.h"
@@ -46,9 +47,12 @@ pt_copy_file_range(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh_in,
 		len = UINT32_MAX & ~4095u;
 	oi = (loff_t)off_in;
 	oo = (loff_t)off_out;
+	fault_host_begin();
 	n = copy_file_range(fin, &oi, fout, &oo, (size_t)len, 0);
+	err = errno;
+	fault_host_end();
 	if (n < 0)
-		return -errno;
+		return -err;
 	*ret_len = (size_t)n;
 	return 0;
 }
@@ -67,7 +71,9 @@ pt_syncfs(struct pt *pt, const struct pt_ctx *ctx)
 	fd = pt_open_inode(pt, ifd, mode, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
+	fault_host_begin();
 	err = syncfs(fd) < 0 ? -errno : 0;
+	fault_host_end();
 	close(fd);
 	return err;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "crashpoint.h"
+#include "fault.h"
 #include "fmsg.h"
 #include "handle.h"
 #include "inode.h"
@@ -219,8 +220,10 @@ pt_read(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
 				break;
 			v = rest;
 		}
+		fault_host_begin();
 		got = preadv(fd, v, (int)n, (off_t)(off + done));
 		err = errno;
+		fault_host_end();
 		free(rest);
 		if (got < 0) {
 			if (err == EINTR)
@@ -261,8 +264,10 @@ pt_write(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
 				break;
 			v = rest;
 		}
+		fault_host_begin();
 		put = pwritev(fd, v, (int)n, (off_t)(off + done));
 		err = errno;
+		fault_host_end();
 		free(rest);
 		if (put < 0) {
 			if (err == EINTR)
@@ -310,9 +315,11 @@ pt_fsync(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, bool datasync,
 
 	if ((err = handle_get(pt->r, fh, dir, &fd, NULL, NULL)) < 0)
 		return err;
-	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
-		return -errno;
-	return 0;
+	fault_host_begin();
+	DELAYPOINT("pt.fsync"); /* a slow disk (tests) */
+	err = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+	fault_host_end();
+	return err;
 }
 
 int

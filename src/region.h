@@ -69,7 +69,7 @@ struct region_hdr_rec {
 	/* keeper-written: pids, failure accounting (DESIGN 6). */
 	uint64_t keeper_pid;
 	uint64_t worker_pid;
-	uint64_t failed_recoveries; /* in a row; reset after a worker serves */
+	uint64_t failed_recoveries; /* in a row; keeper: 0 after a healthy window */
 	uint64_t degraded;	    /* 1: every request answers EIO */
 	uint64_t kills;		    /* workers that died, total */
 	uint64_t last_death_ns;	    /* CLOCK_MONOTONIC of the last death */
@@ -87,7 +87,7 @@ struct region_hdr_rec {
 	uint64_t deaths_kill;	    /* deaths by SIGKILL (external or OOM) */
 	uint64_t deaths_exit;	    /* non-zero exits (fatalx) */
 	uint64_t last_respawn_ns;   /* death seen -> new worker cloned */
-	uint64_t crash_fired;	    /* crashpoint.c: fired PHX_CRASH 1, FAIL 2 */
+	uint64_t crash_fired;	    /* crashpoint.c: PHX_CRASH 1, FAIL 2, RECUR count << 8 */
 	uint64_t health_off;	    /* section: struct region_health_rec */
 	/* Version 2: */
 	uint64_t ifh_off;	    /* section: inode_fh_rec[inode_cap] */

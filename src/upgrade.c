@@ -51,17 +51,64 @@ upgrade_install_signal(void)
 	sigaction(SIGUSR2, &sa, NULL);
 }
 
-int
-upgrade_take_signalled(int *ret_fd)
+/* The identity of the file behind fd number fd of process pid. */
+static int
+sender_id(pid_t pid, int fd, struct upgrade_id *ret_id)
 {
-	int pidfd, fd;
+	char path[64];
+	struct stat st;
+	int err;
+
+	/*
+	 * The keeper goes through its kept /proc root (no absolute path in
+	 * a sandbox); the launcher, outside any sandbox, has a placeholder
+	 * there and uses /proc.
+	 */
+	if (fstat(REGION_FD_PROC, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(path, sizeof(path), "%ld/fd/%d", (long)pid, fd);
+		err = fstatat(REGION_FD_PROC, path, &st, 0);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
+		err = stat(path, &st);
+	}
+	if (err < 0)
+		return -errno;
+	ret_id->dev = st.st_dev;
+	ret_id->ino = st.st_ino;
+	return 0;
+}
+
+int
+upgrade_check(int fd, const struct upgrade_id *id)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_dev != id->dev || st.st_ino != id->ino)
+		return -ESTALE;
+	return 0;
+}
+
+int
+upgrade_take_signalled(int *ret_fd, struct upgrade_id *ret_id)
+{
+	int pidfd, fd, err;
+	pid_t pid;
 
 	if (!req_pending)
 		return 0;
 	req_pending = 0;
-	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)req_pid, 0);
+	pid = req_pid;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
 		return -errno;
+	/* The sender's file, named in the sender's table (it keeps it open
+	 * until we ran it or refused it); the pidfd pins the pid. */
+	err = sender_id(pid, (int)req_fd, ret_id);
+	if (err < 0) {
+		close(pidfd);
+		return err;
+	}
 	fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)req_fd, 0);
 	close(pidfd);
 	if (fd < 0)
@@ -70,6 +117,12 @@ upgrade_take_signalled(int *ret_fd)
 	return 1;
 }
 
+/* The relay message: 'I' and the identity (a 1-byte 'U': none, old). */
+struct relay_msg {
+	char tag;
+	struct upgrade_id id;
+};
+
 void
 upgrade_forward(int sock)
 {
@@ -77,21 +130,29 @@ upgrade_forward(int sock)
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} u;
+	struct relay_msg m;
 	struct msghdr mh;
 	struct iovec iov;
-	char byte = 'U';
 	int fd, err;
 
-	err = upgrade_take_signalled(&fd);
+	memset(&m, 0, sizeof(m));
+	m.tag = 'I';
+	/* Our own table (the launcher's): nothing else can close it. */
+	err = upgrade_take_signalled(&fd, &m.id);
 	if (err <= 0) {
 		if (err < 0)
 			log_warnc(err, "upgrade: cannot take the new binary");
 		return;
 	}
+	if (upgrade_check(fd, &m.id) < 0) {
+		log_warnx("upgrade: the new binary is not a regular file");
+		close(fd);
+		return;
+	}
 	memset(&mh, 0, sizeof(mh));
 	memset(&u, 0, sizeof(u));
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
+	iov.iov_base = &m;
+	iov.iov_len = sizeof(m);
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = u.buf;
@@ -106,21 +167,22 @@ upgrade_forward(int sock)
 }
 
 int
-upgrade_receive(int sock, int *ret_fd)
+upgrade_receive(int sock, int *ret_fd, struct upgrade_id *ret_id)
 {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} u;
+	struct relay_msg m;
 	struct msghdr mh;
 	struct cmsghdr *c;
 	struct iovec iov;
-	char byte;
+	struct stat st;
 	ssize_t n;
 
 	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
+	iov.iov_base = &m;
+	iov.iov_len = sizeof(m);
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = u.buf;
@@ -135,6 +197,17 @@ upgrade_receive(int sock, int *ret_fd)
 	    c->cmsg_len != CMSG_LEN(sizeof(int)))
 		return -EPROTO;
 	memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+	if (n == (ssize_t)sizeof(m) && m.tag == 'I') {
+		*ret_id = m.id;
+	} else {
+		/* A launcher of an older version sends no identity: the
+		 * file as it is now (the window is the caller's few
+		 * instructions before it records the fd). */
+		if (fstat(*ret_fd, &st) < 0)
+			return -errno;
+		ret_id->dev = st.st_dev;
+		ret_id->ino = st.st_ino;
+	}
 	return 1;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,53 @@ restrict_self(const struct config *cfg)
 		fatalx("cannot restrict the worker: %s", strerror(-err));
 }
 
+/*
+ * A connected vhost-user socket a dead worker accepted and never recorded
+ * (killed between accept4 and conn_state = UP): at REGION_FD_CONN already,
+ * or still at the number accept4 gave. -1 if none. Before the first
+ * connection the table holds only the keeper's fds and the reserved ones,
+ * so the only connected stream socket outside both is that one.
+ */
+static bool
+is_conn(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+	char c;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 ||
+	    v != AF_UNIX)
+		return false;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ||
+	    v != SOCK_STREAM)
+		return false;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || v != 0)
+		return false;
+	/* Connected (an unconnected stream socket answers ENOTCONN); the
+	 * peer's pid may be outside our PID namespace, so not SO_PEERCRED. */
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+	    errno == EAGAIN;
+}
+
+static int
+orphan_conn(struct region *r)
+{
+	if (is_conn(REGION_FD_CONN))
+		return REGION_FD_CONN;
+	for (int fd = 3; fd < 1024; fd++) {
+		bool keeper = false;
+
+		for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++)
+			keeper |= r->fdlist[i] == fd;
+		if (!keeper && !REGION_FD_RESERVED(fd) &&
+		    fcntl(fd, F_GETFD) >= 0 && is_conn(fd))
+			return fd;
+	}
+	return -1;
+}
+
 /* The connection, accepted once and kept at REGION_FD_CONN for good. */
 static int
 connection(struct region *r)
@@ -91,16 +139,23 @@ connection(struct region *r)
 
 	if (region_load(&r->hdr->conn_state) == REGION_CONN_UP)
 		return 0;
-	do
-		fd = accept4(REGION_FD_LISTEN, NULL, NULL, 0);
-	while (fd < 0 && errno == EINTR);
+	/* QEMU connects once: a connection accepted by a dead worker is it. */
+	fd = orphan_conn(r);
+	if (fd >= 0)
+		log_info("adopting the connection a dead worker accepted");
+	else
+		do
+			fd = accept4(REGION_FD_LISTEN, NULL, NULL, 0);
+		while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -errno;
+	DELAYPOINT("worker.accepted");
 	if (fd != REGION_FD_CONN) {
 		if (dup2(fd, REGION_FD_CONN) < 0)
 			return -errno;
 		close(fd);
 	}
+	DELAYPOINT("worker.conn_moved");
 	region_store(&r->hdr->conn_state, REGION_CONN_UP);
 	log_info("client connected, servicing requests");
 	return 0;
@@ -180,7 +235,7 @@ worker_main(struct region *r, const struct config *cfg)
 	log_debug("recovery phases: region+redo+rings %.3f ms, session+device "
 	    "%.3f ms, memory+queues %.3f ms", (double)(t1 - t0) / 1e6,
 	    (double)(t3 - t2) / 1e6, (double)(clock_now_ns() - t3) / 1e6);
-	r->hdr->failed_recoveries = 0;
+	/* failed_recoveries: the keeper's (reset after a healthy window). */
 	__atomic_store_n(&r->hdr->recovered, 1, __ATOMIC_RELEASE);
 	if (inc > 1) {
 		log_debug("recovered in %.3f ms", (double)(clock_now_ns() - t0) / 1e6);

@@ -526,6 +526,42 @@ test_poison(void)
 	ok(fault_crashes(&r, k) == 0, "cleared");
 }
 
+/* Issue 11 part 2 defect 6: a full table, finished activities, reset. */
+static void
+test_poison_table(void)
+{
+	uint64_t ring = fault_key(REGION_ACT_RING, 3 << 16 | 77), late;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
+		fault_count(&r, fault_key(REGION_ACT_CONTROL, 1000 + i));
+		fault_count(&r, fault_key(REGION_ACT_CONTROL, 1000 + i));
+	}
+	late = fault_key(REGION_ACT_CONTROL, 5000);
+	fault_count(&r, late);
+	ok(fault_crashes(&r, late) == 1,
+	    "a crash is counted with the table full (%llu)",
+	    (unsigned long long)fault_crashes(&r, late));
+	for (unsigned i = 0; i < REGION_POISON_MAX; i++)
+		n += fault_crashes(&r, fault_key(REGION_ACT_CONTROL,
+		    1000 + i)) == 2;
+	ok(n == REGION_POISON_MAX - 1, "one old key evicted (%u kept)", n);
+	r.hdr->failed_recoveries = 4;
+	r.hdr->degraded = 1;
+	fault_session_reset(&r);
+	ok(fault_crashes(&r, late) == 0 && r.hdr->failed_recoveries == 0 &&
+	    r.hdr->degraded == 0, "a new session forgets keys, failures and "
+	    "degraded mode");
+	/* A ring parse that crashed once, then ends well: forgotten. */
+	fault_count(&r, ring);
+	fault_install(&r);
+	ok(fault_thread_init(&r.threads[9]) == 0, "thread record");
+	fault_begin(REGION_ACT_RING, 3 << 16 | 77);
+	fault_end();
+	ok(fault_crashes(&r, ring) == 0,
+	    "the key of an activity that ended well is cleared");
+}
+
 int
 main(void)
 {
@@ -549,6 +585,7 @@ main(void)
 	test_handle_pins(dir);
 	test_handle_pin_race(dir);
 	test_poison();
+	test_poison_table();
 	{
 		char sub[300];
 
