@@ -54,5 +54,7 @@ int chaos_main(const struct cli *c, int argc, char **argv);
 int remount_main(const struct cli *c, int argc, char **argv);
 int forgetrace_main(const struct cli *c, int argc, char **argv);
 int releaserace_main(const struct cli *c, int argc, char **argv);
+/* fdcap.c: ENFILE beyond the daemon's inode and fd caps. */
+int fdcap_main(const struct cli *c, int argc, char **argv);
 
 #endif

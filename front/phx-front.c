@@ -344,7 +344,10 @@ usage(void)
 	    "  remount    --pid WORKER [--files N] [--slack K]: DESTROY frees "
 	    "the tables, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
-	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n");
+	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
+	    "  fdcap      --dir NAME --files N [--forget K] [--open-enfile]: "
+	    "ENFILE\n"
+	    "             beyond the inode/fd cap, FORGET frees, TAP\n");
 	exit(2);
 }
 
@@ -426,5 +429,7 @@ main(int argc, char **argv)
 		return forgetrace_main(&c, argc, argv);
 	if (strcmp(argv[0], "releaserace") == 0)
 		return releaserace_main(&c, argc, argv);
+	if (strcmp(argv[0], "fdcap") == 0)
+		return fdcap_main(&c, argc, argv);
 	usage();
 }

@@ -3,7 +3,8 @@
 # demo. Idempotent; needs root. Only Debian's archive is used.
 set -e
 PKGS="meson ninja-build gcc clang pkg-config liburing-dev libseccomp-dev
-      qemu-system-x86 busybox-static cpio libclang-rt-14-dev python3 attr acl"
+      qemu-system-x86 busybox-static cpio libclang-rt-14-dev python3 attr acl
+      xfsprogs btrfs-progs"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
