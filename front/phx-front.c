@@ -347,7 +347,9 @@ usage(void)
 	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
 	    "  fdcap      --dir NAME --files N [--forget K] [--open-enfile]: "
 	    "ENFILE\n"
-	    "             beyond the inode/fd cap, FORGET frees, TAP\n");
+	    "             beyond the inode/fd cap, FORGET frees, TAP\n"
+	    "  inoreuse   [--rounds N] a reused inode number is a new nodeid, "
+	    "TAP\n");
 	exit(2);
 }
 
@@ -431,5 +433,7 @@ main(int argc, char **argv)
 		return releaserace_main(&c, argc, argv);
 	if (strcmp(argv[0], "fdcap") == 0)
 		return fdcap_main(&c, argc, argv);
+	if (strcmp(argv[0], "inoreuse") == 0)
+		return inoreuse_main(&c, argc, argv);
 	usage();
 }

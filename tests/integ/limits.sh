@@ -89,4 +89,21 @@ run_case "RLIMIT_NOFILE 1024, never: ENFILE below the worker's limit" \
     "--open-enfile" --rlimit-nofile=1024 --inode-file-handles=never
 run_case "RLIMIT_NOFILE 1024, prefer: no fd per inode, all 1500 held" \
     "--expect-all" --rlimit-nofile=1024 --inode-file-handles=prefer
+
+# A held nodeid whose file is removed while a new one takes its inode
+# number (the share is on ext4 or xfs in CI: /tmp): the new file must get
+# its own nodeid, in both modes (prefer: the table's handle pins nothing).
+for mode in never prefer; do
+	rm -f "$SOCK" "$T/pid"
+	"$PHX" --socket-path="$SOCK" --shared-dir="$SHARE" --sandbox=namespace \
+	    --pid-file="$T/pid" --inode-file-handles=$mode >"$T/daemon.log" 2>&1 &
+	DPID=$!
+	PIDS="$PIDS $DPID"
+	lib_wait_socket "$SOCK" 50
+	out=$(timeout 120 "$FRONT" --socket "$SOCK" inoreuse --rounds 50 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^not ok|^inoreuse:' | sed 's/^/# /'
+	lib_tap $rc "inoreuse --inode-file-handles=$mode ($(df -T "$SHARE" | awk 'NR == 2 { print $2 }'))"
+	lib_wait_exit "$DPID" 50
+done
 lib_tap_end
