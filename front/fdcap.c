@@ -8,8 +8,10 @@
  *     (never EMFILE, never a crash: the daemon answers every request);
  *   - the daemon keeps serving: GETATTR of the root and of a held file,
  *     a LOOKUP of an already-held name (no new entry), READDIR;
- *   - with --open-enfile: OPEN of a held file answers ENFILE too (a file
- *     handle needs an fd of the same budget);
+ *   - with --open-reserve (an fd cap, not an inode cap): at the lookup
+ *     cap, OPENs of a held file still succeed (the quarter of the fd
+ *     budget kept for handles) until their own refusal, ENFILE; all are
+ *     released after;
  *   - FORGET of K held files gives their entries back: K lookups of names
  *     refused before then succeed (retried for up to 5 s, FORGET travels
  *     on another queue and has no reply).
@@ -17,7 +19,7 @@
  * low RLIMIT_NOFILE), every lookup must succeed instead.
  * Prints "fdcap: held H entries, first refusal ..." and TAP.
  *
- * usage: fdcap --dir NAME --files N [--forget K] [--open-enfile]
+ * usage: fdcap --dir NAME --files N [--forget K] [--open-reserve]
  *              [--expect-all]
  */
 #include "cli.h"
@@ -33,7 +35,7 @@
 struct fdcap_args {
 	const char *dir;
 	unsigned files, forget;
-	bool open_enfile, expect_all;
+	bool open_reserve, expect_all;
 };
 
 static int
@@ -43,7 +45,7 @@ fdcap_parse(int argc, char **argv, struct fdcap_args *a)
 		{"dir", required_argument, NULL, 'd'},
 		{"files", required_argument, NULL, 'n'},
 		{"forget", required_argument, NULL, 'k'},
-		{"open-enfile", no_argument, NULL, 'o'},
+		{"open-reserve", no_argument, NULL, 'o'},
 		{"expect-all", no_argument, NULL, 'a'},
 		{NULL, 0, NULL, 0},
 	};
@@ -62,7 +64,7 @@ fdcap_parse(int argc, char **argv, struct fdcap_args *a)
 			a->forget = (unsigned)strtoul(optarg, NULL, 0);
 			break;
 		case 'o':
-			a->open_enfile = true;
+			a->open_reserve = true;
 			break;
 		case 'a':
 			a->expect_all = true;
@@ -98,6 +100,28 @@ lookup_retry(struct fusec *fc, uint64_t dir, unsigned i, uint64_t *ret)
 	if (r == 0)
 		*ret = e.nodeid;
 	return r;
+}
+
+/* OPENs of nodeid at the lookup cap: some succeed, then ENFILE. */
+static void
+open_reserve(struct fusec *fc, uint64_t nodeid)
+{
+	uint64_t fh[4096];
+	struct fuse_open_out oo;
+	unsigned n = 0;
+	char extra[64];
+	int r;
+
+	while (n < 4096 && (r = fusec_open(fc, nodeid, O_RDONLY, &oo)) == 0)
+		fh[n++] = oo.fh;
+	snprintf(extra, sizeof(extra), "%u handles before the refusal", n);
+	printf("fdcap: %s\n", extra);
+	cli_tap(n > 0, "fdcap: OPEN of a held file at the lookup cap succeeds "
+	    "(the handles' reserve)", n ? 0 : r, extra);
+	cli_tap(r == -ENFILE, "fdcap: OPENs beyond the fd cap answer ENFILE",
+	    r, extra);
+	for (unsigned i = 0; i < n; i++)
+		(void)fusec_release(fc, nodeid, fh[i]);
 }
 
 static void
@@ -142,13 +166,8 @@ fdcap_checks(struct fusec *fc, const struct fdcap_args *a, uint64_t dir,
 	/* OPENDIR needs a handle fd too: ENFILE is an answer, not a failure. */
 	cli_tap(r == 0 || r == -ENFILE, "fdcap: OPENDIR + READDIR of the root "
 	    "at the cap (ok or ENFILE)", r, NULL);
-	if (a->open_enfile) {
-		r = fusec_open(fc, held[0], O_RDONLY, &oo);
-		if (r == 0)
-			(void)fusec_release(fc, held[0], oo.fh);
-		cli_tap(r == -ENFILE, "fdcap: OPEN of a held file at the fd cap "
-		    "answers ENFILE", r, NULL);
-	}
+	if (a->open_reserve)
+		open_reserve(fc, held[0]);
 	/* FORGET gives entries back. */
 	k = a->forget < nheld ? a->forget : nheld - 1;
 	for (unsigned i = 0; i < k; i++)
@@ -180,7 +199,7 @@ fdcap_main(const struct cli *c, int argc, char **argv)
 
 	if (fdcap_parse(argc, argv, &a) < 0) {
 		fprintf(stderr, "usage: fdcap --dir NAME --files N "
-		    "[--forget K] [--open-enfile] [--expect-all]\n");
+		    "[--forget K] [--open-reserve] [--expect-all]\n");
 		return 2;
 	}
 	if ((r = cli_connect(c, &d, &fc)) < 0) {

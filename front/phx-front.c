@@ -345,7 +345,7 @@ usage(void)
 	    "the tables, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
 	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
-	    "  fdcap      --dir NAME --files N [--forget K] [--open-enfile]: "
+	    "  fdcap      --dir NAME --files N [--forget K] [--open-reserve]: "
 	    "ENFILE\n"
 	    "             beyond the inode/fd cap, FORGET frees, TAP\n"
 	    "  inoreuse   [--rounds N] a reused inode number is a new nodeid, "

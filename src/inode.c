@@ -140,12 +140,30 @@ inode_set_fd_budget(uint64_t fds)
 	fd_budget = fds;
 }
 
+/* Table fds in use: inodes' O_PATH fds, handles, closes still deferred. */
+static uint64_t
+fds_in_use(const struct region *r)
+{
+	return region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) +
+	    pin_deferred_all();
+}
+
 bool
 inode_fd_budget_ok(const struct region *r)
 {
-	return fd_budget == 0 ||
-	    region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) +
-	    pin_deferred_all() < fd_budget;
+	return fd_budget == 0 || fds_in_use(r) < fd_budget;
+}
+
+/*
+ * A new inode fd may use the budget but its last quarter, kept for open
+ * files and directories: a guest whose lookups reached the cap (a find
+ * of a big tree, which the guest kernel may keep cached for good) can
+ * still open, list and read what it holds.
+ */
+static bool
+inode_fd_ok(const struct region *r)
+{
+	return fd_budget == 0 || fds_in_use(r) < fd_budget - fd_budget / 4;
 }
 
 void
@@ -465,7 +483,7 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	if (fd < 0)
 		return -EBADF;
 	/* On failure the fd stays the caller's: nothing is registered. */
-	if (!by_handle && !inode_fd_budget_ok(r))
+	if (!by_handle && !inode_fd_ok(r))
 		return -ENFILE;
 	if (redo_room(tx) < 22 || tx->nabort >= REDO_MAX_CLOSE ||
 	    tx->nclose >= REDO_MAX_CLOSE)

@@ -5,9 +5,9 @@
 # budget under a low RLIMIT_NOFILE (issue 12 part 3), at protocol level.
 # The share holds capdir/f0 .. f1499 (made here, on the host);
 # `phx-front fdcap` looks them up until the daemon refuses (fdcap.c):
-#   --max-fds=100 --inode-file-handles=never: refusal ENFILE near 100
-#       entries, OPEN answers ENFILE too, the daemon keeps serving, FORGET
-#       frees entries;
+#   --max-fds=100 --inode-file-handles=never: refusal ENFILE at 75 fds
+#       (a quarter stays for open files), OPENs then succeed until their
+#       own ENFILE at 100, the daemon keeps serving, FORGET frees entries;
 #   --max-inodes=64 --inode-file-handles=prefer: the same for the inode
 #       table (no fd per inode);
 #   --rlimit-nofile=1024 never: the fd budget stops the tables below the
@@ -82,11 +82,11 @@ run_case() { # desc; fdcap options; -- daemon options
 }
 
 run_case "the operator's fd cap: ENFILE, serving, FORGET frees" \
-    "--open-enfile" --max-fds=100 --inode-file-handles=never
+    "--open-reserve" --max-fds=100 --inode-file-handles=never
 run_case "the operator's inode cap: ENFILE, serving, FORGET frees" \
     "" --max-inodes=64 --inode-file-handles=prefer
 run_case "RLIMIT_NOFILE 1024, never: ENFILE below the worker's limit" \
-    "--open-enfile" --rlimit-nofile=1024 --inode-file-handles=never
+    "--open-reserve" --rlimit-nofile=1024 --inode-file-handles=never
 run_case "RLIMIT_NOFILE 1024, prefer: no fd per inode, all 1500 held" \
     "--expect-all" --rlimit-nofile=1024 --inode-file-handles=prefer
 
