@@ -119,7 +119,11 @@ special() { # fs mode mnt
 		done
 		cat >"$s/guest.sh" <<'EOF'
 #!/bin/sh
-a=$(stat -c '%d:%i' s1) b=$(stat -c '%d:%i' s2)
+# stat of the name itself does not cross into the submount (it acts as
+# AT_NO_AUTOMOUNT): both are inode 256 of the parent, as on the host;
+# "s1/." enters each subvolume's own (automounted) superblock.
+echo "PHX-SUB names $(stat -c '%d:%i' s1) $(stat -c '%d:%i' s2)"
+a=$(stat -c '%d:%i' s1/.) b=$(stat -c '%d:%i' s2/.)
 echo "PHX-SUB s1 $a s2 $b"
 [ "$a" != "$b" ] && echo "PHX-SUB distinct ok"
 [ "$(cat s1/f)" = "in s1" ] && [ "$(cat s2/f)" = "in s2" ] && echo "PHX-SUB read ok"
