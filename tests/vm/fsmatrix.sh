@@ -69,7 +69,8 @@ trap 'exit 130' INT TERM
 gcc -O2 -Wall -o "$W/fhprobe" "$REPO/tests/vm/fhprobe.c" ||
     { echo "0 passed, 1 failed"; exit 1; }
 
-# mount_fs FS: mounts it under $W/FS/m; prints the mount point.
+# mount_fs FS: mounts it under $W/FS/m (never in a subshell: MNTS lists
+# what cleanup unmounts).
 mount_fs() {
 	local fs=$1 d=$W/$1 opts
 	mkdir -p "$d/m"
@@ -93,7 +94,6 @@ mount_fs() {
 		mount -t overlay overlay -o "$opts" "$d/m" || return 1 ;;
 	esac
 	MNTS+=("$d/m")
-	echo "$d/m"
 }
 
 declare -A ROW
@@ -190,7 +190,8 @@ echo "== fsmatrix: $BIN; file systems: $FSL; modes: $MODES; crash runs ${SECS} s
 "$REPO/tests/vm/prepare.sh" >/dev/null
 T0=$(date +%s)
 for fs in $FSL; do
-	m=$(mount_fs "$fs") || { cell nok "$fs: mounted"; continue; }
+	mount_fs "$fs" || { cell nok "$fs: mounted"; continue; }
+	m=$W/$fs/m
 	h=$("$W/fhprobe" "$m")
 	echo "== $fs on $m: file handles: $h"
 	for mode in $MODES; do
