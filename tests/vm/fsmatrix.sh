@@ -86,9 +86,12 @@ mount_fs() {
 	tmpfs)
 		mount -t tmpfs -o size=2G,mode=0755 tmpfs "$d/m" || return 1 ;;
 	overlay|overlay-nfs)
-		mkdir -p "$d/lower/layer" "$d/upper" "$d/work"
-		# the lower layer's files, for the copy-up check
-		for i in $(seq 0 19); do echo "lower $i" >"$d/lower/layer/f$i"; done
+		mkdir -p "$d/upper" "$d/work"
+		# the lower layer's files, for the copy-up check of each mode
+		for mode in $MODES; do
+			mkdir -p "$d/lower/layer-$mode"
+			for i in $(seq 0 19); do echo "lower $i" >"$d/lower/layer-$mode/f$i"; done
+		done
 		opts=lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work
 		[ "$fs" = overlay ] || opts=$opts,index=on,nfs_export=on
 		mount -t overlay overlay -o "$opts" "$d/m" || return 1 ;;
@@ -133,7 +136,7 @@ ls -la s1 s2 >/dev/null && echo "PHX-SUB ls ok"
 EOF
 		;;
 	overlay|overlay-nfs)
-		share=$m/layer
+		share=$m/layer-$mode
 		cat >"$s/guest.sh" <<'EOF'
 #!/bin/sh
 bad=0
@@ -178,7 +181,7 @@ EOF
 		ROW[$fs/$mode/special]="subvol $([ $n = 0 ] && echo ok || echo FAIL)" ;;
 	overlay|overlay-nfs)
 		n=$(sed -n 's/^PHX-OVL errors \([0-9]*\).*/\1/p' "$out" | tr -d '\r')
-		[ "$n" = 0 ] && [ -f "$m/../upper/layer/f0" ] && [ ! -e "$m/layer/f15" ]
+		[ "$n" = 0 ] && [ -f "$m/../upper/layer-$mode/f0" ] && [ ! -e "$share/f15" ]
 		local st=$?
 		cell "$([ $st = 0 ] && echo ok || echo nok)" "$fs $mode: copy-up of lower files (${n:-?} errors, $kills kills, run.sh $rc)"
 		ROW[$fs/$mode/special]="copy-up $([ $st = 0 ] && echo ok || echo FAIL)" ;;
