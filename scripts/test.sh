@@ -79,9 +79,11 @@ fi
 # ---- end: conformance and escape tests ----
 # ---- begin: host file systems and fd limits (issue 12 parts 2, 3) ----
 # fsmatrix --short: xfs, btrfs, overlayfs with --inode-file-handles=prefer,
-# 10 s crash runs, btrfs subvolumes and overlayfs copy-up (~3 min);
+# 10 s crash runs, btrfs subvolumes and overlayfs copy-up (73 s on an
+# idle 2-CPU host, ~10 min at load 25);
 # fdlimit: 2,000 files under --rlimit-nofile=1024, prefer and never, with
-# virtiofsd's figures (~4 min). The full runs: scripts/matrix.sh.
+# virtiofsd's figures (21 s idle, ~2.5 min at load 25). The full runs:
+# scripts/matrix.sh.
 if [ -z "${PHX_SKIP_VM:-}" ]; then
 	bash tests/vm/fsmatrix.sh --short --bin "$B/src/phoenixfsd"
 	count "vm fsmatrix --short (xfs, btrfs, overlayfs)" $?
