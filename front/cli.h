@@ -58,5 +58,9 @@ int reboot_main(const struct cli *c, int argc, char **argv);
 int forgetrace_main(const struct cli *c, int argc, char **argv);
 int releaserace_main(const struct cli *c, int argc, char **argv);
 int secprobe_main(const struct cli *c, int argc, char **argv);
+/* fdcap.c: ENFILE beyond the daemon's inode and fd caps. */
+int fdcap_main(const struct cli *c, int argc, char **argv);
+/* inoreuse.c: a reused inode number under a held nodeid. */
+int inoreuse_main(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -349,7 +349,12 @@ usage(void)
 	    "device resets end the session, TAP\n"
 	    "  forgetrace [--seconds S] FORGET racing GETATTR, TAP\n"
 	    "  releaserace [--seconds S] RELEASE racing READ, TAP\n"
-	    "  secprobe   groups|xattr|secctx [--uid U --gid G]: identity checks, TAP\n");
+	    "  secprobe   groups|xattr|secctx [--uid U --gid G]: identity checks, TAP\n"
+	    "  fdcap      --dir NAME --files N [--forget K] [--open-reserve]: "
+	    "ENFILE\n"
+	    "             beyond the inode/fd cap, FORGET frees, TAP\n"
+	    "  inoreuse   [--rounds N] a reused inode number is a new nodeid, "
+	    "TAP\n");
 	exit(2);
 }
 
@@ -437,5 +442,9 @@ main(int argc, char **argv)
 		return releaserace_main(&c, argc, argv);
 	if (strcmp(argv[0], "secprobe") == 0)
 		return secprobe_main(&c, argc, argv);
+	if (strcmp(argv[0], "fdcap") == 0)
+		return fdcap_main(&c, argc, argv);
+	if (strcmp(argv[0], "inoreuse") == 0)
+		return inoreuse_main(&c, argc, argv);
 	usage();
 }

@@ -6,7 +6,8 @@
 # virsh is missing, so the demo stays light.
 set -e
 PKGS="meson ninja-build gcc clang pkg-config liburing-dev libseccomp-dev
-      qemu-system-x86 busybox-static cpio libclang-rt-14-dev python3 attr acl strace util-linux"
+      qemu-system-x86 busybox-static cpio libclang-rt-14-dev python3 attr acl strace util-linux
+      xfsprogs btrfs-progs"
 [ "${1:-}" != libvirt ] || PKGS="libvirt-daemon-system libvirt-clients
       libvirt-daemon-driver-qemu"
 missing=""

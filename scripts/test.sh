@@ -87,6 +87,20 @@ if [ -z "${PHX_SKIP_VM:-}" ] && [ -z "${PHX_SKIP_LIBVIRT:-}" ]; then
 	bash tests/vm/libvirt.sh --bin "$B/src/phoenixfsd"
 	count "vm libvirt (virsh start, kills, shutdown, reboot, destroy, install)" $?
 fi
+# ---- begin: host file systems and fd limits (issue 12 parts 2, 3) ----
+# fsmatrix --short: xfs, btrfs, overlayfs with --inode-file-handles=prefer,
+# 10 s crash runs, btrfs subvolumes and overlayfs copy-up (73 s on an
+# idle 2-CPU host, ~10 min at load 25);
+# fdlimit: 2,000 files under --rlimit-nofile=1024, prefer and never, with
+# virtiofsd's figures (21 s idle, ~2.5 min at load 25). The full runs:
+# scripts/matrix.sh.
+if [ -z "${PHX_SKIP_VM:-}" ]; then
+	bash tests/vm/fsmatrix.sh --short --bin "$B/src/phoenixfsd"
+	count "vm fsmatrix --short (xfs, btrfs, overlayfs)" $?
+	bash tests/vm/fdlimit.sh --files 2000 --bin "$B/src/phoenixfsd"
+	count "vm fdlimit (2,000 files, --rlimit-nofile=1024)" $?
+fi
+# ---- end: host file systems and fd limits ----
 if [ -z "${PHX_SKIP_BENCH:-}" ] && [ -x bench/compare.sh ]; then
 	bash bench/compare.sh --short --build "$B" --journal-cost ||
 	    echo "bench: comparison did not complete (figures only)"

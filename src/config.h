@@ -108,6 +108,7 @@ struct config {
 	bool allow_mmap;              /* --allow-mmap */
 	unsigned max_inodes;          /* table capacity */
 	unsigned max_handles;
+	unsigned max_fds;             /* --max-fds: table fds, 0 = rlimit's */
 	unsigned watchdog_ms;        /* 0 = off; default 5000 */
 	unsigned quarantine_crashes; /* N: default 3 */
 	unsigned degrade_after;      /* K: default 5 */

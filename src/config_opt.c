@@ -39,6 +39,7 @@ enum opt_id {
 	OPT_QUEUES,
 	OPT_MAX_INODES,
 	OPT_MAX_HANDLES,
+	OPT_MAX_FDS,
 	OPT_WATCHDOG,
 	OPT_QUARANTINE,
 	OPT_DEGRADE,
@@ -143,6 +144,7 @@ static const struct config_opt long_opts[] = {
     {"queues", OPT_QUEUES, true},
     {"max-inodes", OPT_MAX_INODES, true},
     {"max-handles", OPT_MAX_HANDLES, true},
+    {"max-fds", OPT_MAX_FDS, true},
     {"watchdog-ms", OPT_WATCHDOG, true},
     {"quarantine-crashes", OPT_QUARANTINE, true},
     {"degrade-after", OPT_DEGRADE, true},
@@ -346,6 +348,9 @@ set_option(struct config *cfg, enum opt_id id, const char *what,
 	case OPT_MAX_HANDLES:
 		return config_value_uint(what, val, 16, 1U << 24,
 		    &cfg->max_handles);
+	case OPT_MAX_FDS:
+		/* 0 = only the cap derived from RLIMIT_NOFILE (worker.c). */
+		return config_value_uint(what, val, 0, 1U << 30, &cfg->max_fds);
 	case OPT_WATCHDOG:
 		if (config_value_u64(val, &v64) < 0 ||
 		    (v64 != 0 && v64 < 100) || v64 > 3600000)

@@ -95,6 +95,9 @@ config_print_help(void)
 	    "  --queues N                   request queues, 1 to 8 [1]\n"
 	    "  --max-inodes N               inode table capacity [1048576]\n"
 	    "  --max-handles N              open handle capacity [65536]\n"
+	    "  --max-fds N                  fds the inode and handle tables "
+	    "hold, 0 = from\n"
+	    "                               RLIMIT_NOFILE [0]\n"
 	    "  --watchdog-ms N              stuck worker timeout, 0 = off "
 	    "[5000]\n"
 	    "  --quarantine-crashes N       crashes before a request is "
@@ -184,8 +187,8 @@ config_print(const struct config *cfg, FILE *f)
 	    STR(cfg->translate_uid), STR(cfg->translate_gid));
 	fprintf(f, "uid_map %s\ngid_map %s\npid_file %s\n", STR(cfg->uid_map),
 	    STR(cfg->gid_map), STR(cfg->pid_file));
-	fprintf(f, "max_inodes %u\nmax_handles %u\nwatchdog_ms %u\n",
-	    cfg->max_inodes, cfg->max_handles, cfg->watchdog_ms);
+	fprintf(f, "max_inodes %u\nmax_handles %u\nmax_fds %u\nwatchdog_ms %u\n",
+	    cfg->max_inodes, cfg->max_handles, cfg->max_fds, cfg->watchdog_ms);
 	fprintf(f, "quarantine_crashes %u\ndegrade_after %u\njournal %d\n",
 	    cfg->quarantine_crashes, cfg->degrade_after, cfg->journal);
 	fprintf(f, "poll_max_us %u\n", cfg->poll_max_us);

@@ -37,6 +37,13 @@ static int fh_mode;
 static int root_mnt_id = -1;
 static int mount_fd = -1;	/* open_by_handle_at refuses an O_PATH fd */
 
+/* A file handle as name_to_handle_at() fills it, or why it could not. */
+struct inode_fh {
+	struct file_handle h;
+	uint8_t b[INODE_FH_MAX];
+	int err;
+};
+
 #define MAX_TEMPS 16
 static __thread int temps[MAX_TEMPS];
 static __thread unsigned ntemps;
@@ -60,10 +67,23 @@ inode_set_file_handles(int mode)
 		if (mount_fd >= 0)
 			(void)fdtab_register(mount_fd);
 	}
+	/*
+	 * Handles are used only if the root's decodes: overlayfs without
+	 * index=on,nfs_export=on refuses to encode; a file system that
+	 * encodes but cannot decode would make every inode ESTALE. Without
+	 * them prefer keeps fds and mandatory answers EOPNOTSUPP.
+	 */
 	fh.h.handle_bytes = MAX_HANDLE_SZ;
-	if (mode != 0 && name_to_handle_at(REGION_FD_ROOT, "", &fh.h, &mnt,
-	    AT_EMPTY_PATH) == 0)
-		root_mnt_id = mnt;
+	root_mnt_id = -1;
+	if (mode != 0 && mount_fd >= 0 && name_to_handle_at(REGION_FD_ROOT, "",
+	    &fh.h, &mnt, AT_EMPTY_PATH) == 0) {
+		int fd = open_by_handle_at(mount_fd, &fh.h, O_PATH);
+
+		if (fd >= 0) {
+			close(fd);
+			root_mnt_id = mnt;
+		}
+	}
 }
 
 /*
@@ -120,12 +140,30 @@ inode_set_fd_budget(uint64_t fds)
 	fd_budget = fds;
 }
 
+/* Table fds in use: inodes' O_PATH fds, handles, closes still deferred. */
+static uint64_t
+fds_in_use(const struct region *r)
+{
+	return region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) +
+	    pin_deferred_all();
+}
+
 bool
 inode_fd_budget_ok(const struct region *r)
 {
-	return fd_budget == 0 ||
-	    region_load(&r->ihdr->fds) + region_load(&r->hhdr->live) +
-	    pin_deferred_all() < fd_budget;
+	return fd_budget == 0 || fds_in_use(r) < fd_budget;
+}
+
+/*
+ * A new inode fd may use the budget but its last quarter, kept for open
+ * files and directories: a guest whose lookups reached the cap (a find
+ * of a big tree, which the guest kernel may keep cached for good) can
+ * still open, list and read what it holds.
+ */
+static bool
+inode_fd_ok(const struct region *r)
+{
+	return fd_budget == 0 || fds_in_use(r) < fd_budget - fd_budget / 4;
 }
 
 void
@@ -340,6 +378,60 @@ inode_find(struct redo_txn *tx, dev_t dev, ino_t ino, uint64_t *ret_nodeid)
 			return err;                                            \
 	} while (0)
 
+/* The file handle of fd, if it is on the shared directory's mount. */
+static bool
+handle_of(int fd, struct inode_fh *fh)
+{
+	int mnt = -1;
+
+	fh->h.handle_bytes = INODE_FH_MAX;
+	if (name_to_handle_at(fd, "", &fh->h, &mnt, AT_EMPTY_PATH) < 0)
+		fh->err = errno == EOVERFLOW ? -EOPNOTSUPP : -errno;
+	else if (mnt != root_mnt_id)
+		fh->err = -EOPNOTSUPP; /* another mount, or none decodes */
+	else
+		return true;
+	return false;
+}
+
+/* Entry idx, kept as a file handle, holds exactly fh. */
+static bool
+same_handle(struct redo_txn *tx, uint64_t idx, const struct inode_fh *fh)
+{
+	const struct inode_fh_rec *f = &tx->r->ifh[idx];
+	uint64_t w[INODE_FH_MAX / 8];
+
+	if (redo_get(tx, &f->hdr) != ((uint64_t)(unsigned)fh->h.handle_type
+	    << 32 | fh->h.handle_bytes))
+		return false;
+	for (unsigned i = 0; i < INODE_FH_MAX / 8; i++)
+		w[i] = redo_get(tx, &((const uint64_t *)f->f_handle)[i]);
+	return memcmp(w, fh->h.f_handle, fh->h.handle_bytes) == 0;
+}
+
+/*
+ * Takes entry idx out of the (dev, ino) index without freeing it: its
+ * nodeid stays the guest's until FORGET (which then finds it unhashed)
+ * and resolves to its own, deleted, file (ESTALE).
+ */
+static int
+unhash(struct redo_txn *tx, uint64_t idx)
+{
+	struct region *r = tx->r;
+	struct inode_rec *e = &r->inodes[idx];
+	uint64_t i, *link, steps = 0;
+	int err;
+
+	link = &r->ihash[bucket(r, redo_get(tx, &e->dev), redo_get(tx, &e->ino))];
+	for (i = redo_get(tx, link); i != 0 && i != idx + 1 &&
+	     i <= r->hdr->inode_cap && steps++ < r->hdr->inode_cap;
+	     i = redo_get(tx, link))
+		link = &r->inodes[i - 1].hnext;
+	if (i == idx + 1)
+		SET(*link, redo_get(tx, &e->hnext));
+	return 0;
+}
+
 int
 inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
     uint64_t *ret_nodeid)
@@ -347,10 +439,7 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	struct region *r = tx->r;
 	struct inode_rec *e;
 	uint64_t idx, b, fh_head;
-	struct {
-		struct file_handle h;
-		uint8_t b[INODE_FH_MAX];
-	} fh;
+	struct inode_fh fh;
 	bool by_handle = false;
 	int64_t found;
 	int err;
@@ -358,7 +447,27 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	err = take_lock(tx);
 	if (err < 0)
 		return err;
+	/* Kept as a file handle, the inode needs no fd (--inode-file-handles). */
+	if (fh_mode != 0 && fd >= 0) {
+		by_handle = handle_of(fd, &fh);
+		if (!by_handle && fh_mode == 2)
+			return fh.err;
+	}
 	found = find(tx, dev, ino);
+	/*
+	 * An entry kept as a file handle pins nothing: its file may be gone
+	 * and its inode number reused by another (xfs, ext4 reuse them at
+	 * once). Another handle for the same (dev, ino) is another file.
+	 */
+	if (found >= 0 && by_handle &&
+	    redo_get(tx, &r->inodes[found].fd) == (uint64_t)-1 &&
+	    !same_handle(tx, (uint64_t)found, &fh)) {
+		if (redo_room(tx) < 2)
+			return -ENOSPC;
+		if ((err = unhash(tx, (uint64_t)found)) < 0)
+			return err;
+		found = -1;
+	}
 	if (found >= 0) {
 		e = &r->inodes[found];
 		if (redo_room(tx) < 1)
@@ -373,20 +482,8 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	}
 	if (fd < 0)
 		return -EBADF;
-	/* Kept as a file handle, the inode needs no fd (--inode-file-handles). */
-	if (fh_mode != 0) {
-		int mnt;
-
-		fh.h.handle_bytes = INODE_FH_MAX;
-		if (name_to_handle_at(fd, "", &fh.h, &mnt, AT_EMPTY_PATH) == 0 &&
-		    mnt == root_mnt_id)
-			by_handle = true;
-		else if (fh_mode == 2)
-			return errno == EOVERFLOW || mnt != root_mnt_id ?
-			    -EOPNOTSUPP : -errno;
-	}
 	/* On failure the fd stays the caller's: nothing is registered. */
-	if (!by_handle && !inode_fd_budget_ok(r))
+	if (!by_handle && !inode_fd_ok(r))
 		return -ENFILE;
 	if (redo_room(tx) < 22 || tx->nabort >= REDO_MAX_CLOSE ||
 	    tx->nclose >= REDO_MAX_CLOSE)
@@ -438,8 +535,7 @@ inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n)
 {
 	struct region *r = tx->r;
 	struct inode_rec *e;
-	uint64_t idx, gen, have, i, *link;
-	uint64_t steps = 0;
+	uint64_t idx, gen, have;
 	int err;
 
 	if (split(r, nodeid, &idx, &gen) < 0 || idx == 0)
@@ -458,14 +554,8 @@ inode_forget(struct redo_txn *tx, uint64_t nodeid, uint64_t n)
 	}
 	if (redo_room(tx) < 10)
 		return -ENOSPC;
-	/* Unlink from its hash chain. */
-	link = &r->ihash[bucket(r, redo_get(tx, &e->dev), redo_get(tx, &e->ino))];
-	for (i = redo_get(tx, link); i != 0 && i != idx + 1 &&
-	     i <= r->hdr->inode_cap && steps++ < r->hdr->inode_cap;
-	     i = redo_get(tx, link))
-		link = &r->inodes[i - 1].hnext;
-	if (i == idx + 1)
-		SET(*link, redo_get(tx, &e->hnext));
+	if ((err = unhash(tx, idx)) < 0)
+		return err;
 	if (redo_get(tx, &e->fd) != (uint64_t)-1) {
 		if ((err = redo_close_after_fn(tx, (int)redo_get(tx, &e->fd),
 		    close_unpinned, idx)) < 0)

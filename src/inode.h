@@ -77,6 +77,7 @@ uint64_t inode_high(struct region *r);
  * Caps the fds the inode and handle tables may hold together, so that
  * table growth answers ENFILE to the guest while the worker keeps the fds
  * it needs itself (eventfds, rings, a new incarnation's start). 0 = none.
+ * Inode fds stop at three quarters of it: the rest is for handles.
  */
 void inode_set_fd_budget(uint64_t fds);
 /* True if one more table fd fits the budget. */

@@ -207,9 +207,14 @@ pt_ref_fd(struct pt *pt, const struct pt_ctx *ctx, int fd,
 	uint64_t id;
 	int err;
 
-	err = inode_find(tx, st->st_dev, st->st_ino, &id);
+	/*
+	 * Known: the table keeps its own fd; ours goes now. Not when the
+	 * table may keep a file handle, which pins nothing: inode_ref()
+	 * then compares handles (the number may be another file's now).
+	 */
+	err = pt->cfg->inode_file_handles != CONFIG_IFH_NEVER ? -ENOENT :
+	    inode_find(tx, st->st_dev, st->st_ino, &id);
 	if (err == 0) {
-		/* Known: the table keeps its own fd; ours goes now. */
 		close(fd);
 		return inode_ref(tx, st->st_dev, st->st_ino, st->st_mode, -1,
 		    ret_nodeid);

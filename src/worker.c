@@ -53,6 +53,7 @@ count_fatal(void)
 static void
 restrict_self(const struct config *cfg)
 {
+	uint64_t budget = 0;
 	struct rlimit rl;
 	sigset_t all;
 	int err;
@@ -64,13 +65,18 @@ restrict_self(const struct config *cfg)
 		rl.rlim_cur -= 64;
 		setrlimit(RLIMIT_NOFILE, &rl);
 		/*
-		 * The tables stop 512 fds short of our own limit: what the
-		 * worker opens for itself, and fds a dead worker leaked until
-		 * the sweep closes them, must never make a recovery fail.
+		 * The tables stop 512 fds (a quarter of a small limit) short
+		 * of our own limit: what the worker opens for itself, and fds
+		 * a dead worker leaked until the sweep closes them, must never
+		 * make a recovery fail; the guest gets ENFILE, never EMFILE.
 		 */
-		if (rl.rlim_cur > 1024)
-			inode_set_fd_budget(rl.rlim_cur - 512);
+		budget = rl.rlim_cur - (rl.rlim_cur / 4 < 512 ?
+		    rl.rlim_cur / 4 : 512);
 	}
+	/* --max-fds: the operator's cap, one guest against the others. */
+	if (cfg->max_fds != 0 && (budget == 0 || cfg->max_fds < budget))
+		budget = cfg->max_fds;
+	inode_set_fd_budget(budget);
 	/* The keeper's handlers are flags in its copy: take the defaults. */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);

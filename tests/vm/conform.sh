@@ -15,6 +15,9 @@
 # system; the EXDEV checks use /dev/shm on the host and the guest's /tmp.
 #
 # usage: conform.sh [--bin PATH] [--virtiofsd PATH] [--timeout SEC] [--keep]
+#                   [--dir DIR] [--phx-arg ARG]...
+# --dir: where the shares (and the host reference) live, to test a given host
+# file system (tests/vm/fsmatrix.sh); --phx-arg: one more phoenixfsd option.
 # Exit 0 iff phoenixfsd matches the host on every check where virtiofsd does.
 # Ends with "N passed, N failed" (one line per check: passed when phoenixfsd
 # matches the host or virtiofsd does not either).
@@ -22,13 +25,16 @@ set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 . "$REPO/tests/lib.sh"
-BIN="" VFSD=/usr/lib/qemu/virtiofsd TIMEOUT=900 KEEP=0
+BIN="" VFSD=/usr/lib/qemu/virtiofsd TIMEOUT=900 KEEP=0 DIR=${TMPDIR:-/tmp}
+PARGS=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) BIN=$2; shift 2 ;;
 	--virtiofsd) VFSD=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--dir) DIR=$2; shift 2 ;;
+	--phx-arg) PARGS+=("$2"); shift 2 ;;
 	-h|--help) lib_usage "$0"; exit 0 ;;
 	*) echo "conform.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -41,7 +47,7 @@ lib_need_root conform.sh
 lib_need_exec conform.sh "$BIN" "(build it first)"
 lib_need_exec conform.sh "$VFSD"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/phx-conform.XXXXXX")
+T=$(mktemp -d "$DIR/phx-conform.XXXXXX")
 SHMO=$(mktemp -d /dev/shm/phx-conform.XXXXXX)
 DPID=""
 cleanup() {
@@ -92,7 +98,8 @@ guest_run() { # label; daemon command line follows
 }
 guest_run virtiofsd "$VFSD" -o source=@SHARE@ -o cache=auto -o xattr -o posix_acl \
     -o posix_lock -o flock
-guest_run phoenixfsd "$BIN" --shared-dir=@SHARE@ --cache=auto --xattr --posix-acl
+guest_run phoenixfsd "$BIN" --shared-dir=@SHARE@ --cache=auto --xattr --posix-acl \
+    ${PARGS[@]+"${PARGS[@]}"}
 
 # ---- comparison ------------------------------------------------------------
 # Reasons for checks where both daemons differ from the host, when known.

@@ -21,18 +21,21 @@
 #                      [--timeout SEC] [--hang-s 60] [--queues 1] [--cache auto]
 #                      [--fd-slack 8] [--jobs 2] [--max-files 200]
 #                      [--max-dirs 40] [--daemon-arg ARG]... [--keep]
+#                      [--dir DIR]
 # --signal SEGV sends SIGSEGV instead (the worker's fault handler runs, as
 # for a real fault). --seconds is workload time in the guest. --jobs: workload
 # instances run in parallel in the guest (on w0, w1, ..., each with its own
 # model and up to --max-files files and --max-dirs directories), so that
 # more requests are in flight when a worker dies. --hang-s: once a guest op
-# has blocked this long the guest counts as hung and is stopped.
+# has blocked this long the guest counts as hung and is stopped. --dir: where
+# the share lives (a given host file system, tests/vm/fsmatrix.sh).
 set -eu
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 . "$REPO/tests/lib.sh"
 BIN=$REPO/build/src/phoenixfsd SECS=60 EVERY=200 SIG=KILL SEED="" MAXSTALL=5000
 HANG=60 TIMEOUT="" QUEUES=1 CACHE=auto FDSLACK=8 KEEP=0 MAXFILES=200 MAXDIRS=40 JOBS=2
+DIR=${TMPDIR:-/tmp}
 DARGS=()
 
 usage() {
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--jobs) JOBS=$2; shift 2 ;;
 	--daemon-arg) DARGS+=("$2"); shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--dir) DIR=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "crash_kill.sh: unknown argument $1" >&2; usage ;;
 	esac
@@ -68,7 +72,7 @@ lib_need_root crash_kill.sh
 lib_need_exec crash_kill.sh "$BIN" "(build it first)"
 
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/phx-crash.XXXXXX")
+T=$(mktemp -d "$DIR/phx-crash.XXXXXX")
 SHARE=$T/share SOCK=$T/vhost.sock PIDF=$T/keeper.pid OUT=$T/out
 DPID="" RPID="" TPID="" KPID=""
 cleanup() {
