@@ -71,29 +71,39 @@ parse_sig(const char *s, int dflt)
 	return dflt;
 }
 
+/* "name[:count][:sig]" into name, *count (if given), *sig (dflt). */
+static void
+parse_point(const char *e, char *name, size_t size, unsigned long *count,
+    int *sig, int dflt)
+{
+	char buf[192], *c1, *c2;
+
+	if (e == NULL || strlen(e) >= sizeof(buf))
+		return;
+	strcpy(buf, e);
+	c1 = strchr(buf, ':');
+	if (c1 != NULL) {
+		*c1++ = '\0';
+		c2 = strchr(c1, ':');
+		if (c2 != NULL)
+			*c2++ = '\0';
+		if (*c1 != '\0')
+			*count = strtoul(c1, NULL, 10);
+		*sig = parse_sig(c2, dflt);
+	}
+	if (strlen(buf) < size)
+		strcpy(name, buf);
+}
+
 static void
 parse(void)
 {
 	const char *e = getenv("PHX_CRASH");
-	char buf[192], *c1, *c2;
+	char *c1, *c2;
 
-	if (e != NULL && strlen(e) < sizeof(buf)) {
-		strcpy(buf, e);
-		c1 = strchr(buf, ':');
-		if (c1 != NULL) {
-			*c1++ = '\0';
-			c2 = strchr(c1, ':');
-			if (c2 != NULL)
-				*c2++ = '\0';
-			if (*c1 != '\0')
-				cp_count = strtoul(c1, NULL, 10);
-			cp_sig = parse_sig(c2, SIGKILL);
-		}
-		if (cp_count == 0)
-			cp_count = 1;
-		if (strlen(buf) < sizeof(cp_name))
-			strcpy(cp_name, buf);
-	}
+	parse_point(e, cp_name, sizeof(cp_name), &cp_count, &cp_sig, SIGKILL);
+	if (cp_count == 0)
+		cp_count = 1;
 	e = getenv("PHX_DELAY");
 	for (unsigned k = 0; e != NULL && *e != '\0' && k < DP_MAX; k++) {
 		const char *end = strchrnul(e, ',');
@@ -119,21 +129,7 @@ parse(void)
 		}
 	}
 	e = getenv("PHX_CRASH_RECUR");
-	if (e != NULL && strlen(e) < sizeof(buf)) {
-		strcpy(buf, e);
-		c1 = strchr(buf, ':');
-		if (c1 != NULL) {
-			*c1++ = '\0';
-			c2 = strchr(c1, ':');
-			if (c2 != NULL)
-				*c2++ = '\0';
-			if (*c1 != '\0')
-				rc_max = strtoul(c1, NULL, 10);
-			rc_sig = parse_sig(c2, SIGSEGV);
-		}
-		if (strlen(buf) < sizeof(rc_name))
-			strcpy(rc_name, buf);
-	}
+	parse_point(e, rc_name, sizeof(rc_name), &rc_max, &rc_sig, SIGSEGV);
 	e = getenv("PHX_CRASH_UNIQUE");
 	if (e != NULL && *e != '\0') {
 		char *end;

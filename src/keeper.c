@@ -676,6 +676,23 @@ clear_cloexec_of_state(struct keeper *k)
 }
 
 /*
+ * True (and the upgrade refused) if fd no longer names the file the
+ * operator sent: its number then belongs to someone else (a table's fd
+ * after a sweep), so it leaves the keeper's list and is never closed.
+ */
+static bool
+upgrade_swapped(struct keeper *k, int fd)
+{
+	if (upgrade_check(fd, &k->upgrade_id) == 0)
+		return false;
+	log_warnx("upgrade refused: fd %d is no longer the binary the "
+	    "operator sent", fd);
+	k->r.health->upgrades_refused++;
+	fdtab_keeper_del(&k->r, fd);
+	return true;
+}
+
+/*
  * DESIGN 8: probe the new binary against the region, stop the worker,
  * exec. Returns only if the upgrade did not happen.
  */
@@ -690,13 +707,8 @@ do_upgrade(struct keeper *k)
 
 	k->upgrade_fd = -1;
 	/* Fail closed: only ever execute the file the operator sent. */
-	if (upgrade_check(fd, &k->upgrade_id) < 0) {
-		log_warnx("upgrade refused: fd %d is no longer the binary the "
-		    "operator sent", fd);
-		k->r.health->upgrades_refused++;
-		fdtab_keeper_del(&k->r, fd);
+	if (upgrade_swapped(k, fd))
 		return;
-	}
 	if (!argv_ok || !elf_is_static(fd)) {
 		log_warnx("upgrade refused: %s", !argv_ok ? "our command line "
 		    "was not saved" : "the new binary is not statically linked "
@@ -728,13 +740,8 @@ do_upgrade(struct keeper *k)
 	stats_upgrading(&k->r);
 	stop_worker(k);
 	/* No worker shares the table any more: this check is final. */
-	if (upgrade_check(fd, &k->upgrade_id) < 0) {
-		log_warnx("upgrade refused: fd %d is no longer the binary the "
-		    "operator sent", fd);
-		k->r.health->upgrades_refused++;
-		fdtab_keeper_del(&k->r, fd);
+	if (upgrade_swapped(k, fd))
 		return;
-	}
 	clear_cloexec_of_state(k);
 	/* The OOM counter survives the exec (DESIGN 6 after an upgrade). */
 	if (k->oom_fd >= 0 && clear_cloexec(k->oom_fd) == 0) {
