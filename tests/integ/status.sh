@@ -113,6 +113,8 @@ grep 'errors=' "$S/bench" | sed 's/^/# /'
 grep -q 'errors=0 proto_errors=0' "$S/bench" && [ $rc -eq 0 ]
 lib_tap $? "kill: the workload saw no error"
 n=$(grep -c 'recovered from a worker kill: guest stall' "$S/log")
+[ "$n" -eq 1 ] || grep -E 'recover|ended|died|watchdog' "$S/log" | head -8 |
+    sed 's/^/# /'
 [ "$n" -eq 1 ]
 lib_tap $? "kill: one warn line for the crash and its recovery ($n)"
 grep 'recovered from' "$S/log" | sed 's/^/# /'
