@@ -18,9 +18,16 @@ ninja -C "$B" || { echo "0 passed, 1 failed"; exit 1; }
 
 pass=0
 fail=0
+# Each count line says how long its step took (since the previous count):
+# CI must stay under 60 minutes, and this is where the time goes.
+t_start=$(date +%s)
+t_last=$t_start
 count() { # name, status
-	if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "PASS: $1"
-	else fail=$((fail + 1)); echo "FAIL: $1"; fi
+	_now=$(date +%s)
+	_took="$((_now - t_last)) s"
+	t_last=$_now
+	if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "PASS: $1 ($_took)"
+	else fail=$((fail + 1)); echo "FAIL: $1 ($_took)"; fi
 }
 
 suites=${PHX_SUITES:-"unit front integ crash"}
@@ -104,6 +111,8 @@ fi
 if [ -z "${PHX_SKIP_BENCH:-}" ] && [ -x bench/compare.sh ]; then
 	bash bench/compare.sh --short --build "$B" --journal-cost ||
 	    echo "bench: comparison did not complete (figures only)"
+	echo "bench: $(($(date +%s) - t_last)) s"
 fi
+echo "total: $(($(date +%s) - t_start)) s"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

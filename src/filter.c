@@ -37,6 +37,9 @@
 #include "filter.h"
 #include "region.h"
 
+/* getsockopt(SOL_SOCKET, ...) names the worker reads (worker.c). */
+static const int sockopt_names[] = { SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN };
+
 static const char *const allowed[] = {
 	/* file data and metadata */
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv",
@@ -224,6 +227,11 @@ add_arg_rules(scmp_filter_ctx ctx)
 	/* The first worker accepts the one connection (worker.c). */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(accept4), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, REGION_FD_LISTEN));
+	/* worker.c is_conn(): what a socket an earlier worker accepted is. */
+	for (size_t i = 0; i < nitems(sockopt_names) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getsockopt),
+		    2, SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
+		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)sockopt_names[i]));
 	/* send() on the connection or the syslog socket: no address. */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1,
 	    SCMP_A4_64(SCMP_CMP_EQ, 0));

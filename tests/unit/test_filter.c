@@ -129,6 +129,13 @@ allowed_workload(void)
 	fd = accept4(REGION_FD_LISTEN, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0 || send(fd, "x", 1, MSG_NOSIGNAL) != 1)
 		return 15;
+	/* worker.c is_conn(): the type of a socket a dead worker accepted */
+	int v;
+	socklen_t vl = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &vl) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0)
+		return 17;
 	close(fd);
 	/* rlimits and signals of our own */
 	struct rlimit rl;
@@ -163,7 +170,8 @@ enum what {
 	IOCTL_FIONREAD, IOCTL_TIOCSTI, CLONE_FORK, CLONE_NEWUSER_, CLONE_THREAD_NS,
 	CLONE3, PRCTL_SECCOMP, PRCTL_DUMPABLE, SECCOMP_SYSCALL, SOCKET_INET,
 	SOCKET_UNIX, CONNECT, SENDTO_ADDR, KILL_PARENT, TGKILL_PARENT,
-	PRLIMIT_PARENT, ACCEPT_OTHER, URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
+	PRLIMIT_PARENT, ACCEPT_OTHER, GETSOCKOPT_PEERCRED,
+	URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
 	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
 	/* the keeper's own calls, under its filter */
 	KEEPER_ALLOWED, KEEPER_THEN_WORKER, KEEPER_TWICE, EXECVEAT_PATH,
@@ -381,6 +389,12 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 		case ACCEPT_OTHER:
 			rc = accept4(0, NULL, NULL, 0);
 			break;
+		case GETSOCKOPT_PEERCRED: {
+			struct ucred uc;
+			socklen_t ul = sizeof(uc);
+			rc = getsockopt(0, SOL_SOCKET, SO_PEERCRED, &uc, &ul);
+			break;
+		}
 		case URING_REGISTER_BUFFERS:
 			rc = (int)syscall(SYS_io_uring_register, 0, 0, NULL, 0);
 			break;
@@ -542,6 +556,7 @@ main(void)
 		{TGKILL_PARENT, "tgkill of the keeper"},
 		{PRLIMIT_PARENT, "prlimit of the keeper"},
 		{ACCEPT_OTHER, "accept4 on another fd"},
+		{GETSOCKOPT_PEERCRED, "getsockopt(SO_PEERCRED)"},
 		{URING_REGISTER_BUFFERS, "io_uring_register(REGISTER_BUFFERS)"},
 		{UNSHARE, "unshare"}, {SETNS, "setns"}, {EXECVE, "execve"},
 		{BPF, "bpf"}, {USERFAULTFD, "userfaultfd"},
