@@ -67,7 +67,7 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 	bash tests/vm/e2e_ext.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"
 	count "vm e2e_ext: xattrs, ACLs, locks, the rest (phoenixfsd)" $?
 	# Guest reboots, panic, system_reset, driver reload, kills around
-	# each reset (issue 11; needs the crash-point build). 108 s at load 3-5.
+	# each reset (issue 11; needs the crash-point build). 108-220 s at load 3-6.
 	bash tests/vm/reboot.sh --bin "$B/src/phoenixfsd"
 	count "vm reboot: device reset ends the session (phoenixfsd)" $?
 	for t in tests/vm/crash_*.sh; do
