@@ -78,6 +78,34 @@ settle_fds(int pid, int want, int ms)
 	return n;
 }
 
+/*
+ * The daemon's table sizes from CMD's output (phoenixfsd --status --json):
+ * inodes in use, those holding an fd, handles in use. 0 or -1.
+ */
+static int
+status_tables(const char *cmd, unsigned long long t[3])
+{
+	static const char *const key[3] = {"\"inodes\":{\"used\":",
+		"\"with_fd\":", "\"handles\":{\"used\":"};
+	char out[8192], *p;
+	size_t n;
+	FILE *f = popen(cmd, "r");
+
+	memset(t, 0, 3 * sizeof(*t));
+	if (f == NULL)
+		return -1;
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	if (pclose(f) != 0)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		if ((p = strstr(out, key[i])) == NULL)
+			return -1;
+		t[i] = strtoull(p + strlen(key[i]), NULL, 10);
+	}
+	return 0;
+}
+
 /* Creates (or reuses) dir/name, keeps its handle; 0 or -errno. */
 static int
 make_file(struct fusec *fc, uint64_t dir, const char *name,
@@ -276,8 +304,11 @@ remount_main(const struct cli *c, int argc, char **argv)
  * sequence) and INIT with no DESTROY. The INIT must be answered as the
  * first, the old nodeid and fh be stale, the new session work, and the
  * fd count of PID after each boot equal the one after the first (K more
- * allowed, for a respawned worker's own fds). The worker may be killed
- * anywhere (crash-points test): replies then come from the replay.
+ * allowed, for a respawned worker's own fds). With --status-cmd CMD (a
+ * shell command printing phoenixfsd --status --json) the table sizes
+ * after each boot (inodes, inodes holding an fd, handles) must equal
+ * those after the first reset too. The worker may be killed anywhere
+ * (crash-points test): replies then come from the replay.
  */
 int
 reboot_main(const struct cli *c, int argc, char **argv)
@@ -288,8 +319,12 @@ reboot_main(const struct cli *c, int argc, char **argv)
 		{"files", required_argument, NULL, 'n'},
 		{"slack", required_argument, NULL, 'k'},
 		{"settle-ms", required_argument, NULL, 's'},
+		{"status-cmd", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *status_cmd = NULL;
+	unsigned long long tab[3], tab1[3] = {0};
+	int tbad = 0;
 	int pid = 0, boots = 3, nfiles = 50, slack = 0, settle = 3000, ch, r;
 	int one = -1, n, bad = 0, b;
 	struct fuse_entry_out d, first = {0};
@@ -306,6 +341,7 @@ reboot_main(const struct cli *c, int argc, char **argv)
 		case 'n': nfiles = atoi(optarg); break;
 		case 'k': slack = atoi(optarg); break;
 		case 's': settle = atoi(optarg); break;
+		case 'c': status_cmd = optarg; break;
 		default: return 2;
 		}
 	}
@@ -360,12 +396,29 @@ reboot_main(const struct cli *c, int argc, char **argv)
 		if (one < 0)
 			one = n;
 		snprintf(buf, sizeof(buf), "  fds after boot %d: %d (after "
-		    "boot 1: %d, slack %d)", b + 1, n, one, slack);
+		    "the first reset: %d, slack %d)", b + 1, n, one, slack);
 		cli_tap(n <= one + slack, buf, 0, NULL);
 		bad += n > one + slack;
+		if (status_cmd == NULL)
+			continue;
+		r = status_tables(status_cmd, tab);
+		if (r == 0 && b == 1)
+			memcpy(tab1, tab, sizeof(tab));
+		snprintf(buf, sizeof(buf), "  tables after boot %d: inodes "
+		    "%llu (%llu with an fd), handles %llu (after the first "
+		    "reset: %llu %llu %llu)", b + 1, tab[0], tab[1], tab[2], tab1[0],
+		    tab1[1], tab1[2]);
+		cli_tap(r == 0 && memcmp(tab, tab1, sizeof(tab)) == 0, buf, r,
+		    r < 0 ? "--status-cmd failed" : NULL);
+		tbad += r < 0 || memcmp(tab, tab1, sizeof(tab)) != 0;
 	}
-	printf("# boots %d, fds after the first reset %d, mismatches %d\n",
-	    b, one, bad);
+	printf("# boots %d, fds after the first reset %d, mismatches %d", b,
+	    one, bad);
+	if (status_cmd != NULL)
+		printf("; tables after it: inodes %llu (%llu with an fd), "
+		    "handles %llu, mismatches %d", tab1[0], tab1[1], tab1[2],
+		    tbad);
+	printf("\n");
 	(void)fusec_lookup(fc, 1, dname, &d);
 	for (int i = 0; i < nfiles; i++) {
 		snprintf(name, sizeof(name), "f%d", i);

@@ -67,7 +67,7 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 	bash tests/vm/e2e_ext.sh --daemon phoenixfsd --bin "$B/src/phoenixfsd"
 	count "vm e2e_ext: xattrs, ACLs, locks, the rest (phoenixfsd)" $?
 	# Guest reboots, panic, system_reset, driver reload, kills around
-	# each reset (issue 11; needs the crash-point build). ~4 min.
+	# each reset (issue 11; needs the crash-point build). 108-220 s at load 3-6.
 	bash tests/vm/reboot.sh --bin "$B/src/phoenixfsd"
 	count "vm reboot: device reset ends the session (phoenixfsd)" $?
 	for t in tests/vm/crash_*.sh; do
@@ -92,7 +92,7 @@ fi
 # is missing, starts and stops its own virtlogd and libvirtd.
 if [ -z "${PHX_SKIP_VM:-}" ] && [ -z "${PHX_SKIP_LIBVIRT:-}" ]; then
 	bash tests/vm/libvirt.sh --bin "$B/src/phoenixfsd"
-	count "vm libvirt (virsh start, kills, shutdown, reboot, destroy, install)" $?
+	count "vm libvirt (virsh start, kills, shutdown, reboot, reset, destroy, install)" $?
 fi
 # ---- begin: host file systems and fd limits (issue 12 parts 2, 3) ----
 # fsmatrix --short: xfs, btrfs, overlayfs with --inode-file-handles=prefer,

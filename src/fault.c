@@ -153,19 +153,6 @@ fault_clear(struct region *r, uint64_t key)
 }
 
 void
-fault_session_reset(struct region *r)
-{
-	for (unsigned i = 0; i < REGION_POISON_MAX; i++) {
-		region_store(&r->health->poison[i].crashes, 0);
-		region_store(&r->health->poison[i].key, 0);
-	}
-	region_store(&r->hdr->failed_recoveries, 0);
-	region_store(&r->hdr->degraded, 0);
-	if (r == fault_region)
-		__atomic_store_n(&poison_any, false, __ATOMIC_RELAXED);
-}
-
-void
 fault_count_all_active(struct region *r)
 {
 	if (fault_region == NULL)

@@ -42,11 +42,5 @@ void fault_count(struct region *r, uint64_t key);
 void fault_count_all_active(struct region *r);
 /* Forgets key once its activity is settled (answered or quarantined). */
 void fault_clear(struct region *r, uint64_t key);
-/*
- * A new guest session (device reset, a second FUSE_INIT after the old
- * session's end): the old guest's poison keys, failed-recovery count and
- * degraded mode go. Called by the session-end code (DESIGN 7).
- */
-void fault_session_reset(struct region *r);
 
 #endif

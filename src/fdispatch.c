@@ -174,7 +174,11 @@ secctx_apply(struct op_args *a, int err, const char *child)
  * chunk. A kill at any point leaves initialized = 1 and stopped = 1 until
  * that commit: the replay of this INIT finishes the same sweep, and no
  * other request sees a session in between but the old one being swept
- * (which the new kernel never uses).
+ * (which the new kernel never uses). The worker's in-memory poison flag
+ * (fault.c poison_any) needs no reset of its own: the fault_end() of
+ * this INIT, after the commit, clears its key and so rescans the now
+ * empty table. A plain clear of the table after the commit (not logged)
+ * would also drop a key the keeper's watchdog counted in between.
  *
  * What QEMU 7.2.22 sends (logged with --debug by tests/vm/reboot.sh; a
  * guest reset reaches vhost-user-fs as virtio_set_status(0)), per queue

@@ -515,7 +515,7 @@ stop_worker(struct keeper *k)
  * window (2 x the watchdog period) without a death, not by recovery alone:
  * a crash that recurs outside any request (a vhost-user message, a ring
  * parse, a push) then reaches backoff and degraded mode. Degraded mode is
- * left at a new guest session (fault_session_reset) or, as a probe, after
+ * left at a new guest session (fdispatch.c session_end()) or, as a probe, after
  * 6 watchdog periods in it without a death: one more failure then
  * re-enters it at once.
  */

@@ -89,8 +89,9 @@ fi
 # first entry, mid-handles after chunks, among the inodes), as the sweep
 # starts, and right after the new INIT (fdispatch.after_reset: the first
 # request after it). Every new INIT must be answered as the first, the
-# old ids be stale, the new session work and the fd count come back to
-# the first reset's (slack 8 for a respawned worker's own fds).
+# old ids be stale, the new session work, the fd count come back to the
+# first reset's (slack 8 for a respawned worker's own fds) and the table
+# sizes (--status --json: inodes, inodes with an fd, handles) equal them.
 if [ -x "$FRONT" ]; then
 	for spec in ${PHX_CRASH_RESET_SPECS:-vu.get_vring_base:1 \
 	    vu.get_vring_base:2 vu.reset_stopped:1 pt.destroy_chunk:1 \
@@ -103,7 +104,9 @@ if [ -x "$FRONT" ]; then
 			tap_ok 1 "$spec: daemon started"; show_log 20; continue
 		fi
 		out=$(timeout 180 "$FRONT" --socket "$SOCK" reboot \
-		    --pid "$KEEPER" --boots 3 --files 50 --slack 8 2>&1)
+		    --pid "$KEEPER" --boots 3 --files 50 --slack 8 \
+		    --status-cmd "'$DAEMON' --status --json --pid-file='$PIDF'" \
+		    2>&1)
 		rc=$?
 		echo "$out" | grep -E '^not ok|^# boots' | sed 's/^/# /'
 		tap_ok $rc "$spec: 3 reboots, each INIT ends the old session"

@@ -10,17 +10,17 @@
 #      writes and reads files while the worker is killed twice, with no
 #      error; --status, given libvirt's pid file, counts the two kills;
 #   2. `virsh shutdown` (ACPI power button: the guest powers off), then
-#      `virsh start`, `virsh reboot` (the guest mounts the share again once
-#      the device-reset support is in: until then an expected failure,
-#      XFAIL) and `virsh destroy`: after each stop no phoenixfsd process,
-#      socket or pid file is left;
+#      `virsh start`, `virsh reboot` and `virsh reset` during guest I/O
+#      (the guest mounts the share again and works, on the same phoenixfsd:
+#      no second process, socket or pid file) and `virsh destroy`: after
+#      each stop no phoenixfsd process, socket or pid file is left;
 #   3. without <binary path>: `meson install` puts the vhost-user
 #      description in /usr/share/qemu/vhost-user/ and libvirt starts the
 #      installed phoenixfsd through it (uninstalled at the end).
 # Installs libvirt (scripts/deps.sh libvirt) if virsh is missing. Root.
 #
 # usage: libvirt.sh [--bin PATH] [--timeout SEC] [--keep] [--no-install]
-# Ends with "N passed, N failed" (XFAIL lines are not failures).
+# Ends with "N passed, N failed".
 set -u
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,7 +39,7 @@ BIN=$(readlink -f "$BIN")
 command -v virsh >/dev/null || "$REPO/scripts/deps.sh" libvirt ||
     { echo "libvirt.sh: cannot install libvirt"; exit 1; }
 
-PASS=0 FAIL=0 XFAIL=0
+PASS=0 FAIL=0
 T=$(mktemp -d /tmp/phx-libvirt.XXXXXX)
 chmod 755 "$T" # QEMU runs as libvirt-qemu: it reads the kernel and initrd
 DOM=phx-libvirt-$$
@@ -51,7 +51,9 @@ cleanup() {
 	virsh destroy "$DOM" >/dev/null 2>&1
 	virsh undefine "$DOM" >/dev/null 2>&1
 	if [ -n "$INSTALLED" ]; then
-		xargs rm -f <"$T/installed"
+		# files, then the directories meson made (if now empty)
+		while read -r f; do [ -d "$f" ] || rm -f "$f"; done <"$T/installed"
+		while read -r f; do [ ! -d "$f" ] || rmdir "$f" 2>/dev/null; done <"$T/installed"
 		echo "# uninstalled: $(tr '\n' ' ' <"$T/installed")"
 	fi
 	[ -z "$STARTED_LIBVIRTD" ] || { kill "$STARTED_LIBVIRTD"; lib_wait_exit "$STARTED_LIBVIRTD" 100; }
@@ -218,6 +220,19 @@ nothing_left() {
 	[ -z "$p" ] && [ -z "$s" ] && [ -z "$f" ]
 	chk $? "$1: no phoenixfsd process (${p:-none}), socket (${s:-none}) or pid file (${f:-none}) left"
 }
+# same_daemon WHAT: the domain still runs on the phoenixfsd libvirt started
+# (pid P1, N1 processes: launcher, keeper, worker), no second one, one
+# socket and one pid file
+same_daemon() {
+	local pf p s f
+	pf=$(fs_pidfile)
+	p=$(our_pids | wc -l)
+	s=$(ls /var/lib/libvirt/qemu/domain-*-"$DOM"/fs*-fs.sock 2>/dev/null | wc -l)
+	f=$(ls /run/libvirt/qemu/*"$DOM"-fs*.pid 2>/dev/null | wc -l)
+	[ "$(cat "$pf" 2>/dev/null)" = "$P1" ] && [ "$p" = "$N1" ] &&
+	    [ "$s" = 1 ] && [ "$f" = 1 ]
+	chk $? "$1: the same phoenixfsd serves (pid $(cat "$pf" 2>/dev/null), was $P1; $p processes, were $N1; $s socket, $f pid file)"
+}
 show_argv() {
 	local pf pid
 	pf=$(fs_pidfile)
@@ -268,8 +283,8 @@ chk $? "no guest error across the two worker kills"
 chk $? "the host sees the guest's $(ls "$SHARE"/io.1 | wc -l) files"
 grep -a 'recovered from' /var/log/libvirt/qemu/"$DOM"-fs0-virtiofsd.log 2>/dev/null | sed 's/^/# /'
 
-# ---- 2. virsh shutdown, start, reboot, destroy ----------------------------
-echo "== 2. shutdown, start, reboot, destroy"
+# ---- 2. virsh shutdown, start, reboot, reset, destroy ---------------------
+echo "== 2. shutdown, start, reboot, reset, destroy"
 # power_off N: after virsh shutdown/reboot, the guest powers off at the
 # ACPI button if it sees it, else when told through the share
 power_off() {
@@ -290,32 +305,35 @@ wait_console "PHX-READY 2" 120
 grep -qa "PHX-IO 2 files=[1-9][0-9]* errors=0 bad=0" "$T/console.log"
 chk $? "boot 2: I/O without error"
 show_argv
-P1=$FSPID
+P1=$FSPID N1=$(our_pids | wc -l)
 virsh reboot "$DOM" >"$T/virsh.out" 2>&1
 chk $? "virsh reboot accepted"
 power_off 2
-# the third boot: mounted (or not), then the script's first line
-end=$((SECONDS + TIMEOUT))
-while [ $SECONDS -le $end ] && [ "$(grep -ac 'PHX-MOUNTED\|PHX-MOUNT-FAILED' "$T/console.log")" -lt 3 ]; do
-	sleep 0.5
-done
-if wait_console "PHX-BOOT 3\|PHX-NO-SHARE\|PHX-EXIT" 30 &&
-    grep -qa "PHX-BOOT 3" "$T/console.log"; then
-	lib_ok "the guest rebooted (boot 3)"
-	touch "$SHARE/ctl/stop-io.3"
-	if wait_console "PHX-READY 3" 60 &&
-	    grep -qa "PHX-IO 3 files=[1-9][0-9]* errors=0 bad=0" "$T/console.log"; then
-		lib_ok "after virsh reboot the share works (boot 3)"
-	else
-		XFAIL=$((XFAIL + 1))
-		echo "XFAIL - after virsh reboot the share works: needs the device-reset support (issue 11 part 1, branch reset); console:"
-		grep -a "PHX-\|virtio\|fuse" "$T/console.log" | tail -n 5 | sed 's/^/#   /'
-	fi
-else
-	XFAIL=$((XFAIL + 1))
-	echo "XFAIL - the guest rebooted and mounted the share: needs the device-reset support (issue 11 part 1, branch reset); console:"
-	grep -a "PHX-\|virtio\|fuse" "$T/console.log" | tail -n 5 | sed 's/^/#   /'
-fi
+# libvirt's reboot: the guest powers off (umount: DESTROY), libvirt resets
+# the machine (system_reset) and keeps QEMU and phoenixfsd running
+wait_console "PHX-IO-RUNNING 3\|PHX-NO-SHARE" "$TIMEOUT" &&
+    grep -qa "PHX-IO-RUNNING 3" "$T/console.log"
+chk $? "after virsh reboot the guest mounted the share and writes (boot 3)"
+same_daemon "virsh reboot"
+# virsh reset: a hard reset during the guest's I/O (requests in flight,
+# no DESTROY): the next INIT ends the old session (DESIGN 7)
+sleep 2
+virsh reset "$DOM" >"$T/virsh.out" 2>&1
+chk $? "virsh reset during guest I/O accepted ($(head -c 120 "$T/virsh.out" | tr '\n' ' '))"
+wait_console "PHX-IO-RUNNING 4\|PHX-NO-SHARE" "$TIMEOUT" &&
+    grep -qa "PHX-IO-RUNNING 4" "$T/console.log"
+chk $? "after virsh reset the guest mounted the share and writes (boot 4)"
+touch "$SHARE/ctl/stop-io.4"
+wait_console "PHX-READY 4" 120
+grep -a "PHX-IO 4 " "$T/console.log" | sed 's/^/# /'
+grep -qa "PHX-IO 4 files=[1-9][0-9]* errors=0 bad=0" "$T/console.log"
+chk $? "boot 4: I/O without error after the reset"
+n3=$(ls "$SHARE"/io.3 2>/dev/null | wc -l)
+[ "$n3" -gt 0 ]
+chk $? "the host sees the $n3 files boot 3 wrote before the reset"
+same_daemon "virsh reset"
+grep -a 'ending the old session\|recovered from' \
+    /var/log/libvirt/qemu/"$DOM"-fs0-virtiofsd.log 2>/dev/null | sed 's/^/# /'
 # (a guest that lost its share powers itself off: then nothing to destroy)
 virsh destroy "$DOM" >"$T/virsh.out" 2>&1
 st=$?
@@ -377,5 +395,5 @@ fi
 echo "# virtiofsd log of libvirt:"
 tail -n 5 /var/log/libvirt/qemu/"$DOM"-fs0-virtiofsd.log 2>/dev/null | sed 's/^/#   /'
 [ "$FAIL" = 0 ] || { echo "== console"; tail -n 30 "$T/console.log"; }
-echo "$PASS passed, $FAIL failed${XFAIL:+, $XFAIL expected failures (XFAIL)}"
+echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
