@@ -216,6 +216,11 @@ setup(void)
 	if (fd < 0 || dup2(fd, REGION_FD_ROOT) < 0 || fstat(fd, &root_st) < 0)
 		abort();
 	close(fd);
+	/* The daemon reaches /proc only through REGION_FD_PROC (no path). */
+	fd = open("/proc", O_PATH | O_DIRECTORY);
+	if (fd < 0 || dup2(fd, REGION_FD_PROC) < 0)
+		abort();
+	close(fd);
 	memset(&cfg, 0, sizeof(cfg)); /* config_defaults() is private */
 	cfg.cache = CONFIG_CACHE_AUTO;
 	cfg.readdirplus = true;
