@@ -10,6 +10,16 @@
  *   guestsec special NAME.. CREATE without O_EXCL of each existing NAME in
  *                           the root (a FIFO, a device node): an error,
  *                           in time, and the daemon still serving
+ *   guestsec owner PLAIN SUID1 SUID2
+ *                           under a --translate-uid/-gid map that
+ *                           sends guest root elsewhere: PLAIN (0755) and
+ *                           SUIDn (04755) are host files of an owner no
+ *                           guest id maps to. SETATTR 04755 of PLAIN is
+ *                           refused, 02755 keeps no S_ISGID; a WRITE
+ *                           (no KILL_SUIDGID flag) to SUID1 and a
+ *                           truncating SETATTR of SUID2 clear S_ISUID,
+ *                           as for a host writer without CAP_FSETID;
+ *                           a file the guest made may still get 04755
  *   guestsec ringgone       a slow request held in the pool (PHX_DELAY
  *                           queue.pool_job on the daemon) while a memory
  *                           table without the rings arrives, then the
@@ -147,6 +157,85 @@ c_special(struct fusec *fc, int argc, char **argv)
 	return cli_tap_end();
 }
 
+/* The mode bits of nodeid now (07777), or a negative errno. */
+static int
+mode_of(struct fusec *fc, uint64_t nodeid)
+{
+	struct fuse_attr_out a;
+	int r = fusec_getattr(fc, nodeid, &a);
+
+	return r < 0 ? r : (int)(a.attr.mode & 07777);
+}
+
+static int
+c_owner(struct fusec *fc, int argc, char **argv)
+{
+	struct fuse_setattr_in in;
+	struct fuse_attr_out a;
+	struct fuse_entry_out e[3];
+	struct fuse_open_out o;
+	char extra[96];
+	uint64_t mine = 0;
+	int r, m;
+
+	if (argc != 3)
+		return 2;
+	for (int i = 0; i < 3; i++) {
+		r = fusec_lookup(fc, 1, argv[i], &e[i]);
+		cli_tap(r == 0, "LOOKUP of a host-owned file", r, argv[i]);
+		if (r < 0)
+			return cli_tap_end();
+	}
+	/* chmod u+s of a file whose owner the guest cannot be. */
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_MODE;
+	in.mode = 04755;
+	r = fusec_setattr(fc, e[0].nodeid, &in, &a);
+	m = mode_of(fc, e[0].nodeid);
+	snprintf(extra, sizeof(extra), "answer %d, mode now %o", r, m);
+	cli_tap(r == -EPERM && m == 0755,
+	    "SETATTR 04755 of a host file no guest id owns: EPERM", r, extra);
+	in.mode = 02755;
+	r = fusec_setattr(fc, e[0].nodeid, &in, &a);
+	m = mode_of(fc, e[0].nodeid);
+	snprintf(extra, sizeof(extra), "answer %d, mode now %o", r, m);
+	cli_tap(m >= 0 && !(m & 06000),
+	    "SETATTR 02755 of it: no S_ISGID for a group no guest id has", r,
+	    extra);
+	/* A write without FUSE_WRITE_KILL_SUIDGID to a setuid file. */
+	r = fusec_open(fc, e[1].nodeid, O_WRONLY, &o);
+	if (r == 0) {
+		r = fusec_write(fc, e[1].nodeid, o.fh, 0, "evil", 4);
+		(void)fusec_release(fc, e[1].nodeid, o.fh);
+	}
+	m = mode_of(fc, e[1].nodeid);
+	snprintf(extra, sizeof(extra), "write %d, mode now %o", r, m);
+	cli_tap(r == 4 && m >= 0 && !(m & S_ISUID),
+	    "WRITE (no KILL_SUIDGID) to a host setuid file: S_ISUID cleared",
+	    r < 0 ? r : 0, extra);
+	memset(&in, 0, sizeof(in));
+	in.valid = FATTR_SIZE;
+	in.size = 0;
+	r = fusec_setattr(fc, e[2].nodeid, &in, &a);
+	m = mode_of(fc, e[2].nodeid);
+	snprintf(extra, sizeof(extra), "answer %d, mode now %o", r, m);
+	cli_tap(r == 0 && m >= 0 && !(m & S_ISUID),
+	    "SETATTR size 0 of a host setuid file: S_ISUID cleared", r, extra);
+	/* The guest's own file: its setuid bit is its own business. */
+	r = create_as(fc, FUSE_CREATE, "gs-own", 0, 0, &mine);
+	if (r == 0) {
+		memset(&in, 0, sizeof(in));
+		in.valid = FATTR_MODE;
+		in.mode = 04755;
+		r = fusec_setattr(fc, mine, &in, &a);
+	}
+	m = r == 0 ? mode_of(fc, mine) : r;
+	snprintf(extra, sizeof(extra), "answer %d, mode now %o", r, m);
+	cli_tap(r == 0 && m == 04755,
+	    "SETATTR 04755 of a file the guest made: allowed", r, extra);
+	return cli_tap_end();
+}
+
 /* SET_MEM_TABLE of d's own regions (real) or of one 1 MiB region elsewhere. */
 static int
 mem_table(struct vuf_dev *d, bool real)
@@ -245,7 +334,8 @@ guestsec_main(const struct cli *c, int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc < 1) {
-		fprintf(stderr, "guestsec: ids | special NAME... | ringgone\n");
+		fprintf(stderr, "guestsec: ids | special NAME... | owner PLAIN SUID1 SUID2 | "
+		    "ringgone\n");
 		return 2;
 	}
 	if (cli_connect(c, &d, &fc) < 0)
@@ -255,6 +345,8 @@ guestsec_main(const struct cli *c, int argc, char **argv)
 		rc = c_ids(fc);
 	else if (strcmp(argv[0], "special") == 0)
 		rc = c_special(fc, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "owner") == 0)
+		rc = c_owner(fc, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "ringgone") == 0)
 		rc = c_ringgone(d, fc, hold_ms);
 	else
