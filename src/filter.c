@@ -46,7 +46,7 @@ static const char *const allowed[] = {
 	"pwritev", "preadv2", "pwritev2", "lseek", "fsync", "fdatasync",
 	"syncfs", "sync_file_range", "fallocate", "ftruncate",
 	"copy_file_range", "sendfile", "splice",
-	"openat", "openat2", "open_by_handle_at", "name_to_handle_at",
+	"openat", "openat2", "name_to_handle_at",
 	"newfstatat", "fstat", "statx", "getdents64", "readlinkat",
 	"mkdirat", "mknodat", "unlinkat", "renameat", "renameat2", "linkat",
 	"symlinkat", "utimensat", "fchmod", "fchmodat", "fchmodat2", "fchown",
@@ -250,7 +250,7 @@ add_arg_rules(scmp_filter_ctx ctx)
 }
 
 int
-filter_install(enum config_seccomp mode)
+filter_install(enum config_seccomp mode, bool handles)
 {
 	scmp_filter_ctx ctx;
 	uint32_t def;
@@ -302,6 +302,17 @@ filter_install(enum config_seccomp mode)
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* unknown here (arch or libseccomp age) */
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (r == 0)
+			n_allowed++;
+	}
+	/*
+	 * With file handles only: a forged handle opens any inode of the
+	 * share's file system, outside the share too (with the
+	 * dac_read_search that caps.c then grants).
+	 */
+	if (r == 0 && handles) {
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(open_by_handle_at), 0);
 		if (r == 0)
 			n_allowed++;
 	}

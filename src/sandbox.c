@@ -168,5 +168,6 @@ sandbox_worker(const struct config *cfg)
 		return err;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
-	return filter_install(cfg->seccomp);
+	return filter_install(cfg->seccomp,
+	    cfg->inode_file_handles != CONFIG_IFH_NEVER);
 }
