@@ -103,6 +103,13 @@ front "CREATE (no O_EXCL) of an existing FIFO and char device 1:3: errors in tim
 [ "$(crashes)" -eq 0 ]
 lib_tap $? "no worker died ($(crashes) in the log)"
 finish
+start
+front "variants: special files through every opcode, bad names, ids -1" \
+    guestsec variants gs-fifo gs-chr
+[ "$(crashes)" -eq 0 ] && [ ! -e "$SHARE/gs-x" ] &&
+    [ -z "$(find "$SHARE" -name 'gs-neg1-*')" ]
+lib_tap $? "variants: no worker died, nothing made ($(crashes) deaths)"
+finish
 export PHX_CRASH=pt.do_create:1
 start
 unset PHX_CRASH
