@@ -173,7 +173,7 @@ enum what {
 	PRLIMIT_PARENT, ACCEPT_OTHER, GETSOCKOPT_PEERCRED,
 	URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
 	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
-	OPEN_BY_HANDLE,
+	OPEN_BY_HANDLE, FCNTL_SETOWN, FCNTL_SETSIG, FCNTL_GETFD,
 	/* the keeper's own calls, under its filter */
 	KEEPER_ALLOWED, KEEPER_THEN_WORKER, KEEPER_TWICE, EXECVEAT_PATH,
 	EXECVEAT_FD,
@@ -453,6 +453,15 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 			    argv, NULL, 0);
 			break;
 		}
+		case FCNTL_SETOWN: /* SIGIO to the keeper on I/O */
+			rc = fcntl(0, F_SETOWN, (int)getppid());
+			break;
+		case FCNTL_SETSIG: /* and that signal SIGKILL */
+			rc = fcntl(0, F_SETSIG, SIGKILL);
+			break;
+		case FCNTL_GETFD:
+			rc = fcntl(0, F_GETFD) < 0 ? -1 : 0;
+			break;
 		case OPEN_BY_HANDLE: { /* a forged handle: "shocker" */
 			struct {
 				struct file_handle h;
@@ -577,7 +586,12 @@ main(void)
 		{BPF, "bpf"}, {USERFAULTFD, "userfaultfd"},
 		{PERF, "perf_event_open"}, {KEYCTL, "keyctl"},
 		{PROCESS_VM, "process_vm_readv"}, {PERSONALITY, "personality"},
+		{FCNTL_SETOWN, "fcntl(F_SETOWN, the keeper)"},
+		{FCNTL_SETSIG, "fcntl(F_SETSIG, SIGKILL)"},
 	};
+	st = child(CONFIG_SECCOMP_KILL, FCNTL_GETFD, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "worker: fcntl(F_GETFD) allowed (0x%x)", st);
 	for (size_t i = 0; i < sizeof(worker_kills) / sizeof(worker_kills[0]);
 	    i++)
 		expect_sigsys(false, worker_kills[i].w, worker_kills[i].name);
