@@ -89,6 +89,18 @@ if [ -n "$SHOCKER" ] && command -v nsenter >/dev/null; then
 		[ $rc -eq 0 ]
 		lib_tap $? "the worker's capabilities open no file system root by a forged handle (default --inode-file-handles=never)"
 	fi
+	# The daemon's own /proc (REGION_FD_PROC, fd 904) as the worker
+	# holds it: no host-wide sysctl, no sysrq-trigger (subset=pid).
+	timeout 20 "$SHOCKER" procsys /proc/"$WORKER"/fd/904 "$mask" \
+	    >"$T/procsys.out" 2>&1
+	rc=$?
+	sed 's/^/# /' "$T/procsys.out"
+	if [ $rc -eq 77 ]; then
+		lib_tap 0 "# SKIP $(cat "$T/procsys.out")"
+	else
+		[ $rc -eq 0 ]
+		lib_tap $? "the worker's /proc root opens no host sysctl or sysrq-trigger for writing"
+	fi
 	smoke "smoke after the handle probe"
 	finish
 	rm -f "$SHARE/.phx-shocker"

@@ -13,6 +13,16 @@
  * few names of that directory) if a directory other than the share's
  * root was opened; 77 and "skip: ..." when the file system does not use
  * ext4's handle format or the share is its root; 2 on a usage error.
+ *
+ * shocker procsys DIR MASK: DIR is the daemon's own /proc root as the
+ * host sees it (/proc/WORKER/fd/904, REGION_FD_PROC), opened before the
+ * capabilities go to MASK, as the worker holds it. Tries to open for
+ * writing what a root process of any capability may write there: the
+ * host-wide sysctls kernel/core_pattern (a "|program" runs as full root
+ * in the host's namespaces at the next core dump) and vm/drop_caches,
+ * and sysrq-trigger (reboot, crash). Nothing is written. Exit 1 and
+ * "writable: NAME" if one opens, 0 and "held: ..." otherwise.
+ *
  * Linked statically: it runs with the share as "/".
  */
 #include <dirent.h>
@@ -48,6 +58,30 @@ struct any_handle {
 	unsigned char room[MAX_HANDLE_SZ];
 };
 
+static int
+procsys(const char *dir, uint64_t mask)
+{
+	static const char *const names[] = {"sys/kernel/core_pattern",
+	    "sys/vm/drop_caches", "sysrq-trigger"};
+	int d = open(dir, O_PATH | O_DIRECTORY), bad = 0;
+
+	if (d < 0 || keep_caps(mask) < 0) {
+		printf("skip: %s: %s\n", dir, strerror(errno));
+		return 77;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int fd = openat(d, names[i], O_WRONLY | O_CLOEXEC);
+
+		printf("%s %s: %s\n", fd >= 0 ? "writable:" : "held:",
+		    names[i], fd >= 0 ? "opened for writing" : strerror(errno));
+		if (fd >= 0) {
+			bad = 1;
+			close(fd);
+		}
+	}
+	return bad;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -59,6 +93,10 @@ main(int argc, char **argv)
 	int mnt, fd;
 	long n;
 
+	if (argc == 4 && strcmp(argv[1], "procsys") == 0) {
+		mask = strtoull(argv[3], &end, 16);
+		return *end != '\0' ? 2 : procsys(argv[2], mask);
+	}
 	if (argc != 2)
 		return 2;
 	mask = strtoull(argv[1], &end, 16);
