@@ -65,8 +65,7 @@ caps_worker_default(void)
 {
 	return CAP_BIT(CAP_CHOWN) | CAP_BIT(CAP_DAC_OVERRIDE) |
 	    CAP_BIT(CAP_FOWNER) | CAP_BIT(CAP_FSETID) | CAP_BIT(CAP_SETGID) |
-	    CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_MKNOD) | CAP_BIT(CAP_SETFCAP) |
-	    CAP_BIT(CAP_DAC_READ_SEARCH);
+	    CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_MKNOD) | CAP_BIT(CAP_SETFCAP);
 }
 
 int
@@ -112,7 +111,11 @@ caps_worker_set(const struct config *cfg, uint64_t *ret_set, char *errbuf,
     size_t errlen)
 {
 	uint64_t set = caps_worker_default();
-	int err = caps_modify(cfg->modcaps, &set, errbuf, errlen);
+	int err;
+
+	if (cfg->inode_file_handles != CONFIG_IFH_NEVER)
+		set |= CAP_BIT(CAP_DAC_READ_SEARCH);
+	err = caps_modify(cfg->modcaps, &set, errbuf, errlen);
 
 	if (err < 0)
 		return err;

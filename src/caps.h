@@ -17,9 +17,10 @@
 
 /*
  * As virtiofsd: chown, dac_override, fowner, fsetid, setgid, setuid,
- * mknod, setfcap; plus dac_read_search for open_by_handle_at
- * (--inode-file-handles) and for name_to_handle_at through a directory
- * the guest's uid could not search.
+ * mknod, setfcap. caps_worker_set() adds dac_read_search, as virtiofsd,
+ * only for --inode-file-handles=prefer|mandatory (open_by_handle_at): with
+ * it a forged handle opens any inode of the share's file system, the
+ * sandbox notwithstanding (the "shocker" escape; tests/integ/sandbox.sh).
  */
 uint64_t caps_worker_default(void);
 
@@ -42,7 +43,10 @@ int caps_from_name(const char *name);
  */
 int caps_apply(uint64_t set);
 
-/* The worker set for cfg (default + --modcaps). -EINVAL, message in err. */
+/*
+ * The worker set for cfg (default, dac_read_search with file handles,
+ * then --modcaps). -EINVAL, message in err.
+ */
 int caps_worker_set(const struct config *cfg, uint64_t *ret_set, char *err,
     size_t errlen);
 

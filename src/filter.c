@@ -22,6 +22,7 @@
  * (docs/sandbox.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/io_uring.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -46,7 +47,7 @@ static const char *const allowed[] = {
 	"pwritev", "preadv2", "pwritev2", "lseek", "fsync", "fdatasync",
 	"syncfs", "sync_file_range", "fallocate", "ftruncate",
 	"copy_file_range", "sendfile", "splice",
-	"openat", "openat2", "open_by_handle_at", "name_to_handle_at",
+	"openat", "openat2", "name_to_handle_at",
 	"newfstatat", "fstat", "statx", "getdents64", "readlinkat",
 	"mkdirat", "mknodat", "unlinkat", "renameat", "renameat2", "linkat",
 	"symlinkat", "utimensat", "fchmod", "fchmodat", "fchmodat2", "fchown",
@@ -57,8 +58,8 @@ static const char *const allowed[] = {
 	"fsetxattr", "listxattr", "llistxattr", "flistxattr", "removexattr",
 	"lremovexattr", "fremovexattr", "getxattrat", "setxattrat",
 	"listxattrat", "removexattrat",
-	/* locks */
-	"fcntl", "flock",
+	/* locks; fcntl has rules below */
+	"flock",
 	/* fds; close, close_range, dup2, dup3 and shutdown have rules below */
 	"dup", "pipe2", "eventfd2", "memfd_create", "poll", "ppoll",
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
@@ -199,6 +200,21 @@ static const unsigned uring_register_ops[] = {
 	IORING_REGISTER_ENABLE_RINGS,
 };
 
+/*
+ * The fcntl commands a worker may use: fd flags, (OFD) locks, seals, pipe
+ * sizes, and the getters. Not F_SETOWN, F_SETOWN_EX, F_SETSIG, F_SETLEASE
+ * or F_NOTIFY: each makes the kernel signal a process of our choosing
+ * (SIGIO, or F_SETSIG's signal, SIGKILL included) on I/O, a lease break or
+ * a directory change: a way to signal the keeper past the kill/tgkill
+ * rules.
+ */
+static const int fcntl_cmds[] = {
+	F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETLK, F_SETLK,
+	F_SETLKW, F_GETOWN, F_GETSIG, F_GETOWN_EX, F_OFD_GETLK, F_OFD_SETLK,
+	F_OFD_SETLKW, F_GETLEASE, F_DUPFD_CLOEXEC, F_SETPIPE_SZ,
+	F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS,
+};
+
 /* The prctl options a worker uses once filtered (thread names). */
 static const int prctl_options[] = {
 	PR_SET_NAME, PR_GET_NAME,
@@ -217,6 +233,9 @@ add_arg_rules(scmp_filter_ctx ctx)
 	/* clone3 passes its flags in memory seccomp cannot read. */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 	    SCMP_SYS(clone3), 0);
+	for (size_t i = 0; i < nitems(fcntl_cmds) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+		    SCMP_A1_32(SCMP_CMP_EQ, (unsigned)fcntl_cmds[i]));
 	for (size_t i = 0; i < nitems(prctl_options) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 		    SCMP_A0_32(SCMP_CMP_EQ, (unsigned)prctl_options[i]));
@@ -250,7 +269,7 @@ add_arg_rules(scmp_filter_ctx ctx)
 }
 
 int
-filter_install(enum config_seccomp mode)
+filter_install(enum config_seccomp mode, bool handles)
 {
 	scmp_filter_ctx ctx;
 	uint32_t def;
@@ -302,6 +321,17 @@ filter_install(enum config_seccomp mode)
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* unknown here (arch or libseccomp age) */
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (r == 0)
+			n_allowed++;
+	}
+	/*
+	 * With file handles only: a forged handle opens any inode of the
+	 * share's file system, outside the share too (with the
+	 * dac_read_search that caps.c then grants).
+	 */
+	if (r == 0 && handles) {
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(open_by_handle_at), 0);
 		if (r == 0)
 			n_allowed++;
 	}

@@ -30,9 +30,10 @@
  * (AF_UNIX) and connect EACCES, and close, close_range, dup2/dup3 onto
  * the reserved fds and shutdown of the connection are refused (the
  * reserved fds cannot be repaired, DESIGN 1). Resets SIGSYS to its
- * default first. CONFIG_SECCOMP_NONE installs nothing. -errno.
+ * default first. open_by_handle_at only if handles (--inode-file-handles
+ * prefer or mandatory). CONFIG_SECCOMP_NONE installs nothing. -errno.
  */
-int filter_install(enum config_seccomp mode);
+int filter_install(enum config_seccomp mode, bool handles);
 
 /* Number of syscalls in the allowlist (resolved on this architecture). */
 unsigned filter_allowed_count(void);

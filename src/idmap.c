@@ -236,3 +236,42 @@ idmap_attr_to_guest(uint32_t *uid, uint32_t *gid)
 	*uid = idmap_to_guest(&uid_map, *uid);
 	*gid = idmap_to_guest(&gid_map, *gid);
 }
+
+bool
+idmap_reaches(const struct idmap *m, uint32_t host)
+{
+	const struct idmap_entry *e;
+
+	if (host == IDMAP_NO_ID)
+		return false;
+	/* The guest id equal to host, when no rule takes it elsewhere. */
+	if (find(m->g2h, m->n_g2h, host) == NULL)
+		return true;
+	for (unsigned i = 0; i < m->n_g2h; i++) {
+		e = &m->g2h[i];
+		if (e->kind == IDMAP_SQUASH && e->to == host)
+			return true;
+		if (e->kind == IDMAP_RANGE && host >= e->to &&
+		    host - e->to < e->count)
+			return true;
+	}
+	return false;
+}
+
+bool
+idmap_uid_reachable(uint32_t host)
+{
+	return idmap_reaches(&uid_map, host);
+}
+
+bool
+idmap_gid_reachable(uint32_t host)
+{
+	return idmap_reaches(&gid_map, host);
+}
+
+bool
+idmap_active(void)
+{
+	return uid_map.n_g2h != 0 || gid_map.n_g2h != 0;
+}

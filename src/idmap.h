@@ -82,4 +82,17 @@ int idmap_uid_to_host(uint32_t *uid);
 int idmap_gid_to_host(uint32_t *gid);
 void idmap_attr_to_guest(uint32_t *uid, uint32_t *gid);
 
+/*
+ * Whether some guest id maps to host id `host` (a guest request can run
+ * as it, so a file it owns is the guest's to make setuid): false for -1
+ * and for an id every rule sends elsewhere, e.g. host root under
+ * map:0:100000:65536. idmap_reaches: for one map; the others for the
+ * process's maps. idmap_active: the process has a rule at all (without
+ * one every id but -1 is reachable).
+ */
+bool idmap_reaches(const struct idmap *m, uint32_t host);
+bool idmap_uid_reachable(uint32_t host);
+bool idmap_gid_reachable(uint32_t host);
+bool idmap_active(void);
+
 #endif

@@ -53,6 +53,8 @@ pt_copy_file_range(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh_in,
 	fault_host_end();
 	if (n < 0)
 		return -err;
+	if (n > 0)
+		pt_guard_sxid(pt, fout);
 	*ret_len = (size_t)n;
 	return 0;
 }

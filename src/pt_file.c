@@ -98,6 +98,8 @@ pt_open(struct pt *pt, const struct pt_ctx *ctx, uint32_t flags,
 		return fd;
 	if ((f & O_TRUNC) && (open_flags & FUSE_OPEN_KILL_SUIDGID))
 		(void)pt_kill_suidgid(pt, fd);
+	if (f & O_TRUNC)
+		pt_guard_sxid(pt, fd);
 	if ((err = add_handle(ctx, fd, ctx->nodeid, f & ~O_TRUNC, false, &fh)) <
 	    0)
 		return err;
@@ -173,6 +175,8 @@ pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 	/* HANDLE_KILLPRIV_V2: an O_TRUNC of an existing file. */
 	if ((f & O_TRUNC) && (open_flags & FUSE_OPEN_KILL_SUIDGID))
 		(void)pt_kill_suidgid(pt, fd);
+	if (f & O_TRUNC)
+		pt_guard_sxid(pt, fd);
 	pt_fill_entry(pt, nodeid, &st, ret_e);
 	memset(ret_o, 0, sizeof(*ret_o));
 	ret_o->fh = fh;
@@ -283,6 +287,8 @@ pt_write(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
 	/* HANDLE_KILLPRIV_V2: we write with CAP_FSETID, so clear here. */
 	if (done > 0 && (write_flags & FUSE_WRITE_KILL_SUIDGID))
 		(void)pt_kill_suidgid(pt, fd);
+	if (done > 0)
+		pt_guard_sxid(pt, fd);
 	*ret_len = done;
 	return 0;
 }
@@ -341,7 +347,10 @@ pt_fallocate(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t off,
 		return -EINVAL;
 	if ((err = handle_get(pt->r, fh, false, &fd, NULL, NULL)) < 0)
 		return err;
-	return pt_do_fallocate(ctx, fd, (int)mode, (off_t)off, (off_t)len);
+	err = pt_do_fallocate(ctx, fd, (int)mode, (off_t)off, (off_t)len);
+	if (err == 0)
+		pt_guard_sxid(pt, fd);
+	return err;
 }
 
 int

@@ -79,6 +79,16 @@ void pt_creds_leave(struct pt *pt, struct pt_creds *c);
 bool pt_creds_checked(void);
 /* Clears S_ISUID, and S_ISGID if group-executable (kernel killpriv). */
 int pt_kill_suidgid(struct pt *pt, int fd);
+/*
+ * After a change of fd's data (WRITE, truncation, FALLOCATE, a copy's
+ * destination): clears S_ISUID if no guest id maps to the file's owner,
+ * S_ISGID (group-executable) if none maps to its group, whatever the
+ * guest's KILL_SUIDGID flags said. The worker writes with CAP_FSETID,
+ * which would keep a host setuid-root binary setuid under content the
+ * guest wrote; a host writer without that capability loses the bits.
+ * Nothing to do without --translate-uid/-gid (every id is reachable).
+ */
+void pt_guard_sxid(struct pt *pt, int fd);
 
 /* Exactly-once hooks (pt_once.c): one function per non-idempotent op. */
 int pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,

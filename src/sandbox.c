@@ -97,9 +97,18 @@ enter_namespace(const struct config *cfg)
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return -errno;
-	/* A /proc of our own PID namespace, so /proc/self is the worker. */
+	/*
+	 * A /proc of our own PID namespace, so /proc/self is the worker;
+	 * subset=pid (Linux 5.8): the pid directories only, which is all
+	 * REGION_FD_PROC serves (self/fd, self/exe, self/oom_score_adj,
+	 * PID/task, PID/fd). Without it a worker holding REGION_FD_PROC
+	 * could write the host-wide sysctls as any root process may (a
+	 * kernel/core_pattern "|program" runs as full root in the host's
+	 * namespaces at the next core dump) and sysrq-trigger. Fails
+	 * closed, as share_nodev().
+	 */
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-	    NULL) < 0)
+	    "subset=pid") < 0)
 		return -errno;
 	if (open_at_fixed("/proc", O_PATH | O_DIRECTORY, REGION_FD_PROC) < 0)
 		return -errno;
@@ -168,5 +177,6 @@ sandbox_worker(const struct config *cfg)
 		return err;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
-	return filter_install(cfg->seccomp);
+	return filter_install(cfg->seccomp,
+	    cfg->inode_file_handles != CONFIG_IFH_NEVER);
 }

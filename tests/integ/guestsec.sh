@@ -10,6 +10,11 @@
 #      on the host: an error at once, the daemon serving on; then a worker
 #      killed inside such a CREATE (PHX_CRASH=pt.do_create): the replay
 #      answers and recovery does not hang;
+#   2b. the setuid bit of a host file whose owner no guest id maps to
+#      (guest root sent to 100000, a root-owned file in the share): a
+#      SETATTR 04755 is refused, a WRITE or truncation clears S_ISUID
+#      (the worker has CAP_FOWNER and CAP_FSETID; before, the guest made
+#      a host setuid-root file);
 #   5. a slow request held in the pool (PHX_DELAY=queue.pool_job) while a
 #      SET_MEM_TABLE without the rings arrives: no worker crash, and once
 #      the real table is back the held completion and a request posted
@@ -72,6 +77,23 @@ for mode in identity map:0:100000:65536 squash-guest:0:4242:4294967295 \
 	finish
 done
 
+# ---- finding 2b: setuid bits of host files no guest id owns ---------------
+for f in gs-rootplain gs-rootsuid1 gs-rootsuid2; do
+	printf 'host' >"$SHARE/$f"
+	chown 0:0 "$SHARE/$f"
+done
+chmod 0755 "$SHARE/gs-rootplain"
+chmod 04755 "$SHARE/gs-rootsuid1" "$SHARE/gs-rootsuid2"
+start --translate-uid=map:0:100000:65536 --translate-gid=map:0:100000:65536
+front "map:0:100000:65536: setuid bits of root's files in the share" \
+    guestsec owner gs-rootplain gs-rootsuid1 gs-rootsuid2
+finish
+echo "# host: $(stat -c '%n %a %U' "$SHARE"/gs-root* | tr '\n' ' ')"
+s=$(find "$SHARE" -name 'gs-root*' -perm /6000 | wc -l)
+[ "$s" -eq 0 ]
+lib_tap $? "host: no root-owned file in the share is setuid or setgid ($s)"
+rm -f "$SHARE"/gs-root* "$SHARE/gs-own"
+
 # ---- finding 3: CREATE on a FIFO and a device node -----------------------
 mkfifo "$SHARE/gs-fifo"
 mknod "$SHARE/gs-chr" c 1 3
@@ -80,6 +102,13 @@ front "CREATE (no O_EXCL) of an existing FIFO and char device 1:3: errors in tim
     guestsec special gs-fifo gs-chr
 [ "$(crashes)" -eq 0 ]
 lib_tap $? "no worker died ($(crashes) in the log)"
+finish
+start
+front "variants: special files through every opcode, bad names, ids -1" \
+    guestsec variants gs-fifo gs-chr
+[ "$(crashes)" -eq 0 ] && [ ! -e "$SHARE/gs-x" ] &&
+    [ -z "$(find "$SHARE" -name 'gs-neg1-*')" ]
+lib_tap $? "variants: no worker died, nothing made ($(crashes) deaths)"
 finish
 export PHX_CRASH=pt.do_create:1
 start

@@ -8,10 +8,14 @@
 # no_new_privs and one filter of its own (kfilter.c); --modcaps changes the worker's set;
 # --readonly refuses changes with EROFS; --translate-uid reaches the
 # credentials of a creation; invalid rules stop the start; no thread name
-# is written through a planted proc/self/task/*/comm in the share. TAP.
+# is written through a planted proc/self/task/*/comm in the share; a
+# process with the worker's capabilities in the daemon's namespace cannot
+# open the share's file system root by a forged file handle (SHOCKER, the
+# optional third argument, tests/integ/shocker.c). TAP.
 set -u
-PHX=${1:?usage: sandbox.sh PHOENIXFSD PHX_FRONT}
-FRONT=${2:?usage: sandbox.sh PHOENIXFSD PHX_FRONT}
+PHX=${1:?usage: sandbox.sh PHOENIXFSD PHX_FRONT [SHOCKER]}
+FRONT=${2:?usage: sandbox.sh PHOENIXFSD PHX_FRONT [SHOCKER]}
+SHOCKER=${3:-}
 . "$(dirname "$0")/../lib.sh"
 lib_tmp_pids phx-sandbox
 SOCK=$T/vhost.sock
@@ -63,10 +67,54 @@ procs() {
 
 hex() { printf '%d' "0x$1"; }
 
-# The worker set: chown dac_override dac_read_search fowner fsetid setgid
-# setuid mknod setfcap (bits 0-4, 6, 7, 27, 31), within what we have.
+# The worker set: chown dac_override fowner fsetid setgid setuid mknod
+# setfcap (bits 0, 1, 3, 4, 6, 7, 27, 31), within what we have; plus
+# dac_read_search (bit 2) only with --inode-file-handles=prefer|mandatory.
 HAVE=$(hex "$(field $$ CapPrm)")
-WANT=$(( 0x880000df & HAVE ))
+WANT=$(( 0x880000db & HAVE ))
+
+# A compromised worker's reach: the "shocker" escape with its caps.
+if [ -n "$SHOCKER" ] && command -v nsenter >/dev/null; then
+	cp "$SHOCKER" "$SHARE/.phx-shocker"
+	start
+	procs
+	mask=$(field "$WORKER" CapEff)
+	timeout 20 nsenter -t "$WORKER" -m -r /.phx-shocker "$mask" \
+	    >"$T/shocker.out" 2>&1
+	rc=$?
+	echo "# worker CapEff $mask: $(head -c 300 "$T/shocker.out")"
+	if [ $rc -eq 77 ]; then
+		lib_tap 0 "# SKIP $(cat "$T/shocker.out")"
+	else
+		[ $rc -eq 0 ]
+		lib_tap $? "the worker's capabilities open no file system root by a forged handle (default --inode-file-handles=never)"
+	fi
+	# The daemon's own /proc (REGION_FD_PROC, fd 904) as the worker
+	# holds it: no host-wide sysctl, no sysrq-trigger (subset=pid).
+	timeout 20 "$SHOCKER" procsys /proc/"$WORKER"/fd/904 "$mask" \
+	    >"$T/procsys.out" 2>&1
+	rc=$?
+	sed 's/^/# /' "$T/procsys.out"
+	if [ $rc -eq 77 ]; then
+		lib_tap 0 "# SKIP $(cat "$T/procsys.out")"
+	else
+		[ $rc -eq 0 ]
+		lib_tap $? "the worker's /proc root opens no host sysctl or sysrq-trigger for writing"
+	fi
+	smoke "smoke after the handle probe"
+	finish
+	rm -f "$SHARE/.phx-shocker"
+	# With file handles the capability is needed, and documented.
+	start --inode-file-handles=prefer
+	procs
+	eff=$(hex "$(field "$WORKER" CapEff)")
+	[ "$eff" -eq $(( (WANT | 4) & HAVE )) ]
+	lib_tap $? "--inode-file-handles=prefer: worker CapEff $(field "$WORKER" CapEff) adds dac_read_search"
+	smoke "smoke with --inode-file-handles=prefer"
+	finish
+else
+	lib_tap 0 "# SKIP no shocker helper or no nsenter"
+fi
 
 for sb in namespace chroot none; do
 	start --sandbox=$sb

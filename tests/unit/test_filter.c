@@ -173,10 +173,14 @@ enum what {
 	PRLIMIT_PARENT, ACCEPT_OTHER, GETSOCKOPT_PEERCRED,
 	URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
 	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
+	OPEN_BY_HANDLE, FCNTL_SETOWN, FCNTL_SETSIG, FCNTL_GETFD,
 	/* the keeper's own calls, under its filter */
 	KEEPER_ALLOWED, KEEPER_THEN_WORKER, KEEPER_TWICE, EXECVEAT_PATH,
 	EXECVEAT_FD,
 };
+
+/* The worker filter's --inode-file-handles side (open_by_handle_at). */
+static bool with_handles;
 
 /* Seccomp_filters of /proc/self/status, -1 if unknown. */
 static int
@@ -300,7 +304,7 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 		} else if (keeper) {
 			if (kfilter_install(mode) != 1)
 				_exit(102);
-		} else if (filter_install(mode) < 0) {
+		} else if (filter_install(mode, with_handles) < 0) {
 			_exit(100);
 		}
 		switch (what) {
@@ -434,7 +438,7 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 			break;
 		case KEEPER_THEN_WORKER: /* a worker under both filters */
 			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-			    filter_install(mode) < 0)
+			    filter_install(mode, with_handles) < 0)
 				_exit(103);
 			rc = allowed_workload();
 			break;
@@ -447,6 +451,25 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 			char *argv[] = {true_bin, NULL};
 			rc = (int)syscall(SYS_execveat, AT_FDCWD, true_bin,
 			    argv, NULL, 0);
+			break;
+		}
+		case FCNTL_SETOWN: /* SIGIO to the keeper on I/O */
+			rc = fcntl(0, F_SETOWN, (int)getppid());
+			break;
+		case FCNTL_SETSIG: /* and that signal SIGKILL */
+			rc = fcntl(0, F_SETSIG, SIGKILL);
+			break;
+		case FCNTL_GETFD:
+			rc = fcntl(0, F_GETFD) < 0 ? -1 : 0;
+			break;
+		case OPEN_BY_HANDLE: { /* a forged handle: "shocker" */
+			struct {
+				struct file_handle h;
+				uint32_t f[2];
+			} fh = {.h = {.handle_bytes = 8, .handle_type = 1},
+			    .f = {2, 0}};
+			int m = open("/", O_RDONLY | O_DIRECTORY);
+			rc = open_by_handle_at(m, &fh.h, O_RDONLY);
 			break;
 		}
 		case EXECVEAT_FD: { /* a path from a dirfd, not the fd itself */
@@ -518,7 +541,8 @@ main(void)
 			pid_t p = fork();
 
 			if (p == 0) {
-				n = filter_install(CONFIG_SECCOMP_LOG) == 0 ?
+				n = filter_install(CONFIG_SECCOMP_LOG,
+				    false) == 0 ?
 				    filter_allowed_count() : 0;
 				(void)!write(pp[1], &n, sizeof(n));
 				_exit(0);
@@ -562,10 +586,24 @@ main(void)
 		{BPF, "bpf"}, {USERFAULTFD, "userfaultfd"},
 		{PERF, "perf_event_open"}, {KEYCTL, "keyctl"},
 		{PROCESS_VM, "process_vm_readv"}, {PERSONALITY, "personality"},
+		{FCNTL_SETOWN, "fcntl(F_SETOWN, the keeper)"},
+		{FCNTL_SETSIG, "fcntl(F_SETSIG, SIGKILL)"},
 	};
+	st = child(CONFIG_SECCOMP_KILL, FCNTL_GETFD, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "worker: fcntl(F_GETFD) allowed (0x%x)", st);
 	for (size_t i = 0; i < sizeof(worker_kills) / sizeof(worker_kills[0]);
 	    i++)
 		expect_sigsys(false, worker_kills[i].w, worker_kills[i].name);
+	/* open_by_handle_at only with --inode-file-handles (shocker) */
+	st = child(CONFIG_SECCOMP_KILL, OPEN_BY_HANDLE, &e);
+	ok(died_of_sigsys(st), "worker without file handles: "
+	    "open_by_handle_at dies of SIGSYS (0x%x)", st);
+	with_handles = true;
+	st = child(CONFIG_SECCOMP_KILL, OPEN_BY_HANDLE, &e);
+	ok(WIFEXITED(st), "worker with file handles: open_by_handle_at "
+	    "runs (status 0x%x, errno %d)", st, e);
+	with_handles = false;
 	st = child(CONFIG_SECCOMP_KILL, CLONE3, &e);
 	ok(WIFEXITED(st) && e == ENOSYS,
 	    "worker: clone3 answers ENOSYS (glibc falls back to clone) (%d)", e);
@@ -643,8 +681,23 @@ main(void)
 	/* capabilities: --modcaps */
 	set = caps_worker_default();
 	ok((set & (1ULL << CAP_SYS_ADMIN)) == 0 &&
-	    (set & (1ULL << CAP_DAC_READ_SEARCH)) != 0 &&
-	    (set & (1ULL << CAP_MKNOD)) != 0, "the default worker set");
+	    (set & (1ULL << CAP_DAC_READ_SEARCH)) == 0 &&
+	    (set & (1ULL << CAP_MKNOD)) != 0, "the default worker set "
+	    "(no dac_read_search)");
+	{
+		struct config cfg;
+
+		memset(&cfg, 0, sizeof(cfg)); /* no --modcaps */
+		cfg.inode_file_handles = CONFIG_IFH_NEVER;
+		ok(caps_worker_set(&cfg, &set, msg, sizeof(msg)) == 0 &&
+		    !(set & (1ULL << CAP_DAC_READ_SEARCH)),
+		    "--inode-file-handles=never: no dac_read_search");
+		cfg.inode_file_handles = CONFIG_IFH_PREFER;
+		ok(caps_worker_set(&cfg, &set, msg, sizeof(msg)) == 0 &&
+		    (set & (1ULL << CAP_DAC_READ_SEARCH)),
+		    "--inode-file-handles=prefer: dac_read_search");
+		set = caps_worker_default();
+	}
 	is_int(caps_modify("+sys_admin:-mknod", &set, msg, sizeof(msg)), 0, "+sys_admin:-mknod");
 	ok((set & (1ULL << CAP_SYS_ADMIN)) && !(set & (1ULL << CAP_MKNOD)),
 	    "sys_admin added, mknod dropped");

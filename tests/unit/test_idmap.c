@@ -154,6 +154,19 @@ main(void)
 		u = 100001, g = 5;
 		idmap_attr_to_guest(&u, &g);
 		ok(u == 1 && g == 5, "attr to guest: uid %u gid %u", u, g);
+		/* Reachable host ids: the setuid guard (pt_guard_sxid). */
+		ok(idmap_active(), "a map is active");
+		ok(!idmap_uid_reachable(0), "host uid 0 unreachable under "
+		    "map:0:100000:65536");
+		ok(!idmap_uid_reachable(1000), "host uid 1000 unreachable");
+		ok(idmap_uid_reachable(100000) && idmap_uid_reachable(165535),
+		    "the map's image reachable");
+		ok(idmap_uid_reachable(70000), "uncovered 70000 maps to itself");
+		ok(!idmap_uid_reachable((uint32_t)-1), "-1 never reachable");
+		ok(idmap_gid_reachable(5) && !idmap_gid_reachable(0) &&
+		    !idmap_gid_reachable(10) && idmap_gid_reachable(11),
+		    "gid: squash target 5 yes, squashed 0 and forbidden 10 "
+		    "no, uncovered 11 yes");
 		strcpy(cfg.translate_gid, "bogus");
 		is_int(idmap_setup(&cfg, err, sizeof(err)), -EINVAL,
 		    "setup refuses a bad gid rule");
