@@ -10,7 +10,7 @@
  * whose flags seccomp can see), no ioctl at all (FUSE_IOCTL is answered
  * ENOSYS, nothing of ours calls one), prctl only to name a thread,
  * accept4 only on the listening socket, sendto only on a connected
- * socket, signals and rlimits only to ourselves, io_uring_register only
+ * socket, getsockopt only SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, signals and rlimits only to ourselves, io_uring_register only
  * what ring setup needs; socket(AF_UNIX) and connect fail with EACCES
  * (glibc's syslog reconnects after a syslogd restart: /dev/log is a path
  * in the share after pivot_root, never to be connected to).
@@ -201,6 +201,11 @@ static const int prctl_options[] = {
 	PR_SET_NAME, PR_GET_NAME,
 };
 
+/* getsockopt(SOL_SOCKET, ...) options the worker reads (worker.c). */
+static const int sockopt_reads[] = {
+	SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN,
+};
+
 /* Calls allowed only with some arguments; see the file comment. */
 static int
 add_arg_rules(scmp_filter_ctx ctx)
@@ -224,6 +229,15 @@ add_arg_rules(scmp_filter_ctx ctx)
 	/* The first worker accepts the one connection (worker.c). */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(accept4), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, REGION_FD_LISTEN));
+	/*
+	 * The first worker looks for a connection a dead worker accepted
+	 * and never recorded (worker.c is_conn(), issue 11 defect 9): only
+	 * reads of these three socket options.
+	 */
+	for (size_t i = 0; i < nitems(sockopt_reads) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getsockopt),
+		    2, SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
+		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)sockopt_reads[i]));
 	/* send() on the connection or the syslog socket: no address. */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1,
 	    SCMP_A4_64(SCMP_CMP_EQ, 0));
