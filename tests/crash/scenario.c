@@ -15,6 +15,10 @@
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
  *             its OFD close is lost: the sweep frees the lock, the waiter
  *             gets it (defect 4)
+ *   waitfree  (PHX_DELAY=fdtab.sweep_start) a SETLKW whose owner's OFD
+ *             a FLUSH freed and a flock whose fh a RELEASE freed, both
+ *             waiting while the post-crash sweep runs: the sweep leaves
+ *             their fds, which close when the waits end
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   excl      (PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo) a
@@ -351,6 +355,101 @@ sc_lock(struct fusec *fc, pid_t keeper, bool leak)
 	}
 }
 
+/*
+ * A lock wait whose fd a commit freed (the owner's OFD by a FLUSH of
+ * that owner: another thread of the waiting process closes an fd of the
+ * file; the flock's fh by a hostile RELEASE) while the post-crash fd
+ * sweep runs (PHX_DELAY=fdtab.sweep_start holds it until both are
+ * freed): the freed fds wait, closed only when the waits end (pin.c), so
+ * the sweep must not close them. Before: the sweep closed both, the
+ * numbers went to the next OPENs, the waits locked those files and
+ * their ends closed the OPENs' fds.
+ */
+static void
+sc_waitfree(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 6 };
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2, o3;
+	struct fusec_req *wp, *wf;
+	uint64_t node[N], fh[N];
+	char name[32], buf[4096];
+	unsigned good = 0;
+	int err, ep, ef;
+
+	err = fusec_create(fc, 1, "waitfree", O_RDWR | O_EXCL, 0644, &e, &o1);
+	ok(err == 0, "waitfree: CREATE", err);
+	err = fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o3);
+	ok(err == 0, "waitfree: two more OPENs", err);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "wf%d", i);
+		if (make_file(fc, name, (char)('a' + i), &node[i]) < 0) {
+			ok(false, "waitfree: files made", -EIO);
+			return;
+		}
+	}
+	/* The sweep runs only in a worker that recovered. */
+	ok(kill_worker(keeper), "waitfree: worker killed and respawned", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	ok(err == 0, "waitfree: owner 1 SETLK F_WRLCK", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    true));
+	ok(err == 0, "waitfree: fh 1 flock LOCK_EX", err);
+	wp = req_lk(fc, FUSE_SETLKW, e.nodeid, o2.fh, 2, F_WRLCK, false);
+	wf = req_lk(fc, FUSE_SETLKW, e.nodeid, o3.fh, 3, F_WRLCK, true);
+	if (wp == NULL || wf == NULL || fusec_submit(fc, wp) < 0 ||
+	    fusec_submit(fc, wf) < 0)
+		return;
+	usleep(200000);
+	ok(!wp->done && !wf->done, "waitfree: SETLKW and flock waiting", 0);
+	{
+		/* Owner 2's FLUSH frees its OFD; fh 3's RELEASE its fd. */
+		struct fuse_flush_in in = { .fh = o2.fh, .lock_owner = 2 };
+		struct iovec a = { &in, sizeof(in) };
+
+		err = call(fc, fusec_req_new(fc, FUSE_FLUSH, e.nodeid, &a, 1,
+		    0, 0, 0));
+		ok(err == 0, "waitfree: FLUSH of the waiting owner", err);
+		err = fusec_release(fc, e.nodeid, o3.fh);
+		ok(err == 0, "waitfree: RELEASE of the waiting flock's fh",
+		    err);
+	}
+	sleep(3); /* the sweep (held 1.5 s after recovery) ran */
+	for (int i = 0; i < N; i++) {
+		struct fuse_open_out o;
+
+		fh[i] = fusec_open(fc, node[i], O_RDWR, &o) == 0 ? o.fh : 0;
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_UNLCK,
+	    false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+	    F_UNLCK, true));
+	ok(err == 0, "waitfree: owner 1 unlocks both", err);
+	ep = await(fc, wp, 10000);
+	ef = await(fc, wf, 10000);
+	ok(ep == 0, "waitfree: the SETLKW whose OFD was freed answers 0", ep);
+	ok(ef == 0, "waitfree: the flock whose fh was freed answers 0", ef);
+	for (int i = 0; i < N; i++) {
+		int n = fh[i] ? fusec_read(fc, node[i], fh[i], 0, buf,
+		    sizeof(buf)) : -EBADF;
+		bool same = n == (int)sizeof(buf);
+
+		for (int k = 0; same && k < n; k++)
+			same = buf[k] == (char)('a' + i);
+		good += same;
+		if (!same)
+			printf("# OPEN %d after the sweep: READ through its fh: "
+			    "%d %s\n", i, n, n < 0 ? strerror(-n) :
+			    "bytes of another file");
+	}
+	ok(good == N, "waitfree: every fh opened after the sweep reads its "
+	    "own file", (int)good);
+	ok(fc->proto_errors == 0, "waitfree: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -506,6 +605,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lock(fc, keeper, false);
 	else if (strcmp(name, "lockleak") == 0)
 		sc_lock(fc, keeper, true);
+	else if (strcmp(name, "waitfree") == 0)
+		sc_waitfree(fc, keeper);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "excl") == 0)
