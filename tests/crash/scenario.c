@@ -152,6 +152,44 @@ make_file(struct fusec *fc, const char *name, char fill, uint64_t *ret_node)
 	return err < 0 ? err : 0;
 }
 
+/* Files PREFIX0.. filled with 'a' + i; false (and a TAP line) on error. */
+static bool
+make_files(struct fusec *fc, const char *prefix, int n, uint64_t *node)
+{
+	char name[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%d", prefix, i);
+		if (make_file(fc, name, (char)('a' + i), &node[i]) < 0) {
+			ok(false, "files made", -EIO);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* How many of the n fhs read their own file's bytes ('a' + i). */
+static unsigned
+read_own(struct fusec *fc, int n, const uint64_t *node, const uint64_t *fh)
+{
+	char buf[4096];
+	unsigned good = 0;
+
+	for (int i = 0; i < n; i++) {
+		int got = fh[i] ? fusec_read(fc, node[i], fh[i], 0, buf,
+		    sizeof(buf)) : -EBADF;
+		bool same = got == (int)sizeof(buf);
+
+		for (int k = 0; same && k < got; k++)
+			same = buf[k] == (char)('a' + i);
+		good += same;
+		if (!same)
+			printf("# fh %d: READ: %d %s\n", i, got, got < 0 ?
+			    strerror(-got) : "bytes of another file");
+	}
+	return good;
+}
+
 /*
  * defect 1: an OPEN whose commit is held (PHX_DELAY queue.before_commit
  * 1.5 s) while the fd sweep starts (held 500 ms after recovery by
@@ -164,16 +202,10 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 	enum { N = 3 };
 	struct fusec_req *r[N];
 	uint64_t node[N], fh[N];
-	char name[32], buf[4096];
-	unsigned good = 0;
+	unsigned good;
 
-	for (int i = 0; i < N; i++) {
-		snprintf(name, sizeof(name), "sweep%d", i);
-		if (make_file(fc, name, (char)('a' + i), &node[i]) < 0) {
-			ok(false, "sweep: files made", -EIO);
-			return;
-		}
-	}
+	if (!make_files(fc, "sweep", N, node))
+		return;
 	ok(kill_worker(keeper), "sweep: worker killed and respawned", 0);
 	for (int i = 0; i < N; i++) {
 		struct fuse_open_in in = { .flags = O_RDWR };
@@ -194,18 +226,7 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 			fusec_req_free(r[i]);
 	}
 	sleep(1); /* the sweep is done */
-	for (int i = 0; i < N; i++) {
-		int n = fh[i] ? fusec_read(fc, node[i], fh[i], 0, buf,
-		    sizeof(buf)) : -EBADF;
-		bool same = n == (int)sizeof(buf);
-
-		for (int k = 0; same && k < n; k++)
-			same = buf[k] == (char)('a' + i);
-		good += same;
-		if (!same)
-			printf("# OPEN %d: READ through its fh: %d %s\n", i, n,
-			    n < 0 ? strerror(-n) : "bytes of another file");
-	}
+	good = read_own(fc, N, node, fh);
 	printf("# sweep: %u of %d fhs opened across the sweep read their "
 	    "own file\n", good, N);
 	ok(good == N, "sweep: no fd committed during the sweep was closed",
@@ -373,8 +394,7 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	struct fuse_open_out o1, o2, o3;
 	struct fusec_req *wp, *wf;
 	uint64_t node[N], fh[N];
-	char name[32], buf[4096];
-	unsigned good = 0;
+	unsigned good;
 	int err, ep, ef;
 
 	err = fusec_create(fc, 1, "waitfree", O_RDWR | O_EXCL, 0644, &e, &o1);
@@ -382,13 +402,8 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	err = fusec_open(fc, e.nodeid, O_RDWR, &o2);
 	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o3);
 	ok(err == 0, "waitfree: two more OPENs", err);
-	for (int i = 0; i < N; i++) {
-		snprintf(name, sizeof(name), "wf%d", i);
-		if (make_file(fc, name, (char)('a' + i), &node[i]) < 0) {
-			ok(false, "waitfree: files made", -EIO);
-			return;
-		}
-	}
+	if (!make_files(fc, "wf", N, node))
+		return;
 	/* The sweep runs only in a worker that recovered. */
 	ok(kill_worker(keeper), "waitfree: worker killed and respawned", 0);
 	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
@@ -431,19 +446,7 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	ef = await(fc, wf, 10000);
 	ok(ep == 0, "waitfree: the SETLKW whose OFD was freed answers 0", ep);
 	ok(ef == 0, "waitfree: the flock whose fh was freed answers 0", ef);
-	for (int i = 0; i < N; i++) {
-		int n = fh[i] ? fusec_read(fc, node[i], fh[i], 0, buf,
-		    sizeof(buf)) : -EBADF;
-		bool same = n == (int)sizeof(buf);
-
-		for (int k = 0; same && k < n; k++)
-			same = buf[k] == (char)('a' + i);
-		good += same;
-		if (!same)
-			printf("# OPEN %d after the sweep: READ through its fh: "
-			    "%d %s\n", i, n, n < 0 ? strerror(-n) :
-			    "bytes of another file");
-	}
+	good = read_own(fc, N, node, fh);
 	ok(good == N, "waitfree: every fh opened after the sweep reads its "
 	    "own file", (int)good);
 	ok(fc->proto_errors == 0, "waitfree: no protocol error",
