@@ -451,8 +451,12 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		err = queue_pop_one(qu, &head, &slot, &c);
 		if (err <= 0)
 			break;
-		if (queue_blocking(slot) && queue_blocker_start(qu, head, slot, &c) == 0)
-			continue;
+		if (queue_blocking(slot)) {
+			if (queue_blocker_start(qu, head, slot, &c) == 0)
+				continue;
+			/* Tests: no thread for a lock wait (ENOLCK) here. */
+			DELAYPOINT("queue.no_blocker");
+		}
 		if (qu->qs->npool > 0 && queue_slow(slot)) {
 			queue_pool_hand(qu, head, slot, &c);
 			continue;
@@ -615,7 +619,7 @@ queue_main(void *arg)
 	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
 	DELAYPOINT("queue.thread_start"); /* tests: stopped before a sleep */
-	(void)queue_resume_waits(qu);
+	(void)queue_resume_waits(qu, t);
 	while (!queue_stopping(qu)) {
 		uint64_t deadline, slept, now;
 		enum pollwin_way way;

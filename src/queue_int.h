@@ -134,8 +134,12 @@ int queue_pop_one(struct queue *qu, uint16_t *ret_head,
 
 /* queue_pool.c */
 bool queue_blocking(const struct journal_slot_rec *slot);
-/* Lock waits recovery left live go to blocker threads; how many. */
-unsigned queue_resume_waits(struct queue *qu);
+/*
+ * Lock waits recovery left live go to blocker threads; one that finds no
+ * thread runs on the queue thread t and answers as at its pop (ENOLCK).
+ * How many went to blockers.
+ */
+unsigned queue_resume_waits(struct queue *qu, struct region_thread_rec *t);
 bool queue_slow(const struct journal_slot_rec *slot);
 /* 0: the request is the blocker thread's now; < 0: run it here. */
 int queue_blocker_start(struct queue *qu, uint16_t head,

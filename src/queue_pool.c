@@ -164,7 +164,7 @@ queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *sl
  * (a stopped queue has drained its blockers). Returns how many.
  */
 unsigned
-queue_resume_waits(struct queue *qu)
+queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 {
 	struct region *r = qu->qs->r;
 	uint16_t epoch = (uint16_t)qu->vq.rec->epoch;
@@ -185,8 +185,24 @@ queue_resume_waits(struct queue *qu)
 		    !queue_blocking(s))
 			continue;
 		err = vring_walk(&qu->vq, (uint16_t)h, &c);
-		if (err == 0)
-			err = queue_blocker_start(qu, (uint16_t)h, s, &c);
+		if (err == 0 &&
+		    (err = queue_blocker_start(qu, (uint16_t)h, s, &c)) < 0) {
+			struct vring_used_ent e = { .id = h };
+
+			/*
+			 * No thread to wait on: answered here as at its pop
+			 * (ENOLCK), never left live (the guest would wait for
+			 * ever). Run as new: a SETLKW's steps (the owner's
+			 * OFD, the lock call) find their own effects.
+			 */
+			log_warnx("queue %u head %u: no thread to resume a lock "
+			    "wait (%s): answered here", qu->idx, h,
+			    strerror(-err));
+			e.len = queue_run_request(qu->qs, qu->idx, (uint16_t)h,
+			    s, &c, t, false);
+			queue_push(qu, &e, 1);
+			continue;
+		}
 		if (err < 0) {
 			log_warnx("queue %u head %u: lock wait not resumed "
 			    "(%s)", qu->idx, h, strerror(-err));

@@ -34,7 +34,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree mknod excl eintr linkdead notify nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany mknod excl eintr linkdead notify nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -45,6 +45,7 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree mknod excl
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
+	lockmany) run lockmany -- PHX_DELAY=queue.no_blocker:2000000 ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
 	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
 	eintr) run eintr -- PHX_FAIL=intent.eintr ;;

@@ -453,6 +453,94 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	    (int)fc->proto_errors);
 }
 
+/*
+ * As many SETLKWs waiting as the worker has threads for (each waits on a
+ * thread of its own with a thread record; the rest answer ENOLCK), then
+ * a kill while the first SETLKW with no thread left is held on its way
+ * to ENOLCK (PHX_DELAY=queue.no_blocker): the new worker resumes every
+ * wait, still has records for its control and queue threads, and
+ * answers every SETLKW in flight at the kill. Before: the held one was
+ * "not resumed" and never answered (the guest process hung).
+ */
+static void
+sc_lockmany(struct fusec *fc, pid_t keeper)
+{
+	enum { K = 59 };
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w[K];
+	unsigned waiting = 0, enolck = 0, got = 0, other = 0, hung = 0;
+	unsigned late_enolck = 0;
+	bool answered[K];
+	int err;
+
+	err = fusec_create(fc, 1, "lockmany", O_RDWR | O_EXCL, 0644, &e, &o);
+	ok(err == 0, "lockmany: CREATE", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_WRLCK,
+	    false));
+	ok(err == 0, "lockmany: owner 1 SETLK F_WRLCK", err);
+	/* Owners 2..K+1 wait for read locks (all granted at the unlock). */
+	for (int i = 0; i < K; i++) {
+		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2 + i, F_RDLCK,
+		    false);
+		if (w[i] == NULL || fusec_submit(fc, w[i]) < 0) {
+			ok(false, "lockmany: SETLKW submitted", -EIO);
+			return;
+		}
+	}
+	usleep(500000);
+	for (int i = 0; i < K; i++) {
+		/* Harvests; an answered one leaves fusec's stash. */
+		int e2 = fusec_wait(fc, w[i], 0);
+
+		answered[i] = e2 != -ETIMEDOUT;
+		if (!answered[i]) {
+			w[i]->abandoned = false; /* still ours */
+			waiting++;
+			continue;
+		}
+		enolck += e2 == -ENOLCK;
+		other += e2 != -ENOLCK;
+		fusec_req_free(w[i]);
+	}
+	printf("# lockmany: %u SETLKWs waiting, %u answered ENOLCK (no "
+	    "thread), %u otherwise\n", waiting, enolck, other);
+	ok(waiting > 0 && other == 0, "lockmany: waits in flight",
+	    (int)waiting);
+	ok(kill_worker(keeper), "lockmany: worker killed and respawned", 0);
+	usleep(500000);
+	{
+		/* The control thread answers: a run-time message. */
+		uint64_t f = 0;
+
+		err = vuf_get_u64(fc->dev, VUF_GET_FEATURES, &f);
+	}
+	ok(err >= 0, "lockmany: vhost-user answered after the kill", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
+	    false));
+	ok(err == 0, "lockmany: owner 1 unlocks", err);
+	for (int i = 0; i < K; i++) {
+		if (answered[i])
+			continue;
+		err = await(fc, w[i], 10000);
+		got += err == 0;
+		late_enolck += err == -ENOLCK;
+		hung += err == -ETIMEDOUT;
+		if (err != 0 && err != -ENOLCK)
+			printf("# lockmany: SETLKW of owner %d: %d %s\n", 2 + i,
+			    err, strerror(-err));
+	}
+	printf("# lockmany: of %u SETLKWs in flight at the kill, %u got "
+	    "their lock, %u ENOLCK, %u no answer in 10 s\n", waiting, got,
+	    late_enolck, hung);
+	ok(hung == 0, "lockmany: every SETLKW in flight at the kill is "
+	    "answered", (int)hung);
+	ok(got > 0 && got + late_enolck == waiting, "lockmany: the waits in "
+	    "flight at the kill got their locks (the rest ENOLCK)", (int)got);
+	ok(fc->proto_errors == 0, "lockmany: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -595,7 +683,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 	struct vuf_dev *d;
 	struct fusec *fc;
 
-	if (ct_connect(sock, 16, &d, &fc) < 0) {
+	if (ct_connect(sock, strcmp(name, "lockmany") == 0 ? 96 : 16, &d,
+	    &fc) < 0) {
 		printf("not ok 1 - %s: connected\n1..1\n", name);
 		return 1;
 	}
@@ -610,6 +699,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lock(fc, keeper, true);
 	else if (strcmp(name, "waitfree") == 0)
 		sc_waitfree(fc, keeper);
+	else if (strcmp(name, "lockmany") == 0)
+		sc_lockmany(fc, keeper);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "excl") == 0)
