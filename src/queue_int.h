@@ -54,6 +54,12 @@ struct queue {
 	struct queue_set *qs;
 	unsigned idx;
 	pthread_t th;
+	/*
+	 * The queue thread's record, claimed by queue_start() before the
+	 * thread exists: lock waits resumed on other queues (blocker
+	 * threads) may claim every free record meanwhile.
+	 */
+	struct region_thread_rec *th_rec;
 	bool running;		/* control thread only */
 	int stop;		/* atomic: set by queue_stop */
 	bool signal_once;	/* recovery: call fd once before first wait */
@@ -96,6 +102,10 @@ struct queue_set {
 	unsigned npool;
 	bool pool_all;		/* every request (--thread-pool-size), or slow ones */
 	pthread_t *pool_th;
+	/* Records claimed for the pool threads before they start; taken by
+	 * pool_main() under pool_lock (pool_rec_next). */
+	struct region_thread_rec **pool_rec;
+	unsigned pool_rec_next;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cv;	/* jobs queued or stop */
 	pthread_cond_t free_cv;	/* a job returned to the free list */

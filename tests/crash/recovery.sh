@@ -45,7 +45,8 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany m
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
-	lockmany) run lockmany -- PHX_DELAY=queue.no_blocker:2000000 ;;
+	lockmany) run lockmany -- \
+	    PHX_DELAY=queue.no_blocker:2000000,vu.serve_start:300000 ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
 	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
 	eintr) run eintr -- PHX_FAIL=intent.eintr ;;

@@ -458,9 +458,12 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
  * thread of its own with a thread record; the rest answer ENOLCK), then
  * a kill while the first SETLKW with no thread left is held on its way
  * to ENOLCK (PHX_DELAY=queue.no_blocker): the new worker resumes every
- * wait, still has records for its control and queue threads, and
- * answers every SETLKW in flight at the kill. Before: the held one was
- * "not resumed" and never answered (the guest process hung).
+ * wait, answers every SETLKW in flight at the kill and, though its
+ * control thread starts late (PHX_DELAY=vu.serve_start), still has a
+ * record for it. Before: the held one was "not resumed" and never
+ * answered (the guest process hung), and the resumed waits took the
+ * control thread's record: "control plane: Resource temporarily
+ * unavailable", a worker death at every respawn.
  */
 static void
 sc_lockmany(struct fusec *fc, pid_t keeper)
@@ -472,6 +475,7 @@ sc_lockmany(struct fusec *fc, pid_t keeper)
 	unsigned waiting = 0, enolck = 0, got = 0, other = 0, hung = 0;
 	unsigned late_enolck = 0;
 	bool answered[K];
+	pid_t w2;
 	int err;
 
 	err = fusec_create(fc, 1, "lockmany", O_RDWR | O_EXCL, 0644, &e, &o);
@@ -509,6 +513,7 @@ sc_lockmany(struct fusec *fc, pid_t keeper)
 	    (int)waiting);
 	ok(kill_worker(keeper), "lockmany: worker killed and respawned", 0);
 	usleep(500000);
+	w2 = ct_find_worker(keeper);
 	{
 		/* The control thread answers: a run-time message. */
 		uint64_t f = 0;
@@ -537,6 +542,9 @@ sc_lockmany(struct fusec *fc, pid_t keeper)
 	    "answered", (int)hung);
 	ok(got > 0 && got + late_enolck == waiting, "lockmany: the waits in "
 	    "flight at the kill got their locks (the rest ENOLCK)", (int)got);
+	ok(ct_find_worker(keeper) == w2, "lockmany: the worker that resumed "
+	    "the waits is still the one serving (no death after the kill)",
+	    (int)ct_find_worker(keeper));
 	ok(fc->proto_errors == 0, "lockmany: no protocol error",
 	    (int)fc->proto_errors);
 }
