@@ -21,6 +21,9 @@
  *             their fds, which close when the waits end
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
+ *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
+ *             absent attribute, killed EXECUTING before its first host
+ *             call, answers ENODATA (MKNOD: recovery.sh mknodexec)
  *   excl      (PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo) a
  *             CREATE O_EXCL killed on its error path: the replay's fh
  *             works (defect 8)
@@ -560,10 +563,32 @@ sc_mknod(struct fusec *fc, pid_t keeper)
 	err = fusec_mknod(fc, 1, "fifo", S_IFIFO | 0644, 0, &e);
 	ok(err == 0, "mknod: first MKNOD of the fifo", err);
 	err = fusec_mknod(fc, 1, "fifo", S_IFIFO | 0644, 0, &e);
-	ok(await_respawn(keeper, w), "mknod: the worker died after the "
-	    "second pop", 0);
+	ok(await_respawn(keeper, w), "mknod: the worker died in the second "
+	    "MKNOD, before its mknodat", 0);
 	ok(err == -EEXIST, "mknod: second MKNOD (never executed) answers "
 	    "EEXIST", err);
+}
+
+/*
+ * The same for REMOVEXATTR (identity-decided too): a REMOVEXATTR of an
+ * attribute that does not exist, killed EXECUTING before its first host
+ * call (PHX_CRASH=pt.before_removexattr), answers ENODATA, not 0.
+ */
+static void
+sc_rmxattr(struct fusec *fc, pid_t keeper)
+{
+	uint64_t node;
+	pid_t w;
+	int err;
+
+	err = make_file(fc, "rmx", 'r', &node);
+	ok(err == 0, "rmxattr: file made", err);
+	w = ct_find_worker(keeper);
+	err = fusec_removexattr(fc, node, "user.never");
+	ok(await_respawn(keeper, w), "rmxattr: the worker died in the "
+	    "REMOVEXATTR, before its host call", 0);
+	ok(err == -ENODATA, "rmxattr: REMOVEXATTR of an attribute that "
+	    "never existed answers ENODATA", err);
 }
 
 /* defect 8: CREATE O_EXCL killed on its error path. */
@@ -711,6 +736,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lockmany(fc, keeper);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
+	else if (strcmp(name, "rmxattr") == 0)
+		sc_rmxattr(fc, keeper);
 	else if (strcmp(name, "excl") == 0)
 		sc_excl(fc, keeper, share);
 	else if (strcmp(name, "eintr") == 0)
