@@ -552,6 +552,114 @@ sc_lockmany(struct fusec *fc, pid_t keeper)
 	    (int)fc->proto_errors);
 }
 
+/* Submits r on the hiprio queue (a hostile guest may use any queue). */
+static struct fusec_req *
+on_hiprio(struct fusec *fc, struct fusec_req *r)
+{
+	if (r == NULL)
+		return NULL;
+	r->qidx = 0;
+	if (fusec_submit(fc, r) < 0) {
+		fusec_req_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * A guest reboot (vuf_restart: GET_VRING_BASE, RESET_DEVICE, new rings)
+ * whose INIT ends the old session in chunks held open
+ * (PHX_DELAY=pt.destroy_chunk) and killed inside
+ * (PHX_CRASH=pt.destroy_chunk:K), while a hostile guest sends requests
+ * with the old session's nodeids and fhs on the other queue (GETATTR,
+ * OPEN, SETLK, LOOKUP): whatever they answer, after the INIT the old ids
+ * are stale, nothing the old session or those requests opened survives
+ * (no handle, no lock on the file), and the new session works.
+ */
+static void
+sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
+{
+	enum { N = 4, H = 4 * N };
+	struct fusec_req *init, *h[H];
+	uint64_t node[N], fh[N];
+	unsigned nh = 0, answered = 0, survived = 0, zero = 0;
+	struct fuse_open_out o;
+	struct fuse_entry_out e;
+	char buf[64];
+	pid_t w;
+	int err;
+
+	if (!make_files(fc, "mix", N, node))
+		return;
+	for (int i = 0; i < N; i++) {
+		err = fusec_open(fc, node[i], O_RDWR, &o);
+		fh[i] = err == 0 ? o.fh : 0;
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, node[0], fh[0], 1, F_WRLCK,
+	    false));
+	ok(err == 0, "resetmix: old session: OPENs and a lock held", err);
+	w = ct_find_worker(keeper);
+	err = vuf_restart(d);
+	ok(err == 0, "resetmix: device stop and set-up (a reboot)", err);
+	init = fusec_req_init(fc);
+	if (init == NULL || fusec_submit(fc, init) < 0) {
+		ok(false, "resetmix: INIT submitted", -EIO);
+		return;
+	}
+	usleep(150000); /* the INIT is sweeping, a chunk at a time */
+	for (int i = 0; i < N; i++) {
+		struct fuse_open_in in = { .flags = O_RDWR };
+		struct iovec a = { &in, sizeof(in) };
+
+		h[nh++] = on_hiprio(fc, fusec_req_getattr(fc, node[i]));
+		h[nh++] = on_hiprio(fc, fusec_req_new(fc, FUSE_OPEN, node[i],
+		    &a, 1, 0, sizeof(struct fuse_open_out), 0));
+		h[nh++] = on_hiprio(fc, req_lk(fc, FUSE_SETLK, node[i], fh[i],
+		    7, F_RDLCK, false));
+		h[nh++] = on_hiprio(fc, fusec_req_lookup(fc, 1, "mix1"));
+		usleep(30000);
+	}
+	err = await(fc, init, 30000);
+	ok(err == 0, "resetmix: the new boot's INIT answered", err);
+	ok(await_respawn(keeper, w), "resetmix: the worker died in the "
+	    "session's sweep", 0);
+	for (unsigned i = 0; i < nh; i++) {
+		int e2;
+
+		if (h[i] == NULL)
+			continue;
+		e2 = fusec_wait(fc, h[i], 10000);
+		answered += e2 != -ETIMEDOUT;
+		zero += e2 == 0;
+		/* An OPEN that slipped in before its entry was swept. */
+		if (e2 == 0 && h[i]->opcode == FUSE_OPEN &&
+		    fusec_read(fc, h[i]->nodeid, ((struct fuse_open_out *)
+		    h[i]->reply)->fh, 0, buf, 1) >= 0)
+			survived++;
+		if (e2 != -ETIMEDOUT)
+			fusec_req_free(h[i]);
+	}
+	printf("# resetmix: %u hostile requests, %u answered (%u with 0: "
+	    "they reached old entries mid-sweep), %u handles they opened "
+	    "still work in the new session\n", nh, answered, zero, survived);
+	ok(answered == nh, "resetmix: every hostile request answered", 
+	    (int)answered);
+	err = fusec_getattr(fc, node[2], NULL);
+	ok(err == -ESTALE, "resetmix: an old nodeid is stale", err);
+	err = fusec_read(fc, node[2], fh[2], 0, buf, 1);
+	ok(err == -EBADF, "resetmix: an old fh is stale", err);
+	ok(survived == 0, "resetmix: no handle opened during the sweep "
+	    "survives it", (int)survived);
+	err = fusec_lookup(fc, 1, "mix0", &e);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 9,
+	    F_WRLCK, false));
+	ok(err == 0, "resetmix: new session: LOOKUP, OPEN and a write lock "
+	    "on the file the old session locked", err);
+	ok(fc->proto_errors == 0, "resetmix: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -734,6 +842,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_waitfree(fc, keeper);
 	else if (strcmp(name, "lockmany") == 0)
 		sc_lockmany(fc, keeper);
+	else if (strcmp(name, "resetmix") == 0)
+		sc_resetmix(d, fc, keeper);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "rmxattr") == 0)
