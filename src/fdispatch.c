@@ -171,14 +171,19 @@ secctx_apply(struct op_args *a, int err, const char *child)
  * recorded in the slot's step, so a replay after a kill resumes the
  * sweep), then drops the crash marks of the old boot (poison keys,
  * degraded mode). The caller commits the INIT result with the last
- * chunk. A kill at any point leaves initialized = 1 and stopped = 1 until
- * that commit: the replay of this INIT finishes the same sweep, and no
- * other request sees a session in between but the old one being swept
- * (which the new kernel never uses). The worker's in-memory poison flag
- * (fault.c poison_any) needs no reset of its own: the fault_end() of
- * this INIT, after the commit, clears its key and so rescans the now
- * empty table. A plain clear of the table after the commit (not logged)
- * would also drop a key the keeper's watchdog counted in between.
+ * chunk. Its first commit, before the sweep, is initialized = 0 with
+ * stopped = 1 (a state nothing else makes: a session end under way), so
+ * a request using the old session's ids while the sweep runs (only a
+ * hostile guest sends one: the new kernel waits for this INIT) answers
+ * EIO as before an INIT, and leaves nothing the sweep already passed
+ * (before: an OPEN there made a handle that outlived the session). A
+ * kill at any point leaves that state until the last commit: the replay
+ * of this INIT finishes the same sweep.
+ * The worker's in-memory poison flag (fault.c poison_any) needs no reset
+ * of its own: the fault_end() of this INIT, after the commit, clears its
+ * key and so rescans the now empty table. A plain clear of the table
+ * after the commit (not logged) would also drop a key the keeper's
+ * watchdog counted in between.
  *
  * What QEMU 7.2.22 sends (logged with --debug by tests/vm/reboot.sh; a
  * guest reset reaches vhost-user-fs as virtio_set_status(0)), per queue
@@ -215,6 +220,12 @@ session_end(struct op_args *a)
 		    "ending the old session (%llu inodes, %llu handles)",
 		    (unsigned long long)region_load(&r->ihdr->live),
 		    (unsigned long long)region_load(&r->hhdr->live));
+	/* The session is closed to requests before the sweep starts. */
+	if (redo_get(tx, &r->fuse->initialized) != 0) {
+		if ((err = redo_set(tx, &r->fuse->initialized, 0)) < 0)
+			return err;
+		redo_commit(tx);
+	}
 	/* Tests: a kill as the sweep starts (tests/crash/crashpoints.sh). */
 	CRASHPOINT("fdispatch.session_end");
 	pt_destroy(a->s->pt, &a->ctx);
@@ -311,7 +322,9 @@ do_init(struct op_args *a)
 		out.max_pages = (uint16_t)(FD_MAX_WRITE / 4096);
 	if (tx == NULL)
 		return reply_err(a, -EIO);
-	if (region_load(&f->initialized) != 0 && session_end(a) < 0)
+	/* A session to end, or the end of one a kill cut (see above). */
+	if ((region_load(&f->initialized) != 0 ||
+	    region_load(&f->stopped) != 0) && session_end(a) < 0)
 		return reply_err(a, -EIO);
 	if ((err = redo_set(tx, &f->proto_minor, out.minor)) < 0 ||
 	    (err = redo_set(tx, &f->flags, neg)) < 0 ||

@@ -22,6 +22,7 @@
 #include "crashpoint.h"
 #include "fdtab.h"
 #include "log.h"
+#include "pin.h"
 
 
 static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -204,6 +205,19 @@ mark(uint8_t *bits, int64_t fd, int max)
 		bits[fd / 8] |= (uint8_t)(1u << (fd % 8));
 }
 
+struct mark_arg {
+	uint8_t *bits;
+	int max;
+};
+
+static void
+mark_deferred(int fd, void *p)
+{
+	struct mark_arg *a = p;
+
+	mark(a->bits, fd, a->max);
+}
+
 /* The small sets: re-checked under the lock, so read twice. */
 static void
 referenced_small(struct region *r, uint8_t *bits, int max)
@@ -229,6 +243,15 @@ referenced_small(struct region *r, uint8_t *bits, int max)
 	for (unsigned i = 0; i < nregistry; i++)
 		mark(bits, registry[i], max);
 	pthread_mutex_unlock(&reg_lock);
+	/*
+	 * Freed fds whose close waits for a lock wait (pin.c): the wait runs
+	 * outside the creation lock, so step 4 does not exclude it.
+	 */
+	{
+		struct mark_arg a = {bits, max};
+
+		pin_each_deferred(mark_deferred, &a);
+	}
 }
 
 /* The tables: scanned once, without the lock (see fdtab_sweep). */

@@ -10,7 +10,7 @@
  * whose flags seccomp can see), no ioctl at all (FUSE_IOCTL is answered
  * ENOSYS, nothing of ours calls one), prctl only to name a thread,
  * accept4 only on the listening socket, sendto only on a connected
- * socket, signals and rlimits only to ourselves, io_uring_register only
+ * socket, getsockopt only SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, signals and rlimits only to ourselves, io_uring_register only
  * what ring setup needs; socket(AF_UNIX) and connect fail with EACCES
  * (glibc's syslog reconnects after a syslogd restart: /dev/log is a path
  * in the share after pivot_root, never to be connected to).
@@ -37,9 +37,6 @@
 #include "compiler.h"
 #include "filter.h"
 #include "region.h"
-
-/* getsockopt(SOL_SOCKET, ...) names the worker reads (worker.c). */
-static const int sockopt_names[] = { SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN };
 
 static const char *const allowed[] = {
 	/* file data and metadata */
@@ -220,6 +217,11 @@ static const int prctl_options[] = {
 	PR_SET_NAME, PR_GET_NAME,
 };
 
+/* getsockopt(SOL_SOCKET, ...) options the worker reads (worker.c). */
+static const int sockopt_reads[] = {
+	SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN,
+};
+
 /* Calls allowed only with some arguments; see the file comment. */
 static int
 add_arg_rules(scmp_filter_ctx ctx)
@@ -247,10 +249,10 @@ add_arg_rules(scmp_filter_ctx ctx)
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(accept4), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, REGION_FD_LISTEN));
 	/* worker.c is_conn(): what a socket an earlier worker accepted is. */
-	for (size_t i = 0; i < nitems(sockopt_names) && r == 0; i++)
+	for (size_t i = 0; i < nitems(sockopt_reads) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getsockopt),
 		    2, SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
-		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)sockopt_names[i]));
+		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)sockopt_reads[i]));
 	/* send() on the connection or the syslog socket: no address. */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1,
 	    SCMP_A4_64(SCMP_CMP_EQ, 0));

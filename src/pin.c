@@ -31,6 +31,10 @@ struct held {
 static __thread struct held held[PIN_MAX_HELD];
 static __thread unsigned nheld;
 static uint64_t all_deferred; /* atomic: the sum of every table's nfds */
+/* Every table that ever deferred a close (the fd sweep lists them). */
+static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pin_table *tables[8];
+static unsigned ntables;
 
 static uint32_t *
 counts_of(struct pin_table *t, uint64_t cap)
@@ -158,6 +162,13 @@ pin_close(struct pin_table *t, int fd, uint64_t idx)
 		t->deferred = d;
 		t->deferred_cap = cap;
 	}
+	if (!t->listed) {
+		pthread_mutex_lock(&tables_lock);
+		if (ntables < sizeof(tables) / sizeof(tables[0]))
+			tables[ntables++] = t;
+		pthread_mutex_unlock(&tables_lock);
+		t->listed = true;
+	}
 	t->deferred[t->ndeferred].idx = idx;
 	t->deferred[t->ndeferred].fd = fd;
 	t->ndeferred++;
@@ -174,6 +185,21 @@ uint64_t
 pin_deferred(const struct pin_table *t)
 {
 	return __atomic_load_n(&t->nfds, __ATOMIC_RELAXED);
+}
+
+void
+pin_each_deferred(void (*fn)(int fd, void *arg), void *arg)
+{
+	pthread_mutex_lock(&tables_lock);
+	for (unsigned i = 0; i < ntables; i++) {
+		struct pin_table *t = tables[i];
+
+		pthread_mutex_lock(&t->lock);
+		for (size_t k = 0; k < t->ndeferred; k++)
+			fn(t->deferred[k].fd, arg);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&tables_lock);
 }
 
 uint64_t

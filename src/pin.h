@@ -6,13 +6,15 @@
  * request can be reused by any open, and the request would then act on
  * the wrong file). Pins are heap memory of one incarnation: after a crash
  * nothing is in use, every count starts at zero, and a freed fd that was
- * still waiting is in no table, so the fd sweep (fdtab.h) closes it.
+ * still waiting is in no table, so the fd sweep (fdtab.h) closes it; the
+ * sweep keeps the fds this incarnation defers (pin_each_deferred()).
  * Nothing here is in the region.
  */
 #ifndef PHX_PIN_H
 #define PHX_PIN_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +31,7 @@ struct pin_table {
 	struct pin_deferred *deferred; /* under lock */
 	size_t ndeferred, deferred_cap; /* under lock */
 	uint64_t nfds;		/* atomic: fds in deferred */
+	bool listed;		/* under lock: in pin.c's list of tables */
 };
 #define PIN_TABLE_INIT { .lock = PTHREAD_MUTEX_INITIALIZER }
 
@@ -62,6 +65,13 @@ void pin_put_all(void);
  * An fd that cannot be deferred (no memory) is left open for the sweep.
  */
 void pin_close(struct pin_table *t, int fd, uint64_t idx);
+/*
+ * Calls fn on every freed fd whose close waits for a request still using
+ * it, in every table. The fd sweep (fdtab.c) keeps them: a SETLKW or
+ * flock waits outside the fd-creation lock with its entry pinned, and a
+ * FLUSH or RELEASE may free that entry meanwhile (issue 11 review).
+ */
+void pin_each_deferred(void (*fn)(int fd, void *arg), void *arg);
 /* Freed fds of t whose close waits for a request still using them. */
 uint64_t pin_deferred(const struct pin_table *t);
 /* The same, over every table (they count against the fd budget). */

@@ -531,6 +531,7 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 	     i < handle_high(pt->r); i++) {
 		chunk(ctx, i);
 		CRASHPOINT("pt.destroy_chunk");
+		DELAYPOINT("pt.destroy_chunk"); /* tests: requests between */
 		if ((err = handle_release_at(ctx->tx, i)) < 0)
 			log_debug("destroy: handle %llu: %s",
 			    (unsigned long long)i, strerror(-err));
@@ -539,6 +540,7 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 	     i < inode_high(pt->r); i++) {
 		chunk(ctx, PT_DESTROY_INODES + i);
 		CRASHPOINT("pt.destroy_chunk");
+		DELAYPOINT("pt.destroy_chunk"); /* tests: requests between */
 		if ((err = inode_forget_at(ctx->tx, i)) < 0)
 			log_debug("destroy: inode %llu: %s",
 			    (unsigned long long)i, strerror(-err));

@@ -93,6 +93,16 @@ void pt_guard_sxid(struct pt *pt, int fd);
 /* Exactly-once hooks (pt_once.c): one function per non-idempotent op. */
 int pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
     mode_t mode);
+/*
+ * The identity-decided requests (MKNOD, REMOVEXATTR; DESIGN 5 with no
+ * io_uring op): a replay may have made its host call only past
+ * pt_once_calling(), which records in the slot that the target was checked
+ * and the call is being made; before it, the replay runs as new.
+ */
+bool pt_once_maybe_ran(const struct pt_ctx *ctx);
+/* The request has a journal slot (the record above is possible). */
+bool pt_once_journaled(const struct pt_ctx *ctx);
+void pt_once_calling(const struct pt_ctx *ctx);
 int pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
     mode_t mode, dev_t rdev);
 int pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,

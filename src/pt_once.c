@@ -59,6 +59,35 @@ once(const struct pt_ctx *ctx)
 	    ctx->req->slot != NULL;
 }
 
+/*
+ * slot->step of an identity-decided request (MKNOD, REMOVEXATTR): its
+ * target was checked absent (present) and the host call is being made.
+ */
+#define PT_STEP_CALLED 1
+
+bool
+pt_once_maybe_ran(const struct pt_ctx *ctx)
+{
+	const struct journal_slot_rec *slot = ctx->req != NULL ?
+	    ctx->req->slot : NULL;
+
+	return ctx->replay && (slot == NULL ||
+	    region_load(&slot->step) == PT_STEP_CALLED);
+}
+
+bool
+pt_once_journaled(const struct pt_ctx *ctx)
+{
+	return ctx->req != NULL && ctx->req->slot != NULL;
+}
+
+void
+pt_once_calling(const struct pt_ctx *ctx)
+{
+	if (ctx->req != NULL && ctx->req->slot != NULL)
+		region_store(&ctx->req->slot->step, PT_STEP_CALLED);
+}
+
 static bool
 replay_owner_ok(const struct stat *st)
 {
@@ -91,16 +120,35 @@ int
 pt_do_mknodat(const struct pt_ctx *ctx, int dirfd, const char *name,
     mode_t mode, dev_t rdev)
 {
+	bool journaled = pt_once_journaled(ctx);
+	/* The first run may have created it: a replay past the record. */
+	bool maybe_ran = pt_once_maybe_ran(ctx);
 	struct stat st;
 
 	int e;
 
 	if (!pt_creds_checked())
 		return -EPERM;
+	/* Tests: a kill when EXECUTING, before any host call (recovery.sh). */
+	CRASHPOINT("pt.before_mknod");
+	/*
+	 * No io_uring op for mknodat: the identity rules decide a replay. A
+	 * slot is EXECUTING from before its first host call, so a kill
+	 * before mknodat also leaves a replay, which would take a name that
+	 * existed before (the guest's second MKNOD of a fifo) for its own.
+	 * So the slot records that the name was absent just before the
+	 * call (step PT_STEP_CALLED); a replay that never got there runs as
+	 * new and answers the EEXIST of a name that exists.
+	 */
+	if (journaled && !maybe_ran) {
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return -EEXIST;
+		pt_once_calling(ctx);
+	}
 	if (mknodat(dirfd, name, mode, rdev) == 0)
 		return 0;
 	e = errno;
-	if (e == EEXIST && ctx->replay &&
+	if (e == EEXIST && maybe_ran &&
 	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (st.st_mode & S_IFMT) == (mode & S_IFMT) && replay_owner_ok(&st) &&
 	    (!(S_ISCHR(mode) || S_ISBLK(mode)) || st.st_rdev == rdev))

@@ -29,6 +29,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "pt_int.h"
 #include "xattrmap.h"
 
@@ -408,6 +409,7 @@ int
 pt_removexattr(struct pt *pt, const struct pt_ctx *ctx, const char *name)
 {
 	char hname[XATTR_NAME_MAX + 1];
+	bool maybe_ran;
 	mode_t mode;
 	ssize_t n;
 	int ifd, err;
@@ -419,9 +421,22 @@ pt_removexattr(struct pt *pt, const struct pt_ctx *ctx, const char *name)
 		return err;
 	if ((err = pt_inode(pt, ctx->nodeid, &ifd, &mode)) < 0)
 		return err;
+	/* Tests: a kill when EXECUTING, before any host call. */
+	CRASHPOINT("pt.before_removexattr");
+	/*
+	 * DESIGN 5 identity: a replay that finds it gone removed it, if its
+	 * first run got to the call; one killed before it (EXECUTING from
+	 * before the first host call) runs as new: ENODATA is the guest's.
+	 */
+	maybe_ran = pt_once_maybe_ran(ctx);
+	if (!maybe_ran && pt_once_journaled(ctx)) {
+		n = host_xattr(pt, ifd, mode, X_GET, hname, NULL, 0, 0);
+		if (n == -ENODATA)
+			return -ENODATA;
+		pt_once_calling(ctx);
+	}
 	n = host_xattr(pt, ifd, mode, X_REMOVE, hname, NULL, 0, 0);
-	/* DESIGN 5 identity: a replay that finds it gone removed it. */
-	if (n == -ENODATA && ctx->replay)
+	if (n == -ENODATA && maybe_ran)
 		return 0;
 	return n < 0 ? (int)n : 0;
 }

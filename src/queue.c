@@ -451,8 +451,12 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		err = queue_pop_one(qu, &head, &slot, &c);
 		if (err <= 0)
 			break;
-		if (queue_blocking(slot) && queue_blocker_start(qu, head, slot, &c) == 0)
-			continue;
+		if (queue_blocking(slot)) {
+			if (queue_blocker_start(qu, head, slot, &c) == 0)
+				continue;
+			/* Tests: no thread for a lock wait (ENOLCK) here. */
+			DELAYPOINT("queue.no_blocker");
+		}
 		if (qu->qs->npool > 0 && queue_slow(slot)) {
 			queue_pool_hand(qu, head, slot, &c);
 			continue;
@@ -596,7 +600,7 @@ queue_main(void *arg)
 {
 	struct queue *qu = arg;
 	struct queue_set *qs = qu->qs;
-	struct region_thread_rec *t = queue_thread_claim(qs->r);
+	struct region_thread_rec *t = qu->th_rec;
 	struct region_queue_rec *rec = qu->vq.rec;
 	struct pollwin pw;
 	char name[16];
@@ -608,14 +612,13 @@ queue_main(void *arg)
 	 */
 	snprintf(name, sizeof(name), "phx-q%u", qu->idx);
 	pthread_setname_np(pthread_self(), name);
-	if (t == NULL)
-		fatalx("queue %u: no free thread record", qu->idx);
+	t->tid = (uint64_t)gettid();
 	(void)fault_thread_init(t);
 	queue_thread_ring(qs->r, t);
 	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
 	DELAYPOINT("queue.thread_start"); /* tests: stopped before a sleep */
-	(void)queue_resume_waits(qu);
+	(void)queue_resume_waits(qu, t);
 	while (!queue_stopping(qu)) {
 		uint64_t deadline, slept, now;
 		enum pollwin_way way;
@@ -768,9 +771,16 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 	qu->signal_once = signal_once;
 	qu->broken_logged = false;
 	qu->detached = false;
+	/* Claimed here, before any resumed lock wait can take it. */
+	qu->th_rec = queue_thread_claim(qs->r);
+	if (qu->th_rec == NULL)
+		return -EAGAIN;
 	err = pthread_create(&qu->th, NULL, queue_main, qu);
-	if (err != 0)
+	if (err != 0) {
+		queue_thread_release(qu->th_rec);
+		qu->th_rec = NULL;
 		return -err;
+	}
 	qu->running = true;
 	return 0;
 }

@@ -54,6 +54,12 @@ struct queue {
 	struct queue_set *qs;
 	unsigned idx;
 	pthread_t th;
+	/*
+	 * The queue thread's record, claimed by queue_start() before the
+	 * thread exists: lock waits resumed on other queues (blocker
+	 * threads) may claim every free record meanwhile.
+	 */
+	struct region_thread_rec *th_rec;
 	bool running;		/* control thread only */
 	int stop;		/* atomic: set by queue_stop */
 	bool signal_once;	/* recovery: call fd once before first wait */
@@ -96,6 +102,10 @@ struct queue_set {
 	unsigned npool;
 	bool pool_all;		/* every request (--thread-pool-size), or slow ones */
 	pthread_t *pool_th;
+	/* Records claimed for the pool threads before they start; taken by
+	 * pool_main() under pool_lock (pool_rec_next). */
+	struct region_thread_rec **pool_rec;
+	unsigned pool_rec_next;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cv;	/* jobs queued or stop */
 	pthread_cond_t free_cv;	/* a job returned to the free list */
@@ -134,8 +144,12 @@ int queue_pop_one(struct queue *qu, uint16_t *ret_head,
 
 /* queue_pool.c */
 bool queue_blocking(const struct journal_slot_rec *slot);
-/* Lock waits recovery left live go to blocker threads; how many. */
-unsigned queue_resume_waits(struct queue *qu);
+/*
+ * Lock waits recovery left live go to blocker threads; one that finds no
+ * thread runs on the queue thread t and answers as at its pop (ENOLCK).
+ * How many went to blockers.
+ */
+unsigned queue_resume_waits(struct queue *qu, struct region_thread_rec *t);
 bool queue_slow(const struct journal_slot_rec *slot);
 /* 0: the request is the blocker thread's now; < 0: run it here. */
 int queue_blocker_start(struct queue *qu, uint16_t head,

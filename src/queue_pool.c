@@ -164,7 +164,7 @@ queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *sl
  * (a stopped queue has drained its blockers). Returns how many.
  */
 unsigned
-queue_resume_waits(struct queue *qu)
+queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 {
 	struct region *r = qu->qs->r;
 	uint16_t epoch = (uint16_t)qu->vq.rec->epoch;
@@ -185,8 +185,24 @@ queue_resume_waits(struct queue *qu)
 		    !queue_blocking(s))
 			continue;
 		err = vring_walk(&qu->vq, (uint16_t)h, &c);
-		if (err == 0)
-			err = queue_blocker_start(qu, (uint16_t)h, s, &c);
+		if (err == 0 &&
+		    (err = queue_blocker_start(qu, (uint16_t)h, s, &c)) < 0) {
+			struct vring_used_ent e = { .id = h };
+
+			/*
+			 * No thread to wait on: answered here as at its pop
+			 * (ENOLCK), never left live (the guest would wait for
+			 * ever). Run as new: a SETLKW's steps (the owner's
+			 * OFD, the lock call) find their own effects.
+			 */
+			log_warnx("queue %u head %u: no thread to resume a lock "
+			    "wait (%s): answered here", qu->idx, h,
+			    strerror(-err));
+			e.len = queue_run_request(qu->qs, qu->idx, (uint16_t)h,
+			    s, &c, t, false);
+			queue_push(qu, &e, 1);
+			continue;
+		}
 		if (err < 0) {
 			log_warnx("queue %u head %u: lock wait not resumed "
 			    "(%s)", qu->idx, h, strerror(-err));
@@ -303,12 +319,14 @@ static void *
 pool_main(void *arg)
 {
 	struct queue_set *qs = arg;
-	struct region_thread_rec *t = queue_thread_claim(qs->r);
+	struct region_thread_rec *t;
 
 	/* By itself, never through a /proc path (queue_main). */
 	pthread_setname_np(pthread_self(), "phx-pool");
-	if (t == NULL)
-		fatalx("no free thread record for a pool thread");
+	pthread_mutex_lock(&qs->pool_lock);
+	t = qs->pool_rec[qs->pool_rec_next++];
+	pthread_mutex_unlock(&qs->pool_lock);
+	t->tid = (uint64_t)gettid();
 	(void)fault_thread_init(t);
 	queue_thread_ring(qs->r, t);
 	for (;;) {
@@ -358,15 +376,24 @@ queue_pool_start(struct queue_set *qs)
 		qs->npool = REGION_MAX_THREADS - REGION_MAX_QUEUES - 4;
 	if (qs->npool > 0) {
 		qs->pool_th = calloc(qs->npool, sizeof(*qs->pool_th));
-		if (qs->pool_th == NULL) {
+		qs->pool_rec = calloc(qs->npool, sizeof(*qs->pool_rec));
+		if (qs->pool_th == NULL || qs->pool_rec == NULL) {
 			qs->npool = 0;
 			return -ENOMEM;
 		}
 		for (unsigned i = 0; i < qs->npool; i++) {
-			int err = pthread_create(&qs->pool_th[i], NULL,
-			    pool_main, qs);
+			int err;
 
+			/* Claimed before the thread runs (queue_int.h). */
+			qs->pool_rec[i] = queue_thread_claim(qs->r);
+			if (qs->pool_rec[i] == NULL) {
+				qs->npool = i;
+				return -EAGAIN;
+			}
+			err = pthread_create(&qs->pool_th[i], NULL, pool_main,
+			    qs);
 			if (err != 0) {
+				queue_thread_release(qs->pool_rec[i]);
 				qs->npool = i;
 				return -err;
 			}
@@ -388,6 +415,7 @@ queue_pool_stop(struct queue_set *qs)
 	for (unsigned i = 0; i < qs->npool; i++)
 		pthread_join(qs->pool_th[i], NULL);
 	free(qs->pool_th);
+	free(qs->pool_rec);
 	while ((j = qs->free_jobs) != NULL) {
 		qs->free_jobs = j->next;
 		free(j);

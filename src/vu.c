@@ -284,9 +284,22 @@ vu_dev_create(struct vu_dev **ret, struct region *r, const struct config *cfg,
 	err = guestmem_init(&dev->gm);
 	if (err < 0)
 		goto fail;
-	err = queue_set_create(&dev->qs, r, cfg, &dev->gm, fs);
-	if (err < 0)
+	/*
+	 * The control thread's record, claimed before recovery starts the
+	 * queue threads: the lock waits they resume take a record each, and
+	 * may take every free one (the control thread then found none, and
+	 * every respawn died the same way).
+	 */
+	dev->t = queue_thread_claim(r);
+	if (dev->t == NULL) {
+		err = -EAGAIN;
 		goto fail;
+	}
+	err = queue_set_create(&dev->qs, r, cfg, &dev->gm, fs);
+	if (err < 0) {
+		queue_thread_release(dev->t);
+		goto fail;
+	}
 	*ret = dev;
 	return 0;
 fail:
@@ -358,9 +371,13 @@ vu_serve(struct vu_dev *dev)
 	int conn = REGION_FD_CONN;
 	int err = 0;
 
-	dev->t = queue_thread_claim(dev->r);
+	/* Tests: the queue threads' resumed lock waits start first. */
+	DELAYPOINT("vu.serve_start");
+	if (dev->t == NULL)
+		dev->t = queue_thread_claim(dev->r);
 	if (dev->t == NULL)
 		return -EAGAIN;
+	dev->t->tid = (uint64_t)gettid();
 	(void)fault_thread_init(dev->t);
 	/* Replies go out through the ring, whose record outlives us. */
 	(void)intent_thread_init(dev->r, dev->t);

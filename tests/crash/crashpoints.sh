@@ -29,6 +29,7 @@ for p in $POINTS; do
 	pt.do_create) continue ;; # integ/guestsec.sh's: a kill in one CREATE
 	pt.destroy_chunk) continue ;; # below: crashtest never unmounts
 	pt.create_undo) continue ;; # needs PHX_FAIL: recovery.sh excl
+	pt.before_mknod|pt.before_removexattr) continue ;; # recovery.sh
 	# below: the reset path (crashtest never reboots its guest)
 	fdispatch.*|vu.get_vring_base|vu.reset_stopped) continue ;;
 	esac

@@ -66,7 +66,7 @@ if start_daemon two PHX_CRASH_UNIQUE=60,62; then
 	grep -E 'quarantined|degraded' "$LOG" | sed 's/^/# /'
 	! grep -q 'degraded mode' "$LOG"
 	tap_ok $? "two: two poison requests do not degrade the service"
-	[ "$(grep -c 'times: quarantined' "$LOG")" -eq 2 ] && [ "$err" = 2 ]
+	[ "$(grep -c 'quarantined (EIO)' "$LOG")" -eq 2 ] && [ "$err" = 2 ]
 	tap_ok $? "two: both are quarantined and answer EIO, nothing else fails (errors=$err)"
 	stop_daemon
 else

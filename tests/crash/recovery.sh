@@ -6,7 +6,8 @@
 # scenario, scenario.c; builds with -Dcrashpoints=true): an fd committed
 # during the fd sweep (1), a request held across 65535 and 65536 pops (2),
 # lock waits across a kill (3) and against a leaked lock (4), a never
-# executed MKNOD replayed (5), a CREATE O_EXCL error path (8), an EINTR
+# executed MKNOD replayed (5; popped, and EXECUTING before its call), a
+# CREATE O_EXCL error path (8), an EINTR
 # completion in the dead ring (12) and an ENOENT one (a LINKAT through
 # /proc/self/fd after the dying worker's files went), a queue stopped
 # before its first sleep after recovery pushed (14), and (with NOURING)
@@ -34,7 +35,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr linkdead notify nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead notify nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -44,7 +45,18 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak mknod excl eintr li
 		done ;;
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
+	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
+	resetmix) run resetmix -- PHX_DELAY=pt.destroy_chunk:100000 \
+	    PHX_CRASH=pt.destroy_chunk:10 ;;
+	lockmany) run lockmany -- \
+	    PHX_DELAY=queue.no_blocker:2000000,vu.serve_start:300000 ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
+	# The same, killed EXECUTING, just before its mknodat.
+	mknodexec) run mknod 1 -- PHX_CRASH=pt.before_mknod:2 ;;
+	rmxattr)
+		DAEMON_ARGS=--xattr
+		run rmxattr -- PHX_CRASH=pt.before_removexattr
+		DAEMON_ARGS= ;;
 	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
 	eintr) run eintr -- PHX_FAIL=intent.eintr ;;
 	linkdead) run linkdead -- PHX_FAIL=intent.enoent:2 ;;

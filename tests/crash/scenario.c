@@ -15,8 +15,15 @@
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
  *             its OFD close is lost: the sweep frees the lock, the waiter
  *             gets it (defect 4)
+ *   waitfree  (PHX_DELAY=fdtab.sweep_start) a SETLKW whose owner's OFD
+ *             a FLUSH freed and a flock whose fh a RELEASE freed, both
+ *             waiting while the post-crash sweep runs: the sweep leaves
+ *             their fds, which close when the waits end
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
+ *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
+ *             absent attribute, killed EXECUTING before its first host
+ *             call, answers ENODATA (MKNOD: recovery.sh mknodexec)
  *   excl      (PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo) a
  *             CREATE O_EXCL killed on its error path: the replay's fh
  *             works (defect 8)
@@ -148,6 +155,44 @@ make_file(struct fusec *fc, const char *name, char fill, uint64_t *ret_node)
 	return err < 0 ? err : 0;
 }
 
+/* Files PREFIX0.. filled with 'a' + i; false (and a TAP line) on error. */
+static bool
+make_files(struct fusec *fc, const char *prefix, int n, uint64_t *node)
+{
+	char name[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%d", prefix, i);
+		if (make_file(fc, name, (char)('a' + i), &node[i]) < 0) {
+			ok(false, "files made", -EIO);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* How many of the n fhs read their own file's bytes ('a' + i). */
+static unsigned
+read_own(struct fusec *fc, int n, const uint64_t *node, const uint64_t *fh)
+{
+	char buf[4096];
+	unsigned good = 0;
+
+	for (int i = 0; i < n; i++) {
+		int got = fh[i] ? fusec_read(fc, node[i], fh[i], 0, buf,
+		    sizeof(buf)) : -EBADF;
+		bool same = got == (int)sizeof(buf);
+
+		for (int k = 0; same && k < got; k++)
+			same = buf[k] == (char)('a' + i);
+		good += same;
+		if (!same)
+			printf("# fh %d: READ: %d %s\n", i, got, got < 0 ?
+			    strerror(-got) : "bytes of another file");
+	}
+	return good;
+}
+
 /*
  * defect 1: an OPEN whose commit is held (PHX_DELAY queue.before_commit
  * 1.5 s) while the fd sweep starts (held 500 ms after recovery by
@@ -160,16 +205,10 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 	enum { N = 3 };
 	struct fusec_req *r[N];
 	uint64_t node[N], fh[N];
-	char name[32], buf[4096];
-	unsigned good = 0;
+	unsigned good;
 
-	for (int i = 0; i < N; i++) {
-		snprintf(name, sizeof(name), "sweep%d", i);
-		if (make_file(fc, name, (char)('a' + i), &node[i]) < 0) {
-			ok(false, "sweep: files made", -EIO);
-			return;
-		}
-	}
+	if (!make_files(fc, "sweep", N, node))
+		return;
 	ok(kill_worker(keeper), "sweep: worker killed and respawned", 0);
 	for (int i = 0; i < N; i++) {
 		struct fuse_open_in in = { .flags = O_RDWR };
@@ -190,18 +229,7 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 			fusec_req_free(r[i]);
 	}
 	sleep(1); /* the sweep is done */
-	for (int i = 0; i < N; i++) {
-		int n = fh[i] ? fusec_read(fc, node[i], fh[i], 0, buf,
-		    sizeof(buf)) : -EBADF;
-		bool same = n == (int)sizeof(buf);
-
-		for (int k = 0; same && k < n; k++)
-			same = buf[k] == (char)('a' + i);
-		good += same;
-		if (!same)
-			printf("# OPEN %d: READ through its fh: %d %s\n", i, n,
-			    n < 0 ? strerror(-n) : "bytes of another file");
-	}
+	good = read_own(fc, N, node, fh);
 	printf("# sweep: %u of %d fhs opened across the sweep read their "
 	    "own file\n", good, N);
 	ok(good == N, "sweep: no fd committed during the sweep was closed",
@@ -351,6 +379,287 @@ sc_lock(struct fusec *fc, pid_t keeper, bool leak)
 	}
 }
 
+/*
+ * A lock wait whose fd a commit freed (the owner's OFD by a FLUSH of
+ * that owner: another thread of the waiting process closes an fd of the
+ * file; the flock's fh by a hostile RELEASE) while the post-crash fd
+ * sweep runs (PHX_DELAY=fdtab.sweep_start holds it until both are
+ * freed): the freed fds wait, closed only when the waits end (pin.c), so
+ * the sweep must not close them. Before: the sweep closed both, the
+ * numbers went to the next OPENs, the waits locked those files and
+ * their ends closed the OPENs' fds.
+ */
+static void
+sc_waitfree(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 6 };
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2, o3;
+	struct fusec_req *wp, *wf;
+	uint64_t node[N], fh[N];
+	unsigned good;
+	int err, ep, ef;
+
+	err = fusec_create(fc, 1, "waitfree", O_RDWR | O_EXCL, 0644, &e, &o1);
+	ok(err == 0, "waitfree: CREATE", err);
+	err = fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o3);
+	ok(err == 0, "waitfree: two more OPENs", err);
+	if (!make_files(fc, "wf", N, node))
+		return;
+	/* The sweep runs only in a worker that recovered. */
+	ok(kill_worker(keeper), "waitfree: worker killed and respawned", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	ok(err == 0, "waitfree: owner 1 SETLK F_WRLCK", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    true));
+	ok(err == 0, "waitfree: fh 1 flock LOCK_EX", err);
+	wp = req_lk(fc, FUSE_SETLKW, e.nodeid, o2.fh, 2, F_WRLCK, false);
+	wf = req_lk(fc, FUSE_SETLKW, e.nodeid, o3.fh, 3, F_WRLCK, true);
+	if (wp == NULL || wf == NULL || fusec_submit(fc, wp) < 0 ||
+	    fusec_submit(fc, wf) < 0)
+		return;
+	usleep(200000);
+	ok(!wp->done && !wf->done, "waitfree: SETLKW and flock waiting", 0);
+	{
+		/* Owner 2's FLUSH frees its OFD; fh 3's RELEASE its fd. */
+		struct fuse_flush_in in = { .fh = o2.fh, .lock_owner = 2 };
+		struct iovec a = { &in, sizeof(in) };
+
+		err = call(fc, fusec_req_new(fc, FUSE_FLUSH, e.nodeid, &a, 1,
+		    0, 0, 0));
+		ok(err == 0, "waitfree: FLUSH of the waiting owner", err);
+		err = fusec_release(fc, e.nodeid, o3.fh);
+		ok(err == 0, "waitfree: RELEASE of the waiting flock's fh",
+		    err);
+	}
+	sleep(3); /* the sweep (held 1.5 s after recovery) ran */
+	for (int i = 0; i < N; i++) {
+		struct fuse_open_out o;
+
+		fh[i] = fusec_open(fc, node[i], O_RDWR, &o) == 0 ? o.fh : 0;
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_UNLCK,
+	    false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+	    F_UNLCK, true));
+	ok(err == 0, "waitfree: owner 1 unlocks both", err);
+	ep = await(fc, wp, 10000);
+	ef = await(fc, wf, 10000);
+	ok(ep == 0, "waitfree: the SETLKW whose OFD was freed answers 0", ep);
+	ok(ef == 0, "waitfree: the flock whose fh was freed answers 0", ef);
+	good = read_own(fc, N, node, fh);
+	ok(good == N, "waitfree: every fh opened after the sweep reads its "
+	    "own file", (int)good);
+	ok(fc->proto_errors == 0, "waitfree: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/*
+ * As many SETLKWs waiting as the worker has threads for (each waits on a
+ * thread of its own with a thread record; the rest answer ENOLCK), then
+ * a kill while the first SETLKW with no thread left is held on its way
+ * to ENOLCK (PHX_DELAY=queue.no_blocker): the new worker resumes every
+ * wait, answers every SETLKW in flight at the kill and, though its
+ * control thread starts late (PHX_DELAY=vu.serve_start), still has a
+ * record for it. Before: the held one was "not resumed" and never
+ * answered (the guest process hung), and the resumed waits took the
+ * control thread's record: "control plane: Resource temporarily
+ * unavailable", a worker death at every respawn.
+ */
+static void
+sc_lockmany(struct fusec *fc, pid_t keeper)
+{
+	enum { K = 59 };
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w[K];
+	unsigned waiting = 0, enolck = 0, got = 0, other = 0, hung = 0;
+	unsigned late_enolck = 0;
+	bool answered[K];
+	pid_t w2;
+	int err;
+
+	err = fusec_create(fc, 1, "lockmany", O_RDWR | O_EXCL, 0644, &e, &o);
+	ok(err == 0, "lockmany: CREATE", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_WRLCK,
+	    false));
+	ok(err == 0, "lockmany: owner 1 SETLK F_WRLCK", err);
+	/* Owners 2..K+1 wait for read locks (all granted at the unlock). */
+	for (int i = 0; i < K; i++) {
+		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2 + i, F_RDLCK,
+		    false);
+		if (w[i] == NULL || fusec_submit(fc, w[i]) < 0) {
+			ok(false, "lockmany: SETLKW submitted", -EIO);
+			return;
+		}
+	}
+	usleep(500000);
+	for (int i = 0; i < K; i++) {
+		/* Harvests; an answered one leaves fusec's stash. */
+		int e2 = fusec_wait(fc, w[i], 0);
+
+		answered[i] = e2 != -ETIMEDOUT;
+		if (!answered[i]) {
+			w[i]->abandoned = false; /* still ours */
+			waiting++;
+			continue;
+		}
+		enolck += e2 == -ENOLCK;
+		other += e2 != -ENOLCK;
+		fusec_req_free(w[i]);
+	}
+	printf("# lockmany: %u SETLKWs waiting, %u answered ENOLCK (no "
+	    "thread), %u otherwise\n", waiting, enolck, other);
+	ok(waiting > 0 && other == 0, "lockmany: waits in flight",
+	    (int)waiting);
+	ok(kill_worker(keeper), "lockmany: worker killed and respawned", 0);
+	usleep(500000);
+	w2 = ct_find_worker(keeper);
+	{
+		/* The control thread answers: a run-time message. */
+		uint64_t f = 0;
+
+		err = vuf_get_u64(fc->dev, VUF_GET_FEATURES, &f);
+	}
+	ok(err >= 0, "lockmany: vhost-user answered after the kill", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
+	    false));
+	ok(err == 0, "lockmany: owner 1 unlocks", err);
+	for (int i = 0; i < K; i++) {
+		if (answered[i])
+			continue;
+		err = await(fc, w[i], 10000);
+		got += err == 0;
+		late_enolck += err == -ENOLCK;
+		hung += err == -ETIMEDOUT;
+		if (err != 0 && err != -ENOLCK)
+			printf("# lockmany: SETLKW of owner %d: %d %s\n", 2 + i,
+			    err, strerror(-err));
+	}
+	printf("# lockmany: of %u SETLKWs in flight at the kill, %u got "
+	    "their lock, %u ENOLCK, %u no answer in 10 s\n", waiting, got,
+	    late_enolck, hung);
+	ok(hung == 0, "lockmany: every SETLKW in flight at the kill is "
+	    "answered", (int)hung);
+	ok(got > 0 && got + late_enolck == waiting, "lockmany: the waits in "
+	    "flight at the kill got their locks (the rest ENOLCK)", (int)got);
+	ok(ct_find_worker(keeper) == w2, "lockmany: the worker that resumed "
+	    "the waits is still the one serving (no death after the kill)",
+	    (int)ct_find_worker(keeper));
+	ok(fc->proto_errors == 0, "lockmany: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/* Submits r on the hiprio queue (a hostile guest may use any queue). */
+static struct fusec_req *
+on_hiprio(struct fusec *fc, struct fusec_req *r)
+{
+	if (r == NULL)
+		return NULL;
+	r->qidx = 0;
+	if (fusec_submit(fc, r) < 0) {
+		fusec_req_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * A guest reboot (vuf_restart: GET_VRING_BASE, RESET_DEVICE, new rings)
+ * whose INIT ends the old session in chunks held open
+ * (PHX_DELAY=pt.destroy_chunk) and killed inside
+ * (PHX_CRASH=pt.destroy_chunk:K), while a hostile guest sends requests
+ * with the old session's nodeids and fhs on the other queue (GETATTR,
+ * OPEN, SETLK, LOOKUP): whatever they answer, after the INIT the old ids
+ * are stale, nothing the old session or those requests opened survives
+ * (no handle, no lock on the file), and the new session works.
+ */
+static void
+sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
+{
+	enum { N = 4, H = 4 * N };
+	struct fusec_req *init, *h[H];
+	uint64_t node[N], fh[N];
+	unsigned nh = 0, answered = 0, survived = 0, zero = 0;
+	struct fuse_open_out o;
+	struct fuse_entry_out e;
+	char buf[64];
+	pid_t w;
+	int err;
+
+	if (!make_files(fc, "mix", N, node))
+		return;
+	for (int i = 0; i < N; i++) {
+		err = fusec_open(fc, node[i], O_RDWR, &o);
+		fh[i] = err == 0 ? o.fh : 0;
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, node[0], fh[0], 1, F_WRLCK,
+	    false));
+	ok(err == 0, "resetmix: old session: OPENs and a lock held", err);
+	w = ct_find_worker(keeper);
+	err = vuf_restart(d);
+	ok(err == 0, "resetmix: device stop and set-up (a reboot)", err);
+	init = fusec_req_init(fc);
+	if (init == NULL || fusec_submit(fc, init) < 0) {
+		ok(false, "resetmix: INIT submitted", -EIO);
+		return;
+	}
+	usleep(150000); /* the INIT is sweeping, a chunk at a time */
+	for (int i = 0; i < N; i++) {
+		struct fuse_open_in in = { .flags = O_RDWR };
+		struct iovec a = { &in, sizeof(in) };
+
+		h[nh++] = on_hiprio(fc, fusec_req_getattr(fc, node[i]));
+		h[nh++] = on_hiprio(fc, fusec_req_new(fc, FUSE_OPEN, node[i],
+		    &a, 1, 0, sizeof(struct fuse_open_out), 0));
+		h[nh++] = on_hiprio(fc, req_lk(fc, FUSE_SETLK, node[i], fh[i],
+		    7, F_RDLCK, false));
+		h[nh++] = on_hiprio(fc, fusec_req_lookup(fc, 1, "mix1"));
+		usleep(30000);
+	}
+	err = await(fc, init, 30000);
+	ok(err == 0, "resetmix: the new boot's INIT answered", err);
+	ok(await_respawn(keeper, w), "resetmix: the worker died in the "
+	    "session's sweep", 0);
+	for (unsigned i = 0; i < nh; i++) {
+		int e2;
+
+		if (h[i] == NULL)
+			continue;
+		e2 = fusec_wait(fc, h[i], 10000);
+		answered += e2 != -ETIMEDOUT;
+		zero += e2 == 0;
+		/* An OPEN that slipped in before its entry was swept. */
+		if (e2 == 0 && h[i]->opcode == FUSE_OPEN &&
+		    fusec_read(fc, h[i]->nodeid, ((struct fuse_open_out *)
+		    h[i]->reply)->fh, 0, buf, 1) >= 0)
+			survived++;
+		if (e2 != -ETIMEDOUT)
+			fusec_req_free(h[i]);
+	}
+	printf("# resetmix: %u hostile requests, %u answered (%u with 0: "
+	    "they reached old entries mid-sweep), %u handles they opened "
+	    "still work in the new session\n", nh, answered, zero, survived);
+	ok(answered == nh, "resetmix: every hostile request answered", 
+	    (int)answered);
+	err = fusec_getattr(fc, node[2], NULL);
+	ok(err == -ESTALE, "resetmix: an old nodeid is stale", err);
+	err = fusec_read(fc, node[2], fh[2], 0, buf, 1);
+	ok(err == -EBADF, "resetmix: an old fh is stale", err);
+	ok(survived == 0, "resetmix: no handle opened during the sweep "
+	    "survives it", (int)survived);
+	err = fusec_lookup(fc, 1, "mix0", &e);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 9,
+	    F_WRLCK, false));
+	ok(err == 0, "resetmix: new session: LOOKUP, OPEN and a write lock "
+	    "on the file the old session locked", err);
+	ok(fc->proto_errors == 0, "resetmix: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -362,10 +671,32 @@ sc_mknod(struct fusec *fc, pid_t keeper)
 	err = fusec_mknod(fc, 1, "fifo", S_IFIFO | 0644, 0, &e);
 	ok(err == 0, "mknod: first MKNOD of the fifo", err);
 	err = fusec_mknod(fc, 1, "fifo", S_IFIFO | 0644, 0, &e);
-	ok(await_respawn(keeper, w), "mknod: the worker died after the "
-	    "second pop", 0);
+	ok(await_respawn(keeper, w), "mknod: the worker died in the second "
+	    "MKNOD, before its mknodat", 0);
 	ok(err == -EEXIST, "mknod: second MKNOD (never executed) answers "
 	    "EEXIST", err);
+}
+
+/*
+ * The same for REMOVEXATTR (identity-decided too): a REMOVEXATTR of an
+ * attribute that does not exist, killed EXECUTING before its first host
+ * call (PHX_CRASH=pt.before_removexattr), answers ENODATA, not 0.
+ */
+static void
+sc_rmxattr(struct fusec *fc, pid_t keeper)
+{
+	uint64_t node;
+	pid_t w;
+	int err;
+
+	err = make_file(fc, "rmx", 'r', &node);
+	ok(err == 0, "rmxattr: file made", err);
+	w = ct_find_worker(keeper);
+	err = fusec_removexattr(fc, node, "user.never");
+	ok(await_respawn(keeper, w), "rmxattr: the worker died in the "
+	    "REMOVEXATTR, before its host call", 0);
+	ok(err == -ENODATA, "rmxattr: REMOVEXATTR of an attribute that "
+	    "never existed answers ENODATA", err);
 }
 
 /* defect 8: CREATE O_EXCL killed on its error path. */
@@ -493,7 +824,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 	struct vuf_dev *d;
 	struct fusec *fc;
 
-	if (ct_connect(sock, 16, &d, &fc) < 0) {
+	if (ct_connect(sock, strcmp(name, "lockmany") == 0 ? 96 : 16, &d,
+	    &fc) < 0) {
 		printf("not ok 1 - %s: connected\n1..1\n", name);
 		return 1;
 	}
@@ -506,8 +838,16 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lock(fc, keeper, false);
 	else if (strcmp(name, "lockleak") == 0)
 		sc_lock(fc, keeper, true);
+	else if (strcmp(name, "waitfree") == 0)
+		sc_waitfree(fc, keeper);
+	else if (strcmp(name, "lockmany") == 0)
+		sc_lockmany(fc, keeper);
+	else if (strcmp(name, "resetmix") == 0)
+		sc_resetmix(d, fc, keeper);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
+	else if (strcmp(name, "rmxattr") == 0)
+		sc_rmxattr(fc, keeper);
 	else if (strcmp(name, "excl") == 0)
 		sc_excl(fc, keeper, share);
 	else if (strcmp(name, "eintr") == 0)

@@ -170,11 +170,12 @@ enum what {
 	IOCTL_FIONREAD, IOCTL_TIOCSTI, CLONE_FORK, CLONE_NEWUSER_, CLONE_THREAD_NS,
 	CLONE3, PRCTL_SECCOMP, PRCTL_DUMPABLE, SECCOMP_SYSCALL, SOCKET_INET,
 	SOCKET_UNIX, CONNECT, SENDTO_ADDR, KILL_PARENT, TGKILL_PARENT,
-	PRLIMIT_PARENT, ACCEPT_OTHER, GETSOCKOPT_PEERCRED,
+	PRLIMIT_PARENT, ACCEPT_OTHER,
 	URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
 	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
 	OPEN_BY_HANDLE, FCNTL_SETOWN, FCNTL_SETSIG, FCNTL_GETFD,
 	/* the keeper's own calls, under its filter */
+	GETSOCKOPT_TYPE, GETSOCKOPT_PEERCRED,
 	KEEPER_ALLOWED, KEEPER_THEN_WORKER, KEEPER_TWICE, EXECVEAT_PATH,
 	EXECVEAT_FD,
 };
@@ -379,6 +380,28 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 			    (struct sockaddr *)&sun, sizeof(sun));
 			break;
 		}
+		case GETSOCKOPT_TYPE:
+		case GETSOCKOPT_PEERCRED: {
+			/* fd 0: ENOTSOCK unless a socket; the filter decides
+			 * before the kernel looks at the fd. */
+			int v;
+			struct ucred uc;
+			socklen_t len = sizeof(v);
+
+			if (what == GETSOCKOPT_PEERCRED) {
+				len = sizeof(uc);
+				rc = getsockopt(0, SOL_SOCKET, SO_PEERCRED, &uc,
+				    &len);
+				break;
+			}
+			rc = getsockopt(0, SOL_SOCKET, SO_TYPE, &v, &len);
+			len = sizeof(v);
+			(void)getsockopt(0, SOL_SOCKET, SO_DOMAIN, &v, &len);
+			len = sizeof(v);
+			(void)getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &v,
+			    &len);
+			break;
+		}
 		case KILL_PARENT:
 			rc = kill(getppid(), 0);
 			break;
@@ -393,12 +416,6 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 		case ACCEPT_OTHER:
 			rc = accept4(0, NULL, NULL, 0);
 			break;
-		case GETSOCKOPT_PEERCRED: {
-			struct ucred uc;
-			socklen_t ul = sizeof(uc);
-			rc = getsockopt(0, SOL_SOCKET, SO_PEERCRED, &uc, &ul);
-			break;
-		}
 		case URING_REGISTER_BUFFERS:
 			rc = (int)syscall(SYS_io_uring_register, 0, 0, NULL, 0);
 			break;
@@ -576,11 +593,11 @@ main(void)
 		{SECCOMP_SYSCALL, "seccomp()"},
 		{SOCKET_INET, "socket(AF_INET)"},
 		{SENDTO_ADDR, "sendto with an address"},
+		{GETSOCKOPT_PEERCRED, "getsockopt(SO_PEERCRED)"},
 		{KILL_PARENT, "kill of the keeper"},
 		{TGKILL_PARENT, "tgkill of the keeper"},
 		{PRLIMIT_PARENT, "prlimit of the keeper"},
 		{ACCEPT_OTHER, "accept4 on another fd"},
-		{GETSOCKOPT_PEERCRED, "getsockopt(SO_PEERCRED)"},
 		{URING_REGISTER_BUFFERS, "io_uring_register(REGISTER_BUFFERS)"},
 		{UNSHARE, "unshare"}, {SETNS, "setns"}, {EXECVE, "execve"},
 		{BPF, "bpf"}, {USERFAULTFD, "userfaultfd"},
@@ -607,6 +624,10 @@ main(void)
 	st = child(CONFIG_SECCOMP_KILL, CLONE3, &e);
 	ok(WIFEXITED(st) && e == ENOSYS,
 	    "worker: clone3 answers ENOSYS (glibc falls back to clone) (%d)", e);
+	/* worker.c is_conn(): the first worker's orphan connection check */
+	st = child(CONFIG_SECCOMP_KILL, GETSOCKOPT_TYPE, &e);
+	ok(WIFEXITED(st), "worker: getsockopt SO_TYPE, SO_DOMAIN, "
+	    "SO_ACCEPTCONN allowed (0x%x, %d)", st, e);
 	st = child(CONFIG_SECCOMP_KILL, SOCKET_UNIX, &e);
 	ok(WIFEXITED(st) && e == EACCES,
 	    "worker: socket(AF_UNIX) answers EACCES (%d)", e);
