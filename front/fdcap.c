@@ -17,10 +17,18 @@
  *     on another queue and has no reply).
  * With --expect-all (no cap below N: --inode-file-handles=prefer under a
  * low RLIMIT_NOFILE), every lookup must succeed instead.
+ * With --kill-cmd CMD, CMD (which kills the worker) runs once the cap is
+ * reached, before the checks above: the new worker must take over the
+ * full tables with the fds they record, and serve within the budget
+ *   - GETATTR of every held entry succeeds (no recorded fd lost, no
+ *     entry the recovery could not keep);
+ *   - then the checks above, unchanged (the cap still answers ENFILE,
+ *     never EMFILE, and no crash loop: the worker's own fds fit beside
+ *     the full tables).
  * Prints "fdcap: held H entries, first refusal ..." and TAP.
  *
  * usage: fdcap --dir NAME --files N [--forget K] [--open-reserve]
- *              [--expect-all]
+ *              [--expect-all] [--kill-cmd CMD]
  */
 #include "cli.h"
 
@@ -33,7 +41,7 @@
 #include <unistd.h>
 
 struct fdcap_args {
-	const char *dir;
+	const char *dir, *kill_cmd;
 	unsigned files, forget;
 	bool open_reserve, expect_all;
 };
@@ -47,6 +55,7 @@ fdcap_parse(int argc, char **argv, struct fdcap_args *a)
 		{"forget", required_argument, NULL, 'k'},
 		{"open-reserve", no_argument, NULL, 'o'},
 		{"expect-all", no_argument, NULL, 'a'},
+		{"kill-cmd", required_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -68,6 +77,9 @@ fdcap_parse(int argc, char **argv, struct fdcap_args *a)
 			break;
 		case 'a':
 			a->expect_all = true;
+			break;
+		case 'K':
+			a->kill_cmd = optarg;
 			break;
 		default:
 			return -EINVAL;
@@ -186,6 +198,30 @@ fdcap_checks(struct fusec *fc, const struct fdcap_args *a, uint64_t dir,
 	    "new lookups succeed", last, extra);
 }
 
+/* The worker killed at the cap: every held entry still answers. */
+static void
+kill_at_cap(struct fusec *fc, const char *cmd, const uint64_t *held,
+    unsigned nheld)
+{
+	struct fuse_attr_out at;
+	char extra[64];
+	unsigned ok = 0;
+	int r, st, last = 0;
+
+	st = system(cmd);
+	cli_tap(st == 0, "fdcap: the kill command ran at the cap", st, cmd);
+	for (unsigned i = 0; i < nheld; i++) {
+		if ((r = fusec_getattr(fc, held[i], &at)) == 0)
+			ok++;
+		else
+			last = r;
+	}
+	snprintf(extra, sizeof(extra), "%u of %u", ok, nheld);
+	printf("fdcap: after the kill, GETATTR of held entries: %s\n", extra);
+	cli_tap(ok == nheld, "fdcap: after the worker's kill at the cap, "
+	    "GETATTR of every held entry succeeds", last, extra);
+}
+
 int
 fdcap_main(const struct cli *c, int argc, char **argv)
 {
@@ -199,7 +235,8 @@ fdcap_main(const struct cli *c, int argc, char **argv)
 
 	if (fdcap_parse(argc, argv, &a) < 0) {
 		fprintf(stderr, "usage: fdcap --dir NAME --files N "
-		    "[--forget K] [--open-reserve] [--expect-all]\n");
+		    "[--forget K] [--open-reserve] [--expect-all] "
+		    "[--kill-cmd CMD]\n");
 		return 2;
 	}
 	if ((r = cli_connect(c, &d, &fc)) < 0) {
@@ -234,6 +271,8 @@ fdcap_main(const struct cli *c, int argc, char **argv)
 		cli_tap(first == -ENFILE, "fdcap: the first lookup beyond the "
 		    "cap answers ENFILE", first, NULL);
 	}
+	if (a.kill_cmd != NULL && nheld > 0)
+		kill_at_cap(fc, a.kill_cmd, held, nheld);
 	if (!a.expect_all && first == -ENFILE && nheld > 1)
 		fdcap_checks(fc, &a, dir, held, nheld, i + 1);
 	free(held);
