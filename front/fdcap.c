@@ -14,7 +14,12 @@
  *     released after;
  *   - FORGET of K held files gives their entries back: K lookups of names
  *     refused before then succeed (retried for up to 5 s, FORGET travels
- *     on another queue and has no reply).
+ *     on another queue and has no reply);
+ *   - READDIRPLUS of DIR at the cap lists every name: an entry the cap
+ *     leaves without a table entry comes with nodeid 0 (the guest then
+ *     instantiates nothing and looks it up when used), never an ENFILE
+ *     for the whole listing (which made the guest's find skip the rest
+ *     of the directory). The nodeids it returns are forgotten again.
  * With --expect-all (no cap below N: --inode-file-handles=prefer under a
  * low RLIMIT_NOFILE), every lookup must succeed instead.
  * With --kill-cmd CMD, CMD (which kills the worker) runs once the cap is
@@ -136,6 +141,59 @@ open_reserve(struct fusec *fc, uint64_t nodeid)
 		(void)fusec_release(fc, nodeid, fh[i]);
 }
 
+/* READDIRPLUS of dir at the cap: every name, nodeid 0 where no entry. */
+static void
+readdirplus_at_cap(struct fusec *fc, const struct fdcap_args *a, uint64_t dir)
+{
+	static uint8_t buf[32768];
+	struct fuse_open_out oo;
+	unsigned names = 0, with = 0, without = 0, calls = 0;
+	uint64_t off = 0;
+	char extra[96];
+	int r, n = 0;
+
+	if ((r = fusec_opendir(fc, dir, &oo)) == 0) {
+		while (calls++ < a->files + 100 &&
+		    (n = fusec_readdir(fc, dir, oo.fh, off, buf, sizeof(buf),
+		    true)) > 0) {
+			size_t p = 0;
+
+			while (p + FUSE_NAME_OFFSET_DIRENTPLUS <= (size_t)n) {
+				struct fuse_direntplus *dp = (void *)(buf + p);
+				uint32_t nl = dp->dirent.namelen;
+				bool dot = (nl == 1 && dp->dirent.name[0] == '.') ||
+				    (nl == 2 && memcmp(dp->dirent.name, "..", 2) == 0);
+
+				if (p + FUSE_NAME_OFFSET_DIRENTPLUS + nl > (size_t)n)
+					break;
+				if (!dot) {
+					names++;
+					if (dp->entry_out.nodeid != 0)
+						with++;
+					else
+						without++;
+				}
+				if (dp->entry_out.nodeid != 0)
+					(void)fusec_forget(fc,
+					    dp->entry_out.nodeid, 1);
+				off = dp->dirent.off;
+				p += FUSE_DIRENT_ALIGN(
+				    FUSE_NAME_OFFSET_DIRENTPLUS + nl);
+			}
+		}
+		if (n < 0)
+			r = n;
+		(void)fusec_releasedir(fc, dir, oo.fh);
+	}
+	snprintf(extra, sizeof(extra), "%u of %u names, %u with a nodeid, "
+	    "%u with nodeid 0", names, a->files, with, without);
+	printf("fdcap: READDIRPLUS at the cap: %s%s%s\n", extra,
+	    r < 0 ? ", error " : "", r < 0 ? strerror(-r) : "");
+	cli_tap(r == 0 && names == a->files, "fdcap: READDIRPLUS of the "
+	    "directory at the cap lists every name (nodeid 0 beyond it)", r,
+	    extra);
+}
+
 static void
 fdcap_checks(struct fusec *fc, const struct fdcap_args *a, uint64_t dir,
     uint64_t *held, unsigned nheld, unsigned next)
@@ -196,6 +254,7 @@ fdcap_checks(struct fusec *fc, const struct fdcap_args *a, uint64_t dir,
 	snprintf(extra, sizeof(extra), "%u of %u", ok, k);
 	cli_tap(k > 0 && ok == k, "fdcap: after FORGET of K held files, K "
 	    "new lookups succeed", last, extra);
+	readdirplus_at_cap(fc, a, dir);
 }
 
 /* The worker killed at the cap: every held entry still answers. */
