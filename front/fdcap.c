@@ -14,13 +14,26 @@
  *     released after;
  *   - FORGET of K held files gives their entries back: K lookups of names
  *     refused before then succeed (retried for up to 5 s, FORGET travels
- *     on another queue and has no reply).
+ *     on another queue and has no reply);
+ *   - READDIRPLUS of DIR at the cap lists every name: an entry the cap
+ *     leaves without a table entry comes with nodeid 0 (the guest then
+ *     instantiates nothing and looks it up when used), never an ENFILE
+ *     for the whole listing (which made the guest's find skip the rest
+ *     of the directory). The nodeids it returns are forgotten again.
  * With --expect-all (no cap below N: --inode-file-handles=prefer under a
  * low RLIMIT_NOFILE), every lookup must succeed instead.
+ * With --kill-cmd CMD, CMD (which kills the worker) runs once the cap is
+ * reached, before the checks above: the new worker must take over the
+ * full tables with the fds they record, and serve within the budget
+ *   - GETATTR of every held entry succeeds (no recorded fd lost, no
+ *     entry the recovery could not keep);
+ *   - then the checks above, unchanged (the cap still answers ENFILE,
+ *     never EMFILE, and no crash loop: the worker's own fds fit beside
+ *     the full tables).
  * Prints "fdcap: held H entries, first refusal ..." and TAP.
  *
  * usage: fdcap --dir NAME --files N [--forget K] [--open-reserve]
- *              [--expect-all]
+ *              [--expect-all] [--kill-cmd CMD]
  */
 #include "cli.h"
 
@@ -33,7 +46,7 @@
 #include <unistd.h>
 
 struct fdcap_args {
-	const char *dir;
+	const char *dir, *kill_cmd;
 	unsigned files, forget;
 	bool open_reserve, expect_all;
 };
@@ -47,6 +60,7 @@ fdcap_parse(int argc, char **argv, struct fdcap_args *a)
 		{"forget", required_argument, NULL, 'k'},
 		{"open-reserve", no_argument, NULL, 'o'},
 		{"expect-all", no_argument, NULL, 'a'},
+		{"kill-cmd", required_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -68,6 +82,9 @@ fdcap_parse(int argc, char **argv, struct fdcap_args *a)
 			break;
 		case 'a':
 			a->expect_all = true;
+			break;
+		case 'K':
+			a->kill_cmd = optarg;
 			break;
 		default:
 			return -EINVAL;
@@ -122,6 +139,59 @@ open_reserve(struct fusec *fc, uint64_t nodeid)
 	    r, extra);
 	for (unsigned i = 0; i < n; i++)
 		(void)fusec_release(fc, nodeid, fh[i]);
+}
+
+/* READDIRPLUS of dir at the cap: every name, nodeid 0 where no entry. */
+static void
+readdirplus_at_cap(struct fusec *fc, const struct fdcap_args *a, uint64_t dir)
+{
+	static uint8_t buf[32768];
+	struct fuse_open_out oo;
+	unsigned names = 0, with = 0, without = 0, calls = 0;
+	uint64_t off = 0;
+	char extra[96];
+	int r, n = 0;
+
+	if ((r = fusec_opendir(fc, dir, &oo)) == 0) {
+		while (calls++ < a->files + 100 &&
+		    (n = fusec_readdir(fc, dir, oo.fh, off, buf, sizeof(buf),
+		    true)) > 0) {
+			size_t p = 0;
+
+			while (p + FUSE_NAME_OFFSET_DIRENTPLUS <= (size_t)n) {
+				struct fuse_direntplus *dp = (void *)(buf + p);
+				uint32_t nl = dp->dirent.namelen;
+				bool dot = (nl == 1 && dp->dirent.name[0] == '.') ||
+				    (nl == 2 && memcmp(dp->dirent.name, "..", 2) == 0);
+
+				if (p + FUSE_NAME_OFFSET_DIRENTPLUS + nl > (size_t)n)
+					break;
+				if (!dot) {
+					names++;
+					if (dp->entry_out.nodeid != 0)
+						with++;
+					else
+						without++;
+				}
+				if (dp->entry_out.nodeid != 0)
+					(void)fusec_forget(fc,
+					    dp->entry_out.nodeid, 1);
+				off = dp->dirent.off;
+				p += FUSE_DIRENT_ALIGN(
+				    FUSE_NAME_OFFSET_DIRENTPLUS + nl);
+			}
+		}
+		if (n < 0)
+			r = n;
+		(void)fusec_releasedir(fc, dir, oo.fh);
+	}
+	snprintf(extra, sizeof(extra), "%u of %u names, %u with a nodeid, "
+	    "%u with nodeid 0", names, a->files, with, without);
+	printf("fdcap: READDIRPLUS at the cap: %s%s%s\n", extra,
+	    r < 0 ? ", error " : "", r < 0 ? strerror(-r) : "");
+	cli_tap(r == 0 && names == a->files, "fdcap: READDIRPLUS of the "
+	    "directory at the cap lists every name (nodeid 0 beyond it)", r,
+	    extra);
 }
 
 static void
@@ -184,6 +254,31 @@ fdcap_checks(struct fusec *fc, const struct fdcap_args *a, uint64_t dir,
 	snprintf(extra, sizeof(extra), "%u of %u", ok, k);
 	cli_tap(k > 0 && ok == k, "fdcap: after FORGET of K held files, K "
 	    "new lookups succeed", last, extra);
+	readdirplus_at_cap(fc, a, dir);
+}
+
+/* The worker killed at the cap: every held entry still answers. */
+static void
+kill_at_cap(struct fusec *fc, const char *cmd, const uint64_t *held,
+    unsigned nheld)
+{
+	struct fuse_attr_out at;
+	char extra[64];
+	unsigned ok = 0;
+	int r, st, last = 0;
+
+	st = system(cmd);
+	cli_tap(st == 0, "fdcap: the kill command ran at the cap", st, cmd);
+	for (unsigned i = 0; i < nheld; i++) {
+		if ((r = fusec_getattr(fc, held[i], &at)) == 0)
+			ok++;
+		else
+			last = r;
+	}
+	snprintf(extra, sizeof(extra), "%u of %u", ok, nheld);
+	printf("fdcap: after the kill, GETATTR of held entries: %s\n", extra);
+	cli_tap(ok == nheld, "fdcap: after the worker's kill at the cap, "
+	    "GETATTR of every held entry succeeds", last, extra);
 }
 
 int
@@ -199,7 +294,8 @@ fdcap_main(const struct cli *c, int argc, char **argv)
 
 	if (fdcap_parse(argc, argv, &a) < 0) {
 		fprintf(stderr, "usage: fdcap --dir NAME --files N "
-		    "[--forget K] [--open-reserve] [--expect-all]\n");
+		    "[--forget K] [--open-reserve] [--expect-all] "
+		    "[--kill-cmd CMD]\n");
 		return 2;
 	}
 	if ((r = cli_connect(c, &d, &fc)) < 0) {
@@ -234,6 +330,8 @@ fdcap_main(const struct cli *c, int argc, char **argv)
 		cli_tap(first == -ENFILE, "fdcap: the first lookup beyond the "
 		    "cap answers ENFILE", first, NULL);
 	}
+	if (a.kill_cmd != NULL && nheld > 0)
+		kill_at_cap(fc, a.kill_cmd, held, nheld);
 	if (!a.expect_all && first == -ENFILE && nheld > 1)
 		fdcap_checks(fc, &a, dir, held, nheld, i + 1);
 	free(held);

@@ -353,7 +353,8 @@ usage(void)
 	    "  secprobe   groups|xattr|secctx [--uid U --gid G]: identity checks, TAP\n"
 	    "  fdcap      --dir NAME --files N [--forget K] [--open-reserve]: "
 	    "ENFILE\n"
-	    "             beyond the inode/fd cap, FORGET frees, TAP\n"
+	    "             [--kill-cmd CMD] beyond the inode/fd cap, FORGET "
+	    "frees,\n             a worker killed at the cap, TAP\n"
 	    "  inoreuse   [--rounds N] a reused inode number is a new nodeid, "
 	    "TAP\n");
 	exit(2);

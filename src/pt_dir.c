@@ -109,8 +109,14 @@ emit(struct pt *pt, const struct pt_ctx *ctx, int dfd, dev_t ddev,
 				return 0;
 			err = pt_entry_at(pt, ctx, dfd, d->d_name, ddev,
 			    &dp->entry_out);
-			if (err == -ENOENT) {
-				/* Gone since getdents: nodeid 0, no ref. */
+			if (err == -ENOENT || err == -ENFILE) {
+				/*
+				 * Gone since getdents, or beyond the inode or
+				 * fd cap: nodeid 0, no ref. The name is still
+				 * listed; a LOOKUP of it gets the ENFILE (an
+				 * error here failed the whole listing, and
+				 * the guest's find skipped the directory).
+				 */
 				memset(&dp->entry_out, 0,
 				    sizeof(dp->entry_out));
 			} else if (err < 0) {

@@ -13,7 +13,11 @@
 #   --rlimit-nofile=1024 never: the fd budget stops the tables below the
 #       worker's own limit: ENFILE, never EMFILE (before: EMFILE from
 #       openat, the tables had no budget below 1088);
-#   --rlimit-nofile=1024 prefer: all 1500 lookups succeed, no fd per inode.
+#   --rlimit-nofile=1024 prefer: all 1500 lookups succeed, no fd per inode;
+#   --rlimit-nofile=1024 never, the worker SIGKILLed at the cap: the new
+#       worker takes over the full tables (GETATTR of every held entry),
+#       then the same ENFILE, serving, FORGET checks; one death, no crash
+#       loop (no eviction in never mode: see README, fd and inode limits).
 # Each case also checks that the worker never died (no worker end but the
 # one after the frontend left, in the daemon log) and prints the worker's
 # highest fd count. TAP; ends with
@@ -41,7 +45,7 @@ worker_of() { # the keeper's child, waiting up to 5 s for it
 
 fdcap_bg() { # runs fdcap in the background; FPID, output in $T/fdcap.out
 	timeout 120 "$FRONT" --socket "$SOCK" fdcap --dir capdir --files 1500 \
-	    "$@" >"$T/fdcap.out" 2>&1 &
+	    ${KILLCMD:+--kill-cmd "$KILLCMD"} "$@" >"$T/fdcap.out" 2>&1 &
 	FPID=$!
 }
 
@@ -55,10 +59,13 @@ run_case() { # desc; fdcap options; -- daemon options
 	PIDS="$PIDS $DPID"
 	lib_wait_socket "$SOCK" 50
 	w0=$(worker_of)
+	KILLCMD=${KILL:+kill -KILL $w0}
 	fdcap_bg $fopts
 	nfd=0
-	# the worker's highest fd count while fdcap runs (shares the keeper's)
+	# the worker's highest fd count while fdcap runs (shares the keeper's;
+	# after a kill, the new worker's)
 	while kill -0 "$FPID" 2>/dev/null; do
+		[ -d "/proc/$w0" ] || w0=$(worker_of)
 		n=$(ls "/proc/$w0/fd" 2>/dev/null | wc -l)
 		[ "$n" -le "$nfd" ] || nfd=$n
 		sleep 0.05
@@ -70,9 +77,19 @@ run_case() { # desc; fdcap options; -- daemon options
 	lib_tap $rc "fdcap $fopts: $desc"
 	lib_wait_exit "$DPID" 50
 	# a worker death is logged "worker N ended (signal S)"; the one
-	# normal end, after the frontend left, "(status 0)"
-	! grep -qE 'ended \(signal|ended \(status [1-9]' "$T/daemon.log"
-	lib_tap $? "the worker never died ($*)"
+	# normal end, after the frontend left, "(status 0)"; with KILL, the
+	# one SIGKILL and nothing else (a worker that cannot recover at the
+	# cap dies again: "died before serving", "failed recoveries")
+	if [ -n "${KILL:-}" ]; then
+		d=$(grep -cE 'ended \(signal|ended \(status [1-9]' "$T/daemon.log")
+		k=$(grep -cE 'ended \(signal 9\)' "$T/daemon.log")
+		! grep -qE 'before serving|failed recoveries|degraded' "$T/daemon.log" &&
+		    [ "$d" -eq 1 ] && [ "$k" -eq 1 ]
+		lib_tap $? "one worker death, the kill's, no crash loop ($d deaths; $*)"
+	else
+		! grep -qE 'ended \(signal|ended \(status [1-9]' "$T/daemon.log"
+		lib_tap $? "the worker never died ($*)"
+	fi
 	if grep -qiE 'fatal|too many open' "$T/daemon.log"; then
 		sed 's/^/# log: /' "$T/daemon.log" | tail -n 5
 		lib_tap 1 "daemon log clean ($*)"
@@ -89,6 +106,8 @@ run_case "RLIMIT_NOFILE 1024, never: ENFILE below the worker's limit" \
     "--open-reserve" --rlimit-nofile=1024 --inode-file-handles=never
 run_case "RLIMIT_NOFILE 1024, prefer: no fd per inode, all 1500 held" \
     "--expect-all" --rlimit-nofile=1024 --inode-file-handles=prefer
+KILL=1 run_case "RLIMIT_NOFILE 1024, never, worker killed at the cap" \
+    "--open-reserve" --rlimit-nofile=1024 --inode-file-handles=never
 
 # A held nodeid whose file is removed while a new one takes its inode
 # number (the share is on ext4 or xfs in CI: /tmp): the new file must get
