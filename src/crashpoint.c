@@ -38,6 +38,7 @@ static struct {
 } dp[DP_MAX];
 static char fp_name[128];
 static unsigned long fp_count = 1, fp_passes;
+static int fp_sig; /* PHX_FAIL takes no signal: parse_point's, unused */
 
 /* The region's crash_fired: bits latch PHX_CRASH and PHX_FAIL, and from
  * bit 8 up it counts the incarnations PHX_CRASH_RECUR crashed. */
@@ -119,15 +120,9 @@ parse(void)
 		e = *end == ',' ? end + 1 : NULL;
 	}
 	e = getenv("PHX_FAIL");
-	if (e != NULL && strlen(e) < sizeof(fp_name)) {
-		strcpy(fp_name, e);
-		if ((c1 = strchr(fp_name, ':')) != NULL) {
-			*c1++ = '\0';
-			fp_count = strtoul(c1, NULL, 10);
-			if (fp_count == 0)
-				fp_count = 1;
-		}
-	}
+	parse_point(e, fp_name, sizeof(fp_name), &fp_count, &fp_sig, 0);
+	if (fp_count == 0)
+		fp_count = 1;
 	e = getenv("PHX_CRASH_RECUR");
 	parse_point(e, rc_name, sizeof(rc_name), &rc_max, &rc_sig, SIGSEGV);
 	e = getenv("PHX_CRASH_UNIQUE");
