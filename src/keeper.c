@@ -701,9 +701,8 @@ do_upgrade(struct keeper *k)
 {
 	char *probe_argv[] = {"phoenixfsd", "--probe-layout", NULL};
 	int fd = k->upgrade_fd, st;
-	pid_t p;
-
 	char oomfd[16];
+	pid_t p;
 
 	k->upgrade_fd = -1;
 	/* Fail closed: only ever execute the file the operator sent. */
