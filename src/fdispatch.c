@@ -823,11 +823,15 @@ do_setlk(struct op_args *a)
 {
 	struct fuse_lk_in in;
 
+	int err;
+
 	GET(a, in);
-	return reply_or(a,
-	    pt_setlk(a->s->pt, &a->ctx, in.fh, in.owner, &in.lk, in.lk_flags,
-		a->h.opcode == FUSE_SETLKW),
-	    NULL, 0);
+	err = pt_setlk(a->s->pt, &a->ctx, in.fh, in.owner, &in.lk,
+	    in.lk_flags, a->h.opcode == FUSE_SETLKW);
+	/* Dropped with its ring (pt.h): its buffers are no longer ours. */
+	if (err == -ECANCELED && a->req->gate != NULL)
+		return 0;
+	return reply_or(a, err, NULL, 0);
 }
 
 /* ---- extended attributes (pt_xattr.c) ------------------------------ */

@@ -36,11 +36,20 @@ struct fuse_req {
 	bool replay;		/* re-run by recovery after a crash */
 	/*
 	 * A SETLKW may wait for its lock only where that stalls no other
-	 * request: on a thread of its own (queue.c sets may_block). cancel,
-	 * if set, becomes non-zero when the wait must end (queue stop).
+	 * request: on a thread of its own (queue.c sets may_block).
 	 */
 	bool may_block;
-	const int *cancel;
+	/*
+	 * The transport's reply gate, if set (queue.c, a blocker thread).
+	 * The request holds it from its start: only inside it may a reply
+	 * be written into guest memory. A SETLKW leaves it (enter false)
+	 * while it sleeps and takes it again (enter true) before each try:
+	 * that waits while the transport cannot take a reply (its ring is
+	 * stopped: a VM pause), and answers false when the wait must end
+	 * with no reply at all (the ring will not go on: a device reset).
+	 */
+	bool (*gate)(void *arg, bool enter);
+	void *gate_arg;
 };
 
 /*

@@ -335,23 +335,35 @@ try_flock(int fd, void *arg)
 	return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
+/*
+ * The guest session the wait belongs to ended (DESTROY, or an INIT that
+ * ends it: initialized goes 0 first, and sessions counts the ends): its
+ * owner OFDs and handles are gone, nobody waits for the answer.
+ */
 static bool
-cancelled(const struct pt_ctx *ctx)
+session_over(const struct pt *pt, uint64_t sessions)
 {
-	return ctx->req != NULL && ctx->req->cancel != NULL &&
-	    __atomic_load_n(ctx->req->cancel, __ATOMIC_ACQUIRE) != 0;
+	const struct region_fuse_rec *f = pt->r->fuse;
+
+	return region_load(&f->initialized) == 0 ||
+	    region_load(&f->sessions) != sessions;
 }
 
 /*
- * SETLKW: retries try until it takes the lock, the transport cancels
- * (-EINTR), or it fails otherwise. Never where waiting would stall
- * others: -EINTR on replay in recovery, -ENOLCK without a thread.
+ * SETLKW: retries try until it takes the lock, the session ends
+ * (-EINTR), the transport drops it (-ECANCELED: a device reset; never a
+ * mere ring stop, a VM pause, during which the gate keeps it waiting,
+ * whether its lock came or not), or it fails otherwise. Never where
+ * waiting would stall others: -EINTR on replay in recovery, -ENOLCK
+ * without a thread.
  */
 static int
-wait_lock(const struct pt_ctx *ctx, try_fn *try, int fd, void *arg)
+wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
+    void *arg)
 {
 	struct region_thread_rec *t = ctx->tx != NULL ? ctx->tx->t : NULL;
 	uint64_t act = 0, act_arg = 0, delay = WAIT_FIRST_NS;
+	uint64_t sessions = region_load(&pt->r->fuse->sessions);
 	int err;
 
 	if (ctx->req == NULL || !ctx->req->may_block)
@@ -372,8 +384,16 @@ wait_lock(const struct pt_ctx *ctx, try_fn *try, int fd, void *arg)
 	for (;;) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay};
 
+		/* Out of the gate while asleep: a ring stop never waits. */
+		if (ctx->req->gate != NULL)
+			(void)ctx->req->gate(ctx->req->gate_arg, false);
 		nanosleep(&ts, NULL);
-		if (cancelled(ctx)) {
+		if (ctx->req->gate != NULL &&
+		    !ctx->req->gate(ctx->req->gate_arg, true)) {
+			err = -ECANCELED;
+			break;
+		}
+		if (session_over(pt, sessions)) {
 			err = -EINTR;
 			break;
 		}
@@ -410,7 +430,7 @@ pt_setlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t owner,
 
 		err = try_flock(hfd, &op);
 		if (err == -EAGAIN && wait)
-			err = wait_lock(ctx, try_flock, hfd, &op);
+			err = wait_lock(pt, ctx, try_flock, hfd, &op);
 		return err;
 	}
 	if (fl.l_type == F_UNLCK) {
@@ -430,7 +450,7 @@ pt_setlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t owner,
 		return err;
 	err = try_posix(fd, &fl);
 	if (err == -EAGAIN && wait)
-		err = wait_lock(ctx, try_posix, fd, &fl);
+		err = wait_lock(pt, ctx, try_posix, fd, &fl);
 	return err;
 }
 

@@ -48,6 +48,7 @@
 #include "vring.h"
 
 __thread bool queue_may_block;
+__thread bool queue_gate_in;
 
 /* ---- thread records ------------------------------------------------- */
 
@@ -258,7 +259,10 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 			    JOURNAL_EXECUTING));
 	}
 	req.may_block = queue_may_block;
-	req.cancel = &qs->q[q].stop;
+	if (queue_may_block) {
+		req.gate = queue_gate;
+		req.gate_arg = &qs->q[q];
+	}
 	redo_begin(&tx, qs->r, t);
 #ifdef PHX_CRASHPOINTS
 	if (req.in_len >= sizeof(struct fuse_in_header)) {
@@ -689,6 +693,7 @@ queue_set_create(struct queue_set **ret, struct region *r,
     const struct config *cfg, struct guestmem *gm, struct fuse_session *fs)
 {
 	struct queue_set *qs = calloc(1, sizeof(*qs));
+	pthread_rwlockattr_t ga;
 	int err;
 
 	if (qs == NULL)
@@ -713,6 +718,12 @@ queue_set_create(struct queue_set **ret, struct region *r,
 		qu->idx = i;
 		pthread_mutex_init(&qu->push_lock, NULL);
 		pthread_cond_init(&qu->drained, NULL);
+		/* Writers first: blockers only ever try (queue_gate). */
+		pthread_rwlockattr_init(&ga);
+		pthread_rwlockattr_setkind_np(&ga,
+		    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&qu->gate, &ga);
+		pthread_rwlockattr_destroy(&ga);
 	}
 	/*
 	 * --thread-pool-size N: the pool runs every request. Without it the
@@ -767,6 +778,8 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 	err = queue_reattach(qu);
 	if (err < 0)
 		return err;
+	/* Attached: lock waits may answer again (queue_gate). */
+	__atomic_store_n(&qu->held, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&qu->stop, 0, __ATOMIC_RELEASE);
 	qu->signal_once = signal_once;
 	qu->broken_logged = false;
@@ -793,25 +806,89 @@ queue_stop(struct queue_set *qs, unsigned q)
 	if (q >= REGION_MAX_QUEUES)
 		return;
 	qu = &qs->q[q];
-	if (!qu->running)
-		return;
-	/* Release: the thread sees stop when it wakes from our kick. */
-	__atomic_store_n(&qu->stop, 1, __ATOMIC_RELEASE);
-	wake(qu);
-	pthread_join(qu->th, NULL);
-	qu->running = false;
-	/* Pool requests of this queue: finished and pushed before we return. */
+	if (qu->running) {
+		/* Release: the thread sees stop when it wakes from our kick. */
+		__atomic_store_n(&qu->stop, 1, __ATOMIC_RELEASE);
+		wake(qu);
+		pthread_join(qu->th, NULL);
+		qu->running = false;
+	}
+	/*
+	 * Pool requests of this queue: finished and pushed before we return.
+	 * Lock waits go on: a VM pause must not end them (the guest turns a
+	 * SETLKW's EINTR into errno 512 with no signal pending).
+	 */
 	pthread_mutex_lock(&qs->pool_lock);
-	while (qu->outstanding > 0)
+	while (qu->outstanding > qu->nblockers)
 		pthread_cond_wait(&qu->drained, &qs->pool_lock);
+	pthread_mutex_unlock(&qs->pool_lock);
+	/*
+	 * A stopped device writes no guest memory: no lock wait answers
+	 * until the ring goes on (queue_start) or is dropped with its waits
+	 * (queue_end_waits). The write lock waits for a wait answering now.
+	 */
+	pthread_rwlock_wrlock(&qu->gate);
+	__atomic_store_n(&qu->held, 1, __ATOMIC_RELEASE);
+	pthread_rwlock_unlock(&qu->gate);
+	pthread_mutex_lock(&qu->push_lock);
+	vring_detach(&qu->vq);
+	pthread_mutex_unlock(&qu->push_lock);
+}
+
+bool
+queue_gate(void *arg, bool enter)
+{
+	struct queue *qu = arg;
+	const struct timespec ts = {.tv_sec = 0, .tv_nsec = 5000000};
+
+	if (!enter) {
+		if (queue_gate_in)
+			pthread_rwlock_unlock(&qu->gate);
+		queue_gate_in = false;
+		return true;
+	}
+	while (!queue_gate_in) {
+		if (__atomic_load_n(&qu->cancel_waits, __ATOMIC_ACQUIRE))
+			return false;
+		if (!__atomic_load_n(&qu->held, __ATOMIC_ACQUIRE) &&
+		    pthread_rwlock_tryrdlock(&qu->gate) == 0) {
+			if (!__atomic_load_n(&qu->held, __ATOMIC_ACQUIRE)) {
+				queue_gate_in = true;
+				break;
+			}
+			pthread_rwlock_unlock(&qu->gate);
+		}
+		/* The ring is stopped (a VM pause): until it goes on. */
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+void
+queue_end_waits(struct queue_set *qs, unsigned q)
+{
+	struct queue *qu;
+
+	if (q >= REGION_MAX_QUEUES)
+		return;
+	qu = &qs->q[q];
+	pthread_mutex_lock(&qs->pool_lock);
+	if (qu->nblockers > 0) {
+		__atomic_store_n(&qu->cancel_waits, 1, __ATOMIC_RELEASE);
+		while (qu->nblockers > 0)
+			pthread_cond_wait(&qu->drained, &qs->pool_lock);
+		__atomic_store_n(&qu->cancel_waits, 0, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&qs->pool_lock);
 }
 
 void
 queue_stop_all(struct queue_set *qs)
 {
-	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++)
+	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++) {
 		queue_stop(qs, q);
+		queue_end_waits(qs, q);
+	}
 }
 
 bool

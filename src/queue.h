@@ -52,10 +52,21 @@ void queue_set_destroy(struct queue_set *qs);
 int queue_start(struct queue_set *qs, unsigned q, bool signal_once);
 /*
  * Stops queue q's thread: sets its stop flag, wakes it, and waits until it
- * has finished and pushed every request it popped (pool requests too).
- * No-op if not running. Afterwards rec->last_avail_idx is exact.
+ * has finished and pushed every request it popped (pool requests too),
+ * but for lock waits (SETLKW), which go on waiting: a ring stop is also a
+ * VM pause, which the guest must not see. Until the queue starts again its
+ * rings are detached and completions deferred. Afterwards
+ * rec->last_avail_idx is exact (a waiting head counts as popped).
  */
 void queue_stop(struct queue_set *qs, unsigned q);
+/*
+ * Ends queue q's lock waits (-EINTR) and waits for their threads: the
+ * ring will not go on (a device reset, a ring started as a new one).
+ * Their completions are deferred with the ring epoch of their pop, so a
+ * new epoch drops them. Call after queue_stop().
+ */
+void queue_end_waits(struct queue_set *qs, unsigned q);
+/* queue_stop() and queue_end_waits() for every queue. */
 void queue_stop_all(struct queue_set *qs);
 bool queue_running(const struct queue_set *qs, unsigned q);
 /*

@@ -39,6 +39,8 @@ struct queue;
 
 /* Set on a blocker thread (a SETLKW's own): fuse_req.may_block. */
 extern __thread bool queue_may_block;
+/* A blocker thread holds its queue's reply gate (queue_gate). */
+extern __thread bool queue_gate_in;
 
 struct pool_job {
 	struct pool_job *next;
@@ -62,11 +64,39 @@ struct queue {
 	struct region_thread_rec *th_rec;
 	bool running;		/* control thread only */
 	int stop;		/* atomic: set by queue_stop */
+	/*
+	 * atomic: lock waits must end (fuse_req.cancel). Set only by
+	 * queue_end_waits(): a ring stop (GET_VRING_BASE, a VM pause) keeps
+	 * them waiting, whatever stop says.
+	 */
+	int cancel_waits;
+	/*
+	 * The reply gate of lock waits (fuse_req.gate): a blocker thread
+	 * holds it (read) whenever it may write guest memory or push, but
+	 * not while it sleeps; queue_stop() takes it (write) to set held,
+	 * queue_start() clears held once the rings are attached again. So
+	 * no lock wait answers between a ring stop and the ring going on:
+	 * the guest's buffers may be a new boot's by then (a reset), and a
+	 * stopped device writes no guest memory (a pause). Not persisted: a
+	 * wait that took its lock and waits for the gate is EXECUTING in the
+	 * journal, and taking the same lock again is a no-op.
+	 */
+	pthread_rwlock_t gate;
+	int held; /* atomic */
 	bool signal_once;	/* recovery: call fd once before first wait */
 	bool broken_logged;
 	pthread_mutex_t push_lock; /* used ring, publish record, call fd, vq */
 	struct vring_queue vq;	/* consumer side: the queue thread's */
-	unsigned outstanding;	/* pool jobs in flight, under pool_lock */
+	/* Pool jobs and blocker threads in flight, under pool_lock. */
+	unsigned outstanding;
+	/*
+	 * Of those, blocker threads (lock waits), and the heads they hold,
+	 * under pool_lock: a bit is set before the thread starts and cleared
+	 * after its completion is pushed or deferred, so a slot whose bit is
+	 * clear is final (REPLIED or FREE) or no thread of ours runs it.
+	 */
+	unsigned nblockers;
+	uint64_t blocking[REGION_MAX_QUEUE_SIZE / 64];
 	pthread_cond_t drained;
 	struct iovec iov[VRING_MAX_IOV];
 	struct vring_used_ent comps[QUEUE_BATCH];
@@ -76,12 +106,14 @@ struct queue {
 	 */
 	struct journal_slot_rec *heap;
 	/*
-	 * A memory table without this queue's rings (issue 9 finding 5):
-	 * vq is detached (no ring pointers) until a table with them comes.
-	 * Completions pushed meanwhile wait here, under push_lock, with the
-	 * ring epoch they belong to; their slots stay REPLIED (a crash
-	 * meanwhile: recovery pushes them). A later attach in the same epoch
-	 * publishes them first; a restarted ring (new epoch) drops them.
+	 * A memory table without this queue's rings (issue 9 finding 5), or
+	 * a stopped ring whose lock waits go on (queue_stop: a VM pause):
+	 * vq is detached (no ring pointers) until a table with them comes
+	 * or the ring starts again. Completions pushed meanwhile wait here,
+	 * under push_lock, with the ring epoch they belong to; their slots
+	 * stay REPLIED (a crash meanwhile: recovery, or queue_start() after
+	 * a pause, pushes them). A later attach in the same epoch publishes
+	 * them first; a restarted ring (new epoch) drops them.
 	 */
 	struct vring_used_ent *deferred;
 	unsigned ndeferred, deferred_cap;
@@ -123,6 +155,12 @@ queue_stopping(const struct queue *qu)
 /* queue.c */
 void queue_thread_ring(struct region *r, struct region_thread_rec *t);
 /*
+ * fuse_req.gate of a blocker thread of queue arg: enter waits while the
+ * ring is stopped and takes the gate, false when the wait must end
+ * unanswered (queue_end_waits); leave (enter false) drops it if held.
+ */
+bool queue_gate(void *arg, bool enter);
+/*
  * The FUSE layer's view of a request whose copy is in slot and whose live
  * buffers are c; one redo transaction commits its effects with the slot's
  * move to REPLIED. Returns the reply length.
@@ -144,6 +182,8 @@ int queue_pop_one(struct queue *qu, uint16_t *ret_head,
 
 /* queue_pool.c */
 bool queue_blocking(const struct journal_slot_rec *slot);
+/* Under pool_lock: head has a live blocker thread of this incarnation. */
+bool queue_blocked_head(const struct queue *qu, uint16_t head);
 /*
  * Lock waits recovery left live go to blocker threads; one that finds no
  * thread runs on the queue thread t and answers as at its pop (ENOLCK).

@@ -28,8 +28,11 @@
 /*
  * A SETLKW may wait for another guest process's unlock, which this queue
  * must go on serving: it runs on a detached thread of its own with a
- * thread record (redo log, io_uring, activity) and counts as outstanding,
- * so queue_stop() waits for it, and it ends its wait on qu->stop.
+ * thread record (redo log, io_uring, activity) and counts as outstanding
+ * and in nblockers. A ring stop (queue_stop: a VM pause) leaves it
+ * waiting, invisible to the guest; its completion is then deferred until
+ * the ring goes on. Only queue_end_waits() (a device reset, a ring
+ * restarted as a new one, the daemon's end) ends the wait (-EINTR).
  */
 struct blocker {
 	struct queue *qu;
@@ -100,14 +103,25 @@ blocker_main(void *arg)
 	queue_thread_ring(qs->r, b->t);
 	queue_may_block = true;
 	e.id = b->head;
-	e.len = queue_run_request(qs, qu->idx, b->head, b->slot, &b->c, b->t, false);
-	queue_push(qu, &e, 1);
+	/*
+	 * Only inside the gate (queue_gate): outside it, the wait ended
+	 * with its ring (queue_end_waits) and nothing is written or pushed.
+	 */
+	if (queue_gate(qu, true)) {
+		e.len = queue_run_request(qs, qu->idx, b->head, b->slot, &b->c,
+		    b->t, false);
+		if (queue_gate_in)
+			queue_push(qu, &e, 1);
+		(void)queue_gate(qu, false);
+	}
 	guestmem_put(b->gt);
 	fault_end();
 	queue_thread_release(b->t);
 	pthread_mutex_lock(&qs->pool_lock);
-	if (--qu->outstanding == 0)
-		pthread_cond_broadcast(&qu->drained);
+	qu->blocking[b->head / 64] &= ~(1ull << (b->head % 64));
+	qu->nblockers--;
+	qu->outstanding--;
+	pthread_cond_broadcast(&qu->drained);
 	pthread_mutex_unlock(&qs->pool_lock);
 	free(b);
 	return NULL;
@@ -141,6 +155,8 @@ queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *sl
 	b->gt = guestmem_ref(qu->vq.gt);
 	pthread_mutex_lock(&qs->pool_lock);
 	qu->outstanding++;
+	qu->nblockers++;
+	qu->blocking[head / 64] |= 1ull << (head % 64);
 	pthread_mutex_unlock(&qs->pool_lock);
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -150,6 +166,8 @@ queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *sl
 		return 0;
 	pthread_mutex_lock(&qs->pool_lock);
 	qu->outstanding--;
+	qu->nblockers--;
+	qu->blocking[head / 64] &= ~(1ull << (head % 64));
 	pthread_mutex_unlock(&qs->pool_lock);
 	guestmem_put(b->gt);
 	region_store(&b->t->in_use, 0);
@@ -157,11 +175,20 @@ queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *sl
 	return -err;
 }
 
+bool
+queue_blocked_head(const struct queue *qu, uint16_t head)
+{
+	return head < REGION_MAX_QUEUE_SIZE &&
+	    (qu->blocking[head / 64] & 1ull << (head % 64)) != 0;
+}
+
 /*
  * Queue thread, before it serves: hands every lock wait that recovery left
- * live (queue_recover.c) to a blocker thread, where it waits again. Only
- * slots of this ring epoch; nothing of this incarnation is in flight yet
- * (a stopped queue has drained its blockers). Returns how many.
+ * live (queue_recover.c), or that a worker killed during a ring stop left
+ * (a VM paused and continued), to a blocker thread, where it waits again.
+ * Only slots of this ring epoch, and none a blocker thread of this
+ * incarnation still runs (a ring stop leaves them waiting). Returns how
+ * many.
  */
 unsigned
 queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
@@ -177,9 +204,15 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 		struct journal_slot_rec *s = region_slot(r, qu->idx, h);
 		uint64_t w = region_load(&s->word);
 		struct vring_chain c = { .iov = iov, .max = VRING_MAX_IOV };
+		bool ours;
 		int err;
 
-		if (journal_epoch(w) != epoch ||
+		/* Bit, then word: a clear bit means the word is final. */
+		pthread_mutex_lock(&qu->qs->pool_lock);
+		ours = queue_blocked_head(qu, (uint16_t)h);
+		pthread_mutex_unlock(&qu->qs->pool_lock);
+		w = region_load(&s->word);
+		if (ours || journal_epoch(w) != epoch ||
 		    (journal_state(w) != JOURNAL_POPPED &&
 		     journal_state(w) != JOURNAL_EXECUTING) ||
 		    !queue_blocking(s))
@@ -360,8 +393,9 @@ pool_main(void *arg)
 		j->next = qs->free_jobs;
 		qs->free_jobs = j;
 		pthread_cond_signal(&qs->free_cv);
-		if (--qu->outstanding == 0)
-			pthread_cond_broadcast(&qu->drained);
+		/* Always: a ring stop waits for outstanding == nblockers. */
+		qu->outstanding--;
+		pthread_cond_broadcast(&qu->drained);
 		pthread_mutex_unlock(&qs->pool_lock);
 	}
 	queue_thread_release(t);

@@ -136,7 +136,14 @@ struct region_queue_rec {
 	/* written under the queue's push lock; used->idx we last stored */
 	uint64_t used_idx;
 	uint64_t broken;	/* guest protocol violation: queue stopped */
-	uint64_t pad[3];
+	/*
+	 * 0x10000 | the base GET_VRING_BASE answered, while the ring it
+	 * stopped may go on (a VM pause); 0 otherwise (never stopped so, a
+	 * reset, or started since). In the spare word of layout 4: a region
+	 * of an older binary reads 0, "starts as a new ring", as it did.
+	 */
+	uint64_t stop_base;
+	uint64_t pad[2];
 	struct region_publish_rec publish;
 };
 

@@ -131,7 +131,32 @@ features(const struct vu_ctx *c)
 	return get(c, &c->d->features);
 }
 
-/* Records a fresh ring epoch for queue q: ring restarted at its base. */
+/*
+ * The ring GET_VRING_BASE stopped goes on: the front end starts it at the
+ * base we answered and its used index is the one we last stored. QEMU
+ * does so on cont after stop (vhost_dev_stop: GET_VRING_BASE, whose base
+ * it keeps as last_avail_idx; vhost_dev_start: SET_VRING_BASE with it,
+ * ADDR, KICK, CALL, ENABLE). A reset starts at base 0 on zeroed rings
+ * (used index 0): it passes only if base and used index were both 0,
+ * nothing in flight (in flight = base - used index, at most the ring
+ * size), when going on and starting anew are the same.
+ */
+static bool
+ring_goes_on(struct vu_ctx *c, unsigned q, uint16_t used_idx)
+{
+	struct region_queue_rec *rec = &c->d->queue[q];
+	uint64_t sb = get(c, &rec->stop_base);
+
+	return sb != 0 && (uint16_t)sb == (uint16_t)get(c, &rec->base) &&
+	    used_idx == (uint16_t)get(c, &rec->used_idx) &&
+	    get(c, &rec->publish.active) == 0;
+}
+
+/*
+ * Starts queue q's ring: the same ring again after a pause (same epoch:
+ * its heads in flight, lock waits, stay live and answer into it), or a
+ * fresh ring epoch at its base, whose old lock waits end first.
+ */
 static int
 start_ring(struct vu_ctx *c, unsigned q)
 {
@@ -151,8 +176,21 @@ start_ring(struct vu_ctx *c, unsigned q)
 	}
 	memcpy(&used_idx, used + 2, 2);
 	guestmem_put(gt);
-	set(c, &rec->used_idx, le16toh(used_idx));
-	set(c, &rec->epoch, get(c, &rec->epoch) + 1);
+	used_idx = le16toh(used_idx);
+	if (!ring_goes_on(c, q, used_idx)) {
+		/*
+		 * Their heads are not the new ring's: ended, completions
+		 * deferred in the old epoch and dropped (queue.h), before a
+		 * head of the new ring can reuse their journal slots.
+		 */
+		queue_end_waits(c->dev->qs, q);
+		set(c, &rec->epoch, get(c, &rec->epoch) + 1);
+	} else {
+		log_info("queue %u: the ring stopped at %u goes on", q,
+		    (unsigned)used_idx);
+	}
+	set(c, &rec->stop_base, 0);
+	set(c, &rec->used_idx, used_idx);
 	set(c, &rec->publish.active, 0);
 	set(c, &rec->broken, 0);
 	set(c, &rec->started, 1);
@@ -242,6 +280,7 @@ h_reset(struct vu_ctx *c)
 		set(c, &rec->last_avail_idx, 0);
 		set(c, &rec->used_idx, 0);
 		set(c, &rec->publish.active, 0);
+		set(c, &rec->stop_base, 0);
 		set(c, &rec->epoch, get(c, &rec->epoch) + 1);
 	}
 	return VU_REPLY_ACK;
@@ -464,13 +503,20 @@ h_get_vring_base(struct vu_ctx *c)
 		return VU_REPLY_NONE;
 	}
 	rec = &c->d->queue[q];
-	/* Drain: every popped request finished and pushed. */
+	/*
+	 * Drain: every popped request finished and pushed, but for lock
+	 * waits, which go on (a VM pause; queue.h): their heads count as
+	 * popped in the base, and answer when the ring goes on.
+	 */
 	queue_stop(c->dev->qs, (unsigned)q);
 	/* Tests: a kill during the stop, :N between rings (reboot.sh). */
 	CRASHPOINT("vu.get_vring_base");
 	DELAYPOINT("vu.get_vring_base");
 	mark_stopped(c);
 	s.num = (uint32_t)(uint16_t)region_load(&rec->last_avail_idx);
+	/* Only a ring that was started can go on. */
+	if (get(c, &rec->started) != 0 || get(c, &rec->stop_base) != 0)
+		set(c, &rec->stop_base, 0x10000 | s.num);
 	set(c, &rec->started, 0);
 	set(c, &rec->base, s.num);
 	close_after(c, rec->kick_fd);
