@@ -484,7 +484,7 @@ vuf_open(const char *path, const struct vuf_opts *o, struct vuf_dev **ret)
 }
 
 static int
-vq_start(struct vuf_dev *d, struct vuf_vq *vq)
+vq_start(struct vuf_dev *d, struct vuf_vq *vq, uint16_t base)
 {
 	struct vhost_vring_state st = {.index = vq->idx, .num = vq->num};
 	struct vhost_vring_addr a = {
@@ -499,7 +499,7 @@ vq_start(struct vuf_dev *d, struct vuf_vq *vq)
 	vq->event_idx = d->acked & (1ull << VUF_F_EVENT_IDX);
 	if ((r = vuf_msg_ack(d, VUF_SET_VRING_NUM, &st, sizeof(st), NULL, 0)))
 		return r;
-	st.num = 0;
+	st.num = base;
 	if ((r = vuf_msg_ack(d, VUF_SET_VRING_BASE, &st, sizeof(st), NULL, 0)))
 		return r;
 	if ((r = vuf_msg_ack(d, VUF_SET_VRING_ADDR, &a, sizeof(a), NULL, 0)))
@@ -586,7 +586,7 @@ vuf_handshake(struct vuf_dev *d)
 		return r;
 	}
 	for (unsigned i = 0; i < d->nvq; i++)
-		if ((r = vq_start(d, &d->vq[i])) < 0) {
+		if ((r = vq_start(d, &d->vq[i], 0)) < 0) {
 			seterr(d, "starting queue %u: %s", i, strerror(-r));
 			return r;
 		}
@@ -609,8 +609,9 @@ vuf_connect(const char *path, const struct vuf_opts *o, struct vuf_dev **ret)
 	return 0;
 }
 
-int
-vuf_stop(struct vuf_dev *d)
+/* GET_VRING_BASE on every queue; vq->base keeps each answer. */
+static int
+get_bases(struct vuf_dev *d)
 {
 	int r = 0;
 
@@ -622,7 +623,17 @@ vuf_stop(struct vuf_dev *d)
 		if (r >= 0)
 			r = vuf_msg_recv(d, VUF_GET_VRING_BASE, &st,
 			    sizeof(st), d->o.timeout_ms);
+		if (r >= 0)
+			d->vq[i].base = (uint16_t)st.num;
 	}
+	return r;
+}
+
+int
+vuf_stop(struct vuf_dev *d)
+{
+	int r = get_bases(d);
+
 	if (r >= 0 && (d->packed & (1ull << VUF_PF_RESET_DEVICE)))
 		r = vuf_msg_ack(d, VUF_RESET_DEVICE, NULL, 0, NULL, 0);
 	return r < 0 ? r : 0;
@@ -644,16 +655,58 @@ vq_free(struct vuf_vq *vq)
 }
 
 int
-vuf_restart(struct vuf_dev *d)
+vuf_renew(struct vuf_dev *d)
 {
-	int r = vuf_stop(d);
-
-	if (r < 0)
-		return r;
 	/* What a guest's virtio reset leaves: no rings; new ones follow. */
 	for (unsigned i = 0; i < d->nvq; i++)
 		vq_free(&d->vq[i]);
 	return vuf_handshake(d);
+}
+
+int
+vuf_restart(struct vuf_dev *d)
+{
+	int r = vuf_stop(d);
+
+	return r < 0 ? r : vuf_renew(d);
+}
+
+int
+vuf_pause(struct vuf_dev *d)
+{
+	int r = 0;
+
+	if (d->acked & (1ull << VUF_F_PROTOCOL_FEATURES))
+		for (unsigned i = 0; i < d->nvq && r >= 0; i++) {
+			struct vhost_vring_state st = {.index = i, .num = 0};
+
+			r = vuf_msg_ack(d, VUF_SET_VRING_ENABLE, &st,
+			    sizeof(st), NULL, 0);
+		}
+	if (r >= 0)
+		r = get_bases(d);
+	return r < 0 ? r : 0;
+}
+
+int
+vuf_resume(struct vuf_dev *d)
+{
+	struct vuf_mem_table_rec mt = {0};
+	int fds[2] = {d->memfd, d->memfd};
+	int r;
+
+	r = vuf_msg_ack(d, VUF_SET_FEATURES, &d->acked, sizeof(d->acked),
+	    NULL, 0);
+	if (r < 0)
+		return r;
+	mt.nregions = d->nregions;
+	memcpy(mt.regions, d->regions, sizeof(d->regions[0]) * d->nregions);
+	r = vuf_msg_ack(d, VUF_SET_MEM_TABLE, &mt,
+	    (uint32_t)(8 + sizeof(mt.regions[0]) * d->nregions), fds,
+	    (int)d->nregions);
+	for (unsigned i = 0; i < d->nvq && r >= 0; i++)
+		r = vq_start(d, &d->vq[i], d->vq[i].base);
+	return r < 0 ? r : 0;
 }
 
 void

@@ -126,6 +126,7 @@ struct vuf_vq {
 	bool event_idx;
 	bool broken;	     /* raw misuse left the ring unusable */
 	uint16_t kicked_idx; /* avail idx at the last kick decision */
+	uint16_t base;	     /* GET_VRING_BASE's answer at the last pause */
 	uint64_t kicks, calls, proto_errors;
 };
 
@@ -180,6 +181,21 @@ int vuf_stop(struct vuf_dev *d);
  * again on new rings (vuf_handshake). The new guest then sends INIT.
  */
 int vuf_restart(struct vuf_dev *d);
+/* vuf_restart's second half: new rings at base 0, the start sequence. */
+int vuf_renew(struct vuf_dev *d);
+
+/*
+ * A VM pause as QEMU 7.2's vhost_dev_stop does it (virsh suspend, QMP
+ * stop, a migration's stop): SET_VRING_ENABLE 0 on every queue, then
+ * GET_VRING_BASE on each, whose answer vq->base keeps.
+ */
+int vuf_pause(struct vuf_dev *d);
+/*
+ * The matching cont (vhost_dev_start): SET_FEATURES, SET_MEM_TABLE, per
+ * queue NUM, BASE (vq->base), ADDR, KICK, CALL, then ENABLE 1: the same
+ * rings go on.
+ */
+int vuf_resume(struct vuf_dev *d);
 
 /* Close the socket and unmap memory. NULL is fine. */
 void vuf_close(struct vuf_dev *d);

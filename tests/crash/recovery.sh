@@ -10,7 +10,8 @@
 # CREATE O_EXCL error path (8), an EINTR
 # completion in the dead ring (12) and an ENOENT one (a LINKAT through
 # /proc/self/fd after the dying worker's files went), a queue stopped
-# before its first sleep after recovery pushed (14), and (with NOURING)
+# before its first sleep after recovery pushed (14), lock waits across a
+# VM pause (with a kill, or a reset, while paused), and (with NOURING)
 # the refusal to start without io_uring (5). TAP; exit 1 on failure.
 # Knobs: PHX_RECOV_SCENARIOS (all), PHX_RECOV_HELD_COUNTS (65535 65536).
 set -u
@@ -35,7 +36,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead notify nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead notify pause nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -72,6 +73,9 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany r
 		tap_ok $? "nouring: without io_uring phoenixfsd refuses to start (exit $rc)" ;;
 	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
 	    PHX_DELAY=queue.thread_start:1500000 ;;
+	# A VM pause (stop, cont) with lock waits: plain, a kill while
+	# paused, a reset instead of the cont.
+	pause) for n in 0 1 2; do run pause "$n" --; done ;;
 	esac
 done
 tap_end

@@ -36,7 +36,15 @@
  *   notify    (PHX_CRASH=queue.after_commit:2, PHX_DELAY=queue.thread_start)
  *             a completion recovery pushes is signalled even when the
  *             queue stops before its thread's first sleep (defect 14)
+ *   pause     a SETLKW and a flock waiting for a host process's locks
+ *             while the VM pauses (vuf_pause: QEMU's stop) and the host
+ *             unlocks: nothing answers while paused, both answer 0 once
+ *             after the cont (vuf_resume); --count 1: the worker killed
+ *             while paused; --count 2: a reset instead of the cont (new
+ *             rings): nothing answers into them, the new INIT ends the
+ *             session, no fd of the file and no lock is left
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -44,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -817,6 +826,148 @@ sc_linkdead(struct fusec *fc, pid_t keeper, const char *share)
 	ok(st.st_nlink == 2, "linkdead: the link exists", (int)st.st_nlink);
 }
 
+/* How many of pid's fds name a file called name (its /proc fd links). */
+static unsigned
+fds_naming(pid_t pid, const char *name)
+{
+	char dir[64], path[512], link[512];
+	unsigned n = 0;
+	DIR *dp;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((dp = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(dp)) != NULL) {
+		ssize_t k;
+		const char *base;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k <= 0)
+			continue;
+		link[k] = 0;
+		base = strrchr(link, '/');
+		n += base != NULL && strcmp(base + 1, name) == 0;
+	}
+	closedir(dp);
+	return n;
+}
+
+/*
+ * A VM pause must be invisible to the guest: lock waits go on across it
+ * (before, GET_VRING_BASE ended them with EINTR, which the guest kernel
+ * turns into errno 512). mode 0: pause, the host process unlocks, cont:
+ * both waits answer 0, once. 1: the worker is killed while paused. 2: a
+ * reset (new rings at base 0) instead of the cont.
+ */
+static void
+sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
+    const char *share, unsigned mode)
+{
+	static const char *const what[] = {"pause", "pausekill", "pausereset"};
+	const char *w = what[mode];
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2;
+	struct fusec_req *wp, *wf;
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	char path[512];
+	uint16_t used;
+	int hp, hf, err, ep, ef;
+	unsigned left = 0;
+
+	err = fusec_create(fc, 1, "pausefile", O_RDWR | O_EXCL, 0644, &e, &o1);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	ok(err == 0, "pause: CREATE and a second OPEN", err);
+	/* A host process holds a POSIX (OFD) lock and a flock. */
+	snprintf(path, sizeof(path), "%s/pausefile", share);
+	hp = open(path, O_RDWR);
+	hf = open(path, O_RDWR);
+	ok(hp >= 0 && hf >= 0 && fcntl(hp, F_OFD_SETLK, &fl) == 0 &&
+	    flock(hf, LOCK_EX | LOCK_NB) == 0, "pause: the host holds a "
+	    "POSIX lock and a flock", 0);
+	wp = req_lk(fc, FUSE_SETLKW, e.nodeid, o1.fh, 2, F_WRLCK, false);
+	wf = req_lk(fc, FUSE_SETLKW, e.nodeid, o2.fh, 3, F_WRLCK, true);
+	if (wp == NULL || wf == NULL || fusec_submit(fc, wp) < 0 ||
+	    fusec_submit(fc, wf) < 0) {
+		ok(false, "pause: SETLKWs submitted", -EIO);
+		return;
+	}
+	ep = fusec_wait(fc, wp, 300);
+	ef = fusec_wait(fc, wf, 1);
+	wp->abandoned = wf->abandoned = false;
+	ok(ep == -ETIMEDOUT && ef == -ETIMEDOUT, "pause: SETLKW and flock "
+	    "waiting", ep != -ETIMEDOUT ? ep : ef);
+	/* The used index before the stop: the stop answers nothing either. */
+	used = __atomic_load_n(&d->vq[fc->qidx].used->idx, __ATOMIC_ACQUIRE);
+	err = vuf_pause(d);
+	ok(err == 0, "pause: every queue stopped (ENABLE 0, GET_VRING_BASE)",
+	    err);
+	if (mode == 1)
+		ok(kill_worker(keeper), "pausekill: worker killed while paused "
+		    "and respawned", 0);
+	close(hp);
+	close(hf);
+	/* Long enough for a wait's retry (at most 50 ms) to take the lock. */
+	usleep(400000);
+	ep = __atomic_load_n(&d->vq[fc->qidx].used->idx, __ATOMIC_ACQUIRE);
+	ok(ep == used && !wp->done && !wf->done, "pause: nothing answered "
+	    "by the stop or while paused", wp->done ? wp->error :
+	    wf->done ? wf->error : ep - used);
+	printf("# %s (mode %u): base %u, used %u before the stop\n", w, mode,
+	    (unsigned)d->vq[fc->qidx].base, (unsigned)used);
+	if (mode == 2) {
+		pid_t pid;
+
+		err = vuf_renew(d);
+		ok(err == 0, "pausereset: new rings at base 0 (a reset)", err);
+		usleep(300000);
+		ok(d->vq[fc->qidx].used->idx == 0, "pausereset: nothing "
+		    "pushed into the new ring", d->vq[fc->qidx].used->idx);
+		err = fusec_init(fc);
+		ok(err == 0, "pausereset: the new boot's INIT", err);
+		pid = ct_find_worker(keeper);
+		for (int i = 0; i < 200 && (left = fds_naming(pid,
+		    "pausefile")) > 0; i++)
+			usleep(10000);
+		ok(left == 0, "pausereset: the daemon holds no fd of the file",
+		    (int)left);
+		hp = open(path, O_RDWR);
+		hf = open(path, O_RDWR);
+		ok(hp >= 0 && hf >= 0 && fcntl(hp, F_OFD_SETLK, &fl) == 0 &&
+		    flock(hf, LOCK_EX | LOCK_NB) == 0, "pausereset: no lock "
+		    "left (the host takes both again)", -errno);
+		close(hp);
+		close(hf);
+		ok(fc->proto_errors == 0, "pausereset: no protocol error",
+		    (int)fc->proto_errors);
+		return; /* wp and wf went with the old rings */
+	}
+	err = vuf_resume(d);
+	ok(err == 0, "pause: cont (the same rings at the answered bases)", err);
+	ep = await(fc, wp, 10000);
+	ef = await(fc, wf, 10000);
+	ok(ep == 0, "pause: the SETLKW answers 0 after the cont", ep);
+	ok(ef == 0, "pause: the flock answers 0 after the cont", ef);
+	hp = open(path, O_RDWR);
+	hf = open(path, O_RDWR);
+	fl.l_type = F_WRLCK;
+	ok(hp >= 0 && hf >= 0 && fcntl(hp, F_OFD_GETLK, &fl) == 0 &&
+	    fl.l_type == F_WRLCK && flock(hf, LOCK_EX | LOCK_NB) < 0 &&
+	    errno == EWOULDBLOCK, "pause: the guest owners hold both locks",
+	    0);
+	close(hp);
+	close(hf);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 2, F_UNLCK,
+	    false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o2.fh, 3,
+	    F_UNLCK, true));
+	err = err ?: fusec_getattr(fc, e.nodeid, NULL);
+	ok(err == 0, "pause: unlocks and a GETATTR after the cont", err);
+	ok(fc->proto_errors == 0, "pause: each answered once (no doubled or "
+	    "foreign completion)", (int)fc->proto_errors);
+}
+
 int
 scenario_main(const char *name, const char *sock, const char *share,
     pid_t keeper, unsigned count)
@@ -856,6 +1007,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "notify") == 0)
 		sc_notify(d, fc, keeper);
+	else if (strcmp(name, "pause") == 0)
+		sc_pause(d, fc, keeper, share, count <= 2 ? count : 0);
 	else {
 		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
 		return 2;
