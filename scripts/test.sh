@@ -70,6 +70,10 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 	# each reset (issue 11; needs the crash-point build). 108-220 s at load 3-6.
 	bash tests/vm/reboot.sh --bin "$B/src/phoenixfsd"
 	count "vm reboot: device reset ends the session (phoenixfsd)" $?
+	# QMP stop/cont while guest programs wait in F_SETLKW and flock
+	# (11-13 s on an idle host).
+	bash tests/vm/pause.sh --bin "$B/src/phoenixfsd"
+	count "vm pause: lock waits across QMP stop/cont (phoenixfsd)" $?
 	for t in tests/vm/crash_*.sh; do
 		[ -f "$t" ] || continue
 		bash "$t" --bin "$B/src/phoenixfsd"

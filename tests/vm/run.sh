@@ -8,11 +8,13 @@
 # usage: run.sh --socket PATH [--script FILE] [--add HOSTFILE:GUESTPATH]...
 #               [--timeout SEC] [--mem 512M] [--queues N] [--tag TAG]
 #               [--mntopts OPTS] [--verbose]
-#               [--reboot] [--monitor PATH] [--append KERNEL-ARGS]
+#               [--reboot] [--monitor PATH] [--qmp PATH]
+#               [--append KERNEL-ARGS]
 #
 # --reboot: a guest reboot resets the VM (-action reboot=reset) instead of
 # ending QEMU; /init then runs again (tests/vm/reboot.sh). --monitor: a
-# QEMU monitor on the unix socket PATH (system_reset). --append: more
+# QEMU monitor on the unix socket PATH (system_reset). --qmp: a QMP
+# socket at PATH (stop, cont: tests/vm/pause.sh). --append: more
 # kernel arguments (a later panic=N wins over run.sh's panic=-1).
 #
 # Console lines are streamed to stdout as they arrive (kernel log lines
@@ -25,7 +27,7 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SOCK="" SCRIPT="" TIMEOUT=120 MEM=512M QUEUES=1 TAG=myfs MNTOPTS="" VERBOSE=0
-REBOOT=(-no-reboot) MONITOR=(-monitor none) XAPPEND=""
+REBOOT=(-no-reboot) MONITOR=(-monitor none) QMP=() XAPPEND=""
 ADDS=()
 
 usage() {
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
 	--verbose|-v) VERBOSE=1; shift ;;
 	--reboot) REBOOT=(-action reboot=reset); shift ;;
 	--monitor) MONITOR=(-monitor "unix:$2,server=on,wait=off"); shift 2 ;;
+	--qmp) QMP=(-qmp "unix:$2,server=on,wait=off"); shift 2 ;;
 	--append) XAPPEND=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage ;;
@@ -101,7 +104,7 @@ timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
 	-chardev "socket,id=char0,path=$SOCK" \
 	-device "vhost-user-fs-pci,chardev=char0,tag=$TAG,num-request-queues=$QUEUES" \
 	-kernel "$KERNEL" -initrd "$TMP/initrd.img" -append "$APPEND" \
-	-nodefaults -display none -serial stdio "${MONITOR[@]}" "${REBOOT[@]}" \
+	-nodefaults -display none -serial stdio "${MONITOR[@]}" ${QMP[@]+"${QMP[@]}"} "${REBOOT[@]}" \
 	</dev/null >"$TMP/console" 2>&1 &
 QPID=$!
 
