@@ -280,7 +280,14 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 		len = c->wr_len;
 	CRASHPOINT("queue.after_handler");
 	DELAYPOINT("queue.before_commit"); /* tests: the fd sweep runs here */
-	if (journaled) {
+	/*
+	 * A lock wait dropped with its ring (out of the gate: queue_gate)
+	 * answered nothing: its slot stays live, as at a kill, and the new
+	 * ring epoch that follows frees it (a kill before that epoch's
+	 * commit: recovery leaves the wait to queue_resume_waits, and the
+	 * replayed reset or start drops it again).
+	 */
+	if (journaled && (req.gate == NULL || queue_gate_in)) {
 		w = redo_get(&tx, &slot->word);
 		if (redo_set(&tx, &slot->reply_len, len) < 0 ||
 		    redo_set(&tx, &slot->word,

@@ -42,7 +42,10 @@
  *             after the cont (vuf_resume); --count 1: the worker killed
  *             while paused; --count 2: a reset instead of the cont (new
  *             rings): nothing answers into them, the new INIT ends the
- *             session, no fd of the file and no lock is left
+ *             session, no fd of the file and no lock is left; --count 3
+ *             (PHX_CRASH=vu.reset_stopped): the same after a RESET_DEVICE
+ *             on running rings whose handler is killed after it dropped
+ *             the waits
  */
 #include <dirent.h>
 #include <errno.h>
@@ -859,13 +862,16 @@ fds_naming(pid_t pid, const char *name)
  * (before, GET_VRING_BASE ended them with EINTR, which the guest kernel
  * turns into errno 512). mode 0: pause, the host process unlocks, cont:
  * both waits answer 0, once. 1: the worker is killed while paused. 2: a
- * reset (new rings at base 0) instead of the cont.
+ * reset (new rings at base 0) instead of the cont. 3: no pause, but a
+ * RESET_DEVICE whose handler is killed after it dropped the waits, then
+ * new rings: the replayed reset drops them again, nothing is answered.
  */
 static void
 sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
     const char *share, unsigned mode)
 {
-	static const char *const what[] = {"pause", "pausekill", "pausereset"};
+	static const char *const what[] = {"pause", "pausekill", "pausereset",
+	    "resetrun"};
 	const char *w = what[mode];
 	struct fuse_entry_out e;
 	struct fuse_open_out o1, o2;
@@ -900,9 +906,20 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 	    "waiting", ep != -ETIMEDOUT ? ep : ef);
 	/* The used index before the stop: the stop answers nothing either. */
 	used = __atomic_load_n(&d->vq[fc->qidx].used->idx, __ATOMIC_ACQUIRE);
-	err = vuf_pause(d);
-	ok(err == 0, "pause: every queue stopped (ENABLE 0, GET_VRING_BASE)",
-	    err);
+	if (mode == 3) {
+		pid_t pid = ct_find_worker(keeper);
+
+		/* RESET_DEVICE on running rings, the worker killed in it
+		 * after the waits were dropped (PHX_CRASH=vu.reset_stopped). */
+		err = vuf_msg_ack(d, VUF_RESET_DEVICE, NULL, 0, NULL, 0);
+		ok(err == 0 && await_respawn(keeper, pid), "resetrun: "
+		    "RESET_DEVICE on running rings, the worker killed in it, "
+		    "answered by the next", err);
+	} else {
+		err = vuf_pause(d);
+		ok(err == 0, "pause: every queue stopped (ENABLE 0, "
+		    "GET_VRING_BASE)", err);
+	}
 	if (mode == 1)
 		ok(kill_worker(keeper), "pausekill: worker killed while paused "
 		    "and respawned", 0);
@@ -916,7 +933,7 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 	    wf->done ? wf->error : ep - used);
 	printf("# %s (mode %u): base %u, used %u before the stop\n", w, mode,
 	    (unsigned)d->vq[fc->qidx].base, (unsigned)used);
-	if (mode == 2) {
+	if (mode >= 2) {
 		pid_t pid;
 
 		err = vuf_renew(d);
@@ -936,7 +953,7 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 		hf = open(path, O_RDWR);
 		ok(hp >= 0 && hf >= 0 && fcntl(hp, F_OFD_SETLK, &fl) == 0 &&
 		    flock(hf, LOCK_EX | LOCK_NB) == 0, "pausereset: no lock "
-		    "left (the host takes both again)", -errno);
+		    "left (the host takes both again)", 0);
 		close(hp);
 		close(hf);
 		ok(fc->proto_errors == 0, "pausereset: no protocol error",
@@ -1008,7 +1025,7 @@ scenario_main(const char *name, const char *sock, const char *share,
 	else if (strcmp(name, "notify") == 0)
 		sc_notify(d, fc, keeper);
 	else if (strcmp(name, "pause") == 0)
-		sc_pause(d, fc, keeper, share, count <= 2 ? count : 0);
+		sc_pause(d, fc, keeper, share, count <= 3 ? count : 0);
 	else {
 		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
 		return 2;
