@@ -74,9 +74,9 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany r
 	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
 	    PHX_DELAY=queue.thread_start:1500000 ;;
 	# A VM pause (stop, cont) with lock waits: plain, a kill while
-	# paused, a reset instead of the cont; a reset of running rings
-	# killed after it dropped the waits.
-	pause) for n in 0 1 2; do run pause "$n" --; done
+	# paused, a reset instead of the cont, a session-ending INIT after
+	# it; a reset of running rings killed after it dropped the waits.
+	pause) for n in 0 1 2 4; do run pause "$n" --; done
 		run pause 3 -- PHX_CRASH=vu.reset_stopped ;;
 	esac
 done

@@ -45,7 +45,9 @@
  *             session, no fd of the file and no lock is left; --count 3
  *             (PHX_CRASH=vu.reset_stopped): the same after a RESET_DEVICE
  *             on running rings whose handler is killed after it dropped
- *             the waits
+ *             the waits; --count 4: the cont, then an INIT (hostile)
+ *             ends the session while the waits still wait: they end
+ *             EINTR, and their fds go
  */
 #include <dirent.h>
 #include <errno.h>
@@ -865,13 +867,15 @@ fds_naming(pid_t pid, const char *name)
  * reset (new rings at base 0) instead of the cont. 3: no pause, but a
  * RESET_DEVICE whose handler is killed after it dropped the waits, then
  * new rings: the replayed reset drops them again, nothing is answered.
+ * 4: the cont with the host's locks still held, then an INIT that ends
+ * the session: the waits end (EINTR), their fds go.
  */
 static void
 sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
     const char *share, unsigned mode)
 {
 	static const char *const what[] = {"pause", "pausekill", "pausereset",
-	    "resetrun"};
+	    "resetrun", "pauseinit"};
 	const char *w = what[mode];
 	struct fuse_entry_out e;
 	struct fuse_open_out o1, o2;
@@ -923,6 +927,39 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 	if (mode == 1)
 		ok(kill_worker(keeper), "pausekill: worker killed while paused "
 		    "and respawned", 0);
+	if (mode == 4) {
+		pid_t pid;
+
+		/*
+		 * The ring goes on, the waits still wait; then an INIT (a
+		 * hostile guest: the stop allows one) ends the session, whose
+		 * waits must end with it (their OFD and fh are swept).
+		 */
+		usleep(200000);
+		ok(__atomic_load_n(&d->vq[fc->qidx].used->idx,
+		    __ATOMIC_ACQUIRE) == used, "pauseinit: nothing answered by "
+		    "the stop", 0);
+		err = vuf_resume(d);
+		ok(err == 0, "pauseinit: cont, the host keeps its locks", err);
+		err = fusec_init(fc);
+		ok(err == 0, "pauseinit: an INIT on the ring that went on ends "
+		    "the session", err);
+		ep = await(fc, wp, 10000);
+		ef = await(fc, wf, 10000);
+		ok(ep == -EINTR && ef == -EINTR, "pauseinit: the waits of the "
+		    "ended session answer EINTR", ep != -EINTR ? ep : ef);
+		pid = ct_find_worker(keeper);
+		for (int i = 0; i < 200 && (left = fds_naming(pid,
+		    "pausefile")) > 0; i++)
+			usleep(10000);
+		ok(left == 0, "pauseinit: the daemon holds no fd of the file",
+		    (int)left);
+		ok(fc->proto_errors == 0, "pauseinit: no protocol error",
+		    (int)fc->proto_errors);
+		close(hp);
+		close(hf);
+		return;
+	}
 	close(hp);
 	close(hf);
 	/* Long enough for a wait's retry (at most 50 ms) to take the lock. */
@@ -1025,7 +1062,7 @@ scenario_main(const char *name, const char *sock, const char *share,
 	else if (strcmp(name, "notify") == 0)
 		sc_notify(d, fc, keeper);
 	else if (strcmp(name, "pause") == 0)
-		sc_pause(d, fc, keeper, share, count <= 3 ? count : 0);
+		sc_pause(d, fc, keeper, share, count <= 4 ? count : 0);
 	else {
 		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
 		return 2;
