@@ -859,6 +859,18 @@ fds_naming(pid_t pid, const char *name)
 	return n;
 }
 
+/* fds_naming() of the worker, polled up to 2 s until it is 0. */
+static unsigned
+fds_left(pid_t keeper, const char *name)
+{
+	pid_t pid = ct_find_worker(keeper);
+	unsigned left = 0;
+
+	for (int i = 0; i < 200 && (left = fds_naming(pid, name)) > 0; i++)
+		usleep(10000);
+	return left;
+}
+
 /*
  * A VM pause must be invisible to the guest: lock waits go on across it
  * (before, GET_VRING_BASE ended them with EINTR, which the guest kernel
@@ -928,8 +940,6 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 		ok(kill_worker(keeper), "pausekill: worker killed while paused "
 		    "and respawned", 0);
 	if (mode == 4) {
-		pid_t pid;
-
 		/*
 		 * The ring goes on, the waits still wait; then an INIT (a
 		 * hostile guest: the stop allows one) ends the session, whose
@@ -948,10 +958,7 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 		ef = await(fc, wf, 10000);
 		ok(ep == -EINTR && ef == -EINTR, "pauseinit: the waits of the "
 		    "ended session answer EINTR", ep != -EINTR ? ep : ef);
-		pid = ct_find_worker(keeper);
-		for (int i = 0; i < 200 && (left = fds_naming(pid,
-		    "pausefile")) > 0; i++)
-			usleep(10000);
+		left = fds_left(keeper, "pausefile");
 		ok(left == 0, "pauseinit: the daemon holds no fd of the file",
 		    (int)left);
 		ok(fc->proto_errors == 0, "pauseinit: no protocol error",
@@ -971,8 +978,6 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 	printf("# %s (mode %u): base %u, used %u before the stop\n", w, mode,
 	    (unsigned)d->vq[fc->qidx].base, (unsigned)used);
 	if (mode >= 2) {
-		pid_t pid;
-
 		err = vuf_renew(d);
 		ok(err == 0, "pausereset: new rings at base 0 (a reset)", err);
 		usleep(300000);
@@ -980,10 +985,7 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 		    "pushed into the new ring", d->vq[fc->qidx].used->idx);
 		err = fusec_init(fc);
 		ok(err == 0, "pausereset: the new boot's INIT", err);
-		pid = ct_find_worker(keeper);
-		for (int i = 0; i < 200 && (left = fds_naming(pid,
-		    "pausefile")) > 0; i++)
-			usleep(10000);
+		left = fds_left(keeper, "pausefile");
 		ok(left == 0, "pausereset: the daemon holds no fd of the file",
 		    (int)left);
 		hp = open(path, O_RDWR);
