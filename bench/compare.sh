@@ -213,6 +213,49 @@ rss() { # name
 	if [ "$v" -gt 0 ]; then awk -v k="$v" 'BEGIN { printf "%.1f MiB", k / 1024 }'; else echo missing; fi
 }
 
+# goals: issue 10's targets against this run's medians, one line each
+# ("met", "short" with the figure, or "not measured").
+goals() {
+	local w d oo vo r op vp below="" tail="" ro rv
+	echo
+	echo "| goal (issue 10) | this run | |"
+	echo "|---|---|---|"
+	for d in 16 1; do
+		want=1.5
+		[ "$d" = 1 ] && want=2.0
+		for w in getattr lookup randread; do
+			oo=$(get phoenixfsd "$w" "$d" ops_s)
+			vo=$(get virtiofsd "$w" "$d" ops_s)
+			r=$(ratio "$oo" "$vo")
+			if [ "$r" = n/a ]; then
+				echo "| $w depth $d >= ${want}x | not measured | |"
+			else
+				echo "| $w depth $d >= ${want}x | ${r}x | $(awk -v r="$r" -v w="$want" 'BEGIN { print (r >= w) ? "met" : "short" }') |"
+			fi
+		done
+	done
+	for w in $WORKLOADS; do
+		for d in $DEPTHS; do
+			r=$(ratio "$(get phoenixfsd "$w" "$d" ops_s)" "$(get virtiofsd "$w" "$d" ops_s)")
+			[ "$r" != n/a ] && awk -v r="$r" 'BEGIN { exit !(r < 1.0) }' &&
+			    below="$below $w/$d (${r}x)"
+			op=$(get phoenixfsd "$w" "$d" p99_us)
+			vp=$(get virtiofsd "$w" "$d" p99_us)
+			[ -n "$op" ] && [ -n "$vp" ] && awk -v a="$op" -v b="$vp" 'BEGIN { exit !(a > b) }' &&
+			    tail="$tail $w/$d ($op vs $vp us)"
+		done
+	done
+	echo "| no workload below 1.0x | ${below:- none below} | $([ -z "$below" ] && echo met || echo short) |"
+	echo "| p99 no higher than virtiofsd's | ${tail:- none higher} | $([ -z "$tail" ] && echo met || echo short) |"
+	ro=$(cat "$T/rss.phoenixfsd.max" 2>/dev/null || echo 0)
+	rv=$(cat "$T/rss.virtiofsd.max" 2>/dev/null || echo 0)
+	if [ "$ro" -gt 0 ] && [ "$rv" -gt 0 ]; then
+		echo "| peak RSS <= virtiofsd's | $(rss phoenixfsd) vs $(rss virtiofsd) | $([ "$ro" -le "$rv" ] && echo met || echo short) |"
+	else
+		echo "| peak RSS <= virtiofsd's | not measured | |"
+	fi
+}
+
 {
 	echo "# phoenixfsd vs virtiofsd ($(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS_PER}s per figure, median of $RUNS run(s))"
 	echo
@@ -256,6 +299,7 @@ rss() { # name
 	echo "|---|---:|"
 	echo "| phoenixfsd | $(rss phoenixfsd) |"
 	echo "| virtiofsd | $(rss virtiofsd) |"
+	goals
 	if [ "$GUEST" = 1 ]; then
 		stop_daemon
 		bash "$(dirname "$0")/guest.sh" --build "$BUILD" --out "$T/guest.md" \
