@@ -721,7 +721,7 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	qs->npool = cfg != NULL ? cfg->thread_pool_size : 0;
 	qs->pool_all = qs->npool > 0;
 	if (!qs->pool_all)
-		qs->npool = getenv("PHX_SLOW_THREADS") ? (unsigned)atoi(getenv("PHX_SLOW_THREADS")) : QUEUE_SLOW_THREADS;
+		qs->npool = QUEUE_SLOW_THREADS;
 	if ((err = queue_pool_start(qs)) < 0) {
 		queue_set_destroy(qs);
 		return err;
