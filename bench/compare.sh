@@ -11,6 +11,8 @@
 # --journal-cost also runs phoenixfsd --no-journal (benchmarks only) and
 # adds the column "journal cost" = 1 - ops(journal on) / ops(journal off).
 # --guest appends the in-guest figures of bench/guest.sh (QEMU guests).
+# A workload W@1m (or W@64k) runs W with requests of that size
+# (phx-front bench --bs); seqread/seqwrite default to 128 KiB.
 # --runs N runs every figure N times, daemons alternated, and reports the
 # median of each column (of the runs' ops/s, MB/s, p50 and p99 each). The
 # header gives the machine's wakeup round trip (bench/wakeup) before and
@@ -24,7 +26,7 @@ set -u
 . "$(dirname "$0")/../tests/lib.sh"
 SECONDS_PER=10
 DEPTHS="1 16"
-WORKLOADS="getattr lookup randread randwrite seqread seqwrite create_unlink readdir mixed"
+WORKLOADS="getattr lookup randread randwrite seqread seqwrite seqread@1m seqwrite@1m create_unlink readdir mixed"
 BUILD=build
 SHARE=
 OUT=
@@ -141,6 +143,15 @@ peak() { # name: keep the max of all runs
 	return 0
 }
 
+# bsopt WORKLOAD: "W@1m" / "W@64k" runs W with that request size.
+bsopt() {
+	local n=${1##*@}
+	case $1 in
+	*@*m) echo "--bs $(( ${n%m} * 1048576 ))" ;;
+	*@*k) echo "--bs $(( ${n%k} * 1024 ))" ;;
+	esac
+}
+
 field() { # line key
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
@@ -173,9 +184,11 @@ for w in $WORKLOADS; do
 			if start_daemon "$name"; then
 				line=$(timeout $((SECONDS_PER + 120)) "$FRONT" \
 				    --socket "$SOCK" --label "$name" --wait 5 \
-				    bench --workload "$w" --depth "$d" \
+				    bench --workload "${w%@*}" --depth "$d" \
+				    $(bsopt "$w") \
 				    --seconds "$SECONDS_PER" 2>>"$T/front.log" |
-				    grep '^bench ')
+				    grep '^bench ' |
+				    sed "s/ workload=[^ ]* / workload=$w /")
 				stop_daemon
 				peak "$name"
 				r=$(cpu_rate "$T/rss.$name.cur.cpu")
