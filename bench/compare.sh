@@ -4,9 +4,7 @@
 # alternating daemons figure by figure, every workload at each depth, via
 # phx-front bench. Writes a markdown table: each figure for both daemons,
 # the ratio phoenixfsd/virtiofsd, and each daemon's peak RSS (VmHWM summed
-# over the daemon and its children, sampled while it runs) and CPU per
-# request (utime+stime of every task of the daemon, io-wq workers and any
-# spin included, over the middle of the run, divided by ops). A daemon that
+# over the daemon and its children, sampled while it runs). A daemon that
 # fails to start is marked "missing"; every step runs under timeout.
 # --journal-cost also runs phoenixfsd --no-journal (benchmarks only) and
 # adds the column "journal cost" = 1 - ops(journal on) / ops(journal off).
@@ -63,32 +61,18 @@ SOCK=$T/vhost.sock
 DPID=
 SPID=
 
-rss_sampler() { # pid outfile: max over time of summed VmHWM (kB); also
-	# outfile.cpu: "seconds ticks" of utime+stime summed over every task
-	# of the daemon's processes (io-wq workers included), every 0.2 s.
-	# Two awk runs a sample: the sampler must not load the machine.
-	local pid=$1 out=$2 max=0 sum pids c
+rss_sampler() { # pid outfile: max over time of summed VmHWM (kB)
+	local pid=$1 out=$2 max=0 sum p v
 	echo 0 > "$out"
-	: > "$out.cpu"
 	while kill -0 "$pid" 2>/dev/null; do
-		pids=$(lib_descendants "$pid")
-		sum=$(cd /proc && awk '/^VmHWM/ { s += $2 } END { print s + 0 }' \
-		    $(printf '%s/status ' $pids) 2>/dev/null)
-		c=$(cd /proc && cat $(printf '%s/task/*/stat ' $pids) 2>/dev/null |
-		    awk '{ s += $14 + $15 } END { print s + 0 }')
-		if [ "${sum:-0}" -gt "$max" ]; then max=$sum; echo "$max" > "$out"; fi
-		echo "$(date +%s.%N) ${c:-0}" >> "$out.cpu"
+		sum=0
+		for p in $(lib_descendants "$pid"); do
+			v=$(awk '/^VmHWM/ {print $2}' /proc/"$p"/status 2>/dev/null)
+			sum=$((sum + ${v:-0}))
+		done
+		if [ "$sum" -gt "$max" ]; then max=$sum; echo "$max" > "$out"; fi
 		sleep 0.2
 	done
-}
-
-# cpu_rate FILE: CPU seconds per second of the daemon over the middle of
-# its run (samples 30%..85%: past the start and warm-up, before the end).
-cpu_rate() {
-	awk '{ t[NR] = $1; c[NR] = $2 }
-	    END { lo = int(NR * 0.3) + 1; hi = int(NR * 0.85);
-	          if (hi > lo && t[hi] > t[lo])
-	              printf "%.4f", (c[hi] - c[lo]) / 100 / (t[hi] - t[lo]) }' "$1"
 }
 
 start_daemon() { # name
@@ -191,10 +175,6 @@ for w in $WORKLOADS; do
 				    sed "s/ workload=[^ ]* / workload=$w /")
 				stop_daemon
 				peak "$name"
-				r=$(cpu_rate "$T/rss.$name.cur.cpu")
-				o=$(field "$line" ops_s)
-				[ -n "$line" ] && [ -n "$r" ] && [ -n "$o" ] &&
-				    line="$line cpu_us=$(awk -v r="$r" -v o="$o" 'BEGIN { if (o > 0) printf "%.1f", r * 1e6 / o }')"
 			fi
 			[ -n "$line" ] || line="bench daemon=$name workload=$w depth=$d missing=1"
 			echo "$line" >> "$RES"
@@ -276,8 +256,8 @@ goals() {
 	echo
 	echo "virtiofsd: $("$VFSD" --version 2>/dev/null | head -1); phx-front $FRONT"
 	echo
-	h="| workload | depth | ops/s phoenixfsd | ops/s virtiofsd | ratio | MB/s phoenixfsd | MB/s virtiofsd | p50 us phoenixfsd | p50 us virtiofsd | p99 us phoenixfsd | p99 us virtiofsd | errors (ours/theirs) | CPU us/op phoenixfsd | CPU us/op virtiofsd |"
-	sep="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+	h="| workload | depth | ops/s phoenixfsd | ops/s virtiofsd | ratio | MB/s phoenixfsd | MB/s virtiofsd | p50 us phoenixfsd | p50 us virtiofsd | p99 us phoenixfsd | p99 us virtiofsd | errors (ours/theirs) |"
+	sep="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	if [ "$NJ" = 1 ]; then
 		h="$h ops/s --no-journal | journal cost |"
 		sep="$sep---:|---:|"
@@ -296,9 +276,7 @@ goals() {
 			vp=$(get virtiofsd "$w" "$d" p99_us)
 			oe=$(get phoenixfsd "$w" "$d" errors)
 			ve=$(get virtiofsd "$w" "$d" errors)
-			oc=$(get phoenixfsd "$w" "$d" cpu_us)
-			vc=$(get virtiofsd "$w" "$d" cpu_us)
-			line="| $w | $d | $(show "$oo") | $(show "$vo") | $(ratio "$oo" "$vo") | $(show "$om") | $(show "$vm") | $(show "$o5") | $(show "$v5") | $(show "$op") | $(show "$vp") | ${oe:--}/${ve:--} | $(show "$oc") | $(show "$vc") |"
+			line="| $w | $d | $(show "$oo") | $(show "$vo") | $(ratio "$oo" "$vo") | $(show "$om") | $(show "$vm") | $(show "$o5") | $(show "$v5") | $(show "$op") | $(show "$vp") | ${oe:--}/${ve:--} |"
 			if [ "$NJ" = 1 ]; then
 				no=$(get phoenixfsd-nj "$w" "$d" ops_s)
 				c=$(awk -v a="$oo" -v b="$no" 'BEGIN { if (a != "" && b > 0) printf "%.1f%%", 100 * (1 - a / b); else print "n/a" }')
