@@ -25,6 +25,7 @@
 
 #include <linux/fuse.h>
 
+#include "crashpoint.h"
 #include "fdtab.h"
 #include "guestmem.h"
 #include "intent.h"
@@ -134,6 +135,8 @@ queue_async_run(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 	j->next = qu->async;
 	qu->async = j;
 	qu->nasync++;
+	/* Tests: killed with requests out, their ops done or not. */
+	CRASHPOINT("queue.async_left");
 	return 1;
 }
 
@@ -150,6 +153,9 @@ finish(struct queue *qu, struct region_thread_rec *t, uint64_t key,
 		return false;
 	*pp = j->next;
 	qu->nasync--;
+	/* Tests: the result is KNOWN in the slot, the request not run. */
+	CRASHPOINT("queue.async_rerun");
+	DELAYPOINT("queue.async_rerun"); /* tests: the fd sweep runs here */
 	intent_async_resume(true);
 	e->id = j->head;
 	e->len = queue_run_request(qu->qs, qu->idx, j->head, j->slot, &j->c,
