@@ -9,6 +9,8 @@
 # --journal-cost also runs phoenixfsd --no-journal (benchmarks only) and
 # adds the column "journal cost" = 1 - ops(journal on) / ops(journal off).
 # --guest appends the in-guest figures of bench/guest.sh (QEMU guests).
+# A workload W@1m (or W@64k) runs W with requests of that size
+# (phx-front bench --bs); seqread/seqwrite default to 128 KiB.
 # --runs N runs every figure N times, daemons alternated, and reports the
 # median of each column (of the runs' ops/s, MB/s, p50 and p99 each). The
 # header gives the machine's wakeup round trip (bench/wakeup) before and
@@ -22,7 +24,7 @@ set -u
 . "$(dirname "$0")/../tests/lib.sh"
 SECONDS_PER=10
 DEPTHS="1 16"
-WORKLOADS="getattr lookup randread randwrite seqread seqwrite create_unlink readdir mixed"
+WORKLOADS="getattr lookup randread randwrite seqread seqwrite seqread@1m seqwrite@1m create_unlink readdir mixed"
 BUILD=build
 SHARE=
 OUT=
@@ -125,6 +127,15 @@ peak() { # name: keep the max of all runs
 	return 0
 }
 
+# bsopt WORKLOAD: "W@1m" / "W@64k" runs W with that request size.
+bsopt() {
+	local n=${1##*@}
+	case $1 in
+	*@*m) echo "--bs $(( ${n%m} * 1048576 ))" ;;
+	*@*k) echo "--bs $(( ${n%k} * 1024 ))" ;;
+	esac
+}
+
 field() { # line key
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
@@ -157,9 +168,11 @@ for w in $WORKLOADS; do
 			if start_daemon "$name"; then
 				line=$(timeout $((SECONDS_PER + 120)) "$FRONT" \
 				    --socket "$SOCK" --label "$name" --wait 5 \
-				    bench --workload "$w" --depth "$d" \
+				    bench --workload "${w%@*}" --depth "$d" \
+				    $(bsopt "$w") \
 				    --seconds "$SECONDS_PER" 2>>"$T/front.log" |
-				    grep '^bench ')
+				    grep '^bench ' |
+				    sed "s/ workload=[^ ]* / workload=$w /")
 				stop_daemon
 				peak "$name"
 			fi
@@ -191,6 +204,49 @@ rss() { # name
 	local v
 	v=$(cat "$T/rss.$1.max" 2>/dev/null || echo 0)
 	if [ "$v" -gt 0 ]; then awk -v k="$v" 'BEGIN { printf "%.1f MiB", k / 1024 }'; else echo missing; fi
+}
+
+# goals: issue 10's targets against this run's medians, one line each
+# ("met", "short" with the figure, or "not measured").
+goals() {
+	local w d oo vo r op vp below="" tail="" ro rv
+	echo
+	echo "| goal (issue 10) | this run | |"
+	echo "|---|---|---|"
+	for d in 16 1; do
+		want=1.5
+		[ "$d" = 1 ] && want=2.0
+		for w in getattr lookup randread; do
+			oo=$(get phoenixfsd "$w" "$d" ops_s)
+			vo=$(get virtiofsd "$w" "$d" ops_s)
+			r=$(ratio "$oo" "$vo")
+			if [ "$r" = n/a ]; then
+				echo "| $w depth $d >= ${want}x | not measured | |"
+			else
+				echo "| $w depth $d >= ${want}x | ${r}x | $(awk -v r="$r" -v w="$want" 'BEGIN { print (r >= w) ? "met" : "short" }') |"
+			fi
+		done
+	done
+	for w in $WORKLOADS; do
+		for d in $DEPTHS; do
+			r=$(ratio "$(get phoenixfsd "$w" "$d" ops_s)" "$(get virtiofsd "$w" "$d" ops_s)")
+			[ "$r" != n/a ] && awk -v r="$r" 'BEGIN { exit !(r < 1.0) }' &&
+			    below="$below $w/$d (${r}x)"
+			op=$(get phoenixfsd "$w" "$d" p99_us)
+			vp=$(get virtiofsd "$w" "$d" p99_us)
+			[ -n "$op" ] && [ -n "$vp" ] && awk -v a="$op" -v b="$vp" 'BEGIN { exit !(a > b) }' &&
+			    tail="$tail $w/$d ($op vs $vp us)"
+		done
+	done
+	echo "| no workload below 1.0x | ${below:- none below} | $([ -z "$below" ] && echo met || echo short) |"
+	echo "| p99 no higher than virtiofsd's | ${tail:- none higher} | $([ -z "$tail" ] && echo met || echo short) |"
+	ro=$(cat "$T/rss.phoenixfsd.max" 2>/dev/null || echo 0)
+	rv=$(cat "$T/rss.virtiofsd.max" 2>/dev/null || echo 0)
+	if [ "$ro" -gt 0 ] && [ "$rv" -gt 0 ]; then
+		echo "| peak RSS <= virtiofsd's | $(rss phoenixfsd) vs $(rss virtiofsd) | $([ "$ro" -le "$rv" ] && echo met || echo short) |"
+	else
+		echo "| peak RSS <= virtiofsd's | not measured | |"
+	fi
 }
 
 {
@@ -234,6 +290,7 @@ rss() { # name
 	echo "|---|---:|"
 	echo "| phoenixfsd | $(rss phoenixfsd) |"
 	echo "| virtiofsd | $(rss virtiofsd) |"
+	goals
 	if [ "$GUEST" = 1 ]; then
 		stop_daemon
 		bash "$(dirname "$0")/guest.sh" --build "$BUILD" --out "$T/guest.md" \

@@ -162,6 +162,15 @@ fdtab_unregister(int fd)
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/* A sweep wants the creation lock (fdtab_sweep_waiting). */
+static int sweep_waiting;
+
+bool
+fdtab_sweep_waiting(void)
+{
+	return __atomic_load_n(&sweep_waiting, __ATOMIC_ACQUIRE) != 0;
+}
+
 void
 fdtab_req_begin(void)
 {
@@ -316,6 +325,7 @@ fdtab_sweep(struct region *r)
 	 * (each holds the lock shared from before its note to after its
 	 * commit), so the scan sees what they committed. Issue 11 defect 1.
 	 */
+	__atomic_store_n(&sweep_waiting, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_wrlock(&create_lock);
 	pthread_rwlock_unlock(&create_lock);
 	for (int fd = 3; fd < max; fd++)
@@ -336,6 +346,7 @@ fdtab_sweep(struct region *r)
 		closed++;
 	}
 	pthread_rwlock_unlock(&create_lock);
+	__atomic_store_n(&sweep_waiting, 0, __ATOMIC_RELEASE);
 	free(open_bits);
 	free(ref_bits);
 	free(small);

@@ -12,6 +12,8 @@
 #ifndef PHX_FDTAB_H
 #define PHX_FDTAB_H
 
+#include <stdbool.h>
+
 #include "region.h"
 
 /* Keeper, before the first worker: records its own fds in r->fdlist. */
@@ -34,6 +36,12 @@ void fdtab_note(int fd);
 /* Brackets fd creation until the commit that records the fd. */
 void fdtab_req_begin(void);
 void fdtab_req_end(void);
+/*
+ * A sweep runs or waits for the requests in flight: a queue thread then
+ * starts no creation it would leave in flight (queue_async.c), so the
+ * bracket it holds for those ends and the sweep goes on.
+ */
+bool fdtab_sweep_waiting(void);
 /* Starts the background sweep (after a recovery). */
 int fdtab_start_sweep(struct region *r);
 /* One synchronous sweep; returns the number of fds closed (tests). */

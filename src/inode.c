@@ -105,6 +105,12 @@ inode_put_temps(void)
 	pin_put_all();
 }
 
+bool
+inode_temps_held(void)
+{
+	return ntemps > 0;
+}
+
 uint64_t
 inode_deferred(void)
 {

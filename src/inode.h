@@ -97,6 +97,8 @@ void inode_set_file_handles(int mode);
  * called inode_get() or handle_get().
  */
 void inode_put_temps(void);
+/* The calling thread holds fds opened for its request (file handles). */
+bool inode_temps_held(void);
 /* Freed inode fds whose close waits for a request still using them. */
 uint64_t inode_deferred(void);
 

@@ -23,6 +23,7 @@
 #include "crashpoint.h"
 #include "fault.h"
 #include "fdtab.h"
+#include "inode.h"
 #include "intent.h"
 #include "journal.h"
 
@@ -42,8 +43,20 @@ static __thread bool have_ftruncate;
 static __thread unsigned self_index;
 static __thread struct io_uring_cqe *pending_send;
 static struct region *intent_region;
+/*
+ * Operations the queue thread does not wait for (queue_async.c): allowed
+ * for the request being run, the key of the one it left on the ring, the
+ * recorded result given back when it runs again, and the completions of
+ * such operations that a wait for another key consumed meanwhile.
+ */
+static __thread bool async_allowed, async_resume;
+static __thread uint64_t async_key; /* 0: none left this run */
+static __thread unsigned async_inflight;
+static __thread uint64_t async_done[INTENT_ASYNC_MAX];
+static __thread unsigned async_ndone;
 
 static int ring_init(struct region *r, struct region_thread_rec *t);
+static bool async_eligible(uint8_t opcode);
 
 /*
  * The ring fd is created and recorded in t->ring_fd under the fd-creation
@@ -174,6 +187,36 @@ intent_known(const struct fuse_req *req, int64_t *ret_res)
 }
 
 /*
+ * A completion of an operation whose request did not wait for it
+ * (intent_async_*): the result goes to its slot as KNOWN, failures too
+ * (its request runs again at once and answers this one; were the worker
+ * to die first, the replay runs a failed operation again, as after
+ * drain_one), then the key waits for intent_async_reap().
+ */
+static void
+record_async(const struct io_uring_cqe *c)
+{
+	unsigned q = (c->user_data >> 40) & 0xff;
+	unsigned hd = (c->user_data >> 24) & 0xffff;
+	uint32_t gen = c->user_data & 0xffffff;
+	struct journal_slot_rec *s;
+
+	if (c->user_data >> 56 != REGION_ACT_REQUEST || intent_region == NULL ||
+	    async_inflight == 0)
+		return;
+	async_inflight--;
+	s = region_slot(intent_region, q, hd);
+	if (s != NULL && journal_gen(region_load(&s->word)) == gen &&
+	    (region_load(&s->intent[INTENT_W_STATE]) >> 8) == gen) {
+		s->intent[INTENT_W_RESULT] = (uint64_t)(int64_t)c->res;
+		region_store(&s->intent[INTENT_W_STATE],
+		    INTENT_KNOWN | (uint64_t)gen << 8);
+	}
+	if (async_ndone < INTENT_ASYNC_MAX)
+		async_done[async_ndone++] = c->user_data;
+}
+
+/*
  * Submits a copy of tmpl tagged key and waits for its completion, which
  * is left unconsumed in *ret_cqe: the caller records the result where
  * recovery finds it, then marks the CQE seen. -errno if it never ran.
@@ -204,7 +247,9 @@ submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
 			return err;
 		if (cqe->user_data == key)
 			break;
-		io_uring_cqe_seen(&ring, cqe); /* stale: cannot happen */
+		/* Another request's operation left to complete alone. */
+		record_async(cqe);
+		io_uring_cqe_seen(&ring, cqe);
 	}
 	*ret_cqe = cqe;
 	return 0;
@@ -256,6 +301,10 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	slot_of(req, &q, &head);
 	word = region_load(&s->word);
 	gen = journal_gen(word);
+	/* The run after intent_async_reap(): its failure, recorded. */
+	if (async_resume && region_load(&s->intent[INTENT_W_STATE]) ==
+	    (INTENT_KNOWN | (uint64_t)gen << 8))
+		return (int)(int64_t)s->intent[INTENT_W_RESULT];
 	key = fault_key_request(q, head, gen);
 	s->intent[INTENT_W_THREAD] = self_index;
 	s->intent[INTENT_W_OP] = tmpl->opcode;
@@ -269,6 +318,30 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	if (FAILPOINT("intent.enoent"))
 		fake_and_die(key, -ENOENT);
 #endif
+	/*
+	 * Not with fds opened for this request (file handles): they close
+	 * when it leaves, and the op names its directory by fd number.
+	 */
+	if (async_allowed && async_eligible(tmpl->opcode) &&
+	    async_inflight < INTENT_ASYNC_MAX && !inode_temps_held()) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		if (sqe != NULL) {
+			*sqe = *tmpl;
+			sqe->user_data = key;
+			do
+				err = io_uring_submit(&ring);
+			while (err == -EINTR);
+			if (err == 1) {
+				/* Tests: the request left, the op in flight. */
+				DELAYPOINT("intent.async_submitted");
+				async_inflight++;
+				async_key = key;
+				return -EINPROGRESS;
+			}
+			/* Not submitted: nothing ran; wait as usual. */
+		}
+	}
 	err = submit_wait(tmpl, key, &cqe);
 	if (err < 0)
 		return err;
@@ -437,6 +510,83 @@ intent_fsetxattr(struct fuse_req *req, int fd, const char *name,
 	ret = exec(req, &sqe);
 	return ret != -ENOSYS ? ret : direct(fsetxattr(fd, name, value, size,
 	    flags));
+}
+
+/* ---- requests that do not wait (queue_async.c) ----------------------- */
+
+/*
+ * One host call each. The fd an OPENAT installs is covered by the
+ * creation bracket the queue thread holds for such requests until they
+ * commit (queue_async.c), as a waiting request's is by its own.
+ */
+static bool
+async_eligible(uint8_t opcode)
+{
+	return opcode == IORING_OP_UNLINKAT || opcode == IORING_OP_MKDIRAT ||
+	    opcode == IORING_OP_SYMLINKAT || opcode == IORING_OP_RENAMEAT ||
+	    opcode == IORING_OP_OPENAT;
+}
+
+void
+intent_async_allow(bool allow)
+{
+	async_allowed = allow && have_ring;
+	async_key = 0;
+}
+
+void
+intent_async_resume(bool on)
+{
+	async_resume = on;
+}
+
+uint64_t
+intent_async_left(void)
+{
+	uint64_t k = async_key;
+
+	async_key = 0;
+	return k;
+}
+
+unsigned
+intent_async_inflight(void)
+{
+	return async_inflight;
+}
+
+bool
+intent_async_ready(void)
+{
+	return async_ndone > 0 || (have_ring && async_inflight > 0 &&
+	    io_uring_cq_ready(&ring) > 0);
+}
+
+int
+intent_ring_fd(void)
+{
+	return have_ring ? ring.ring_fd : -1;
+}
+
+unsigned
+intent_async_reap(uint64_t *keys, unsigned max, bool wait)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	if (wait && async_ndone == 0 && async_inflight > 0 &&
+	    io_uring_wait_cqe(&ring, &cqe) == 0) {
+		record_async(cqe);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	while (async_inflight > 0 && async_ndone < INTENT_ASYNC_MAX &&
+	    io_uring_peek_cqe(&ring, &cqe) == 0) {
+		record_async(cqe);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	while (n < max && async_ndone > 0)
+		keys[n++] = async_done[--async_ndone];
+	return n;
 }
 
 /* Records one dead ring's unconsumed completions in their slots. */

@@ -71,6 +71,32 @@ int intent_send(int fd, const void *buf, size_t len, uint64_t seq);
 /* Consumes the send's completion; call right after storing SENT. */
 void intent_send_seen(void);
 
+/*
+ * Requests that do not wait for their operation (queue_async.c). With
+ * intent_async_allow(true), an UNLINKAT, MKDIRAT, SYMLINKAT, RENAMEAT or
+ * OPENAT (O_CREAT|O_EXCL) is
+ * submitted and the intent_* call returns -EINPROGRESS: the slot is
+ * EXECUTING with the op SUBMITTED on this thread's ring, exactly as when a
+ * worker dies during a wait (recovery needs nothing new), and
+ * intent_async_left() gives its key (queue, head, gen), or 0. The
+ * completion is recorded in the slot (KNOWN, failures too) by
+ * intent_async_reap(), which returns the keys of the requests to run
+ * again; run with intent_async_resume(true), their intent_* call returns
+ * the recorded result. At most INTENT_ASYNC_MAX per thread (the CQ holds
+ * twice as many). Calling thread only.
+ */
+#define INTENT_ASYNC_MAX 16
+void intent_async_allow(bool allow);
+void intent_async_resume(bool on);
+uint64_t intent_async_left(void);
+unsigned intent_async_inflight(void);
+/* A completion waits (no syscall). */
+bool intent_async_ready(void);
+/* The keys of finished requests, up to max; wait: block for one first. */
+unsigned intent_async_reap(uint64_t *keys, unsigned max, bool wait);
+/* The calling thread's ring fd (POLLIN: a completion), or -1. */
+int intent_ring_fd(void);
+
 /* The operations. Each returns the syscall's result or -errno. */
 int intent_mkdirat(struct fuse_req *req, int dirfd, const char *name,
     mode_t mode);

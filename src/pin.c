@@ -133,6 +133,26 @@ pin_put_all(void)
 }
 
 void
+pin_detach(struct pin_set *s)
+{
+	s->n = nheld;
+	for (unsigned i = 0; i < nheld; i++) {
+		s->e[i].t = held[i].t;
+		s->e[i].idx = held[i].idx;
+	}
+	nheld = 0;
+}
+
+void
+pin_put_set(struct pin_set *s)
+{
+	while (s->n > 0) {
+		s->n--;
+		unpin(s->e[s->n].t, s->e[s->n].idx);
+	}
+}
+
+void
 pin_close(struct pin_table *t, int fd, uint64_t idx)
 {
 	struct pin_deferred *d;

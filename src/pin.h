@@ -58,6 +58,20 @@ void pin_undo(void);
  */
 void pin_put_all(void);
 /*
+ * A request that leaves its host operation in flight (queue_async.c)
+ * keeps its pins until it runs again: moved off the thread into s, then
+ * released with pin_put_set() once its second run has taken its own.
+ */
+struct pin_set {
+	unsigned n;
+	struct {
+		struct pin_table *t;
+		uint64_t idx;
+	} e[PIN_MAX_HELD];
+};
+void pin_detach(struct pin_set *s);
+void pin_put_set(struct pin_set *s);
+/*
  * Closes fd, which the commit just applied freed from entry idx of t
  * (its generation changed, so no new pin can use it), now if nobody pins
  * idx, else when the last pin of idx ends. For redo_close_after_fn(),

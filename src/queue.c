@@ -276,6 +276,23 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	}
 #endif
 	len = fdispatch_handle(qs->fs, &req);
+	if (intent_async_inflight() > 0 && req.slot != NULL &&
+	    region_load(&slot->intent[INTENT_W_STATE]) ==
+	    (INTENT_SUBMITTED | (uint64_t)journal_gen(region_load(&slot->word))
+		<< 8)) {
+		/*
+		 * Its op left in flight (queue_async.c): nothing committed,
+		 * no reply; the slot stays EXECUTING and the pins stay held.
+		 */
+		redo_abort(&tx);
+		queue_async_left();
+		inode_put_temps();
+		fdtab_req_end();
+		if (ex != NULL)
+			pthread_rwlock_unlock(ex);
+		fault_end();
+		return QUEUE_RUN_LEFT;
+	}
 	if (len > c->wr_len)
 		len = c->wr_len;
 	CRASHPOINT("queue.after_handler");
@@ -468,13 +485,18 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 			/* Tests: no thread for a lock wait (ENOLCK) here. */
 			DELAYPOINT("queue.no_blocker");
 		}
-		if (qu->qs->npool > 0 && queue_slow(slot)) {
+		qu->comps[nc].id = head;
+		if (queue_async_candidate(qu, slot)) {
+			if (queue_async_run(qu, head, slot, &c, t,
+			    &qu->comps[nc].len) == 1)
+				continue;
+		} else if (qu->qs->npool > 0 && queue_slow(slot)) {
 			queue_pool_hand(qu, head, slot, &c);
 			continue;
+		} else {
+			qu->comps[nc].len = queue_run_request(qu->qs, qu->idx,
+			    head, slot, &c, t, false);
 		}
-		qu->comps[nc].id = head;
-		qu->comps[nc].len = queue_run_request(qu->qs, qu->idx, head, slot, &c,
-		    t, false);
 		nc++;
 		if (nc - pushed >= QUEUE_PUSH_EVERY) {
 			queue_push(qu, qu->comps + pushed, nc - pushed);
@@ -575,14 +597,21 @@ static int
 wait_kick_ms(struct queue *qu, int ms)
 {
 	int kick = (int)qu->qs->r->dev->queue[qu->idx].kick_fd;
-	struct pollfd p = { .fd = kick, .events = POLLIN };
+	struct pollfd p[2] = {
+		{ .fd = kick, .events = POLLIN },
+		/* A completion of an op left in flight (queue_async.c). */
+		{ .fd = qu->nasync > 0 ? intent_ring_fd() : -1,
+		  .events = POLLIN },
+	};
 	int n;
 
 	fault_end();
-	n = poll(&p, kick >= 0 ? 1 : 0, ms);
+	if (kick < 0)
+		p[0].fd = -1;
+	n = poll(p, 2, ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (kick >= 0 && (p.revents & POLLIN))
+	if (kick >= 0 && (p[0].revents & POLLIN))
 		drain_fd(kick);
 	return 0;
 }
@@ -636,6 +665,9 @@ queue_main(void *arg)
 		uint16_t last;
 		int n;
 
+		/* Detached, the completions are deferred (queue_push). */
+		if (qu->nasync > 0 && intent_async_ready())
+			(void)queue_async_reap(qu, t, false);
 		if (!attach_current(qu)) {
 			/* Detached: only a kick, a stop or a new table. */
 			if (wait_kick_ms(qu, 100) < 0)
@@ -656,21 +688,24 @@ queue_main(void *arg)
 		/* Spin, yielding or not, or sleep at once: pollwin.h. */
 		last = (uint16_t)rec->last_avail_idx;
 		now = clock_now_ns();
-		way = pollwin_idle(&pw, now,
+		way = pollwin_idle(&pw, now, qu->nasync > 0 ||
 		    __atomic_load_n(&qu->outstanding, __ATOMIC_RELAXED) > 0);
 		deadline = now + (way == POLLWIN_SLEEP ? 0 : pollwin_window(&pw));
 		while (!queue_stopping(qu) && vring_avail_idx(&qu->vq) == last &&
+		    !(qu->nasync > 0 && intent_async_ready()) &&
 		    (now = clock_now_ns()) < deadline) {
 			cpu_relax();
 			if (way == POLLWIN_YIELD)
 				sched_yield();
 		}
-		if (queue_stopping(qu) || vring_avail_idx(&qu->vq) != last) {
+		if (queue_stopping(qu) || vring_avail_idx(&qu->vq) != last ||
+		    (qu->nasync > 0 && intent_async_ready())) {
 			pollwin_woke(&pw, clock_now_ns(), 0);
 			continue;
 		}
 		/* DESIGN 4 step 8 too: event published, barrier, re-check. */
-		if (!vring_prepare_sleep(&qu->vq, last)) {
+		if (!vring_prepare_sleep(&qu->vq, last) ||
+		    (qu->nasync > 0 && intent_async_ready())) {
 			vring_suppress_kicks(&qu->vq);
 			pollwin_woke(&pw, clock_now_ns(), 0);
 			continue;
@@ -688,6 +723,7 @@ queue_main(void *arg)
 		pollwin_woke(&pw, now, MAX(now - slept, 1));
 		vring_suppress_kicks(&qu->vq);
 	}
+	queue_async_drain(qu, t);
 	fault_end();
 	queue_thread_release(t);
 	return NULL;

@@ -119,6 +119,10 @@ struct queue {
 	unsigned ndeferred, deferred_cap;
 	uint64_t deferred_epoch;
 	bool detached;       /* queue thread: the current table lacks them */
+	/* Requests whose host op is in flight (queue_async.c): queue thread. */
+	struct queue_async_job *async, *async_free;
+	unsigned nasync;
+	unsigned ncreates;	/* of them OPENATs (the creation bracket) */
 	uint64_t failed_gen; /* the table it could not attach, if detached */
 };
 
@@ -179,6 +183,27 @@ int queue_reattach(struct queue *qu);
 /* DESIGN 3 step 1: 1 popped, 0 none, -EBUSY / -EPROTO / -EFAULT / -E2BIG. */
 int queue_pop_one(struct queue *qu, uint16_t *ret_head,
     struct journal_slot_rec **ret_slot, struct vring_chain *c);
+
+/* queue_run_request: the request left its op in flight (queue_async.c). */
+#define QUEUE_RUN_LEFT UINT32_MAX
+
+/* queue_async.c */
+bool queue_async_candidate(const struct queue *qu,
+    const struct journal_slot_rec *slot);
+/*
+ * Runs a candidate on the queue thread t: 1 left in flight (the queue
+ * keeps it), 0 answered with *ret_len, to push.
+ */
+int queue_async_run(struct queue *qu, uint16_t head,
+    struct journal_slot_rec *slot, const struct vring_chain *c,
+    struct region_thread_rec *t, uint32_t *ret_len);
+/* queue_run_request, when the request left: keeps its pins. */
+void queue_async_left(void);
+/* Runs again and pushes the requests whose op completed; wait: for one. */
+unsigned queue_async_reap(struct queue *qu, struct region_thread_rec *t,
+    bool wait);
+/* At the end of the queue thread: every request in flight answered. */
+void queue_async_drain(struct queue *qu, struct region_thread_rec *t);
 
 /* queue_pool.c */
 bool queue_blocking(const struct journal_slot_rec *slot);

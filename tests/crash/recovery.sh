@@ -36,10 +36,14 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead notify pause nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
+	# The same for an O_EXCL CREATE whose op completed while it was out
+	# (queue_async.c): held between its completion and its commit.
+	sweepcreate) run sweepcreate -- \
+	    PHX_DELAY=queue.async_rerun:1500000,fdtab.sweep_start:500000 ;;
 	held)
 		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do
 			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2

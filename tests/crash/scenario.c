@@ -7,6 +7,8 @@
  *
  *   sweep     (PHX_DELAY=queue.before_commit) OPENs committing while the
  *             post-crash fd sweep runs keep their fds (defect 1)
+ *   sweepcreate (PHX_DELAY=queue.async_rerun) the same for O_EXCL CREATEs
+ *             whose op completed while they were out (queue_async.c)
  *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool
  *             while --count GETATTRs pass it, then a kill: answered once
  *             (defect 2)
@@ -250,6 +252,66 @@ sc_sweep(struct fusec *fc, pid_t keeper)
 	    (int)good);
 }
 
+/*
+ * An O_EXCL CREATE left in flight by the queue thread (queue_async.c):
+ * its op installs the fd, and its second run, which commits it, is held
+ * 1.5 s (PHX_DELAY queue.async_rerun) while the fd sweep starts (500 ms
+ * after recovery, fdtab.sweep_start). The fd must survive the sweep:
+ * each fh then writes and reads back its own file.
+ */
+static void
+sc_sweepcreate(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 3 };
+	struct fusec_req *r[N];
+	uint64_t node[N], fh[N];
+	char buf[4096];
+	unsigned good;
+
+	ok(kill_worker(keeper), "sweepcreate: worker killed and respawned",
+	    0);
+	for (int i = 0; i < N; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "swc%d", i);
+		r[i] = fusec_req_create(fc, 1, name, O_RDWR | O_CREAT | O_EXCL,
+		    0644);
+		if (r[i] == NULL || fusec_submit(fc, r[i]) < 0) {
+			ok(false, "sweepcreate: CREATE submitted", -EIO);
+			return;
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		int e = fusec_wait(fc, r[i], 20000);
+
+		node[i] = fh[i] = 0;
+		if (e == 0) {
+			const struct fuse_entry_out *en = r[i]->reply;
+			const struct fuse_open_out *o =
+			    (const void *)(en + 1);
+
+			node[i] = en->nodeid;
+			fh[i] = o->fh;
+		} else {
+			printf("# CREATE %d: %d\n", i, e);
+		}
+		if (e != -ETIMEDOUT)
+			fusec_req_free(r[i]);
+	}
+	for (int i = 0; i < N; i++) {
+		memset(buf, 'a' + i, sizeof(buf));
+		if (fh[i] && fusec_write(fc, node[i], fh[i], 0, buf,
+		    sizeof(buf)) < 0)
+			printf("# fh %d: WRITE failed\n", i);
+	}
+	sleep(1); /* the sweep is done */
+	good = read_own(fc, N, node, fh);
+	printf("# sweepcreate: %u of %d fhs created across the sweep read "
+	    "their own file\n", good, N);
+	ok(good == N, "sweepcreate: no fd a CREATE left in flight installed "
+	    "was closed by the sweep", (int)good);
+}
+
 /* defect 2: an FSYNC held in the pool while count GETATTRs pass. */
 static void
 sc_held(struct fusec *fc, pid_t keeper, unsigned count)
@@ -262,8 +324,11 @@ sc_held(struct fusec *fc, pid_t keeper, unsigned count)
 	unsigned sent = 0, got = 0, inflight = 0;
 	int err;
 
-	/* pool pass 1: the CREATE (not held); pass 2: the FSYNC. */
-	err = fusec_create(fc, 1, "held", O_RDWR | O_EXCL, 0644, &e, &o);
+	/*
+	 * pool pass 1: the CREATE (not held); pass 2: the FSYNC. Without
+	 * O_EXCL: a CREATE with it runs on the queue thread (queue_async.c).
+	 */
+	err = fusec_create(fc, 1, "held", O_RDWR, 0644, &e, &o);
 	ok(err == 0, "held: CREATE", err);
 	memset(&in, 0, sizeof(in));
 	in.fh = o.fh;
@@ -1039,6 +1104,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 	fc->timeout_ms = 20000;
 	if (strcmp(name, "sweep") == 0)
 		sc_sweep(fc, keeper);
+	else if (strcmp(name, "sweepcreate") == 0)
+		sc_sweepcreate(fc, keeper);
 	else if (strcmp(name, "held") == 0)
 		sc_held(fc, keeper, count);
 	else if (strcmp(name, "lockwait") == 0)
