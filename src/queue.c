@@ -326,17 +326,25 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	return (uint32_t)len;
 }
 
-/* Under push_lock, with the rings attached: DESIGN 3 step 5 and notify. */
-static void
-push_locked(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+/*
+ * Under push_lock, with the rings attached: DESIGN 3 step 5; notifies
+ * if the driver asked, or with quiet only returns whether it asked.
+ */
+static bool
+push_locked(struct queue *qu, const struct vring_used_ent *e, unsigned n,
+    bool quiet)
 {
+	bool want;
+
 	/* --no-journal: free the heap copies before the guest sees them. */
 	if (qu->heap != NULL)
 		for (unsigned k = 0; k < n; k++)
 			__atomic_store_n(&qu->heap[e[k].id].word, 0,
 			    __ATOMIC_RELEASE);
-	if (vring_push(&qu->vq, e, n))
+	want = vring_push(&qu->vq, e, n);
+	if (want && !quiet)
 		(void)vring_notify(&qu->vq);
+	return want && quiet;
 }
 
 /* Drops the deferred completions (their ring was restarted). */
@@ -387,18 +395,37 @@ defer_locked(struct queue *qu, const struct vring_used_ent *e, unsigned n)
  * failed reattach, the completions are deferred, never written through a
  * ring pointer that is gone.
  */
-void
-queue_push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+static bool
+push(struct queue *qu, const struct vring_used_ent *e, unsigned n, bool quiet)
 {
+	bool want = false;
+
 	if (n == 0)
-		return;
+		return false;
 	pthread_mutex_lock(&qu->push_lock);
 	fault_begin(REGION_ACT_PUSH, qu->idx);
 	if (qu->vq.used == NULL)
 		defer_locked(qu, e, n);
 	else
-		push_locked(qu, e, n);
+		want = push_locked(qu, e, n, quiet);
 	fault_end();
+	pthread_mutex_unlock(&qu->push_lock);
+	return want;
+}
+
+void
+queue_push(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+{
+	(void)push(qu, e, n, false);
+}
+
+/* The call the quiet pushes of a batch owe the driver (see serve_batch). */
+static void
+notify_owed(struct queue *qu)
+{
+	pthread_mutex_lock(&qu->push_lock);
+	if (qu->vq.used != NULL)
+		(void)vring_notify(&qu->vq);
 	pthread_mutex_unlock(&qu->push_lock);
 }
 
@@ -463,12 +490,15 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 
 /*
  * Inline mode: pop and run up to QUEUE_BATCH, pushing every
- * QUEUE_PUSH_EVERY; slow requests go to the pool.
+ * QUEUE_PUSH_EVERY and notifying (if the driver asked since) every
+ * QUEUE_NOTIFY_EVERY and at the end; slow requests go to the pool or
+ * leave their op in flight (queue_async.c).
  */
 static int
 serve_batch(struct queue *qu, struct region_thread_rec *t)
 {
 	unsigned nc = 0, pushed = 0;
+	bool owed = false;
 	int err = 0;
 
 	while (nc < QUEUE_BATCH && !queue_stopping(qu)) {
@@ -499,11 +529,19 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		}
 		nc++;
 		if (nc - pushed >= QUEUE_PUSH_EVERY) {
-			queue_push(qu, qu->comps + pushed, nc - pushed);
+			owed |= push(qu, qu->comps + pushed, nc - pushed,
+			    nc % QUEUE_NOTIFY_EVERY != 0 || owed);
 			pushed = nc;
+			if (owed && nc % QUEUE_NOTIFY_EVERY == 0) {
+				notify_owed(qu);
+				owed = false;
+			}
 		}
 	}
-	queue_push(qu, qu->comps + pushed, nc - pushed);
+	owed |= push(qu, qu->comps + pushed, nc - pushed, true);
+	/* Never left owed: the driver may be asleep waiting for it. */
+	if (owed)
+		notify_owed(qu);
 	return err < 0 ? err : (int)nc;
 }
 
@@ -532,7 +570,7 @@ queue_reattach(struct queue *qu)
 				unsigned m = MIN(qu->ndeferred - k,
 				    (unsigned)qu->vq.num);
 
-				push_locked(qu, qu->deferred + k, m);
+				push_locked(qu, qu->deferred + k, m, false);
 				k += m;
 			}
 			log_info("queue %u: %u deferred completions "
