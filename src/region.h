@@ -24,7 +24,7 @@
 #include "compiler.h"
 
 #define REGION_MAGIC	       0x5845494e454f4850ULL /* "PHOENIEX" LE */
-#define REGION_LAYOUT_VERSION  4
+#define REGION_LAYOUT_VERSION  5
 #define REGION_MAX_QUEUES      9	/* hiprio + 8 request queues */
 #define REGION_MAX_QUEUE_SIZE  1024
 #define REGION_MAX_MEM	       32	/* memory slots (GET_MAX_MEM_SLOTS) */
