@@ -136,7 +136,15 @@ struct region_queue_rec {
 	/* written under the queue's push lock; used->idx we last stored */
 	uint64_t used_idx;
 	uint64_t broken;	/* guest protocol violation: queue stopped */
-	uint64_t pad[3];
+	/*
+	 * Layout 5: 1 + the highest head ever popped on this queue (any
+	 * epoch, never lowered), stored before that head's slot is first
+	 * written. Slots at or above it were never written: scans of the
+	 * journal stop there, so the slots (8 KiB each, sparse) of heads a
+	 * guest never used cost no memory. Untrusted: clamped to num.
+	 */
+	uint64_t heads_used;
+	uint64_t pad[2];
 	struct region_publish_rec publish;
 };
 
