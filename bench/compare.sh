@@ -73,8 +73,9 @@ DPID=
 SPID=
 
 # pid outfile: max over time of summed VmHWM (kB) in outfile, of summed
-# Pss (kB) in outfile.pss, and of summed utime+stime (clock ticks,
-# exited threads included) in outfile.cpu.
+# Pss (kB, while $T/front.on exists) in outfile.pss, and of summed
+# utime+stime+cutime+cstime (clock ticks, exited threads and reaped
+# children included) in outfile.cpu.
 rss_sampler() {
 	local pid=$1 out=$2 max=0 pmax=0 cmax=0 sum psum cpu p v
 	echo 0 > "$out"
@@ -85,9 +86,16 @@ rss_sampler() {
 		for p in $(lib_descendants "$pid"); do
 			v=$(awk '/^VmHWM/ {print $2}' /proc/"$p"/status 2>/dev/null)
 			sum=$((sum + ${v:-0}))
-			v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null)
-			psum=$((psum + ${v:-0}))
-			v=$(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null)
+			# PSS only while a front-end is connected: the guest
+			# RAM it shares counts half then, and a daemon alone
+			# with it in the moment after the front-end left is
+			# not what a VM's share costs (QEMU maps it for good).
+			[ -e "$T/front.on" ] &&
+			    v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null) &&
+			    psum=$((psum + ${v:-0}))
+			# utime + stime + cutime + cstime: a reaped worker's
+			# time moves into the keeper's cutime.
+			v=$(awk '{print $14 + $15 + $16 + $17}' /proc/"$p"/stat 2>/dev/null)
 			cpu=$((cpu + ${v:-0}))
 		done
 		if [ "$sum" -gt "$max" ]; then max=$sum; echo "$max" > "$out"; fi
@@ -197,12 +205,14 @@ for w in $WORKLOADS; do
 			line=
 			warm
 			if start_daemon "$name" "$q"; then
+				touch "$T/front.on"
 				line=$(timeout $((SECONDS_PER + 120)) "$FRONT" \
 				    --socket "$SOCK" --label "$name" --wait 5 \
 				    --queues "$q" \
 				    bench --workload "$w" --depth "$d" \
 				    --seconds "$SECONDS_PER" 2>>"$T/front.log" |
 				    grep '^bench ')
+				rm -f "$T/front.on"
 				stop_daemon
 				peak "$name"
 				[ -n "$line" ] && line="$line cpu_us_op=$(cpu_per_op "$line" "$name")"
