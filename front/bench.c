@@ -4,7 +4,12 @@
  * the daemon itself (a directory under the share root: a data file filled
  * with a position-derived pattern, and a 10,000-entry directory), then
  * keeps --depth requests in flight for --seconds and prints one
- * machine-readable "bench ..." line. Every read is checked against the
+ * machine-readable "bench ..." line. With phx-front --queues N the depth
+ * is the total: request slot i always uses request queue 1 + i % N (the
+ * queues the daemon granted), so N queues share the same offered load
+ * and each has its own in-flight set of about depth / N requests, as a
+ * guest's per-CPU queues do. Workload "idle" sends nothing after INIT
+ * for --seconds (a freshly started daemon's memory). Every read is checked against the
  * pattern; writes write the same pattern, so read checks stay valid after
  * any write workload. Requests are the unit: ops counts FUSE requests
  * completed inside the measured window.
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum workload {
@@ -32,12 +38,13 @@ enum workload {
 	W_CREATE_UNLINK,
 	W_READDIR,
 	W_MIXED,
+	W_IDLE,
 	_W_MAX
 };
 
 static const char *const wnames[_W_MAX] = {
 	"getattr", "lookup", "randread", "randwrite", "seqread", "seqwrite",
-	"create_unlink", "readdir", "mixed",
+	"create_unlink", "readdir", "mixed", "idle",
 };
 
 #define NENTRIES 10000
@@ -58,6 +65,7 @@ struct bench {
 	struct fusec *fc;
 	enum workload w;
 	unsigned depth;
+	unsigned nq;	    /* request queues used: slot i -> queue 1 + i % nq */
 	uint64_t dir;	    /* bench directory nodeid */
 	uint64_t file;	    /* data file nodeid */
 	uint64_t fh;	    /* data file handle, O_RDWR */
@@ -350,6 +358,9 @@ io:
 	if (req) {
 		req->user = s;
 		req->u[1] = w;
+		/* FORGET stays on the hiprio queue the builder chose. */
+		if (req->qidx != 0)
+			req->qidx = 1 + (unsigned)(s - b->slots) % b->nq;
 	}
 	return req;
 }
@@ -585,12 +596,23 @@ bench_main(const struct cli *c0, int argc, char **argv)
 		return 1;
 	}
 	if (cli_hist_init(&b->hist) < 0 ||
-	    prepare(b, dirname, file_mb) < 0) {
+	    (b->w != W_IDLE && prepare(b, dirname, file_mb) < 0)) {
 		rc = 1;
 		goto out;
 	}
 	if (prep_only)
 		goto out;
+	b->nq = b->fc->dev->nvq > 1 ? b->fc->dev->nvq - 1 : 1;
+	if (b->w == W_IDLE) {
+		struct timespec ts = {(time_t)seconds,
+		    (long)((seconds - (double)(time_t)seconds) * 1e9)};
+
+		nanosleep(&ts, NULL);
+		printf("bench daemon=%s workload=idle depth=%u queues=%u "
+		    "seconds=%.1f ops=0 errors=0 proto_errors=0\n", c.label,
+		    depth, b->nq, seconds);
+		goto out;
+	}
 	b->slots = calloc(depth, sizeof(*b->slots));
 	if (b->slots == NULL) {
 		rc = 1;
@@ -675,10 +697,11 @@ bench_main(const struct cli *c0, int argc, char **argv)
 
 		if (el <= 0)
 			el = 1e-9;
-		printf("bench daemon=%s workload=%s depth=%u seconds=%.1f "
+		printf("bench daemon=%s workload=%s depth=%u queues=%u "
+		    "seconds=%.1f "
 		    "ops=%llu ops_s=%.0f mb_s=%.1f p50_us=%.1f p99_us=%.1f "
 		    "max_us=%.1f",
-		    c.label, wnames[b->w], depth, el,
+		    c.label, wnames[b->w], depth, b->nq, el,
 		    (unsigned long long)b->ops, (double)b->ops / el,
 		    (double)b->bytes / el / 1048576.0,
 		    cli_hist_pct(&b->hist, 50), cli_hist_pct(&b->hist, 99),

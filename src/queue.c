@@ -434,6 +434,17 @@ notify_owed(struct queue *qu)
  * chain set), 0 nothing available, -EBUSY head in use, -EPROTO / -EFAULT /
  * -E2BIG malformed ring or chain.
  */
+/* heads_used covers head before its slot is touched (a raise only). */
+static void
+note_head(struct region_queue_rec *rec, uint16_t head)
+{
+	uint64_t u = region_load(&rec->heads_used);
+
+	while (u <= head && !__atomic_compare_exchange_n(&rec->heads_used, &u,
+	    (uint64_t)head + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+}
+
 int
 queue_pop_one(struct queue *qu, uint16_t *ret_head,
     struct journal_slot_rec **ret_slot, struct vring_chain *c)
@@ -454,6 +465,8 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	err = vring_avail_head(&qu->vq, last, &head);
 	if (err < 0)
 		return err;
+	if (qu->heap == NULL)
+		note_head(rec, head);
 	slot = qu->heap != NULL ? &qu->heap[head] :
 	    region_slot(r, qu->idx, head);
 	w = region_load(&slot->word);

@@ -48,6 +48,20 @@
 
 struct queue;
 
+/*
+ * How many heads of a queue a journal scan reads: the slots at and above
+ * region_queue_rec.heads_used were never written (they read as FREE) and
+ * are left untouched, since reading a page of the sparse memfd through
+ * the mapping allocates it.
+ */
+static inline unsigned
+queue_heads_used(const struct region_queue_rec *rec, unsigned num)
+{
+	uint64_t u = region_load(&rec->heads_used);
+
+	return u < num ? (unsigned)u : num;
+}
+
 /* Set on a blocker thread (a SETLKW's own): fuse_req.may_block. */
 extern __thread bool queue_may_block;
 /* A blocker thread holds its queue's reply gate (queue_gate). */

@@ -200,7 +200,8 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 
 	if (qu->heap != NULL)
 		return 0; /* --no-journal: nothing survives a crash */
-	for (unsigned h = 0; h < qu->vq.num; h++) {
+	for (unsigned h = 0; h < queue_heads_used(qu->vq.rec, qu->vq.num);
+	    h++) {
 		struct journal_slot_rec *s = region_slot(r, qu->idx, h);
 		uint64_t w = region_load(&s->word);
 		struct vring_chain c = { .iov = iov, .max = VRING_MAX_IOV };

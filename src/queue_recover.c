@@ -71,6 +71,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	struct vring_used_ent *e = NULL;
 	struct live *live = NULL;
 	uint16_t epoch = (uint16_t)rec->epoch, saved, best, avail, num;
+	unsigned used;
 	unsigned ne = 0, nl = 0, pushed = 0;
 	bool settled;
 	int err;
@@ -79,6 +80,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	if (err < 0)
 		goto broken;
 	num = qu->vq.num;
+	used = queue_heads_used(rec, num);
 	e = calloc(num, sizeof(*e));
 	live = calloc(num, sizeof(*live));
 	if (e == NULL || live == NULL) {
@@ -90,7 +92,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	settled = err > 0;
 	if (err > 0)
 		st->settled++;
-	for (unsigned h = 0; h < num; h++) {
+	for (unsigned h = 0; h < used; h++) {
 		struct journal_slot_rec *s = region_slot(qs->r, q, h);
 		uint64_t w = region_load(&s->word);
 
@@ -120,7 +122,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	 */
 	saved = (uint16_t)rec->last_avail_idx;
 	best = saved;
-	for (unsigned h = 0; h < num; h++) {
+	for (unsigned h = 0; h < used; h++) {
 		uint64_t w = region_load(&region_slot(qs->r, q, h)->word);
 		enum journal_state s = journal_state(w);
 		uint16_t at;
@@ -140,7 +142,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	}
 	region_store(&rec->last_avail_idx, best);
 	/* Step 5: every live slot, oldest first. */
-	for (unsigned h = 0; h < num; h++) {
+	for (unsigned h = 0; h < used; h++) {
 		struct journal_slot_rec *s = region_slot(qs->r, q, h);
 		uint64_t w = region_load(&s->word);
 		enum journal_state js = journal_state(w);

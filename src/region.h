@@ -24,7 +24,7 @@
 #include "compiler.h"
 
 #define REGION_MAGIC	       0x5845494e454f4850ULL /* "PHOENIEX" LE */
-#define REGION_LAYOUT_VERSION  4
+#define REGION_LAYOUT_VERSION  5
 #define REGION_MAX_QUEUES      9	/* hiprio + 8 request queues */
 #define REGION_MAX_QUEUE_SIZE  1024
 #define REGION_MAX_MEM	       32	/* memory slots (GET_MAX_MEM_SLOTS) */
@@ -139,11 +139,19 @@ struct region_queue_rec {
 	/*
 	 * 0x10000 | the base GET_VRING_BASE answered, while the ring it
 	 * stopped may go on (a VM pause); 0 otherwise (never stopped so, a
-	 * reset, or started since). In the spare word of layout 4: a region
-	 * of an older binary reads 0, "starts as a new ring", as it did.
+	 * reset, or started since). In a spare word: a region of an older
+	 * binary reads 0, "starts as a new ring", as it did.
 	 */
 	uint64_t stop_base;
-	uint64_t pad[2];
+	/*
+	 * Layout 5: 1 + the highest head ever popped on this queue (any
+	 * epoch, never lowered), stored before that head's slot is first
+	 * written. Slots at or above it were never written: scans of the
+	 * journal stop there, so the slots (8 KiB each, sparse) of heads a
+	 * guest never used cost no memory. Untrusted: clamped to num.
+	 */
+	uint64_t heads_used;
+	uint64_t pad[1];
 	struct region_publish_rec publish;
 };
 

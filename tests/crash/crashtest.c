@@ -53,6 +53,7 @@
 #define BS	  4096u
 #define NPIN	  16
 #define MAXDEPTH  256
+#define MAXQ	  16	/* queue indices counted (hiprio + request queues) */
 
 #define IOV(p, l) ((struct iovec){(void *)(uintptr_t)(p), (l)})
 
@@ -78,6 +79,7 @@ struct opts {
 	uint64_t seed;
 	bool verbose;
 	const char *scenario;	/* scenario mode: its name (scenario.c) */
+	unsigned queues;	/* request queues: slot i uses 1 + i % queues */
 	unsigned count;		/* scenario held: GETATTRs past the hold */
 };
 
@@ -293,6 +295,9 @@ connect_dev(const struct opts *o, unsigned depth, struct vuf_dev **ret_d,
 	return ct_connect(o->sock, depth, ret_d, ret_fc);
 }
 
+/* Request queues asked for at connect (crashtest --queues). */
+static unsigned ct_queues = 1;
+
 int
 ct_connect(const char *sock, unsigned depth, struct vuf_dev **ret_d,
     struct fusec **ret_fc)
@@ -309,6 +314,7 @@ ct_connect(const char *sock, unsigned depth, struct vuf_dev **ret_d,
 	while (vo.queue_size < 1024 && vo.queue_size < depth * 6)
 		vo.queue_size *= 2;
 	vo.timeout_ms = 10000;
+	vo.nreq_queues = ct_queues;
 	for (;;) {
 		r = vuf_open(sock, &vo, &d);
 		if (r == 0 || (r != -ENOENT && r != -ECONNREFUSED) ||
@@ -1071,7 +1077,8 @@ work_main(const struct opts *o)
 	pid_t worker0 = 0, worker = 0, last_worker = 0;
 	int fds_before = -1, fds_after = -1, r;
 	bool stopping = false, closed = false, hung = false;
-	unsigned npoison_inflight = 0;
+	unsigned npoison_inflight = 0, nq;
+	uint64_t per_q[MAXQ] = {0};
 
 	/*
 	 * The socket exists before the keeper forks its first worker (the
@@ -1089,6 +1096,7 @@ work_main(const struct opts *o)
 		return 1;
 	}
 	tap(true, "connect, vhost-user handshake and INIT");
+	nq = w.d->nvq > 1 ? w.d->nvq - 1 : 1;
 	r = prepare(&w);
 	tap(r == 0, "prepare: directory, data file, %u pinned files, "
 	    "pools of %u (%s)", NPIN, w.pool, r < 0 ? strerror(-r) : "ok");
@@ -1200,6 +1208,9 @@ work_main(const struct opts *o)
 			req->u[1] = arg;
 			req->u[2] = i;
 			req->user = s;
+			/* FORGETs stay on hiprio; the rest spread. */
+			if (req->qidx != 0)
+				req->qidx = 1 + i % nq;
 			if ((r = fusec_submit(w.fc, req)) < 0) {
 				fusec_req_free(req);
 				if (kind == X_POOL_UNLINK)
@@ -1249,6 +1260,8 @@ work_main(const struct opts *o)
 
 			w.inflight--;
 			w.ops++;
+			if (req->qidx < MAXQ)
+				per_q[req->qidx]++;
 			if (kind == X_POISON) {
 				npoison_inflight = 0;
 				complete_side(&w, req, kind, 0);
@@ -1272,6 +1285,17 @@ work_main(const struct opts *o)
 	    (unsigned long long)w.bad, (unsigned long long)w.kills,
 	    (unsigned long long)w.respawns, (unsigned long long)w.ctl_msgs,
 	    (double)longest / 1e6, (double)(vuf_now_ns() - t0) / 1e9);
+	if (nq > 1) {
+		bool all = true;
+
+		for (unsigned q = 1; q <= nq && q < MAXQ; q++) {
+			printf("# queue %u: %llu replies\n", q,
+			    (unsigned long long)per_q[q]);
+			all &= per_q[q] > 0;
+		}
+		tap(all, "requests answered on each of the %u request queues",
+		    nq);
+	}
 	tap(!closed, "the connection stayed open (never reconnected)");
 	tap(!hung && w.inflight == 0, "every request got a reply (%u lost, "
 	    "longest stall %.1f ms)", w.inflight, (double)longest / 1e6);
@@ -1678,6 +1702,7 @@ main(int argc, char **argv)
 		{"fd-settle-ms", required_argument, NULL, 'F'},
 		{"name", required_argument, NULL, 'n'},
 		{"count", required_argument, NULL, 'C'},
+		{"queues", required_argument, NULL, 'Q'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {
@@ -1723,6 +1748,7 @@ main(int argc, char **argv)
 		case 'F': o.fd_settle_ms = (unsigned)atoi(optarg); break;
 		case 'n': o.scenario = optarg; break;
 		case 'C': o.count = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'Q': ct_queues = (unsigned)strtoul(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # kills.sh PHOENIXFSD CRASHTEST: random kills of the worker (the keeper's
 # only child) while crashtest keeps 64 checked requests in flight on one
-# connection: SIGKILL every 5-50 ms, then SIGSEGV the same way. Each run
+# connection: SIGKILL every 5-50 ms, then SIGSEGV the same way, then
+# SIGKILL with 2 and 4 request queues busy. Each run
 # checks exactly-one-correct-reply, pre-crash nodeids/fhs, the host's view
 # and the keeper's fd count. TAP; exit 1 on failure.
 # Knobs: PHX_CRASH_KILL_SECONDS (12), PHX_CRASH_SEGV_SECONDS (4),
 # PHX_CRASH_KILL_MIN_MS (5), PHX_CRASH_KILL_MAX_MS (50), PHX_CRASH_DEPTH (64),
-# PHX_CRASH_HELD_SECONDS (6).
+# PHX_CRASH_HELD_SECONDS (6), PHX_CRASH_MQ_SECONDS (8: the runs with 2 and
+# 4 request queues).
 set -u
 DAEMON=${1:?usage: kills.sh PHOENIXFSD CRASHTEST}
 CT=${2:?usage: kills.sh PHOENIXFSD CRASHTEST}
@@ -34,6 +36,24 @@ for sig in KILL SEGV; do
 	[ $rc -ne 0 ] && show_log 30
 	stop_daemon
 done
+# Several request queues busy at each kill: a queue thread per queue,
+# each with its own slots in flight and its own used ring; recovery
+# settles every queue (DESIGN 4), still exactly once.
+for nq in 2 4; do
+	DAEMON_ARGS="--queues $nq"
+	if ! start_daemon "queues-$nq"; then
+		tap_ok 1 "$nq queues: daemon started"; show_log 20; continue
+	fi
+	run_tap "$nq request queues, SIGKILL every $KMIN-$KMAX ms, depth $DEPTH" \
+	    "$CT" work --socket "$SOCK" --share "$SHARE" --keeper "$KEEPER" \
+	    --queues "$nq" --depth "$DEPTH" \
+	    --seconds "${PHX_CRASH_MQ_SECONDS:-8}" --kill-min-ms "$KMIN" \
+	    --kill-max-ms "$KMAX" --kill-sig KILL --expect-respawn \
+	    --pool 2000 --stall-timeout 10
+	[ $? -ne 0 ] && show_log 30
+	stop_daemon
+done
+DAEMON_ARGS=
 # A request held long in the pool (PHX_DELAY: one pool job in 20 sleeps
 # 400 ms) while the other heads cycle far past it, more than the ring
 # size; then a SIGKILL. Recovery once took such a slot for corrupt and
