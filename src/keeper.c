@@ -38,6 +38,7 @@ extern char **environ;
 
 #include "clock.h"
 #include "crashpoint.h"
+#include "phase.h"
 #include "fault.h"
 #include "fdtab.h"
 #include "handle.h"
@@ -336,6 +337,7 @@ spawn(struct keeper *k)
 		}
 	}
 #endif
+	phase_mark(PHASE_K_CLONE);
 	pid = clone(worker_trampoline, (char *)k->stack + WORKER_STACK, flags,
 	    &warg, (pid_t *)&k->r.hdr->worker_ctid, NULL,
 	    (pid_t *)&k->r.hdr->worker_ctid);
@@ -820,6 +822,7 @@ watch(struct keeper *k)
 			return st;
 	}
 	/* The main thread is gone: wait for every task's mm, not teardown. */
+	phase_mark(PHASE_K_NOTICED);
 	t0 = clock_now_ns();
 	while (!mm_released(k->worker)) {
 		st = reap(k, k->worker, &reaped);
@@ -834,6 +837,7 @@ watch(struct keeper *k)
 		}
 		usleep(50);
 	}
+	phase_mark(PHASE_K_MM);
 	st = reap(k, k->worker, &reaped);
 	return reaped ? st : 0x7f00; /* "died, not yet reaped" */
 }

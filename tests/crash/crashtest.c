@@ -1510,6 +1510,10 @@ bench_main(const struct opts *o)
 		bool measuring = false, mark_set = false;
 		struct vuf_vq *vq = &d->vq[fc->qidx];
 		pid_t victim = 0;
+		/* CT_STALL_TRACE=FILE: "kill NS reply NS" per kill, to join
+		 * with the daemon's debug "stall phases" lines. */
+		const char *tpath = getenv("CT_STALL_TRACE");
+		FILE *trace = tpath ? fopen(tpath, "w") : NULL;
 
 		t0 = vuf_now_ns();
 		for (;;) {
@@ -1594,11 +1598,17 @@ bench_main(const struct opts *o)
 			if (measuring && mark_set &&
 			    (int16_t)(vq->last_used - used_mark) > 0) {
 				lat[nlat++] = now - t_kill;
+				if (trace)
+					fprintf(trace, "kill %llu reply %llu\n",
+					    (unsigned long long)t_kill,
+					    (unsigned long long)now);
 				measuring = false;
 				next_kill = now + (uint64_t)rnd_between(10, 30) *
 				    1000000ull;
 			}
 		}
+		if (trace)
+			fclose(trace);
 		if (o->bench_kills) {
 			qsort(lat, nlat, sizeof(*lat), cmp_u64);
 			printf("recovery inodes=%u kills=%u depth=%u "
