@@ -38,6 +38,7 @@ extern char **environ;
 
 #include "clock.h"
 #include "crashpoint.h"
+#include "filter.h"
 #include "phase.h"
 #include "fault.h"
 #include "fdtab.h"
@@ -849,6 +850,9 @@ keeper_loop(struct keeper *k)
 	bool oom;
 	int st, err;
 
+	/* Every worker loads this copy, its pid written in (filter.c). */
+	filter_prepare(k->cfg->seccomp,
+	    k->cfg->inode_file_handles != CONFIG_IFH_NEVER);
 	/* Sandbox and region are built: the keeper's own filter (kfilter.h). */
 	err = kfilter_install(k->cfg->seccomp);
 	if (err == -EACCES) { /* a container without CAP_SYS_ADMIN */
