@@ -374,7 +374,7 @@ static struct {
 	bool handles;
 } prep;
 
-void
+bool
 filter_prepare(enum config_seccomp mode, bool handles)
 {
 #ifndef PHX_SECCOMP_FORCE_LOG
@@ -388,7 +388,7 @@ filter_prepare(enum config_seccomp mode, bool handles)
 	prep.insns = NULL;
 	ctx = build(mode, handles, PID_PLACEHOLDER, &err);
 	if (ctx == NULL)
-		return;
+		return false;
 	if (pipe2(p, O_CLOEXEC) == 0) {
 		/* A filter is at most BPF_MAXINSNS x 8 bytes: 32 KiB, less
 		 * than a pipe holds, so the export never blocks. */
@@ -403,15 +403,17 @@ filter_prepare(enum config_seccomp mode, bool handles)
 	seccomp_release(ctx);
 	if (len == 0) {
 		free(insns);
-		return;
+		return false;
 	}
 	prep.insns = insns;
 	prep.len = (unsigned short)len;
 	prep.mode = mode;
 	prep.handles = handles;
+	return true;
 #else
 	(void)mode;
 	(void)handles;
+	return false;
 #endif
 }
 
