@@ -12,7 +12,8 @@
 # Knobs: INODES ("1000 15000"), MEM_MB (guest RAM, "128"; e.g. "256 4096
 # 16384": a memfd each, one at a time; the worker writes all of it before
 # the kills and the workload's buffers are spread over it), KILLS (200),
-# DEPTH (64), TPUT_SECONDS (5; 0: no throughput runs), SANDBOX (namespace).
+# DEPTH (64), TPUT_SECONDS (5; 0: no throughput runs), SANDBOX (namespace),
+# SWEEP_EACH=1 (the worker writes all guest RAM again before every kill).
 # Above 15,000 inodes the daemon runs with --inode-file-handles=mandatory
 # (RLIMIT_NOFILE cannot hold an fd per inode).
 set -u
@@ -40,7 +41,7 @@ for n in $INODES; do
 	DAEMON_ARGS=$args
 	timeout -k 5 1800 "$CT" bench --socket "$SOCK" --share "$SHARE" \
 	    --keeper "$KEEPER" --inodes "$n" --kills "$KILLS" --mem-mb "$m" \
-	    --depth "$DEPTH" --watchdog 1790 || rc=1
+	    --depth "$DEPTH" --watchdog 1790 ${SWEEP_EACH:+--sweep-each} || rc=1
 	echo "# recovery mem_mb=$m inodes=$n: $(grep -c respawning "$LOG") respawns in the log, $(grep -c 'stuck in activity' "$LOG") watchdog kills, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	stop_daemon
 done

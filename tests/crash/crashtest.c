@@ -24,14 +24,15 @@
  *
  *   crashtest bench --socket S --share DIR --keeper PID [--inodes N]
  *       [--kills N] [--depth 64] [--seconds N (throughput, no kills)]
- *       [--mem-mb M]
+ *       [--mem-mb M] [--sweep-each]
  *     Looks up N files, then kills the worker --kills times with --depth
  *     requests in flight and prints the time from kill() to the first
  *     reply published after the old worker's mm is gone. --mem-mb: guest
  *     RAM (default 128 MiB); before the kills, 128 KiB READs land in every
  *     128 KiB of it, so the worker's page tables map all of it (as a
  *     guest's I/O buffers do over time), and the workload's buffers are
- *     placed at random over all of it.
+ *     placed at random over all of it; --sweep-each: again before
+ *     every kill, so every dead worker has all of it mapped.
  *
  * Never hangs: every wait is bounded and a SIGALRM watchdog ends the run.
  */
@@ -85,6 +86,7 @@ struct opts {
 	const char *scenario;	/* scenario mode: its name (scenario.c) */
 	unsigned count;		/* scenario held: GETATTRs past the hold */
 	unsigned mem_mb;	/* bench: guest RAM, MiB (0: 128) */
+	bool sweep_each;	/* bench: the RAM sweep before every kill */
 };
 
 /* Guest RAM of the next ct_connect() (bench --mem-mb); 0: 128 MiB. */
@@ -1597,6 +1599,11 @@ bench_main(const struct opts *o)
 			if (stop && inflight == 0)
 				break;
 			if (!stop && !measuring && now >= next_kill) {
+				if (o->sweep_each && bench_sweep(fc, d, data,
+				    data_fh, o->depth, &inflight, &errors) < 0) {
+					fprintf(stderr, "bench: sweep stalled\n");
+					goto fail;
+				}
 				victim = ct_find_worker(o->keeper);
 				if (victim > 0) {
 					t_kill = vuf_now_ns();
@@ -1764,6 +1771,7 @@ main(int argc, char **argv)
 		{"name", required_argument, NULL, 'n'},
 		{"count", required_argument, NULL, 'C'},
 		{"mem-mb", required_argument, NULL, 'M'},
+		{"sweep-each", no_argument, NULL, 'E'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {
@@ -1810,6 +1818,7 @@ main(int argc, char **argv)
 		case 'n': o.scenario = optarg; break;
 		case 'C': o.count = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'M': o.mem_mb = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'E': o.sweep_each = true; break;
 		default: return 2;
 		}
 	}
