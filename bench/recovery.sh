@@ -7,16 +7,22 @@
 # (crashtest bench: the mark is the used index once every task of the old
 # worker has released its mm). Then throughput without kills, with the
 # journal and with --no-journal. Prints machine-readable lines:
-#   recovery inodes=1000 kills=200 depth=64 p50_ms=... p99_ms=... max_ms=...
+#   recovery mem_mb=128 inodes=1000 kills=200 depth=64 p50_ms=... p99_ms=... max_ms=...
 #   throughput journal=on inodes=1000 depth=64 ... ops_per_s=...
-# Knobs: INODES ("1000 15000"), KILLS (200), DEPTH (64), TPUT_SECONDS (5),
-# SANDBOX (namespace).
+# Knobs: INODES ("1000 15000"), MEM_MB (guest RAM, "128"; e.g. "256 4096
+# 16384": a memfd each, one at a time; the worker writes all of it before
+# the kills and the workload's buffers are spread over it), KILLS (200),
+# DEPTH (64), TPUT_SECONDS (5; 0: no throughput runs), SANDBOX (namespace),
+# SWEEP_EACH=1 (the worker writes all guest RAM again before every kill).
+# Above 15,000 inodes the daemon runs with --inode-file-handles=mandatory
+# (RLIMIT_NOFILE cannot hold an fd per inode).
 set -u
 B=${1:-$(dirname "$0")/../build-crash}
 DAEMON=$B/src/phoenixfsd
 CT=$B/tests/crashtest
 [ -x "$DAEMON" ] && [ -x "$CT" ] || { echo "need $DAEMON and $CT" >&2; exit 2; }
 INODES=${INODES:-1000 15000}
+MEM_MB=${MEM_MB:-128}
 KILLS=${KILLS:-200}
 DEPTH=${DEPTH:-64}
 TPUT_SECONDS=${TPUT_SECONDS:-5}
@@ -24,17 +30,24 @@ PHX_CRASH_SANDBOX=${SANDBOX:-namespace}
 . "$(dirname "$0")/../tests/crash/lib.sh"
 rc=0
 
+for m in $MEM_MB; do
 for n in $INODES; do
-	if ! start_daemon "rec-$n"; then
-		echo "recovery inodes=$n error=daemon-did-not-start"; show_log 10; rc=1; continue
+	args=${DAEMON_ARGS:-}
+	[ "$n" -gt 15000 ] && DAEMON_ARGS="$args --inode-file-handles=mandatory"
+	if ! start_daemon "rec-$m-$n"; then
+		echo "recovery mem_mb=$m inodes=$n error=daemon-did-not-start"; show_log 10; rc=1
+		DAEMON_ARGS=$args; continue
 	fi
-	timeout -k 5 600 "$CT" bench --socket "$SOCK" --share "$SHARE" \
-	    --keeper "$KEEPER" --inodes "$n" --kills "$KILLS" \
-	    --depth "$DEPTH" --watchdog 590 || rc=1
-	echo "# recovery inodes=$n: $(grep -c respawning "$LOG") respawns in the log, $(grep -c 'stuck in activity' "$LOG") watchdog kills"
+	DAEMON_ARGS=$args
+	timeout -k 5 1800 "$CT" bench --socket "$SOCK" --share "$SHARE" \
+	    --keeper "$KEEPER" --inodes "$n" --kills "$KILLS" --mem-mb "$m" \
+	    --depth "$DEPTH" --watchdog 1790 ${SWEEP_EACH:+--sweep-each} || rc=1
+	echo "# recovery mem_mb=$m inodes=$n: $(grep -c respawning "$LOG") respawns in the log, $(grep -c 'stuck in activity' "$LOG") watchdog kills, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	stop_daemon
 done
+done
 
+[ "$TPUT_SECONDS" = 0 ] && exit $rc
 for j in on off; do
 	extra=""
 	[ $j = off ] && extra=--no-journal

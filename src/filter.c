@@ -23,14 +23,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -222,9 +226,16 @@ static const int sockopt_reads[] = {
 	SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN,
 };
 
+/*
+ * Where the worker's own pid goes in a filter compiled before it exists
+ * (filter_prepare): no pid reaches it (pid_max <= 2^22), nor does any other
+ * constant of the rules.
+ */
+#define PID_PLACEHOLDER 0x3ffffff1u
+
 /* Calls allowed only with some arguments; see the file comment. */
 static int
-add_arg_rules(scmp_filter_ctx ctx)
+add_arg_rules(scmp_filter_ctx ctx, unsigned pid)
 {
 	int r = 0;
 
@@ -259,7 +270,7 @@ add_arg_rules(scmp_filter_ctx ctx)
 	/* Signals (raise, pthread_kill, fault.c) only to our own threads,
 	 * rlimits only our own (the keeper's are not ours to lower). */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-	    SCMP_A0_32(SCMP_CMP_EQ, (unsigned)getpid()));
+	    SCMP_A0_32(SCMP_CMP_EQ, pid));
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, 0));
 	/* glibc's syslog reconnect: refused quietly, never a kill. */
@@ -270,29 +281,26 @@ add_arg_rules(scmp_filter_ctx ctx)
 	return r;
 }
 
-int
-filter_install(enum config_seccomp mode, bool handles)
+/*
+ * The filter of mode, with handles, allowing tgkill to pid. NULL for
+ * CONFIG_SECCOMP_NONE (and *ret_err 0) or on an error (*ret_err).
+ */
+static scmp_filter_ctx
+build(enum config_seccomp mode, bool handles, unsigned pid, int *ret_err)
 {
 	scmp_filter_ctx ctx;
 	uint32_t def;
 	int r;
 
-	/*
-	 * The keeper's SIGSYS handler (kfilter.c) came with the clone: the
-	 * worker's is fault.c's (fault_install takes a default one) or, in
-	 * trap mode, ours.
-	 */
-	signal(SIGSYS, SIG_DFL);
+	*ret_err = 0;
 	switch (mode) {
 	case CONFIG_SECCOMP_NONE:
-		return 0;
+		return NULL;
 	case CONFIG_SECCOMP_LOG:
 		def = SCMP_ACT_LOG;
 		break;
 	case CONFIG_SECCOMP_TRAP:
 		def = SCMP_ACT_TRAP;
-		if ((r = install_sigsys()) < 0)
-			return r;
 		break;
 	case CONFIG_SECCOMP_KILL:
 	default:
@@ -313,8 +321,10 @@ filter_install(enum config_seccomp mode, bool handles)
 		break;
 	}
 	ctx = seccomp_init(def);
-	if (ctx == NULL)
-		return -ENOMEM;
+	if (ctx == NULL) {
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
 	n_allowed = 0;
 	r = 0;
 	for (size_t i = 0; i < nitems(allowed) && r == 0; i++) {
@@ -338,12 +348,123 @@ filter_install(enum config_seccomp mode, bool handles)
 			n_allowed++;
 	}
 	r = r ?: add_fd_rules(ctx);
-	r = r ?: add_arg_rules(ctx);
+	r = r ?: add_arg_rules(ctx, pid);
 #ifdef PHX_SECCOMP_FORCE_LOG
 	/* Log the ERRNO answers too (clone3, socket, connect). */
 	r = r ?: seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
 #endif
-	r = r ?: seccomp_load(ctx);
+	if (r < 0) {
+		seccomp_release(ctx);
+		*ret_err = r;
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * The worker filter compiled by the keeper, before any worker: compiling
+ * it takes 1.6-2 ms of libseccomp (measured), and every worker is a copy
+ * of the keeper's memory, so a new worker only writes its pid into it and
+ * loads it (filter_install). Never loaded by the keeper itself.
+ */
+static struct {
+	struct sock_filter *insns;
+	unsigned short len;
+	enum config_seccomp mode;
+	bool handles;
+} prep;
+
+bool
+filter_prepare(enum config_seccomp mode, bool handles)
+{
+#ifndef PHX_SECCOMP_FORCE_LOG
+	scmp_filter_ctx ctx;
+	struct sock_filter *insns = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int err, p[2];
+
+	free(prep.insns);
+	prep.insns = NULL;
+	ctx = build(mode, handles, PID_PLACEHOLDER, &err);
+	if (ctx == NULL)
+		return false;
+	if (pipe2(p, O_CLOEXEC) == 0) {
+		/* A filter is at most BPF_MAXINSNS x 8 bytes: 32 KiB, less
+		 * than a pipe holds, so the export never blocks. */
+		if (seccomp_export_bpf(ctx, p[1]) == 0 &&
+		    (insns = malloc(BPF_MAXINSNS * sizeof(*insns))) != NULL &&
+		    (n = read(p[0], insns, BPF_MAXINSNS * sizeof(*insns))) > 0 &&
+		    n % sizeof(*insns) == 0)
+			len = (size_t)n / sizeof(*insns);
+		close(p[0]);
+		close(p[1]);
+	}
+	seccomp_release(ctx);
+	if (len == 0) {
+		free(insns);
+		return false;
+	}
+	prep.insns = insns;
+	prep.len = (unsigned short)len;
+	prep.mode = mode;
+	prep.handles = handles;
+	return true;
+#else
+	(void)mode;
+	(void)handles;
+	return false;
+#endif
+}
+
+/* The prepared filter with our pid, loaded; -ENOENT if there is none. */
+static int
+load_prepared(enum config_seccomp mode, bool handles)
+{
+	struct sock_fprog prog;
+	unsigned patched = 0;
+
+	if (prep.insns == NULL || prep.mode != mode || prep.handles != handles)
+		return -ENOENT;
+	for (unsigned i = 0; i < prep.len; i++) {
+		struct sock_filter *f = &prep.insns[i];
+
+		if (f->code == (BPF_JMP | BPF_JEQ | BPF_K) &&
+		    f->k == PID_PLACEHOLDER) {
+			f->k = (uint32_t)getpid();
+			patched++;
+		}
+	}
+	if (patched == 0)
+		return -ENOENT;
+	prog.len = prep.len;
+	prog.filter = prep.insns;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+filter_install(enum config_seccomp mode, bool handles)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	/*
+	 * The keeper's SIGSYS handler (kfilter.c) came with the clone: the
+	 * worker's is fault.c's (fault_install takes a default one) or, in
+	 * trap mode, ours.
+	 */
+	signal(SIGSYS, SIG_DFL);
+	if (mode == CONFIG_SECCOMP_TRAP && (r = install_sigsys()) < 0)
+		return r;
+	r = load_prepared(mode, handles);
+	if (r != -ENOENT)
+		return r;
+	ctx = build(mode, handles, (unsigned)getpid(), &r);
+	if (ctx == NULL)
+		return r;
+	r = seccomp_load(ctx);
 	seccomp_release(ctx);
 	return r;
 }

@@ -35,6 +35,10 @@
  */
 int filter_install(enum config_seccomp mode, bool handles);
 
+/* The keeper, before it spawns: compile the worker filter once (true:
+ * workers of this mode load the copy they inherit). */
+bool filter_prepare(enum config_seccomp mode, bool handles);
+
 /* Number of syscalls in the allowlist (resolved on this architecture). */
 unsigned filter_allowed_count(void);
 

@@ -38,6 +38,8 @@ extern char **environ;
 
 #include "clock.h"
 #include "crashpoint.h"
+#include "filter.h"
+#include "phase.h"
 #include "fault.h"
 #include "fdtab.h"
 #include "handle.h"
@@ -336,6 +338,7 @@ spawn(struct keeper *k)
 		}
 	}
 #endif
+	phase_mark(PHASE_K_CLONE);
 	pid = clone(worker_trampoline, (char *)k->stack + WORKER_STACK, flags,
 	    &warg, (pid_t *)&k->r.hdr->worker_ctid, NULL,
 	    (pid_t *)&k->r.hdr->worker_ctid);
@@ -820,6 +823,7 @@ watch(struct keeper *k)
 			return st;
 	}
 	/* The main thread is gone: wait for every task's mm, not teardown. */
+	phase_mark(PHASE_K_NOTICED);
 	t0 = clock_now_ns();
 	while (!mm_released(k->worker)) {
 		st = reap(k, k->worker, &reaped);
@@ -834,6 +838,7 @@ watch(struct keeper *k)
 		}
 		usleep(50);
 	}
+	phase_mark(PHASE_K_MM);
 	st = reap(k, k->worker, &reaped);
 	return reaped ? st : 0x7f00; /* "died, not yet reaped" */
 }
@@ -845,6 +850,9 @@ keeper_loop(struct keeper *k)
 	bool oom;
 	int st, err;
 
+	/* Every worker loads this copy, its pid written in (filter.c). */
+	filter_prepare(k->cfg->seccomp,
+	    k->cfg->inode_file_handles != CONFIG_IFH_NEVER);
 	/* Sandbox and region are built: the keeper's own filter (kfilter.h). */
 	err = kfilter_install(k->cfg->seccomp);
 	if (err == -EACCES) { /* a container without CAP_SYS_ADMIN */

@@ -726,6 +726,8 @@ queue_main(void *arg)
 			continue;
 		}
 		n = qs->pool_all ? queue_dispatch_batch(qu) : serve_batch(qu, t);
+		if (n > 0)	/* after the first replies: queue_int.h */
+			queue_pool_spawn(qs);
 		if (n < 0) {
 			mark_broken(qu, n, n == -EBUSY ?
 			    "guest posted a head that is in flight" :
@@ -846,6 +848,7 @@ queue_set_destroy(struct queue_set *qs)
 		vring_detach(&qs->q[i].vq);
 		free(qs->q[i].heap);
 		free(qs->q[i].deferred);
+		free(qs->q[i].waits);
 	}
 	free(qs);
 }

@@ -109,6 +109,14 @@ struct queue {
 	pthread_rwlock_t gate;
 	int held; /* atomic */
 	bool signal_once;	/* recovery: call fd once before first wait */
+	/*
+	 * Recovery's list of the live slots that are lock waits (heads),
+	 * for the queue thread's queue_resume_waits(): it then needs no scan
+	 * of its own over every slot (a page-table fill each in a new
+	 * worker, 5-10 ms per 512-entry ring, measured). NULL: scan.
+	 */
+	uint16_t *waits;
+	unsigned nwaits;
 	bool broken_logged;
 	pthread_mutex_t push_lock; /* used ring, publish record, call fd, vq */
 	struct vring_queue vq;	/* consumer side: the queue thread's */
@@ -167,6 +175,14 @@ struct queue_set {
 	 * pool_main() under pool_lock (pool_rec_next). */
 	struct region_thread_rec **pool_rec;
 	unsigned pool_rec_next;
+	/*
+	 * Threads created (queue_pool_spawn): not before a queue thread
+	 * finished its first batch, so that their start (stacks, arenas,
+	 * io_uring rings: a CPU for 1-2 ms, measured) is not in the stall
+	 * after a crash. Jobs handed before wait in the list.
+	 */
+	unsigned pool_spawned;
+	int pool_spawn_once;	/* atomic: 1 once a thread began spawning */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cv;	/* jobs queued or stop */
 	pthread_cond_t free_cv;	/* a job returned to the free list */
@@ -247,9 +263,14 @@ int queue_blocker_start(struct queue *qu, uint16_t head,
 /* Inline mode: hands a popped slow request to the pool (a copy of c). */
 void queue_pool_hand(struct queue *qu, uint16_t head,
     struct journal_slot_rec *slot, const struct vring_chain *c);
+/* The state words of num slots of queue q, read through the memfd. */
+void queue_read_words(const struct region *r, unsigned q, unsigned num,
+    uint64_t *w);
+
 /* Pool mode: pop up to QUEUE_BATCH and queue them for the pool. */
 int queue_dispatch_batch(struct queue *qu);
 int queue_pool_start(struct queue_set *qs);
+void queue_pool_spawn(struct queue_set *qs);
 void queue_pool_stop(struct queue_set *qs);
 
 #endif

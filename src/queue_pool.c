@@ -196,21 +196,39 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 	struct region *r = qu->qs->r;
 	uint16_t epoch = (uint16_t)qu->vq.rec->epoch;
 	struct iovec iov[VRING_MAX_IOV];
-	unsigned n = 0;
+	uint16_t *heads = qu->waits;
+	unsigned n = 0, nh = qu->nwaits;
+	uint64_t *words = NULL;
 
-	if (qu->heap != NULL)
+	qu->waits = NULL;
+	qu->nwaits = 0;
+	if (qu->heap != NULL) {
+		free(heads);
 		return 0; /* --no-journal: nothing survives a crash */
-	for (unsigned h = 0; h < queue_heads_used(qu->vq.rec, qu->vq.num);
-	    h++) {
-		struct journal_slot_rec *s = region_slot(r, qu->idx, h);
-		uint64_t w = region_load(&s->word);
+	}
+	if (heads == NULL) {
+		/* No list from recovery (a ring restart): every slot used. */
+		nh = queue_heads_used(qu->vq.rec, qu->vq.num);
+		words = calloc(nh ? nh : 1, sizeof(*words));
+		if (words != NULL)
+			queue_read_words(r, qu->idx, nh, words);
+	}
+	for (unsigned i = 0; i < nh; i++) {
+		uint16_t h = heads != NULL ? heads[i] : (uint16_t)i;
+		struct journal_slot_rec *s;
+		uint64_t w;
 		struct vring_chain c = { .iov = iov, .max = VRING_MAX_IOV };
 		bool ours;
 		int err;
 
+		if (words != NULL && (journal_epoch(words[h]) != epoch ||
+		    (journal_state(words[h]) != JOURNAL_POPPED &&
+		     journal_state(words[h]) != JOURNAL_EXECUTING)))
+			continue;
+		s = region_slot(r, qu->idx, h);
 		/* Bit, then word: a clear bit means the word is final. */
 		pthread_mutex_lock(&qu->qs->pool_lock);
-		ours = queue_blocked_head(qu, (uint16_t)h);
+		ours = queue_blocked_head(qu, h);
 		pthread_mutex_unlock(&qu->qs->pool_lock);
 		w = region_load(&s->word);
 		if (ours || journal_epoch(w) != epoch ||
@@ -244,6 +262,8 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 		}
 		n++;
 	}
+	free(heads);
+	free(words);
 	return n;
 }
 
@@ -403,7 +423,10 @@ pool_main(void *arg)
 	return NULL;
 }
 
-/* Starts qs->npool pool threads (capped); 0 or -errno. */
+/*
+ * Claims the records of qs->npool pool threads (capped); 0 or -errno. The
+ * threads come with queue_pool_spawn().
+ */
 int
 queue_pool_start(struct queue_set *qs)
 {
@@ -417,24 +440,33 @@ queue_pool_start(struct queue_set *qs)
 			return -ENOMEM;
 		}
 		for (unsigned i = 0; i < qs->npool; i++) {
-			int err;
-
 			/* Claimed before the thread runs (queue_int.h). */
 			qs->pool_rec[i] = queue_thread_claim(qs->r);
 			if (qs->pool_rec[i] == NULL) {
 				qs->npool = i;
 				return -EAGAIN;
 			}
-			err = pthread_create(&qs->pool_th[i], NULL, pool_main,
-			    qs);
-			if (err != 0) {
-				queue_thread_release(qs->pool_rec[i]);
-				qs->npool = i;
-				return -err;
-			}
 		}
 	}
 	return 0;
+}
+
+/* The pool threads, once (the first caller creates them all). */
+void
+queue_pool_spawn(struct queue_set *qs)
+{
+	if (__atomic_load_n(&qs->pool_spawn_once, __ATOMIC_ACQUIRE) ||
+	    __atomic_exchange_n(&qs->pool_spawn_once, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (unsigned i = 0; i < qs->npool; i++) {
+		int err = pthread_create(&qs->pool_th[i], NULL, pool_main, qs);
+
+		/* As a failed start at device creation was: the worker dies
+		 * and the next one tries again. */
+		if (err != 0)
+			fatalx("cannot create a pool thread: %s", strerror(err));
+		__atomic_store_n(&qs->pool_spawned, i + 1, __ATOMIC_RELEASE);
+	}
 }
 
 /* Stops and joins the pool threads, frees the jobs. */
@@ -447,8 +479,11 @@ queue_pool_stop(struct queue_set *qs)
 	qs->pool_stop = true;
 	pthread_cond_broadcast(&qs->pool_cv);
 	pthread_mutex_unlock(&qs->pool_lock);
-	for (unsigned i = 0; i < qs->npool; i++)
+	/* The queue threads are joined: no spawn is under way. */
+	for (unsigned i = 0; i < qs->pool_spawned; i++)
 		pthread_join(qs->pool_th[i], NULL);
+	for (unsigned i = qs->pool_spawned; i < qs->npool; i++)
+		queue_thread_release(qs->pool_rec[i]);
 	free(qs->pool_th);
 	free(qs->pool_rec);
 	while ((j = qs->free_jobs) != NULL) {

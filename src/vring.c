@@ -19,6 +19,7 @@
 #include "crashpoint.h"
 #include "journal.h"
 #include "vring.h"
+#include "phase.h"
 #include "vu_proto.h"
 
 /* Forbids the compiler to re-read guest memory for an earlier copy. */
@@ -344,6 +345,7 @@ vring_push(struct vring_queue *vr, const struct vring_used_ent *e, unsigned n)
 	    __ATOMIC_RELEASE);
 	region_store(&vr->rec->used_idx, new);
 	region_store(&pub->active, 0);
+	phase_mark_once(PHASE_W_PUSH);
 	return want_notify(vr, old, new);
 }
 

@@ -30,6 +30,7 @@
 #include "fdtab.h"
 #include "intent.h"
 #include "log.h"
+#include "phase.h"
 #include "queue.h"
 #include "vu.h"
 #include "vu_dispatch.h"
@@ -330,11 +331,13 @@ recover_thread(void *p)
 			return NULL;
 		}
 	}
+	phase_mark(PHASE_W_MEM);
 	err = queue_recover(dev->qs, &st);
 	if (err < 0) {
 		a->ret = err;
 		return NULL;
 	}
+	phase_mark(PHASE_W_QUEUES);
 	if (st.queues > 0)
 		log_info("recovery: %u queues; publish records settled %u, "
 		    "replied pushed %u, replayed %u, executing %u, dropped %u, "
@@ -345,6 +348,7 @@ recover_thread(void *p)
 		if (err < 0)
 			log_warnc(err, "queue %u: cannot start", q);
 	}
+	phase_mark(PHASE_W_STARTED);
 	a->ret = 0;
 	return NULL;
 }

@@ -29,6 +29,7 @@
 #include "intent.h"
 #include "inode.h"
 #include "log.h"
+#include "phase.h"
 #include "queue.h"
 #include "redo.h"
 #include "region.h"
@@ -191,21 +192,27 @@ worker_main(struct region *r, const struct config *cfg)
 	pthread_t th;
 	int err;
 
+	phase_reset();
+	phase_mark(PHASE_W_START);
 	inc = r->hdr->incarnation;
 	log_procinit("worker#%llu", (unsigned long long)inc);
 	restrict_self(cfg);
+	phase_mark(PHASE_W_SANDBOX);
 
 	/* DESIGN 4 step 1: validate, roll forward. */
 	err = region_attach(r, r->base, r->size);
 	if (err < 0)
 		fatalx("state region refused: %s", strerror(-err));
+	phase_mark(PHASE_W_REGION);
 	err = redo_recover(r);
 	if (err < 0)
 		log_warnx("a corrupt redo log was ignored");
 	else if (err > 0)
 		log_info("rolled %d redo transactions forward", err);
+	phase_mark(PHASE_W_REDO);
 	/* DESIGN 4 step 2: the dead threads' io_uring records, then closed. */
 	err = intent_drain_dead(r);
+	phase_mark(PHASE_W_RINGS);
 	if (err > 0)
 		log_info("%d operation results recovered from io_uring "
 		    "completion rings", err);
@@ -229,9 +236,11 @@ worker_main(struct region *r, const struct config *cfg)
 	err = fdispatch_init(&fs, r, cfg, REGION_FD_ROOT);
 	if (err < 0)
 		fatalx("FUSE session: %s", strerror(-err));
+	phase_mark(PHASE_W_SESSION);
 	err = vu_dev_create(&dev, r, cfg, fs);
 	if (err < 0)
 		fatalx("device: %s", strerror(-err));
+	phase_mark(PHASE_W_DEVICE);
 	t3 = clock_now_ns();
 	/* DESIGN 4 steps 2-8: memory, queues, in-flight requests. */
 	err = vu_dev_recover(dev);
@@ -246,6 +255,7 @@ worker_main(struct region *r, const struct config *cfg)
 	if (inc > 1) {
 		log_debug("recovered in %.3f ms", (double)(clock_now_ns() - t0) / 1e6);
 		stats_recovered(r);	/* the warn line: cause and guest stall */
+		phase_log_later();
 		/* DESIGN 4 step 9: in the background, never in the stall. */
 		err = fdtab_start_sweep(r);
 		if (err < 0)

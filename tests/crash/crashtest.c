@@ -24,9 +24,15 @@
  *
  *   crashtest bench --socket S --share DIR --keeper PID [--inodes N]
  *       [--kills N] [--depth 64] [--seconds N (throughput, no kills)]
+ *       [--mem-mb M] [--sweep-each]
  *     Looks up N files, then kills the worker --kills times with --depth
  *     requests in flight and prints the time from kill() to the first
- *     reply published after the old worker's mm is gone.
+ *     reply published after the old worker's mm is gone. --mem-mb: guest
+ *     RAM (default 128 MiB); before the kills, 128 KiB READs land in every
+ *     128 KiB of it, so the worker's page tables map all of it (as a
+ *     guest's I/O buffers do over time), and the workload's buffers are
+ *     placed at random over all of it; --sweep-each: again before
+ *     every kill, so every dead worker has all of it mapped.
  *
  * Never hangs: every wait is bounded and a SIGALRM watchdog ends the run.
  */
@@ -81,7 +87,12 @@ struct opts {
 	const char *scenario;	/* scenario mode: its name (scenario.c) */
 	unsigned queues;	/* request queues: slot i uses 1 + i % queues */
 	unsigned count;		/* scenario held: GETATTRs past the hold */
+	unsigned mem_mb;	/* bench: guest RAM, MiB (0: 128) */
+	bool sweep_each;	/* bench: the RAM sweep before every kill */
 };
+
+/* Guest RAM of the next ct_connect() (bench --mem-mb); 0: 128 MiB. */
+static size_t ct_mem_bytes;
 
 static int tap_n, tap_pass, tap_fail;
 
@@ -309,7 +320,7 @@ ct_connect(const char *sock, unsigned depth, struct vuf_dev **ret_d,
 	int r;
 
 	vuf_opts_default(&vo);
-	vo.mem_size = 128u << 20;
+	vo.mem_size = ct_mem_bytes ? ct_mem_bytes : 128u << 20;
 	vo.queue_size = 128;
 	while (vo.queue_size < 1024 && vo.queue_size < depth * 6)
 		vo.queue_size *= 2;
@@ -1404,6 +1415,51 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * 128 KiB READs whose buffers land on every 128 KiB of guest RAM in turn:
+ * the worker writes all of it, so its page tables map all of it. Harvests
+ * whatever else completes (*inflight, *errors). 0, or -1 if stalled.
+ */
+static int
+bench_sweep(struct fusec *fc, struct vuf_dev *d, uint64_t node, uint64_t fh,
+    unsigned depth, unsigned *inflight, uint64_t *errors)
+{
+	const size_t chunk = 128u << 10;
+	size_t next = 0, n = d->mem_size / chunk;
+	struct fusec_req *done[64];
+
+	while (next < n || *inflight > 0) {
+		while (next < n && *inflight < depth) {
+			struct fusec_req *req;
+
+			d->page_hint = next * (chunk / 4096);
+			req = fusec_req_read(fc, node, fh,
+			    (next * chunk) % DATA_SIZE, (uint32_t)chunk);
+			if (req == NULL) {
+				next++; /* the hint's pages are taken */
+				continue;
+			}
+			if (fusec_submit(fc, req) < 0) {
+				fusec_req_free(req);
+				break;
+			}
+			next++;
+			(*inflight)++;
+		}
+		int k = fusec_poll(fc, 5000, done, 64);
+
+		if (k <= 0)
+			return -1;
+		for (int i = 0; i < k; i++) {
+			(*inflight)--;
+			if (done[i]->error || done[i]->proto)
+				(*errors)++;
+			fusec_req_free(done[i]);
+		}
+	}
+	return 0;
+}
+
 static int
 bench_main(const struct opts *o)
 {
@@ -1414,10 +1470,11 @@ bench_main(const struct opts *o)
 	struct fusec_req *done[64];
 	char path[4096], name[64], dirname[64];
 	uint64_t *nodes = NULL, *lat = NULL, nodes_n = 0, errors = 0;
-	uint64_t dir, data, data_fh, ops = 0, t0;
+	uint64_t dir, data, data_fh, ops = 0, t0, lookup_errors = 0;
 	unsigned inflight = 0, nlat = 0, lookups_sent = 0, lookups_failed = 0;
 	int r, fd;
 
+	ct_mem_bytes = (size_t)o->mem_mb << 20;
 	snprintf(dirname, sizeof(dirname), "rb.%d", (int)getpid());
 	snprintf(path, sizeof(path), "%s/%s", o->share, dirname);
 	if (mkdir(path, 0755) < 0)
@@ -1480,23 +1537,28 @@ bench_main(const struct opts *o)
 			if (done[i]->error == 0 && re->nodeid) {
 				nodes[nodes_n++] = re->nodeid;
 			} else {
-				if (errors < 5)
+				/* Not a stall error: ENFILE once the fd cap
+				 * is reached without file handles. */
+				if (lookup_errors < 5)
 					fprintf(stderr, "bench: LOOKUP unique "
 					    "%llu: error %d\n",
 					    (unsigned long long)done[i]->unique,
 					    done[i]->error);
-				errors++;
+				lookup_errors++;
 				lookups_failed++;
 			}
 			fusec_req_free(done[i]);
 		}
 	}
 	{
-		/* Every nodeid just looked up must answer GETATTR. */
+		/* Every nodeid just looked up must answer GETATTR (the
+		 * first 20,000: the workload's; the others stay known). */
 		unsigned stale = 0;
 
 		uint64_t keep = 0;
 
+		if (nodes_n > 20000)
+			nodes_n = 20000;
 		for (uint64_t i = 0; i < nodes_n; i++) {
 			struct fuse_attr_out a;
 
@@ -1521,6 +1583,19 @@ bench_main(const struct opts *o)
 	fprintf(stderr, "bench: %u lookups in %.1f ms, keeper fds %d\n",
 	    o->inodes, (double)(vuf_now_ns() - t0) / 1e6,
 	    o->keeper ? count_fds(o->keeper) : -1);
+	if (lookup_errors)
+		printf("# bench: %llu of %u lookups failed (not counted as "
+		       "errors)\n", (unsigned long long)lookup_errors,
+		    o->inodes);
+	t0 = vuf_now_ns();
+	if (bench_sweep(fc, d, data, data_fh, o->depth, &inflight,
+	    &errors) < 0) {
+		fprintf(stderr, "bench: sweep stalled\n");
+		goto fail;
+	}
+	fprintf(stderr, "bench: %zu MiB of guest RAM written by the worker "
+	    "in %.1f ms\n", d->mem_size >> 20,
+	    (double)(vuf_now_ns() - t0) / 1e6);
 
 	lat = calloc(o->bench_kills + 1, sizeof(*lat));
 	{
@@ -1534,6 +1609,10 @@ bench_main(const struct opts *o)
 		bool measuring = false, mark_set = false;
 		struct vuf_vq *vq = &d->vq[fc->qidx];
 		pid_t victim = 0;
+		/* CT_STALL_TRACE=FILE: "kill NS reply NS" per kill, to join
+		 * with the daemon's debug "stall phases" lines. */
+		const char *tpath = getenv("CT_STALL_TRACE");
+		FILE *trace = tpath ? fopen(tpath, "w") : NULL;
 
 		t0 = vuf_now_ns();
 		for (;;) {
@@ -1544,6 +1623,11 @@ bench_main(const struct opts *o)
 			if (stop && inflight == 0)
 				break;
 			if (!stop && !measuring && now >= next_kill) {
+				if (o->sweep_each && bench_sweep(fc, d, data,
+				    data_fh, o->depth, &inflight, &errors) < 0) {
+					fprintf(stderr, "bench: sweep stalled\n");
+					goto fail;
+				}
 				victim = ct_find_worker(o->keeper);
 				if (victim > 0) {
 					t_kill = vuf_now_ns();
@@ -1565,6 +1649,8 @@ bench_main(const struct opts *o)
 				unsigned x = (unsigned)(rnd() % 10);
 				uint64_t off = (rnd() % (DATA_SIZE / BS)) * BS;
 
+				/* Buffers anywhere in guest RAM. */
+				d->page_hint = (size_t)(rnd() % d->npages);
 				if (x < 4 && nodes_n)
 					req = fusec_req_getattr(fc,
 					    nodes[rnd() % nodes_n]);
@@ -1618,17 +1704,23 @@ bench_main(const struct opts *o)
 			if (measuring && mark_set &&
 			    (int16_t)(vq->last_used - used_mark) > 0) {
 				lat[nlat++] = now - t_kill;
+				if (trace)
+					fprintf(trace, "kill %llu reply %llu\n",
+					    (unsigned long long)t_kill,
+					    (unsigned long long)now);
 				measuring = false;
 				next_kill = now + (uint64_t)rnd_between(10, 30) *
 				    1000000ull;
 			}
 		}
+		if (trace)
+			fclose(trace);
 		if (o->bench_kills) {
 			qsort(lat, nlat, sizeof(*lat), cmp_u64);
-			printf("recovery inodes=%u kills=%u depth=%u "
+			printf("recovery mem_mb=%zu inodes=%u kills=%u depth=%u "
 			       "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f "
 			       "min_ms=%.3f errors=%llu proto_errors=%llu\n",
-			    o->inodes, nlat, o->depth,
+			    d->mem_size >> 20, o->inodes, nlat, o->depth,
 			    nlat ? (double)lat[nlat / 2] / 1e6 : 0,
 			    nlat ? (double)lat[(nlat * 99) / 100 < nlat ?
 			    (nlat * 99) / 100 : nlat - 1] / 1e6 : 0,
@@ -1703,6 +1795,8 @@ main(int argc, char **argv)
 		{"name", required_argument, NULL, 'n'},
 		{"count", required_argument, NULL, 'C'},
 		{"queues", required_argument, NULL, 'Q'},
+		{"mem-mb", required_argument, NULL, 'M'},
+		{"sweep-each", no_argument, NULL, 'E'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {
@@ -1749,6 +1843,8 @@ main(int argc, char **argv)
 		case 'n': o.scenario = optarg; break;
 		case 'C': o.count = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'Q': ct_queues = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'M': o.mem_mb = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'E': o.sweep_each = true; break;
 		default: return 2;
 		}
 	}

@@ -169,7 +169,7 @@ enum what {
 	ALLOWED, PTRACE, MOUNT, CLOSE_RESERVED, DUP_RESERVED,
 	IOCTL_FIONREAD, IOCTL_TIOCSTI, CLONE_FORK, CLONE_NEWUSER_, CLONE_THREAD_NS,
 	CLONE3, PRCTL_SECCOMP, PRCTL_DUMPABLE, SECCOMP_SYSCALL, SOCKET_INET,
-	SOCKET_UNIX, CONNECT, SENDTO_ADDR, KILL_PARENT, TGKILL_PARENT,
+	SOCKET_UNIX, CONNECT, SENDTO_ADDR, KILL_PARENT, TGKILL_PARENT, TGKILL_SELF,
 	PRLIMIT_PARENT, ACCEPT_OTHER,
 	URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
 	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
@@ -408,6 +408,9 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 		case TGKILL_PARENT:
 			rc = (int)syscall(SYS_tgkill, getppid(), getppid(), 0);
 			break;
+		case TGKILL_SELF:
+			rc = (int)syscall(SYS_tgkill, getpid(), gettid(), 0);
+			break;
 		case PRLIMIT_PARENT: {
 			struct rlimit rl;
 			rc = prlimit(getppid(), RLIMIT_NOFILE, NULL, &rl);
@@ -634,6 +637,30 @@ main(void)
 	st = child(CONFIG_SECCOMP_KILL, CONNECT, &e);
 	ok(WIFEXITED(st) && e == EACCES, "worker: connect answers EACCES (%d)",
 	    e);
+
+	/*
+	 * The filter the keeper compiles once (filter_prepare) and each
+	 * worker loads with its own pid written in: the same answers.
+	 */
+	ok(filter_prepare(CONFIG_SECCOMP_KILL, false),
+	    "prepared: the keeper compiled the worker filter");
+	st = child(CONFIG_SECCOMP_KILL, TGKILL_SELF, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && e == 0,
+	    "prepared: tgkill of the worker's own pid allowed (0x%x, %d)", st,
+	    e);
+	expect_sigsys(false, TGKILL_PARENT, "prepared: tgkill of the keeper");
+	expect_sigsys(false, PTRACE, "prepared: ptrace");
+	st = child(CONFIG_SECCOMP_KILL, ALLOWED, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "prepared: the allowed workload runs (0x%x)", st);
+	st = child(CONFIG_SECCOMP_KILL, OPEN_BY_HANDLE, &e);
+	ok(died_of_sigsys(st), "prepared without file handles: "
+	    "open_by_handle_at dies of SIGSYS (0x%x)", st);
+	with_handles = true; /* not the prepared mode: compiled as before */
+	st = child(CONFIG_SECCOMP_KILL, OPEN_BY_HANDLE, &e);
+	ok(WIFEXITED(st), "prepared for another mode: with file handles "
+	    "open_by_handle_at runs (0x%x)", st);
+	with_handles = false;
 
 	/* the keeper's filter */
 	static const struct { enum what w; const char *name; } keeper_kills[] = {
