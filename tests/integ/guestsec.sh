@@ -126,7 +126,7 @@ for opts in "" --thread-pool-size=2; do
 	export PHX_DELAY=queue.pool_job:1500000
 	start $opts
 	unset PHX_DELAY
-	front "SET_MEM_TABLE without the rings while a MKDIR is held in the pool, then the real table ('$opts')" \
+	front "SET_MEM_TABLE without the rings while a CREATE is held in the pool, then the real table ('$opts')" \
 	    guestsec ringgone
 	[ "$(crashes)" -eq 0 ]
 	lib_tap $? "no worker died ($(crashes) in the log)"
