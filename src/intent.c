@@ -10,6 +10,7 @@
  * restricted to the opcodes below (seccomp cannot see them).
  */
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <signal.h>
@@ -238,11 +239,30 @@ submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
 		*sqe = *tmpl;
 		sqe->user_data = key;
 	}
-	do
+	for (;;) {
+#ifdef PHX_CRASHPOINTS
+		/* Tests: the enter refused the SQE, left in the SQ. */
+		if (key >> 56 == REGION_ACT_REQUEST &&
+		    FAILPOINT("intent.submit_eagain"))
+			err = -EAGAIN;
+		else
+#endif
 		err = io_uring_submit_and_wait(&ring, 1);
-	while (err == -EINTR);
-	if (err < 0)
-		return err;
+		if (err >= 0)
+			break;
+		/*
+		 * The SQE stays in the SQ and goes with the next enter:
+		 * failing here would answer an error for an op that runs
+		 * later. Only the kernel's completion says what it did.
+		 */
+		if (err == -EAGAIN || err == -EBUSY || err == -ENOMEM) {
+			const struct timespec ts = {0, 1000000};
+
+			nanosleep(&ts, NULL);
+		} else if (err != -EINTR) {
+			return err;
+		}
+	}
 	for (;;) {
 		err = io_uring_wait_cqe(&ring, &cqe);
 		if (err == -EINTR)

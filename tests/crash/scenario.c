@@ -859,6 +859,35 @@ sc_nosubmit(struct fusec *fc, const char *share)
 }
 
 /*
+ * A LINK (a waited-for op) whose io_uring_enter failed once
+ * (PHX_FAIL=intent.submit_eagain: its SQE stays in the SQ): it must not
+ * answer an error for an op the next enter runs anyway.
+ */
+static void
+sc_submiteagain(struct fusec *fc, const char *share)
+{
+	struct fuse_entry_out e, l;
+	char path[4096];
+	struct stat st;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/sea", share);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0)
+		close(fd);
+	err = fusec_lookup(fc, 1, "sea", &l);
+	ok(err == 0, "submiteagain: LOOKUP", err);
+	err = fusec_link(fc, l.nodeid, 1, "sea.link", &e);
+	(void)fusec_mkdir(fc, 1, "sea.next", 0755, &e); /* the next enter */
+	usleep(200000); /* its ops done */
+	snprintf(path, sizeof(path), "%s/sea.link", share);
+	ok((err == 0) == (stat(path, &st) == 0), "submiteagain: the LINK "
+	    "answers what it did", err);
+	ok(err == 0, "submiteagain: the LINK whose enter failed once "
+	    "answers 0", err);
+}
+
+/*
  * defect 14: a completion recovery pushed, on a queue stopped before its
  * thread's first sleep (PHX_CRASH=queue.after_commit:2: the GETATTR is
  * committed, not pushed; PHX_DELAY=queue.thread_start holds the new queue
@@ -1159,6 +1188,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_eintr(fc, keeper, share);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
+	else if (strcmp(name, "submiteagain") == 0)
+		sc_submiteagain(fc, share);
 	else if (strcmp(name, "nosubmit") == 0)
 		sc_nosubmit(fc, share);
 	else if (strcmp(name, "notify") == 0)
