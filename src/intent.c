@@ -10,6 +10,7 @@
  * restricted to the opcodes below (seccomp cannot see them).
  */
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <signal.h>
@@ -217,9 +218,11 @@ record_async(const struct io_uring_cqe *c)
 }
 
 /*
- * Submits a copy of tmpl tagged key and waits for its completion, which
- * is left unconsumed in *ret_cqe: the caller records the result where
- * recovery finds it, then marks the CQE seen. -errno if it never ran.
+ * Submits a copy of tmpl tagged key (tmpl NULL: its SQE is already in
+ * the SQ, an io_uring_enter having refused it) and waits for its
+ * completion, which is left unconsumed in *ret_cqe: the caller records
+ * the result where recovery finds it, then marks the CQE seen. -errno if
+ * it never ran.
  */
 static int
 submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
@@ -229,16 +232,37 @@ submit_wait(const struct io_uring_sqe *tmpl, uint64_t key,
 	struct io_uring_sqe *sqe;
 	int err;
 
-	sqe = io_uring_get_sqe(&ring);
-	if (sqe == NULL)
-		return -EAGAIN;
-	*sqe = *tmpl;
-	sqe->user_data = key;
-	do
+	if (tmpl != NULL) {
+		sqe = io_uring_get_sqe(&ring);
+		if (sqe == NULL)
+			return -EAGAIN;
+		*sqe = *tmpl;
+		sqe->user_data = key;
+	}
+	for (;;) {
+#ifdef PHX_CRASHPOINTS
+		/* Tests: the enter refused the SQE, left in the SQ. */
+		if (key >> 56 == REGION_ACT_REQUEST &&
+		    FAILPOINT("intent.submit_eagain"))
+			err = -EAGAIN;
+		else
+#endif
 		err = io_uring_submit_and_wait(&ring, 1);
-	while (err == -EINTR);
-	if (err < 0)
-		return err;
+		if (err >= 0)
+			break;
+		/*
+		 * The SQE stays in the SQ and goes with the next enter:
+		 * failing here would answer an error for an op that runs
+		 * later. Only the kernel's completion says what it did.
+		 */
+		if (err == -EAGAIN || err == -EBUSY || err == -ENOMEM) {
+			const struct timespec ts = {0, 1000000};
+
+			nanosleep(&ts, NULL);
+		} else if (err != -EINTR) {
+			return err;
+		}
+	}
 	for (;;) {
 		err = io_uring_wait_cqe(&ring, &cqe);
 		if (err == -EINTR)
@@ -292,6 +316,7 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	uint64_t word, key;
 	uint32_t gen;
 	int64_t res;
+	bool queued;
 	int err;
 
 	if (intent_known(req, &res))
@@ -322,6 +347,7 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	 * Not with fds opened for this request (file handles): they close
 	 * when it leaves, and the op names its directory by fd number.
 	 */
+	queued = false;
 	if (async_allowed && async_eligible(tmpl->opcode) &&
 	    async_inflight < INTENT_ASYNC_MAX && !inode_temps_held()) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -329,6 +355,12 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 		if (sqe != NULL) {
 			*sqe = *tmpl;
 			sqe->user_data = key;
+#ifdef PHX_CRASHPOINTS
+			/* Tests: io_uring_enter refused it (-EAGAIN). */
+			if (FAILPOINT("intent.async_nosubmit"))
+				err = -EAGAIN;
+			else
+#endif
 			do
 				err = io_uring_submit(&ring);
 			while (err == -EINTR);
@@ -339,10 +371,19 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 				async_key = key;
 				return -EINPROGRESS;
 			}
-			/* Not submitted: nothing ran; wait as usual. */
+			/*
+			 * Not submitted (the enter failed, or took none):
+			 * nothing ran, but the SQE stays in the SQ and goes
+			 * with the next enter. Wait for it as usual, without
+			 * a second copy: two would run the op twice, and the
+			 * stray completion would be counted as that of an op
+			 * left in flight (record_async), whose own would
+			 * then be dropped, its request never answered.
+			 */
+			queued = true;
 		}
 	}
-	err = submit_wait(tmpl, key, &cqe);
+	err = submit_wait(queued ? NULL : tmpl, key, &cqe);
 	if (err < 0)
 		return err;
 	res = cqe->res;

@@ -36,7 +36,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead nosubmit submiteagain notify pause nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -65,6 +65,11 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
 	eintr) run eintr -- PHX_FAIL=intent.eintr ;;
 	linkdead) run linkdead -- PHX_FAIL=intent.enoent:2 ;;
+	# An op the queue thread meant to leave in flight, its submit
+	# refused: it must run once, and not eat a later op's completion.
+	nosubmit) run nosubmit -- PHX_FAIL=intent.async_nosubmit ;;
+	# A waited-for op whose enter failed: no error for an op run later.
+	submiteagain) run submiteagain -- PHX_FAIL=intent.submit_eagain ;;
 	nouring)
 		# No io_uring (a container's seccomp): refuse to start, say why.
 		[ -n "$NOURING" ] || continue

@@ -828,6 +828,66 @@ sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
 }
 
 /*
+ * A MKDIR the queue thread meant to leave in flight whose io_uring_enter
+ * failed (PHX_FAIL=intent.async_nosubmit: its SQE stays in the SQ): it
+ * waits for its completion as usual, and its op must run once. The
+ * MKDIRs after it, left in flight, must all be answered.
+ */
+static void
+sc_nosubmit(struct fusec *fc, const char *share)
+{
+	struct fuse_entry_out e;
+	char path[4096];
+	struct stat st;
+	int err;
+
+	err = fusec_mkdir(fc, 1, "nosub0", 0755, &e);
+	ok(err == 0, "nosubmit: the MKDIR whose submit failed answers 0",
+	    err);
+	snprintf(path, sizeof(path), "%s/nosub0", share);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "nosubmit: the "
+	    "directory exists", 0);
+	usleep(200000); /* a second run of its op, if any, completed */
+	for (int i = 1; i <= 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "nosub%d", i);
+		err = fusec_mkdir(fc, 1, name, 0755, &e);
+		ok(err == 0, "nosubmit: a MKDIR left in flight after it "
+		    "answers 0", err);
+	}
+}
+
+/*
+ * A LINK (a waited-for op) whose io_uring_enter failed once
+ * (PHX_FAIL=intent.submit_eagain: its SQE stays in the SQ): it must not
+ * answer an error for an op the next enter runs anyway.
+ */
+static void
+sc_submiteagain(struct fusec *fc, const char *share)
+{
+	struct fuse_entry_out e, l;
+	char path[4096];
+	struct stat st;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/sea", share);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0)
+		close(fd);
+	err = fusec_lookup(fc, 1, "sea", &l);
+	ok(err == 0, "submiteagain: LOOKUP", err);
+	err = fusec_link(fc, l.nodeid, 1, "sea.link", &e);
+	(void)fusec_mkdir(fc, 1, "sea.next", 0755, &e); /* the next enter */
+	usleep(200000); /* its ops done */
+	snprintf(path, sizeof(path), "%s/sea.link", share);
+	ok((err == 0) == (stat(path, &st) == 0), "submiteagain: the LINK "
+	    "answers what it did", err);
+	ok(err == 0, "submiteagain: the LINK whose enter failed once "
+	    "answers 0", err);
+}
+
+/*
  * defect 14: a completion recovery pushed, on a queue stopped before its
  * thread's first sleep (PHX_CRASH=queue.after_commit:2: the GETATTR is
  * committed, not pushed; PHX_DELAY=queue.thread_start holds the new queue
@@ -1128,6 +1188,10 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_eintr(fc, keeper, share);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
+	else if (strcmp(name, "submiteagain") == 0)
+		sc_submiteagain(fc, share);
+	else if (strcmp(name, "nosubmit") == 0)
+		sc_nosubmit(fc, share);
 	else if (strcmp(name, "notify") == 0)
 		sc_notify(d, fc, keeper);
 	else if (strcmp(name, "pause") == 0)
