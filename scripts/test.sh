@@ -35,6 +35,8 @@ for s in $suites; do
 	meson test -C "$B" --suite "$s" --print-errorlogs --num-processes 1 \
 	    >"$B/suite-$s.log" 2>&1
 	st=$?
+	# Each suite's full TAP output (meson keeps only the last suite's).
+	cp "$B/meson-logs/testlog.txt" "$B/testlog-$s.txt" 2>/dev/null
 	tail -n 12 "$B/suite-$s.log"
 	count "meson suite $s" $st
 done

@@ -85,7 +85,13 @@ lib_tap $? "kill: per-opcode counts keep growing across incarnations (WRITE $w0 
 lib_tap $? "kill: $(get "'inodes', j['inodes'], 'handles', j['handles'], 'fds', j['fds'], 'region', j['region']" | tr -d "{}'")"
 W=$(worker)
 kill -STOP "$W"
-sleep 0.3
+# Every task stopped (a loaded host takes its time: a thread finishing a
+# request would change the counts the reads below compare).
+for _i in $(seq 100); do
+	awk '{ print $3 }' /proc/"$W"/task/*/stat 2>/dev/null | grep -qv '^[Tt]$' || break
+	sleep 0.05
+done
+sleep 0.1
 t0=$(date +%s%N)
 json; rc=$?
 t1=$(date +%s%N)
