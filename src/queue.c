@@ -225,8 +225,7 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	pthread_rwlock_t *ex;
 	struct redo_txn tx;
 	struct fuse_req req;
-	uint64_t w, t0 = clock_now_ns();
-	uint32_t opcode = 0;
+	uint64_t w, akey, t0 = clock_now_ns();
 	size_t len;
 
 	fault_begin(REGION_ACT_REQUEST, (uint64_t)q << 16 | head);
@@ -276,16 +275,13 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	}
 #endif
 	len = fdispatch_handle(qs->fs, &req);
-	if (intent_async_inflight() > 0 && req.slot != NULL &&
-	    region_load(&slot->intent[INTENT_W_STATE]) ==
-	    (INTENT_SUBMITTED | (uint64_t)journal_gen(region_load(&slot->word))
-		<< 8)) {
+	if ((akey = intent_async_left()) != 0) {
 		/*
 		 * Its op left in flight (queue_async.c): nothing committed,
 		 * no reply; the slot stays EXECUTING and the pins stay held.
 		 */
 		redo_abort(&tx);
-		queue_async_left();
+		queue_async_left(akey);
 		inode_put_temps();
 		fdtab_req_end();
 		if (ex != NULL)
@@ -319,10 +315,7 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 		pthread_rwlock_unlock(ex);
 	CRASHPOINT("queue.after_commit");
 	fault_end();
-	if (req.in_len >= sizeof(struct fuse_in_header))
-		memcpy(&opcode, slot->req + offsetof(struct fuse_in_header,
-		    opcode), sizeof(opcode));
-	stats_request(qs->r, t, opcode, clock_now_ns() - t0);
+	stats_request(qs->r, t, queue_slot_opcode(slot), clock_now_ns() - t0);
 	return (uint32_t)len;
 }
 
@@ -542,8 +535,7 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		}
 		nc++;
 		if (nc - pushed >= QUEUE_PUSH_EVERY) {
-			owed |= push(qu, qu->comps + pushed, nc - pushed,
-			    nc % QUEUE_NOTIFY_EVERY != 0 || owed);
+			owed |= push(qu, qu->comps + pushed, nc - pushed, true);
 			pushed = nc;
 			if (owed && nc % QUEUE_NOTIFY_EVERY == 0) {
 				notify_owed(qu);
@@ -644,6 +636,13 @@ drain_fd(int fd)
  * memory table change): a spurious kick costs one ring check, and the
  * worker owns no fd of its own that a crash would leak.
  */
+/* A completion of an op left in flight waits (queue_async.c). */
+static bool
+async_ready(const struct queue *qu)
+{
+	return qu->nasync > 0 && intent_async_ready();
+}
+
 static int
 wait_kick_ms(struct queue *qu, int ms)
 {
@@ -657,9 +656,7 @@ wait_kick_ms(struct queue *qu, int ms)
 	int n;
 
 	fault_end();
-	if (kick < 0)
-		p[0].fd = -1;
-	n = poll(p, 2, ms);
+	n = poll(p, 2, ms); /* a negative fd is ignored */
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (kick >= 0 && (p[0].revents & POLLIN))
@@ -717,7 +714,7 @@ queue_main(void *arg)
 		int n;
 
 		/* Detached, the completions are deferred (queue_push). */
-		if (qu->nasync > 0 && intent_async_ready())
+		if (async_ready(qu))
 			(void)queue_async_reap(qu, t, false);
 		if (!attach_current(qu)) {
 			/* Detached: only a kick, a stop or a new table. */
@@ -745,20 +742,20 @@ queue_main(void *arg)
 		    __atomic_load_n(&qu->outstanding, __ATOMIC_RELAXED) > 0);
 		deadline = now + (way == POLLWIN_SLEEP ? 0 : pollwin_window(&pw));
 		while (!queue_stopping(qu) && vring_avail_idx(&qu->vq) == last &&
-		    !(qu->nasync > 0 && intent_async_ready()) &&
+		    !async_ready(qu) &&
 		    (now = clock_now_ns()) < deadline) {
 			cpu_relax();
 			if (way == POLLWIN_YIELD)
 				sched_yield();
 		}
 		if (queue_stopping(qu) || vring_avail_idx(&qu->vq) != last ||
-		    (qu->nasync > 0 && intent_async_ready())) {
+		    async_ready(qu)) {
 			pollwin_woke(&pw, clock_now_ns(), 0);
 			continue;
 		}
 		/* DESIGN 4 step 8 too: event published, barrier, re-check. */
 		if (!vring_prepare_sleep(&qu->vq, last) ||
-		    (qu->nasync > 0 && intent_async_ready())) {
+		    async_ready(qu)) {
 			vring_suppress_kicks(&qu->vq);
 			pollwin_woke(&pw, clock_now_ns(), 0);
 			continue;

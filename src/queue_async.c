@@ -46,24 +46,22 @@ struct queue_async_job {
 	struct iovec iov[VRING_MAX_IOV];
 };
 
-/* Pins of the run that just left its op in flight (queue_run_request). */
+/* The run that just left its op in flight (queue_run_request): its key
+ * (queue, head, gen) and pins. */
+static __thread uint64_t left_key;
 static __thread struct pin_set left_pins;
 
 bool
 queue_async_candidate(const struct queue *qu, const struct journal_slot_rec *slot)
 {
 	const struct queue_set *qs = qu->qs;
-	uint32_t opcode = 0;
 
 	if (!qs->journal || qu->heap != NULL || !intent_available() ||
 	    qu->nasync >= INTENT_ASYNC_MAX ||
 	    (qs->cfg != NULL &&
-		qs->cfg->inode_file_handles != CONFIG_IFH_NEVER) ||
-	    slot->req_len < sizeof(struct fuse_in_header))
+		qs->cfg->inode_file_handles != CONFIG_IFH_NEVER))
 		return false;
-	memcpy(&opcode, slot->req + offsetof(struct fuse_in_header, opcode),
-	    sizeof(opcode));
-	switch (opcode) {
+	switch (queue_slot_opcode(slot)) {
 	case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_MKDIR:
 	case FUSE_SYMLINK: case FUSE_RENAME: case FUSE_RENAME2:
 		return true;
@@ -87,8 +85,9 @@ queue_async_candidate(const struct queue *qu, const struct journal_slot_rec *slo
 }
 
 void
-queue_async_left(void)
+queue_async_left(uint64_t key)
 {
+	left_key = key;
 	pin_detach(&left_pins);
 }
 
@@ -99,11 +98,9 @@ queue_async_run(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 {
 	struct queue_async_job *j;
 	uint32_t len;
-	uint64_t key;
 
 	intent_async_allow(true);
 	len = queue_run_request(qu->qs, qu->idx, head, slot, c, t, false);
-	key = intent_async_left();
 	intent_async_allow(false);
 	if (len != QUEUE_RUN_LEFT) {
 		*ret_len = len;
@@ -114,7 +111,7 @@ queue_async_run(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 		qu->async_free = j->next;
 	else if ((j = malloc(sizeof(*j))) == NULL)
 		fatalx("out of memory for a request in flight");
-	j->key = key;
+	j->key = left_key;
 	j->head = head;
 	j->slot = slot;
 	j->gt = guestmem_ref(qu->vq.gt);

@@ -11,7 +11,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include <linux/fuse.h>
@@ -191,6 +193,18 @@ struct queue_set {
 	bool pool_stop;
 };
 
+/* The FUSE opcode of the request copied in slot; 0 below a whole header. */
+static inline uint32_t
+queue_slot_opcode(const struct journal_slot_rec *slot)
+{
+	uint32_t opcode = 0;
+
+	if (slot->req_len >= sizeof(struct fuse_in_header))
+		memcpy(&opcode, slot->req +
+		    offsetof(struct fuse_in_header, opcode), sizeof(opcode));
+	return opcode;
+}
+
 static inline bool
 queue_stopping(const struct queue *qu)
 {
@@ -238,8 +252,8 @@ bool queue_async_candidate(const struct queue *qu,
 int queue_async_run(struct queue *qu, uint16_t head,
     struct journal_slot_rec *slot, const struct vring_chain *c,
     struct region_thread_rec *t, uint32_t *ret_len);
-/* queue_run_request, when the request left: keeps its pins. */
-void queue_async_left(void);
+/* queue_run_request, when the request left its op key: keeps its pins. */
+void queue_async_left(uint64_t key);
 /* Runs again and pushes the requests whose op completed; wait: for one. */
 unsigned queue_async_reap(struct queue *qu, struct region_thread_rec *t,
     bool wait);

@@ -65,13 +65,9 @@ bool
 queue_slow(const struct journal_slot_rec *slot)
 {
 	const size_t h = sizeof(struct fuse_in_header);
-	uint32_t opcode = 0, word = 0;
+	uint32_t word = 0;
 
-	if (slot->req_len < h)
-		return false;
-	memcpy(&opcode, slot->req + offsetof(struct fuse_in_header, opcode),
-	    sizeof(opcode));
-	switch (opcode) {
+	switch (queue_slot_opcode(slot)) {
 	case FUSE_CREATE: case FUSE_MKDIR: case FUSE_SYMLINK: case FUSE_LINK:
 	case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_RENAME: case FUSE_RENAME2:
 	case FUSE_FALLOCATE: case FUSE_SETXATTR: case FUSE_FSYNC:
