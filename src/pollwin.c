@@ -18,10 +18,10 @@ close_cycle(struct pollwin *p, uint64_t now)
 {
 	uint64_t c, *cost = &p->cost_ns[p->way];
 
-	if (!p->open || p->served == 0 || p->wait_ns > p->max_ns ||
-	    now < p->wait_start)
+	if (!p->open || p->served == 0 || now < p->wait_start + p->wait_ns)
 		return;
-	c = (now - p->wait_start) / p->served;
+	c = (now - p->wait_start - p->wait_ns +
+	    MIN(p->wait_ns, 2 * p->max_ns)) / p->served;
 	*cost = *cost == 0 ? c : (*cost * 7 + c) / 8;
 	if (*cost == 0)
 		*cost = 1;
@@ -56,6 +56,11 @@ pollwin_idle(struct pollwin *p, uint64_t now, bool helpers_busy)
 		w = POLLWIN_YIELD;
 	if (p->cur_ns == 0)
 		w = POLLWIN_SLEEP;
+	if (p->contended > 0) {
+		p->contended--;
+		w = POLLWIN_SLEEP;
+	}
+	p->preempted = false;
 	p->way = w;
 	p->wait_start = now;
 	p->served = 0;
@@ -64,9 +69,23 @@ pollwin_idle(struct pollwin *p, uint64_t now, bool helpers_busy)
 }
 
 void
+pollwin_preempted(struct pollwin *p)
+{
+	if (p->preempted)
+		return; /* once per wait */
+	p->preempted = true;
+	p->backoff = p->backoff == 0 ? POLLWIN_CONTENDED :
+	    MIN(p->backoff * 2, POLLWIN_CONTENDED_MAX);
+	p->contended = p->backoff;
+}
+
+void
 pollwin_woke(struct pollwin *p, uint64_t now, uint64_t slept_ns)
 {
 	p->wait_ns = now >= p->wait_start ? now - p->wait_start : 0;
+	/* A spin kept its CPU: contention is over (or never was). */
+	if (p->way != POLLWIN_SLEEP && !p->preempted)
+		p->backoff = 0;
 	if (slept_ns == 0)
 		return;
 	if (p->max_ns < POLLWIN_MIN_NS) {

@@ -4,7 +4,9 @@
  * halves on long sleeps, reaches 0 (no CPU) for an idle guest and never
  * exceeds the maximum; the way chosen is the cheapest measured per
  * request, unmeasured ways are tried, others are re-tried one wait in
- * POLLWIN_EXPLORE, and guest-paced cycles teach nothing.
+ * POLLWIN_EXPLORE, and guest-paced cycles teach nothing; a spin that
+ * lost its CPU makes the next waits sleep, longer while it keeps
+ * happening, and one spin that keeps its CPU ends that.
  */
 #include "../tap.h"
 #include "pollwin.h"
@@ -111,18 +113,18 @@ way_rules(void)
 	    "helpers at work: a spin yields (%u yield, %u spin)",
 	    used[POLLWIN_YIELD], used[POLLWIN_SPIN]);
 
-	/* Guest-paced cycles (wait over the maximum) are not costs. */
+	/* Long waits count as twice the maximum, no more. */
 	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
 	cycle(&p, &t, 10000, false, 1, 1000);
 	is_int((int)p.cost_ns[POLLWIN_SLEEP], 0, "first cycle still open");
-	cycle(&p, &t, 10000000, true, 1, 1000);
-	ok(p.cost_ns[POLLWIN_SLEEP] > 0, "sleep way measured once closed");
 	{
-		uint64_t before = p.cost_ns[p.way];
-		enum pollwin_way w = p.way;
+		enum pollwin_way w = cycle(&p, &t, 10000000, true, 1, 1000);
 
+		is_int((int)p.cost_ns[POLLWIN_SLEEP], 11000,
+		    "sleep way measured once closed");
 		cycle(&p, &t, 1000, false, 1, 1000);
-		ok(p.cost_ns[w] == before, "a 10 ms (guest-paced) wait is ignored");
+		is_int((int)p.cost_ns[w], (int)(2 * POLLWIN_MAX_NS_DEF + 1000),
+		    "a 10 ms wait costs as one of twice the maximum");
 	}
 	/* A cycle that served several requests costs per request. */
 	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
@@ -132,10 +134,86 @@ way_rules(void)
 	    "cost per request: (4 + 60) us / 16");
 }
 
+/*
+ * Waits in a row that sleep at once, each a 90 us sleep for one request
+ * (dearer than the learned spin: only contention makes them sleep). The
+ * first wait that does not sleep is left open: the caller ends it with
+ * spin_ends().
+ */
+static unsigned
+sleeps_in_a_row(struct pollwin *p, uint64_t *t)
+{
+	unsigned n = 0;
+
+	while (n < 2 * POLLWIN_CONTENDED_MAX &&
+	    pollwin_idle(p, *t, false) == POLLWIN_SLEEP) {
+		*t += 90000;
+		pollwin_woke(p, *t, 90000);
+		pollwin_served(p, 1);
+		n++;
+	}
+	return n;
+}
+
+/* The open spin ends: after losing its CPU for 3 ms, or caught in 5 us. */
+static void
+spin_ends(struct pollwin *p, uint64_t *t, bool preempted)
+{
+	if (preempted) {
+		pollwin_preempted(p);
+		pollwin_preempted(p); /* counted once per wait */
+	}
+	*t += preempted ? 3000000 : 5000;
+	pollwin_woke(p, *t, 0);
+	pollwin_served(p, 1);
+}
+
+static void
+contention_rules(void)
+{
+	static const uint64_t quiet[POLLWIN_WAYS] = { 90000, 20000, 15000 };
+	struct pollwin p;
+	uint64_t t = 1000000;
+	unsigned n;
+
+	/* A quiet host learns to spin (way_rules). */
+	pollwin_init(&p, POLLWIN_MAX_NS_DEF);
+	for (int i = 0; i < 64; i++) {
+		enum pollwin_way w = pollwin_idle(&p, t, false);
+
+		t += quiet[w] * 2;
+		pollwin_woke(&p, t, w == POLLWIN_SLEEP ? quiet[w] * 2 : 0);
+		pollwin_served(&p, 4);
+		t += quiet[w] * 2;
+	}
+	is_int(sleeps_in_a_row(&p, &t), 0, "quiet: spins");
+	spin_ends(&p, &t, true);
+	is_int(sleeps_in_a_row(&p, &t), POLLWIN_CONTENDED,
+	    "a spin lost its CPU: the next waits sleep");
+	spin_ends(&p, &t, true);
+	is_int(sleeps_in_a_row(&p, &t), 2 * POLLWIN_CONTENDED,
+	    "the spin after them too: twice as many");
+	for (int i = 0; i < 20; i++) {
+		spin_ends(&p, &t, true);
+		n = sleeps_in_a_row(&p, &t);
+	}
+	is_int((int)n, POLLWIN_CONTENDED_MAX, "never more than the maximum");
+	spin_ends(&p, &t, false);
+	is_int(sleeps_in_a_row(&p, &t), 0, "a spin kept its CPU: spins again");
+	spin_ends(&p, &t, true);
+	is_int(sleeps_in_a_row(&p, &t), POLLWIN_CONTENDED,
+	    "and a new contention starts from the first length");
+	/* Polling off: a preemption report changes nothing. */
+	pollwin_init(&p, 0);
+	pollwin_preempted(&p);
+	is_int(pollwin_idle(&p, t, false), POLLWIN_SLEEP, "max 0: sleeps");
+}
+
 int
 main(void)
 {
 	window_rules();
 	way_rules();
+	contention_rules();
 	return done_testing();
 }
