@@ -5,7 +5,11 @@
  * the set of referenced fds from the region and this incarnation's
  * registry, and closes the unreferenced open fds of its range. Requests
  * hold the lock shared, so a batch waits for the requests in flight and
- * briefly delays new ones; it never runs in the recovery stall.
+ * briefly delays new ones; it never runs in the recovery stall. The lock
+ * is writer-preferring (a gate), so a steady load of creators cannot
+ * starve the sweep; a thread already holding it takes it again without
+ * waiting, and the gate never stays shut longer than GATE_NS, so a holder
+ * that waits for a gated thread delays the sweep but never deadlocks it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,7 +29,33 @@
 #include "pin.h"
 
 
-static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
+/*
+ * The creation lock (heap, this incarnation only; a dead worker's holders
+ * are gone with it). Shared: fdtab_req_begin/end, nestable per thread.
+ * Exclusive: the sweep (lock_excl). glibc's rwlock prefers readers: with
+ * creators overlapping without a gap (several threads, a steady load) a
+ * sweep waited for good and every kill's leaked fds piled up until EMFILE.
+ * Here a waiting sweep shuts the gate: a thread not yet holding waits
+ * (gate_cv) until the sweep is done or gives up, so the holders drain in
+ * the time of the longest request in flight. Nested takes never wait (a
+ * writer-preferring rwlock deadlocks on them: the queue thread holds it
+ * for its OPENATs in flight while it serves, queue_async.c). A holder may
+ * wait for a gated thread (the control thread stopping a queue, a queue
+ * thread waiting for an inode exclusion a gated pool thread holds): the
+ * sweep then gives up after GATE_NS, opens the gate and tries again.
+ */
+#define GATE_NS (100 * 1000 * 1000ULL)
+#define GATE_RETRY_US 20000
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;  /* readers */
+static pthread_cond_t drain_cv = PTHREAD_COND_INITIALIZER; /* the sweep */
+static unsigned holders;  /* threads holding it shared; under gate_mu */
+static bool gate_shut;	  /* a sweep waits or holds; under gate_mu */
+static __thread unsigned depth; /* this thread's nested shared takes */
+/* Times a sweep reopened the gate without the lock (log). */
+static unsigned long gate_retries;
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static int registry[256];
 static unsigned nregistry;
@@ -174,13 +204,68 @@ fdtab_sweep_waiting(void)
 void
 fdtab_req_begin(void)
 {
-	pthread_rwlock_rdlock(&create_lock);
+	if (depth++ > 0)
+		return;
+	pthread_mutex_lock(&gate_mu);
+	while (gate_shut)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	holders++;
+	pthread_mutex_unlock(&gate_mu);
 }
 
 void
 fdtab_req_end(void)
 {
-	pthread_rwlock_unlock(&create_lock);
+	if (depth == 0)
+		fatalx("fdtab_req_end without fdtab_req_begin");
+	if (--depth > 0)
+		return;
+	pthread_mutex_lock(&gate_mu);
+	if (--holders == 0 && gate_shut)
+		pthread_cond_signal(&drain_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/*
+ * Takes the creation lock exclusively: shuts the gate and waits for the
+ * holders to leave; after GATE_NS of waiting it opens the gate again for
+ * GATE_RETRY_US (a holder may be waiting for a gated thread) and retries.
+ */
+static void
+lock_excl(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	for (;;) {
+		struct timespec ts;
+		uint64_t end = clock_now_ns() + GATE_NS;
+		int err = 0;
+
+		gate_shut = true;
+		while (holders > 0 && err != ETIMEDOUT) {
+			ts.tv_sec = (time_t)(end / 1000000000ULL);
+			ts.tv_nsec = (long)(end % 1000000000ULL);
+			err = pthread_cond_clockwait(&drain_cv, &gate_mu,
+			    CLOCK_MONOTONIC, &ts);
+		}
+		if (holders == 0)
+			break;
+		gate_shut = false;
+		__atomic_add_fetch(&gate_retries, 1, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&gate_cv);
+		pthread_mutex_unlock(&gate_mu);
+		usleep(GATE_RETRY_US);
+		pthread_mutex_lock(&gate_mu);
+	}
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void
+unlock_excl(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_shut = false;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
 }
 
 /*
@@ -326,15 +411,15 @@ fdtab_sweep(struct region *r)
 	 * commit), so the scan sees what they committed. Issue 11 defect 1.
 	 */
 	__atomic_store_n(&sweep_waiting, 1, __ATOMIC_RELEASE);
-	pthread_rwlock_wrlock(&create_lock);
-	pthread_rwlock_unlock(&create_lock);
+	lock_excl();
+	unlock_excl();
 	for (int fd = 3; fd < max; fd++)
 		if (!REGION_FD_RESERVED(fd) && fcntl(fd, F_GETFD) >= 0)
 			mark(open_bits, fd, max);
 	referenced_small(r, ref_bits, max);
 	referenced_tables(r, ref_bits, max);
 
-	pthread_rwlock_wrlock(&create_lock);
+	lock_excl();
 	referenced_small(r, small, max);
 	for (int fd = 3; fd < max; fd++) {
 		if (!bit(open_bits, fd) || bit(ref_bits, fd) ||
@@ -345,7 +430,7 @@ fdtab_sweep(struct region *r)
 		close(fd);
 		closed++;
 	}
-	pthread_rwlock_unlock(&create_lock);
+	unlock_excl();
 	__atomic_store_n(&sweep_waiting, 0, __ATOMIC_RELEASE);
 	free(open_bits);
 	free(ref_bits);
@@ -367,7 +452,9 @@ sweep_thread(void *p)
 	n = fdtab_sweep(r);
 	if (n > 0)
 		log_info("closed %d fds leaked by the previous worker (sweep "
-		    "%.1f ms)", n, (double)(clock_now_ns() - t0) / 1e6);
+		    "%.1f ms, gate reopened %lu times)", n,
+		    (double)(clock_now_ns() - t0) / 1e6,
+		    __atomic_load_n(&gate_retries, __ATOMIC_RELAXED));
 	return NULL;
 }
 
