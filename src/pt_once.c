@@ -75,6 +75,17 @@ pt_once_maybe_ran(const struct pt_ctx *ctx)
 	    region_load(&slot->step) == PT_STEP_CALLED);
 }
 
+int
+pt_once_known(const struct pt_ctx *ctx, int err)
+{
+	int64_t res;
+
+	/* Only a success is final: a recorded failure runs again. */
+	if (once(ctx) && intent_known(ctx->req, &res))
+		return (int)res;
+	return err;
+}
+
 bool
 pt_once_journaled(const struct pt_ctx *ctx)
 {

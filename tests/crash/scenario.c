@@ -312,6 +312,108 @@ sc_sweepcreate(struct fusec *fc, pid_t keeper)
 	    "was closed by the sweep", (int)good);
 }
 
+/*
+ * A hostile FORGET of the parent while an exactly-once op is out
+ * (queue_async.c): UNLINK, MKDIR, RENAME (across two directories) and an
+ * O_EXCL CREATE, each in a directory made on the host and looked up once;
+ * the queue thread's second run of each is held 1 s after its op
+ * completed (PHX_DELAY=queue.async_rerun), and meanwhile the guest
+ * forgets the directory (both, for the RENAME). The op was done on the
+ * host, so the answer is its result, not ESTALE. With kill (count 1) the
+ * worker is killed in that second, after the FORGETs: recovery's replay
+ * must answer the recorded result too (UNLINK, RENAME; an entry-returning
+ * op whose directory is gone after a crash answers ESTALE, see the
+ * commit that added this).
+ */
+static void
+sc_forgetparent(struct fusec *fc, pid_t keeper, const char *share, bool kill)
+{
+	enum { UNLINK, MKDIR, RENAME, CREATE, NOPS };
+	static const char *const what[NOPS] = {"UNLINK", "MKDIR", "RENAME",
+	    "CREATE"};
+	static const char *const after[NOPS] = {"fp.u/f", "fp.m/d",
+	    "fp.r2/g", "fp.c/n"};
+	struct fusec_req *r[NOPS];
+	uint64_t dir[NOPS + 1];
+	const char *pre = kill ? "forgetparent kill" : "forgetparent";
+	char path[4096], name[128];
+	struct fuse_entry_out e;
+	struct stat st;
+	int err, fd;
+
+	for (int i = 0; i <= NOPS; i++) {
+		static const char *const d[NOPS + 1] = {"fp.u", "fp.m",
+		    "fp.r", "fp.c", "fp.r2"};
+
+		snprintf(path, sizeof(path), "%s/%s", share, d[i]);
+		(void)mkdir(path, 0755);
+		err = fusec_lookup(fc, 1, d[i], &e);
+		if (err < 0) {
+			ok(false, "forgetparent: LOOKUP of the directories",
+			    err);
+			return;
+		}
+		dir[i] = e.nodeid;
+	}
+	snprintf(path, sizeof(path), "%s/fp.u/f", share);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	snprintf(path, sizeof(path), "%s/fp.r/g", share);
+	if (fd >= 0)
+		close(fd);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0)
+		close(fd);
+	r[UNLINK] = fusec_req_unlink(fc, dir[UNLINK], "f");
+	{
+		struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+		struct iovec a[2] = {{&in, sizeof(in)}, {"d", 2}};
+
+		r[MKDIR] = fusec_req_new(fc, FUSE_MKDIR, dir[MKDIR], a, 2, 0,
+		    sizeof(struct fuse_entry_out), 0);
+	}
+	{
+		struct fuse_rename_in in = {.newdir = dir[NOPS]};
+		struct iovec a[3] = {{&in, sizeof(in)}, {"g", 2}, {"g", 2}};
+
+		r[RENAME] = fusec_req_new(fc, FUSE_RENAME, dir[RENAME], a, 3,
+		    0, 0, 0);
+	}
+	r[CREATE] = fusec_req_create(fc, dir[CREATE], "n",
+	    O_RDWR | O_CREAT | O_EXCL, 0644);
+	for (int i = 0; i < NOPS; i++) {
+		if (r[i] == NULL || fusec_submit(fc, r[i]) < 0) {
+			ok(false, "forgetparent: requests submitted", -EIO);
+			return;
+		}
+	}
+	usleep(300000); /* the ops are done; their second runs are held */
+	for (int i = 0; i <= NOPS; i++)
+		(void)fusec_forget(fc, dir[i], 1);
+	/* Hiprio: not behind the held runs (a request queue's GETATTR is). */
+	usleep(300000);
+	if (kill)
+		ok(kill_worker(keeper), "forgetparent kill: worker killed "
+		    "after the FORGETs, the ops out", 0);
+	for (int i = 0; i < NOPS; i++) {
+		bool done;
+
+		err = await(fc, r[i], 20000);
+		snprintf(path, sizeof(path), "%s/%s", share, after[i]);
+		done = i == UNLINK ? stat(path, &st) < 0 : stat(path, &st) == 0;
+		snprintf(name, sizeof(name), "%s: %s in a forgotten directory "
+		    "%s and answers 0", pre, what[i], done ? "was done" :
+		    "was NOT done");
+		if (kill && (i == MKDIR || i == CREATE)) {
+			printf("# %s: %s answered %d (done on the host: %s)\n",
+			    pre, what[i], err, done ? "yes" : "no");
+			continue;
+		}
+		ok(done && err == 0, name, err);
+	}
+	ok(fc->proto_errors == 0, "forgetparent: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 2: an FSYNC held in the pool while count GETATTRs pass. */
 static void
 sc_held(struct fusec *fc, pid_t keeper, unsigned count)
@@ -1190,6 +1292,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
 		sc_submiteagain(fc, share);
+	else if (strcmp(name, "forgetparent") == 0)
+		sc_forgetparent(fc, keeper, share, count == 1);
 	else if (strcmp(name, "nosubmit") == 0)
 		sc_nosubmit(fc, share);
 	else if (strcmp(name, "notify") == 0)
