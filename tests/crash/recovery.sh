@@ -36,7 +36,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent nosubmit submiteagain notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown nosubmit submiteagain notify pause nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -70,6 +70,12 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 	# same with a kill in that second (recovery's replay).
 	forgetparent) run forgetparent -- PHX_DELAY=queue.async_rerun:1000000
 		run forgetparent 1 -- PHX_DELAY=queue.async_rerun:1000000 ;;
+	# Degraded mode with a slot whose op is KNOWN: its result, not EIO.
+	degradedknown)
+		DAEMON_ARGS=--degrade-after=2
+		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
+		    PHX_CRASH_RECUR=queue.recover_replay:2
+		DAEMON_ARGS= ;;
 	# An op the queue thread meant to leave in flight, its submit
 	# refused: it must run once, and not eat a later op's completion.
 	nosubmit) run nosubmit -- PHX_FAIL=intent.async_nosubmit ;;

@@ -414,6 +414,45 @@ sc_forgetparent(struct fusec *fc, pid_t keeper, const char *share, bool kill)
 	    (int)fc->proto_errors);
 }
 
+/*
+ * DESIGN 6's degraded mode answers EIO, but not for an op the dead worker
+ * completed (its result KNOWN in the slot): a MKDIR whose op completed
+ * while its second run was held (PHX_DELAY=queue.async_rerun), the worker
+ * killed then; the next two recoveries die before their first replay
+ * (PHX_CRASH_RECUR=queue.recover_replay:2, SIGSEGV) and the daemon, with
+ * --degrade-after=2, is degraded when the third replays the MKDIR. It
+ * must answer 0 (the directory exists), while a new GETATTR answers EIO.
+ */
+static void
+sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"dk", 3}};
+	struct fusec_req *r;
+	char path[4096];
+	struct stat st;
+	int err;
+
+	r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL || fusec_submit(fc, r) < 0) {
+		ok(false, "degradedknown: MKDIR submitted", -EIO);
+		return;
+	}
+	usleep(300000); /* its op is done, its second run held */
+	ok(kill_worker(keeper), "degradedknown: worker killed, the MKDIR's "
+	    "result KNOWN in its slot", 0);
+	err = await(fc, r, 30000);
+	snprintf(path, sizeof(path), "%s/dk", share);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "degradedknown: the "
+	    "directory exists", 0);
+	ok(err == 0, "degradedknown: in degraded mode the done MKDIR answers "
+	    "its result", err);
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == -EIO, "degradedknown: a new request answers EIO (degraded)",
+	    err);
+}
+
 /* defect 2: an FSYNC held in the pool while count GETATTRs pass. */
 static void
 sc_held(struct fusec *fc, pid_t keeper, unsigned count)
@@ -1294,6 +1333,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_submiteagain(fc, share);
 	else if (strcmp(name, "forgetparent") == 0)
 		sc_forgetparent(fc, keeper, share, count == 1);
+	else if (strcmp(name, "degradedknown") == 0)
+		sc_degradedknown(fc, keeper, share);
 	else if (strcmp(name, "nosubmit") == 0)
 		sc_nosubmit(fc, share);
 	else if (strcmp(name, "notify") == 0)
