@@ -36,7 +36,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown nosubmit submiteagain notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -76,6 +76,8 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
 		    PHX_CRASH_RECUR=queue.recover_replay:2
 		DAEMON_ARGS= ;;
+	# A ring broken while an op is out: its completion not written.
+	brokenpush) run brokenpush -- PHX_DELAY=intent.async_submitted:300000 ;;
 	# An op the queue thread meant to leave in flight, its submit
 	# refused: it must run once, and not eat a later op's completion.
 	nosubmit) run nosubmit -- PHX_FAIL=intent.async_nosubmit ;;

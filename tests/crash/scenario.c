@@ -453,6 +453,50 @@ sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
 	    err);
 }
 
+/*
+ * A queue stopped as broken must not be written to: a MKDIR left in
+ * flight by the queue thread (held 300 ms after its submit,
+ * PHX_DELAY=intent.async_submitted), and meanwhile the guest posts an
+ * out-of-range head behind it. The queue thread then marks the ring
+ * broken and drains its ops in flight: the MKDIR's completion must not
+ * reach the used ring (used->idx unchanged) though its op ran.
+ */
+static void
+sc_brokenpush(struct fusec *fc, const char *share)
+{
+	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"bp", 3}};
+	struct fusec_req *r;
+	struct vuf_vq *vq;
+	char path[4096];
+	struct stat st;
+	uint16_t used0, used1;
+
+	r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL) {
+		ok(false, "brokenpush: MKDIR built", -ENOMEM);
+		return;
+	}
+	vq = &fc->dev->vq[r->qidx];
+	used0 = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	if (fusec_submit(fc, r) < 0) {
+		ok(false, "brokenpush: MKDIR submitted", -EIO);
+		return;
+	}
+	usleep(100000); /* popped, its op submitted, the thread held */
+	vuf_vq_publish_raw(vq, (uint16_t)(vq->num + 3));
+	(void)vuf_vq_kick(vq);
+	snprintf(path, sizeof(path), "%s/bp", share);
+	for (int i = 0; i < 100 && stat(path, &st) < 0; i++)
+		usleep(20000);
+	usleep(800000); /* the hold is over, the queue stopped */
+	used1 = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	ok(stat(path, &st) == 0, "brokenpush: the MKDIR's op ran", 0);
+	ok(used1 == used0, "brokenpush: nothing written to the used ring "
+	    "of the broken queue", (int)(uint16_t)(used1 - used0));
+}
+
 /* defect 2: an FSYNC held in the pool while count GETATTRs pass. */
 static void
 sc_held(struct fusec *fc, pid_t keeper, unsigned count)
@@ -1335,6 +1379,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_forgetparent(fc, keeper, share, count == 1);
 	else if (strcmp(name, "degradedknown") == 0)
 		sc_degradedknown(fc, keeper, share);
+	else if (strcmp(name, "brokenpush") == 0)
+		sc_brokenpush(fc, share);
 	else if (strcmp(name, "nosubmit") == 0)
 		sc_nosubmit(fc, share);
 	else if (strcmp(name, "notify") == 0)
