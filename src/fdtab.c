@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "compiler.h"
 #include "crashpoint.h"
 #include "fdtab.h"
 #include "log.h"
@@ -41,11 +42,16 @@
  * writer-preferring rwlock deadlocks on them: the queue thread holds it
  * for its OPENATs in flight while it serves, queue_async.c). A holder may
  * wait for a gated thread (the control thread stopping a queue, a queue
- * thread waiting for an inode exclusion a gated pool thread holds): the
- * sweep then gives up after GATE_NS, opens the gate and tries again.
+ * thread waiting for an inode exclusion a gated pool thread holds), or be
+ * a slow host call (a 1.5 s FSYNC): the sweep then gives up after GATE_NS,
+ * opens the gate for GATE_OPEN_MIN_US, doubled after each failed try up
+ * to GATE_OPEN_MAX_US (new requests are held at most 0.1 s a try, and
+ * less than a tenth of the time once the tries back off), and tries
+ * again.
  */
 #define GATE_NS (100 * 1000 * 1000ULL)
-#define GATE_RETRY_US 20000
+#define GATE_OPEN_MIN_US 20000
+#define GATE_OPEN_MAX_US 1000000
 
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;  /* readers */
@@ -228,12 +234,14 @@ fdtab_req_end(void)
 
 /*
  * Takes the creation lock exclusively: shuts the gate and waits for the
- * holders to leave; after GATE_NS of waiting it opens the gate again for
- * GATE_RETRY_US (a holder may be waiting for a gated thread) and retries.
+ * holders to leave; after GATE_NS of waiting it opens the gate again (a
+ * holder may be waiting for a gated thread) and retries, backing off.
  */
 static void
 lock_excl(void)
 {
+	unsigned open_us = GATE_OPEN_MIN_US;
+
 	pthread_mutex_lock(&gate_mu);
 	for (;;) {
 		struct timespec ts;
@@ -253,7 +261,8 @@ lock_excl(void)
 		__atomic_add_fetch(&gate_retries, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&gate_cv);
 		pthread_mutex_unlock(&gate_mu);
-		usleep(GATE_RETRY_US);
+		usleep(open_us);
+		open_us = MIN(open_us * 2, GATE_OPEN_MAX_US);
 		pthread_mutex_lock(&gate_mu);
 	}
 	pthread_mutex_unlock(&gate_mu);
