@@ -413,7 +413,7 @@ push(struct queue *qu, const struct vring_used_ent *e, unsigned n, bool quiet)
 		return false;
 	pthread_mutex_lock(&qu->push_lock);
 	fault_begin(REGION_ACT_PUSH, qu->idx);
-	if (region_load(&qu->vq.rec->broken) != 0)
+	if (region_load(&qu->qs->r->dev->queue[qu->idx].broken) != 0)
 		drop_broken(qu, e, n);
 	else if (qu->vq.used == NULL)
 		defer_locked(qu, e, n);
