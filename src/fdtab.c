@@ -222,14 +222,21 @@ fdtab_req_begin(void)
 void
 fdtab_req_end(void)
 {
+	/* Not inside (a caller outside any request): nothing to end. */
 	if (depth == 0)
-		fatalx("fdtab_req_end without fdtab_req_begin");
+		return;
 	if (--depth > 0)
 		return;
 	pthread_mutex_lock(&gate_mu);
 	if (--holders == 0 && gate_shut)
 		pthread_cond_signal(&drain_cv);
 	pthread_mutex_unlock(&gate_mu);
+}
+
+bool
+fdtab_req_inside(void)
+{
+	return depth > 0;
 }
 
 /*
