@@ -374,6 +374,25 @@ stale:
 }
 
 int
+inode_freed_identity(struct region *r, uint64_t nodeid, uint64_t *ret_dev,
+    uint64_t *ret_ino)
+{
+	struct inode_rec *e;
+	uint64_t idx, gen;
+	int err;
+
+	if ((err = entry_of(r, nodeid, &e, &idx, &gen)) < 0)
+		return err;
+	/* A free bumps gen; a reuse keeps it and sets used (inode_ref). */
+	if (idx == 0 || region_load(&e->used) != 0 ||
+	    region_load(&e->gen) != ((gen + 1) & 0xffffffffULL))
+		return -ESTALE;
+	*ret_dev = region_load(&e->dev);
+	*ret_ino = region_load(&e->ino);
+	return 0;
+}
+
+int
 inode_dev(struct region *r, uint64_t nodeid, uint64_t *ret_dev)
 {
 	struct inode_rec *e;

@@ -65,6 +65,14 @@ void inode_memo_detach(struct inode_memo *m);
  */
 void inode_memo_attach(const struct inode_memo *m);
 
+/*
+ * The (dev, ino) a nodeid named, if its entry was freed once since and
+ * not reused (recovery: the directory of a replayed creation that a
+ * hostile FORGET freed). -ESTALE otherwise, -EINVAL for garbage.
+ */
+int inode_freed_identity(struct region *r, uint64_t nodeid,
+    uint64_t *ret_dev, uint64_t *ret_ino);
+
 /* The host device of a live nodeid, as inode_get() checks it. */
 int inode_dev(struct region *r, uint64_t nodeid, uint64_t *ret_dev);
 /*

@@ -796,7 +796,8 @@ pt_mkdir(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 
 	if ((err = pt_check_name(name, true)) < 0)
 		return err;
-	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0 &&
+	    (err = pt_once_parent(pt, ctx, err, &dfd)) < 0)
 		return err;
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;
@@ -822,7 +823,8 @@ pt_symlink(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 		return -ENOENT;
 	if (tl >= PATH_MAX)
 		return -ENAMETOOLONG;
-	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0 &&
+	    (err = pt_once_parent(pt, ctx, err, &dfd)) < 0)
 		return err;
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;

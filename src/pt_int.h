@@ -107,6 +107,15 @@ bool pt_once_maybe_ran(const struct pt_ctx *ctx);
  * crash), since its reply carries nothing but the result; else err.
  */
 int pt_once_known(const struct pt_ctx *ctx, int err);
+/*
+ * For a MKDIR, SYMLINK or CREATE whose directory no longer resolves (err)
+ * but whose op is done (a success KNOWN in its slot, a replay after a
+ * crash): the directory fd its op named, if that fd is still open on the
+ * same directory (the (dev, ino) its freed, not reused, entry held), so
+ * that the reply's entry can be built; else err.
+ */
+int pt_once_parent(struct pt *pt, const struct pt_ctx *ctx, int err,
+    int *ret_fd);
 /* The request has a journal slot (the record above is possible). */
 bool pt_once_journaled(const struct pt_ctx *ctx);
 void pt_once_calling(const struct pt_ctx *ctx);
