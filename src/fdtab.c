@@ -8,8 +8,9 @@
  * briefly delays new ones; it never runs in the recovery stall. The lock
  * is writer-preferring (a gate), so a steady load of creators cannot
  * starve the sweep; a thread already holding it takes it again without
- * waiting, and the gate never stays shut longer than GATE_NS, so a holder
- * that waits for a gated thread delays the sweep but never deadlocks it.
+ * waiting, and the gate never stays shut longer than GATE_SHUT_MAX_NS, so
+ * a holder that waits for a gated thread delays the sweep but never
+ * deadlocks it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -43,21 +44,31 @@
  * for its OPENATs in flight while it serves, queue_async.c). A holder may
  * wait for a gated thread (the control thread stopping a queue, a queue
  * thread waiting for an inode exclusion a gated pool thread holds), or be
- * a slow host call (a 1.5 s FSYNC): the sweep then gives up after GATE_NS,
- * opens the gate for GATE_OPEN_MIN_US, doubled after each failed try up
- * to GATE_OPEN_MAX_US (new requests are held at most 0.1 s a try, and
- * less than a tenth of the time once the tries back off), and tries
- * again.
+ * a slow host call (a 1.5 s FSYNC): the sweep then gives up after
+ * GATE_SHUT_MIN_NS, opens the gate for GATE_OPEN_MIN_US and tries again,
+ * each failed try doubling both, up to GATE_SHUT_MAX_NS and
+ * GATE_OPEN_MAX_US: holders slower than the first try's 0.1 s are waited
+ * for by a later one, while a new request is held at most 0.8 s by a try,
+ * and, once the tries back off, less than half the time.
  */
-#define GATE_NS (100 * 1000 * 1000ULL)
+#define GATE_SHUT_MIN_NS (100 * 1000 * 1000ULL)
+#define GATE_SHUT_MAX_NS (800 * 1000 * 1000ULL)
 #define GATE_OPEN_MIN_US 20000
 #define GATE_OPEN_MAX_US 1000000
 
+/*
+ * A request's take and release are one atomic add each (as glibc's
+ * rdlock); gate_mu and the two conditions serve only a shut gate. A
+ * taker adds itself to holders, then reads gate_shut; the sweep stores
+ * gate_shut, then reads holders (both seq_cst): one of the two sees the
+ * other. A taker that finds the gate shut backs out and waits on gate_cv.
+ */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;  /* readers */
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;  /* takers */
 static pthread_cond_t drain_cv = PTHREAD_COND_INITIALIZER; /* the sweep */
-static unsigned holders;  /* threads holding it shared; under gate_mu */
-static bool gate_shut;	  /* a sweep waits or holds; under gate_mu */
+static unsigned holders;  /* threads holding it shared (atomic) */
+static bool gate_shut;	  /* a sweep waits or holds (atomic; set and
+			   * cleared under gate_mu) */
 static __thread unsigned depth; /* this thread's nested shared takes */
 /* Times a sweep reopened the gate without the lock (log). */
 static unsigned long gate_retries;
@@ -207,16 +218,34 @@ fdtab_sweep_waiting(void)
 	return __atomic_load_n(&sweep_waiting, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* One holder less; the last one out wakes a sweep waiting for it. */
+static void
+leave(void)
+{
+	if (__atomic_sub_fetch(&holders, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&gate_mu);
+		pthread_cond_signal(&drain_cv);
+		pthread_mutex_unlock(&gate_mu);
+	}
+}
+
 void
 fdtab_req_begin(void)
 {
 	if (depth++ > 0)
 		return;
-	pthread_mutex_lock(&gate_mu);
-	while (gate_shut)
-		pthread_cond_wait(&gate_cv, &gate_mu);
-	holders++;
-	pthread_mutex_unlock(&gate_mu);
+	for (;;) {
+		__atomic_add_fetch(&holders, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST))
+			return;
+		/* A sweep waits: out again, and wait for it. */
+		leave();
+		pthread_mutex_lock(&gate_mu);
+		while (__atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST))
+			pthread_cond_wait(&gate_cv, &gate_mu);
+		pthread_mutex_unlock(&gate_mu);
+	}
 }
 
 void
@@ -227,10 +256,7 @@ fdtab_req_end(void)
 		return;
 	if (--depth > 0)
 		return;
-	pthread_mutex_lock(&gate_mu);
-	if (--holders == 0 && gate_shut)
-		pthread_cond_signal(&drain_cv);
-	pthread_mutex_unlock(&gate_mu);
+	leave();
 }
 
 bool
@@ -241,35 +267,38 @@ fdtab_req_inside(void)
 
 /*
  * Takes the creation lock exclusively: shuts the gate and waits for the
- * holders to leave; after GATE_NS of waiting it opens the gate again (a
+ * holders to leave; after shut_ns of waiting it opens the gate again (a
  * holder may be waiting for a gated thread) and retries, backing off.
  */
 static void
 lock_excl(void)
 {
+	uint64_t shut_ns = GATE_SHUT_MIN_NS;
 	unsigned open_us = GATE_OPEN_MIN_US;
 
 	pthread_mutex_lock(&gate_mu);
 	for (;;) {
 		struct timespec ts;
-		uint64_t end = clock_now_ns() + GATE_NS;
+		uint64_t end = clock_now_ns() + shut_ns;
 		int err = 0;
 
-		gate_shut = true;
-		while (holders > 0 && err != ETIMEDOUT) {
+		__atomic_store_n(&gate_shut, true, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&holders, __ATOMIC_SEQ_CST) > 0 &&
+		    err != ETIMEDOUT) {
 			ts.tv_sec = (time_t)(end / 1000000000ULL);
 			ts.tv_nsec = (long)(end % 1000000000ULL);
 			err = pthread_cond_clockwait(&drain_cv, &gate_mu,
 			    CLOCK_MONOTONIC, &ts);
 		}
-		if (holders == 0)
+		if (__atomic_load_n(&holders, __ATOMIC_SEQ_CST) == 0)
 			break;
-		gate_shut = false;
+		__atomic_store_n(&gate_shut, false, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&gate_retries, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&gate_cv);
 		pthread_mutex_unlock(&gate_mu);
 		usleep(open_us);
 		open_us = MIN(open_us * 2, GATE_OPEN_MAX_US);
+		shut_ns = MIN(shut_ns * 2, GATE_SHUT_MAX_NS);
 		pthread_mutex_lock(&gate_mu);
 	}
 	pthread_mutex_unlock(&gate_mu);
@@ -279,7 +308,7 @@ static void
 unlock_excl(void)
 {
 	pthread_mutex_lock(&gate_mu);
-	gate_shut = false;
+	__atomic_store_n(&gate_shut, false, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&gate_cv);
 	pthread_mutex_unlock(&gate_mu);
 }

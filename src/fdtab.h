@@ -37,7 +37,7 @@ void fdtab_note(int fd);
  * Brackets fd creation until the commit that records the fd (the creation
  * lock, shared). Nestable per thread: a thread already inside passes at
  * once; a thread entering while a sweep waits for the lock waits until the
- * sweep is done or gives up (at most about 0.1 s, fdtab.c), so a steady
+ * sweep is done or gives up (at most about 0.8 s, fdtab.c), so a steady
  * load never starves the sweep. Every begin is ended on its own thread;
  * an end on a thread not inside does nothing.
  */
