@@ -49,12 +49,13 @@
  * each failed try doubling both, up to GATE_SHUT_MAX_NS and
  * GATE_OPEN_MAX_US: holders slower than the first try's 0.1 s are waited
  * for by a later one, while a new request is held at most 0.8 s by a try,
- * and, once the tries back off, less than half the time.
+ * and, once the tries back off (a holder stuck in a hung host call), less
+ * than a tenth of the time.
  */
 #define GATE_SHUT_MIN_NS (100 * 1000 * 1000ULL)
 #define GATE_SHUT_MAX_NS (800 * 1000 * 1000ULL)
 #define GATE_OPEN_MIN_US 20000
-#define GATE_OPEN_MAX_US 1000000
+#define GATE_OPEN_MAX_US 10000000
 
 /*
  * A request's take and release are one atomic add each (as glibc's
@@ -296,7 +297,8 @@ lock_excl(void)
 		__atomic_add_fetch(&gate_retries, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&gate_cv);
 		pthread_mutex_unlock(&gate_mu);
-		usleep(open_us);
+		nanosleep(&(struct timespec){ .tv_sec = open_us / 1000000,
+		    .tv_nsec = (long)(open_us % 1000000) * 1000 }, NULL);
 		open_us = MIN(open_us * 2, GATE_OPEN_MAX_US);
 		shut_ns = MIN(shut_ns * 2, GATE_SHUT_MAX_NS);
 		pthread_mutex_lock(&gate_mu);
