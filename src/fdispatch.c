@@ -23,6 +23,7 @@
 #include "crashpoint.h"
 #include "fdispatch.h"
 #include "fmsg.h"
+#include "intent.h"
 #include "log.h"
 #include "pt.h"
 
@@ -1060,6 +1061,7 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 	struct op_args a;
 	const struct op *op = NULL;
 	size_t args_len;
+	int64_t known;
 
 	memset(&a, 0, sizeof(a));
 	a.s = s;
@@ -1087,11 +1089,16 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 	a.op = op;
 	/*
 	 * Degraded mode (DESIGN 6): every request answers EIO, but for the
-	 * INIT of a new guest boot, which ends it with the old session.
+	 * INIT of a new guest boot, which ends it with the old session, and
+	 * for a request whose op is done (its success KNOWN in the slot, a
+	 * dead worker's): EIO would tell the guest that a done op failed
+	 * (DESIGN 10). Its run answers the recorded result; it crashing
+	 * again is the quarantine's business.
 	 */
 	if (region_load(&s->r->hdr->degraded) != 0 &&
 	    !(op != NULL && op->fn == do_init &&
-		region_load(&s->r->fuse->stopped) != 0))
+		region_load(&s->r->fuse->stopped) != 0) &&
+	    !(op != NULL && intent_known(req, &known)))
 		return op != NULL && (op->flags & OP_NOREPLY)
 			   ? 0
 			   : reply_err(&a, -EIO);

@@ -5,7 +5,12 @@
  * the set of referenced fds from the region and this incarnation's
  * registry, and closes the unreferenced open fds of its range. Requests
  * hold the lock shared, so a batch waits for the requests in flight and
- * briefly delays new ones; it never runs in the recovery stall.
+ * briefly delays new ones; it never runs in the recovery stall. The lock
+ * is writer-preferring (a gate), so a steady load of creators cannot
+ * starve the sweep; a thread already holding it takes it again without
+ * waiting, and the gate never stays shut longer than GATE_SHUT_MAX_NS, so
+ * a holder that waits for a gated thread delays the sweep but never
+ * deadlocks it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,13 +24,56 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "compiler.h"
 #include "crashpoint.h"
 #include "fdtab.h"
 #include "log.h"
 #include "pin.h"
 
 
-static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
+/*
+ * The creation lock (heap, this incarnation only; a dead worker's holders
+ * are gone with it). Shared: fdtab_req_begin/end, nestable per thread.
+ * Exclusive: the sweep (lock_excl). glibc's rwlock prefers readers: with
+ * creators overlapping without a gap (several threads, a steady load) a
+ * sweep waited for good and every kill's leaked fds piled up until EMFILE.
+ * Here a waiting sweep shuts the gate: a thread not yet holding waits
+ * (gate_cv) until the sweep is done or gives up, so the holders drain in
+ * the time of the longest request in flight. Nested takes never wait (a
+ * writer-preferring rwlock deadlocks on them: the queue thread holds it
+ * for its OPENATs in flight while it serves, queue_async.c). A holder may
+ * wait for a gated thread (the control thread stopping a queue, a queue
+ * thread waiting for an inode exclusion a gated pool thread holds), or be
+ * a slow host call (a 1.5 s FSYNC): the sweep then gives up after
+ * GATE_SHUT_MIN_NS, opens the gate for GATE_OPEN_MIN_US and tries again,
+ * each failed try doubling both, up to GATE_SHUT_MAX_NS and
+ * GATE_OPEN_MAX_US: holders slower than the first try's 0.1 s are waited
+ * for by a later one, while a new request is held at most 0.8 s by a try,
+ * and, once the tries back off (a holder stuck in a hung host call), less
+ * than a tenth of the time.
+ */
+#define GATE_SHUT_MIN_NS (100 * 1000 * 1000ULL)
+#define GATE_SHUT_MAX_NS (800 * 1000 * 1000ULL)
+#define GATE_OPEN_MIN_US 20000
+#define GATE_OPEN_MAX_US 10000000
+
+/*
+ * A request's take and release are one atomic add each (as glibc's
+ * rdlock); gate_mu and the two conditions serve only a shut gate. A
+ * taker adds itself to holders, then reads gate_shut; the sweep stores
+ * gate_shut, then reads holders (both seq_cst): one of the two sees the
+ * other. A taker that finds the gate shut backs out and waits on gate_cv.
+ */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;  /* takers */
+static pthread_cond_t drain_cv = PTHREAD_COND_INITIALIZER; /* the sweep */
+static unsigned holders;  /* threads holding it shared (atomic) */
+static bool gate_shut;	  /* a sweep waits or holds (atomic; set and
+			   * cleared under gate_mu) */
+static __thread unsigned depth; /* this thread's nested shared takes */
+/* Times a sweep reopened the gate without the lock (log). */
+static unsigned long gate_retries;
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static int registry[256];
 static unsigned nregistry;
@@ -171,16 +219,100 @@ fdtab_sweep_waiting(void)
 	return __atomic_load_n(&sweep_waiting, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* One holder less; the last one out wakes a sweep waiting for it. */
+static void
+leave(void)
+{
+	if (__atomic_sub_fetch(&holders, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&gate_mu);
+		pthread_cond_signal(&drain_cv);
+		pthread_mutex_unlock(&gate_mu);
+	}
+}
+
 void
 fdtab_req_begin(void)
 {
-	pthread_rwlock_rdlock(&create_lock);
+	if (depth++ > 0)
+		return;
+	for (;;) {
+		__atomic_add_fetch(&holders, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST))
+			return;
+		/* A sweep waits: out again, and wait for it. */
+		leave();
+		pthread_mutex_lock(&gate_mu);
+		while (__atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST))
+			pthread_cond_wait(&gate_cv, &gate_mu);
+		pthread_mutex_unlock(&gate_mu);
+	}
 }
 
 void
 fdtab_req_end(void)
 {
-	pthread_rwlock_unlock(&create_lock);
+	/* Not inside (a caller outside any request): nothing to end. */
+	if (depth == 0)
+		return;
+	if (--depth > 0)
+		return;
+	leave();
+}
+
+bool
+fdtab_req_inside(void)
+{
+	return depth > 0;
+}
+
+/*
+ * Takes the creation lock exclusively: shuts the gate and waits for the
+ * holders to leave; after shut_ns of waiting it opens the gate again (a
+ * holder may be waiting for a gated thread) and retries, backing off.
+ */
+static void
+lock_excl(void)
+{
+	uint64_t shut_ns = GATE_SHUT_MIN_NS;
+	unsigned open_us = GATE_OPEN_MIN_US;
+
+	pthread_mutex_lock(&gate_mu);
+	for (;;) {
+		struct timespec ts;
+		uint64_t end = clock_now_ns() + shut_ns;
+		int err = 0;
+
+		__atomic_store_n(&gate_shut, true, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&holders, __ATOMIC_SEQ_CST) > 0 &&
+		    err != ETIMEDOUT) {
+			ts.tv_sec = (time_t)(end / 1000000000ULL);
+			ts.tv_nsec = (long)(end % 1000000000ULL);
+			err = pthread_cond_clockwait(&drain_cv, &gate_mu,
+			    CLOCK_MONOTONIC, &ts);
+		}
+		if (__atomic_load_n(&holders, __ATOMIC_SEQ_CST) == 0)
+			break;
+		__atomic_store_n(&gate_shut, false, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&gate_retries, 1, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&gate_cv);
+		pthread_mutex_unlock(&gate_mu);
+		nanosleep(&(struct timespec){ .tv_sec = open_us / 1000000,
+		    .tv_nsec = (long)(open_us % 1000000) * 1000 }, NULL);
+		open_us = MIN(open_us * 2, GATE_OPEN_MAX_US);
+		shut_ns = MIN(shut_ns * 2, GATE_SHUT_MAX_NS);
+		pthread_mutex_lock(&gate_mu);
+	}
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void
+unlock_excl(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	__atomic_store_n(&gate_shut, false, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
 }
 
 /*
@@ -326,15 +458,15 @@ fdtab_sweep(struct region *r)
 	 * commit), so the scan sees what they committed. Issue 11 defect 1.
 	 */
 	__atomic_store_n(&sweep_waiting, 1, __ATOMIC_RELEASE);
-	pthread_rwlock_wrlock(&create_lock);
-	pthread_rwlock_unlock(&create_lock);
+	lock_excl();
+	unlock_excl();
 	for (int fd = 3; fd < max; fd++)
 		if (!REGION_FD_RESERVED(fd) && fcntl(fd, F_GETFD) >= 0)
 			mark(open_bits, fd, max);
 	referenced_small(r, ref_bits, max);
 	referenced_tables(r, ref_bits, max);
 
-	pthread_rwlock_wrlock(&create_lock);
+	lock_excl();
 	referenced_small(r, small, max);
 	for (int fd = 3; fd < max; fd++) {
 		if (!bit(open_bits, fd) || bit(ref_bits, fd) ||
@@ -345,7 +477,7 @@ fdtab_sweep(struct region *r)
 		close(fd);
 		closed++;
 	}
-	pthread_rwlock_unlock(&create_lock);
+	unlock_excl();
 	__atomic_store_n(&sweep_waiting, 0, __ATOMIC_RELEASE);
 	free(open_bits);
 	free(ref_bits);
@@ -367,7 +499,9 @@ sweep_thread(void *p)
 	n = fdtab_sweep(r);
 	if (n > 0)
 		log_info("closed %d fds leaked by the previous worker (sweep "
-		    "%.1f ms)", n, (double)(clock_now_ns() - t0) / 1e6);
+		    "%.1f ms, gate reopened %lu times)", n,
+		    (double)(clock_now_ns() - t0) / 1e6,
+		    __atomic_load_n(&gate_retries, __ATOMIC_RELAXED));
 	return NULL;
 }
 

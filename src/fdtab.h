@@ -33,9 +33,18 @@ int fdtab_register(int fd);
 void fdtab_unregister(int fd);
 /* Notes that a table records fd (inode, handle): the sweep keeps it. */
 void fdtab_note(int fd);
-/* Brackets fd creation until the commit that records the fd. */
+/*
+ * Brackets fd creation until the commit that records the fd (the creation
+ * lock, shared). Nestable per thread: a thread already inside passes at
+ * once; a thread entering while a sweep waits for the lock waits until the
+ * sweep is done or gives up (at most about 0.8 s, fdtab.c), so a steady
+ * load never starves the sweep. Every begin is ended on its own thread;
+ * an end on a thread not inside does nothing.
+ */
 void fdtab_req_begin(void);
 void fdtab_req_end(void);
+/* The calling thread is inside fdtab_req_begin/end. */
+bool fdtab_req_inside(void);
 /*
  * A sweep runs or waits for the requests in flight: a queue thread then
  * starts no creation it would leave in flight (queue_async.c), so the

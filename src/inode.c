@@ -48,6 +48,14 @@ struct inode_fh {
 static __thread int temps[MAX_TEMPS];
 static __thread unsigned ntemps;
 
+/*
+ * What this thread's request resolved (inode_memo_detach), and the memo
+ * its second run answers from (inode_memo_attach); until
+ * inode_put_temps().
+ */
+static __thread struct inode_memo seen;
+static __thread const struct inode_memo *kept;
+
 /* Requests using each entry (pin.h); the root is never pinned. */
 static struct pin_table pins = PIN_TABLE_INIT;
 
@@ -102,7 +110,22 @@ inode_put_temps(void)
 {
 	while (ntemps > 0)
 		close(temps[--ntemps]);
+	seen.n = 0;
+	kept = NULL;
 	pin_put_all();
+}
+
+void
+inode_memo_detach(struct inode_memo *m)
+{
+	*m = seen;
+	seen.n = 0;
+}
+
+void
+inode_memo_attach(const struct inode_memo *m)
+{
+	kept = m;
 }
 
 bool
@@ -299,6 +322,14 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 	mode_t mode;
 	int err, fd;
 
+	for (unsigned i = 0; kept != NULL && i < kept->n; i++) {
+		if (kept->e[i].nodeid == nodeid) {
+			*ret_fd = kept->e[i].fd;
+			if (ret_mode)
+				*ret_mode = kept->e[i].mode;
+			return 0;
+		}
+	}
 	if ((err = entry_of(r, nodeid, &e, &idx, &gen)) < 0)
 		return err;
 	/*
@@ -325,6 +356,12 @@ inode_get(struct region *r, uint64_t nodeid, int *ret_fd, mode_t *ret_mode)
 			return -ESTALE;
 	} else if (REGION_FD_RESERVED(fd) && fd != REGION_FD_ROOT) {
 		return -ESTALE;
+	} else if (idx != 0 && seen.n < INODE_MEMO_MAX) {
+		/* A table fd, open while the pin lasts (inode_memo_*). */
+		seen.e[seen.n].nodeid = nodeid;
+		seen.e[seen.n].fd = fd;
+		seen.e[seen.n].mode = mode;
+		seen.n++;
 	}
 	*ret_fd = fd;
 	if (ret_mode)
@@ -334,6 +371,25 @@ stale:
 	if (idx != 0)
 		pin_undo();
 	return -ESTALE;
+}
+
+int
+inode_freed_identity(struct region *r, uint64_t nodeid, uint64_t *ret_dev,
+    uint64_t *ret_ino)
+{
+	struct inode_rec *e;
+	uint64_t idx, gen;
+	int err;
+
+	if ((err = entry_of(r, nodeid, &e, &idx, &gen)) < 0)
+		return err;
+	/* A free bumps gen; a reuse keeps it and sets used (inode_ref). */
+	if (idx == 0 || region_load(&e->used) != 0 ||
+	    region_load(&e->gen) != ((gen + 1) & 0xffffffffULL))
+		return -ESTALE;
+	*ret_dev = region_load(&e->dev);
+	*ret_ino = region_load(&e->ino);
+	return 0;
 }
 
 int

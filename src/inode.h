@@ -41,6 +41,38 @@ int inode_init_region(struct region *r, int root_fd, dev_t dev, ino_t ino);
 int inode_get(struct region *r, uint64_t nodeid, int *ret_fd,
     mode_t *ret_mode);
 
+/*
+ * The inodes a request resolved (nodeid, fd, type), kept with a request
+ * that leaves its host op in flight (queue_async.c) together with its
+ * pins: its second run resolves them from here, so a FORGET or DESTROY
+ * that freed one meanwhile (a hostile guest) cannot turn an op done on
+ * the host into ESTALE. The fds stay open while the kept pins are held.
+ */
+#define INODE_MEMO_MAX 8
+struct inode_memo {
+	unsigned n;
+	struct {
+		uint64_t nodeid;
+		int fd;
+		mode_t mode;
+	} e[INODE_MEMO_MAX];
+};
+/* Moves what the calling thread's request resolved so far into m. */
+void inode_memo_detach(struct inode_memo *m);
+/*
+ * Until the calling thread's inode_put_temps(), inode_get() answers the
+ * nodeids of m from m (m must outlive that; its pins must be held).
+ */
+void inode_memo_attach(const struct inode_memo *m);
+
+/*
+ * The (dev, ino) a nodeid named, if its entry was freed once since and
+ * not reused (recovery: the directory of a replayed creation that a
+ * hostile FORGET freed). -ESTALE otherwise, -EINVAL for garbage.
+ */
+int inode_freed_identity(struct region *r, uint64_t nodeid,
+    uint64_t *ret_dev, uint64_t *ret_ino);
+
 /* The host device of a live nodeid, as inode_get() checks it. */
 int inode_dev(struct region *r, uint64_t nodeid, uint64_t *ret_dev);
 /*

@@ -34,6 +34,12 @@ enum intent_state {
 #define INTENT_W_RESULT 1	/* int64 result (>= 0 or -errno) */
 #define INTENT_W_THREAD 2	/* thread index of the ring */
 #define INTENT_W_OP	3	/* io_uring opcode */
+/*
+ * The directory fd the op names (the SQE's fd), written before STATE says
+ * SUBMITTED: a replay whose directory nodeid a hostile FORGET freed finds
+ * the directory by it (pt_once_parent), while no sweep has run.
+ */
+#define INTENT_W_DIRFD	4
 
 /*
  * Launcher, before anything starts: 0 if io_uring can be set up here.

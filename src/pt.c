@@ -796,7 +796,8 @@ pt_mkdir(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 
 	if ((err = pt_check_name(name, true)) < 0)
 		return err;
-	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0 &&
+	    (err = pt_once_parent(pt, ctx, err, &dfd)) < 0)
 		return err;
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;
@@ -822,7 +823,8 @@ pt_symlink(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 		return -ENOENT;
 	if (tl >= PATH_MAX)
 		return -ENAMETOOLONG;
-	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0 &&
+	    (err = pt_once_parent(pt, ctx, err, &dfd)) < 0)
 		return err;
 	if ((err = pt_creds_enter(pt, ctx, &c)) < 0)
 		return err;
@@ -861,7 +863,7 @@ pt_unlink(struct pt *pt, const struct pt_ctx *ctx, const char *name)
 	if ((err = pt_check_name(name, true)) < 0)
 		return err;
 	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
-		return err;
+		return pt_once_known(ctx, err);
 	return pt_do_unlinkat(ctx, dfd, name, 0);
 }
 
@@ -873,7 +875,7 @@ pt_rmdir(struct pt *pt, const struct pt_ctx *ctx, const char *name)
 	if ((err = pt_check_name(name, true)) < 0)
 		return err;
 	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
-		return err;
+		return pt_once_known(ctx, err);
 	return pt_do_unlinkat(ctx, dfd, name, AT_REMOVEDIR);
 }
 
@@ -893,6 +895,6 @@ pt_rename(struct pt *pt, const struct pt_ctx *ctx, const char *oldname,
 		return err;
 	if ((err = parent_dir(pt, ctx->nodeid, &ofd)) < 0 ||
 	    (err = parent_dir(pt, newdir, &nfd)) < 0)
-		return err;
+		return pt_once_known(ctx, err);
 	return pt_do_renameat2(ctx, ofd, oldname, nfd, newname, flags);
 }

@@ -139,8 +139,11 @@ pt_create(struct pt *pt, const struct pt_ctx *ctx, const char *name,
 
 	if ((err = pt_check_name(name, true)) < 0)
 		return err;
-	if ((err = pt_inode(pt, ctx->nodeid, &dfd, &dmode)) < 0)
-		return err;
+	if ((err = pt_inode(pt, ctx->nodeid, &dfd, &dmode)) < 0) {
+		if ((err = pt_once_parent(pt, ctx, err, &dfd)) < 0)
+			return err;
+		dmode = S_IFDIR;
+	}
 	if (!S_ISDIR(dmode))
 		return -ENOTDIR;
 	f = host_flags(pt, flags) | ((int)flags & O_EXCL);

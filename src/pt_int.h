@@ -100,6 +100,22 @@ int pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
  * and the call is being made; before it, the replay runs as new.
  */
 bool pt_once_maybe_ran(const struct pt_ctx *ctx);
+/*
+ * For an UNLINK, RMDIR or RENAME whose directory no longer resolves
+ * (err, ESTALE: a hostile FORGET or DESTROY committed after its op ran):
+ * the op's success if its slot records one (KNOWN, a replay after a
+ * crash), since its reply carries nothing but the result; else err.
+ */
+int pt_once_known(const struct pt_ctx *ctx, int err);
+/*
+ * For a MKDIR, SYMLINK or CREATE whose directory no longer resolves (err)
+ * but whose op is done (a success KNOWN in its slot, a replay after a
+ * crash): the directory fd its op named, if that fd is still open on the
+ * same directory (the (dev, ino) its freed, not reused, entry held), so
+ * that the reply's entry can be built; else err.
+ */
+int pt_once_parent(struct pt *pt, const struct pt_ctx *ctx, int err,
+    int *ret_fd);
 /* The request has a journal slot (the record above is possible). */
 bool pt_once_journaled(const struct pt_ctx *ctx);
 void pt_once_calling(const struct pt_ctx *ctx);

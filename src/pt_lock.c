@@ -364,6 +364,7 @@ wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
 	struct region_thread_rec *t = ctx->tx != NULL ? ctx->tx->t : NULL;
 	uint64_t act = 0, act_arg = 0, delay = WAIT_FIRST_NS;
 	uint64_t sessions = region_load(&pt->r->fuse->sessions);
+	bool inside;
 	int err;
 
 	if (ctx->req == NULL || !ctx->req->may_block)
@@ -378,9 +379,12 @@ wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
 	 * Not as a creator while waiting: this request's fds are committed
 	 * (the owner's OFD before the first try; flock uses the handle's),
 	 * and the fd sweep must not wait for the lock, which a leaked fd
-	 * may hold until the sweep closes it (issue 11 defect 4).
+	 * may hold until the sweep closes it (issue 11 defect 4). Only if
+	 * inside: a caller outside any request (unit tests) never began.
 	 */
-	fdtab_req_end();
+	inside = fdtab_req_inside();
+	if (inside)
+		fdtab_req_end();
 	for (;;) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay};
 
@@ -404,7 +408,8 @@ wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
 		if (delay > WAIT_MAX_NS)
 			delay = WAIT_MAX_NS;
 	}
-	fdtab_req_begin();
+	if (inside)
+		fdtab_req_begin();
 	if (t != NULL)
 		fault_begin((enum region_act)act, act_arg);
 	return err;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crashpoint.h"
+#include "inode.h"
 #include "intent.h"
 #include "pt_int.h"
 
@@ -73,6 +74,43 @@ pt_once_maybe_ran(const struct pt_ctx *ctx)
 
 	return ctx->replay && (slot == NULL ||
 	    region_load(&slot->step) == PT_STEP_CALLED);
+}
+
+int
+pt_once_known(const struct pt_ctx *ctx, int err)
+{
+	int64_t res;
+
+	/* Only a success is final: a recorded failure runs again. */
+	if (once(ctx) && intent_known(ctx->req, &res))
+		return (int)res;
+	return err;
+}
+
+int
+pt_once_parent(struct pt *pt, const struct pt_ctx *ctx, int err, int *ret_fd)
+{
+	uint64_t dev, ino;
+	struct stat st;
+	int64_t res;
+	int fd;
+
+	if (!once(ctx) || !intent_known(ctx->req, &res))
+		return err;
+	fd = (int)(int64_t)region_load(&ctx->req->slot->intent[INTENT_W_DIRFD]);
+	/*
+	 * The freed entry's fd waited for its last user (pin.c), which the
+	 * crash took: nothing closed it before the fd sweep, which runs
+	 * after recovery. An open fd keeps its inode, so the same (dev, ino)
+	 * on it is the same directory.
+	 */
+	if (fd < 0 || REGION_FD_RESERVED(fd) ||
+	    inode_freed_identity(pt->r, ctx->nodeid, &dev, &ino) < 0 ||
+	    fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    (uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)
+		return err;
+	*ret_fd = fd;
+	return 0;
 }
 
 bool

@@ -352,6 +352,22 @@ drop_deferred(struct queue *qu)
 }
 
 /*
+ * Under push_lock, the ring stopped as broken (mark_broken): the guest
+ * memory of its rings is not written again until the guest resets it.
+ * The ops in flight at the stop (queue_async_drain, the pool) are
+ * committed REPLIED; the reset's new ring epoch frees their slots. The
+ * --no-journal copies are freed here, as drop_deferred does.
+ */
+static void
+drop_broken(struct queue *qu, const struct vring_used_ent *e, unsigned n)
+{
+	if (qu->heap != NULL)
+		for (unsigned k = 0; k < n; k++)
+			__atomic_store_n(&qu->heap[e[k].id].word, 0,
+			    __ATOMIC_RELEASE);
+}
+
+/*
  * Under push_lock, rings detached: keeps n completions for the next
  * attach (queue_int.h). Never more than the ring's heads in flight.
  */
@@ -397,7 +413,9 @@ push(struct queue *qu, const struct vring_used_ent *e, unsigned n, bool quiet)
 		return false;
 	pthread_mutex_lock(&qu->push_lock);
 	fault_begin(REGION_ACT_PUSH, qu->idx);
-	if (qu->vq.used == NULL)
+	if (region_load(&qu->qs->r->dev->queue[qu->idx].broken) != 0)
+		drop_broken(qu, e, n);
+	else if (qu->vq.used == NULL)
 		defer_locked(qu, e, n);
 	else
 		want = push_locked(qu, e, n, quiet);

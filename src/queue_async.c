@@ -28,6 +28,7 @@
 #include "crashpoint.h"
 #include "fdtab.h"
 #include "guestmem.h"
+#include "inode.h"
 #include "intent.h"
 #include <liburing.h>
 #include "log.h"
@@ -42,6 +43,7 @@ struct queue_async_job {
 	struct guestmem_table *gt; /* reference: the iovecs point into it */
 	struct vring_chain c;
 	struct pin_set pins;
+	struct inode_memo memo; /* the inodes its first run resolved */
 	bool creates; /* an OPENAT: holds the queue's creation bracket */
 	struct iovec iov[VRING_MAX_IOV];
 };
@@ -50,6 +52,7 @@ struct queue_async_job {
  * (queue, head, gen) and pins. */
 static __thread uint64_t left_key;
 static __thread struct pin_set left_pins;
+static __thread struct inode_memo left_memo;
 
 bool
 queue_async_candidate(const struct queue *qu, const struct journal_slot_rec *slot)
@@ -89,6 +92,7 @@ queue_async_left(uint64_t key)
 {
 	left_key = key;
 	pin_detach(&left_pins);
+	inode_memo_detach(&left_memo);
 }
 
 int
@@ -121,6 +125,7 @@ queue_async_run(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 	j->c.max = VRING_MAX_IOV;
 	j->pins = left_pins;
 	left_pins.n = 0;
+	j->memo = left_memo;
 	/*
 	 * The fd its OPENAT installs exists before any table records it:
 	 * the fd sweep must not run until its second run commits it. The
@@ -154,6 +159,12 @@ finish(struct queue *qu, struct region_thread_rec *t, uint64_t key,
 	CRASHPOINT("queue.async_rerun");
 	DELAYPOINT("queue.async_rerun"); /* tests: the fd sweep runs here */
 	intent_async_resume(true);
+	/*
+	 * Its inodes as its first run found them: a hostile FORGET of its
+	 * directory meanwhile must not make a done op answer ESTALE (the
+	 * kept pins hold their fds open).
+	 */
+	inode_memo_attach(&j->memo);
 	e->id = j->head;
 	e->len = queue_run_request(qu->qs, qu->idx, j->head, j->slot, &j->c,
 	    t, false);

@@ -15,6 +15,7 @@
 #include <linux/fuse.h>
 
 #include "compiler.h"
+#include "crashpoint.h"
 #include "fault.h"
 #include "log.h"
 #include "queue_int.h"
@@ -222,6 +223,8 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		uint64_t key;
 		int res = 0;
 
+		/* Tests: a recovery that dies before its first replay. */
+		CRASHPOINT("queue.recover_replay");
 		/*
 		 * DESIGN 4 step 5: a lock wait waits again, on a thread that
 		 * may block; recovery must not (it answered EINTR, which the

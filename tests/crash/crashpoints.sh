@@ -30,6 +30,8 @@ for p in $POINTS; do
 	pt.destroy_chunk) continue ;; # below: crashtest never unmounts
 	pt.create_undo) continue ;; # needs PHX_FAIL: recovery.sh excl
 	pt.before_mknod|pt.before_removexattr) continue ;; # recovery.sh
+	# only in a recovery (crashtest's workload never kills): recovery.sh
+	queue.recover_replay) continue ;;
 	# below: the reset path (crashtest never reboots its guest)
 	fdispatch.*|vu.get_vring_base|vu.reset_stopped) continue ;;
 	esac

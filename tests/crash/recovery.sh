@@ -36,7 +36,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead nosubmit submiteagain notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -65,6 +65,19 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 	excl) run excl -- PHX_FAIL=pt.create_fstat PHX_CRASH=pt.create_undo ;;
 	eintr) run eintr -- PHX_FAIL=intent.eintr ;;
 	linkdead) run linkdead -- PHX_FAIL=intent.enoent:2 ;;
+	# A hostile FORGET of the directory of an op left in flight, whose
+	# second run is held 1 s: the op's result, not ESTALE; then the
+	# same with a kill in that second (recovery's replay).
+	forgetparent) run forgetparent -- PHX_DELAY=queue.async_rerun:1000000
+		run forgetparent 1 -- PHX_DELAY=queue.async_rerun:1000000 ;;
+	# Degraded mode with a slot whose op is KNOWN: its result, not EIO.
+	degradedknown)
+		DAEMON_ARGS=--degrade-after=2
+		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
+		    PHX_CRASH_RECUR=queue.recover_replay:2
+		DAEMON_ARGS= ;;
+	# A ring broken while an op is out: its completion not written.
+	brokenpush) run brokenpush -- PHX_DELAY=intent.async_submitted:300000 ;;
 	# An op the queue thread meant to leave in flight, its submit
 	# refused: it must run once, and not eat a later op's completion.
 	nosubmit) run nosubmit -- PHX_FAIL=intent.async_nosubmit ;;

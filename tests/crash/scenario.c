@@ -312,6 +312,185 @@ sc_sweepcreate(struct fusec *fc, pid_t keeper)
 	    "was closed by the sweep", (int)good);
 }
 
+/*
+ * A hostile FORGET of the parent while an exactly-once op is out
+ * (queue_async.c): UNLINK, MKDIR, RENAME (across two directories) and an
+ * O_EXCL CREATE, each in a directory made on the host and looked up once;
+ * the queue thread's second run of each is held 1 s after its op
+ * completed (PHX_DELAY=queue.async_rerun), and meanwhile the guest
+ * forgets the directory (both, for the RENAME). The op was done on the
+ * host, so the answer is its result, not ESTALE. With kill (count 1) the
+ * worker is killed in that second, after the FORGETs: recovery's replay
+ * must answer the recorded result too (UNLINK and RENAME from the slot;
+ * MKDIR and CREATE build their entry in the directory fd their op named).
+ */
+static void
+sc_forgetparent(struct fusec *fc, pid_t keeper, const char *share, bool kill)
+{
+	enum { UNLINK, MKDIR, RENAME, CREATE, NOPS };
+	static const char *const what[NOPS] = {"UNLINK", "MKDIR", "RENAME",
+	    "CREATE"};
+	static const char *const after[NOPS] = {"fp.u/f", "fp.m/d",
+	    "fp.r2/g", "fp.c/n"};
+	struct fusec_req *r[NOPS];
+	uint64_t dir[NOPS + 1];
+	const char *pre = kill ? "forgetparent kill" : "forgetparent";
+	char path[4096], name[128];
+	struct fuse_entry_out e;
+	struct stat st;
+	int err, fd;
+
+	for (int i = 0; i <= NOPS; i++) {
+		static const char *const d[NOPS + 1] = {"fp.u", "fp.m",
+		    "fp.r", "fp.c", "fp.r2"};
+
+		snprintf(path, sizeof(path), "%s/%s", share, d[i]);
+		(void)mkdir(path, 0755);
+		err = fusec_lookup(fc, 1, d[i], &e);
+		if (err < 0) {
+			ok(false, "forgetparent: LOOKUP of the directories",
+			    err);
+			return;
+		}
+		dir[i] = e.nodeid;
+	}
+	snprintf(path, sizeof(path), "%s/fp.u/f", share);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	snprintf(path, sizeof(path), "%s/fp.r/g", share);
+	if (fd >= 0)
+		close(fd);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0)
+		close(fd);
+	r[UNLINK] = fusec_req_unlink(fc, dir[UNLINK], "f");
+	{
+		struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+		struct iovec a[2] = {{&in, sizeof(in)}, {"d", 2}};
+
+		r[MKDIR] = fusec_req_new(fc, FUSE_MKDIR, dir[MKDIR], a, 2, 0,
+		    sizeof(struct fuse_entry_out), 0);
+	}
+	{
+		struct fuse_rename_in in = {.newdir = dir[NOPS]};
+		struct iovec a[3] = {{&in, sizeof(in)}, {"g", 2}, {"g", 2}};
+
+		r[RENAME] = fusec_req_new(fc, FUSE_RENAME, dir[RENAME], a, 3,
+		    0, 0, 0);
+	}
+	r[CREATE] = fusec_req_create(fc, dir[CREATE], "n",
+	    O_RDWR | O_CREAT | O_EXCL, 0644);
+	for (int i = 0; i < NOPS; i++) {
+		if (r[i] == NULL || fusec_submit(fc, r[i]) < 0) {
+			ok(false, "forgetparent: requests submitted", -EIO);
+			return;
+		}
+	}
+	usleep(300000); /* the ops are done; their second runs are held */
+	for (int i = 0; i <= NOPS; i++)
+		(void)fusec_forget(fc, dir[i], 1);
+	/* Hiprio: not behind the held runs (a request queue's GETATTR is). */
+	usleep(300000);
+	if (kill)
+		ok(kill_worker(keeper), "forgetparent kill: worker killed "
+		    "after the FORGETs, the ops out", 0);
+	for (int i = 0; i < NOPS; i++) {
+		bool done;
+
+		err = await(fc, r[i], 20000);
+		snprintf(path, sizeof(path), "%s/%s", share, after[i]);
+		done = i == UNLINK ? stat(path, &st) < 0 : stat(path, &st) == 0;
+		snprintf(name, sizeof(name), "%s: %s in a forgotten directory "
+		    "%s and answers 0", pre, what[i], done ? "was done" :
+		    "was NOT done");
+		ok(done && err == 0, name, err);
+	}
+	ok(fc->proto_errors == 0, "forgetparent: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/*
+ * DESIGN 6's degraded mode answers EIO, but not for an op the dead worker
+ * completed (its result KNOWN in the slot): a MKDIR whose op completed
+ * while its second run was held (PHX_DELAY=queue.async_rerun), the worker
+ * killed then; the next two recoveries die before their first replay
+ * (PHX_CRASH_RECUR=queue.recover_replay:2, SIGSEGV) and the daemon, with
+ * --degrade-after=2, is degraded when the third replays the MKDIR. It
+ * must answer 0 (the directory exists), while a new GETATTR answers EIO.
+ */
+static void
+sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"dk", 3}};
+	struct fusec_req *r;
+	char path[4096];
+	struct stat st;
+	int err;
+
+	r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL || fusec_submit(fc, r) < 0) {
+		ok(false, "degradedknown: MKDIR submitted", -EIO);
+		return;
+	}
+	usleep(300000); /* its op is done, its second run held */
+	ok(kill_worker(keeper), "degradedknown: worker killed, the MKDIR's "
+	    "result KNOWN in its slot", 0);
+	err = await(fc, r, 30000);
+	snprintf(path, sizeof(path), "%s/dk", share);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "degradedknown: the "
+	    "directory exists", 0);
+	ok(err == 0, "degradedknown: in degraded mode the done MKDIR answers "
+	    "its result", err);
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == -EIO, "degradedknown: a new request answers EIO (degraded)",
+	    err);
+}
+
+/*
+ * A queue stopped as broken must not be written to: a MKDIR left in
+ * flight by the queue thread (held 300 ms after its submit,
+ * PHX_DELAY=intent.async_submitted), and meanwhile the guest posts an
+ * out-of-range head behind it. The queue thread then marks the ring
+ * broken and drains its ops in flight: the MKDIR's completion must not
+ * reach the used ring (used->idx unchanged) though its op ran.
+ */
+static void
+sc_brokenpush(struct fusec *fc, const char *share)
+{
+	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"bp", 3}};
+	struct fusec_req *r;
+	struct vuf_vq *vq;
+	char path[4096];
+	struct stat st;
+	uint16_t used0, used1;
+
+	r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL) {
+		ok(false, "brokenpush: MKDIR built", -ENOMEM);
+		return;
+	}
+	vq = &fc->dev->vq[r->qidx];
+	used0 = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	if (fusec_submit(fc, r) < 0) {
+		ok(false, "brokenpush: MKDIR submitted", -EIO);
+		return;
+	}
+	usleep(100000); /* popped, its op submitted, the thread held */
+	vuf_vq_publish_raw(vq, (uint16_t)(vq->num + 3));
+	(void)vuf_vq_kick(vq);
+	snprintf(path, sizeof(path), "%s/bp", share);
+	for (int i = 0; i < 100 && stat(path, &st) < 0; i++)
+		usleep(20000);
+	usleep(800000); /* the hold is over, the queue stopped */
+	used1 = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	ok(stat(path, &st) == 0, "brokenpush: the MKDIR's op ran", 0);
+	ok(used1 == used0, "brokenpush: nothing written to the used ring "
+	    "of the broken queue", (int)(uint16_t)(used1 - used0));
+}
+
 /* defect 2: an FSYNC held in the pool while count GETATTRs pass. */
 static void
 sc_held(struct fusec *fc, pid_t keeper, unsigned count)
@@ -1190,6 +1369,12 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
 		sc_submiteagain(fc, share);
+	else if (strcmp(name, "forgetparent") == 0)
+		sc_forgetparent(fc, keeper, share, count == 1);
+	else if (strcmp(name, "degradedknown") == 0)
+		sc_degradedknown(fc, keeper, share);
+	else if (strcmp(name, "brokenpush") == 0)
+		sc_brokenpush(fc, share);
 	else if (strcmp(name, "nosubmit") == 0)
 		sc_nosubmit(fc, share);
 	else if (strcmp(name, "notify") == 0)
