@@ -936,7 +936,7 @@ keeper_loop(struct keeper *k)
 static int
 keeper_run(const struct config *cfg)
 {
-	struct region_params p;
+	struct region_params p = {0};
 	struct keeper k;
 	struct stat st;
 	int err;
@@ -1045,6 +1045,17 @@ keeper_resume(const struct config *cfg)
 		err = region_attach(&k.r, base, (uint64_t)st.st_size);
 	if (err == 0 && k.r.hdr->config_digest != config_digest(cfg))
 		err = -ESTALE;
+	/*
+	 * From a layout-5 binary: add the live index (one full read of the
+	 * slot words, here, once) before any worker. Untouched if it fails,
+	 * so the previous binary takes it back.
+	 */
+	if (err == 0 && k.r.live == NULL) {
+		err = region_add_live(&k.r, REGION_FD_STATE);
+		if (err == 0)
+			log_info("upgrade: state layout 5 -> %u (live index "
+			    "added)", REGION_LAYOUT_VERSION);
+	}
 	if (err < 0) {
 		log_warnc(err, "upgrade: this binary refuses the state region; "
 		    "going back to the previous binary");

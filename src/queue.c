@@ -458,8 +458,11 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	err = vring_avail_head(&qu->vq, last, &head);
 	if (err < 0)
 		return err;
-	if (qu->heap == NULL)
+	if (qu->heap == NULL) {
 		note_head(rec, head);
+		/* Before the slot can leave FREE (the POPPED store below). */
+		region_live_mark(r, qu->idx, head);
+	}
 	slot = qu->heap != NULL ? &qu->heap[head] :
 	    region_slot(r, qu->idx, head);
 	w = region_load(&slot->word);
@@ -483,7 +486,8 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	slot->step = 0;
 	if (qu->heap == NULL)
 		memset(slot->intent, 0, sizeof(slot->intent));
-	/* Release: the copy is complete before the slot says POPPED. */
+	CRASHPOINT("queue.after_mark");
+	/* Release: the copy (and the mark) before the slot says POPPED. */
 	region_store(&slot->word, journal_word(JOURNAL_POPPED,
 	    journal_gen(w) + 1, last, epoch));
 	CRASHPOINT("queue.after_pop");
