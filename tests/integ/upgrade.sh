@@ -19,18 +19,23 @@ FRONT=${2:?usage: upgrade.sh PHOENIXFSD PHX_FRONT}
 lib_tmp_pids phx-upgrade
 cp "$PHX" "$T/phx-a"
 cp "$PHX" "$T/phx-b"
-for mode in namespace none; do
-	S=$T/$mode
+# start_busy BIN DIR MODE SECONDS: a daemon of BIN in DIR (sets S, K)
+# and a workload on it for SECONDS (sets B); returns after 1 s of it.
+start_busy() {
+	S=$2
 	mkdir -p "$S/share"
-	"$T/phx-a" --socket-path="$S/sock" --shared-dir="$S/share" \
-	    --sandbox=$mode --pid-file="$S/pid" >"$S/log" 2>&1 &
+	"$1" --socket-path="$S/sock" --shared-dir="$S/share" \
+	    --sandbox="$3" --pid-file="$S/pid" >"$S/log" 2>&1 &
 	PIDS="$PIDS $!"
 	lib_wait_socket "$S/sock" 50 "" "$S/pid"
 	K=$(cat "$S/pid")
 	timeout 120 "$FRONT" --socket "$S/sock" --label upgrade bench \
-	    --workload mixed --depth 16 --seconds 6 >"$S/bench" 2>&1 &
+	    --workload mixed --depth 16 --seconds "$4" >"$S/bench" 2>&1 &
 	B=$!
 	sleep 1
+}
+for mode in namespace none; do
+	start_busy "$T/phx-a" "$T/$mode" $mode 6
 	"$T/phx-a" --upgrade "$T/phx-b" --pid-file="$S/pid" >"$S/up1" 2>&1
 	lib_tap $? "$mode: upgrade to another binary while requests are in flight"
 	[ "$(stat -L -c %i /proc/$K/exe)" = "$(stat -c %i "$T/phx-b")" ]
@@ -62,17 +67,7 @@ done
 
 if [ -n "${PHX_UPGRADE_FROM:-}" ]; then
 	cp "$PHX_UPGRADE_FROM" "$T/phx-old"
-	S=$T/from-old
-	mkdir -p "$S/share"
-	"$T/phx-old" --socket-path="$S/sock" --shared-dir="$S/share" \
-	    --sandbox=namespace --pid-file="$S/pid" >"$S/log" 2>&1 &
-	PIDS="$PIDS $!"
-	lib_wait_socket "$S/sock" 50 "" "$S/pid"
-	K=$(cat "$S/pid")
-	timeout 120 "$FRONT" --socket "$S/sock" --label upgrade bench \
-	    --workload mixed --depth 16 --seconds 8 >"$S/bench" 2>&1 &
-	B=$!
-	sleep 1
+	start_busy "$T/phx-old" "$T/from-old" namespace 8
 	"$T/phx-a" --upgrade "$T/phx-b" --pid-file="$S/pid" >"$S/up1" 2>&1
 	lib_tap $? "from layout 5: upgrade while requests are in flight"
 	grep -q "state layout 5 -> 6" "$S/log"
