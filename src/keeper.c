@@ -36,6 +36,7 @@
 
 extern char **environ;
 
+#include "caps.h"
 #include "clock.h"
 #include "crashpoint.h"
 #include "filter.h"
@@ -344,6 +345,7 @@ spawn(struct keeper *k)
 	    (pid_t *)&k->r.hdr->worker_ctid);
 	if (pid < 0)
 		return -errno;
+	phase_mark(PHASE_K_CLONED);
 	k->worker = pid;
 	k->r.hdr->worker_pid = (uint64_t)pid;
 	return 0;
@@ -850,6 +852,8 @@ keeper_loop(struct keeper *k)
 	bool oom;
 	int st, err;
 
+	/* Every worker drops from this copy of our bounding set (caps.h). */
+	caps_prepare();
 	/* Every worker loads this copy, its pid written in (filter.c). */
 	filter_prepare(k->cfg->seccomp,
 	    k->cfg->inode_file_handles != CONFIG_IFH_NEVER);

@@ -57,8 +57,13 @@ queue_thread_claim(struct region *r)
 {
 	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
 		struct region_thread_rec *t = &r->threads[i];
-		uint64_t zero = 0;
+		uint64_t zero = 0, u = region_load(&r->hdr->threads_used);
 
+		/* threads_used covers the record before it is written. */
+		while (u <= i && !__atomic_compare_exchange_n(
+		    &r->hdr->threads_used, &u, (uint64_t)i + 1, false,
+		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			;
 		if (__atomic_compare_exchange_n(&t->in_use, &zero, 1, false,
 		    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			t->tid = (uint64_t)gettid();

@@ -263,6 +263,7 @@ region_add_live(struct region *r, int fd)
 		}
 	}
 	/* Then the header, the version last (a reader of it sees it all). */
+	((struct region_hdr_rec *)base)->threads_used = REGION_MAX_THREADS;
 	((struct region_hdr_rec *)base)->live_off = want.live_off;
 	((struct region_hdr_rec *)base)->size = size;
 	__atomic_store_n(&((struct region_hdr_rec *)base)->version,

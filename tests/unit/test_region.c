@@ -57,6 +57,8 @@ test_redo(void)
 	uint64_t *w = &r.fuse->stopped, *w2 = &r.fuse->sessions;
 	struct redo_txn tx;
 
+	/* Record 0 as a claim leaves it (recovery scans claimed ones). */
+	r.hdr->threads_used = 1;
 	redo_begin(&tx, &r, t);
 	ok(redo_set(&tx, w, 42) == 0, "set a word");
 	ok(*w == 0, "nothing visible before commit");
@@ -627,6 +629,28 @@ test_live(void)
 	for (uint64_t i = 0; i < REGION_LIVE_SIZE; i++)
 		zero &= r.live[i] == 0;
 	ok(zero, "nothing marked in a new region");
+	{
+		uint64_t keep = r.hdr->threads_used;
+		struct region_thread_rec *a, *b, *c;
+
+		r.hdr->threads_used = 0;
+		a = queue_thread_claim(&r);
+		b = queue_thread_claim(&r);
+		ok(a == &r.threads[0] && b == &r.threads[1] &&
+		    region_threads_used(&r) == 2,
+		    "claims raise threads_used before the record (%u)",
+		    region_threads_used(&r));
+		queue_thread_release(a);
+		c = queue_thread_claim(&r);
+		ok(c == a && region_threads_used(&r) == 2,
+		    "a record claimed again leaves it (never lowered)");
+		queue_thread_release(b);
+		queue_thread_release(c);
+		r.hdr->threads_used = 999;
+		ok(region_threads_used(&r) == REGION_MAX_THREADS,
+		    "a corrupt threads_used is clamped");
+		r.hdr->threads_used = keep;
+	}
 	p.version = 4;
 	ok(region_create(&old, &p) == -EINVAL, "no layout 4 is made");
 	p.version = 5;
@@ -653,6 +677,8 @@ test_live(void)
 	    n);
 	ok(region_add_live(&old, REGION_FD_STATE) == 0,
 	    "layout 5 -> 6 in place");
+	ok(region_threads_used(&old) == REGION_MAX_THREADS,
+	    "a grown region's recovery scans every thread record");
 	ok(old.hdr->version == REGION_LAYOUT_VERSION && old.live != NULL &&
 	    old.size > size5 && old.hdr->size == old.size &&
 	    old.hdr->live_off >= size5 - 4096,
