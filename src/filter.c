@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -274,9 +273,6 @@ add_arg_rules(scmp_filter_ctx ctx, unsigned pid)
 	    SCMP_A0_32(SCMP_CMP_EQ, pid));
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, 0));
-	/* The recovery boost's end: the calling thread's own nice only. */
-	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 2,
-	    SCMP_A0_32(SCMP_CMP_EQ, PRIO_PROCESS), SCMP_A1_32(SCMP_CMP_EQ, 0));
 	/* glibc's syslog reconnect: refused quietly, never a kill. */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
 	    1, SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX));

@@ -36,7 +36,6 @@
 
 extern char **environ;
 
-#include "boost.h"
 #include "caps.h"
 #include "clock.h"
 #include "crashpoint.h"
@@ -855,8 +854,6 @@ keeper_loop(struct keeper *k)
 
 	/* Every worker drops from this copy of our bounding set (caps.h). */
 	caps_prepare();
-	/* Noticing a death and the next recovery run boosted (boost.h). */
-	boost_keeper();
 	/* Every worker loads this copy, its pid written in (filter.c). */
 	filter_prepare(k->cfg->seccomp,
 	    k->cfg->inode_file_handles != CONFIG_IFH_NEVER);

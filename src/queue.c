@@ -31,7 +31,6 @@
 
 #include <linux/fuse.h>
 
-#include "boost.h"
 #include "clock.h"
 #include "crashpoint.h"
 #include "fault.h"
@@ -710,8 +709,6 @@ queue_main(void *arg)
 	 */
 	snprintf(name, sizeof(name), "phx-q%u", qu->idx);
 	pthread_setname_np(pthread_self(), name);
-	/* Before our io_uring: its io-wq threads inherit our nice. */
-	boost_end();
 	t->tid = (uint64_t)gettid();
 	(void)fault_thread_init(t);
 	queue_thread_ring(qs->r, t);

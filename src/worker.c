@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boost.h"
 #include "clock.h"
 #include "crashpoint.h"
 #include "fault.h"
@@ -247,8 +246,7 @@ worker_main(struct region *r, const struct config *cfg)
 	err = vu_dev_recover(dev);
 	if (err < 0)
 		fatalx("recovery failed: %s", strerror(-err));
-	/* Serving: the boost ends, what recovery left for later runs. */
-	boost_end();
+	/* Serving: what recovery can leave for later. */
 	intent_release_dead();
 	r->hdr->last_recovery_ns = clock_now_ns() - t0;
 	log_debug("recovery phases: region+redo+rings %.3f ms, session+device "

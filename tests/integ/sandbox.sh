@@ -11,8 +11,7 @@
 # is written through a planted proc/self/task/*/comm in the share; a
 # process with the worker's capabilities in the daemon's namespace cannot
 # open the share's file system root by a forged file handle (SHOCKER, the
-# optional third argument, tests/integ/shocker.c); the keeper runs 10
-# below our nice and a worker recovered under load serves at ours. TAP.
+# optional third argument, tests/integ/shocker.c). TAP.
 set -u
 PHX=${1:?usage: sandbox.sh PHOENIXFSD PHX_FRONT [SHOCKER]}
 FRONT=${2:?usage: sandbox.sh PHOENIXFSD PHX_FRONT [SHOCKER]}
@@ -194,37 +193,6 @@ procs
 lib_tap $? "respawned worker $WORKER: same caps, Seccomp 2"
 smoke "smoke after the respawn"
 finish
-
-# The recovery boost (boost.h): the keeper 10 below our nice, every
-# thread of a worker recovered under load back at ours once it serves.
-# A share of its own (the bench leaves files).
-SHARE=$T/share-boost
-mkdir -p "$SHARE"
-start
-timeout 60 "$FRONT" --socket "$SOCK" bench --workload getattr --depth 4 \
-    --seconds 3 >"$T/boost.out" 2>&1 &
-B=$!
-sleep 1
-procs
-kill -9 "$WORKER"
-OLD=$WORKER
-for i in $(seq 50); do
-	sleep 0.1
-	procs && [ "$WORKER" != "$OLD" ] &&
-	    [ "$(ls /proc/"$WORKER"/task | wc -l)" -gt 3 ] && break
-done
-sleep 0.3
-base=$(awk '{ print $19 }' /proc/$$/stat)
-kn=$(awk '{ print $19 }' /proc/"$KEEPER"/stat)
-wn=$(cat /proc/"$WORKER"/task/*/stat 2>/dev/null | awk '{ print $19 }' |
-    sort -u | tr '\n' ' ')
-[ "$kn" -eq $((base - 10)) ] && [ "$wn" = "$base " ]
-lib_tap $? "keeper at nice $kn (ours $base - 10), the recovered worker's threads at $wn"
-wait $B
-grep -q 'errors=0 proto_errors=0' "$T/boost.out"
-lib_tap $? "no error across that kill"
-finish
-SHARE=$T/share
 
 # --modcaps
 start --modcaps=+sys_admin:-mknod
