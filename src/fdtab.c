@@ -353,8 +353,6 @@ fdtab_sweep(struct region *r)
 	return closed;
 }
 
-static void (*sweep_first)(void);
-
 static void *
 sweep_thread(void *p)
 {
@@ -364,8 +362,6 @@ sweep_thread(void *p)
 	uint64_t t0;
 
 	usleep(50000); /* after the stall, not in it */
-	if (sweep_first != NULL)
-		sweep_first();
 	DELAYPOINT("fdtab.sweep_start"); /* tests: requests in flight */
 	t0 = clock_now_ns();
 	n = fdtab_sweep(r);
@@ -376,13 +372,12 @@ sweep_thread(void *p)
 }
 
 int
-fdtab_start_sweep(struct region *r, void (*first)(void))
+fdtab_start_sweep(struct region *r)
 {
 	pthread_attr_t a;
 	pthread_t th;
 	int err;
 
-	sweep_first = first;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	err = pthread_create(&th, &a, sweep_thread, r);

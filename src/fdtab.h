@@ -42,11 +42,8 @@ void fdtab_req_end(void);
  * bracket it holds for those ends and the sweep goes on.
  */
 bool fdtab_sweep_waiting(void);
-/*
- * Starts the background sweep (after a recovery); first, if not NULL,
- * runs on its thread before it, also after the stall (50 ms later).
- */
-int fdtab_start_sweep(struct region *r, void (*first)(void));
+/* Starts the background sweep (after a recovery). */
+int fdtab_start_sweep(struct region *r);
 /* One synchronous sweep; returns the number of fds closed (tests). */
 int fdtab_sweep(struct region *r);
 

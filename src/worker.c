@@ -246,6 +246,8 @@ worker_main(struct region *r, const struct config *cfg)
 	err = vu_dev_recover(dev);
 	if (err < 0)
 		fatalx("recovery failed: %s", strerror(-err));
+	/* Serving: what recovery can leave for later. */
+	intent_release_dead();
 	r->hdr->last_recovery_ns = clock_now_ns() - t0;
 	log_debug("recovery phases: region+redo+rings %.3f ms, session+device "
 	    "%.3f ms, memory+queues %.3f ms", (double)(t1 - t0) / 1e6,
@@ -257,13 +259,9 @@ worker_main(struct region *r, const struct config *cfg)
 		stats_recovered(r);	/* the warn line: cause and guest stall */
 		phase_log_later();
 		/* DESIGN 4 step 9: in the background, never in the stall. */
-		/* The dead rings' munmap and close too (off the queue
-		 * threads' first batches: 0.1 ms of them, measured). */
-		err = fdtab_start_sweep(r, intent_release_dead);
-		if (err < 0) {
+		err = fdtab_start_sweep(r);
+		if (err < 0)
 			log_warnc(err, "cannot start the fd sweep");
-			intent_release_dead();
-		}
 	}
 
 	sa.dev = dev;
