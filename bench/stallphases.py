@@ -12,8 +12,11 @@ for l in open(sys.argv[2], errors="replace"):
     if m:
         lines.append(dict((k, int(v)) for k, v in
                           (kv.split("=") for kv in m.group(1).split())))
-order = ["noticed", "mm", "clone", "start", "sandbox", "region", "redo",
-         "rings", "session", "device", "mem", "queues", "started", "push"]
+order = ["noticed", "mm", "clone", "start", "caps", "sandbox", "region",
+         "redo", "rings", "session", "device", "rthread", "mem", "uring",
+         "queues", "started", "push"]
+# Not in the chain: (name, from mark, to mark).
+side = [("clone_sys", "clone", "cloned")]
 rows = {}
 # Each recovery line follows its kill; join each kill with the first line
 # whose keeper "noticed" mark lies between the kill and the reply.
@@ -32,6 +35,9 @@ for (tk, tr) in kills:
         rows.setdefault(name, []).append((v - prev) / 1e6)
         prev = v
     rows.setdefault("reply", []).append((tr - prev) / 1e6)
+    for (name, a, b) in side:
+        if ph.get(a, 0) and ph.get(b, 0):
+            rows.setdefault(name, []).append((ph[b] - ph[a]) / 1e6)
     rows.setdefault("TOTAL", []).append((tr - tk) / 1e6)
     j += 1
 
@@ -40,7 +46,7 @@ def pct(a, p):
     return a[min(len(a) - 1, int(len(a) * p))]
 
 print("%-9s %5s %8s %8s %8s" % ("phase", "n", "p50_ms", "p99_ms", "max_ms"))
-for name in order + ["reply", "TOTAL"]:
+for name in order + ["reply", "TOTAL"] + [n for (n, a, b) in side]:
     if name in rows:
         a = rows[name]
         print("%-9s %5d %8.3f %8.3f %8.3f" % (name, len(a), pct(a, .5),

@@ -42,6 +42,12 @@ int caps_from_name(const char *name);
  * ambient. -errno.
  */
 int caps_apply(uint64_t set);
+/*
+ * Keeper, before it spawns workers: reads its bounding set once (64
+ * prctl calls), so that each worker's caps_apply() only drops (the keeper
+ * never changes its own set, DESIGN 1). Without it caps_apply() reads.
+ */
+void caps_prepare(void);
 
 /*
  * The worker set for cfg (default, dac_read_search with file handles,

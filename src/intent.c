@@ -41,6 +41,12 @@ static const unsigned allowed_ops[] = {
 static __thread struct io_uring ring;
 static __thread bool have_ring;
 static __thread bool have_ftruncate;
+/*
+ * IORING_OP_FTRUNCATE support, probed once by intent_probe() before the
+ * keeper (inherited by every worker): -1 unknown (a keeper re-executed
+ * for an upgrade), then each ring probes for itself.
+ */
+static int ftruncate_probed = -1;
 static __thread unsigned self_index;
 static __thread struct io_uring_cqe *pending_send;
 static struct region *intent_region;
@@ -68,10 +74,18 @@ int
 intent_probe(void)
 {
 	struct io_uring r;
+	struct io_uring_probe *probe;
 	int err = io_uring_queue_init(2, &r, 0);
 
-	if (err == 0)
+	if (err == 0) {
+		probe = io_uring_get_probe_ring(&r);
+		if (probe != NULL) {
+			ftruncate_probed = io_uring_opcode_supported(probe,
+			    PHX_IORING_OP_FTRUNCATE);
+			io_uring_free_probe(probe);
+		}
 		io_uring_queue_exit(&r);
+	}
 	return err;
 }
 
@@ -103,9 +117,11 @@ ring_init(struct region *r, struct region_thread_rec *t)
 	err = io_uring_queue_init_params(4, &ring, &p);
 	if (err < 0)
 		return err;
-	probe = io_uring_get_probe_ring(&ring);
-	have_ftruncate = probe != NULL &&
-	    io_uring_opcode_supported(probe, PHX_IORING_OP_FTRUNCATE);
+	/* A register call and an allocation less per thread when known. */
+	probe = ftruncate_probed >= 0 ? NULL : io_uring_get_probe_ring(&ring);
+	have_ftruncate = ftruncate_probed >= 0 ? ftruncate_probed != 0 :
+	    probe != NULL && io_uring_opcode_supported(probe,
+	    PHX_IORING_OP_FTRUNCATE);
 	if (probe != NULL)
 		io_uring_free_probe(probe);
 	memset(res, 0, sizeof(res));
@@ -631,6 +647,14 @@ intent_async_reap(uint64_t *keys, unsigned max, bool wait)
 	return n;
 }
 
+/* Dead rings read in this stall, released after it (intent_release_dead). */
+static struct {
+	void *p;
+	size_t len;
+	int fd;
+} dead[REGION_MAX_THREADS];
+static unsigned ndead;
+
 /* Records one dead ring's unconsumed completions in their slots. */
 static int
 drain_one(struct region *r, struct region_thread_rec *t)
@@ -702,7 +726,8 @@ drain_one(struct region *r, struct region_thread_rec *t)
 		    INTENT_KNOWN | (uint64_t)gen << 8);
 		found++;
 	}
-	munmap(p, mapsz);
+	dead[ndead].p = p;
+	dead[ndead].len = mapsz;
 	return found;
 }
 
@@ -712,19 +737,33 @@ intent_drain_dead(struct region *r)
 	int total = 0, n;
 
 	intent_region = r;
-	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
+	/* Only records ever claimed can name a ring (threads_used). */
+	for (unsigned i = 0; i < region_threads_used(r); i++) {
 		struct region_thread_rec *t = &r->threads[i];
 		int fd = (int)t->ring_fd;
 
 		if (t->ring_fd < 0)
 			continue;
+		dead[ndead].p = NULL;
 		n = drain_one(r, t);
 		if (n > 0)
 			total += n;
 		/* Forget it first: a crash leaves a leak, never a reuse. */
 		region_store((uint64_t *)&t->ring_fd, (uint64_t)-1);
-		if (!REGION_FD_RESERVED(fd))
-			close(fd);
+		dead[ndead].fd = REGION_FD_RESERVED(fd) ? -1 : fd;
+		ndead++;
 	}
 	return total;
+}
+
+void
+intent_release_dead(void)
+{
+	for (unsigned i = 0; i < ndead; i++) {
+		if (dead[i].p != NULL)
+			munmap(dead[i].p, dead[i].len);
+		if (dead[i].fd >= 0)
+			close(dead[i].fd);
+	}
+	ndead = 0;
 }

@@ -36,6 +36,7 @@
 
 extern char **environ;
 
+#include "caps.h"
 #include "clock.h"
 #include "crashpoint.h"
 #include "filter.h"
@@ -344,6 +345,7 @@ spawn(struct keeper *k)
 	    (pid_t *)&k->r.hdr->worker_ctid);
 	if (pid < 0)
 		return -errno;
+	phase_mark(PHASE_K_CLONED);
 	k->worker = pid;
 	k->r.hdr->worker_pid = (uint64_t)pid;
 	return 0;
@@ -850,6 +852,8 @@ keeper_loop(struct keeper *k)
 	bool oom;
 	int st, err;
 
+	/* Every worker drops from this copy of our bounding set (caps.h). */
+	caps_prepare();
 	/* Every worker loads this copy, its pid written in (filter.c). */
 	filter_prepare(k->cfg->seccomp,
 	    k->cfg->inode_file_handles != CONFIG_IFH_NEVER);
@@ -936,7 +940,7 @@ keeper_loop(struct keeper *k)
 static int
 keeper_run(const struct config *cfg)
 {
-	struct region_params p;
+	struct region_params p = {0};
 	struct keeper k;
 	struct stat st;
 	int err;
@@ -1045,6 +1049,17 @@ keeper_resume(const struct config *cfg)
 		err = region_attach(&k.r, base, (uint64_t)st.st_size);
 	if (err == 0 && k.r.hdr->config_digest != config_digest(cfg))
 		err = -ESTALE;
+	/*
+	 * From a layout-5 binary: add the live index (one full read of the
+	 * slot words, here, once) before any worker. Untouched if it fails,
+	 * so the previous binary takes it back.
+	 */
+	if (err == 0 && k.r.live == NULL) {
+		err = region_add_live(&k.r, REGION_FD_STATE);
+		if (err == 0)
+			log_info("upgrade: state layout 5 -> %u (live index "
+			    "added)", REGION_LAYOUT_VERSION);
+	}
 	if (err < 0) {
 		log_warnc(err, "upgrade: this binary refuses the state region; "
 		    "going back to the previous binary");

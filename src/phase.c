@@ -12,11 +12,13 @@ static uint64_t phase_ns[PHASE_N];
 
 static const char *const phase_name[PHASE_N] = {
 	[PHASE_K_NOTICED] = "noticed", [PHASE_K_MM] = "mm",
-	[PHASE_K_CLONE] = "clone", [PHASE_W_START] = "start",
+	[PHASE_K_CLONE] = "clone", [PHASE_K_CLONED] = "cloned",
+	[PHASE_W_START] = "start", [PHASE_W_CAPS] = "caps",
 	[PHASE_W_SANDBOX] = "sandbox", [PHASE_W_REGION] = "region",
 	[PHASE_W_REDO] = "redo", [PHASE_W_RINGS] = "rings",
 	[PHASE_W_SESSION] = "session", [PHASE_W_DEVICE] = "device",
-	[PHASE_W_MEM] = "mem", [PHASE_W_QUEUES] = "queues",
+	[PHASE_W_RTHREAD] = "rthread", [PHASE_W_MEM] = "mem",
+	[PHASE_W_URING] = "uring", [PHASE_W_QUEUES] = "queues",
 	[PHASE_W_STARTED] = "started", [PHASE_W_PUSH] = "push",
 };
 
@@ -48,7 +50,7 @@ phase_reset(void)
 void
 phase_log(void)
 {
-	char buf[512];
+	char buf[768];
 	int n = 0;
 
 	for (unsigned i = 0; i < PHASE_N && n < (int)sizeof(buf); i++)

@@ -16,14 +16,18 @@ enum phase_id {
 	PHASE_K_NOTICED,	/* keeper: ctid cleared (main thread gone) */
 	PHASE_K_MM,		/* keeper: every task released its mm */
 	PHASE_K_CLONE,		/* keeper: about to clone */
+	PHASE_K_CLONED,		/* keeper: clone returned (not in the chain) */
 	PHASE_W_START,		/* worker: first instruction */
-	PHASE_W_SANDBOX,	/* caps, no_new_privs, seccomp, rlimits done */
+	PHASE_W_CAPS,		/* rlimits, signals, id maps, capabilities */
+	PHASE_W_SANDBOX,	/* no_new_privs, seccomp loaded */
 	PHASE_W_REGION,		/* region validated */
 	PHASE_W_REDO,		/* redo rolled forward */
 	PHASE_W_RINGS,		/* dead io_uring rings drained */
 	PHASE_W_SESSION,	/* FUSE session */
 	PHASE_W_DEVICE,		/* device and queue set */
+	PHASE_W_RTHREAD,	/* recovery thread running */
 	PHASE_W_MEM,		/* guest memory mapped */
+	PHASE_W_URING,		/* recovery's io_uring set up */
 	PHASE_W_QUEUES,		/* queues recovered */
 	PHASE_W_STARTED,	/* queue threads started */
 	PHASE_W_PUSH,		/* first used->idx store */

@@ -57,8 +57,13 @@ queue_thread_claim(struct region *r)
 {
 	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
 		struct region_thread_rec *t = &r->threads[i];
-		uint64_t zero = 0;
+		uint64_t zero = 0, u = region_load(&r->hdr->threads_used);
 
+		/* threads_used covers the record before it is written. */
+		while (u <= i && !__atomic_compare_exchange_n(
+		    &r->hdr->threads_used, &u, (uint64_t)i + 1, false,
+		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			;
 		if (__atomic_compare_exchange_n(&t->in_use, &zero, 1, false,
 		    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			t->tid = (uint64_t)gettid();
@@ -476,8 +481,11 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	err = vring_avail_head(&qu->vq, last, &head);
 	if (err < 0)
 		return err;
-	if (qu->heap == NULL)
+	if (qu->heap == NULL) {
 		note_head(rec, head);
+		/* Before the slot can leave FREE (the POPPED store below). */
+		region_live_mark(r, qu->idx, head);
+	}
 	slot = qu->heap != NULL ? &qu->heap[head] :
 	    region_slot(r, qu->idx, head);
 	w = region_load(&slot->word);
@@ -501,7 +509,8 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	slot->step = 0;
 	if (qu->heap == NULL)
 		memset(slot->intent, 0, sizeof(slot->intent));
-	/* Release: the copy is complete before the slot says POPPED. */
+	CRASHPOINT("queue.after_mark");
+	/* Release: the copy (and the mark) before the slot says POPPED. */
 	region_store(&slot->word, journal_word(JOURNAL_POPPED,
 	    journal_gen(w) + 1, last, epoch));
 	CRASHPOINT("queue.after_pop");

@@ -277,9 +277,14 @@ int queue_blocker_start(struct queue *qu, uint16_t head,
 /* Inline mode: hands a popped slow request to the pool (a copy of c). */
 void queue_pool_hand(struct queue *qu, uint16_t head,
     struct journal_slot_rec *slot, const struct vring_chain *c);
-/* The state words of num slots of queue q, read through the memfd. */
-void queue_read_words(const struct region *r, unsigned q, unsigned num,
-    uint64_t *w);
+/*
+ * The slots of queue q below used that may be live: the heads the live
+ * index marks (every head below used in a region without one), in head
+ * order, into ret_heads, and their state words, read through the memfd,
+ * into ret_words (both of used entries). Returns how many.
+ */
+unsigned queue_live_words(const struct region *r, unsigned q, unsigned used,
+    uint16_t *ret_heads, uint64_t *ret_words);
 
 /* Pool mode: pop up to QUEUE_BATCH and queue them for the pool. */
 int queue_dispatch_batch(struct queue *qu);

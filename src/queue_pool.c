@@ -203,11 +203,21 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 		return 0; /* --no-journal: nothing survives a crash */
 	}
 	if (heads == NULL) {
-		/* No list from recovery (a ring restart): every slot used. */
+		/*
+		 * No list from recovery (a ring restart): every slot the live
+		 * index marks (every one used if the lists cannot be had).
+		 */
 		nh = queue_heads_used(qu->vq.rec, qu->vq.num);
+		heads = calloc(nh ? nh : 1, sizeof(*heads));
 		words = calloc(nh ? nh : 1, sizeof(*words));
-		if (words != NULL)
-			queue_read_words(r, qu->idx, nh, words);
+		if (heads != NULL && words != NULL)
+			nh = queue_live_words(r, qu->idx, nh, heads, words);
+		else {
+			free(heads);
+			free(words);
+			heads = NULL;
+			words = NULL;
+		}
 	}
 	for (unsigned i = 0; i < nh; i++) {
 		uint16_t h = heads != NULL ? heads[i] : (uint16_t)i;
@@ -217,9 +227,9 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 		bool ours;
 		int err;
 
-		if (words != NULL && (journal_epoch(words[h]) != epoch ||
-		    (journal_state(words[h]) != JOURNAL_POPPED &&
-		     journal_state(words[h]) != JOURNAL_EXECUTING)))
+		if (words != NULL && (journal_epoch(words[i]) != epoch ||
+		    (journal_state(words[i]) != JOURNAL_POPPED &&
+		     journal_state(words[i]) != JOURNAL_EXECUTING)))
 			continue;
 		s = region_slot(r, qu->idx, h);
 		/* Bit, then word: a clear bit means the word is final. */

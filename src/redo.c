@@ -185,7 +185,8 @@ redo_recover(struct region *r)
 	int rolled = 0;
 	bool corrupt = false;
 
-	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
+	/* Only records ever claimed can hold a log (threads_used). */
+	for (unsigned i = 0; i < region_threads_used(r); i++) {
 		struct region_thread_rec *t = &r->threads[i];
 		uint64_t st = region_load(&t->redo_state);
 		uint64_t n = t->redo_count;

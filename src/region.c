@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "journal.h"
 #include "region.h"
 
 #define SECTION_ALIGN 4096ULL
@@ -29,9 +30,14 @@ pow2_at_least(uint64_t n)
 	return p;
 }
 
-/* Computes section offsets into hdr; returns the total size. */
+/*
+ * Computes section offsets into hdr for layout version; returns the total
+ * size. Layout 6 appends the live index to layout 5 (nothing moves, so a
+ * layout-5 region grows into a layout-6 one in place).
+ */
 static uint64_t
-layout(struct region_hdr_rec *h, const struct region_params *p)
+layout(struct region_hdr_rec *h, const struct region_params *p,
+    uint32_t version)
 {
 	uint64_t off = ALIGN_UP(sizeof(*h), SECTION_ALIGN);
 
@@ -66,6 +72,11 @@ layout(struct region_hdr_rec *h, const struct region_params *p)
 	off = ALIGN_UP(off + h->fdlist_cap * sizeof(int64_t), SECTION_ALIGN);
 	h->stats_off = off;
 	off = ALIGN_UP(off + sizeof(struct region_stats_rec), SECTION_ALIGN);
+	h->live_off = 0;
+	if (version >= 6) {
+		h->live_off = off;
+		off = ALIGN_UP(off + REGION_LIVE_SIZE, SECTION_ALIGN);
+	}
 	return off;
 }
 
@@ -87,21 +98,24 @@ set_pointers(struct region *r)
 	r->handles = (struct handle_rec *)(r->hhdr + 1);
 	r->fdlist = (int64_t *)(r->base + h->fdlist_off);
 	r->stats = (struct region_stats_rec *)(r->base + h->stats_off);
+	r->live = h->live_off != 0 ? r->base + h->live_off : NULL;
 }
 
 int
 region_create(struct region *r, const struct region_params *p)
 {
+	uint32_t version = p->version ? p->version : REGION_LAYOUT_VERSION;
 	struct region_hdr_rec h;
 	uint64_t size;
 	int fd, err;
 	void *base;
 
 	if (p->max_inodes < 1 || p->max_inodes > (1ULL << 31) ||
-	    p->max_handles < 1 || p->max_handles > (1ULL << 31))
+	    p->max_handles < 1 || p->max_handles > (1ULL << 31) ||
+	    version < REGION_LAYOUT_OLDEST || version > REGION_LAYOUT_VERSION)
 		return -EINVAL;
 	memset(&h, 0, sizeof(h));
-	size = layout(&h, p);
+	size = layout(&h, p, version);
 	fd = memfd_create("phoenixfsd-state", MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -123,7 +137,7 @@ region_create(struct region *r, const struct region_params *p)
 	r->size = size;
 	r->hdr = base;
 	h.magic = REGION_MAGIC;
-	h.version = REGION_LAYOUT_VERSION;
+	h.version = version;
 	h.hdr_size = sizeof(h);
 	h.size = size;
 	h.config_digest = p->config_digest;
@@ -168,7 +182,8 @@ region_attach(struct region *r, uint8_t *base, uint64_t size)
 
 	if (size < sizeof(*h) || h->magic != REGION_MAGIC)
 		return -EINVAL;
-	if (h->version != REGION_LAYOUT_VERSION || h->hdr_size != sizeof(*h))
+	if (h->version < REGION_LAYOUT_OLDEST ||
+	    h->version > REGION_LAYOUT_VERSION || h->hdr_size != sizeof(*h))
 		return -EPROTO;
 	if (h->size != size || h->inode_cap < 1 || h->inode_cap > (1ULL << 31) ||
 	    h->handle_cap < 1 || h->handle_cap > (1ULL << 31))
@@ -178,7 +193,8 @@ region_attach(struct region *r, uint8_t *base, uint64_t size)
 	p.max_inodes = h->inode_cap;
 	p.max_handles = h->handle_cap;
 	p.config_digest = 0;
-	if (layout(&want, &p) != size || want.dev_off != h->dev_off ||
+	p.version = 0;
+	if (layout(&want, &p, h->version) != size || want.dev_off != h->dev_off ||
 	    want.fuse_off != h->fuse_off ||
 	    want.health_off != h->health_off ||
 	    want.threads_off != h->threads_off ||
@@ -190,9 +206,69 @@ region_attach(struct region *r, uint8_t *base, uint64_t size)
 	    want.fdlist_off != h->fdlist_off ||
 	    want.fdlist_cap != h->fdlist_cap ||
 	    want.stats_off != h->stats_off ||
+	    want.live_off != h->live_off ||
 	    !section_ok(h->fdlist_off, h->fdlist_cap * 8, size))
 		return -EPROTO;
 	memset(r, 0, sizeof(*r));
+	r->base = base;
+	r->size = size;
+	r->hdr = (struct region_hdr_rec *)base;
+	set_pointers(r);
+	return 0;
+}
+
+int
+region_add_live(struct region *r, int fd)
+{
+	struct region_hdr_rec want;
+	struct region_params p;
+	uint64_t size;
+	uint8_t *base, *live;
+
+	if (r->hdr->version == REGION_LAYOUT_VERSION)
+		return 0;
+	if (r->hdr->version != 5)
+		return -EPROTO;
+	memset(&want, 0, sizeof(want));
+	memset(&p, 0, sizeof(p));
+	p.max_inodes = r->hdr->inode_cap;
+	p.max_handles = r->hdr->handle_cap;
+	size = layout(&want, &p, REGION_LAYOUT_VERSION);
+	/* Map first: a mapping may run past the end of the file. */
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int err = -errno;
+
+		munmap(base, size);
+		return err;
+	}
+	/* The new section is a hole of the file: zero, nothing marked. */
+	live = base + want.live_off;
+	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++) {
+		uint64_t used = r->dev->queue[q].heads_used;
+
+		used = MIN(used, (uint64_t)REGION_MAX_QUEUE_SIZE);
+		for (unsigned h = 0; h < used; h++) {
+			const struct journal_slot_rec *s = region_slot(r, q, h);
+			off_t off = (off_t)region_off(r, &s->word);
+			uint64_t w;
+
+			/* pread: no page of a never-written slot allocated. */
+			if (pread(fd, &w, sizeof(w), off) != (ssize_t)sizeof(w))
+				w = region_load(&s->word);
+			if (journal_state(w) != JOURNAL_FREE)
+				live[(size_t)q * REGION_MAX_QUEUE_SIZE + h] = 1;
+		}
+	}
+	/* Then the header, the version last (a reader of it sees it all). */
+	((struct region_hdr_rec *)base)->threads_used = REGION_MAX_THREADS;
+	((struct region_hdr_rec *)base)->live_off = want.live_off;
+	((struct region_hdr_rec *)base)->size = size;
+	__atomic_store_n(&((struct region_hdr_rec *)base)->version,
+	    REGION_LAYOUT_VERSION, __ATOMIC_RELEASE);
+	munmap(r->base, r->size);
 	r->base = base;
 	r->size = size;
 	r->hdr = (struct region_hdr_rec *)base;

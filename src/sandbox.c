@@ -23,6 +23,7 @@
 #include "filter.h"
 #include "idmap.h"
 #include "region.h"
+#include "phase.h"
 #include "sandbox.h"
 
 static int
@@ -175,6 +176,7 @@ sandbox_worker(const struct config *cfg)
 	/* Capabilities first: the bounding set needs CAP_SETPCAP. */
 	if ((err = caps_apply(caps)) < 0)
 		return err;
+	phase_mark(PHASE_W_CAPS);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return filter_install(cfg->seccomp,

@@ -322,6 +322,7 @@ recover_thread(void *p)
 	struct queue_recover_stats st;
 	int err;
 
+	phase_mark(PHASE_W_RTHREAD);
 	if (r->dev->nmem > 0 || r->dev->mem[0].fd >= 0) {
 		err = guestmem_remap_from_region(&dev->gm, r);
 		if (err < 0) {

@@ -217,7 +217,7 @@ worker_main(struct region *r, const struct config *cfg)
 		log_info("%d operation results recovered from io_uring "
 		    "completion rings", err);
 	/* The dead incarnation's thread records are free again. */
-	for (unsigned i = 0; i < REGION_MAX_THREADS; i++) {
+	for (unsigned i = 0; i < region_threads_used(r); i++) {
 		region_store(&r->threads[i].act, REGION_ACT_IDLE);
 		region_store(&r->threads[i].in_use, 0);
 	}
@@ -246,6 +246,8 @@ worker_main(struct region *r, const struct config *cfg)
 	err = vu_dev_recover(dev);
 	if (err < 0)
 		fatalx("recovery failed: %s", strerror(-err));
+	/* Serving: what recovery can leave for later. */
+	intent_release_dead();
 	r->hdr->last_recovery_ns = clock_now_ns() - t0;
 	log_debug("recovery phases: region+redo+rings %.3f ms, session+device "
 	    "%.3f ms, memory+queues %.3f ms", (double)(t1 - t0) / 1e6,

@@ -8,6 +8,9 @@
 # the daemon goes on serving. The workload must see no error. The keeper's
 # seccomp filter (kfilter.c) allows all of it, and survives the two
 # upgrades as the one filter it was (no stack of one per upgrade).
+# PHX_UPGRADE_FROM=BIN (a build of layout 5, run by hand): also a live
+# upgrade from it, whose keeper adds the live index (layout 6) to the
+# old region while requests are in flight, then kills of the worker.
 # TAP; ends with "N passed, N failed".
 set -u
 PHX=${1:?usage: upgrade.sh PHOENIXFSD PHX_FRONT}
@@ -16,18 +19,23 @@ FRONT=${2:?usage: upgrade.sh PHOENIXFSD PHX_FRONT}
 lib_tmp_pids phx-upgrade
 cp "$PHX" "$T/phx-a"
 cp "$PHX" "$T/phx-b"
-for mode in namespace none; do
-	S=$T/$mode
+# start_busy BIN DIR MODE SECONDS: a daemon of BIN in DIR (sets S, K)
+# and a workload on it for SECONDS (sets B); returns after 1 s of it.
+start_busy() {
+	S=$2
 	mkdir -p "$S/share"
-	"$T/phx-a" --socket-path="$S/sock" --shared-dir="$S/share" \
-	    --sandbox=$mode --pid-file="$S/pid" >"$S/log" 2>&1 &
+	"$1" --socket-path="$S/sock" --shared-dir="$S/share" \
+	    --sandbox="$3" --pid-file="$S/pid" >"$S/log" 2>&1 &
 	PIDS="$PIDS $!"
 	lib_wait_socket "$S/sock" 50 "" "$S/pid"
 	K=$(cat "$S/pid")
 	timeout 120 "$FRONT" --socket "$S/sock" --label upgrade bench \
-	    --workload mixed --depth 16 --seconds 6 >"$S/bench" 2>&1 &
+	    --workload mixed --depth 16 --seconds "$4" >"$S/bench" 2>&1 &
 	B=$!
 	sleep 1
+}
+for mode in namespace none; do
+	start_busy "$T/phx-a" "$T/$mode" $mode 6
 	"$T/phx-a" --upgrade "$T/phx-b" --pid-file="$S/pid" >"$S/up1" 2>&1
 	lib_tap $? "$mode: upgrade to another binary while requests are in flight"
 	[ "$(stat -L -c %i /proc/$K/exe)" = "$(stat -c %i "$T/phx-b")" ]
@@ -56,4 +64,28 @@ for mode in namespace none; do
 	lib_tap $? "$mode: no call refused by a filter"
 	grep -E "upgrade|refus|recovered" "$S/log" | head -8 | sed 's/^/# /'
 done
+
+if [ -n "${PHX_UPGRADE_FROM:-}" ]; then
+	cp "$PHX_UPGRADE_FROM" "$T/phx-old"
+	start_busy "$T/phx-old" "$T/from-old" namespace 8
+	"$T/phx-a" --upgrade "$T/phx-b" --pid-file="$S/pid" >"$S/up1" 2>&1
+	lib_tap $? "from layout 5: upgrade while requests are in flight"
+	grep -q "state layout 5 -> 6" "$S/log"
+	lib_tap $? "from layout 5: the new keeper added the live index"
+	# Kills after the conversion: recovery reads the index it built.
+	n=0
+	for i in 1 2 3 4 5; do
+		sleep 0.5
+		w=$(pgrep -P "$K" | head -n 1)
+		[ -n "$w" ] && kill -KILL "$w" && n=$((n + 1))
+	done
+	wait $B
+	rc=$?
+	sed 's/^/# /' "$S/bench"
+	grep -q 'errors=0 proto_errors=0' "$S/bench" && [ $rc -eq 0 ]
+	lib_tap $? "from layout 5: no error across the upgrade and $n kills"
+	[ "$(grep -c 'recovery:' "$S/log")" -ge "$n" ] && [ "$n" -ge 3 ]
+	lib_tap $? "from layout 5: the worker recovered after each kill"
+	grep -E "upgrade|layout|recovery:" "$S/log" | head -8 | sed 's/^/# /'
+fi
 lib_tap_end

@@ -19,6 +19,8 @@
 #include "fault.h"
 #include "handle.h"
 #include "inode.h"
+#include "journal.h"
+#include "queue_int.h"
 #include "redo.h"
 #include "region.h"
 
@@ -55,6 +57,8 @@ test_redo(void)
 	uint64_t *w = &r.fuse->stopped, *w2 = &r.fuse->sessions;
 	struct redo_txn tx;
 
+	/* Record 0 as a claim leaves it (recovery scans claimed ones). */
+	r.hdr->threads_used = 1;
 	redo_begin(&tx, &r, t);
 	ok(redo_set(&tx, w, 42) == 0, "set a word");
 	ok(*w == 0, "nothing visible before commit");
@@ -603,6 +607,116 @@ test_index_footprint(void)
 	munmap(big.base, big.size);
 }
 
+/*
+ * The live index (layout 6): marks name every live slot and recovery reads
+ * only them; a layout-5 region attaches without one (every used head is
+ * read) and region_add_live() grows it into layout 6 with the live slots
+ * of that moment marked.
+ */
+static void
+test_live(void)
+{
+	struct region_params p = {.max_inodes = 1000, .max_handles = 100};
+	struct region old, again;
+	uint16_t heads[REGION_MAX_QUEUE_SIZE];
+	uint64_t words[REGION_MAX_QUEUE_SIZE], size5;
+	unsigned n, marked = 0;
+	bool zero = true;
+
+	ok(r.live != NULL && r.hdr->live_off >= r.hdr->stats_off &&
+	    r.hdr->live_off + REGION_LIVE_SIZE <= r.size,
+	    "a new region has the live index, last");
+	for (uint64_t i = 0; i < REGION_LIVE_SIZE; i++)
+		zero &= r.live[i] == 0;
+	ok(zero, "nothing marked in a new region");
+	{
+		uint64_t keep = r.hdr->threads_used;
+		struct region_thread_rec *a, *b, *c;
+
+		r.hdr->threads_used = 0;
+		a = queue_thread_claim(&r);
+		b = queue_thread_claim(&r);
+		ok(a == &r.threads[0] && b == &r.threads[1] &&
+		    region_threads_used(&r) == 2,
+		    "claims raise threads_used before the record (%u)",
+		    region_threads_used(&r));
+		queue_thread_release(a);
+		c = queue_thread_claim(&r);
+		ok(c == a && region_threads_used(&r) == 2,
+		    "a record claimed again leaves it (never lowered)");
+		queue_thread_release(b);
+		queue_thread_release(c);
+		r.hdr->threads_used = 999;
+		ok(region_threads_used(&r) == REGION_MAX_THREADS,
+		    "a corrupt threads_used is clamped");
+		r.hdr->threads_used = keep;
+	}
+	p.version = 4;
+	ok(region_create(&old, &p) == -EINVAL, "no layout 4 is made");
+	p.version = 5;
+	if (region_create(&old, &p) < 0) {
+		ok(false, "create a layout-5 region");
+		return;
+	}
+	size5 = old.size;
+	ok(old.live == NULL && old.hdr->live_off == 0 &&
+	    old.hdr->version == 5, "a layout-5 region has no live index");
+	ok(region_attach(&again, old.base, old.size) == 0 &&
+	    again.live == NULL, "a layout-5 region attaches (upgrade probe)");
+	/* Queue 1 used heads 0..9: 3 POPPED, 5 REPLIED, 7 EXECUTING. */
+	old.dev->queue[1].heads_used = 10;
+	region_slot(&old, 1, 3)->word = journal_word(JOURNAL_POPPED, 1, 40, 2);
+	region_slot(&old, 1, 5)->word = journal_word(JOURNAL_REPLIED, 1, 41, 2);
+	region_slot(&old, 1, 7)->word = journal_word(JOURNAL_EXECUTING, 1, 42,
+	    1);
+	/* Above heads_used: never written as far as the index knows. */
+	region_slot(&old, 1, 12)->word = journal_word(JOURNAL_POPPED, 1, 43, 2);
+	n = queue_live_words(&old, 1, 10, heads, words);
+	ok(n == 10 && heads[9] == 9 && journal_state(words[3]) ==
+	    JOURNAL_POPPED, "without the index every used head is read (%u)",
+	    n);
+	ok(region_add_live(&old, REGION_FD_STATE) == 0,
+	    "layout 5 -> 6 in place");
+	ok(region_threads_used(&old) == REGION_MAX_THREADS,
+	    "a grown region's recovery scans every thread record");
+	ok(old.hdr->version == REGION_LAYOUT_VERSION && old.live != NULL &&
+	    old.size > size5 && old.hdr->size == old.size &&
+	    old.hdr->live_off >= size5 - 4096,
+	    "the index is appended, the header says layout %u", 6);
+	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++)
+		for (unsigned h = 0; h < REGION_MAX_QUEUE_SIZE; h++)
+			marked += region_live(&old, q)[h] != 0;
+	ok(marked == 3 && region_live(&old, 1)[3] && region_live(&old, 1)[5] &&
+	    region_live(&old, 1)[7], "exactly the 3 live slots are marked "
+	    "(%u)", marked);
+	ok(region_attach(&again, old.base, old.size) == 0 &&
+	    again.live == old.live, "the grown region attaches as layout 6");
+	ok(region_add_live(&old, REGION_FD_STATE) == 0 && old.live == again.live,
+	    "a second add is a no-op");
+	n = queue_live_words(&old, 1, 10, heads, words);
+	ok(n == 3 && heads[0] == 3 && heads[1] == 5 && heads[2] == 7 &&
+	    journal_state(words[1]) == JOURNAL_REPLIED &&
+	    journal_pos(words[2]) == 42, "recovery reads only the marked slots");
+	/* The hot path's two stores: mark before live, clear after free. */
+	region_live_mark(&old, 1, 8);
+	region_slot(&old, 1, 8)->word = journal_word(JOURNAL_POPPED, 1, 44, 2);
+	region_slot(&old, 1, 3)->word = journal_word(JOURNAL_FREE, 1, 40, 2);
+	n = queue_live_words(&old, 1, 10, heads, words);
+	ok(n == 4 && heads[3] == 8 && journal_state(words[0]) == JOURNAL_FREE,
+	    "a freed slot not yet cleared is read, and found FREE");
+	region_live_clear(&old, 1, 3);
+	n = queue_live_words(&old, 1, 10, heads, words);
+	ok(n == 3 && heads[0] == 5 && heads[2] == 8,
+	    "a cleared slot is not read");
+	n = queue_live_words(&old, 1, 4, heads, words);
+	ok(n == 0, "nothing at or above the used heads is read");
+	region_live_mark(&old, 1, REGION_MAX_QUEUE_SIZE);
+	region_live_mark(&old, REGION_MAX_QUEUES, 0);
+	ok(region_live(&old, REGION_MAX_QUEUES) == NULL && region_live(&old,
+	    2)[0] == 0, "marks out of range are ignored");
+	munmap(old.base, old.size);
+}
+
 int
 main(void)
 {
@@ -628,6 +742,7 @@ main(void)
 	test_poison();
 	test_poison_table();
 	test_index_footprint();
+	test_live();
 	{
 		char sub[300];
 
