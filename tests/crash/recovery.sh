@@ -12,7 +12,9 @@
 # /proc/self/fd after the dying worker's files went), a queue stopped
 # before its first sleep after recovery pushed (14), lock waits across a
 # VM pause (with a kill, or a reset, while paused), and (with NOURING)
-# the refusal to start without io_uring (5). TAP; exit 1 on failure.
+# the refusal to start without io_uring (5), and (PHX_UPGRADE_FROM=BIN,
+# a layout-5 build) lock waits across a live upgrade from it. TAP; exit
+# 1 on failure.
 # Knobs: PHX_RECOV_SCENARIOS (all), PHX_RECOV_HELD_COUNTS (65535 65536).
 set -u
 DAEMON=${1:?usage: recovery.sh PHOENIXFSD CRASHTEST [NOURING]}
@@ -36,7 +38,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead nosubmit submiteagain notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead nosubmit submiteagain notify pause upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -80,6 +82,28 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 		[ $rc -eq 1 ] && grep -q 'io_uring is not available' \
 		    "$T/nouring.log" && [ ! -S "$T/nouring.sock" ]
 		tap_ok $? "nouring: without io_uring phoenixfsd refuses to start (exit $rc)" ;;
+	# PHX_UPGRADE_FROM=BIN (a layout-5 build, by hand): lock waits
+	# waiting while BIN's keeper is upgraded to this binary (its worker
+	# killed, the live index made from the slots): both get their locks.
+	upgrade5)
+		[ -n "${PHX_UPGRADE_FROM:-}" ] || continue
+		cp "$DAEMON" "$T/phx-new"
+		up_daemon=$DAEMON
+		DAEMON=$PHX_UPGRADE_FROM
+		if start_daemon upgrade5; then
+			export PHX_SCENARIO_KILL_CMD="$T/phx-new --upgrade \
+			    $T/phx-new --pid-file=$PIDF >$T/upgrade5.out 2>&1"
+			run_tap upgrade5 "$CT" scenario --name lockwait \
+			    --socket "$SOCK" --share "$SHARE" --keeper "$KEEPER"
+			[ $? -ne 0 ] && show_log 30
+			unset PHX_SCENARIO_KILL_CMD
+			grep -q "state layout 5 -> 6" "$LOG"
+			tap_ok $? "upgrade5: the keeper added the live index"
+			stop_daemon
+		else
+			tap_ok 1 "upgrade5: daemon started"; show_log 20
+		fi
+		DAEMON=$up_daemon ;;
 	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
 	    PHX_DELAY=queue.thread_start:1500000 ;;
 	# A VM pause (stop, cont) with lock waits: plain, a kill while

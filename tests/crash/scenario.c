@@ -79,15 +79,26 @@ ok(bool good, const char *what, int got)
 	    got, got < 0 ? " " : "", got < 0 ? strerror(-got) : "");
 }
 
-/* Kills the live worker and waits for the next one; false on timeout. */
+/*
+ * Kills the live worker and waits for the next one; false on timeout.
+ * PHX_SCENARIO_KILL_CMD: a command that ends the worker instead (a live
+ * upgrade: the keeper kills it and executes another binary, recovery.sh
+ * upgrade5).
+ */
 static bool
 kill_worker(pid_t keeper)
 {
+	const char *cmd = getenv("PHX_SCENARIO_KILL_CMD");
 	pid_t w = ct_find_worker(keeper), n = 0;
 
 	if (w <= 0)
 		return false;
-	kill(w, SIGKILL);
+	if (cmd != NULL && cmd[0] != '\0') {
+		if (system(cmd) != 0)
+			return false;
+	} else {
+		kill(w, SIGKILL);
+	}
 	(void)ct_wait_mm_gone(w, 5000);
 	for (int i = 0; i < 500; i++) {
 		n = ct_find_worker(keeper);
