@@ -61,16 +61,11 @@ bool intent_available(void);
  * Recovery, DESIGN 4 step 2: for every thread record whose ring belongs to
  * a dead incarnation, read the unconsumed completions (never submit),
  * record each in the EXECUTING slot it names (same generation), then
- * forget the ring (intent_release_dead closes it). Returns the number of
- * results recovered.
+ * close the ring, before any replay (a dead ring left open ran ops after
+ * their replays: kills.sh pool run). Returns the number of results
+ * recovered.
  */
 int intent_drain_dead(struct region *r);
-/*
- * Unmaps and closes the rings intent_drain_dead() read (their records
- * already say -1), after the stall: munmap and close took 0.2 ms of it
- * (measured). A kill before leaves fds the next fd sweep closes.
- */
-void intent_release_dead(void);
 /* The recorded result of req's slot, if KNOWN: true and *ret_res. */
 bool intent_known(const struct fuse_req *req, int64_t *ret_res);
 

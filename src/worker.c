@@ -246,8 +246,6 @@ worker_main(struct region *r, const struct config *cfg)
 	err = vu_dev_recover(dev);
 	if (err < 0)
 		fatalx("recovery failed: %s", strerror(-err));
-	/* Serving: what recovery can leave for later. */
-	intent_release_dead();
 	r->hdr->last_recovery_ns = clock_now_ns() - t0;
 	log_debug("recovery phases: region+redo+rings %.3f ms, session+device "
 	    "%.3f ms, memory+queues %.3f ms", (double)(t1 - t0) / 1e6,

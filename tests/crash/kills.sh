@@ -3,13 +3,14 @@
 # kills.sh PHOENIXFSD CRASHTEST: random kills of the worker (the keeper's
 # only child) while crashtest keeps 64 checked requests in flight on one
 # connection: SIGKILL every 5-50 ms, then SIGSEGV the same way, then
-# SIGKILL with 2 and 4 request queues busy. Each run
+# SIGKILL with 2 and 4 request queues busy, then with a pool of 4 threads
+# running every request (--thread-pool-size). Each run
 # checks exactly-one-correct-reply, pre-crash nodeids/fhs, the host's view
 # and the keeper's fd count. TAP; exit 1 on failure.
 # Knobs: PHX_CRASH_KILL_SECONDS (12), PHX_CRASH_SEGV_SECONDS (4),
 # PHX_CRASH_KILL_MIN_MS (5), PHX_CRASH_KILL_MAX_MS (50), PHX_CRASH_DEPTH (64),
 # PHX_CRASH_HELD_SECONDS (6), PHX_CRASH_MQ_SECONDS (8: the runs with 2 and
-# 4 request queues).
+# 4 request queues), PHX_CRASH_POOL_SECONDS (15: the pool run).
 set -u
 DAEMON=${1:?usage: kills.sh PHOENIXFSD CRASHTEST}
 CT=${2:?usage: kills.sh PHOENIXFSD CRASHTEST}
@@ -39,20 +40,31 @@ done
 # Several request queues busy at each kill: a queue thread per queue,
 # each with its own slots in flight and its own used ring; recovery
 # settles every queue (DESIGN 4), still exactly once.
-for nq in 2 4; do
-	DAEMON_ARGS="--queues $nq"
-	if ! start_daemon "queues-$nq"; then
-		tap_ok 1 "$nq queues: daemon started"; show_log 20; continue
+# kill_run TAG DESCRIPTION SECONDS QUEUES: SIGKILLs with DAEMON_ARGS.
+kill_run() {
+	if ! start_daemon "$1"; then
+		tap_ok 1 "$2: daemon started"; show_log 20; return
 	fi
-	run_tap "$nq request queues, SIGKILL every $KMIN-$KMAX ms, depth $DEPTH" \
-	    "$CT" work --socket "$SOCK" --share "$SHARE" --keeper "$KEEPER" \
-	    --queues "$nq" --depth "$DEPTH" \
-	    --seconds "${PHX_CRASH_MQ_SECONDS:-8}" --kill-min-ms "$KMIN" \
-	    --kill-max-ms "$KMAX" --kill-sig KILL --expect-respawn \
-	    --pool 2000 --stall-timeout 10
+	run_tap "$2" "$CT" work --socket "$SOCK" --share "$SHARE" \
+	    --keeper "$KEEPER" --queues "$4" --depth "$DEPTH" --seconds "$3" \
+	    --kill-min-ms "$KMIN" --kill-max-ms "$KMAX" --kill-sig KILL \
+	    --expect-respawn --pool 2000 --stall-timeout 10
 	[ $? -ne 0 ] && show_log 30
 	stop_daemon
+}
+for nq in 2 4; do
+	DAEMON_ARGS="--queues $nq"
+	kill_run "queues-$nq" "$nq request queues, SIGKILL every $KMIN-$KMAX ms, depth $DEPTH" \
+	    "${PHX_CRASH_MQ_SECONDS:-8}" "$nq"
 done
+# Pool mode (--thread-pool-size): every request on a pool thread, the
+# exactly-once ops waited for on each pool thread's io_uring, so a kill
+# leaves ops on several dead rings; recovery must close those rings
+# before it replays (DESIGN 4 step 2), else an op of a dead ring runs
+# after its replay ran it again (a MKDIR or CREATE answered EEXIST).
+DAEMON_ARGS="--queues 2 --thread-pool-size=4"
+kill_run pool "pool of 4, 2 request queues, SIGKILL every $KMIN-$KMAX ms" \
+    "${PHX_CRASH_POOL_SECONDS:-15}" 2
 DAEMON_ARGS=
 # A request held long in the pool (PHX_DELAY: one pool job in 20 sleeps
 # 400 ms) while the other heads cycle far past it, more than the ring

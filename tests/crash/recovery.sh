@@ -11,8 +11,11 @@
 # completion in the dead ring (12) and an ENOENT one (a LINKAT through
 # /proc/self/fd after the dying worker's files went), a queue stopped
 # before its first sleep after recovery pushed (14), lock waits across a
-# VM pause (with a kill, or a reset, while paused), and (with NOURING)
-# the refusal to start without io_uring (5). TAP; exit 1 on failure.
+# VM pause (with a kill, or a reset, while paused), a head re-posted
+# while in flight (a hostile guest) and a kill after it, and (with NOURING)
+# the refusal to start without io_uring (5), and (PHX_UPGRADE_FROM=BIN,
+# a layout-5 build) lock waits across a live upgrade from it. TAP; exit
+# 1 on failure.
 # Knobs: PHX_RECOV_SCENARIOS (all), PHX_RECOV_HELD_COUNTS (65535 65536).
 set -u
 DAEMON=${1:?usage: recovery.sh PHOENIXFSD CRASHTEST [NOURING]}
@@ -30,13 +33,13 @@ run() { # scenario [count] -- VAR=value ...
 	fi
 	run_tap "$name${count#0}" "$CT" scenario --name "$name" \
 	    --count "$count" --socket "$SOCK" --share "$SHARE" \
-	    --keeper "$KEEPER"
+	    --keeper "$KEEPER" ${CT_ARGS:-}
 	[ $? -ne 0 ] && show_log 30
 	grep -E 'recovered|closed [0-9]+ fds' "$LOG" | tail -n 3 | sed 's/^/#   /'
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -93,6 +96,34 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 		[ $rc -eq 1 ] && grep -q 'io_uring is not available' \
 		    "$T/nouring.log" && [ ! -S "$T/nouring.sock" ]
 		tap_ok $? "nouring: without io_uring phoenixfsd refuses to start (exit $rc)" ;;
+	# A hostile guest re-posts a waiting SETLKW's head: that queue is
+	# broken, nothing runs twice, the other queue serves, a kill after.
+	repost)
+		DAEMON_ARGS="--queues 2" CT_ARGS="--queues 2"
+		run repost --
+		DAEMON_ARGS= CT_ARGS= ;;
+	# PHX_UPGRADE_FROM=BIN (a layout-5 build, by hand): lock waits
+	# waiting while BIN's keeper is upgraded to this binary (its worker
+	# killed, the live index made from the slots): both get their locks.
+	upgrade5)
+		[ -n "${PHX_UPGRADE_FROM:-}" ] || continue
+		cp "$DAEMON" "$T/phx-new"
+		up_daemon=$DAEMON
+		DAEMON=$PHX_UPGRADE_FROM
+		if start_daemon upgrade5; then
+			export PHX_SCENARIO_KILL_CMD="$T/phx-new --upgrade \
+			    $T/phx-new --pid-file=$PIDF >$T/upgrade5.out 2>&1"
+			run_tap upgrade5 "$CT" scenario --name lockwait \
+			    --socket "$SOCK" --share "$SHARE" --keeper "$KEEPER"
+			[ $? -ne 0 ] && show_log 30
+			unset PHX_SCENARIO_KILL_CMD
+			grep -q "state layout 5 -> 6" "$LOG"
+			tap_ok $? "upgrade5: the keeper added the live index"
+			stop_daemon
+		else
+			tap_ok 1 "upgrade5: daemon started"; show_log 20
+		fi
+		DAEMON=$up_daemon ;;
 	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
 	    PHX_DELAY=queue.thread_start:1500000 ;;
 	# A VM pause (stop, cont) with lock waits: plain, a kill while

@@ -79,15 +79,26 @@ ok(bool good, const char *what, int got)
 	    got, got < 0 ? " " : "", got < 0 ? strerror(-got) : "");
 }
 
-/* Kills the live worker and waits for the next one; false on timeout. */
+/*
+ * Kills the live worker and waits for the next one; false on timeout.
+ * PHX_SCENARIO_KILL_CMD: a command that ends the worker instead (a live
+ * upgrade: the keeper kills it and executes another binary, recovery.sh
+ * upgrade5).
+ */
 static bool
 kill_worker(pid_t keeper)
 {
+	const char *cmd = getenv("PHX_SCENARIO_KILL_CMD");
 	pid_t w = ct_find_worker(keeper), n = 0;
 
 	if (w <= 0)
 		return false;
-	kill(w, SIGKILL);
+	if (cmd != NULL && cmd[0] != '\0') {
+		if (system(cmd) != 0)
+			return false;
+	} else {
+		kill(w, SIGKILL);
+	}
 	(void)ct_wait_mm_gone(w, 5000);
 	for (int i = 0; i < 500; i++) {
 		n = ct_find_worker(keeper);
@@ -1328,6 +1339,60 @@ sc_pause(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
 	    "foreign completion)", (int)fc->proto_errors);
 }
 
+/*
+ * A hostile guest re-posts the head of a SETLKW that waits (in flight):
+ * its queue is marked broken, nothing is completed twice, the worker does
+ * not die, and another queue serves; then a kill: recovery leaves the
+ * broken queue alone (its live slot, marked, is never replayed into it),
+ * and the other queue serves again. Needs 2 request queues (--queues 2).
+ */
+static void
+sc_repost(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
+{
+	struct vuf_vq *vq = &d->vq[1];
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2;
+	struct fusec_req *wp;
+	pid_t w;
+	uint16_t head;
+	int err;
+
+	fc->qidx = 1;
+	err = fusec_create(fc, 1, "repost", O_RDWR | O_EXCL, 0644, &e, &o1);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+	    F_WRLCK, false));
+	ok(err == 0, "repost: CREATE, OPEN, owner 1 SETLK", err);
+	wp = req_lk(fc, FUSE_SETLKW, e.nodeid, o2.fh, 2, F_WRLCK, false);
+	if (wp == NULL || fusec_submit(fc, wp) < 0)
+		return;
+	head = vq->avail->ring[(uint16_t)(vq->avail_idx - 1) % vq->num];
+	usleep(300000);
+	ok(!wp->done, "repost: the SETLKW waits", 0);
+	w = ct_find_worker(keeper);
+	vuf_vq_publish_raw(vq, head);
+	vuf_vq_kick(vq);
+	usleep(500000);
+	fusec_poll(fc, 0, NULL, 0);
+	ok(ct_find_worker(keeper) == w && fc->proto_errors == 0 && !wp->done,
+	    "repost: the head re-posted in flight is not run, the worker "
+	    "lives", (int)fc->proto_errors);
+	fc->qidx = 2;
+	err = fusec_getattr(fc, e.nodeid, NULL);
+	ok(err == 0, "repost: queue 2 serves", err);
+	ok(kill_worker(keeper), "repost: worker killed and respawned", 0);
+	err = fusec_getattr(fc, e.nodeid, NULL);
+	ok(err == 0, "repost: queue 2 serves after the recovery", err);
+	usleep(500000);
+	fusec_poll(fc, 0, NULL, 0);
+	w = ct_find_worker(keeper);
+	usleep(500000);
+	ok(ct_find_worker(keeper) == w && fc->proto_errors == 0,
+	    "repost: no death after the recovery, nothing completed twice",
+	    (int)fc->proto_errors);
+	wp->abandoned = true; /* its queue is broken: never answered */
+}
+
 int
 scenario_main(const char *name, const char *sock, const char *share,
     pid_t keeper, unsigned count)
@@ -1379,6 +1444,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_nosubmit(fc, share);
 	else if (strcmp(name, "notify") == 0)
 		sc_notify(d, fc, keeper);
+	else if (strcmp(name, "repost") == 0)
+		sc_repost(d, fc, keeper);
 	else if (strcmp(name, "pause") == 0)
 		sc_pause(d, fc, keeper, share, count <= 4 ? count : 0);
 	else {

@@ -10,7 +10,8 @@
 # upgrades as the one filter it was (no stack of one per upgrade).
 # PHX_UPGRADE_FROM=BIN (a build of layout 5, run by hand): also a live
 # upgrade from it, whose keeper adds the live index (layout 6) to the
-# old region while requests are in flight, then kills of the worker.
+# old region while requests are in flight, a downgrade back to it
+# (refused), then kills of the worker.
 # TAP; ends with "N passed, N failed".
 set -u
 PHX=${1:?usage: upgrade.sh PHOENIXFSD PHX_FRONT}
@@ -72,6 +73,14 @@ if [ -n "${PHX_UPGRADE_FROM:-}" ]; then
 	lib_tap $? "from layout 5: upgrade while requests are in flight"
 	grep -q "state layout 5 -> 6" "$S/log"
 	lib_tap $? "from layout 5: the new keeper added the live index"
+	# No way back: the layout-5 binary's probe refuses layout 6, so it
+	# is never executed and the new binary goes on serving.
+	sleep 0.3
+	"$T/phx-b" --upgrade "$T/phx-old" --pid-file="$S/pid" >"$S/up2" 2>&1
+	st=$?
+	[ $st -ne 0 ] && grep -q "upgrade refused" "$S/log" &&
+	    [ "$(stat -L -c %i /proc/$K/exe)" = "$(stat -c %i "$T/phx-b")" ]
+	lib_tap $? "from layout 5: a downgrade to it is refused (status $st)"
 	# Kills after the conversion: recovery reads the index it built.
 	n=0
 	for i in 1 2 3 4 5; do
