@@ -56,8 +56,15 @@
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;  /* readers */
 static pthread_cond_t drain_cv = PTHREAD_COND_INITIALIZER; /* the sweep */
-static unsigned holders;  /* threads holding it shared; under gate_mu */
-static bool gate_shut;	  /* a sweep waits or holds; under gate_mu */
+/*
+ * The fast path takes no mutex: a thread entering adds itself to holders,
+ * then reads gate_shut; the sweep sets gate_shut, then reads holders (both
+ * seq_cst: at least one sees the other's write). A thread that finds the
+ * gate shut takes itself off again and waits under gate_mu; the sweep
+ * waits under gate_mu too, so a leaving thread's wakeup is never lost.
+ */
+static unsigned holders; /* threads holding it shared, or backing off */
+static int gate_shut;	 /* a sweep waits or holds; written under gate_mu */
 static __thread unsigned depth; /* this thread's nested shared takes */
 /* Times a sweep reopened the gate without the lock (log). */
 static unsigned long gate_retries;
@@ -207,16 +214,30 @@ fdtab_sweep_waiting(void)
 	return __atomic_load_n(&sweep_waiting, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* Takes the caller off holders; wakes the sweep if it was the last. */
+static void
+leave_locked(void)
+{
+	if (__atomic_sub_fetch(&holders, 1, __ATOMIC_SEQ_CST) == 0)
+		pthread_cond_signal(&drain_cv);
+}
+
 void
 fdtab_req_begin(void)
 {
 	if (depth++ > 0)
 		return;
-	pthread_mutex_lock(&gate_mu);
-	while (gate_shut)
-		pthread_cond_wait(&gate_cv, &gate_mu);
-	holders++;
-	pthread_mutex_unlock(&gate_mu);
+	for (;;) {
+		__atomic_add_fetch(&holders, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST))
+			return;
+		/* Shut: not a holder after all; wait until it opens. */
+		pthread_mutex_lock(&gate_mu);
+		leave_locked();
+		while (__atomic_load_n(&gate_shut, __ATOMIC_RELAXED))
+			pthread_cond_wait(&gate_cv, &gate_mu);
+		pthread_mutex_unlock(&gate_mu);
+	}
 }
 
 void
@@ -227,10 +248,13 @@ fdtab_req_end(void)
 		return;
 	if (--depth > 0)
 		return;
-	pthread_mutex_lock(&gate_mu);
-	if (--holders == 0 && gate_shut)
+	if (__atomic_sub_fetch(&holders, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&gate_shut, __ATOMIC_SEQ_CST)) {
+		/* Under gate_mu: the sweep checks holders under it. */
+		pthread_mutex_lock(&gate_mu);
 		pthread_cond_signal(&drain_cv);
-	pthread_mutex_unlock(&gate_mu);
+		pthread_mutex_unlock(&gate_mu);
+	}
 }
 
 bool
@@ -255,16 +279,17 @@ lock_excl(void)
 		uint64_t end = clock_now_ns() + GATE_NS;
 		int err = 0;
 
-		gate_shut = true;
-		while (holders > 0 && err != ETIMEDOUT) {
+		__atomic_store_n(&gate_shut, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&holders, __ATOMIC_SEQ_CST) > 0 &&
+		    err != ETIMEDOUT) {
 			ts.tv_sec = (time_t)(end / 1000000000ULL);
 			ts.tv_nsec = (long)(end % 1000000000ULL);
 			err = pthread_cond_clockwait(&drain_cv, &gate_mu,
 			    CLOCK_MONOTONIC, &ts);
 		}
-		if (holders == 0)
+		if (__atomic_load_n(&holders, __ATOMIC_SEQ_CST) == 0)
 			break;
-		gate_shut = false;
+		__atomic_store_n(&gate_shut, 0, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&gate_retries, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&gate_cv);
 		pthread_mutex_unlock(&gate_mu);
@@ -279,7 +304,7 @@ static void
 unlock_excl(void)
 {
 	pthread_mutex_lock(&gate_mu);
-	gate_shut = false;
+	__atomic_store_n(&gate_shut, 0, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&gate_cv);
 	pthread_mutex_unlock(&gate_mu);
 }
