@@ -36,7 +36,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate poolfirst held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -44,6 +44,7 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 	# (queue_async.c): held between its completion and its commit.
 	sweepcreate) run sweepcreate -- \
 	    PHX_DELAY=queue.async_rerun:1500000,fdtab.sweep_start:500000 ;;
+	poolfirst) run poolfirst -- ;;
 	held)
 		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do
 			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2
