@@ -8,7 +8,9 @@
  *   sweep     (PHX_DELAY=queue.before_commit) OPENs committing while the
  *             post-crash fd sweep runs keep their fds (defect 1)
  *   sweepcreate (PHX_DELAY=queue.async_rerun) the same for O_EXCL CREATEs
- *             whose op completed while they were out (queue_async.c)
+ *             whose op completed while they were out (queue_async.c);
+ *             --count 1 (PHX_DELAY=queue.async_gap): held between the
+ *             first run that left the op out and the queue's bracket
  *   poolfirst an FSYNC alone, the first request after a kill: the pool
  *             that runs it starts though the batch answered nothing
  *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool
