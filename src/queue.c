@@ -750,7 +750,13 @@ queue_main(void *arg)
 			continue;
 		}
 		n = qs->pool_all ? queue_dispatch_batch(qu) : serve_batch(qu, t);
-		if (n > 0)	/* after the first replies: queue_int.h */
+		/*
+		 * After the first batch (queue_int.h), also one that answered
+		 * nothing itself: the jobs it handed over wait for the pool,
+		 * and the guest may wait for them before sending more.
+		 */
+		if (n > 0 || __atomic_load_n(&qu->outstanding,
+		    __ATOMIC_RELAXED) > 0)
 			queue_pool_spawn(qs);
 		if (n < 0) {
 			mark_broken(qu, n, n == -EBUSY ?

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -47,6 +47,12 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate held lockwait lockleak waitfre
 	# (queue_async.c): held between its completion and its commit.
 	sweepcreate) run sweepcreate -- \
 	    PHX_DELAY=queue.async_rerun:1500000,fdtab.sweep_start:500000 ;;
+	# The same held between its first run, which left the op out (its fd
+	# installed), and the queue's bracket for its commit: the whole sweep
+	# runs in that gap.
+	sweepgap) run sweepcreate 1 -- \
+	    PHX_DELAY=queue.async_gap:1500000,fdtab.sweep_start:300000 ;;
+	poolfirst) run poolfirst -- ;;
 	held)
 		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do
 			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2

@@ -8,7 +8,11 @@
  *   sweep     (PHX_DELAY=queue.before_commit) OPENs committing while the
  *             post-crash fd sweep runs keep their fds (defect 1)
  *   sweepcreate (PHX_DELAY=queue.async_rerun) the same for O_EXCL CREATEs
- *             whose op completed while they were out (queue_async.c)
+ *             whose op completed while they were out (queue_async.c);
+ *             --count 1 (PHX_DELAY=queue.async_gap): held between the
+ *             first run that left the op out and the queue's bracket
+ *   poolfirst an FSYNC alone, the first request after a kill: the pool
+ *             that runs it starts though the batch answered nothing
  *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool
  *             while --count GETATTRs pass it, then a kill: answered once
  *             (defect 2)
@@ -321,6 +325,42 @@ sc_sweepcreate(struct fusec *fc, pid_t keeper)
 	    "their own file\n", good, N);
 	ok(good == N, "sweepcreate: no fd a CREATE left in flight installed "
 	    "was closed by the sweep", (int)good);
+}
+
+/*
+ * After a kill, the new worker's first request on the queue is a slow
+ * one (an FSYNC, handed to the pool) and the guest sends nothing else
+ * until it answers: the pool threads start after the queue thread's
+ * first batch, and must start even when that batch answered nothing
+ * itself (everything handed over).
+ */
+static void
+sc_poolfirst(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *r;
+	struct fuse_fsync_in in;
+	struct iovec a = { &in, sizeof(in) };
+	int err;
+
+	err = fusec_create(fc, 1, "pf", O_RDWR | O_CREAT, 0644, &e, &o);
+	if (err < 0) {
+		ok(false, "poolfirst: file created", err);
+		return;
+	}
+	ok(kill_worker(keeper), "poolfirst: worker killed and respawned", 0);
+	memset(&in, 0, sizeof(in));
+	in.fh = o.fh;
+	r = fusec_req_new(fc, FUSE_FSYNC, e.nodeid, &a, 1, 0, 0, 0);
+	if (r == NULL || fusec_submit(fc, r) < 0) {
+		ok(false, "poolfirst: FSYNC submitted", -EIO);
+		return;
+	}
+	err = await(fc, r, 5000);
+	ok(err == 0, "poolfirst: the first request after the kill, a pool "
+	    "one alone, answers within 5 s", err);
+	(void)fusec_release(fc, e.nodeid, o.fh);
 }
 
 /*
@@ -1410,6 +1450,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_sweep(fc, keeper);
 	else if (strcmp(name, "sweepcreate") == 0)
 		sc_sweepcreate(fc, keeper);
+	else if (strcmp(name, "poolfirst") == 0)
+		sc_poolfirst(fc, keeper);
 	else if (strcmp(name, "held") == 0)
 		sc_held(fc, keeper, count);
 	else if (strcmp(name, "lockwait") == 0)
