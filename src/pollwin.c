@@ -63,6 +63,7 @@ pollwin_idle(struct pollwin *p, uint64_t now, bool helpers_busy)
 	p->preempted = false;
 	p->way = w;
 	p->wait_start = now;
+	p->tick = now;
 	p->served = 0;
 	p->open = true;
 	return w;

@@ -66,6 +66,7 @@ struct pollwin {
 	uint64_t served;		  /* requests since the wait ended */
 	bool open;			  /* a cycle is being measured */
 	bool preempted;			  /* the current cycle's spin lost its CPU */
+	uint64_t tick;			  /* the spin's last clock read */
 	uint32_t contended;		  /* waits left that sleep at once */
 	uint32_t backoff;		  /* the last contended length; 0: none */
 };
@@ -96,6 +97,20 @@ void pollwin_woke(struct pollwin *p, uint64_t now, uint64_t slept_ns);
 
 /* The current wait's spin lost its CPU (see Contention above). */
 void pollwin_preempted(struct pollwin *p);
+
+/*
+ * A spin read the clock (now): reports the wait preempted if the read
+ * before it (or pollwin_idle's) is more than POLLWIN_PREEMPT_NS older.
+ * Returns now.
+ */
+static inline uint64_t
+pollwin_tick(struct pollwin *p, uint64_t now)
+{
+	if (now - p->tick > POLLWIN_PREEMPT_NS)
+		pollwin_preempted(p);
+	p->tick = now;
+	return now;
+}
 
 /* n requests served since the wait ended. */
 static inline void

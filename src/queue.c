@@ -735,7 +735,7 @@ queue_main(void *arg)
 	DELAYPOINT("queue.thread_start"); /* tests: stopped before a sleep */
 	(void)queue_resume_waits(qu, t);
 	while (!queue_stopping(qu)) {
-		uint64_t deadline, slept, now, prev;
+		uint64_t deadline, slept, now;
 		enum pollwin_way way;
 		uint16_t last;
 		int n;
@@ -774,19 +774,13 @@ queue_main(void *arg)
 		way = pollwin_idle(&pw, now, qu->nasync > 0 ||
 		    __atomic_load_n(&qu->outstanding, __ATOMIC_RELAXED) > 0);
 		deadline = now + (way == POLLWIN_SLEEP ? 0 : pollwin_window(&pw));
-		prev = now;
 		while (!queue_stopping(qu) && vring_avail_idx(&qu->vq) == last &&
 		    !async_ready(qu) &&
-		    (now = clock_now_ns()) < deadline) {
-			if (now - prev > POLLWIN_PREEMPT_NS)
-				pollwin_preempted(&pw);
-			prev = now;
+		    (now = pollwin_tick(&pw, clock_now_ns())) < deadline) {
 			cpu_relax();
 			if (way == POLLWIN_YIELD)
 				sched_yield();
 		}
-		if (now - prev > POLLWIN_PREEMPT_NS)
-			pollwin_preempted(&pw);
 		if (queue_stopping(qu) || vring_avail_idx(&qu->vq) != last ||
 		    async_ready(qu)) {
 			pollwin_woke(&pw, clock_now_ns(), 0);

@@ -203,6 +203,19 @@ contention_rules(void)
 	spin_ends(&p, &t, true);
 	is_int(sleeps_in_a_row(&p, &t), POLLWIN_CONTENDED,
 	    "and a new contention starts from the first length");
+	/* The spin's clock reads tell: 10 us apart no, 60 us apart yes. */
+	(void)sleeps_in_a_row(&p, &t);
+	spin_ends(&p, &t, false);
+	is_int(sleeps_in_a_row(&p, &t), 0, "a clean spin: spins");
+	pollwin_tick(&p, t + 10000);
+	pollwin_tick(&p, t + 20000);
+	spin_ends(&p, &t, false);
+	is_int(sleeps_in_a_row(&p, &t), 0, "reads 10 us apart: not preempted");
+	pollwin_tick(&p, t + 10000);
+	pollwin_tick(&p, t + 10000 + POLLWIN_PREEMPT_NS + 1);
+	spin_ends(&p, &t, false);
+	is_int(sleeps_in_a_row(&p, &t), POLLWIN_CONTENDED,
+	    "reads further apart than POLLWIN_PREEMPT_NS: preempted");
 	/* Polling off: a preemption report changes nothing. */
 	pollwin_init(&p, 0);
 	pollwin_preempted(&p);
