@@ -90,19 +90,10 @@ queue_live_words(const struct region *r, unsigned q, unsigned used,
 	 * runs here (recovery, or the queue's own thread before it pops).
 	 */
 	for (unsigned h = 0; h < used; h++) {
-		const struct journal_slot_rec *s;
-		off_t off;
-
 		if (marks[h] == 0)
 			continue;
-		s = region_slot(r, q, h);
-		off = (off_t)region_off(r, &s->word);
-		if (!fd_ok || pread(REGION_FD_STATE, &ret_words[n],
-		    sizeof(ret_words[n]), off) != (ssize_t)sizeof(ret_words[n])) {
-			fd_ok = false;
-			ret_words[n] = region_load(
-			    (uint64_t *)(uintptr_t)&s->word);
-		}
+		ret_words[n] = region_slot_word(r, fd_ok ? REGION_FD_STATE : -1,
+		    q, h);
 		ret_heads[n++] = (uint16_t)h;
 	}
 	return n;

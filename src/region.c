@@ -250,17 +250,11 @@ region_add_live(struct region *r, int fd)
 		uint64_t used = r->dev->queue[q].heads_used;
 
 		used = MIN(used, (uint64_t)REGION_MAX_QUEUE_SIZE);
-		for (unsigned h = 0; h < used; h++) {
-			const struct journal_slot_rec *s = region_slot(r, q, h);
-			off_t off = (off_t)region_off(r, &s->word);
-			uint64_t w;
-
-			/* pread: no page of a never-written slot allocated. */
-			if (pread(fd, &w, sizeof(w), off) != (ssize_t)sizeof(w))
-				w = region_load(&s->word);
-			if (journal_state(w) != JOURNAL_FREE)
+		/* pread: no page of a never-written slot allocated. */
+		for (unsigned h = 0; h < used; h++)
+			if (journal_state(region_slot_word(r, fd, q, h)) !=
+			    JOURNAL_FREE)
 				live[(size_t)q * REGION_MAX_QUEUE_SIZE + h] = 1;
-		}
 	}
 	/* Then the header, the version last (a reader of it sees it all). */
 	((struct region_hdr_rec *)base)->threads_used = REGION_MAX_THREADS;
@@ -288,4 +282,17 @@ region_slot(const struct region *r, unsigned queue, unsigned head)
 	if (queue >= REGION_MAX_QUEUES || head >= REGION_MAX_QUEUE_SIZE)
 		return NULL;
 	return &r->journal[(size_t)queue * REGION_MAX_QUEUE_SIZE + head];
+}
+
+uint64_t
+region_slot_word(const struct region *r, int fd, unsigned queue,
+    unsigned head)
+{
+	const struct journal_slot_rec *s = region_slot(r, queue, head);
+	uint64_t w;
+
+	if (fd < 0 || pread(fd, &w, sizeof(w), (off_t)region_off(r,
+	    &s->word)) != (ssize_t)sizeof(w))
+		w = region_load((uint64_t *)(uintptr_t)&s->word);
+	return w;
 }

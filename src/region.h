@@ -568,6 +568,14 @@ uint64_t region_off(const struct region *r, const void *p);
 /* The journal slot of (queue, head). */
 struct journal_slot_rec *region_slot(const struct region *r, unsigned queue,
     unsigned head);
+/*
+ * The state word of slot (queue, head) (both in range), read through the
+ * region's memfd at fd with pread, which touches no page of our mapping
+ * (a first touch costs a page-table fill in a new worker); through the
+ * mapping if fd < 0 or the read fails.
+ */
+uint64_t region_slot_word(const struct region *r, int fd, unsigned queue,
+    unsigned head);
 
 /* Atomic 64-bit helpers for region words (release store, acquire load). */
 static inline void
