@@ -2,12 +2,13 @@
 /*
  * The fd sweep (DESIGN 4 step 9). A worker killed between creating an fd
  * and committing its number to the region leaves that fd open in the
- * shared table, referenced by nothing. After a recovery a background
- * thread closes every fd that neither the region (tables, device state,
- * rings), the keeper's list, nor this incarnation's own registry
- * references. Creators exclude it: every request and control message runs
- * between fdtab_req_begin() and fdtab_req_end(), which cover creation up to
- * the commit that records the number.
+ * shared table, referenced by nothing. The next incarnation notes which
+ * fds those are at one instant of its recovery, before it creates any
+ * (fdtab_snapshot), and a background thread closes them after the stall:
+ * every fd open then that neither the region (tables, device state, rings,
+ * a live slot's recorded op), the keeper's list, nor this incarnation's
+ * own registry references. Nothing else ever closes those, so the sweep
+ * needs no lock against fd creation (fdtab.c).
  */
 #ifndef PHX_FDTAB_H
 #define PHX_FDTAB_H
@@ -34,26 +35,17 @@ void fdtab_unregister(int fd);
 /* Notes that a table records fd (inode, handle): the sweep keeps it. */
 void fdtab_note(int fd);
 /*
- * Brackets fd creation until the commit that records the fd (the creation
- * lock, shared). Nestable per thread: a thread already inside passes at
- * once; a thread entering while a sweep waits for the lock waits until the
- * sweep is done or gives up (at most about 0.8 s, fdtab.c), so a steady
- * load never starves the sweep. Every begin is ended on its own thread;
- * an end on a thread not inside does nothing.
+ * Recovery, once the region is rolled forward and the dead rings drained,
+ * before this incarnation creates an fd: notes the open fds nothing
+ * references (the next sweep's). Returns their number.
  */
-void fdtab_req_begin(void);
-void fdtab_req_end(void);
-/* The calling thread is inside fdtab_req_begin/end. */
-bool fdtab_req_inside(void);
-/*
- * A sweep runs or waits for the requests in flight: a queue thread then
- * starts no creation it would leave in flight (queue_async.c), so the
- * bracket it holds for those ends and the sweep goes on.
- */
-bool fdtab_sweep_waiting(void);
+int fdtab_snapshot(struct region *r);
 /* Starts the background sweep (after a recovery). */
 int fdtab_start_sweep(struct region *r);
-/* One synchronous sweep; returns the number of fds closed (tests). */
+/*
+ * Closes the snapshot's fds that nothing references now either, once;
+ * returns the number closed (the background sweep; tests).
+ */
 int fdtab_sweep(struct region *r);
 
 #endif

@@ -23,7 +23,6 @@
 
 #include "crashpoint.h"
 #include "fault.h"
-#include "fdtab.h"
 #include "inode.h"
 #include "intent.h"
 #include "journal.h"
@@ -65,11 +64,6 @@ static __thread unsigned async_ndone;
 static int ring_init(struct region *r, struct region_thread_rec *t);
 static bool async_eligible(uint8_t opcode);
 
-/*
- * The ring fd is created and recorded in t->ring_fd under the fd-creation
- * lock: a thread starting while a sweep runs must not have its ring closed
- * (issue 9 finding 10).
- */
 int
 intent_probe(void)
 {
@@ -92,15 +86,14 @@ intent_probe(void)
 int
 intent_thread_init(struct region *r, struct region_thread_rec *t)
 {
-	int err;
-
 	intent_region = r;
 	if (have_ring)
 		return 0;
-	fdtab_req_begin();
-	err = ring_init(r, t);
-	fdtab_req_end();
-	return err;
+	/*
+	 * Its ring fd is never the fd sweep's: the sweep closes only fds
+	 * open before this incarnation made any (fdtab.h).
+	 */
+	return ring_init(r, t);
 }
 
 static int
@@ -573,9 +566,9 @@ intent_fsetxattr(struct fuse_req *req, int fd, const char *name,
 /* ---- requests that do not wait (queue_async.c) ----------------------- */
 
 /*
- * One host call each. The fd an OPENAT installs is covered by the
- * creation bracket the queue thread holds for such requests until they
- * commit (queue_async.c), as a waiting request's is by its own.
+ * One host call each. The fd an OPENAT installs, recorded only when its
+ * request runs again (queue_async.c), is never the fd sweep's: it takes
+ * a number free after the recovery's snapshot (fdtab.h).
  */
 static bool
 async_eligible(uint8_t opcode)

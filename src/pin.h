@@ -82,8 +82,9 @@ void pin_close(struct pin_table *t, int fd, uint64_t idx);
 /*
  * Calls fn on every freed fd whose close waits for a request still using
  * it, in every table. The fd sweep (fdtab.c) keeps them: a SETLKW or
- * flock waits outside the fd-creation lock with its entry pinned, and a
- * FLUSH or RELEASE may free that entry meanwhile (issue 11 review).
+ * flock waits with its entry pinned, and a FLUSH or RELEASE may free
+ * that entry meanwhile (issue 11 review). Each was a table's, so never
+ * one the sweep's snapshot found unreferenced: kept all the same.
  */
 void pin_each_deferred(void (*fn)(int fd, void *arg), void *arg);
 /* Freed fds of t whose close waits for a request still using them. */

@@ -16,8 +16,7 @@
  *
  * A SETLKW that cannot take its lock at once polls (1 to 50 ms) while its
  * thread publishes REGION_ACT_HOUSEKEEPING, so the watchdog leaves it
- * alone, and outside the fd-creation lock, so the fd sweep does not wait
- * for it; it waits only where the transport allows it (fuse_req.may_block:
+ * alone; it waits only where the transport allows it (fuse_req.may_block:
  * a thread of its own, queue.c), never on a queue thread or in recovery
  * (which leaves a lock wait to a thread of its own, queue_recover.c).
  *
@@ -36,7 +35,6 @@
 #include <unistd.h>
 
 #include "fault.h"
-#include "fdtab.h"
 #include "fdispatch.h"
 #include "handle.h"
 #include "pt_int.h"
@@ -364,7 +362,6 @@ wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
 	struct region_thread_rec *t = ctx->tx != NULL ? ctx->tx->t : NULL;
 	uint64_t act = 0, act_arg = 0, delay = WAIT_FIRST_NS;
 	uint64_t sessions = region_load(&pt->r->fuse->sessions);
-	bool inside;
 	int err;
 
 	if (ctx->req == NULL || !ctx->req->may_block)
@@ -375,16 +372,6 @@ wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
 		/* Waiting for a guest is not a stuck worker (watchdog). */
 		fault_begin(REGION_ACT_HOUSEKEEPING, act_arg);
 	}
-	/*
-	 * Not as a creator while waiting: this request's fds are committed
-	 * (the owner's OFD before the first try; flock uses the handle's),
-	 * and the fd sweep must not wait for the lock, which a leaked fd
-	 * may hold until the sweep closes it (issue 11 defect 4). Only if
-	 * inside: a caller outside any request (unit tests) never began.
-	 */
-	inside = fdtab_req_inside();
-	if (inside)
-		fdtab_req_end();
 	for (;;) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay};
 
@@ -408,8 +395,6 @@ wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
 		if (delay > WAIT_MAX_NS)
 			delay = WAIT_MAX_NS;
 	}
-	if (inside)
-		fdtab_req_begin();
 	if (t != NULL)
 		fault_begin((enum region_act)act, act_arg);
 	return err;

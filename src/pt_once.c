@@ -142,6 +142,9 @@ pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
 
 	if (!pt_creds_checked())
 		return -EPERM;
+	/* Tests: a slow host mkdir (a hung mount), its request in flight. */
+	if (!ctx->replay)
+		DELAYPOINT("pt.mkdir");
 	if (once(ctx))
 		return intent_mkdirat(ctx->req, dirfd, name, mode);
 	if (mkdirat(dirfd, name, mode) == 0)

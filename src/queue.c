@@ -34,7 +34,6 @@
 #include "clock.h"
 #include "crashpoint.h"
 #include "fault.h"
-#include "fdtab.h"
 #include "inode.h"
 #include "intent.h"
 #include "fdispatch.h"
@@ -235,8 +234,6 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 
 	fault_begin(REGION_ACT_REQUEST, (uint64_t)q << 16 | head);
 	ex = excl_take(slot);
-	/* No fd sweep between an fd's creation and its commit (fdtab.h). */
-	fdtab_req_begin();
 	memset(&req, 0, sizeof(req));
 	req.in = slot->req;
 	req.in_len = MIN(slot->req_len, REGION_SLOT_REQ_MAX);
@@ -288,7 +285,6 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 		redo_abort(&tx);
 		queue_async_left(akey);
 		inode_put_temps();
-		fdtab_req_end();
 		if (ex != NULL)
 			pthread_rwlock_unlock(ex);
 		fault_end();
@@ -315,7 +311,6 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	}
 	redo_commit(&tx);
 	inode_put_temps();
-	fdtab_req_end();
 	if (ex != NULL)
 		pthread_rwlock_unlock(ex);
 	CRASHPOINT("queue.after_commit");

@@ -26,7 +26,6 @@
 #include <linux/fuse.h>
 
 #include "crashpoint.h"
-#include "fdtab.h"
 #include "guestmem.h"
 #include "inode.h"
 #include "intent.h"
@@ -44,7 +43,6 @@ struct queue_async_job {
 	struct vring_chain c;
 	struct pin_set pins;
 	struct inode_memo memo; /* the inodes its first run resolved */
-	bool creates; /* an OPENAT: holds the queue's creation bracket */
 	struct iovec iov[VRING_MAX_IOV];
 };
 
@@ -73,14 +71,13 @@ queue_async_candidate(const struct queue *qu, const struct journal_slot_rec *slo
 
 		/*
 		 * O_EXCL only: the one creation that is a single io_uring
-		 * op (pt_once.c); not while a sweep waits for the bracket.
+		 * op (pt_once.c).
 		 */
 		if (slot->req_len < sizeof(struct fuse_in_header) + sizeof(in))
 			return false;
 		memcpy(&in, slot->req + sizeof(struct fuse_in_header),
 		    sizeof(in));
-		return (in.flags & O_EXCL) && !(in.flags & O_TRUNC) &&
-		    !fdtab_sweep_waiting();
+		return (in.flags & O_EXCL) && !(in.flags & O_TRUNC);
 	}
 	default:
 		return false;
@@ -103,19 +100,10 @@ queue_async_run(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 	struct queue_async_job *j;
 	uint32_t len;
 
-	/*
-	 * In the creation bracket from before its first run until the queue
-	 * holds it for the job (below): an OPENAT left out has installed its
-	 * fd, which nothing records until the second run, and a sweep that
-	 * found no holder in between closed it (its number then went to the
-	 * next fd opened: an fh on another file).
-	 */
-	fdtab_req_begin();
 	intent_async_allow(true);
 	len = queue_run_request(qu->qs, qu->idx, head, slot, c, t, false);
 	intent_async_allow(false);
 	if (len != QUEUE_RUN_LEFT) {
-		fdtab_req_end();
 		*ret_len = len;
 		return 0;
 	}
@@ -137,14 +125,6 @@ queue_async_run(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
 	j->pins = left_pins;
 	left_pins.n = 0;
 	j->memo = left_memo;
-	/*
-	 * The fd its OPENAT installs exists before any table records it:
-	 * the fd sweep must not run until its second run commits it. The
-	 * thread holds the bracket (shared) while such requests are out.
-	 */
-	j->creates = slot->intent[INTENT_W_OP] == IORING_OP_OPENAT;
-	if (!j->creates || qu->ncreates++ > 0)
-		fdtab_req_end();
 	j->next = qu->async;
 	qu->async = j;
 	qu->nasync++;
@@ -182,8 +162,6 @@ finish(struct queue *qu, struct region_thread_rec *t, uint64_t key,
 	intent_async_resume(false);
 	pin_put_set(&j->pins);
 	guestmem_put(j->gt);
-	if (j->creates && --qu->ncreates == 0)
-		fdtab_req_end();
 	/* Kept for the next one: at most INTENT_ASYNC_MAX ever allocated. */
 	j->next = qu->async_free;
 	qu->async_free = j;

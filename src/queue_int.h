@@ -157,7 +157,6 @@ struct queue {
 	/* Requests whose host op is in flight (queue_async.c): queue thread. */
 	struct queue_async_job *async, *async_free;
 	unsigned nasync;
-	unsigned ncreates;	/* of them OPENATs (the creation bracket) */
 	uint64_t failed_gen; /* the table it could not attach, if detached */
 };
 

@@ -27,7 +27,6 @@
 
 #include "crashpoint.h"
 #include "fault.h"
-#include "fdtab.h"
 #include "intent.h"
 #include "log.h"
 #include "phase.h"
@@ -37,31 +36,6 @@
 #include "vu_proto.h"
 
 #define SENTINEL 0xff
-
-/*
- * The control thread holds the fd-creation lock (fdtab.h) from the
- * receive that may install fds until the message is settled (IDLE again),
- * so the sweep never closes an fd QEMU just sent.
- */
-static __thread bool fds_held;
-
-static void
-hold_fds(void)
-{
-	if (!fds_held) {
-		fdtab_req_begin();
-		fds_held = true;
-	}
-}
-
-static void
-release_fds(void)
-{
-	if (fds_held) {
-		fdtab_req_end();
-		fds_held = false;
-	}
-}
 
 /* ---- receive ---------------------------------------------------------- */
 
@@ -170,7 +144,6 @@ receive(struct vu_dev *dev, int conn)
 
 	if (!hdr_empty(d)) {
 		/* The dead worker's recvmsg completed: take what it got. */
-		hold_fds();
 		take_fds(d);
 		return 1;
 	}
@@ -198,7 +171,6 @@ receive(struct vu_dev *dev, int conn)
 		if (n < 0)
 			return (int)n;
 	}
-	hold_fds();
 	memset(d->ctrl_cmsg, 0, sizeof(d->ctrl_cmsg));
 	memset(&mh, 0, sizeof(mh));
 	iov[0].iov_base = d->ctrl_hdr;
@@ -426,12 +398,10 @@ vu_serve(struct vu_dev *dev)
 		case REGION_CTRL_SENT:
 		default:
 			reset_idle(d);
-			release_fds();
 			break;
 		}
 	}
 out:
-	release_fds();
 	if (err == 0) {
 		/* The peer is gone: finish what is in flight, then exit. */
 		queue_stop_all(dev->qs);

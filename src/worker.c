@@ -216,6 +216,20 @@ worker_main(struct region *r, const struct config *cfg)
 	if (err > 0)
 		log_info("%d operation results recovered from io_uring "
 		    "completion rings", err);
+	/*
+	 * DESIGN 4 step 9's snapshot: before this incarnation creates any
+	 * fd, the open ones nothing references are the dead worker's leak.
+	 */
+	if (inc > 1) {
+		uint64_t ts = clock_now_ns();
+
+		err = fdtab_snapshot(r);
+		if (err < 0)
+			log_warnc(err, "no fd sweep snapshot");
+		else
+			log_debug("fd sweep snapshot: %d leaked fds (%.3f ms)",
+			    err, (double)(clock_now_ns() - ts) / 1e6);
+	}
 	/* The dead incarnation's thread records are free again. */
 	for (unsigned i = 0; i < region_threads_used(r); i++) {
 		region_store(&r->threads[i].act, REGION_ACT_IDLE);

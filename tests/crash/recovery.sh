@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -52,6 +52,19 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	# runs in that gap.
 	sweepgap) run sweepcreate 1 -- \
 	    PHX_DELAY=queue.async_gap:1500000,fdtab.sweep_start:300000 ;;
+	# A request always in flight in a slow host call (MKDIRs held 2 s
+	# before their mkdirat, a hung mount) across 5 kills: each sweep
+	# finishes (its log line), the keeper's fds stay flat, an idle
+	# queue's GET_VRING_BASE is not held, fhs opened while the sweep
+	# closes (each close held 0.2 s) read their own files.
+	sweepslow)
+		DAEMON_ARGS="--queues 3 --thread-pool-size 4" CT_ARGS="--queues 3"
+		run sweepslow 5 -- \
+		    PHX_DELAY=pt.mkdir:2000000,fdtab.sweep_start:300000,fdtab.before_close:200000
+		n=$(grep -c 'closed [0-9]* fds leaked' "$LOG")
+		tap_ok $([ "$n" -ge 5 ] && echo 0 || echo 1) \
+		    "sweepslow: 5 sweeps finished under the slow requests ($n)"
+		DAEMON_ARGS= CT_ARGS= ;;
 	poolfirst) run poolfirst -- ;;
 	held)
 		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do

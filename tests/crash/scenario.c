@@ -1433,6 +1433,229 @@ sc_repost(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 	wp->abandoned = true; /* its queue is broken: never answered */
 }
 
+/* The keeper's open fds (its table is the worker's). */
+static int
+keeper_fds(pid_t keeper)
+{
+	char dir[64];
+	struct dirent *de;
+	DIR *dp;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)keeper);
+	if ((dp = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(dp)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dp);
+	return n;
+}
+
+/*
+ * sweepslow's stream: MKDIRs of one name (at most one inode) on queues 2
+ * and 3, a new one every 0.6 s while fewer than 4 are out, each held 2 s
+ * before its mkdirat (PHX_DELAY pt.mkdir): a request is always in flight
+ * in a host call, as on a hung mount. Runs it for ms.
+ */
+struct slow_stream {
+	struct fusec_req *r[4];
+	uint64_t last_ns;
+	unsigned sent, answered;
+};
+
+static void
+stream_run(struct fusec *fc, struct slow_stream *st, int ms)
+{
+	uint64_t end = vuf_now_ns() + (uint64_t)ms * 1000000ULL;
+
+	do {
+		for (unsigned i = 0; i < 4; i++) {
+			int e;
+
+			if (st->r[i] == NULL)
+				continue;
+			e = fusec_wait(fc, st->r[i], 0);
+			if (!st->r[i]->done) {
+				/* Still ours: harvest must not free it. */
+				st->r[i]->abandoned = false;
+				continue;
+			}
+			(void)e;
+			fusec_req_free(st->r[i]);
+			st->r[i] = NULL;
+			st->answered++;
+		}
+		for (unsigned i = 0; i < 4; i++) {
+			struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+			struct iovec a[2] = {{&in, sizeof(in)},
+			    {(void *)"slowdir", 8}};
+			struct fusec_req *r;
+
+			if (st->r[i] != NULL ||
+			    vuf_now_ns() - st->last_ns < 600000000ULL)
+				continue;
+			r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
+			    sizeof(struct fuse_entry_out), 0);
+			if (r == NULL)
+				break;
+			r->qidx = 2 + st->sent % 2;
+			if (fusec_submit(fc, r) < 0) {
+				fusec_req_free(r);
+				break;
+			}
+			st->r[i] = r;
+			st->sent++;
+			st->last_ns = vuf_now_ns();
+		}
+		usleep(10000);
+	} while (vuf_now_ns() < end);
+}
+
+/* The fewest keeper fds over 5 samples (the stream's come and go). */
+static int
+min_keeper_fds(struct fusec *fc, struct slow_stream *st, pid_t keeper)
+{
+	int m = -1;
+
+	for (int i = 0; i < 5; i++) {
+		int n = keeper_fds(keeper);
+
+		if (n >= 0 && (m < 0 || n < m))
+			m = n;
+		stream_run(fc, st, 100);
+	}
+	return m;
+}
+
+/*
+ * Stops every queue as QEMU does for a pause (ENABLE 0, GET_VRING_BASE
+ * each), timing each queue's pair; starts them again (vuf_resume).
+ * Returns the slowest stop of queues 0 and 1 (idle: nothing in flight
+ * there) in ms, or -1.
+ */
+static double
+timed_pause(struct vuf_dev *d, double *ret_busy)
+{
+	double idle = 0, busy = 0;
+	int r = 0;
+
+	for (unsigned i = 0; i < d->nvq && r >= 0; i++) {
+		struct vhost_vring_state st = {.index = i, .num = 0};
+		uint64_t t0 = vuf_now_ns();
+		double ms;
+
+		r = vuf_msg_ack(d, VUF_SET_VRING_ENABLE, &st, sizeof(st),
+		    NULL, 0);
+		if (r >= 0)
+			r = vuf_msg_send(d, VUF_GET_VRING_BASE, 0, &st,
+			    sizeof(st), NULL, 0);
+		if (r >= 0)
+			r = vuf_msg_recv(d, VUF_GET_VRING_BASE, &st,
+			    sizeof(st), 20000);
+		if (r >= 0)
+			d->vq[i].base = (uint16_t)st.num;
+		ms = (double)(vuf_now_ns() - t0) / 1e6;
+		if (i <= 1 && ms > idle)
+			idle = ms;
+		if (i > 1 && ms > busy)
+			busy = ms;
+	}
+	if (r >= 0)
+		r = vuf_resume(d);
+	*ret_busy = busy;
+	return r < 0 ? -1 : idle;
+}
+
+/*
+ * Issue: a request always in flight in a slow host call (the stream
+ * above, held inside the old creation bracket) kept the fd sweep from
+ * ever finishing: the leaked fds of each kill piled up; and the gate it
+ * shut held every control message, a pause's GET_VRING_BASE included,
+ * 0.1-0.8 s. count kills (one every ~3 s), each followed 0.8 s later (the
+ * sweep starts 0.35 s after recovery) by a timed pause of every queue,
+ * then by 3 files opened and read back on queue 1 (their own bytes: no
+ * fd closed and its number reused under a handle). The keeper's fd
+ * count after the last kill must be that after the first.
+ */
+static void
+sc_sweepslow(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
+    unsigned count)
+{
+	enum { N = 3 };
+	struct slow_stream st;
+	uint64_t node[N], fh[N];
+	double worst_idle = 0, worst_busy = 0, idles[16], median;
+	int fds1 = -1, fds = -1;
+	unsigned good = 0, bad_pause = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (count == 0 || count > 16)
+		count = 5;
+	if (d->nvq < 4) {
+		ok(false, "sweepslow: 3 request queues (--queues 3)", -EINVAL);
+		return;
+	}
+	if (!make_files(fc, "slow", N, node))
+		return;
+	stream_run(fc, &st, 1500);
+	for (unsigned k = 1; k <= count; k++) {
+		struct fuse_open_out o;
+		double idle, busy;
+
+		if (!kill_worker(keeper)) {
+			ok(false, "sweepslow: worker killed and respawned", 0);
+			return;
+		}
+		stream_run(fc, &st, 800);
+		idle = timed_pause(d, &busy);
+		if (idle < 0)
+			bad_pause++;
+		idles[k - 1] = idle;
+		if (idle > worst_idle)
+			worst_idle = idle;
+		if (busy > worst_busy)
+			worst_busy = busy;
+		for (int i = 0; i < N; i++)
+			fh[i] = fusec_open(fc, node[i], O_RDONLY, &o) == 0 ?
+			    o.fh : 0;
+		good += read_own(fc, N, node, fh);
+		for (int i = 0; i < N; i++)
+			if (fh[i])
+				(void)fusec_release(fc, node[i], fh[i]);
+		stream_run(fc, &st, 1200);
+		fds = min_keeper_fds(fc, &st, keeper);
+		if (k == 1)
+			fds1 = fds;
+		printf("# sweepslow: kill %u: idle queue stop %.1f ms, busy "
+		    "%.1f ms, keeper fds %d, mkdirs %u sent %u answered\n", k,
+		    idle, busy, fds, st.sent, st.answered);
+	}
+	/* The median: one pause slowed by a loaded host is not the gate. */
+	for (unsigned i = 1; i < count; i++)
+		for (unsigned j = i; j > 0 && idles[j - 1] > idles[j]; j--) {
+			double t = idles[j];
+
+			idles[j] = idles[j - 1];
+			idles[j - 1] = t;
+		}
+	median = idles[count / 2];
+	printf("# sweepslow: idle-queue stop median %.1f ms, slowest %.1f ms "
+	    "(busy queues %.1f ms, their MKDIR held 2 s); %u of %u fhs read "
+	    "their own file; keeper fds %d after the first kill, %d after the "
+	    "last; %u of %u MKDIRs answered\n", median, worst_idle,
+	    worst_busy, good, N * count, fds1, fds, st.answered, st.sent);
+	ok(bad_pause == 0, "sweepslow: every pause and cont answered",
+	    (int)bad_pause);
+	ok(median < 100, "sweepslow: an idle queue's stop (GET_VRING_BASE) "
+	    "during the sweep: median < 100 ms", (int)median);
+	ok(good == N * count, "sweepslow: every fh opened after a kill read "
+	    "its own file", (int)good);
+	ok(fds1 > 0 && fds <= fds1 + 1, "sweepslow: keeper fds flat over "
+	    "the kills (the sweeps finished)", fds - fds1);
+	ok(st.answered > 0 && fc->proto_errors == 0, "sweepslow: the "
+	    "stream went on, no protocol error", (int)fc->proto_errors);
+}
+
 int
 scenario_main(const char *name, const char *sock, const char *share,
     pid_t keeper, unsigned count)
@@ -1450,6 +1673,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_sweep(fc, keeper);
 	else if (strcmp(name, "sweepcreate") == 0)
 		sc_sweepcreate(fc, keeper);
+	else if (strcmp(name, "sweepslow") == 0)
+		sc_sweepslow(d, fc, keeper, count);
 	else if (strcmp(name, "poolfirst") == 0)
 		sc_poolfirst(fc, keeper);
 	else if (strcmp(name, "held") == 0)
