@@ -11,6 +11,10 @@
  *             whose op completed while they were out (queue_async.c);
  *             --count 1 (PHX_DELAY=queue.async_gap): held between the
  *             first run that left the op out and the queue's bracket
+ *   sweepslow (PHX_DELAY=pt.mkdir) MKDIRs always in flight in a slow host
+ *             call across --count kills: each sweep finishes (keeper fds
+ *             flat), an idle queue's GET_VRING_BASE is not held, fhs
+ *             read their own files
  *   poolfirst an FSYNC alone, the first request after a kill: the pool
  *             that runs it starts though the batch answered nothing
  *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool

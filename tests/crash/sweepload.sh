@@ -8,14 +8,15 @@
 # bound (3 s, 6 s for long) while the load runs:
 #   steady  create_unlink (CREATE O_EXCL, RELEASE, UNLINK, FORGET), every
 #           request held 2 ms before its commit (queue.before_commit), so
-#           that the creation lock's shared holders always overlap; the
+#           that requests in flight always overlap; the
 #           keeper's fd count must not grow with the kills (each kill
 #           leaks 1 to 3 fds of the dead incarnation until a sweep ends).
 #           Before the gate (glibc's reader-preferring rwlock) no sweep
 #           finished until the load stopped, and the leaked fds piled up.
 #   long    a GETATTR load whose every 40th request holds 0.25 s (a slow
-#           host call, longer than the gate's first shut of 0.1 s): the
-#           sweep reopens the gate and retries, shut longer, and finishes.
+#           host call, longer than the old gate's first shut of 0.1 s):
+#           the sweep finishes (since the snapshot, fdtab.c, it waits for
+#           no request at all).
 # TAP; about 70 s.
 set -u
 DAEMON=${1:?usage: sweepload.sh PHOENIXFSD PHX_FRONT}
