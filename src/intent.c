@@ -349,7 +349,9 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	key = fault_key_request(q, head, gen);
 	s->intent[INTENT_W_THREAD] = self_index;
 	s->intent[INTENT_W_OP] = tmpl->opcode;
-	s->intent[INTENT_W_DIRFD] = (uint64_t)(int64_t)tmpl->fd;
+	/* The directory the entry is made in: LINKAT's is its new one. */
+	s->intent[INTENT_W_DIRFD] = (uint64_t)(int64_t)(tmpl->opcode ==
+	    IORING_OP_LINKAT ? (int)tmpl->len : tmpl->fd);
 	region_store(&s->intent[INTENT_W_STATE],
 	    INTENT_SUBMITTED | (uint64_t)gen << 8);
 	/* Recovery resolves an EXECUTING slot instead of re-running it. */

@@ -35,9 +35,10 @@ enum intent_state {
 #define INTENT_W_THREAD 2	/* thread index of the ring */
 #define INTENT_W_OP	3	/* io_uring opcode */
 /*
- * The directory fd the op names (the SQE's fd), written before STATE says
- * SUBMITTED: a replay whose directory nodeid a hostile FORGET freed finds
- * the directory by it (pt_once_parent), while no sweep has run.
+ * The directory fd the op makes its entry in (the SQE's fd; LINKAT's new
+ * directory, its len), written before STATE says SUBMITTED: a replay
+ * whose directory nodeid a hostile FORGET freed finds the directory by it
+ * (pt_once_parent), while no sweep has run.
  */
 #define INTENT_W_DIRFD	4
 

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -79,6 +79,8 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	# same with a kill in that second (recovery's replay).
 	forgetparent) run forgetparent -- PHX_DELAY=queue.async_rerun:1000000
 		run forgetparent 1 -- PHX_DELAY=queue.async_rerun:1000000 ;;
+	forgetlink) run forgetlink -- PHX_DELAY=pt.link_done:1000000
+		run forgetlink 1 -- PHX_DELAY=pt.link_done:1000000 ;;
 	# Degraded mode with a slot whose op is KNOWN: its result, not EIO.
 	degradedknown)
 		DAEMON_ARGS=--degrade-after=2

@@ -460,6 +460,66 @@ sc_forgetparent(struct fusec *fc, pid_t keeper, const char *share, bool kill)
 }
 
 /*
+ * The same for a LINK (which waits for its op): held after its op by
+ * PHX_DELAY=pt.link_done, while the guest forgets the new directory and
+ * the file linked; with kill (count 1) the worker dies then, and the
+ * replay must build the entry in the directory fd the op named, not
+ * answer ESTALE for a link that exists.
+ */
+static void
+sc_forgetlink(struct fusec *fc, pid_t keeper, const char *share, bool kill)
+{
+	const char *pre = kill ? "forgetlink kill" : "forgetlink";
+	struct fuse_link_in in = {0};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"h", 2}};
+	uint64_t dir, odir;
+	struct fuse_entry_out e;
+	struct fusec_req *r;
+	char path[4096], name[160];
+	struct stat st;
+	int err, fd;
+
+	snprintf(path, sizeof(path), "%s/fl.new", share);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/fl.old", share);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/fl.old/k", share);
+	if ((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0)
+		close(fd);
+	if ((err = fusec_lookup(fc, 1, "fl.new", &e)) < 0 ||
+	    (dir = e.nodeid, err = fusec_lookup(fc, 1, "fl.old", &e)) < 0 ||
+	    (odir = e.nodeid, err = fusec_lookup(fc, odir, "k", &e)) < 0) {
+		ok(false, "forgetlink: LOOKUP of the directories and file",
+		    err);
+		return;
+	}
+	in.oldnodeid = e.nodeid;
+	r = fusec_req_new(fc, FUSE_LINK, dir, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL || fusec_submit(fc, r) < 0) {
+		ok(false, "forgetlink: LINK submitted", -EIO);
+		return;
+	}
+	usleep(300000); /* the link is made; the request is held */
+	(void)fusec_forget(fc, dir, 1);
+	(void)fusec_forget(fc, in.oldnodeid, 1);
+	(void)fusec_forget(fc, odir, 1);
+	usleep(300000);
+	if (kill)
+		ok(kill_worker(keeper), "forgetlink kill: worker killed after "
+		    "the FORGETs, the LINK out", 0);
+	err = await(fc, r, 20000);
+	snprintf(path, sizeof(path), "%s/fl.new/h", share);
+	snprintf(name, sizeof(name), "%s: LINK into a forgotten directory "
+	    "of a forgotten file %s and answers 0", pre,
+	    stat(path, &st) == 0 && st.st_nlink == 2 ? "was done" :
+	    "was NOT done");
+	ok(stat(path, &st) == 0 && st.st_nlink == 2 && err == 0, name, err);
+	ok(fc->proto_errors == 0, "forgetlink: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/*
  * DESIGN 6's degraded mode answers EIO, but not for an op the dead worker
  * completed (its result KNOWN in the slot): a MKDIR whose op completed
  * while its second run was held (PHX_DELAY=queue.async_rerun), the worker
@@ -1478,6 +1538,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_submiteagain(fc, share);
 	else if (strcmp(name, "forgetparent") == 0)
 		sc_forgetparent(fc, keeper, share, count == 1);
+	else if (strcmp(name, "forgetlink") == 0)
+		sc_forgetlink(fc, keeper, share, count == 1);
 	else if (strcmp(name, "degradedknown") == 0)
 		sc_degradedknown(fc, keeper, share);
 	else if (strcmp(name, "brokenpush") == 0)
