@@ -30,6 +30,7 @@
 #define FD_MAX_WRITE   (1u << 20) /* max_write announced at INIT */
 #define FD_MAX_READDIR (1u << 20) /* largest READDIR buffer we fill */
 #define FD_MIN_MINOR   13         /* no compat struct sizes below */
+#define FD_DESTROYING  2          /* fuse->destroyed: DESTROY sweeping */
 
 struct fuse_session {
 	struct region *r;
@@ -325,7 +326,9 @@ do_init(struct op_args *a)
 		return reply_err(a, -EIO);
 	/* A session to end, or the end of one a kill cut (see above). */
 	if ((region_load(&f->initialized) != 0 ||
-	    region_load(&f->stopped) != 0) && session_end(a) < 0)
+	    region_load(&f->stopped) != 0 ||
+	    region_load(&f->destroyed) == FD_DESTROYING) &&
+	    session_end(a) < 0)
 		return reply_err(a, -EIO);
 	if ((err = redo_set(tx, &f->proto_minor, out.minor)) < 0 ||
 	    (err = redo_set(tx, &f->flags, neg)) < 0 ||
@@ -350,7 +353,21 @@ do_destroy(struct op_args *a)
 	/*
 	 * The guest unmounted: its nodeids and fhs die with the mount
 	 * (a new INIT may follow, which must find the tables as at start).
+	 * As at a session end (session_end()), the session is closed to
+	 * requests before the sweep: initialized = 0 with destroyed =
+	 * FD_DESTROYING, committed first, so that a request using the old
+	 * ids while the sweep runs (only a hostile guest sends one: the
+	 * kernel waits for this DESTROY) answers EIO as before an INIT
+	 * instead of making a handle behind the sweep that outlives the
+	 * mount. A kill leaves that state: the replay of this DESTROY (let
+	 * through in it) finishes the sweep, and an INIT in it sweeps too.
 	 */
+	if (redo_get(tx, &f->initialized) != 0) {
+		if (redo_set(tx, &f->initialized, 0) < 0 ||
+		    redo_set(tx, &f->destroyed, FD_DESTROYING) < 0)
+			return reply_err(a, -EIO);
+		redo_commit(tx);
+	}
 	pt_destroy(a->s->pt, &a->ctx);
 	if (redo_set(tx, &f->initialized, 0) < 0 ||
 	    redo_set(tx, &f->stopped, 0) < 0 ||
@@ -1113,7 +1130,9 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 		return reply_err(&a, -ENOSYS);
 	}
 	if (!(op->flags & OP_PREINIT) &&
-	    region_load(&s->r->fuse->initialized) == 0) {
+	    region_load(&s->r->fuse->initialized) == 0 &&
+	    !(op->fn == do_destroy &&
+		region_load(&s->r->fuse->destroyed) == FD_DESTROYING)) {
 		note_bad(&a, "request before INIT");
 		return (op->flags & OP_NOREPLY) ? 0 : reply_err(&a, -EIO);
 	}

@@ -944,13 +944,17 @@ on_hiprio(struct fusec *fc, struct fusec_req *r)
  * OPEN, SETLK, LOOKUP): whatever they answer, after the INIT the old ids
  * are stale, nothing the old session or those requests opened survives
  * (no handle, no lock on the file), and the new session works.
+ * destroy (destroymix): the same for an unmount (or a driver reload),
+ * whose DESTROY ends the session in the same held chunks and is killed
+ * inside; then the next mount's INIT.
  */
 static void
-sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
+sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper, bool destroy)
 {
 	enum { N = 4, H = 4 * N };
-	struct fusec_req *init, *h[H];
-	uint64_t node[N], fh[N];
+	const char *pre = destroy ? "destroymix" : "resetmix";
+	struct fusec_req *init, *end, *h[H];
+	uint64_t node[N], fh[N], newnode[N];
 	unsigned nh = 0, answered = 0, survived = 0, zero = 0;
 	struct fuse_open_out o;
 	struct fuse_entry_out e;
@@ -968,14 +972,20 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 	    false));
 	ok(err == 0, "resetmix: old session: OPENs and a lock held", err);
 	w = ct_find_worker(keeper);
-	err = vuf_restart(d);
-	ok(err == 0, "resetmix: device stop and set-up (a reboot)", err);
-	init = fusec_req_init(fc);
-	if (init == NULL || fusec_submit(fc, init) < 0) {
-		ok(false, "resetmix: INIT submitted", -EIO);
+	if (destroy) {
+		end = fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0, 0, 0);
+	} else {
+		err = vuf_restart(d);
+		ok(err == 0, "resetmix: device stop and set-up (a reboot)",
+		    err);
+		end = fusec_req_init(fc);
+	}
+	if (end == NULL || fusec_submit(fc, end) < 0) {
+		ok(false, destroy ? "destroymix: DESTROY submitted" :
+		    "resetmix: INIT submitted", -EIO);
 		return;
 	}
-	usleep(150000); /* the INIT is sweeping, a chunk at a time */
+	usleep(150000); /* the session end sweeps, a chunk at a time */
 	for (int i = 0; i < N; i++) {
 		struct fuse_open_in in = { .flags = O_RDWR };
 		struct iovec a = { &in, sizeof(in) };
@@ -988,10 +998,26 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 		h[nh++] = on_hiprio(fc, fusec_req_lookup(fc, 1, "mix1"));
 		usleep(30000);
 	}
-	err = await(fc, init, 30000);
-	ok(err == 0, "resetmix: the new boot's INIT answered", err);
-	ok(await_respawn(keeper, w), "resetmix: the worker died in the "
+	err = await(fc, end, 30000);
+	ok(err == 0, destroy ? "destroymix: the DESTROY answered" :
+	    "resetmix: the new boot's INIT answered", err);
+	ok(await_respawn(keeper, w), destroy ? "destroymix: the worker died "
+	    "in the session's sweep" : "resetmix: the worker died in the "
 	    "session's sweep", 0);
+	if (destroy) {
+		/* The next mount (answers arriving meanwhile are kept). */
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		ok(err == 0, "destroymix: the next mount's INIT answered",
+		    err);
+	}
+	for (int i = 0; i < N; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "mix%d", i);
+		newnode[i] = fusec_lookup(fc, 1, name, &e) == 0 ? e.nodeid : 0;
+	}
 	for (unsigned i = 0; i < nh; i++) {
 		int e2;
 
@@ -1000,17 +1026,29 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 		e2 = fusec_wait(fc, h[i], 10000);
 		answered += e2 != -ETIMEDOUT;
 		zero += e2 == 0;
-		/* An OPEN that slipped in before its entry was swept. */
-		if (e2 == 0 && h[i]->opcode == FUSE_OPEN &&
-		    fusec_read(fc, h[i]->nodeid, ((struct fuse_open_out *)
-		    h[i]->reply)->fh, 0, buf, 1) >= 0)
-			survived++;
+		/*
+		 * An OPEN that slipped in before its entry was swept: its fh
+		 * must not work in the new session, with the old nodeid or
+		 * the file's new one.
+		 */
+		if (e2 == 0 && h[i]->opcode == FUSE_OPEN) {
+			uint64_t hfh = ((struct fuse_open_out *)
+			    h[i]->reply)->fh;
+
+			if (fusec_read(fc, h[i]->nodeid, hfh, 0, buf, 1) >= 0)
+				survived++;
+			for (int k = 0; k < N; k++)
+				if (newnode[k] != 0 && fusec_read(fc,
+				    newnode[k], hfh, 0, buf, 1) >= 0)
+					survived++;
+		}
 		if (e2 != -ETIMEDOUT)
 			fusec_req_free(h[i]);
 	}
-	printf("# resetmix: %u hostile requests, %u answered (%u with 0: "
+	printf("# %s: %u hostile requests, %u answered (%u with 0: "
 	    "they reached old entries mid-sweep), %u handles they opened "
-	    "still work in the new session\n", nh, answered, zero, survived);
+	    "still work in the new session\n", pre, nh, answered, zero,
+	    survived);
 	ok(answered == nh, "resetmix: every hostile request answered", 
 	    (int)answered);
 	err = fusec_getattr(fc, node[2], NULL);
@@ -1523,7 +1561,9 @@ scenario_main(const char *name, const char *sock, const char *share,
 	else if (strcmp(name, "lockmany") == 0)
 		sc_lockmany(fc, keeper);
 	else if (strcmp(name, "resetmix") == 0)
-		sc_resetmix(d, fc, keeper);
+		sc_resetmix(d, fc, keeper, false);
+	else if (strcmp(name, "destroymix") == 0)
+		sc_resetmix(d, fc, keeper, true);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "rmxattr") == 0)
