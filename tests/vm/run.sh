@@ -102,7 +102,7 @@ timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
 	-object "memory-backend-memfd,id=mem,size=$MEM,share=on" \
 	-numa node,memdev=mem \
 	-chardev "socket,id=char0,path=$SOCK" \
-	-device "vhost-user-fs-pci,chardev=char0,tag=$TAG,num-request-queues=$QUEUES" \
+	-device "vhost-user-fs-pci,id=fs0,chardev=char0,tag=$TAG,num-request-queues=$QUEUES" \
 	-kernel "$KERNEL" -initrd "$TMP/initrd.img" -append "$APPEND" \
 	-nodefaults -display none -serial stdio "${MONITOR[@]}" ${QMP[@]+"${QMP[@]}"} "${REBOOT[@]}" \
 	</dev/null >"$TMP/console" 2>&1 &
