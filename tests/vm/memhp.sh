@@ -40,29 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-hmp() { # hmp CMD: one QEMU monitor command; its echo and output on stdout
-	python3 - "$MON" "$1" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(1.0)
-def drain():
-    b = b""
-    try:
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            b += c
-    except socket.timeout:
-        pass
-    return b
-drain()
-s.sendall(sys.argv[2].encode() + b"\n")
-time.sleep(0.5)
-sys.stdout.write(drain().decode(errors="replace"))
-PY
-}
+hmp() { lib_hmp "$MON" "$1"; }
 KILLS=0
 killw() { # killw WHY
 	local w

@@ -181,8 +181,7 @@ hook_poll_panic() {
 	if [ "$1" = 2 ] && found '^PHX-RB waiting for system_reset' "$2/out" &&
 	    [ -z "${SENT:-}" ]; then
 		SENT=1
-		printf 'system_reset\n' | socat - "UNIX-CONNECT:$2/mon" >/dev/null 2>&1 ||
-		    python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(4096); s.sendall(b"system_reset\n"); import time; time.sleep(0.5)' "$2/mon"
+		lib_hmp "$2/mon" system_reset >/dev/null
 		echo "reboot/panic: system_reset sent over the monitor"
 	fi
 }
@@ -211,41 +210,18 @@ if [ -z "$ONLY" ] || [ "$ONLY" = reload ]; then
 fi
 
 # ---- replug: device_del, then device_add on the same connection ----
-mon() { # mon SOCKET CMD: one HMP command; its echo and output on stdout
-	python3 - "$1" "$2" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(1.0)
-def drain():
-    b = b""
-    try:
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            b += c
-    except socket.timeout:
-        pass
-    return b
-drain()
-s.sendall(sys.argv[2].encode() + b"\n")
-time.sleep(0.5)
-sys.stdout.write(drain().decode(errors="replace"))
-PY
-}
 RP=0
 hook_poll_replug() {
 	if [ "$RP" = 0 ] && found '^PHX-RB waiting for replug' "$2/out"; then
 		RP=1
-		mon "$2/mon" "device_del fs0" >"$2/mon.del" 2>&1
+		lib_hmp "$2/mon" "device_del fs0" >"$2/mon.del" 2>&1
 		echo "reboot/replug: device_del sent"
 		killw "right after device_del"
 	elif [ "$RP" = 1 ] && found '^PHX-RB unplugged' "$2/out"; then
 		RP=2
 		killw "with the device gone"
 		# The kill lands while QEMU sets the new device up.
-		mon "$2/mon" "device_add vhost-user-fs-pci,id=fs0,chardev=char0,tag=myfs,num-request-queues=1" \
+		lib_hmp "$2/mon" "device_add vhost-user-fs-pci,id=fs0,chardev=char0,tag=myfs,num-request-queues=1" \
 		    >"$2/mon.add" 2>&1 &
 		sleep 0.3
 		killw "right after device_add"
