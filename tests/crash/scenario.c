@@ -36,6 +36,9 @@
  *   eintr     (PHX_FAIL=intent.eintr) a MKDIR whose io_uring completion
  *             says EINTR at the kill is run again, not answered EINTR
  *             (defect 12)
+ *   ringless  (PHX_FAIL=intent.ring_enomem PHX_CRASH=queue.after_handler:2)
+ *             a MKDIR run directly by a thread without an io_uring,
+ *             killed after it: the replay (on a ring) answers 0
  *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
  *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
  *             again (the soak's LINK ENOENT)
@@ -1037,24 +1040,61 @@ sc_excl(struct fusec *fc, pid_t keeper, const char *share)
 	}
 }
 
-/* defect 12: an EINTR completion in the dead worker's ring. */
+/*
+ * A MKDIR of name in the root whose first run the worker died in (the
+ * scenario's crash point or fault): the worker respawned, the replay
+ * answered 0, the directory exists. died and answers: the first two
+ * checks' descriptions.
+ */
 static void
-sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
+mkdir_killed(struct fusec *fc, pid_t keeper, const char *share,
+    const char *name, const char *died, const char *answers)
 {
 	struct fuse_entry_out e;
-	char path[4096];
+	char path[4096], what[256];
 	pid_t w = ct_find_worker(keeper);
 	struct stat st;
 	int err;
 
-	err = fusec_mkdir(fc, 1, "eintr", 0755, &e);
-	ok(await_respawn(keeper, w), "eintr: the worker died with an EINTR "
-	    "completion", 0);
-	ok(err == 0, "eintr: MKDIR interrupted by the kill runs again, "
-	    "answers 0", err);
-	snprintf(path, sizeof(path), "%s/eintr", share);
-	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "eintr: the "
-	    "directory exists", 0);
+	err = fusec_mkdir(fc, 1, name, 0755, &e);
+	snprintf(what, sizeof(what), "%s: %s", name, died);
+	ok(await_respawn(keeper, w), what, 0);
+	snprintf(what, sizeof(what), "%s: %s", name, answers);
+	ok(err == 0, what, err);
+	snprintf(path, sizeof(path), "%s/%s", share, name);
+	snprintf(what, sizeof(what), "%s: the directory exists", name);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), what, 0);
+}
+
+/* defect 12: an EINTR completion in the dead worker's ring. */
+static void
+sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
+{
+	mkdir_killed(fc, keeper, share, "eintr", "the worker died with an "
+	    "EINTR completion", "MKDIR interrupted by the kill runs again, "
+	    "answers 0");
+}
+
+/*
+ * A MKDIR run on a thread whose io_uring set-up failed (PHX_FAIL=
+ * intent.ring_enomem: every ring of the first incarnation refused, as
+ * ENOMEM once RLIMIT_MEMLOCK is spent), so by a direct mkdirat, and
+ * killed after it (PHX_CRASH=queue.after_handler:2): the replay runs on
+ * the next incarnation's ring, which must not answer the first run's
+ * EEXIST (kills.sh's pool run once its dead rings were left open: they
+ * spent the budget). A second MKDIR, new, answers EEXIST.
+ */
+static void
+sc_ringless(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_entry_out e;
+	int err;
+
+	mkdir_killed(fc, keeper, share, "ringless", "the worker died after "
+	    "its direct mkdirat", "the replayed MKDIR answers 0, not EEXIST");
+	err = fusec_mkdir(fc, 1, "ringless", 0755, &e);
+	ok(err == -EEXIST, "ringless: a second MKDIR (new) answers EEXIST",
+	    err);
 }
 
 /*
@@ -1472,6 +1512,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_excl(fc, keeper, share);
 	else if (strcmp(name, "eintr") == 0)
 		sc_eintr(fc, keeper, share);
+	else if (strcmp(name, "ringless") == 0)
+		sc_ringless(fc, keeper, share);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
