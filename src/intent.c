@@ -781,12 +781,14 @@ intent_drain_dead(struct region *r)
 		/* Forget it first: a crash leaves a leak, never a reuse. */
 		region_store((uint64_t *)&t->ring_fd, (uint64_t)-1);
 		/*
-		 * Closed now, before any replay (DESIGN 4 step 2): the last
-		 * reference to a dead ring cancels what the dead worker left
-		 * in it. Left open until after recovery (stall6 e561c10), an
-		 * op of a dead ring ran after its replay had run it again:
-		 * kills.sh's pool run got MKDIR/CREATE EEXIST and
-		 * RENAME/UNLINK ENOENT, 1 to 63 per 20 s of kills.
+		 * Closed now, before any replay (DESIGN 4 step 2). Nothing
+		 * completes into it any more (the dead threads' exits waited
+		 * for their io-wq, and the keeper for every task's mm:
+		 * recovery.sh heldop), but each ring holds pages charged to
+		 * the user's RLIMIT_MEMLOCK until its last close. Closed
+		 * after recovery instead (stall6 e561c10), the closes a kill
+		 * cut short piled up, io_uring_setup failed ENOMEM, threads
+		 * ran without a ring (INTENT_DIRECT): kills.sh's pool run.
 		 */
 		if (!REGION_FD_RESERVED(fd))
 			close(fd);

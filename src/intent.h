@@ -69,9 +69,9 @@ bool intent_available(void);
  * Recovery, DESIGN 4 step 2: for every thread record whose ring belongs to
  * a dead incarnation, read the unconsumed completions (never submit),
  * record each in the EXECUTING slot it names (same generation), then
- * close the ring, before any replay (a dead ring left open ran ops after
- * their replays: kills.sh pool run). Returns the number of results
- * recovered.
+ * close the ring, before any replay (each open ring spends the user's
+ * RLIMIT_MEMLOCK; closed later, kills piled them up: kills.sh pool run).
+ * Returns the number of results recovered.
  */
 int intent_drain_dead(struct region *r);
 /*
