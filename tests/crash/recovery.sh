@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -89,6 +89,13 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
 		    PHX_CRASH_RECUR=queue.recover_replay:2
 		DAEMON_ARGS= ;;
+	# A MKDIR run directly on a thread whose io_uring set-up failed
+	# (ENOMEM), killed after it: the replay's ring must not decide it.
+	ringless) run ringless -- PHX_FAIL=intent.ring_enomem \
+	    PHX_CRASH=queue.after_handler:2 ;;
+	# A MKDIR's op held in the kernel (io-wq) at the kill: recovery
+	# waits for it and drains its completion; it never runs twice.
+	heldop) run heldop -- ;;
 	# A ring broken while an op is out: its completion not written.
 	brokenpush) run brokenpush -- PHX_DELAY=intent.async_submitted:300000 ;;
 	# An op the queue thread meant to leave in flight, its submit

@@ -36,6 +36,13 @@
  *   eintr     (PHX_FAIL=intent.eintr) a MKDIR whose io_uring completion
  *             says EINTR at the kill is run again, not answered EINTR
  *             (defect 12)
+ *   heldop    a MKDIR's mkdirat held in the kernel (a host thread holds
+ *             the parent's lock: getdents64 into a userfaultfd page) at
+ *             the kill: no recovery until it completes; its completion
+ *             is drained, the MKDIR answers 0, not run again
+ *   ringless  (PHX_FAIL=intent.ring_enomem PHX_CRASH=queue.after_handler:2)
+ *             a MKDIR run directly by a thread without an io_uring,
+ *             killed after it: the replay (on a ring) answers 0
  *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
  *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
  *             again (the soak's LINK ENOENT)
@@ -59,14 +66,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/userfaultfd.h>
 #include <linux/vhost_types.h>
 
 #include "crashtest.h"
@@ -1135,24 +1147,231 @@ sc_excl(struct fusec *fc, pid_t keeper, const char *share)
 	}
 }
 
-/* defect 12: an EINTR completion in the dead worker's ring. */
+/*
+ * A MKDIR of name in the root whose first run the worker died in (the
+ * scenario's crash point or fault): the worker respawned, the replay
+ * answered 0, the directory exists. died and answers: the first two
+ * checks' descriptions.
+ */
 static void
-sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
+mkdir_killed(struct fusec *fc, pid_t keeper, const char *share,
+    const char *name, const char *died, const char *answers)
 {
 	struct fuse_entry_out e;
-	char path[4096];
+	char path[4096], what[256];
 	pid_t w = ct_find_worker(keeper);
 	struct stat st;
 	int err;
 
-	err = fusec_mkdir(fc, 1, "eintr", 0755, &e);
-	ok(await_respawn(keeper, w), "eintr: the worker died with an EINTR "
-	    "completion", 0);
-	ok(err == 0, "eintr: MKDIR interrupted by the kill runs again, "
-	    "answers 0", err);
-	snprintf(path, sizeof(path), "%s/eintr", share);
-	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "eintr: the "
+	err = fusec_mkdir(fc, 1, name, 0755, &e);
+	snprintf(what, sizeof(what), "%s: %s", name, died);
+	ok(await_respawn(keeper, w), what, 0);
+	snprintf(what, sizeof(what), "%s: %s", name, answers);
+	ok(err == 0, what, err);
+	snprintf(path, sizeof(path), "%s/%s", share, name);
+	snprintf(what, sizeof(what), "%s: the directory exists", name);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), what, 0);
+}
+
+/* defect 12: an EINTR completion in the dead worker's ring. */
+static void
+sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
+{
+	mkdir_killed(fc, keeper, share, "eintr", "the worker died with an "
+	    "EINTR completion", "MKDIR interrupted by the kill runs again, "
+	    "answers 0");
+}
+
+/*
+ * A MKDIR run on a thread whose io_uring set-up failed (PHX_FAIL=
+ * intent.ring_enomem: every ring of the first incarnation refused, as
+ * ENOMEM once RLIMIT_MEMLOCK is spent), so by a direct mkdirat, and
+ * killed after it (PHX_CRASH=queue.after_handler:2): the replay runs on
+ * the next incarnation's ring, which must not answer the first run's
+ * EEXIST (kills.sh's pool run once its dead rings were left open: they
+ * spent the budget). A second MKDIR, new, answers EEXIST.
+ */
+static void
+sc_ringless(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_entry_out e;
+	int err;
+
+	mkdir_killed(fc, keeper, share, "ringless", "the worker died after "
+	    "its direct mkdirat", "the replayed MKDIR answers 0, not EEXIST");
+	err = fusec_mkdir(fc, 1, "ringless", 0755, &e);
+	ok(err == -EEXIST, "ringless: a second MKDIR (new) answers EEXIST",
+	    err);
+}
+
+/* heldop: the host thread holding a directory's lock (getdents64). */
+struct dirlock {
+	int dfd, uffd;
+	void *page;
+	pthread_t th;
+};
+
+static void *
+dirlock_main(void *arg)
+{
+	struct dirlock *l = arg;
+
+	/* Blocks in the copy to the missing page, the lock held. */
+	(void)syscall(SYS_getdents64, l->dfd, l->page, 4096);
+	return NULL;
+}
+
+/*
+ * Holds the i_rwsem of directory path (shared) until dirlock_release():
+ * getdents64 into a page registered with userfaultfd faults while
+ * iterate_dir holds it, and waits for the page. -errno if it cannot.
+ */
+static int
+dirlock_take(struct dirlock *l, const char *path)
+{
+	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_register reg;
+	struct pollfd pfd;
+
+	l->dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	l->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (l->dfd < 0 || l->uffd < 0 || ioctl(l->uffd, UFFDIO_API, &api) < 0)
+		return -errno;
+	l->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (l->page == MAP_FAILED)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)l->page;
+	reg.range.len = 4096;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(l->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    pthread_create(&l->th, NULL, dirlock_main, l) != 0)
+		return -errno;
+	/* The fault is pending: the lock is held. */
+	pfd.fd = l->uffd;
+	pfd.events = POLLIN;
+	return poll(&pfd, 1, 5000) == 1 ? 0 : -ETIMEDOUT;
+}
+
+static void
+dirlock_release(struct dirlock *l)
+{
+	struct uffdio_zeropage z;
+
+	memset(&z, 0, sizeof(z));
+	z.range.start = (uintptr_t)l->page;
+	z.range.len = 4096;
+	(void)ioctl(l->uffd, UFFDIO_ZEROPAGE, &z);
+	pthread_join(l->th, NULL);
+	munmap(l->page, 4096);
+	close(l->uffd);
+	close(l->dfd);
+}
+
+/* True once a task of pid named iou-wrk-* sleeps uninterruptibly. */
+static bool
+iowq_blocked(pid_t pid, unsigned timeout_ms)
+{
+	char path[64], buf[512];
+
+	for (unsigned ms = 0; ms < timeout_ms; ms += 10) {
+		struct dirent *de;
+		bool found = false;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		if ((d = opendir(path)) == NULL)
+			return false;
+		while (!found && (de = readdir(d)) != NULL) {
+			char sp[384], *p;
+			FILE *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(sp, sizeof(sp), "%s/%s/stat", path,
+			    de->d_name);
+			if ((f = fopen(sp, "r")) == NULL)
+				continue;
+			if (fgets(buf, sizeof(buf), f) != NULL &&
+			    strstr(buf, "(iou-wrk-") != NULL &&
+			    (p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+			    p[2] == 'D')
+				found = true;
+			fclose(f);
+		}
+		closedir(d);
+		if (found)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * Session 6's question: can a dead worker's ring post an op's completion
+ * after recovery drained it, so that the replay runs the op a second
+ * time? A MKDIR's mkdirat is held inside the kernel, on an io-wq worker
+ * of the thread that submitted it, by a host thread holding the parent's
+ * lock (dirlock_take), and the worker is killed. The killed thread's
+ * exit waits for its io-wq workers (io_uring_files_cancel, before
+ * exit_mm), so its mm stays, and the keeper starts no recovery: checked
+ * for 1 s. Then the lock goes, the mkdirat runs and posts its CQE in the
+ * dying ring, the worker's mm goes, and recovery drains the CQE: the
+ * MKDIR answers 0, the replay did not run it again (no EEXIST).
+ */
+static void
+sc_heldop(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"x", 2}};
+	struct fuse_entry_out e;
+	struct dirlock l;
+	struct fusec_req *r;
+	char path[4096];
+	struct stat st;
+	pid_t w, n;
+	int err;
+
+	err = fusec_mkdir(fc, 1, "heldop", 0755, &e);
+	ok(err == 0, "heldop: MKDIR of the parent", err);
+	snprintf(path, sizeof(path), "%s/heldop", share);
+	err = dirlock_take(&l, path);
+	if (err < 0) {
+		/* No userfaultfd here: nothing can hold the window. */
+		printf("ok %d - heldop: parent's lock held # SKIP %s\n", ++sc_n,
+		    strerror(-err));
+		return;
+	}
+	ok(true, "heldop: a host thread holds the parent's lock", 0);
+	w = ct_find_worker(keeper);
+	r = fusec_req_new(fc, FUSE_MKDIR, e.nodeid, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL || fusec_submit(fc, r) < 0) {
+		ok(false, "heldop: MKDIR submitted", -EIO);
+		dirlock_release(&l);
+		return;
+	}
+	ok(iowq_blocked(w, 5000), "heldop: the MKDIR's mkdirat waits on an "
+	    "io-wq worker", 0);
+	kill(w, SIGKILL);
+	n = ct_find_worker(keeper);
+	ok(!ct_wait_mm_gone(w, 1000) && (n == 0 || n == w) &&
+	    ((n = ct_find_worker(keeper)) == 0 || n == w),
+	    "heldop: killed, the worker keeps its mm and no recovery starts "
+	    "while its op waits (1 s)", 0);
+	dirlock_release(&l);
+	ok(await_respawn(keeper, w), "heldop: the lock released, the worker "
+	    "is gone and the next one serves", 0);
+	err = await(fc, r, 20000);
+	ok(err == 0, "heldop: the MKDIR answers 0 (its completion drained, "
+	    "not run again)", err);
+	snprintf(path, sizeof(path), "%s/heldop/x", share);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "heldop: the "
 	    "directory exists", 0);
+	err = fusec_mkdir(fc, e.nodeid, "x", 0755, &e);
+	ok(err == -EEXIST, "heldop: a second MKDIR (new) answers EEXIST",
+	    err);
 }
 
 /*
@@ -1572,6 +1791,10 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_excl(fc, keeper, share);
 	else if (strcmp(name, "eintr") == 0)
 		sc_eintr(fc, keeper, share);
+	else if (strcmp(name, "heldop") == 0)
+		sc_heldop(fc, keeper, share);
+	else if (strcmp(name, "ringless") == 0)
+		sc_ringless(fc, keeper, share);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
