@@ -34,7 +34,7 @@ struct queue_recover_stats {
 	unsigned dropped;	/* live slots outside the avail window: freed */
 	unsigned broken;	/* queues found or made broken */
 	unsigned quarantined;	/* poison requests answered EIO */
-	unsigned waits;		/* lock waits left live for a blocker thread */
+	unsigned waits;		/* lock waits left live, parked again */
 };
 
 /* Heap state for every queue; no thread started. -ENOMEM. */

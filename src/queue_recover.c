@@ -175,7 +175,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	 * Step 4: last_avail_idx from the live slots. Only the newest pop can
 	 * be ahead of it (pop_one: POPPED, then the index), and only by one.
 	 * Every other live slot is behind, by any distance: a request held by
-	 * the pool or a blocker thread while the guest cycles its other heads
+	 * the pool or a parked lock wait while the guest cycles its other heads
 	 * lets the index run far past it (more than the ring size: such a
 	 * slot was once dropped here as corrupt, and its request lost). A
 	 * slot held for a multiple of 65536 pops also shows pos == saved: the
@@ -261,8 +261,8 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		 * DESIGN 4 step 5: a lock wait waits again, on a thread that
 		 * may block; recovery must not (it answered EINTR, which the
 		 * guest turned into errno 512: issue 11 defect 3). The slot
-		 * stays live; queue_resume_waits() hands it to a blocker
-		 * thread when the queue starts.
+		 * stays live; queue_resume_waits() parks it when the queue
+		 * starts (queue_wait.c).
 		 */
 		if (queue_blocking(s)) {
 			st->waits++;
