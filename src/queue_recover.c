@@ -104,12 +104,27 @@ struct live {
 	uint32_t age;		/* last_avail - pos: larger = older */
 };
 
-static int
-cmp_live(const void *a, const void *b)
+/*
+ * Oldest (largest age) first. Not qsort(): glibc's (2.36) asks
+ * sysconf(_SC_PHYS_PAGES), a sysinfo() the worker's seccomp filter
+ * refuses, once the array passes 1 KiB (128 live slots): a worker killed
+ * with that many requests in flight then died in every recovery.
+ */
+static void
+sort_live(struct live *v, unsigned n)
 {
-	const struct live *x = a, *y = b;
+	static const unsigned gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
 
-	return (int)y->age - (int)x->age;
+	for (unsigned g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++)
+		for (unsigned i = gaps[g]; i < n; i++) {
+			struct live x = v[i];
+			unsigned j = i;
+
+			for (; j >= gaps[g] && v[j - gaps[g]].age < x.age;
+			     j -= gaps[g])
+				v[j] = v[j - gaps[g]];
+			v[j] = x;
+		}
 }
 
 static int
@@ -236,7 +251,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		live[nl].age = age;
 		nl++;
 	}
-	qsort(live, nl, sizeof(*live), cmp_live);
+	sort_live(live, nl);
 	/*
 	 * The thread's io_uring, for the replays' exactly-once operations:
 	 * set up only if there are any (most kills leave none live, and the

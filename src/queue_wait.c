@@ -343,6 +343,13 @@ wait_main(void *arg)
 				drop_wait(qs, w);
 			else
 				next = MIN(next, w->due);
+			/*
+			 * A kick meanwhile (a lock freed): again from the
+			 * oldest, or a younger wait later in this pass takes
+			 * the lock an older one waits for.
+			 */
+			if (qs->wait_pass)
+				break;
 		}
 		fault_end();
 		if (qs->wait_pass || qs->wait_stop)
