@@ -1022,6 +1022,78 @@ sc_lockmany(struct fusec *fc, pid_t keeper, unsigned count, bool crash)
 	free(answered);
 }
 
+/* A FUSE_INTERRUPT of unique, on the hiprio queue (no reply); 0 sent. */
+static int
+interrupt(struct fusec *fc, uint64_t unique)
+{
+	struct fuse_interrupt_in in = { .unique = unique };
+	struct iovec a = { &in, sizeof(in) };
+	struct fusec_req *r = fusec_req_new(fc, FUSE_INTERRUPT, 0, &a, 1, 0,
+	    0, 0);
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->noreply = true;
+	r->qidx = 0;
+	return call(fc, r);
+}
+
+/*
+ * FUSE_INTERRUPT ends a lock wait (a signal to the waiting guest
+ * process): of three SETLKWs and a flock waiting on owner 1's locks, the
+ * second SETLKW and the flock are interrupted and answer EINTR at once;
+ * an interrupt of a unique nobody waits with changes nothing; the other
+ * two get the lock in turn after the unlock. Before: INTERRUPT was
+ * ignored, the interrupted waits went on waiting.
+ */
+static void
+sc_lockintr(struct fusec *fc)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2;
+	struct fusec_req *w[4];
+	int err, r[4];
+
+	err = fusec_create(fc, 1, "lockintr", O_RDWR | O_EXCL, 0644, &e, &o1);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	ok(err == 0, "lockintr: CREATE and OPEN", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+	    F_WRLCK, true));
+	ok(err == 0, "lockintr: owner 1 SETLK F_WRLCK and fh 1 flock", err);
+	for (int i = 0; i < 4; i++) {
+		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, i == 3 ? o2.fh : o1.fh,
+		    2 + (unsigned)i, F_WRLCK, i == 3);
+		if (w[i] == NULL || fusec_submit(fc, w[i]) < 0) {
+			ok(false, "lockintr: SETLKW submitted", -EIO);
+			return;
+		}
+	}
+	usleep(200000);
+	err = interrupt(fc, w[1]->unique);
+	err = err ?: interrupt(fc, w[3]->unique);
+	err = err ?: interrupt(fc, w[3]->unique + 1000);
+	ok(err == 0, "lockintr: three INTERRUPTs (one of a unique nobody "
+	    "waits with)", err);
+	r[1] = await(fc, w[1], 2000);
+	r[3] = await(fc, w[3], 2000);
+	ok(r[1] == -EINTR && r[3] == -EINTR, "lockintr: the interrupted "
+	    "SETLKW and flock answer EINTR", r[1] != -EINTR ? r[1] : r[3]);
+	ok(!w[0]->done && !w[2]->done, "lockintr: the others still wait", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_UNLCK,
+	    false));
+	r[0] = await(fc, w[0], 5000);
+	ok(err == 0 && r[0] == 0 && !w[2]->done, "lockintr: after the unlock "
+	    "the oldest wait gets the lock, the next waits", r[0]);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 2, F_UNLCK,
+	    false));
+	r[2] = await(fc, w[2], 5000);
+	ok(err == 0 && r[2] == 0, "lockintr: then the next", r[2]);
+	ok(fc->proto_errors == 0, "lockintr: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* Submits r on the hiprio queue (a hostile guest may use any queue). */
 static struct fusec_req *
 on_hiprio(struct fusec *fc, struct fusec_req *r)
@@ -1623,6 +1695,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_waitfree(fc, keeper);
 	else if (strcmp(name, "lockmany") == 0)
 		sc_lockmany(fc, keeper, count, false);
+	else if (strcmp(name, "lockintr") == 0)
+		sc_lockintr(fc);
 	else if (strcmp(name, "lockcrash") == 0)
 		sc_lockmany(fc, keeper, count, true);
 	else if (strcmp(name, "resetmix") == 0)
