@@ -23,8 +23,11 @@
  *             gets it (defect 4)
  *   waitfree  (PHX_DELAY=fdtab.sweep_start) a SETLKW whose owner's OFD
  *             a FLUSH freed and a flock whose fh a RELEASE freed, both
- *             waiting while the post-crash sweep runs: the sweep leaves
- *             their fds, which close when the waits end
+ *             waiting while the post-crash sweep runs: the SETLKW gets
+ *             its lock, the flock EBADF, every new fh reads its file
+ *   lockmany  (--count K) K lock waits on one file, then the convoy;
+ *             lockcrash: the same with kills (sc_lockmany)
+ *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
