@@ -60,6 +60,8 @@ struct queue_wait {
 };
 
 __thread int queue_wait_end;
+/* The lock wait thread: its own grants kick nothing (queue_wait_kick). */
+static __thread bool on_wait_thread;
 
 static void
 unlink_wait(struct queue_set *qs, struct queue_wait *w)
@@ -159,8 +161,14 @@ queue_wait_kick(struct queue_set *qs, uint64_t nodeid)
 {
 	bool any = false;
 
-	/* Pairs with the release add in queue_wait_park(). */
-	if (__atomic_load_n(&qs->nparked, __ATOMIC_ACQUIRE) == 0)
+	/*
+	 * Pairs with the release add in queue_wait_park(). A retry that got
+	 * a read lock freed nothing (a parked wait never conflicted with its
+	 * own locks): kicking from there would restart the pass at every
+	 * grant of a convoy of readers, N passes over N waits.
+	 */
+	if (on_wait_thread ||
+	    __atomic_load_n(&qs->nparked, __ATOMIC_ACQUIRE) == 0)
 		return;
 	pthread_mutex_lock(&qs->wait_lock);
 	for (struct queue_wait *w = qs->wait_first; w != NULL; w = w->next)
@@ -309,6 +317,7 @@ wait_main(void *arg)
 
 	/* By itself, never through a /proc path (queue_main). */
 	pthread_setname_np(pthread_self(), "phx-wait");
+	on_wait_thread = true;
 	t->tid = (uint64_t)gettid();
 	(void)fault_thread_init(t);
 	queue_thread_ring(qs->r, t);
