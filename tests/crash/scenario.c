@@ -1025,6 +1025,74 @@ sc_lockmany(struct fusec *fc, pid_t keeper, unsigned count, bool crash)
 	free(answered);
 }
 
+/*
+ * count SETLKW F_RDLCK (default 1000) of owners 100.. waiting for owner
+ * 1's write lock: after its unlock every one answers 0 (shared locks,
+ * all at once). Prints the time from the unlock to the last grant and
+ * the worker's CPU for it: a grant must not restart the retry pass (N
+ * passes over N waits).
+ */
+static void
+sc_lockread(struct fusec *fc, pid_t keeper, unsigned count)
+{
+	const unsigned K = count ? count : 1000;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	bool *answered = calloc(K, sizeof(*answered));
+	unsigned got = 0, bad = 0, early;
+	uint64_t t0, end;
+	long c0, c1;
+	pid_t wk;
+	int err;
+
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "lockread", O_RDWR | O_EXCL, 0644, &e, &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1,
+	    F_WRLCK, false));
+	ok(err == 0 && answered != NULL, "lockread: owner 1 write-locks",
+	    err);
+	for (unsigned i = 0; i < K && err == 0; i++) {
+		struct fusec_req *r = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh,
+		    100 + i, F_RDLCK, false);
+
+		if (r == NULL || fusec_submit(fc, r) < 0)
+			err = -EIO;
+		else
+			r->u[0] = i;
+	}
+	ok(err == 0, "lockread: read waits submitted", err);
+	if (err != 0)
+		return;
+	usleep(500000);
+	early = harvest_early(fc, answered, "while held");
+	ok(early == 0, "lockread: every read wait waits", (int)early);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
+	    false));
+	t0 = vuf_now_ns();
+	end = t0 + 60000000000ull;
+	while (got + bad < K && vuf_now_ns() < end) {
+		struct fusec_req *r[64];
+		int n = fusec_poll(fc, 200, r, 64);
+
+		for (int j = 0; j < n; j++) {
+			got += r[j]->error == 0;
+			bad += r[j]->error != 0;
+			fusec_req_free(r[j]);
+		}
+	}
+	c1 = cpu_ms(wk);
+	printf("# lockread: %u of %u read waits granted in %.1f ms after the "
+	    "unlock, worker CPU %ld ms\n", got, K,
+	    (double)(vuf_now_ns() - t0) / 1e6, c1 - c0);
+	ok(err == 0 && got == K && bad == 0, "lockread: every read wait "
+	    "answered 0 after the unlock", (int)got);
+	ok(fc->proto_errors == 0, "lockread: no protocol error",
+	    (int)fc->proto_errors);
+	free(answered);
+}
+
 /* A FUSE_INTERRUPT of unique, on the hiprio queue (no reply); 0 sent. */
 static int
 interrupt(struct fusec *fc, uint64_t unique)
@@ -1698,6 +1766,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_waitfree(fc, keeper);
 	else if (strcmp(name, "lockmany") == 0)
 		sc_lockmany(fc, keeper, count, false);
+	else if (strcmp(name, "lockread") == 0)
+		sc_lockread(fc, keeper, count);
 	else if (strcmp(name, "lockintr") == 0)
 		sc_lockintr(fc);
 	else if (strcmp(name, "lockcrash") == 0)
