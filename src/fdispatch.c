@@ -379,7 +379,14 @@ do_destroy(struct op_args *a)
 static size_t
 do_interrupt(struct op_args *a)
 {
-	/* Requests run to completion; nothing to interrupt. No reply. */
+	struct fuse_interrupt_in in;
+
+	/*
+	 * Requests run to completion but for a parked SETLKW, which the
+	 * transport ends EINTR (fuse_req.interrupt). No reply.
+	 */
+	if (fmsg_get(&a->c, &in, sizeof(in)) == 0)
+		a->req->interrupt = in.unique;
 	return 0;
 }
 
@@ -692,6 +699,8 @@ do_release(struct op_args *a)
 	GET(a, in);
 	if (in.release_flags & FUSE_RELEASE_FLOCK_UNLOCK)
 		(void)pt_flock_release(a->s->pt, &a->ctx, in.fh);
+	/* Its fd's flock goes with the close (after the commit). */
+	a->req->unlocked = true;
 	return reply_or(a, pt_release(a->s->pt, &a->ctx, in.fh, false), NULL,
 	    0);
 }
@@ -714,8 +723,10 @@ do_flush(struct op_args *a)
 	GET(a, in);
 	err = pt_flush(a->s->pt, &a->ctx, in.fh);
 	/* POSIX: any close drops the process's locks on the file. */
-	if (region_load(&a->s->r->fuse->flags) & FUSE_POSIX_LOCKS)
+	if (region_load(&a->s->r->fuse->flags) & FUSE_POSIX_LOCKS) {
 		(void)pt_lock_flush(a->s->pt, &a->ctx, in.fh, in.lock_owner);
+		a->req->unlocked = true;
+	}
 	return reply_or(a, err, NULL, 0);
 }
 
@@ -844,11 +855,19 @@ do_setlk(struct op_args *a)
 	int err;
 
 	GET(a, in);
+	/* A parked SETLKW ended by the transport (fuse_req.wait_end). */
+	if (a->h.opcode == FUSE_SETLKW && a->req->wait_end < 0)
+		return reply_err(a, a->req->wait_end);
 	err = pt_setlk(a->s->pt, &a->ctx, in.fh, in.owner, &in.lk,
 	    in.lk_flags, a->h.opcode == FUSE_SETLKW);
-	/* Dropped with its ring (pt.h): its buffers are no longer ours. */
-	if (err == -ECANCELED && a->req->gate != NULL)
+	if (err == -EINPROGRESS) {
+		/* Parked (pt.h): nothing written, the transport retries. */
+		a->req->parked = true;
 		return 0;
+	}
+	/* An unlock, or a downgrade, may let a waiter through. */
+	if (err == 0 && in.lk.type != F_WRLCK)
+		a->req->unlocked = true;
 	return reply_or(a, err, NULL, 0);
 }
 

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -64,8 +64,17 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	    PHX_CRASH=pt.destroy_chunk:10 ;;
 	destroymix) run destroymix -- PHX_DELAY=pt.destroy_chunk:100000 \
 	    PHX_CRASH=pt.destroy_chunk:10 ;;
-	lockmany) run lockmany -- \
-	    PHX_DELAY=queue.no_blocker:2000000,vu.serve_start:300000 ;;
+	# 200 and 1000 lock waits on one file (SETLKW and flock), then
+	# the convoy; lockcrash: 500, killed while they wait and once
+	# between a grant's lock call and its commit.
+	lockmany) run lockmany 200 --
+		run lockmany 1000 -- ;;
+	lockcrash) run lockcrash 500 -- PHX_CRASH=pt.lock_taken:37 ;;
+	lockintr) run lockintr -- ;;
+	lockread) run lockread 1000 -- ;;
+	# By hand, for figures (CPU of idle waits, unlock to grant):
+	# PHX_LOCK_WAITS waits (50 fit the blocker threads of old builds).
+	lockbench) run lockmany "${PHX_LOCK_WAITS:-50}" -- ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
 	# The same, killed EXECUTING, just before its mknodat.
 	mknodexec) run mknod 1 -- PHX_CRASH=pt.before_mknod:2 ;;

@@ -23,8 +23,11 @@
  *             gets it (defect 4)
  *   waitfree  (PHX_DELAY=fdtab.sweep_start) a SETLKW whose owner's OFD
  *             a FLUSH freed and a flock whose fh a RELEASE freed, both
- *             waiting while the post-crash sweep runs: the sweep leaves
- *             their fds, which close when the waits end
+ *             waiting while the post-crash sweep runs: the SETLKW gets
+ *             its lock, the flock EBADF, every new fh reads its file
+ *   lockmany  (--count K) K lock waits on one file, then the convoy;
+ *             lockcrash: the same with kills (sc_lockmany)
+ *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
@@ -153,7 +156,8 @@ req_lk(struct fusec *fc, uint32_t op, uint64_t nodeid, uint64_t fh,
 	in.lk.end = INT64_MAX;
 	in.lk.pid = (uint32_t)owner;
 	in.lk_flags = flock ? FUSE_LK_FLOCK : 0;
-	return fusec_req_new(fc, op, nodeid, &a, 1, 0, 0, 0);
+	return fusec_req_new(fc, op, nodeid, &a, 1, 0,
+	    op == FUSE_GETLK ? sizeof(struct fuse_lk_out) : 0, 0);
 }
 
 static int
@@ -829,7 +833,9 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	ep = await(fc, wp, 10000);
 	ef = await(fc, wf, 10000);
 	ok(ep == 0, "waitfree: the SETLKW whose OFD was freed answers 0", ep);
-	ok(ef == 0, "waitfree: the flock whose fh was freed answers 0", ef);
+	/* Hostile (a guest's flock holds its file): the fh is gone. */
+	ok(ef == -EBADF, "waitfree: the flock whose fh was freed answers "
+	    "EBADF", ef);
 	good = read_own(fc, N, node, fh);
 	ok(good == N, "waitfree: every fh opened after the sweep reads its "
 	    "own file", (int)good);
@@ -837,99 +843,397 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	    (int)fc->proto_errors);
 }
 
+/* utime + stime of pid, in ms; -1 if unknown. */
+static long
+cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the comm's closing parenthesis: fields 3.. (utime is 14). */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		&ut, &st) != 2)
+		return -1;
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Lock waits answered before their unlock (none should be): how many. */
+static unsigned
+harvest_early(struct fusec *fc, bool *answered, const char *when)
+{
+	unsigned early = 0;
+
+	for (;;) {
+		struct fusec_req *r[64];
+		int n = fusec_poll(fc, 0, r, 64);
+
+		if (n <= 0)
+			return early;
+		for (int j = 0; j < n; j++) {
+			printf("# lockmany: wait %llu answered %s: %d\n",
+			    (unsigned long long)r[j]->u[0], when,
+			    r[j]->error);
+			answered[r[j]->u[0]] = true;
+			fusec_req_free(r[j]);
+			early++;
+		}
+	}
+}
+
 /*
- * As many SETLKWs waiting as the worker has threads for (each waits on a
- * thread of its own with a thread record; the rest answer ENOLCK), then
- * a kill while the first SETLKW with no thread left is held on its way
- * to ENOLCK (PHX_DELAY=queue.no_blocker): the new worker resumes every
- * wait, answers every SETLKW in flight at the kill and, though its
- * control thread starts late (PHX_DELAY=vu.serve_start), still has a
- * record for it. Before: the held one was "not resumed" and never
- * answered (the guest process hung), and the resumed waits took the
- * control thread's record: "control plane: Resource temporarily
- * unavailable", a worker death at every respawn.
+ * count lock waits on one file (default 1000; before, past ~57 they
+ * answered ENOLCK: a thread and a thread record each): half SETLKW
+ * F_WRLCK of owners 100.., half flock LOCK_EX each on an fh of its own,
+ * while owner 1 holds a write lock and fh 0 a flock. None answers while
+ * held. Then the convoy: owner 1 and fh 0 unlock, each grant is released
+ * by its holder (SETLK F_UNLCK), and the next one comes: every wait
+ * answered 0 exactly once, never two holders of one kind at once, GETLK
+ * names each granted owner. Prints the worker's CPU for the idle waits
+ * (utime + stime over 2 s), and the latency from an unlock's answer to
+ * the next grant. crash: the worker is killed (SIGKILL) while they all
+ * wait, and (PHX_CRASH=pt.lock_taken:N) again in the convoy, between a
+ * grant's lock call and its commit: that wait answers once, 0.
  */
 static void
-sc_lockmany(struct fusec *fc, pid_t keeper)
+sc_lockmany(struct fusec *fc, pid_t keeper, unsigned count, bool crash)
 {
-	enum { K = 59 };
+	const unsigned K = count ? count : 1000;
 	struct fuse_entry_out e;
 	struct fuse_open_out o;
-	struct fusec_req *w[K];
-	unsigned waiting = 0, enolck = 0, got = 0, other = 0, hung = 0;
-	unsigned late_enolck = 0;
-	bool answered[K];
-	pid_t w2;
+	struct fusec_req **w = calloc(K, sizeof(*w));
+	uint64_t *fh = calloc(K, sizeof(*fh)), *lat = calloc(K, sizeof(*lat));
+	bool *answered = calloc(K, sizeof(*answered));
+	unsigned waiting = 0, early = 0, got = 0, bad = 0, twice = 0;
+	unsigned doubles = 0, wrong_pid = 0, inversions = 0, nlat = 0;
+	int holder[2] = { -1, -1 }, last[2] = { -1, -1 };
+	uint64_t unlocked_at[2], end;
+	long c0, c1;
+	pid_t wk;
 	int err;
 
-	err = fusec_create(fc, 1, "lockmany", O_RDWR | O_EXCL, 0644, &e, &o);
+	if (w == NULL || fh == NULL || lat == NULL || answered == NULL) {
+		ok(false, "lockmany: memory", -ENOMEM);
+		return;
+	}
+	/* A descriptor per request, as a Linux guest posts them: a
+	 * thousand in flight fit the 1024-entry ring. */
+	fc->indirect = true;
+	err = fusec_create(fc, 1, crash ? "lockcrash" : "lockmany",
+	    O_RDWR | O_EXCL, 0644, &e, &o);
 	ok(err == 0, "lockmany: CREATE", err);
-	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_WRLCK,
+	fh[0] = o.fh;
+	/* The flock waits: an fh (an open file) each. */
+	for (unsigned i = 1; i < K && err == 0; i += 2)
+		err = fusec_open(fc, e.nodeid, O_RDWR, &o) ?: (fh[i] = o.fh, 0);
+	ok(err == 0, "lockmany: an OPEN for each flock wait", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1, F_WRLCK,
 	    false));
-	ok(err == 0, "lockmany: owner 1 SETLK F_WRLCK", err);
-	/* Owners 2..K+1 wait for read locks (all granted at the unlock). */
-	for (int i = 0; i < K; i++) {
-		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2 + i, F_RDLCK,
-		    false);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1,
+	    F_WRLCK, true));
+	ok(err == 0, "lockmany: owner 1 SETLK F_WRLCK and fh 0 flock", err);
+	/* Even i: SETLKW of owner 100 + i; odd i: flock on fh[i]. */
+	for (unsigned i = 0; i < K; i++) {
+		bool fl = i % 2 == 1;
+
+		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, fl ? fh[i] : fh[0],
+		    100 + i, F_WRLCK, fl);
 		if (w[i] == NULL || fusec_submit(fc, w[i]) < 0) {
 			ok(false, "lockmany: SETLKW submitted", -EIO);
 			return;
 		}
+		w[i]->u[0] = i;
 	}
 	usleep(500000);
-	for (int i = 0; i < K; i++) {
-		/* Harvests; an answered one leaves fusec's stash. */
-		int e2 = fusec_wait(fc, w[i], 0);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
+	usleep(2000000);
+	c1 = cpu_ms(wk);
+	early = harvest_early(fc, answered, "while held");
+	waiting = K - early;
+	printf("# lockmany: %u waits (%u SETLKW, %u flock) waiting, %u "
+	    "answered; idle waits cost the worker %ld ms CPU in 2 s\n",
+	    waiting, (K + 1) / 2, K / 2, early, c1 - c0);
+	ok(early == 0, "lockmany: every wait waits while the locks are held "
+	    "(none ENOLCK)", (int)early);
+	if (crash) {
+		ok(kill_worker(keeper), "lockmany: worker killed and respawned "
+		    "while they wait", 0);
+		usleep(300000);
+		early = harvest_early(fc, answered, "by the recovery");
+		waiting -= early;
+		ok(early == 0, "lockmany: none answered by the recovery",
+		    (int)early);
+	}
+	wk = ct_find_worker(keeper);
+	end = vuf_now_ns() + 120000000000ull;
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1, F_UNLCK,
+	    false));
+	unlocked_at[0] = vuf_now_ns();
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1,
+	    F_UNLCK, true));
+	unlocked_at[1] = vuf_now_ns();
+	ok(err == 0, "lockmany: owner 1 and fh 0 unlock", err);
+	while (got + bad < waiting && vuf_now_ns() < end) {
+		struct fusec_req *r[64];
+		int n = fusec_poll(fc, 200, r, 64);
 
-		answered[i] = e2 != -ETIMEDOUT;
-		if (!answered[i]) {
-			w[i]->abandoned = false; /* still ours */
-			waiting++;
-			continue;
+		if (n < 0)
+			break;
+		for (int j = 0; j < n; j++) {
+			unsigned i = (unsigned)r[j]->u[0];
+			int k = (int)(i % 2);
+
+			if (answered[i])
+				twice++;
+			answered[i] = true;
+			if (r[j]->error != 0) {
+				bad++;
+				printf("# lockmany: wait %u answered %d\n", i,
+				    r[j]->error);
+				fusec_req_free(r[j]);
+				continue;
+			}
+			got++;
+			if (holder[k] >= 0)
+				doubles++;
+			if (last[k] > (int)i)
+				inversions++;
+			last[k] = (int)i;
+			holder[k] = (int)i;
+			lat[nlat++] = vuf_now_ns() - unlocked_at[k];
+			fusec_req_free(r[j]);
 		}
-		enolck += e2 == -ENOLCK;
-		other += e2 != -ENOLCK;
-		fusec_req_free(w[i]);
-	}
-	printf("# lockmany: %u SETLKWs waiting, %u answered ENOLCK (no "
-	    "thread), %u otherwise\n", waiting, enolck, other);
-	ok(waiting > 0 && other == 0, "lockmany: waits in flight",
-	    (int)waiting);
-	ok(kill_worker(keeper), "lockmany: worker killed and respawned", 0);
-	usleep(500000);
-	w2 = ct_find_worker(keeper);
-	{
-		/* The control thread answers: a run-time message. */
-		uint64_t f = 0;
+		for (int k = 0; k < 2; k++) {
+			int i = holder[k];
+			struct fusec_req *g;
 
-		err = vuf_get_u64(fc->dev, VUF_GET_FEATURES, &f);
+			if (i < 0)
+				continue;
+			if (k == 0) {
+				/* GETLK by owner 1 names the holder. */
+				g = req_lk(fc, FUSE_GETLK, e.nodeid, fh[0], 1,
+				    F_WRLCK, false);
+				if (g != NULL && fusec_call(fc, g) == 0) {
+					struct fuse_lk_out *lo = g->reply;
+
+					if (lo->lk.type != F_WRLCK ||
+					    lo->lk.pid != 100u + (unsigned)i) {
+						if (wrong_pid++ < 3)
+							printf("# lockmany: "
+							    "GETLK: type %u pid "
+							    "%u, holder %d\n",
+							    lo->lk.type,
+							    lo->lk.pid, 100 + i);
+					}
+				} else {
+					wrong_pid++;
+				}
+				if (g != NULL && !g->abandoned)
+					fusec_req_free(g);
+			}
+			err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid,
+			    k ? fh[i] : fh[0], 100 + (unsigned)i, F_UNLCK,
+			    k == 1));
+			if (err != 0)
+				bad++;
+			unlocked_at[k] = vuf_now_ns();
+			holder[k] = -1;
+		}
 	}
-	ok(err >= 0, "lockmany: vhost-user answered after the kill", err);
+	qsort(lat, nlat, sizeof(*lat), cmp_u64);
+	printf("# lockmany: of %u waits %u got their locks, %u answered "
+	    "otherwise, %u twice, %u double grants, %u GETLK mismatches, "
+	    "%u grants out of park order\n", waiting, got, bad, twice,
+	    doubles, wrong_pid, inversions);
+	if (nlat > 0)
+		printf("# lockmany: unlock to next grant: median %.2f ms, "
+		    "p90 %.2f ms, max %.2f ms\n", lat[nlat / 2] / 1e6,
+		    lat[nlat * 9 / 10] / 1e6, lat[nlat - 1] / 1e6);
+	if (crash)
+		ok(ct_find_worker(keeper) != wk, "lockmany: the worker was "
+		    "killed in the convoy (PHX_CRASH=pt.lock_taken)", 0);
+	ok(got == waiting && bad == 0, "lockmany: every wait answered 0 as "
+	    "the holders unlock", (int)got);
+	ok(twice == 0 && doubles == 0, "lockmany: each answered once, one "
+	    "holder at a time", (int)(twice + doubles));
+	ok(wrong_pid == 0, "lockmany: GETLK names each granted owner",
+	    (int)wrong_pid);
+	{
+		struct fusec_req *g = req_lk(fc, FUSE_GETLK, e.nodeid, fh[0],
+		    1, F_WRLCK, false);
+
+		err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 7,
+		    F_WRLCK, false));
+		err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0],
+		    7, F_UNLCK, false));
+		ok(err == 0 && g != NULL && fusec_call(fc, g) == 0 &&
+			((struct fuse_lk_out *)g->reply)->lk.type == F_UNLCK,
+		    "lockmany: no lock left after the convoy", err);
+		if (g != NULL && !g->abandoned)
+			fusec_req_free(g);
+	}
+	ok(fc->proto_errors == 0, "lockmany: no protocol error",
+	    (int)fc->proto_errors);
+	free(w);
+	free(fh);
+	free(lat);
+	free(answered);
+}
+
+/*
+ * count SETLKW F_RDLCK (default 1000) of owners 100.. waiting for owner
+ * 1's write lock: after its unlock every one answers 0 (shared locks,
+ * all at once). Prints the time from the unlock to the last grant and
+ * the worker's CPU for it: a grant must not restart the retry pass (N
+ * passes over N waits).
+ */
+static void
+sc_lockread(struct fusec *fc, pid_t keeper, unsigned count)
+{
+	const unsigned K = count ? count : 1000;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	bool *answered = calloc(K, sizeof(*answered));
+	unsigned got = 0, bad = 0, early;
+	uint64_t t0, end;
+	long c0, c1;
+	pid_t wk;
+	int err;
+
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "lockread", O_RDWR | O_EXCL, 0644, &e, &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1,
+	    F_WRLCK, false));
+	ok(err == 0 && answered != NULL, "lockread: owner 1 write-locks",
+	    err);
+	for (unsigned i = 0; i < K && err == 0; i++) {
+		struct fusec_req *r = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh,
+		    100 + i, F_RDLCK, false);
+
+		if (r == NULL || fusec_submit(fc, r) < 0)
+			err = -EIO;
+		else
+			r->u[0] = i;
+	}
+	ok(err == 0, "lockread: read waits submitted", err);
+	if (err != 0)
+		return;
+	usleep(500000);
+	early = harvest_early(fc, answered, "while held");
+	ok(early == 0, "lockread: every read wait waits", (int)early);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
 	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
 	    false));
-	ok(err == 0, "lockmany: owner 1 unlocks", err);
-	for (int i = 0; i < K; i++) {
-		if (answered[i])
-			continue;
-		err = await(fc, w[i], 10000);
-		got += err == 0;
-		late_enolck += err == -ENOLCK;
-		hung += err == -ETIMEDOUT;
-		if (err != 0 && err != -ENOLCK)
-			printf("# lockmany: SETLKW of owner %d: %d %s\n", 2 + i,
-			    err, strerror(-err));
+	t0 = vuf_now_ns();
+	end = t0 + 60000000000ull;
+	while (got + bad < K && vuf_now_ns() < end) {
+		struct fusec_req *r[64];
+		int n = fusec_poll(fc, 200, r, 64);
+
+		for (int j = 0; j < n; j++) {
+			got += r[j]->error == 0;
+			bad += r[j]->error != 0;
+			fusec_req_free(r[j]);
+		}
 	}
-	printf("# lockmany: of %u SETLKWs in flight at the kill, %u got "
-	    "their lock, %u ENOLCK, %u no answer in 10 s\n", waiting, got,
-	    late_enolck, hung);
-	ok(hung == 0, "lockmany: every SETLKW in flight at the kill is "
-	    "answered", (int)hung);
-	ok(got > 0 && got + late_enolck == waiting, "lockmany: the waits in "
-	    "flight at the kill got their locks (the rest ENOLCK)", (int)got);
-	ok(ct_find_worker(keeper) == w2, "lockmany: the worker that resumed "
-	    "the waits is still the one serving (no death after the kill)",
-	    (int)ct_find_worker(keeper));
-	ok(fc->proto_errors == 0, "lockmany: no protocol error",
+	c1 = cpu_ms(wk);
+	printf("# lockread: %u of %u read waits granted in %.1f ms after the "
+	    "unlock, worker CPU %ld ms\n", got, K,
+	    (double)(vuf_now_ns() - t0) / 1e6, c1 - c0);
+	ok(err == 0 && got == K && bad == 0, "lockread: every read wait "
+	    "answered 0 after the unlock", (int)got);
+	ok(fc->proto_errors == 0, "lockread: no protocol error",
+	    (int)fc->proto_errors);
+	free(answered);
+}
+
+/* A FUSE_INTERRUPT of unique, on the hiprio queue (no reply); 0 sent. */
+static int
+interrupt(struct fusec *fc, uint64_t unique)
+{
+	struct fuse_interrupt_in in = { .unique = unique };
+	struct iovec a = { &in, sizeof(in) };
+	struct fusec_req *r = fusec_req_new(fc, FUSE_INTERRUPT, 0, &a, 1, 0,
+	    0, 0);
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->noreply = true;
+	r->qidx = 0;
+	return call(fc, r);
+}
+
+/*
+ * FUSE_INTERRUPT ends a lock wait (a signal to the waiting guest
+ * process): of three SETLKWs and a flock waiting on owner 1's locks, the
+ * second SETLKW and the flock are interrupted and answer EINTR at once;
+ * an interrupt of a unique nobody waits with changes nothing; the other
+ * two get the lock in turn after the unlock. Before: INTERRUPT was
+ * ignored, the interrupted waits went on waiting.
+ */
+static void
+sc_lockintr(struct fusec *fc)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2;
+	struct fusec_req *w[4];
+	int err, r[4];
+
+	err = fusec_create(fc, 1, "lockintr", O_RDWR | O_EXCL, 0644, &e, &o1);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	ok(err == 0, "lockintr: CREATE and OPEN", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+	    F_WRLCK, true));
+	ok(err == 0, "lockintr: owner 1 SETLK F_WRLCK and fh 1 flock", err);
+	for (int i = 0; i < 4; i++) {
+		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, i == 3 ? o2.fh : o1.fh,
+		    2 + (unsigned)i, F_WRLCK, i == 3);
+		if (w[i] == NULL || fusec_submit(fc, w[i]) < 0) {
+			ok(false, "lockintr: SETLKW submitted", -EIO);
+			return;
+		}
+	}
+	usleep(200000);
+	err = interrupt(fc, w[1]->unique);
+	err = err ?: interrupt(fc, w[3]->unique);
+	err = err ?: interrupt(fc, w[3]->unique + 1000);
+	ok(err == 0, "lockintr: three INTERRUPTs (one of a unique nobody "
+	    "waits with)", err);
+	r[1] = await(fc, w[1], 2000);
+	r[3] = await(fc, w[3], 2000);
+	ok(r[1] == -EINTR && r[3] == -EINTR, "lockintr: the interrupted "
+	    "SETLKW and flock answer EINTR", r[1] != -EINTR ? r[1] : r[3]);
+	ok(!w[0]->done && !w[2]->done, "lockintr: the others still wait", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_UNLCK,
+	    false));
+	r[0] = await(fc, w[0], 5000);
+	ok(err == 0 && r[0] == 0 && !w[2]->done, "lockintr: after the unlock "
+	    "the oldest wait gets the lock, the next waits", r[0]);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 2, F_UNLCK,
+	    false));
+	r[2] = await(fc, w[2], 5000);
+	ok(err == 0 && r[2] == 0, "lockintr: then the next", r[2]);
+	ok(fc->proto_errors == 0, "lockintr: no protocol error",
 	    (int)fc->proto_errors);
 }
 
@@ -1757,7 +2061,7 @@ scenario_main(const char *name, const char *sock, const char *share,
 	struct vuf_dev *d;
 	struct fusec *fc;
 
-	if (ct_connect(sock, strcmp(name, "lockmany") == 0 ? 96 : 16, &d,
+	if (ct_connect(sock, strncmp(name, "lock", 4) == 0 ? 200 : 16, &d,
 	    &fc) < 0) {
 		printf("not ok 1 - %s: connected\n1..1\n", name);
 		return 1;
@@ -1778,7 +2082,13 @@ scenario_main(const char *name, const char *sock, const char *share,
 	else if (strcmp(name, "waitfree") == 0)
 		sc_waitfree(fc, keeper);
 	else if (strcmp(name, "lockmany") == 0)
-		sc_lockmany(fc, keeper);
+		sc_lockmany(fc, keeper, count, false);
+	else if (strcmp(name, "lockread") == 0)
+		sc_lockread(fc, keeper, count);
+	else if (strcmp(name, "lockintr") == 0)
+		sc_lockintr(fc);
+	else if (strcmp(name, "lockcrash") == 0)
+		sc_lockmany(fc, keeper, count, true);
 	else if (strcmp(name, "resetmix") == 0)
 		sc_resetmix(d, fc, keeper, false);
 	else if (strcmp(name, "destroymix") == 0)
