@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Closes the fds a dead worker leaked (DESIGN 4 step 9). Which fds are
- * leaked is decided at one instant of the recovery (fdtab_snapshot),
+ * leaked is decided as of one instant of the recovery (fdtab_snapshot),
  * before this incarnation creates any fd: those open then that nothing
  * references. Nothing but the sweep ever closes such an fd: this
  * incarnation closes only fds it created (at numbers that were free, so
@@ -13,12 +13,22 @@
  * the sweep waits for no request (one stuck for ever in a host call, an
  * open() of a FIFO or on a hung mount, delays it not at all), and no
  * request or control message ever waits for the sweep.
+ *
+ * The stall pays only for what does not grow with the share: the open
+ * fds (one poll(), not a /proc listing: 15,000 fds cost 17-25 ms that
+ * way) minus the references outside the tables. The tables (1M inodes:
+ * 64 MiB, 100-160 ms to read) are read by the sweep, after the stall; a
+ * table fd this incarnation dropped meanwhile (its number then free for
+ * reuse) is marked by fdtab_note() before the commit that drops it, so
+ * the sweep sees either the reference or the mark.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -175,10 +185,11 @@ fdtab_unregister(int fd)
 }
 
 /*
- * The snapshot (heap, this incarnation): the fds open at fdtab_snapshot()
- * that nothing referenced then, hence leaked by a dead worker (or, for a
- * moment, a keeper fd not yet on its list), each with the file it named
- * then; none once swept.
+ * The snapshot (heap, this incarnation): cand, the fds open at
+ * fdtab_snapshot() that nothing outside the tables referenced then; the
+ * sweep drops those the tables referenced (or this incarnation touched
+ * since) and keeps the rest in leaks, each with the file it names; none
+ * once swept.
  */
 struct leak {
 	int fd;
@@ -188,14 +199,14 @@ struct leak {
 	ino_t ino;
 	char link[48];	/* its /proc link, cut (compared when !stat_ok) */
 };
-static struct leak *leaks;
-static size_t nleaks;
-static int leaks_max; /* the fd bound when taken */
+static uint8_t *cand;
+static int cand_max; /* the fd bound when taken */
 
 /*
- * Fds recorded in the tables since the snapshot (fdtab_note): the sweep
- * never closes one. None of the snapshot's can be (see the top), so a
- * note there means that reasoning failed: the fd is kept, and logged.
+ * Fds a table recorded or dropped since the snapshot (fdtab_note): the
+ * sweep never closes one. A dropped one's number may already name a new
+ * fd; a recorded one of the snapshot's means the reasoning at the top
+ * failed: kept, and logged.
  */
 static uint8_t *recorded;
 static int recorded_max;
@@ -205,9 +216,12 @@ fdtab_note(int fd)
 {
 	uint8_t *bits = __atomic_load_n(&recorded, __ATOMIC_ACQUIRE);
 
-	if (bits != NULL && fd >= 0 && fd < recorded_max)
+	if (bits != NULL && fd >= 0 && fd < recorded_max) {
 		__atomic_fetch_or(&bits[fd / 8], (uint8_t)(1u << (fd % 8)),
-		    __ATOMIC_RELEASE);
+		    __ATOMIC_SEQ_CST);
+		/* Before the commit's stores (relaxed) a sweep may read. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
 }
 
 static bool
@@ -362,14 +376,58 @@ fd_max(void)
 	return rl.rlim_cur > (1 << 20) ? (1 << 20) : (int)rl.rlim_cur;
 }
 
-/* Marks the open fds from 3 up: /proc's list, else F_GETFD on each. */
+/* The size of the fd table (FDSize in /proc/self/status); -errno. */
+static int
+table_size(void)
+{
+	char buf[2048], *p;
+	ssize_t n;
+	int fd;
+
+	fd = openat(REGION_FD_PROC, "self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	p = strstr(buf, "\nFDSize:");
+	if (p == NULL)
+		return -EIO;
+	return (int)strtol(p + 8, NULL, 10);
+}
+
+/*
+ * Marks the open fds from 3 up: one poll() over the table (POLLNVAL for
+ * a free number; nothing waits, and no fd is touched but fdget), else
+ * /proc's list, else F_GETFD on each. fd is the snapshot's own.
+ */
 static void
 list_open(uint8_t *bits, int max)
 {
+	struct pollfd *pf;
 	struct dirent *de;
 	DIR *d = NULL;
-	int fd;
+	int fd, n = table_size();
 
+	if (n > max)
+		n = max;
+	if (n > 0 && (pf = calloc((size_t)n, sizeof(*pf))) != NULL) {
+		int rc;
+
+		for (int i = 0; i < n; i++)
+			pf[i].fd = i;
+		do
+			rc = poll(pf, (nfds_t)n, 0);
+		while (rc < 0 && errno == EINTR);
+		for (int i = 3; rc >= 0 && i < n; i++)
+			if (!(pf[i].revents & POLLNVAL))
+				mark(bits, i, max);
+		free(pf);
+		if (rc >= 0)
+			return;
+	}
 	fd = openat(REGION_FD_PROC, "self/fd", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC);
 	if (fd >= 0 && (d = fdopendir(fd)) == NULL)
@@ -446,38 +504,69 @@ fdtab_snapshot(struct region *r)
 			__atomic_store_n(&recorded[i], 0, __ATOMIC_RELEASE);
 	}
 	list_open(open_bits, max);
+	/* Not the tables: the sweep reads them, after the stall. */
 	referenced_small(r, ref_bits, max);
-	referenced_tables(r, ref_bits, max);
 	referenced_slots(r, ref_bits, max);
-	free(leaks);
-	leaks = NULL;
-	nleaks = 0;
 	for (int fd = REGION_FD_BASE; fd < REGION_FD_NEXT && fd < max; fd++)
 		mark(ref_bits, fd, max);
-	/* The leaked: open and not referenced. */
 	for (size_t i = 0; i < sz; i++) {
 		open_bits[i] &= (uint8_t)~ref_bits[i];
 		n += __builtin_popcount(open_bits[i]);
 	}
-	if (n > 0 && (leaks = calloc((size_t)n, sizeof(*leaks))) == NULL)
-		n = -ENOMEM;
-	for (size_t i = 0; n > 0 && i < sz; i++) {
-		for (unsigned b = 0; open_bits[i] != 0 && b < 8; b++) {
-			int fd = (int)(i * 8 + b);
-
-			if (open_bits[i] & (1u << b))
-				identify(fd, &leaks[nleaks++]);
-		}
-	}
-	leaks_max = max;
-	free(open_bits);
 	free(ref_bits);
-	return n < 0 ? n : (int)nleaks;
+	free(cand);
+	cand = open_bits;
+	cand_max = max;
+	return n;
 }
 
 /*
- * Closes the snapshot's fds, each only if nothing references it now
- * either and it still names the file it named then. Neither check should
+ * The leaks among the snapshot's candidates: not a table's now, not
+ * recorded or dropped by a table since the snapshot (so not a table's
+ * then either), each with the file it names. Frees cand; -ENOMEM.
+ */
+static int
+classify(struct region *r, struct leak **ret, size_t *ret_n)
+{
+	size_t sz = (size_t)cand_max / 8 + 1, n = 0;
+	uint8_t *ref_bits = calloc(1, sz);
+	struct leak *l = NULL;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (ref_bits == NULL)
+		return -ENOMEM;
+	referenced_tables(r, ref_bits, cand_max);
+	/* A drop's mark is read after the table that no longer shows it. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < sz; i++) {
+		cand[i] &= (uint8_t)~ref_bits[i];
+		for (unsigned b = 0; b < 8 && (int)(i * 8 + b) < recorded_max;
+		     b++)
+			if (bit(recorded, (int)(i * 8 + b)))
+				cand[i] &= (uint8_t)~(1u << b);
+		n += (size_t)__builtin_popcount(cand[i]);
+	}
+	if (n > 0 && (l = calloc(n, sizeof(*l))) == NULL) {
+		free(ref_bits);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (size_t i = 0; l != NULL && i < sz; i++)
+		for (unsigned b = 0; cand[i] != 0 && b < 8; b++)
+			if (cand[i] & (1u << b))
+				identify((int)(i * 8 + b), &l[n++]);
+	free(ref_bits);
+	free(cand);
+	cand = NULL;
+	*ret = l;
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * Closes the leaks, each only if nothing references it now either and it
+ * still names the file it named when classified. Neither check should
  * ever keep one (see the top); they bound what a flaw in that reasoning
  * could cost: the keeper lists an fd it received just before the snapshot
  * right after it, and an fd closed and its number reused meanwhile names
@@ -487,14 +576,22 @@ int
 fdtab_sweep(struct region *r)
 {
 	uint8_t *ref_bits;
-	int closed = 0, max = leaks_max;
+	int closed = 0, max = cand_max, err;
+	struct leak *leaks;
+	size_t nleaks;
 
-	if (nleaks == 0)
+	if (cand == NULL)
 		return 0;
+	err = classify(r, &leaks, &nleaks);
+	if (err < 0 || nleaks == 0)
+		return err;
+	DELAYPOINT("fdtab.classified"); /* tests: the identity's window */
 	ref_bits = calloc(1, (size_t)max / 8 + 1);
-	if (ref_bits == NULL)
+	if (ref_bits == NULL) {
+		free(leaks);
 		return -ENOMEM;
-	referenced_tables(r, ref_bits, max);
+	}
+	/* The tables' new references are marked (fdtab_note). */
 	referenced_slots(r, ref_bits, max);
 	referenced_small(r, ref_bits, max);
 	for (size_t i = 0; i < nleaks; i++) {
@@ -521,8 +618,6 @@ fdtab_sweep(struct region *r)
 		closed++;
 	}
 	free(leaks);
-	leaks = NULL;
-	nleaks = 0;
 	free(ref_bits);
 	return closed;
 }

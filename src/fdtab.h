@@ -32,19 +32,25 @@ int fdtab_keeper_resume(struct region *r);
 /* Registers an fd this incarnation keeps outside the region. */
 int fdtab_register(int fd);
 void fdtab_unregister(int fd);
-/* Notes that a table records fd (inode, handle): the sweep keeps it. */
+/*
+ * Notes that a table records fd (inode, handle), or drops it (redo's
+ * close after the commit; called before the commit): the sweep keeps it.
+ */
 void fdtab_note(int fd);
 /*
  * Recovery, once the region is rolled forward and the dead rings drained,
- * before this incarnation creates an fd: notes the open fds nothing
- * references (the next sweep's). Returns their number.
+ * before this incarnation creates an fd: notes the open fds nothing but
+ * maybe a table references (the next sweep's candidates; it reads the
+ * tables, after the stall). Returns their number. Costs one poll() over
+ * the fd table, not a read of the tables.
  */
 int fdtab_snapshot(struct region *r);
 /* Starts the background sweep (after a recovery). */
 int fdtab_start_sweep(struct region *r);
 /*
- * Closes the snapshot's fds that nothing references now either, once;
- * returns the number closed (the background sweep; tests).
+ * Closes the snapshot's fds that no table referenced then and nothing
+ * references now, once; returns the number closed (the background sweep;
+ * tests).
  */
 int fdtab_sweep(struct region *r);
 

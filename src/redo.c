@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "crashpoint.h"
+#include "fdtab.h"
 #include "redo.h"
 
 static uint64_t
@@ -90,6 +91,11 @@ redo_close_after_fn(struct redo_txn *tx, int fd, redo_close_fn *fn,
 		return 0;
 	if (tx->nclose >= REDO_MAX_CLOSE)
 		return -ENOSPC;
+	/*
+	 * Before the commit that drops its reference: the fd sweep, reading
+	 * the tables after its snapshot, then sees the reference or this.
+	 */
+	fdtab_note(fd);
 	tx->close_fn[tx->nclose] = fn;
 	tx->close_key[tx->nclose] = key;
 	tx->close_fds[tx->nclose++] = fd;

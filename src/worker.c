@@ -227,7 +227,8 @@ worker_main(struct region *r, const struct config *cfg)
 		if (err < 0)
 			log_warnc(err, "no fd sweep snapshot");
 		else
-			log_debug("fd sweep snapshot: %d leaked fds (%.3f ms)",
+			log_debug("fd sweep snapshot: %d candidate fds (%.3f "
+			    "ms)",
 			    err, (double)(clock_now_ns() - ts) / 1e6);
 	}
 	/* The dead incarnation's thread records are free again. */

@@ -5,13 +5,19 @@
  * creators' fds ever is, and a creator holding an fd it has not recorded
  * yet (a slow host call) delays the sweep not at all; a snapshot fd that
  * something references by the sweep's time is kept; no snapshot, no close.
+ * The snapshot (in the recovery's stall) reads no table; a table fd the
+ * incarnation drops and whose number is reused before the sweep reads the
+ * tables is kept.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +25,7 @@
 #include "../tap.h"
 #include "clock.h"
 #include "fdtab.h"
+#include "redo.h"
 #include "region.h"
 
 #define LEAK_FD 700
@@ -150,10 +157,112 @@ test_kept(void)
 	close(fd);
 }
 
+static sigjmp_buf segv_jmp;
+
+static void
+on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(segv_jmp, 1);
+}
+
+/* Whole pages inside [p, p + len): PROT_NONE (prot 0) or back. */
+static void
+protect(void *p, size_t len, int prot)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t b = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (b > a)
+		mprotect((void *)a, b - a, prot);
+}
+
+/*
+ * The snapshot runs in the stall: what it reads must not grow with the
+ * tables (1M inodes are 64 MiB: 100-160 ms to scan on this host). Every
+ * entry of a full table is live and holds no fd (file handles), and the
+ * tables' pages are unreadable while it runs: a scan faults.
+ */
+static void
+test_no_table_read(void)
+{
+	struct sigaction sa = {.sa_handler = on_segv}, old;
+	uint64_t ihigh = r.ihdr->high, hhigh = r.hhdr->high;
+	volatile int faulted = 0, n = -1;
+
+	for (uint64_t i = 0; i < r.hdr->inode_cap; i++) {
+		r.inodes[i].used = 1;
+		r.inodes[i].fd = -1;
+	}
+	for (uint64_t i = 0; i < r.hdr->handle_cap; i++) {
+		r.handles[i].used = 1;
+		r.handles[i].fd = -1;
+	}
+	r.ihdr->high = r.hdr->inode_cap;
+	r.hhdr->high = r.hdr->handle_cap;
+	sigaction(SIGSEGV, &sa, &old);
+	protect(r.inodes, r.hdr->inode_cap * sizeof(r.inodes[0]), PROT_NONE);
+	protect(r.handles, r.hdr->handle_cap * sizeof(r.handles[0]),
+	    PROT_NONE);
+	if (sigsetjmp(segv_jmp, 1) == 0)
+		n = fdtab_snapshot(&r);
+	else
+		faulted = 1;
+	protect(r.inodes, r.hdr->inode_cap * sizeof(r.inodes[0]),
+	    PROT_READ | PROT_WRITE);
+	protect(r.handles, r.hdr->handle_cap * sizeof(r.handles[0]),
+	    PROT_READ | PROT_WRITE);
+	sigaction(SIGSEGV, &old, NULL);
+	ok(!faulted && n >= 0, "the snapshot reads no table (%s, %d)",
+	    faulted ? "faulted" : "no fault", n);
+	(void)fdtab_sweep(&r);
+	for (uint64_t i = 0; i < r.hdr->inode_cap; i++)
+		r.inodes[i].used = 0;
+	for (uint64_t i = 0; i < r.hdr->handle_cap; i++)
+		r.handles[i].used = 0;
+	r.ihdr->high = ihigh;
+	r.hhdr->high = hhigh;
+}
+
+/*
+ * A handle's fd at the snapshot, released (redo: dropped, then closed
+ * after the commit) before the sweep reads the tables, and its number
+ * taken at once by a new fd of the same file, not yet recorded (a slow
+ * OPEN of the same file): the sweep must keep it.
+ */
+static void
+test_dropped(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), fd2 = -1;
+	struct redo_txn tx;
+	uint64_t hhigh = r.hhdr->high;
+
+	r.handles[0].fd = fd;
+	r.handles[0].used = 1;
+	r.hhdr->high = 1;
+	ok(fdtab_snapshot(&r) >= 0, "a snapshot with a table fd (fd %d)", fd);
+	redo_begin(&tx, &r, &r.threads[0]);
+	ok(redo_set(&tx, &r.handles[0].used, 0) == 0 &&
+	    redo_close_after(&tx, fd) == 0, "a RELEASE drops it");
+	redo_commit(&tx);
+	ok(fcntl(fd, F_GETFD) < 0, "closed after the commit");
+	fd2 = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd2 != fd && fd2 >= 0) {
+		dup2(fd2, fd);
+		close(fd2);
+	}
+	fd2 = fd;
+	ok(fdtab_sweep(&r) == 0 && fcntl(fd2, F_GETFD) >= 0,
+	    "the sweep keeps the new fd at its number");
+	close(fd2);
+	r.hhdr->high = hhigh;
+}
+
 int
 main(void)
 {
-	struct region_params p = {.max_inodes = 100, .max_handles = 100};
+	struct region_params p = {.max_inodes = 4096, .max_handles = 4096};
 	struct stat st;
 
 	if (region_create(&r, &p) < 0)
@@ -161,7 +270,12 @@ main(void)
 	stat("/", &st);
 	if (dup2(open("/", O_PATH), REGION_FD_ROOT) < 0)
 		skip_all("dup2");
+	/* The worker's /proc (the snapshot's fd table size). */
+	if (dup2(open("/proc", O_PATH | O_DIRECTORY), REGION_FD_PROC) < 0)
+		skip_all("dup2");
 	test_race();
 	test_kept();
+	test_no_table_read();
+	test_dropped();
 	return done_testing();
 }
