@@ -41,8 +41,8 @@ void fdtab_note(int fd);
  * Recovery, once the region is rolled forward and the dead rings drained,
  * before this incarnation creates an fd: notes the open fds nothing but
  * maybe a table references (the next sweep's candidates; it reads the
- * tables, after the stall). Returns their number. Costs one poll() over
- * the fd table, not a read of the tables.
+ * tables, after the stall). Returns their number. Costs a /proc listing
+ * of the open fds, not a read of the tables.
  */
 int fdtab_snapshot(struct region *r);
 /* Starts the background sweep (after a recovery). */

@@ -259,6 +259,18 @@ test_dropped(void)
 	r.hhdr->high = hhigh;
 }
 
+/* A dead worker's unrecorded O_PATH fd (an inode's) is a leak too. */
+static void
+test_opath(void)
+{
+	int fd = open("/", O_PATH | O_CLOEXEC), leak = LEAK_FD + 2;
+
+	leak = fd >= 0 ? dup2(fd, leak) : -1;
+	close(fd);
+	ok(fdtab_snapshot(&r) >= 1 && fdtab_sweep(&r) >= 1 &&
+	    fcntl(leak, F_GETFD) < 0, "an O_PATH leak is closed");
+}
+
 int
 main(void)
 {
@@ -277,5 +289,6 @@ main(void)
 	test_kept();
 	test_no_table_read();
 	test_dropped();
+	test_opath();
 	return done_testing();
 }
