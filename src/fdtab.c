@@ -201,6 +201,22 @@ static uint8_t *cand;
 static int cand_max; /* the fd bound when taken */
 
 /*
+ * The snapshot's fds that only a live slot referenced (an OPENAT result,
+ * a directory fd: pt_once.c): once the slot's replay is over (the slot
+ * no longer EXECUTING at gen), one it did not take over (fdtab_note: a
+ * table recorded it, or it was closed) is a leak too. Without this, one
+ * of a quarantined or dropped slot, or a directory fd a replay used,
+ * stayed open until the next crash.
+ */
+struct slot_fd {
+	struct leak l;
+	unsigned q, h;
+	uint32_t gen;
+};
+static struct slot_fd *slotfds;
+static size_t nslotfds;
+
+/*
  * Fds a table recorded or dropped since the snapshot (fdtab_note): the
  * sweep never closes one. A dropped one's number may already name a new
  * fd; a recorded one of the snapshot's means the reasoning at the top
@@ -221,6 +237,8 @@ fdtab_note(int fd)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	}
 }
+
+static void identify(int fd, struct leak *l);
 
 static bool
 bit(const uint8_t *bits, int fd)
@@ -332,7 +350,7 @@ referenced_tables(struct region *r, uint8_t *bits, int max)
  * index names: the others are FREE, and their pages maybe never touched.
  */
 static void
-referenced_slots(struct region *r, uint8_t *bits, int max)
+referenced_slots(struct region *r, uint8_t *bits, int max, bool collect)
 {
 	for (unsigned q = 0; q < REGION_MAX_QUEUES; q++) {
 		const uint8_t *live = region_live(r, q);
@@ -340,6 +358,7 @@ referenced_slots(struct region *r, uint8_t *bits, int max)
 		for (unsigned h = 0; h < REGION_MAX_QUEUE_SIZE; h++) {
 			struct journal_slot_rec *s;
 			uint64_t w, st;
+			int64_t fds[2];
 
 			if (live != NULL && __atomic_load_n(&live[h],
 			    __ATOMIC_ACQUIRE) == 0)
@@ -354,12 +373,28 @@ referenced_slots(struct region *r, uint8_t *bits, int max)
 			    (st & 0xff) != INTENT_SUBMITTED) ||
 			    (st >> 8) != journal_gen(w))
 				continue;
-			mark(bits, (int64_t)region_load(
-			    &s->intent[INTENT_W_DIRFD]), max);
-			if (region_load(&s->intent[INTENT_W_OP]) ==
-			    IORING_OP_OPENAT)
-				mark(bits, (int64_t)region_load(
-				    &s->intent[INTENT_W_RESULT]), max);
+			fds[0] = (int64_t)region_load(
+			    &s->intent[INTENT_W_DIRFD]);
+			fds[1] = region_load(&s->intent[INTENT_W_OP]) ==
+			    IORING_OP_OPENAT ? (int64_t)region_load(
+			    &s->intent[INTENT_W_RESULT]) : -1;
+			for (unsigned i = 0; i < 2; i++) {
+				/* The snapshot's: each once, if open then. */
+				if (collect && slotfds != NULL &&
+				    fds[i] >= 3 &&
+				    fds[i] < max && !bit(bits, (int)fds[i]) &&
+				    !REGION_FD_RESERVED(fds[i]) &&
+				    fcntl((int)fds[i], F_GETFD) >= 0) {
+					struct slot_fd *f =
+					    &slotfds[nslotfds++];
+
+					identify((int)fds[i], &f->l);
+					f->q = q;
+					f->h = h;
+					f->gen = journal_gen(w);
+				}
+				mark(bits, fds[i], max);
+			}
 		}
 	}
 }
@@ -465,7 +500,12 @@ fdtab_snapshot(struct region *r)
 	list_open(open_bits, max);
 	/* Not the tables: the sweep reads them, after the stall. */
 	referenced_small(r, ref_bits, max);
-	referenced_slots(r, ref_bits, max);
+	free(slotfds);
+	nslotfds = 0;
+	/* Two per slot at most: bounded by the requests in flight. */
+	slotfds = calloc(2 * REGION_MAX_QUEUES * REGION_MAX_QUEUE_SIZE,
+	    sizeof(*slotfds));
+	referenced_slots(r, ref_bits, max, true);
 	for (int fd = REGION_FD_BASE; fd < REGION_FD_NEXT && fd < max; fd++)
 		mark(ref_bits, fd, max);
 	for (size_t i = 0; i < sz; i++) {
@@ -485,42 +525,65 @@ fdtab_snapshot(struct region *r)
  * then either), each with the file it names. Frees cand; -ENOMEM.
  */
 static int
-classify(struct region *r, struct leak **ret, size_t *ret_n)
+classify(const uint8_t *table_bits, struct leak **ret, size_t *ret_n)
 {
 	size_t sz = (size_t)cand_max / 8 + 1, n = 0;
-	uint8_t *ref_bits = calloc(1, sz);
 	struct leak *l = NULL;
 
 	*ret = NULL;
 	*ret_n = 0;
-	if (ref_bits == NULL)
-		return -ENOMEM;
-	referenced_tables(r, ref_bits, cand_max);
-	/* A drop's mark is read after the table that no longer shows it. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < sz; i++) {
-		cand[i] &= (uint8_t)~ref_bits[i];
+		cand[i] &= (uint8_t)~table_bits[i];
 		for (unsigned b = 0; b < 8 && (int)(i * 8 + b) < recorded_max;
 		     b++)
 			if (bit(recorded, (int)(i * 8 + b)))
 				cand[i] &= (uint8_t)~(1u << b);
 		n += (size_t)__builtin_popcount(cand[i]);
 	}
-	if (n > 0 && (l = calloc(n, sizeof(*l))) == NULL) {
-		free(ref_bits);
+	if (n > 0 && (l = calloc(n, sizeof(*l))) == NULL)
 		return -ENOMEM;
-	}
 	n = 0;
 	for (size_t i = 0; l != NULL && i < sz; i++)
 		for (unsigned b = 0; cand[i] != 0 && b < 8; b++)
 			if (cand[i] & (1u << b))
 				identify((int)(i * 8 + b), &l[n++]);
-	free(ref_bits);
 	free(cand);
 	cand = NULL;
 	*ret = l;
 	*ret_n = n;
 	return 0;
+}
+
+/*
+ * The snapshot's slot fds whose replay is over and did not take them
+ * over (see slotfds), appended to leaks (room for them reserved).
+ */
+static size_t
+slot_leaks(struct region *r, const uint8_t *table_bits, struct leak *leaks,
+    size_t n)
+{
+	for (size_t i = 0; i < nslotfds; i++) {
+		const struct slot_fd *f = &slotfds[i];
+		uint64_t w = region_slot_word(r, -1, f->q, f->h);
+
+		/* Its replay may still take it over: kept (a leak, logged). */
+		if (journal_state(w) == JOURNAL_EXECUTING &&
+		    journal_gen(w) == f->gen) {
+			log_debug("fd sweep: fd %d kept for queue %u head %u, "
+			    "still executing", f->l.fd, f->q, f->h);
+			continue;
+		}
+		/* Read after the slot's end: a take-over marked it before. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (bit(table_bits, f->l.fd) || (f->l.fd < recorded_max &&
+		    bit(recorded, f->l.fd)))
+			continue;
+		leaks[n++] = f->l;
+	}
+	free(slotfds);
+	slotfds = NULL;
+	nslotfds = 0;
+	return n;
 }
 
 /*
@@ -534,16 +597,34 @@ classify(struct region *r, struct leak **ret, size_t *ret_n)
 int
 fdtab_sweep(struct region *r)
 {
-	uint8_t *ref_bits;
+	uint8_t *ref_bits, *table_bits;
 	int closed = 0, max = cand_max, err;
 	struct leak *leaks;
 	size_t nleaks;
 
 	if (cand == NULL)
 		return 0;
-	err = classify(r, &leaks, &nleaks);
-	if (err < 0 || nleaks == 0)
+	table_bits = calloc(1, (size_t)max / 8 + 1);
+	if (table_bits == NULL)
+		return -ENOMEM;
+	referenced_tables(r, table_bits, max);
+	/* A drop's mark is read after the table that no longer shows it. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	err = classify(table_bits, &leaks, &nleaks);
+	if (err == 0 && nslotfds > 0) {
+		struct leak *more = realloc(leaks, (nleaks + nslotfds) *
+		    sizeof(*leaks));
+
+		if (more != NULL) {
+			leaks = more;
+			nleaks = slot_leaks(r, table_bits, leaks, nleaks);
+		}
+	}
+	free(table_bits);
+	if (err < 0 || nleaks == 0) {
+		free(leaks);
 		return err;
+	}
 	DELAYPOINT("fdtab.classified"); /* tests: the identity's window */
 	ref_bits = calloc(1, (size_t)max / 8 + 1);
 	if (ref_bits == NULL) {
@@ -551,7 +632,7 @@ fdtab_sweep(struct region *r)
 		return -ENOMEM;
 	}
 	/* The tables' new references are marked (fdtab_note). */
-	referenced_slots(r, ref_bits, max);
+	referenced_slots(r, ref_bits, max, false);
 	referenced_small(r, ref_bits, max);
 	for (size_t i = 0; i < nleaks; i++) {
 		const struct leak *l = &leaks[i];

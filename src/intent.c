@@ -23,6 +23,7 @@
 
 #include "crashpoint.h"
 #include "fault.h"
+#include "fdtab.h"
 #include "inode.h"
 #include "intent.h"
 #include "journal.h"
@@ -232,6 +233,14 @@ intent_known(const struct fuse_req *req, int64_t *ret_res)
 	    (st >> 8) != journal_gen(region_load(&s->word)))
 		return false;
 	*ret_res = (int64_t)s->intent[INTENT_W_RESULT];
+	/*
+	 * A dead ring's OPENAT fd taken over by the replay, which records or
+	 * closes it: the fd sweep, closing the slot fds no replay took,
+	 * keeps it (fdtab.c slotfds).
+	 */
+	if (*ret_res >= 0 && region_load(&s->intent[INTENT_W_OP]) ==
+	    IORING_OP_OPENAT)
+		fdtab_note((int)*ret_res);
 	/* A failure had no effect: run again (see drain_one). */
 	return *ret_res >= 0;
 }

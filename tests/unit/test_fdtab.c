@@ -22,9 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <liburing.h>
+
 #include "../tap.h"
 #include "clock.h"
 #include "fdtab.h"
+#include "intent.h"
+#include "journal.h"
 #include "redo.h"
 #include "region.h"
 
@@ -271,6 +275,51 @@ test_opath(void)
 	    fcntl(leak, F_GETFD) < 0, "an O_PATH leak is closed");
 }
 
+/*
+ * A dead ring's OPENAT fd (an O_EXCL CREATE's), KNOWN in its EXECUTING
+ * slot at the snapshot. mode 0: the slot is then dropped (quarantined)
+ * without its replay: the fd is a leak; 1: the replay took it over
+ * (intent_known: a table recorded it, or create_undo closed it): kept;
+ * 2: the slot still executes at the sweep: kept.
+ */
+static int
+slot_case(int mode)
+{
+	struct journal_slot_rec *s = region_slot(&r, 1, 5);
+	uint8_t *live = region_live_byte(&r, 1, 5);
+	int fd = dup2(0, LEAK_FD + 3), open_after;
+	uint64_t w = journal_word(JOURNAL_EXECUTING, 7, 5, 0);
+
+	s->intent[INTENT_W_OP] = IORING_OP_OPENAT;
+	s->intent[INTENT_W_RESULT] = (uint64_t)fd;
+	s->intent[INTENT_W_DIRFD] = (uint64_t)-1;
+	s->intent[INTENT_W_STATE] = INTENT_KNOWN | 7 << 8;
+	if (live != NULL)
+		*live = 1;
+	region_store(&s->word, w);
+	(void)fdtab_snapshot(&r);
+	if (mode == 1)
+		fdtab_note(fd);
+	if (mode != 2)
+		region_store(&s->word, journal_word(JOURNAL_FREE, 8, 5, 0));
+	(void)fdtab_sweep(&r);
+	open_after = fcntl(fd, F_GETFD) >= 0;
+	region_store(&s->word, journal_word(JOURNAL_FREE, 8, 5, 0));
+	if (live != NULL)
+		*live = 0;
+	if (open_after)
+		close(fd);
+	return open_after;
+}
+
+static void
+test_slot_fds(void)
+{
+	ok(slot_case(0) == 0, "a dropped slot's OPENAT fd is closed");
+	ok(slot_case(1) == 1, "one its replay took over is kept");
+	ok(slot_case(2) == 1, "one of a slot still executing is kept");
+}
+
 int
 main(void)
 {
@@ -290,5 +339,6 @@ main(void)
 	test_no_table_read();
 	test_dropped();
 	test_opath();
+	test_slot_fds();
 	return done_testing();
 }
