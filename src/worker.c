@@ -160,6 +160,12 @@ connection(struct region *r)
 	if (fd != REGION_FD_CONN) {
 		if (dup2(fd, REGION_FD_CONN) < 0)
 			return -errno;
+		/*
+		 * An adopted one is the fd sweep's candidate (open and
+		 * unreferenced at the snapshot): once closed here its number
+		 * is free for a new fd, which the sweep must keep.
+		 */
+		fdtab_note(fd);
 		close(fd);
 	}
 	DELAYPOINT("worker.conn_moved");

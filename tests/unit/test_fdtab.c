@@ -320,6 +320,31 @@ test_slot_fds(void)
 	ok(slot_case(2) == 1, "one of a slot still executing is kept");
 }
 
+/*
+ * A candidate its adopter closes (worker.c connection(): a connection a
+ * dead worker accepted, moved to REGION_FD_CONN) before the sweep reads
+ * the tables, its number retaken by a new fd not yet recorded: kept if
+ * the adopter noted it (without the note the sweep, identifying it only
+ * then, closed the new fd).
+ */
+static void
+test_adopted(void)
+{
+	int fd = dup2(0, LEAK_FD + 4), fresh;
+
+	ok(fdtab_snapshot(&r) >= 1, "the dead worker's fd is a candidate");
+	fdtab_note(fd); /* as connection() does */
+	close(fd);
+	fresh = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fresh >= 0 && fresh != fd) {
+		dup2(fresh, fd);
+		close(fresh);
+	}
+	ok(fdtab_sweep(&r) == 0 && fcntl(fd, F_GETFD) >= 0,
+	    "the new fd at its number is kept");
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -340,5 +365,6 @@ main(void)
 	test_dropped();
 	test_opath();
 	test_slot_fds();
+	test_adopted();
 	return done_testing();
 }
