@@ -521,6 +521,17 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	return 1;
 }
 
+/* More requests wait in the avail ring after the last one popped. */
+static bool
+more_avail(const struct queue *qu)
+{
+	uint16_t n = 0;
+
+	return vring_avail_count(&qu->vq,
+	    (uint16_t)qu->vq.rec->last_avail_idx, &n) == 0 &&
+	    n > 0;
+}
+
 /*
  * Inline mode: pop and run up to QUEUE_BATCH, pushing every
  * QUEUE_PUSH_EVERY and notifying (if the driver asked since) every
@@ -553,7 +564,8 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 			if (queue_async_run(qu, head, slot, &c, t,
 			    &qu->comps[nc].len) == 1)
 				continue;
-		} else if (qu->qs->npool > 0 && queue_slow(slot)) {
+		} else if (qu->qs->npool > 0 && (queue_slow(slot) ||
+		    (queue_large_io(slot) && more_avail(qu)))) {
 			queue_pool_hand(qu, head, slot, &c);
 			continue;
 		} else {

@@ -44,6 +44,13 @@
 #define QUEUE_NOTIFY_EVERY 16
 /* Pool threads for slow requests when there is no --thread-pool-size. */
 #define QUEUE_SLOW_THREADS 4
+/*
+ * Inline mode: a READ or WRITE of at least this many bytes goes to the
+ * pool when more requests wait behind it (queue_large_io), so that the
+ * copies of a deep queue run on several threads; alone (depth 1) it runs
+ * here, without a handoff. FIGURES.
+ */
+#define QUEUE_POOL_IO_MIN (128u * 1024)
 /* A FUSE_WRITE's copy: header and write_in; the payload is read live. */
 #define QUEUE_WRITE_COPY \
 	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
@@ -271,6 +278,8 @@ bool queue_blocked_head(const struct queue *qu, uint16_t head);
  */
 unsigned queue_resume_waits(struct queue *qu, struct region_thread_rec *t);
 bool queue_slow(const struct journal_slot_rec *slot);
+/* A READ or WRITE of at least QUEUE_POOL_IO_MIN bytes (from the copy). */
+bool queue_large_io(const struct journal_slot_rec *slot);
 /* 0: the request is the blocker thread's now; < 0: run it here. */
 int queue_blocker_start(struct queue *qu, uint16_t head,
     struct journal_slot_rec *slot, const struct vring_chain *c);

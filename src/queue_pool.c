@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Requests run off the queue thread: the pool (every request with
- * --thread-pool-size N, else only the requests that wait on the host) and
+ * --thread-pool-size N, else the requests that wait on the host and the
+ * large READs and WRITEs of a deep queue, queue_large_io) and
  * the blocker threads (a SETLKW each). A job holds a guest memory
  * reference and a copy of the chain; the request's journal slot is what
  * recovery sees, so a job lost with the worker is replayed like any
@@ -84,6 +85,30 @@ queue_slow(const struct journal_slot_rec *slot)
 	default:
 		return false;
 	}
+}
+
+/*
+ * A READ or WRITE of at least QUEUE_POOL_IO_MIN bytes (the size its
+ * arguments ask for; the copy in the slot, never guest memory): its copy
+ * between the page cache and guest memory is the request's whole cost,
+ * and a queue thread that makes every copy of its queue is the limit
+ * (issue 10: 85% of the queue thread in _copy_to_iter at depth 16).
+ */
+bool
+queue_large_io(const struct journal_slot_rec *slot)
+{
+	const size_t at = sizeof(struct fuse_in_header) +
+	    offsetof(struct fuse_read_in, size);
+	uint32_t size = 0;
+	uint32_t opcode = queue_slot_opcode(slot);
+
+	_Static_assert(offsetof(struct fuse_read_in, size) ==
+	    offsetof(struct fuse_write_in, size), "READ and WRITE size");
+	if (opcode != FUSE_READ && opcode != FUSE_WRITE)
+		return false;
+	if (slot->req_len >= at + sizeof(size))
+		memcpy(&size, slot->req + at, sizeof(size));
+	return size >= QUEUE_POOL_IO_MIN;
 }
 
 static void *

@@ -16,6 +16,10 @@
  *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool
  *             while --count GETATTRs pass it, then a kill: answered once
  *             (defect 2)
+ *   bigio     (PHX_DELAY=queue.before_commit,queue.pool_job) a 256 KiB
+ *             READ and WRITE with a GETATTR behind them run on pool
+ *             threads (the GETATTR answers first), then a kill: each
+ *             answers once, bytes checked (issue 10)
  *   lockwait  a SETLKW and a flock waiting at a kill get their locks when
  *             the holder unlocks, never EINTR (defect 3)
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
@@ -602,6 +606,104 @@ sc_held(struct fusec *fc, pid_t keeper, unsigned count)
 	    err);
 	ok(fc->proto_errors == 0, "held: no doubled or foreign completion",
 	    (int)fc->proto_errors);
+}
+
+/*
+ * Issue 10: a 256 KiB READ and WRITE with a GETATTR behind them go to pool
+ * threads (queue_large_io), so the GETATTR, run on the queue thread,
+ * answers first; then a kill while both are held there
+ * (PHX_DELAY=queue.pool_job; every request is also held 300 ms before
+ * its commit, queue.before_commit, so that all three are in the ring
+ * together): each answers once, the READ with the file's bytes, the
+ * WRITE's bytes are in the file. Before: the READ and WRITE ran on the
+ * queue thread, in ring order, before the GETATTR.
+ */
+#define BIGIO_FILE (1u << 20)
+#define BIGIO_BS   (256u * 1024)
+
+static uint8_t
+bigio_byte(unsigned tag, uint64_t off)
+{
+	return (uint8_t)((off * 131 + (off >> 12) * 7 + tag * 29) & 0xff);
+}
+
+static void
+sc_bigio(struct fusec *fc, pid_t keeper, const char *share)
+{
+	static uint8_t buf[BIGIO_FILE];
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *g1, *r, *w, *g2;
+	char path[4096];
+	bool same = true;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/bigio", share);
+	for (uint64_t i = 0; i < BIGIO_FILE; i++)
+		buf[i] = bigio_byte(1, i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, BIGIO_FILE) != (ssize_t)BIGIO_FILE) {
+		ok(false, "bigio: file made on the host", -errno);
+		return;
+	}
+	close(fd);
+	err = fusec_lookup(fc, 1, "bigio", &e);
+	if (err == 0)
+		err = fusec_open(fc, e.nodeid, O_RDWR, &o);
+	if (err < 0) {
+		ok(false, "bigio: LOOKUP and OPEN", err);
+		return;
+	}
+	g1 = fusec_req_getattr(fc, 1);
+	r = fusec_req_read(fc, e.nodeid, o.fh, 0, BIGIO_BS);
+	w = fusec_req_write(fc, e.nodeid, o.fh, 2 * BIGIO_BS, BIGIO_BS);
+	g2 = fusec_req_getattr(fc, 1);
+	if (g1 == NULL || r == NULL || w == NULL || g2 == NULL) {
+		ok(false, "bigio: requests built", -ENOMEM);
+		return;
+	}
+	for (uint64_t i = 0; i < BIGIO_BS; i++)
+		w->wdata[i] = bigio_byte(2, 2 * BIGIO_BS + i);
+	/* The queue thread holds g1 (300 ms) while the rest are posted. */
+	if (fusec_submit(fc, g1) < 0 || fusec_submit(fc, r) < 0 ||
+	    fusec_submit(fc, w) < 0 || fusec_submit(fc, g2) < 0) {
+		ok(false, "bigio: requests submitted", -EIO);
+		return;
+	}
+	err = await(fc, g1, 10000);
+	ok(err == 0, "bigio: first GETATTR", err);
+	err = fusec_wait(fc, g2, 10000);
+	ok(err == 0 && !r->done && !w->done, "bigio: the GETATTR behind a "
+	    "256 KiB READ and WRITE answered while both are on pool threads",
+	    err < 0 ? err : (int)r->done * 2 + (int)w->done);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(g2);
+	ok(kill_worker(keeper), "bigio: worker killed and respawned", 0);
+	err = fusec_wait(fc, r, 20000);
+	ok(err == 0 && r->reply_len == BIGIO_BS,
+	    "bigio: the READ answered once after the kill", err);
+	for (uint64_t i = 0; err == 0 && i < BIGIO_BS && same; i++)
+		same = ((const uint8_t *)r->reply)[i] == bigio_byte(1, i);
+	ok(err == 0 && same, "bigio: the READ's bytes are the file's", 0);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(r);
+	err = fusec_wait(fc, w, 20000);
+	ok(err == 0 && ((const struct fuse_write_out *)w->reply)->size ==
+	    BIGIO_BS, "bigio: the WRITE answered once after the kill", err);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(w);
+	fd = open(path, O_RDONLY);
+	same = fd >= 0 && pread(fd, buf, BIGIO_FILE, 0) ==
+	    (ssize_t)BIGIO_FILE;
+	for (uint64_t i = 0; same && i < BIGIO_FILE; i++)
+		same = buf[i] == bigio_byte(i >= 2 * BIGIO_BS &&
+		    i < 3 * BIGIO_BS ? 2 : 1, i);
+	if (fd >= 0)
+		close(fd);
+	ok(same, "bigio: the file holds the WRITE's bytes and no others", 0);
+	ok(fc->proto_errors == 0, "bigio: no doubled or foreign completion",
+	    (int)fc->proto_errors);
+	(void)fusec_release(fc, e.nodeid, o.fh);
 }
 
 /* defects 3, 4: lock waits across a kill. */
@@ -1454,6 +1556,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_poolfirst(fc, keeper);
 	else if (strcmp(name, "held") == 0)
 		sc_held(fc, keeper, count);
+	else if (strcmp(name, "bigio") == 0)
+		sc_bigio(fc, keeper, share);
 	else if (strcmp(name, "lockwait") == 0)
 		sc_lock(fc, keeper, false);
 	else if (strcmp(name, "lockleak") == 0)
