@@ -58,8 +58,10 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held bigio 
 			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2
 		done ;;
 	# Issue 10: large READ/WRITE on pool threads, killed there.
-	bigio) run bigio -- \
-	    PHX_DELAY=queue.before_commit:300000,queue.pool_job:1500000 ;;
+	bigio)
+		for n in 0 1 2; do
+			run bigio "$n" -- PHX_DELAY=queue.before_commit:300000,queue.pool_job:1500000
+		done ;;
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;

@@ -19,7 +19,8 @@
  *   bigio     (PHX_DELAY=queue.before_commit,queue.pool_job) a 256 KiB
  *             READ and WRITE with a GETATTR behind them run on pool
  *             threads (the GETATTR answers first), then a kill: each
- *             answers once, bytes checked (issue 10)
+ *             answers once, bytes checked (issue 10); --count 1: a
+ *             new memory table instead of the kill, --count 2: a pause
  *   lockwait  a SETLKW and a flock waiting at a kill get their locks when
  *             the holder unlocks, never EINTR (defect 3)
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
@@ -616,7 +617,11 @@ sc_held(struct fusec *fc, pid_t keeper, unsigned count)
  * its commit, queue.before_commit, so that all three are in the ring
  * together): each answers once, the READ with the file's bytes, the
  * WRITE's bytes are in the file. Before: the READ and WRITE ran on the
- * queue thread, in ring order, before the GETATTR.
+ * queue thread, in ring order, before the GETATTR. mode 1: instead of the
+ * kill, a new memory table (the same memfd, as QEMU sends at a hot-plug)
+ * while they copy: the old mapping stays until their jobs let it go, no
+ * fault, no death; mode 2: a VM pause (vuf_pause: the ring stop waits
+ * for them) and the cont.
  */
 #define BIGIO_FILE (1u << 20)
 #define BIGIO_BS   (256u * 1024)
@@ -628,8 +633,16 @@ bigio_byte(unsigned tag, uint64_t off)
 }
 
 static void
-sc_bigio(struct fusec *fc, pid_t keeper, const char *share)
+sc_bigio(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
+    const char *share, unsigned mode)
 {
+	static const char *const what[] = {"the kill", "a new memory table",
+	    "a pause and cont"};
+	uint8_t mt[8 + sizeof(d->regions)];
+	uint32_t nreg = d->nregions;
+	int fds[2] = {d->memfd, d->memfd};
+	pid_t w0 = ct_find_worker(keeper);
+	char t[160];
 	static uint8_t buf[BIGIO_FILE];
 	struct fuse_entry_out e;
 	struct fuse_open_out o;
@@ -678,18 +691,42 @@ sc_bigio(struct fusec *fc, pid_t keeper, const char *share)
 	    err < 0 ? err : (int)r->done * 2 + (int)w->done);
 	if (err != -ETIMEDOUT)
 		fusec_req_free(g2);
-	ok(kill_worker(keeper), "bigio: worker killed and respawned", 0);
+	if (mode == 0) {
+		ok(kill_worker(keeper), "bigio: worker killed and respawned",
+		    0);
+	} else if (mode == 1) {
+		memset(mt, 0, sizeof(mt));
+		memcpy(mt, &nreg, sizeof(nreg));
+		memcpy(mt + 8, d->regions, sizeof(d->regions[0]) * nreg);
+		err = vuf_msg_ack(d, VUF_SET_MEM_TABLE, mt,
+		    (uint32_t)(8 + sizeof(d->regions[0]) * nreg), fds,
+		    (int)nreg);
+		ok(err == 0 && !r->done && !w->done, "bigio: SET_MEM_TABLE "
+		    "answered while both copies are held", err);
+	} else {
+		err = vuf_pause(d);
+		/* Answered in the used ring by now: harvested without a wait. */
+		if (err == 0 && (err = fusec_wait(fc, r, 0)) == 0)
+			err = fusec_wait(fc, w, 0);
+		ok(err == 0, "bigio: the pause (ring stop) returned after both "
+		    "copies were answered", err);
+		err = vuf_resume(d);
+		ok(err == 0, "bigio: cont", err);
+	}
 	err = fusec_wait(fc, r, 20000);
-	ok(err == 0 && r->reply_len == BIGIO_BS,
-	    "bigio: the READ answered once after the kill", err);
+	snprintf(t, sizeof(t), "bigio: the READ answered once after %s",
+	    what[mode]);
+	ok(err == 0 && r->reply_len == BIGIO_BS, t, err);
 	for (uint64_t i = 0; err == 0 && i < BIGIO_BS && same; i++)
 		same = ((const uint8_t *)r->reply)[i] == bigio_byte(1, i);
 	ok(err == 0 && same, "bigio: the READ's bytes are the file's", 0);
 	if (err != -ETIMEDOUT)
 		fusec_req_free(r);
 	err = fusec_wait(fc, w, 20000);
+	snprintf(t, sizeof(t), "bigio: the WRITE answered once after %s",
+	    what[mode]);
 	ok(err == 0 && ((const struct fuse_write_out *)w->reply)->size ==
-	    BIGIO_BS, "bigio: the WRITE answered once after the kill", err);
+	    BIGIO_BS, t, err);
 	if (err != -ETIMEDOUT)
 		fusec_req_free(w);
 	fd = open(path, O_RDONLY);
@@ -703,6 +740,8 @@ sc_bigio(struct fusec *fc, pid_t keeper, const char *share)
 	ok(same, "bigio: the file holds the WRITE's bytes and no others", 0);
 	ok(fc->proto_errors == 0, "bigio: no doubled or foreign completion",
 	    (int)fc->proto_errors);
+	if (mode != 0)
+		ok(ct_find_worker(keeper) == w0, "bigio: the worker lived", 0);
 	(void)fusec_release(fc, e.nodeid, o.fh);
 }
 
@@ -1557,7 +1596,7 @@ scenario_main(const char *name, const char *sock, const char *share,
 	else if (strcmp(name, "held") == 0)
 		sc_held(fc, keeper, count);
 	else if (strcmp(name, "bigio") == 0)
-		sc_bigio(fc, keeper, share);
+		sc_bigio(d, fc, keeper, share, count <= 2 ? count : 0);
 	else if (strcmp(name, "lockwait") == 0)
 		sc_lock(fc, keeper, false);
 	else if (strcmp(name, "lockleak") == 0)
