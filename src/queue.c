@@ -564,9 +564,13 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 			if (queue_async_run(qu, head, slot, &c, t,
 			    &qu->comps[nc].len) == 1)
 				continue;
-		} else if (qu->qs->npool > 0 && (queue_slow(slot) ||
-		    (queue_large_io(slot) && more_avail(qu)))) {
-			queue_pool_hand(qu, head, slot, &c);
+		} else if (qu->qs->npool > 0 && queue_slow(slot)) {
+			queue_pool_hand(qu, head, slot, &c, false);
+			continue;
+		} else if (qu->qs->npool > 0 && queue_large_io(slot) &&
+		    __atomic_load_n(&qu->nlarge, __ATOMIC_RELAXED) <
+		    QUEUE_POOL_IO_CAP && more_avail(qu)) {
+			queue_pool_hand(qu, head, slot, &c, true);
 			continue;
 		} else {
 			qu->comps[nc].len = queue_run_request(qu->qs, qu->idx,

@@ -50,7 +50,17 @@
  * copies of a deep queue run on several threads; alone (depth 1) it runs
  * here, without a handoff. FIGURES.
  */
+#ifndef QUEUE_POOL_IO_MIN /* benchmarks: -DQUEUE_POOL_IO_MIN=N */
 #define QUEUE_POOL_IO_MIN (128u * 1024)
+#endif
+/*
+ * ... and at most this many of them per queue are in the pool at once:
+ * more would wait in its list while the queue thread, which could copy
+ * them, idles. FIGURES.
+ */
+#ifndef QUEUE_POOL_IO_CAP /* benchmarks: -DQUEUE_POOL_IO_CAP=N */
+#define QUEUE_POOL_IO_CAP QUEUE_SLOW_THREADS
+#endif
 /* A FUSE_WRITE's copy: header and write_in; the payload is read live. */
 #define QUEUE_WRITE_COPY \
 	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
@@ -82,6 +92,7 @@ struct pool_job {
 	uint16_t head;
 	struct journal_slot_rec *slot;
 	struct guestmem_table *gt; /* reference: the iovecs point into it */
+	bool large;	/* counted in qu->nlarge (queue_large_io) */
 	struct vring_chain c;
 	struct iovec iov[VRING_MAX_IOV];
 };
@@ -131,6 +142,8 @@ struct queue {
 	struct vring_queue vq;	/* consumer side: the queue thread's */
 	/* Pool jobs and blocker threads in flight, under pool_lock. */
 	unsigned outstanding;
+	/* atomic: of the pool jobs, large READs and WRITEs (queue_pool_hand) */
+	unsigned nlarge;
 	/*
 	 * Of those, blocker threads (lock waits), and the heads they hold,
 	 * under pool_lock: a bit is set before the thread starts and cleared
@@ -283,9 +296,12 @@ bool queue_large_io(const struct journal_slot_rec *slot);
 /* 0: the request is the blocker thread's now; < 0: run it here. */
 int queue_blocker_start(struct queue *qu, uint16_t head,
     struct journal_slot_rec *slot, const struct vring_chain *c);
-/* Inline mode: hands a popped slow request to the pool (a copy of c). */
+/*
+ * Inline mode: hands a popped slow request, or a large READ or WRITE
+ * (large: counted in qu->nlarge until answered), to the pool (a copy of c).
+ */
 void queue_pool_hand(struct queue *qu, uint16_t head,
-    struct journal_slot_rec *slot, const struct vring_chain *c);
+    struct journal_slot_rec *slot, const struct vring_chain *c, bool large);
 /*
  * The slots of queue q below used that may be live: the heads the live
  * index marks (every head below used in a region without one), in head

@@ -301,13 +301,16 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 static struct pool_job *job_get(struct queue_set *qs);
 static void pool_enqueue(struct queue *qu, struct pool_job *j);
 
-/* Inline mode: hands a popped slow request to the pool (a copy of c). */
+/* Inline mode: hands a popped request to the pool (a copy of c). */
 void
 queue_pool_hand(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
-    const struct vring_chain *c)
+    const struct vring_chain *c, bool large)
 {
 	struct pool_job *j = job_get(qu->qs);
 
+	j->large = large;
+	if (large)
+		__atomic_add_fetch(&qu->nlarge, 1, __ATOMIC_RELAXED);
 	j->head = head;
 	j->slot = slot;
 	j->c = *c;
@@ -354,6 +357,7 @@ queue_dispatch_batch(struct queue *qu)
 	while (n < QUEUE_BATCH && !queue_stopping(qu)) {
 		struct pool_job *j = job_get(qs);
 
+		j->large = false;
 		j->c.iov = j->iov;
 		j->c.max = VRING_MAX_IOV;
 		err = queue_pop_one(qu, &j->head, &j->slot, &j->c);
@@ -440,6 +444,8 @@ pool_main(void *arg)
 		    false);
 		queue_push(qu, &e, 1);
 		guestmem_put(j->gt);
+		if (j->large)
+			__atomic_sub_fetch(&qu->nlarge, 1, __ATOMIC_RELAXED);
 
 		pthread_mutex_lock(&qs->pool_lock);
 		j->next = qs->free_jobs;
