@@ -76,6 +76,10 @@ if [ -z "${PHX_SKIP_VM:-}" ]; then
 	# (11-13 s on an idle host).
 	bash tests/vm/pause.sh --bin "$B/src/phoenixfsd"
 	count "vm pause: lock waits across QMP stop/cont (phoenixfsd)" $?
+	# Guest memory hot-plug and unplug (a memfd DIMM), kills around
+	# each (75 s at load 4).
+	bash tests/vm/memhp.sh --bin "$B/src/phoenixfsd"
+	count "vm memhp: DIMM plug/unplug, ADD/REM_MEM_REG, kills (phoenixfsd)" $?
 	for t in tests/vm/crash_*.sh; do
 		[ -f "$t" ] || continue
 		bash "$t" --bin "$B/src/phoenixfsd"

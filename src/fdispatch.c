@@ -30,6 +30,7 @@
 #define FD_MAX_WRITE   (1u << 20) /* max_write announced at INIT */
 #define FD_MAX_READDIR (1u << 20) /* largest READDIR buffer we fill */
 #define FD_MIN_MINOR   13         /* no compat struct sizes below */
+#define FD_DESTROYING  2          /* fuse->destroyed: DESTROY sweeping */
 
 struct fuse_session {
 	struct region *r;
@@ -325,7 +326,9 @@ do_init(struct op_args *a)
 		return reply_err(a, -EIO);
 	/* A session to end, or the end of one a kill cut (see above). */
 	if ((region_load(&f->initialized) != 0 ||
-	    region_load(&f->stopped) != 0) && session_end(a) < 0)
+	    region_load(&f->stopped) != 0 ||
+	    region_load(&f->destroyed) == FD_DESTROYING) &&
+	    session_end(a) < 0)
 		return reply_err(a, -EIO);
 	if ((err = redo_set(tx, &f->proto_minor, out.minor)) < 0 ||
 	    (err = redo_set(tx, &f->flags, neg)) < 0 ||
@@ -350,7 +353,21 @@ do_destroy(struct op_args *a)
 	/*
 	 * The guest unmounted: its nodeids and fhs die with the mount
 	 * (a new INIT may follow, which must find the tables as at start).
+	 * As at a session end (session_end()), the session is closed to
+	 * requests before the sweep: initialized = 0 with destroyed =
+	 * FD_DESTROYING, committed first, so that a request using the old
+	 * ids while the sweep runs (only a hostile guest sends one: the
+	 * kernel waits for this DESTROY) answers EIO as before an INIT
+	 * instead of making a handle behind the sweep that outlives the
+	 * mount. A kill leaves that state: the replay of this DESTROY (let
+	 * through in it) finishes the sweep, and an INIT in it sweeps too.
 	 */
+	if (redo_get(tx, &f->initialized) != 0) {
+		if (redo_set(tx, &f->initialized, 0) < 0 ||
+		    redo_set(tx, &f->destroyed, FD_DESTROYING) < 0)
+			return reply_err(a, -EIO);
+		redo_commit(tx);
+	}
 	pt_destroy(a->s->pt, &a->ctx);
 	if (redo_set(tx, &f->initialized, 0) < 0 ||
 	    redo_set(tx, &f->stopped, 0) < 0 ||
@@ -362,7 +379,14 @@ do_destroy(struct op_args *a)
 static size_t
 do_interrupt(struct op_args *a)
 {
-	/* Requests run to completion; nothing to interrupt. No reply. */
+	struct fuse_interrupt_in in;
+
+	/*
+	 * Requests run to completion but for a parked SETLKW, which the
+	 * transport ends EINTR (fuse_req.interrupt). No reply.
+	 */
+	if (fmsg_get(&a->c, &in, sizeof(in)) == 0)
+		a->req->interrupt = in.unique;
 	return 0;
 }
 
@@ -675,6 +699,8 @@ do_release(struct op_args *a)
 	GET(a, in);
 	if (in.release_flags & FUSE_RELEASE_FLOCK_UNLOCK)
 		(void)pt_flock_release(a->s->pt, &a->ctx, in.fh);
+	/* Its fd's flock goes with the close (after the commit). */
+	a->req->unlocked = true;
 	return reply_or(a, pt_release(a->s->pt, &a->ctx, in.fh, false), NULL,
 	    0);
 }
@@ -697,8 +723,10 @@ do_flush(struct op_args *a)
 	GET(a, in);
 	err = pt_flush(a->s->pt, &a->ctx, in.fh);
 	/* POSIX: any close drops the process's locks on the file. */
-	if (region_load(&a->s->r->fuse->flags) & FUSE_POSIX_LOCKS)
+	if (region_load(&a->s->r->fuse->flags) & FUSE_POSIX_LOCKS) {
 		(void)pt_lock_flush(a->s->pt, &a->ctx, in.fh, in.lock_owner);
+		a->req->unlocked = true;
+	}
 	return reply_or(a, err, NULL, 0);
 }
 
@@ -827,11 +855,19 @@ do_setlk(struct op_args *a)
 	int err;
 
 	GET(a, in);
+	/* A parked SETLKW ended by the transport (fuse_req.wait_end). */
+	if (a->h.opcode == FUSE_SETLKW && a->req->wait_end < 0)
+		return reply_err(a, a->req->wait_end);
 	err = pt_setlk(a->s->pt, &a->ctx, in.fh, in.owner, &in.lk,
 	    in.lk_flags, a->h.opcode == FUSE_SETLKW);
-	/* Dropped with its ring (pt.h): its buffers are no longer ours. */
-	if (err == -ECANCELED && a->req->gate != NULL)
+	if (err == -EINPROGRESS) {
+		/* Parked (pt.h): nothing written, the transport retries. */
+		a->req->parked = true;
 		return 0;
+	}
+	/* An unlock, or a downgrade, may let a waiter through. */
+	if (err == 0 && in.lk.type != F_WRLCK)
+		a->req->unlocked = true;
 	return reply_or(a, err, NULL, 0);
 }
 
@@ -1113,7 +1149,9 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 		return reply_err(&a, -ENOSYS);
 	}
 	if (!(op->flags & OP_PREINIT) &&
-	    region_load(&s->r->fuse->initialized) == 0) {
+	    region_load(&s->r->fuse->initialized) == 0 &&
+	    !(op->fn == do_destroy &&
+		region_load(&s->r->fuse->destroyed) == FD_DESTROYING)) {
 		note_bad(&a, "request before INIT");
 		return (op->flags & OP_NOREPLY) ? 0 : reply_err(&a, -EIO);
 	}

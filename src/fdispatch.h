@@ -35,21 +35,25 @@ struct fuse_req {
 	struct redo_txn *txn;	/* open; committed by the caller */
 	bool replay;		/* re-run by recovery after a crash */
 	/*
-	 * A SETLKW may wait for its lock only where that stalls no other
-	 * request: on a thread of its own (queue.c sets may_block).
+	 * A SETLKW that cannot take its lock at once never waits on the
+	 * calling thread: with may_park it parks (parked set, nothing
+	 * written, no reply: the transport retries it from the top later,
+	 * queue_wait.c), without it answers ENOLCK (EINTR on replay).
 	 */
-	bool may_block;
+	bool may_park;
+	bool parked;		/* out: a SETLKW parked (see may_park) */
 	/*
-	 * The transport's reply gate, if set (queue.c, a blocker thread).
-	 * The request holds it from its start: only inside it may a reply
-	 * be written into guest memory. A SETLKW leaves it (enter false)
-	 * while it sleeps and takes it again (enter true) before each try:
-	 * that waits while the transport cannot take a reply (its ring is
-	 * stopped: a VM pause), and answers false when the wait must end
-	 * with no reply at all (the ring will not go on: a device reset).
+	 * In: a parked SETLKW's retry answers this (-EINTR: interrupted, or
+	 * its guest session ended) without trying the lock again.
 	 */
-	bool (*gate)(void *arg, bool enter);
-	void *gate_arg;
+	int wait_end;
+	/*
+	 * Out: the request may have released locks on its nodeid (a SETLK
+	 * unlock or downgrade, FLUSH, RELEASE), so parked SETLKWs there are
+	 * worth a retry once it commits.
+	 */
+	bool unlocked;
+	uint64_t interrupt;	/* out: a FUSE_INTERRUPT's target unique */
 };
 
 /*

@@ -110,6 +110,21 @@ ring_init(struct region *r, struct region_thread_rec *t)
 	struct io_uring_params p;
 	struct io_uring_probe *probe;
 	int err, fl;
+#ifdef PHX_CRASHPOINTS
+	/*
+	 * Tests (PHX_FAIL=intent.ring_enomem[:n]): from the n-th ring of an
+	 * incarnation on, every ring that incarnation sets up is refused, as
+	 * io_uring_setup refuses one (ENOMEM) once the user's RLIMIT_MEMLOCK
+	 * budget is spent; later incarnations get theirs.
+	 */
+	static bool refuse;
+
+	if (__atomic_load_n(&refuse, __ATOMIC_RELAXED) ||
+	    FAILPOINT("intent.ring_enomem")) {
+		__atomic_store_n(&refuse, true, __ATOMIC_RELAXED);
+		return -ENOMEM;
+	}
+#endif
 
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
@@ -175,6 +190,31 @@ bool
 intent_available(void)
 {
 	return have_ring;
+}
+
+bool
+intent_route(struct fuse_req *req)
+{
+	struct journal_slot_rec *s = req->slot;
+	uint64_t gen, st;
+
+	if (s == NULL)
+		return false;
+	gen = journal_gen(region_load(&s->word));
+	st = region_load(&s->intent[INTENT_W_STATE]);
+	/*
+	 * A replay of a pop that called the host directly: whether it ran
+	 * is in no ring, and a ring would answer EEXIST for the first run's
+	 * MKDIR (kills.sh's pool run once its rings failed with ENOMEM).
+	 */
+	if (st == (INTENT_DIRECT | gen << 8))
+		return false;
+	/* Answered from the record: exec() needs no ring for that. */
+	if (have_ring || (st == (INTENT_KNOWN | gen << 8) &&
+	    (int64_t)s->intent[INTENT_W_RESULT] >= 0))
+		return true;
+	region_store(&s->intent[INTENT_W_STATE], INTENT_DIRECT | gen << 8);
+	return false;
 }
 
 static void
@@ -349,7 +389,9 @@ exec(struct fuse_req *req, const struct io_uring_sqe *tmpl)
 	key = fault_key_request(q, head, gen);
 	s->intent[INTENT_W_THREAD] = self_index;
 	s->intent[INTENT_W_OP] = tmpl->opcode;
-	s->intent[INTENT_W_DIRFD] = (uint64_t)(int64_t)tmpl->fd;
+	/* The directory the entry is made in: LINKAT's is its new one. */
+	s->intent[INTENT_W_DIRFD] = (uint64_t)(int64_t)(tmpl->opcode ==
+	    IORING_OP_LINKAT ? (int)tmpl->len : tmpl->fd);
 	region_store(&s->intent[INTENT_W_STATE],
 	    INTENT_SUBMITTED | (uint64_t)gen << 8);
 	/* Recovery resolves an EXECUTING slot instead of re-running it. */
@@ -741,12 +783,14 @@ intent_drain_dead(struct region *r)
 		/* Forget it first: a crash leaves a leak, never a reuse. */
 		region_store((uint64_t *)&t->ring_fd, (uint64_t)-1);
 		/*
-		 * Closed now, before any replay (DESIGN 4 step 2): the last
-		 * reference to a dead ring cancels what the dead worker left
-		 * in it. Left open until after recovery (stall6 e561c10), an
-		 * op of a dead ring ran after its replay had run it again:
-		 * kills.sh's pool run got MKDIR/CREATE EEXIST and
-		 * RENAME/UNLINK ENOENT, 1 to 63 per 20 s of kills.
+		 * Closed now, before any replay (DESIGN 4 step 2). Nothing
+		 * completes into it any more (the dead threads' exits waited
+		 * for their io-wq, and the keeper for every task's mm:
+		 * recovery.sh heldop), but each ring holds pages charged to
+		 * the user's RLIMIT_MEMLOCK until its last close. Closed
+		 * after recovery instead (stall6 e561c10), the closes a kill
+		 * cut short piled up, io_uring_setup failed ENOMEM, threads
+		 * ran without a ring (INTENT_DIRECT): kills.sh's pool run.
 		 */
 		if (!REGION_FD_RESERVED(fd))
 			close(fd);

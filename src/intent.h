@@ -27,6 +27,14 @@ enum intent_state {
 	INTENT_NONE = 0,	/* nothing submitted for this pop */
 	INTENT_SUBMITTED = 1,	/* on the ring of thread intent[2] */
 	INTENT_KNOWN = 2,	/* intent[1] holds the result */
+	/*
+	 * This pop ran on a thread without an io_uring (its set-up failed:
+	 * ENOMEM when the user's RLIMIT_MEMLOCK budget is spent), calling
+	 * the host directly: no ring holds its result, so a replay is
+	 * decided by the identity rules (pt_once.c), even on a thread that
+	 * has a ring.
+	 */
+	INTENT_DIRECT = 3,
 };
 
 /* Slot intent words. */
@@ -35,9 +43,10 @@ enum intent_state {
 #define INTENT_W_THREAD 2	/* thread index of the ring */
 #define INTENT_W_OP	3	/* io_uring opcode */
 /*
- * The directory fd the op names (the SQE's fd), written before STATE says
- * SUBMITTED: a replay whose directory nodeid a hostile FORGET freed finds
- * the directory by it (pt_once_parent), while no sweep has run.
+ * The directory fd the op makes its entry in (the SQE's fd; LINKAT's new
+ * directory, its len), written before STATE says SUBMITTED: a replay
+ * whose directory nodeid a hostile FORGET freed finds the directory by it
+ * (pt_once_parent), while no sweep has run.
  */
 #define INTENT_W_DIRFD	4
 
@@ -61,11 +70,19 @@ bool intent_available(void);
  * Recovery, DESIGN 4 step 2: for every thread record whose ring belongs to
  * a dead incarnation, read the unconsumed completions (never submit),
  * record each in the EXECUTING slot it names (same generation), then
- * close the ring, before any replay (a dead ring left open ran ops after
- * their replays: kills.sh pool run). Returns the number of results
- * recovered.
+ * close the ring, before any replay (each open ring spends the user's
+ * RLIMIT_MEMLOCK; closed later, kills piled them up: kills.sh pool run).
+ * Returns the number of results recovered.
  */
 int intent_drain_dead(struct region *r);
+/*
+ * Whether req's exactly-once op goes through this module's io_uring (the
+ * kernel's record decides a replay) rather than a direct host call (the
+ * identity rules decide it). False without a slot, when the slot says
+ * INTENT_DIRECT for this pop, or when this thread has no ring: the slot
+ * then says INTENT_DIRECT before the caller's host call.
+ */
+bool intent_route(struct fuse_req *req);
 /* The recorded result of req's slot, if KNOWN: true and *ret_res. */
 bool intent_known(const struct fuse_req *req, int64_t *ret_res);
 

@@ -844,14 +844,20 @@ pt_link(struct pt *pt, const struct pt_ctx *ctx, uint64_t oldnodeid,
 
 	if ((err = pt_check_name(name, true)) < 0)
 		return err;
-	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0)
+	if ((err = parent_dir(pt, ctx->nodeid, &dfd)) < 0 &&
+	    (err = pt_once_parent(pt, ctx, err, &dfd)) < 0)
 		return err;
-	if ((err = pt_inode(pt, oldnodeid, &ofd, &mode)) < 0)
-		return err;
+	if ((err = pt_inode(pt, oldnodeid, &ofd, &mode)) < 0) {
+		/* Forgotten, but the link was made: the entry is in dfd. */
+		if ((err = pt_once_known(ctx, err)) < 0)
+			return err;
+		return pt_entry_at(pt, ctx, dfd, name, 0, ret_e);
+	}
 	if (S_ISDIR(mode))
 		return -EPERM;
 	if ((err = pt_do_linkat(pt, ctx, ofd, dfd, name)) < 0)
 		return err;
+	DELAYPOINT("pt.link_done"); /* tests: a FORGET of dir and file */
 	return pt_entry_at(pt, ctx, dfd, name, 0, ret_e);
 }
 

@@ -149,11 +149,9 @@ int pt_secctx(struct pt *pt, const struct pt_ctx *ctx, const char *child,
 /*
  * Locks (pt_lock.c). POSIX record locks per (nodeid, lock owner) on an
  * OFD of their own; flock (FUSE_LK_FLOCK) on the handle's fd. pt_setlk
- * with wait (SETLKW) waits only if ctx->req->may_block, else -ENOLCK
- * (-EINTR on replay, or when the guest session ends during the wait;
- * -ECANCELED, with the transport's gate left, when the transport drops
- * the request: nothing may be written for it); -EAGAIN for a conflict
- * without wait; -EBADF when
+ * with wait (SETLKW) whose lock is taken answers -EINPROGRESS if
+ * ctx->req->may_park (parked: the transport retries it), else -ENOLCK
+ * (-EINTR on replay); -EAGAIN for a conflict without wait; -EBADF when
  * the handle's access mode forbids the lock type. pt_getlk fills ret_lk
  * with the conflicting lock and its owner's guest pid, or type F_UNLCK.
  * pt_lock_flush drops owner's POSIX locks on fh's file (FLUSH);

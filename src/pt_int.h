@@ -108,7 +108,7 @@ bool pt_once_maybe_ran(const struct pt_ctx *ctx);
  */
 int pt_once_known(const struct pt_ctx *ctx, int err);
 /*
- * For a MKDIR, SYMLINK or CREATE whose directory no longer resolves (err)
+ * For a MKDIR, SYMLINK, LINK or CREATE whose directory no longer resolves (err)
  * but whose op is done (a success KNOWN in its slot, a replay after a
  * crash): the directory fd its op named, if that fd is still open on the
  * same directory (the (dev, ino) its freed, not reused, entry held), so

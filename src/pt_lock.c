@@ -14,12 +14,9 @@
  * any fd drops the process's locks on the file). flock() locks belong to
  * the guest's open file: they are taken on the handle's own fd.
  *
- * A SETLKW that cannot take its lock at once polls (1 to 50 ms) while its
- * thread publishes REGION_ACT_HOUSEKEEPING, so the watchdog leaves it
- * alone, and outside the fd-creation lock, so the fd sweep does not wait
- * for it; it waits only where the transport allows it (fuse_req.may_block:
- * a thread of its own, queue.c), never on a queue thread or in recovery
- * (which leaves a lock wait to a thread of its own, queue_recover.c).
+ * A SETLKW that cannot take its lock at once never waits here: it parks
+ * (fuse_req.may_park), and the transport retries it from the top, from
+ * one thread for every wait (queue_wait.c), until the lock comes.
  *
  * The (nodeid, owner) -> entry index is a heap hint, rebuilt by a table
  * scan in each incarnation and checked against the table on every use.
@@ -32,18 +29,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "fault.h"
+#include "crashpoint.h"
 #include "fdtab.h"
 #include "fdispatch.h"
 #include "handle.h"
+#include "pin.h"
 #include "pt_int.h"
 
 #define HINT_BUCKETS	  256
-#define WAIT_FIRST_NS	  1000000ull  /* first retry of a blocked SETLKW */
-#define WAIT_MAX_NS	  50000000ull /* the slowest retry */
 #define PT_OFFSET_MAX	  INT64_MAX   /* "to the end" in fuse_file_lock */
 
 struct hint {
@@ -266,10 +261,19 @@ holder_pid(struct pt *pt, uint64_t nodeid, const struct flock *want,
 			struct owner_ofd o;
 			struct flock q = *want;
 
+			int err;
+
 			if (h->nodeid != nodeid ||
 			    owner_find(pt->r, nodeid, h->owner, &o) < 0)
 				continue;
-			if (fcntl(o.fd, F_OFD_GETLK, &q) < 0)
+			err = fcntl(o.fd, F_OFD_GETLK, &q);
+			/*
+			 * Its pin, at once (the last one taken; hint_lock
+			 * keeps the entry): past PIN_MAX_HELD owners on the
+			 * file, owner_find() failed and the pid was 0.
+			 */
+			pin_undo();
+			if (err < 0)
 				continue;
 			if (q.l_type == F_UNLCK || q.l_start != found->l_start ||
 			    q.l_len != found->l_len || q.l_type != found->l_type)
@@ -313,8 +317,6 @@ pt_getlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t owner,
 	return 0;
 }
 
-typedef int try_fn(int fd, void *arg);
-
 static int
 try_posix(int fd, void *arg)
 {
@@ -336,83 +338,19 @@ try_flock(int fd, void *arg)
 }
 
 /*
- * The guest session the wait belongs to ended (DESTROY, or an INIT that
- * ends it: initialized goes 0 first, and sessions counts the ends): its
- * owner OFDs and handles are gone, nobody waits for the answer.
- */
-static bool
-session_over(const struct pt *pt, uint64_t sessions)
-{
-	const struct region_fuse_rec *f = pt->r->fuse;
-
-	return region_load(&f->initialized) == 0 ||
-	    region_load(&f->sessions) != sessions;
-}
-
-/*
- * SETLKW: retries try until it takes the lock, the session ends
- * (-EINTR), the transport drops it (-ECANCELED: a device reset; never a
- * mere ring stop, a VM pause, during which the gate keeps it waiting,
- * whether its lock came or not), or it fails otherwise. Never where
- * waiting would stall others: -EINTR on replay in recovery, -ENOLCK
- * without a thread.
+ * SETLKW that found its lock taken: parks (-EINPROGRESS) where the
+ * transport retries it (fuse_req.may_park, queue_wait.c), which it does
+ * from the top: the owner's OFD is found again and the same lock call
+ * repeated, a no-op once this OFD (or fd, for flock) holds the lock.
+ * Never where nothing retries: -EINTR on replay in recovery (which
+ * leaves a lock wait to the queue, queue_recover.c), else -ENOLCK.
  */
 static int
-wait_lock(const struct pt *pt, const struct pt_ctx *ctx, try_fn *try, int fd,
-    void *arg)
+wait_lock(const struct pt_ctx *ctx)
 {
-	struct region_thread_rec *t = ctx->tx != NULL ? ctx->tx->t : NULL;
-	uint64_t act = 0, act_arg = 0, delay = WAIT_FIRST_NS;
-	uint64_t sessions = region_load(&pt->r->fuse->sessions);
-	bool inside;
-	int err;
-
-	if (ctx->req == NULL || !ctx->req->may_block)
-		return ctx->replay ? -EINTR : -ENOLCK;
-	if (t != NULL) {
-		act = region_load(&t->act);
-		act_arg = region_load(&t->act_arg);
-		/* Waiting for a guest is not a stuck worker (watchdog). */
-		fault_begin(REGION_ACT_HOUSEKEEPING, act_arg);
-	}
-	/*
-	 * Not as a creator while waiting: this request's fds are committed
-	 * (the owner's OFD before the first try; flock uses the handle's),
-	 * and the fd sweep must not wait for the lock, which a leaked fd
-	 * may hold until the sweep closes it (issue 11 defect 4). Only if
-	 * inside: a caller outside any request (unit tests) never began.
-	 */
-	inside = fdtab_req_inside();
-	if (inside)
-		fdtab_req_end();
-	for (;;) {
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay};
-
-		/* Out of the gate while asleep: a ring stop never waits. */
-		if (ctx->req->gate != NULL)
-			(void)ctx->req->gate(ctx->req->gate_arg, false);
-		nanosleep(&ts, NULL);
-		if (ctx->req->gate != NULL &&
-		    !ctx->req->gate(ctx->req->gate_arg, true)) {
-			err = -ECANCELED;
-			break;
-		}
-		if (session_over(pt, sessions)) {
-			err = -EINTR;
-			break;
-		}
-		if ((err = try(fd, arg)) != -EAGAIN)
-			break;
-		if (delay < WAIT_MAX_NS)
-			delay *= 2;
-		if (delay > WAIT_MAX_NS)
-			delay = WAIT_MAX_NS;
-	}
-	if (inside)
-		fdtab_req_begin();
-	if (t != NULL)
-		fault_begin((enum region_act)act, act_arg);
-	return err;
+	if (ctx->req != NULL && ctx->req->may_park)
+		return -EINPROGRESS;
+	return ctx->replay ? -EINTR : -ENOLCK;
 }
 
 int
@@ -435,7 +373,9 @@ pt_setlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t owner,
 
 		err = try_flock(hfd, &op);
 		if (err == -EAGAIN && wait)
-			err = wait_lock(pt, ctx, try_flock, hfd, &op);
+			err = wait_lock(ctx);
+		if (err == 0 && wait)
+			CRASHPOINT("pt.lock_taken"); /* tests: before the commit */
 		return err;
 	}
 	if (fl.l_type == F_UNLCK) {
@@ -455,7 +395,9 @@ pt_setlk(struct pt *pt, const struct pt_ctx *ctx, uint64_t fh, uint64_t owner,
 		return err;
 	err = try_posix(fd, &fl);
 	if (err == -EAGAIN && wait)
-		err = wait_lock(pt, ctx, try_posix, fd, &fl);
+		err = wait_lock(ctx);
+	if (err == 0 && wait)
+		CRASHPOINT("pt.lock_taken"); /* tests: before the commit */
 	return err;
 }
 

@@ -51,13 +51,27 @@
  * With a ring (the normal case) the kernel's record decides: intent.c runs
  * the syscall through the thread's io_uring and a replay gets the first
  * run's exact result. The identity rules above are the fallback for hosts
- * where io_uring is disabled and for requests without a journal slot.
+ * where io_uring is disabled, for requests without a journal slot, and
+ * for a pop whose run (first or any) was on a thread without a ring: its
+ * slot says INTENT_DIRECT (via_ring), and every replay of it, on a ring
+ * or not, is decided by identity, since no ring holds its result.
  */
 static bool
 once(const struct pt_ctx *ctx)
 {
 	return intent_available() && ctx->req != NULL &&
 	    ctx->req->slot != NULL;
+}
+
+/*
+ * once(), for the hooks that make the host call: also false when the
+ * first run of this pop called the host directly (its thread had no
+ * ring), and records that before a direct call (intent_route).
+ */
+static bool
+via_ring(const struct pt_ctx *ctx)
+{
+	return ctx->req != NULL && intent_route(ctx->req);
 }
 
 /*
@@ -142,7 +156,7 @@ pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
 
 	if (!pt_creds_checked())
 		return -EPERM;
-	if (once(ctx))
+	if (via_ring(ctx))
 		return intent_mkdirat(ctx->req, dirfd, name, mode);
 	if (mkdirat(dirfd, name, mode) == 0)
 		return 0;
@@ -205,7 +219,7 @@ pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
 
 	if (!pt_creds_checked())
 		return -EPERM;
-	if (once(ctx))
+	if (via_ring(ctx))
 		return intent_symlinkat(ctx->req, target, dirfd, name);
 	if (symlinkat(target, dirfd, name) == 0)
 		return 0;
@@ -227,7 +241,7 @@ pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
 	char pname[16];
 	int rc, e;
 
-	if (pt->proc_fd >= 0 && once(ctx)) {
+	if (pt->proc_fd >= 0 && via_ring(ctx)) {
 		snprintf(pname, sizeof(pname), "%d", oldfd);
 		return intent_linkat(ctx->req, pt->proc_fd, pname, newdirfd,
 		    name, AT_SYMLINK_FOLLOW);
@@ -253,7 +267,7 @@ pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
 int
 pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name, int flags)
 {
-	if (once(ctx))
+	if (via_ring(ctx))
 		return intent_unlinkat(ctx->req, dirfd, name, flags);
 	if (unlinkat(dirfd, name, flags) == 0)
 		return 0;
@@ -269,7 +283,7 @@ pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
 	struct stat st;
 	int e;
 
-	if (once(ctx))
+	if (via_ring(ctx))
 		return intent_renameat2(ctx->req, olddirfd, oldname, newdirfd,
 		    newname, flags);
 	if (renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0)
@@ -342,7 +356,7 @@ pt_do_create(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
 		return -EPERM;
 	CRASHPOINT("pt.do_create"); /* tests: a kill in a CREATE, replayed */
 	/* O_NOFOLLOW: a symlink planted under the name is never followed. */
-	if (once(ctx) && (flags & O_EXCL))
+	if (via_ring(ctx) && (flags & O_EXCL))
 		return intent_openat(ctx->req, dirfd, name,
 		    flags | O_CREAT | O_NOFOLLOW, mode);
 	/*
@@ -374,7 +388,7 @@ pt_do_create(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
 int
 pt_do_ftruncate(const struct pt_ctx *ctx, int fd, off_t size)
 {
-	if (once(ctx))
+	if (via_ring(ctx))
 		return intent_ftruncate(ctx->req, fd, size);
 	return ftruncate(fd, size) < 0 ? -errno : 0;
 }
@@ -383,7 +397,7 @@ int
 pt_do_fallocate(const struct pt_ctx *ctx, int fd, int mode, off_t off,
     off_t len)
 {
-	if (once(ctx))
+	if (via_ring(ctx))
 		return intent_fallocate(ctx->req, fd, mode, off, len);
 	/* Moving data twice is not the same result: kernel record only. */
 	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
@@ -399,7 +413,7 @@ pt_do_fsetxattr(const struct pt_ctx *ctx, int fd, const char *name,
 	ssize_t n;
 	int e;
 
-	if (once(ctx))
+	if (via_ring(ctx))
 		return intent_fsetxattr(ctx->req, fd, name, value, size,
 		    flags);
 	if (fsetxattr(fd, name, value, size, flags) == 0)

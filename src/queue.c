@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Queue threads: the life of a request (DESIGN 3 and 4 step 8; recovery
- * is queue_recover.c, the pool and blocker threads queue_pool.c). A queue
+ * is queue_recover.c, the pool queue_pool.c, lock waits queue_wait.c). A queue
  * thread pops a head, copies the request into the head's journal slot
  * (POPPED, with a new generation, the avail position and the ring epoch),
  * advances last_avail_idx, runs the FUSE layer in a redo transaction that
@@ -47,8 +47,6 @@
 #include "stats.h"
 #include "vring.h"
 
-__thread bool queue_may_block;
-__thread bool queue_gate_in;
 
 /* ---- thread records ------------------------------------------------- */
 
@@ -262,11 +260,9 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 			region_store(&slot->word, journal_with_state(w,
 			    JOURNAL_EXECUTING));
 	}
-	req.may_block = queue_may_block;
-	if (queue_may_block) {
-		req.gate = queue_gate;
-		req.gate_arg = &qs->q[q];
-	}
+	/* Recovery's replays never park (it leaves lock waits live). */
+	req.may_park = !replay;
+	req.wait_end = queue_wait_end;
 	redo_begin(&tx, qs->r, t);
 #ifdef PHX_CRASHPOINTS
 	if (req.in_len >= sizeof(struct fuse_in_header)) {
@@ -294,18 +290,24 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 		fault_end();
 		return QUEUE_RUN_LEFT;
 	}
+	if (req.parked) {
+		/*
+		 * A SETLKW parked (queue_wait.c): nothing but its owner's
+		 * OFD committed (pt_lock.c), no reply; the slot stays live.
+		 */
+		redo_abort(&tx);
+		inode_put_temps();
+		fdtab_req_end();
+		if (ex != NULL)
+			pthread_rwlock_unlock(ex);
+		fault_end();
+		return QUEUE_RUN_PARKED;
+	}
 	if (len > c->wr_len)
 		len = c->wr_len;
 	CRASHPOINT("queue.after_handler");
 	DELAYPOINT("queue.before_commit"); /* tests: the fd sweep runs here */
-	/*
-	 * A lock wait dropped with its ring (out of the gate: queue_gate)
-	 * answered nothing: its slot stays live, as at a kill, and the new
-	 * ring epoch that follows frees it (a kill before that epoch's
-	 * commit: recovery leaves the wait to queue_resume_waits, and the
-	 * replayed reset or start drops it again).
-	 */
-	if (journaled && (req.gate == NULL || queue_gate_in)) {
+	if (journaled) {
 		w = redo_get(&tx, &slot->word);
 		if (redo_set(&tx, &slot->reply_len, len) < 0 ||
 		    redo_set(&tx, &slot->word,
@@ -319,6 +321,15 @@ queue_run_request(struct queue_set *qs, unsigned q, uint16_t head,
 	if (ex != NULL)
 		pthread_rwlock_unlock(ex);
 	CRASHPOINT("queue.after_commit");
+	/* After the commit: an OFD or fd it freed is closed by now. */
+	if (req.unlocked) {
+		struct fuse_in_header ih;
+
+		memcpy(&ih, slot->req, sizeof(ih));
+		queue_wait_kick(qs, ih.nodeid);
+	}
+	if (req.interrupt != 0)
+		queue_wait_interrupt(qs, req.interrupt);
 	fault_end();
 	stats_request(qs->r, t, queue_slot_opcode(slot), clock_now_ns() - t0);
 	return (uint32_t)len;
@@ -405,7 +416,7 @@ defer_locked(struct queue *qu, const struct vring_used_ent *e, unsigned n)
 
 /*
  * Pushes n completions of queue qu and notifies (DESIGN 3 step 5). Pool
- * and blocker threads call this at any time: with the rings detached by a
+ * and lock wait threads call this at any time: with the rings detached by a
  * failed reattach, the completions are deferred, never written through a
  * ring pointer that is gone.
  */
@@ -553,12 +564,6 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		err = queue_pop_one(qu, &head, &slot, &c);
 		if (err <= 0)
 			break;
-		if (queue_blocking(slot)) {
-			if (queue_blocker_start(qu, head, slot, &c) == 0)
-				continue;
-			/* Tests: no thread for a lock wait (ENOLCK) here. */
-			DELAYPOINT("queue.no_blocker");
-		}
 		qu->comps[nc].id = head;
 		if (queue_async_candidate(qu, slot)) {
 			if (queue_async_run(qu, head, slot, &c, t,
@@ -575,6 +580,11 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		} else {
 			qu->comps[nc].len = queue_run_request(qu->qs, qu->idx,
 			    head, slot, &c, t, false);
+			if (qu->comps[nc].len == QUEUE_RUN_PARKED) {
+				queue_wait_park(qu, head, slot, &c, qu->vq.gt,
+				    false);
+				continue;
+			}
 		}
 		nc++;
 		if (nc - pushed >= QUEUE_PUSH_EVERY) {
@@ -749,7 +759,7 @@ queue_main(void *arg)
 	pollwin_init(&pw, qs->poll_max_ns);
 	vring_suppress_kicks(&qu->vq);
 	DELAYPOINT("queue.thread_start"); /* tests: stopped before a sleep */
-	(void)queue_resume_waits(qu, t);
+	(void)queue_resume_waits(qu);
 	while (!queue_stopping(qu)) {
 		uint64_t deadline, slept, now;
 		enum pollwin_way way;
@@ -860,7 +870,7 @@ queue_set_create(struct queue_set **ret, struct region *r,
 		qu->idx = i;
 		pthread_mutex_init(&qu->push_lock, NULL);
 		pthread_cond_init(&qu->drained, NULL);
-		/* Writers first: blockers only ever try (queue_gate). */
+		/* Writers first: lock waits only ever try (queue_wait.c). */
 		pthread_rwlockattr_init(&ga);
 		pthread_rwlockattr_setkind_np(&ga,
 		    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -875,7 +885,8 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	qs->pool_all = qs->npool > 0;
 	if (!qs->pool_all)
 		qs->npool = QUEUE_SLOW_THREADS;
-	if ((err = queue_pool_start(qs)) < 0) {
+	if ((err = queue_wait_init(qs)) < 0 ||
+	    (err = queue_pool_start(qs)) < 0) {
 		queue_set_destroy(qs);
 		return err;
 	}
@@ -889,6 +900,7 @@ queue_set_destroy(struct queue_set *qs)
 	if (qs == NULL)
 		return;
 	queue_stop_all(qs);
+	queue_wait_fini(qs);
 	queue_pool_stop(qs);
 	for (unsigned i = 0; i < REGION_MAX_QUEUES; i++) {
 		vring_detach(&qs->q[i].vq);
@@ -921,13 +933,13 @@ queue_start(struct queue_set *qs, unsigned q, bool signal_once)
 	err = queue_reattach(qu);
 	if (err < 0)
 		return err;
-	/* Attached: lock waits may answer again (queue_gate). */
+	/* Attached: lock waits may answer again (queue_wait.c). */
 	__atomic_store_n(&qu->held, 0, __ATOMIC_RELEASE);
+	queue_wait_kick(qs, 0);
 	__atomic_store_n(&qu->stop, 0, __ATOMIC_RELEASE);
 	qu->signal_once = signal_once;
 	qu->broken_logged = false;
 	qu->detached = false;
-	/* Claimed here, before any resumed lock wait can take it. */
 	qu->th_rec = queue_thread_claim(qs->r);
 	if (qu->th_rec == NULL)
 		return -EAGAIN;
@@ -962,7 +974,7 @@ queue_stop(struct queue_set *qs, unsigned q)
 	 * SETLKW's EINTR into errno 512 with no signal pending).
 	 */
 	pthread_mutex_lock(&qs->pool_lock);
-	while (qu->outstanding > qu->nblockers)
+	while (qu->outstanding > qu->nwaiting)
 		pthread_cond_wait(&qu->drained, &qs->pool_lock);
 	pthread_mutex_unlock(&qs->pool_lock);
 	/*
@@ -978,36 +990,6 @@ queue_stop(struct queue_set *qs, unsigned q)
 	pthread_mutex_unlock(&qu->push_lock);
 }
 
-bool
-queue_gate(void *arg, bool enter)
-{
-	struct queue *qu = arg;
-	/* 20 ms: a paused VM costs 50 wakeups/s per lock wait, a cont 20 ms. */
-	const struct timespec ts = {.tv_sec = 0, .tv_nsec = 20000000};
-
-	if (!enter) {
-		if (queue_gate_in)
-			pthread_rwlock_unlock(&qu->gate);
-		queue_gate_in = false;
-		return true;
-	}
-	while (!queue_gate_in) {
-		if (__atomic_load_n(&qu->cancel_waits, __ATOMIC_ACQUIRE))
-			return false;
-		if (!__atomic_load_n(&qu->held, __ATOMIC_ACQUIRE) &&
-		    pthread_rwlock_tryrdlock(&qu->gate) == 0) {
-			if (!__atomic_load_n(&qu->held, __ATOMIC_ACQUIRE)) {
-				queue_gate_in = true;
-				break;
-			}
-			pthread_rwlock_unlock(&qu->gate);
-		}
-		/* The ring is stopped (a VM pause): until it goes on. */
-		nanosleep(&ts, NULL);
-	}
-	return true;
-}
-
 void
 queue_end_waits(struct queue_set *qs, unsigned q)
 {
@@ -1016,10 +998,16 @@ queue_end_waits(struct queue_set *qs, unsigned q)
 	if (q >= REGION_MAX_QUEUES)
 		return;
 	qu = &qs->q[q];
+	/* Interrupts for the old session's requests must not match new ones. */
+	queue_wait_forget_interrupts(qs);
 	pthread_mutex_lock(&qs->pool_lock);
-	if (qu->nblockers > 0) {
+	if (qu->nwaiting > 0) {
 		__atomic_store_n(&qu->cancel_waits, 1, __ATOMIC_RELEASE);
-		while (qu->nblockers > 0)
+		pthread_mutex_unlock(&qs->pool_lock);
+		/* The lock wait thread drops them (queue_wait.c). */
+		queue_wait_wake(qs);
+		pthread_mutex_lock(&qs->pool_lock);
+		while (qu->nwaiting > 0)
 			pthread_cond_wait(&qu->drained, &qs->pool_lock);
 		__atomic_store_n(&qu->cancel_waits, 0, __ATOMIC_RELEASE);
 	}

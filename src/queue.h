@@ -34,7 +34,7 @@ struct queue_recover_stats {
 	unsigned dropped;	/* live slots outside the avail window: freed */
 	unsigned broken;	/* queues found or made broken */
 	unsigned quarantined;	/* poison requests answered EIO */
-	unsigned waits;		/* lock waits left live for a blocker thread */
+	unsigned waits;		/* lock waits left live, parked again */
 };
 
 /* Heap state for every queue; no thread started. -ENOMEM. */
@@ -60,10 +60,10 @@ int queue_start(struct queue_set *qs, unsigned q, bool signal_once);
  */
 void queue_stop(struct queue_set *qs, unsigned q);
 /*
- * Ends queue q's lock waits (-EINTR) and waits for their threads: the
- * ring will not go on (a device reset, a ring started as a new one).
- * Their completions are deferred with the ring epoch of their pop, so a
- * new epoch drops them. Call after queue_stop().
+ * Drops queue q's parked lock waits unanswered and waits until the lock
+ * wait thread let them go: the ring will not go on (a device reset, a
+ * ring started as a new one); their slots stay live, and the new ring
+ * epoch frees them. Call after queue_stop().
  */
 void queue_end_waits(struct queue_set *qs, unsigned q);
 /* queue_stop() and queue_end_waits() for every queue. */

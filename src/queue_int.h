@@ -2,9 +2,9 @@
 /*
  * What the files of the queue module share; other modules use queue.h.
  * queue.c: pop, run and push a request, the queue thread, control.
- * queue_pool.c: the pool and the blocker threads (requests run off the
- * queue thread). queue_recover.c: recovery of the rings (DESIGN 4 steps
- * 3-5). Nothing here is persisted: after a crash only the region counts.
+ * queue_pool.c: the pool (requests run off the queue thread).
+ * queue_wait.c: parked lock waits and the thread that retries them.
+ * queue_recover.c: recovery of the rings (DESIGN 4 steps 3-5). Nothing here is persisted: after a crash only the region counts.
  */
 #ifndef PHX_QUEUE_INT_H
 #define PHX_QUEUE_INT_H
@@ -81,10 +81,10 @@ queue_heads_used(const struct region_queue_rec *rec, unsigned num)
 	return u < num ? (unsigned)u : num;
 }
 
-/* Set on a blocker thread (a SETLKW's own): fuse_req.may_block. */
-extern __thread bool queue_may_block;
-/* A blocker thread holds its queue's reply gate (queue_gate). */
-extern __thread bool queue_gate_in;
+/* Set by the lock wait thread for a retry: fuse_req.wait_end. */
+extern __thread int queue_wait_end;
+/* Early interrupts kept for a SETLKW not parked yet (queue_wait.c). */
+#define QUEUE_WAIT_INTR 16
 
 struct pool_job {
 	struct pool_job *next;
@@ -101,30 +101,24 @@ struct queue {
 	struct queue_set *qs;
 	unsigned idx;
 	pthread_t th;
-	/*
-	 * The queue thread's record, claimed by queue_start() before the
-	 * thread exists: lock waits resumed on other queues (blocker
-	 * threads) may claim every free record meanwhile.
-	 */
+	/* The queue thread's record, claimed by queue_start(). */
 	struct region_thread_rec *th_rec;
 	bool running;		/* control thread only */
 	int stop;		/* atomic: set by queue_stop */
 	/*
-	 * atomic: lock waits must end (fuse_req.cancel). Set only by
+	 * atomic: parked lock waits must end unanswered. Set only by
 	 * queue_end_waits(): a ring stop (GET_VRING_BASE, a VM pause) keeps
 	 * them waiting, whatever stop says.
 	 */
 	int cancel_waits;
 	/*
-	 * The reply gate of lock waits (fuse_req.gate): a blocker thread
-	 * holds it (read) whenever it may write guest memory or push, but
-	 * not while it sleeps; queue_stop() takes it (write) to set held,
-	 * queue_start() clears held once the rings are attached again. So
-	 * no lock wait answers between a ring stop and the ring going on:
-	 * the guest's buffers may be a new boot's by then (a reset), and a
-	 * stopped device writes no guest memory (a pause). Not persisted: a
-	 * wait that took its lock and waits for the gate is EXECUTING in the
-	 * journal, and taking the same lock again is a no-op.
+	 * The reply gate of parked lock waits (queue_wait.c): the lock wait
+	 * thread holds it (read) for each retry, which may write guest
+	 * memory and push, and only tries it; queue_stop() takes it (write)
+	 * to set held, queue_start() clears held once the rings are
+	 * attached again. So no lock wait is retried between a ring stop and
+	 * the ring going on: the guest's buffers may be a new boot's by then
+	 * (a reset), and a stopped device writes no guest memory (a pause).
 	 */
 	pthread_rwlock_t gate;
 	int held; /* atomic */
@@ -140,17 +134,18 @@ struct queue {
 	bool broken_logged;
 	pthread_mutex_t push_lock; /* used ring, publish record, call fd, vq */
 	struct vring_queue vq;	/* consumer side: the queue thread's */
-	/* Pool jobs and blocker threads in flight, under pool_lock. */
+	/* Pool jobs and parked lock waits in flight, under pool_lock. */
 	unsigned outstanding;
 	/* atomic: of the pool jobs, large READs and WRITEs (queue_pool_hand) */
 	unsigned nlarge;
 	/*
-	 * Of those, blocker threads (lock waits), and the heads they hold,
-	 * under pool_lock: a bit is set before the thread starts and cleared
-	 * after its completion is pushed or deferred, so a slot whose bit is
-	 * clear is final (REPLIED or FREE) or no thread of ours runs it.
+	 * Of those, parked lock waits (queue_wait.c), and their heads,
+	 * under pool_lock: a bit is set when the wait parks and cleared
+	 * after its completion is pushed or deferred (or it is dropped), so
+	 * a slot whose bit is clear is final (REPLIED or FREE) or no wait of
+	 * ours holds it.
 	 */
-	unsigned nblockers;
+	unsigned nwaiting;
 	uint64_t blocking[REGION_MAX_QUEUE_SIZE / 64];
 	pthread_cond_t drained;
 	struct iovec iov[VRING_MAX_IOV];
@@ -211,6 +206,17 @@ struct queue_set {
 	struct pool_job *jobs, *jobs_tail, *free_jobs;
 	unsigned njobs_alloc;
 	bool pool_stop;
+	/* parked lock waits (queue_wait.c), under wait_lock */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cv;	/* a wait parked or due now, or stop */
+	struct queue_wait *wait_first, *wait_last; /* park order */
+	unsigned nparked;	/* atomic: how many (a lock-free peek) */
+	struct region_thread_rec *wait_rec; /* claimed at creation */
+	pthread_t wait_th;	/* started with the first wait */
+	bool wait_started, wait_stop;
+	bool wait_pass;		/* something is due now: pass again */
+	uint64_t intr[QUEUE_WAIT_INTR], intr_at[QUEUE_WAIT_INTR];
+	unsigned intr_next;
 };
 
 /* The FUSE opcode of the request copied in slot; 0 below a whole header. */
@@ -234,12 +240,6 @@ queue_stopping(const struct queue *qu)
 /* queue.c */
 void queue_thread_ring(struct region *r, struct region_thread_rec *t);
 /*
- * fuse_req.gate of a blocker thread of queue arg: enter waits while the
- * ring is stopped and takes the gate, false when the wait must end
- * unanswered (queue_end_waits); leave (enter false) drops it if held.
- */
-bool queue_gate(void *arg, bool enter);
-/*
  * The FUSE layer's view of a request whose copy is in slot and whose live
  * buffers are c; one redo transaction commits its effects with the slot's
  * move to REPLIED. Returns the reply length.
@@ -261,6 +261,8 @@ int queue_pop_one(struct queue *qu, uint16_t *ret_head,
 
 /* queue_run_request: the request left its op in flight (queue_async.c). */
 #define QUEUE_RUN_LEFT UINT32_MAX
+/* queue_run_request: a SETLKW parked, nothing answered (queue_wait.c). */
+#define QUEUE_RUN_PARKED (UINT32_MAX - 1)
 
 /* queue_async.c */
 bool queue_async_candidate(const struct queue *qu,
@@ -282,20 +284,17 @@ void queue_async_drain(struct queue *qu, struct region_thread_rec *t);
 
 /* queue_pool.c */
 bool queue_blocking(const struct journal_slot_rec *slot);
-/* Under pool_lock: head has a live blocker thread of this incarnation. */
+/* Under pool_lock: head is a lock wait parked in this incarnation. */
 bool queue_blocked_head(const struct queue *qu, uint16_t head);
 /*
- * Lock waits recovery left live go to blocker threads; one that finds no
- * thread runs on the queue thread t and answers as at its pop (ENOLCK).
- * How many went to blockers.
+ * Queue thread, before it serves: parks every lock wait that recovery
+ * left live (or a worker killed during a ring stop), to be retried at
+ * once. How many.
  */
-unsigned queue_resume_waits(struct queue *qu, struct region_thread_rec *t);
+unsigned queue_resume_waits(struct queue *qu);
 bool queue_slow(const struct journal_slot_rec *slot);
 /* A READ or WRITE of at least QUEUE_POOL_IO_MIN bytes (from the copy). */
 bool queue_large_io(const struct journal_slot_rec *slot);
-/* 0: the request is the blocker thread's now; < 0: run it here. */
-int queue_blocker_start(struct queue *qu, uint16_t head,
-    struct journal_slot_rec *slot, const struct vring_chain *c);
 /*
  * Inline mode: hands a popped slow request, or a large READ or WRITE
  * (large: counted in qu->nlarge until answered), to the pool (a copy of c).
@@ -316,5 +315,29 @@ int queue_dispatch_batch(struct queue *qu);
 int queue_pool_start(struct queue_set *qs);
 void queue_pool_spawn(struct queue_set *qs);
 void queue_pool_stop(struct queue_set *qs);
+
+/* queue_wait.c */
+/*
+ * Parks a SETLKW whose first run parked (QUEUE_RUN_PARKED), or that
+ * recovery left live (now: retried at once): a copy of c and a reference
+ * to gt, its table. Counts as outstanding and in nwaiting until the
+ * lock wait thread (started here with the first wait) answers or drops
+ * it. Out of memory or no thread: the worker dies (fatalx).
+ */
+void queue_wait_park(struct queue *qu, uint16_t head,
+    struct journal_slot_rec *slot, const struct vring_chain *c,
+    struct guestmem_table *gt, bool now);
+/* The waits on nodeid (0: all) are retried at once (fuse_req.unlocked). */
+void queue_wait_kick(struct queue_set *qs, uint64_t nodeid);
+/* The lock wait thread passes over its waits (a queue's end or start). */
+void queue_wait_wake(struct queue_set *qs);
+/* FUSE_INTERRUPT: the parked wait unique answers EINTR (fuse_req). */
+void queue_wait_interrupt(struct queue_set *qs, uint64_t unique);
+/* Interrupts kept for waits not parked yet are forgotten (a reset). */
+void queue_wait_forget_interrupts(struct queue_set *qs);
+/* Claims the lock wait thread's record; -EAGAIN if none is free. */
+int queue_wait_init(struct queue_set *qs);
+/* Stops the lock wait thread (every wait ended: queue_stop_all). */
+void queue_wait_fini(struct queue_set *qs);
 
 #endif

@@ -2,8 +2,8 @@
 /*
  * Requests run off the queue thread: the pool (every request with
  * --thread-pool-size N, else the requests that wait on the host and the
- * large READs and WRITEs of a deep queue, queue_large_io) and
- * the blocker threads (a SETLKW each). A job holds a guest memory
+ * large READs and WRITEs of a deep queue, queue_large_io); lock waits
+ * park instead (queue_wait.c). A job holds a guest memory
  * reference and a copy of the chain; the request's journal slot is what
  * recovery sees, so a job lost with the worker is replayed like any
  * popped request.
@@ -24,26 +24,7 @@
 #include "log.h"
 #include "queue_int.h"
 
-/* ---- requests that may wait: a thread each (issue 3) ------------------ */
-
-/*
- * A SETLKW may wait for another guest process's unlock, which this queue
- * must go on serving: it runs on a detached thread of its own with a
- * thread record (redo log, io_uring, activity) and counts as outstanding
- * and in nblockers. A ring stop (queue_stop: a VM pause) leaves it
- * waiting, invisible to the guest; its completion is then deferred until
- * the ring goes on. Only queue_end_waits() (a device reset, a ring
- * restarted as a new one, the daemon's end) ends the wait (-EINTR).
- */
-struct blocker {
-	struct queue *qu;
-	uint16_t head;
-	struct journal_slot_rec *slot;
-	struct guestmem_table *gt; /* reference: the iovecs point into it */
-	struct region_thread_rec *t;
-	struct vring_chain c;
-	struct iovec iov[VRING_MAX_IOV];
-};
+/* ---- which requests go where ----------------------------------------- */
 
 bool
 queue_blocking(const struct journal_slot_rec *slot)
@@ -111,108 +92,16 @@ queue_large_io(const struct journal_slot_rec *slot)
 	return size >= QUEUE_POOL_IO_MIN;
 }
 
-static void *
-blocker_main(void *arg)
-{
-	struct blocker *b = arg;
-	struct queue *qu = b->qu;
-	struct queue_set *qs = qu->qs;
-	struct vring_used_ent e;
-
-	b->t->tid = (uint64_t)gettid();
-	(void)fault_thread_init(b->t);
-	queue_thread_ring(qs->r, b->t);
-	queue_may_block = true;
-	e.id = b->head;
-	/*
-	 * Only inside the gate (queue_gate): outside it, the wait ended
-	 * with its ring (queue_end_waits) and nothing is written or pushed.
-	 */
-	if (queue_gate(qu, true)) {
-		e.len = queue_run_request(qs, qu->idx, b->head, b->slot, &b->c,
-		    b->t, false);
-		if (queue_gate_in)
-			queue_push(qu, &e, 1);
-		(void)queue_gate(qu, false);
-	}
-	guestmem_put(b->gt);
-	fault_end();
-	queue_thread_release(b->t);
-	pthread_mutex_lock(&qs->pool_lock);
-	qu->blocking[b->head / 64] &= ~(1ull << (b->head % 64));
-	qu->nblockers--;
-	qu->outstanding--;
-	pthread_cond_broadcast(&qu->drained);
-	pthread_mutex_unlock(&qs->pool_lock);
-	free(b);
-	return NULL;
-}
-
-/* 0: the request is the blocker thread's now; < 0: run it here. */
-int
-queue_blocker_start(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
-    const struct vring_chain *c)
-{
-	struct queue_set *qs = qu->qs;
-	struct blocker *b = malloc(sizeof(*b));
-	pthread_attr_t at;
-	pthread_t th;
-	int err;
-
-	if (b == NULL)
-		return -ENOMEM;
-	b->t = queue_thread_claim(qs->r);
-	if (b->t == NULL) {
-		free(b);
-		return -EAGAIN;
-	}
-	b->qu = qu;
-	b->head = head;
-	b->slot = slot;
-	b->c = *c;
-	memcpy(b->iov, c->iov, (c->nrd + c->nwr) * sizeof(*c->iov));
-	b->c.iov = b->iov;
-	b->c.max = VRING_MAX_IOV;
-	b->gt = guestmem_ref(qu->vq.gt);
-	pthread_mutex_lock(&qs->pool_lock);
-	qu->outstanding++;
-	qu->nblockers++;
-	qu->blocking[head / 64] |= 1ull << (head % 64);
-	pthread_mutex_unlock(&qs->pool_lock);
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&th, &at, blocker_main, b);
-	pthread_attr_destroy(&at);
-	if (err == 0)
-		return 0;
-	pthread_mutex_lock(&qs->pool_lock);
-	qu->outstanding--;
-	qu->nblockers--;
-	qu->blocking[head / 64] &= ~(1ull << (head % 64));
-	pthread_mutex_unlock(&qs->pool_lock);
-	guestmem_put(b->gt);
-	region_store(&b->t->in_use, 0);
-	free(b);
-	return -err;
-}
-
-bool
-queue_blocked_head(const struct queue *qu, uint16_t head)
-{
-	return head < REGION_MAX_QUEUE_SIZE &&
-	    (qu->blocking[head / 64] & 1ull << (head % 64)) != 0;
-}
-
 /*
- * Queue thread, before it serves: hands every lock wait that recovery left
+ * Queue thread, before it serves: parks every lock wait that recovery left
  * live (queue_recover.c), or that a worker killed during a ring stop left
- * (a VM paused and continued), to a blocker thread, where it waits again.
- * Only slots of this ring epoch, and none a blocker thread of this
- * incarnation still runs (a ring stop leaves them waiting). Returns how
- * many.
+ * (a VM paused and continued), to be retried at once from the top (a
+ * SETLKW's steps, the owner's OFD and the lock call, find their own
+ * effects). Only slots of this ring epoch, and none already parked in
+ * this incarnation (a ring stop leaves them parked). Returns how many.
  */
 unsigned
-queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
+queue_resume_waits(struct queue *qu)
 {
 	struct region *r = qu->qs->r;
 	uint16_t epoch = (uint16_t)qu->vq.rec->epoch;
@@ -268,24 +157,8 @@ queue_resume_waits(struct queue *qu, struct region_thread_rec *t)
 		    !queue_blocking(s))
 			continue;
 		err = vring_walk(&qu->vq, (uint16_t)h, &c);
-		if (err == 0 &&
-		    (err = queue_blocker_start(qu, (uint16_t)h, s, &c)) < 0) {
-			struct vring_used_ent e = { .id = h };
-
-			/*
-			 * No thread to wait on: answered here as at its pop
-			 * (ENOLCK), never left live (the guest would wait for
-			 * ever). Run as new: a SETLKW's steps (the owner's
-			 * OFD, the lock call) find their own effects.
-			 */
-			log_warnx("queue %u head %u: no thread to resume a lock "
-			    "wait (%s): answered here", qu->idx, h,
-			    strerror(-err));
-			e.len = queue_run_request(qu->qs, qu->idx, (uint16_t)h,
-			    s, &c, t, false);
-			queue_push(qu, &e, 1);
-			continue;
-		}
+		if (err == 0)
+			queue_wait_park(qu, (uint16_t)h, s, &c, qu->vq.gt, true);
 		if (err < 0) {
 			log_warnx("queue %u head %u: lock wait not resumed "
 			    "(%s)", qu->idx, h, strerror(-err));
@@ -368,16 +241,6 @@ queue_dispatch_batch(struct queue *qu)
 			pthread_mutex_unlock(&qs->pool_lock);
 			break;
 		}
-		if (queue_blocking(j->slot) &&
-		    queue_blocker_start(qu, j->head, j->slot, &j->c) == 0) {
-			pthread_mutex_lock(&qs->pool_lock);
-			j->next = qs->free_jobs;
-			qs->free_jobs = j;
-			pthread_cond_signal(&qs->free_cv);
-			pthread_mutex_unlock(&qs->pool_lock);
-			n++;
-			continue;
-		}
 		pool_enqueue(qu, j);
 		n++;
 	}
@@ -442,7 +305,11 @@ pool_main(void *arg)
 		DELAYPOINT("queue.pool_job");
 		e.len = queue_run_request(qs, qu->idx, j->head, j->slot, &j->c, t,
 		    false);
-		queue_push(qu, &e, 1);
+		if (e.len == QUEUE_RUN_PARKED)
+			queue_wait_park(qu, j->head, j->slot, &j->c, j->gt,
+			    false);
+		else
+			queue_push(qu, &e, 1);
 		guestmem_put(j->gt);
 		if (j->large)
 			__atomic_sub_fetch(&qu->nlarge, 1, __ATOMIC_RELAXED);
@@ -451,7 +318,7 @@ pool_main(void *arg)
 		j->next = qs->free_jobs;
 		qs->free_jobs = j;
 		pthread_cond_signal(&qs->free_cv);
-		/* Always: a ring stop waits for outstanding == nblockers. */
+		/* Always: a ring stop waits for outstanding == nwaiting. */
 		qu->outstanding--;
 		pthread_cond_broadcast(&qu->drained);
 		pthread_mutex_unlock(&qs->pool_lock);
@@ -467,8 +334,8 @@ pool_main(void *arg)
 int
 queue_pool_start(struct queue_set *qs)
 {
-	if (qs->npool > REGION_MAX_THREADS - REGION_MAX_QUEUES - 4)
-		qs->npool = REGION_MAX_THREADS - REGION_MAX_QUEUES - 4;
+	if (qs->npool > REGION_MAX_THREADS - REGION_MAX_QUEUES - 5)
+		qs->npool = REGION_MAX_THREADS - REGION_MAX_QUEUES - 5;
 	if (qs->npool > 0) {
 		qs->pool_th = calloc(qs->npool, sizeof(*qs->pool_th));
 		qs->pool_rec = calloc(qs->npool, sizeof(*qs->pool_rec));

@@ -104,12 +104,27 @@ struct live {
 	uint32_t age;		/* last_avail - pos: larger = older */
 };
 
-static int
-cmp_live(const void *a, const void *b)
+/*
+ * Oldest (largest age) first. Not qsort(): glibc's (2.36) asks
+ * sysconf(_SC_PHYS_PAGES), a sysinfo() the worker's seccomp filter
+ * refuses, once the array passes 1 KiB (128 live slots): a worker killed
+ * with that many requests in flight then died in every recovery.
+ */
+static void
+sort_live(struct live *v, unsigned n)
 {
-	const struct live *x = a, *y = b;
+	static const unsigned gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
 
-	return (int)y->age - (int)x->age;
+	for (unsigned g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++)
+		for (unsigned i = gaps[g]; i < n; i++) {
+			struct live x = v[i];
+			unsigned j = i;
+
+			for (; j >= gaps[g] && v[j - gaps[g]].age < x.age;
+			     j -= gaps[g])
+				v[j] = v[j - gaps[g]];
+			v[j] = x;
+		}
 }
 
 static int
@@ -175,7 +190,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 	 * Step 4: last_avail_idx from the live slots. Only the newest pop can
 	 * be ahead of it (pop_one: POPPED, then the index), and only by one.
 	 * Every other live slot is behind, by any distance: a request held by
-	 * the pool or a blocker thread while the guest cycles its other heads
+	 * the pool or a parked lock wait while the guest cycles its other heads
 	 * lets the index run far past it (more than the ring size: such a
 	 * slot was once dropped here as corrupt, and its request lost). A
 	 * slot held for a multiple of 65536 pops also shows pos == saved: the
@@ -236,7 +251,7 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		live[nl].age = age;
 		nl++;
 	}
-	qsort(live, nl, sizeof(*live), cmp_live);
+	sort_live(live, nl);
 	/*
 	 * The thread's io_uring, for the replays' exactly-once operations:
 	 * set up only if there are any (most kills leave none live, and the
@@ -261,8 +276,8 @@ recover_queue(struct queue_set *qs, unsigned q, struct region_thread_rec *t,
 		 * DESIGN 4 step 5: a lock wait waits again, on a thread that
 		 * may block; recovery must not (it answered EINTR, which the
 		 * guest turned into errno 512: issue 11 defect 3). The slot
-		 * stays live; queue_resume_waits() hands it to a blocker
-		 * thread when the queue starts.
+		 * stays live; queue_resume_waits() parks it when the queue
+		 * starts (queue_wait.c).
 		 */
 		if (queue_blocking(s)) {
 			st->waits++;

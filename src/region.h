@@ -207,7 +207,7 @@ struct region_fuse_rec {
 	uint64_t flags;		/* negotiated FUSE_* init flags (64-bit) */
 	uint64_t max_write;
 	uint64_t max_readahead;
-	uint64_t destroyed;
+	uint64_t destroyed;	/* DESTROY answered; 2: its sweep under way */
 	/* ---- version 3: session end at a device reset (DESIGN 7) ---- */
 	/*
 	 * 1 once QEMU stopped the device (GET_VRING_BASE, RESET_OWNER,

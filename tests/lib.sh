@@ -178,6 +178,32 @@ lib_keep_or_remove() {
 }
 
 # ---- the guest (tests/vm/run.sh) -----------------------------------------
+# lib_hmp SOCKET CMD: one command on a QEMU human monitor at the unix
+# SOCKET (run.sh --monitor); its echo and output on stdout.
+lib_hmp() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(1.0)
+def drain():
+    b = b""
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            b += c
+    except socket.timeout:
+        pass
+    return b
+drain()
+s.sendall(sys.argv[2].encode() + b"\n")
+time.sleep(0.5)
+sys.stdout.write(drain().decode(errors="replace"))
+PY
+}
+
 
 # lib_guest_start OUT DROP RUN.SH-ARGS...: boots a guest with
 # tests/vm/run.sh (REPO names the tree) in the background, its output in

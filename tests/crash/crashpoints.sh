@@ -30,6 +30,7 @@ for p in $POINTS; do
 	pt.destroy_chunk) continue ;; # below: crashtest never unmounts
 	pt.create_undo) continue ;; # needs PHX_FAIL: recovery.sh excl
 	pt.before_mknod|pt.before_removexattr) continue ;; # recovery.sh
+	pt.lock_taken) continue ;; # recovery.sh lockcrash (lock waits)
 	# only in a recovery (crashtest's workload never kills): recovery.sh
 	queue.recover_replay) continue ;;
 	# below: the reset path (crashtest never reboots its guest)

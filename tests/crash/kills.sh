@@ -62,9 +62,11 @@ for nq in 2 4; do
 done
 # Pool mode (--thread-pool-size): every request on a pool thread, the
 # exactly-once ops waited for on each pool thread's io_uring, so a kill
-# leaves ops on several dead rings; recovery must close those rings
-# before it replays (DESIGN 4 step 2), else an op of a dead ring runs
-# after its replay ran it again (a MKDIR or CREATE answered EEXIST).
+# leaves ops on several dead rings, and many rings are made and closed.
+# Their closes once waited until after recovery: kills cut them short,
+# the open rings spent RLIMIT_MEMLOCK, later threads got no ring and
+# called the host directly, and a replay on a ring answered that run's
+# EEXIST (a MKDIR or CREATE; recovery.sh ringless holds that window).
 DAEMON_ARGS="--queues 2 --thread-pool-size=4"
 kill_run pool "pool of 4, 2 request queues, SIGKILL every $KMIN-$KMAX ms" \
     "${PHX_CRASH_POOL_SECONDS:-15}" 2

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held bigio lockwait lockleak waitfree lockmany resetmix mknod mknodexec rmxattr excl eintr linkdead forgetparent degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held bigio lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -67,8 +67,19 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held bigio 
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
 	resetmix) run resetmix -- PHX_DELAY=pt.destroy_chunk:100000 \
 	    PHX_CRASH=pt.destroy_chunk:10 ;;
-	lockmany) run lockmany -- \
-	    PHX_DELAY=queue.no_blocker:2000000,vu.serve_start:300000 ;;
+	destroymix) run destroymix -- PHX_DELAY=pt.destroy_chunk:100000 \
+	    PHX_CRASH=pt.destroy_chunk:10 ;;
+	# 200 and 1000 lock waits on one file (SETLKW and flock), then
+	# the convoy; lockcrash: 500, killed while they wait and once
+	# between a grant's lock call and its commit.
+	lockmany) run lockmany 200 --
+		run lockmany 1000 -- ;;
+	lockcrash) run lockcrash 500 -- PHX_CRASH=pt.lock_taken:37 ;;
+	lockintr) run lockintr -- ;;
+	lockread) run lockread 1000 -- ;;
+	# By hand, for figures (CPU of idle waits, unlock to grant):
+	# PHX_LOCK_WAITS waits (50 fit the blocker threads of old builds).
+	lockbench) run lockmany "${PHX_LOCK_WAITS:-50}" -- ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
 	# The same, killed EXECUTING, just before its mknodat.
 	mknodexec) run mknod 1 -- PHX_CRASH=pt.before_mknod:2 ;;
@@ -84,12 +95,21 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held bigio 
 	# same with a kill in that second (recovery's replay).
 	forgetparent) run forgetparent -- PHX_DELAY=queue.async_rerun:1000000
 		run forgetparent 1 -- PHX_DELAY=queue.async_rerun:1000000 ;;
+	forgetlink) run forgetlink -- PHX_DELAY=pt.link_done:1000000
+		run forgetlink 1 -- PHX_DELAY=pt.link_done:1000000 ;;
 	# Degraded mode with a slot whose op is KNOWN: its result, not EIO.
 	degradedknown)
 		DAEMON_ARGS=--degrade-after=2
 		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
 		    PHX_CRASH_RECUR=queue.recover_replay:2
 		DAEMON_ARGS= ;;
+	# A MKDIR run directly on a thread whose io_uring set-up failed
+	# (ENOMEM), killed after it: the replay's ring must not decide it.
+	ringless) run ringless -- PHX_FAIL=intent.ring_enomem \
+	    PHX_CRASH=queue.after_handler:2 ;;
+	# A MKDIR's op held in the kernel (io-wq) at the kill: recovery
+	# waits for it and drains its completion; it never runs twice.
+	heldop) run heldop -- ;;
 	# A ring broken while an op is out: its completion not written.
 	brokenpush) run brokenpush -- PHX_DELAY=intent.async_submitted:300000 ;;
 	# An op the queue thread meant to leave in flight, its submit

@@ -28,8 +28,11 @@
  *             gets it (defect 4)
  *   waitfree  (PHX_DELAY=fdtab.sweep_start) a SETLKW whose owner's OFD
  *             a FLUSH freed and a flock whose fh a RELEASE freed, both
- *             waiting while the post-crash sweep runs: the sweep leaves
- *             their fds, which close when the waits end
+ *             waiting while the post-crash sweep runs: the SETLKW gets
+ *             its lock, the flock EBADF, every new fh reads its file
+ *   lockmany  (--count K) K lock waits on one file, then the convoy;
+ *             lockcrash: the same with kills (sc_lockmany)
+ *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
@@ -41,6 +44,13 @@
  *   eintr     (PHX_FAIL=intent.eintr) a MKDIR whose io_uring completion
  *             says EINTR at the kill is run again, not answered EINTR
  *             (defect 12)
+ *   heldop    a MKDIR's mkdirat held in the kernel (a host thread holds
+ *             the parent's lock: getdents64 into a userfaultfd page) at
+ *             the kill: no recovery until it completes; its completion
+ *             is drained, the MKDIR answers 0, not run again
+ *   ringless  (PHX_FAIL=intent.ring_enomem PHX_CRASH=queue.after_handler:2)
+ *             a MKDIR run directly by a thread without an io_uring,
+ *             killed after it: the replay (on a ring) answers 0
  *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
  *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
  *             again (the soak's LINK ENOENT)
@@ -64,14 +74,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/userfaultfd.h>
 #include <linux/vhost_types.h>
 
 #include "crashtest.h"
@@ -146,7 +161,8 @@ req_lk(struct fusec *fc, uint32_t op, uint64_t nodeid, uint64_t fh,
 	in.lk.end = INT64_MAX;
 	in.lk.pid = (uint32_t)owner;
 	in.lk_flags = flock ? FUSE_LK_FLOCK : 0;
-	return fusec_req_new(fc, op, nodeid, &a, 1, 0, 0, 0);
+	return fusec_req_new(fc, op, nodeid, &a, 1, 0,
+	    op == FUSE_GETLK ? sizeof(struct fuse_lk_out) : 0, 0);
 }
 
 static int
@@ -461,6 +477,66 @@ sc_forgetparent(struct fusec *fc, pid_t keeper, const char *share, bool kill)
 		ok(done && err == 0, name, err);
 	}
 	ok(fc->proto_errors == 0, "forgetparent: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/*
+ * The same for a LINK (which waits for its op): held after its op by
+ * PHX_DELAY=pt.link_done, while the guest forgets the new directory and
+ * the file linked; with kill (count 1) the worker dies then, and the
+ * replay must build the entry in the directory fd the op named, not
+ * answer ESTALE for a link that exists.
+ */
+static void
+sc_forgetlink(struct fusec *fc, pid_t keeper, const char *share, bool kill)
+{
+	const char *pre = kill ? "forgetlink kill" : "forgetlink";
+	struct fuse_link_in in = {0};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"h", 2}};
+	uint64_t dir, odir;
+	struct fuse_entry_out e;
+	struct fusec_req *r;
+	char path[4096], name[160];
+	struct stat st;
+	int err, fd;
+
+	snprintf(path, sizeof(path), "%s/fl.new", share);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/fl.old", share);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/fl.old/k", share);
+	if ((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0)
+		close(fd);
+	if ((err = fusec_lookup(fc, 1, "fl.new", &e)) < 0 ||
+	    (dir = e.nodeid, err = fusec_lookup(fc, 1, "fl.old", &e)) < 0 ||
+	    (odir = e.nodeid, err = fusec_lookup(fc, odir, "k", &e)) < 0) {
+		ok(false, "forgetlink: LOOKUP of the directories and file",
+		    err);
+		return;
+	}
+	in.oldnodeid = e.nodeid;
+	r = fusec_req_new(fc, FUSE_LINK, dir, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL || fusec_submit(fc, r) < 0) {
+		ok(false, "forgetlink: LINK submitted", -EIO);
+		return;
+	}
+	usleep(300000); /* the link is made; the request is held */
+	(void)fusec_forget(fc, dir, 1);
+	(void)fusec_forget(fc, in.oldnodeid, 1);
+	(void)fusec_forget(fc, odir, 1);
+	usleep(300000);
+	if (kill)
+		ok(kill_worker(keeper), "forgetlink kill: worker killed after "
+		    "the FORGETs, the LINK out", 0);
+	err = await(fc, r, 20000);
+	snprintf(path, sizeof(path), "%s/fl.new/h", share);
+	snprintf(name, sizeof(name), "%s: LINK into a forgotten directory "
+	    "of a forgotten file %s and answers 0", pre,
+	    stat(path, &st) == 0 && st.st_nlink == 2 ? "was done" :
+	    "was NOT done");
+	ok(stat(path, &st) == 0 && st.st_nlink == 2 && err == 0, name, err);
+	ok(fc->proto_errors == 0, "forgetlink: no protocol error",
 	    (int)fc->proto_errors);
 }
 
@@ -898,7 +974,9 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	ep = await(fc, wp, 10000);
 	ef = await(fc, wf, 10000);
 	ok(ep == 0, "waitfree: the SETLKW whose OFD was freed answers 0", ep);
-	ok(ef == 0, "waitfree: the flock whose fh was freed answers 0", ef);
+	/* Hostile (a guest's flock holds its file): the fh is gone. */
+	ok(ef == -EBADF, "waitfree: the flock whose fh was freed answers "
+	    "EBADF", ef);
 	good = read_own(fc, N, node, fh);
 	ok(good == N, "waitfree: every fh opened after the sweep reads its "
 	    "own file", (int)good);
@@ -906,99 +984,397 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	    (int)fc->proto_errors);
 }
 
+/* utime + stime of pid, in ms; -1 if unknown. */
+static long
+cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the comm's closing parenthesis: fields 3.. (utime is 14). */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		&ut, &st) != 2)
+		return -1;
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Lock waits answered before their unlock (none should be): how many. */
+static unsigned
+harvest_early(struct fusec *fc, bool *answered, const char *when)
+{
+	unsigned early = 0;
+
+	for (;;) {
+		struct fusec_req *r[64];
+		int n = fusec_poll(fc, 0, r, 64);
+
+		if (n <= 0)
+			return early;
+		for (int j = 0; j < n; j++) {
+			printf("# lockmany: wait %llu answered %s: %d\n",
+			    (unsigned long long)r[j]->u[0], when,
+			    r[j]->error);
+			answered[r[j]->u[0]] = true;
+			fusec_req_free(r[j]);
+			early++;
+		}
+	}
+}
+
 /*
- * As many SETLKWs waiting as the worker has threads for (each waits on a
- * thread of its own with a thread record; the rest answer ENOLCK), then
- * a kill while the first SETLKW with no thread left is held on its way
- * to ENOLCK (PHX_DELAY=queue.no_blocker): the new worker resumes every
- * wait, answers every SETLKW in flight at the kill and, though its
- * control thread starts late (PHX_DELAY=vu.serve_start), still has a
- * record for it. Before: the held one was "not resumed" and never
- * answered (the guest process hung), and the resumed waits took the
- * control thread's record: "control plane: Resource temporarily
- * unavailable", a worker death at every respawn.
+ * count lock waits on one file (default 1000; before, past ~57 they
+ * answered ENOLCK: a thread and a thread record each): half SETLKW
+ * F_WRLCK of owners 100.., half flock LOCK_EX each on an fh of its own,
+ * while owner 1 holds a write lock and fh 0 a flock. None answers while
+ * held. Then the convoy: owner 1 and fh 0 unlock, each grant is released
+ * by its holder (SETLK F_UNLCK), and the next one comes: every wait
+ * answered 0 exactly once, never two holders of one kind at once, GETLK
+ * names each granted owner. Prints the worker's CPU for the idle waits
+ * (utime + stime over 2 s), and the latency from an unlock's answer to
+ * the next grant. crash: the worker is killed (SIGKILL) while they all
+ * wait, and (PHX_CRASH=pt.lock_taken:N) again in the convoy, between a
+ * grant's lock call and its commit: that wait answers once, 0.
  */
 static void
-sc_lockmany(struct fusec *fc, pid_t keeper)
+sc_lockmany(struct fusec *fc, pid_t keeper, unsigned count, bool crash)
 {
-	enum { K = 59 };
+	const unsigned K = count ? count : 1000;
 	struct fuse_entry_out e;
 	struct fuse_open_out o;
-	struct fusec_req *w[K];
-	unsigned waiting = 0, enolck = 0, got = 0, other = 0, hung = 0;
-	unsigned late_enolck = 0;
-	bool answered[K];
-	pid_t w2;
+	struct fusec_req **w = calloc(K, sizeof(*w));
+	uint64_t *fh = calloc(K, sizeof(*fh)), *lat = calloc(K, sizeof(*lat));
+	bool *answered = calloc(K, sizeof(*answered));
+	unsigned waiting = 0, early = 0, got = 0, bad = 0, twice = 0;
+	unsigned doubles = 0, wrong_pid = 0, inversions = 0, nlat = 0;
+	int holder[2] = { -1, -1 }, last[2] = { -1, -1 };
+	uint64_t unlocked_at[2], end;
+	long c0, c1;
+	pid_t wk;
 	int err;
 
-	err = fusec_create(fc, 1, "lockmany", O_RDWR | O_EXCL, 0644, &e, &o);
+	if (w == NULL || fh == NULL || lat == NULL || answered == NULL) {
+		ok(false, "lockmany: memory", -ENOMEM);
+		return;
+	}
+	/* A descriptor per request, as a Linux guest posts them: a
+	 * thousand in flight fit the 1024-entry ring. */
+	fc->indirect = true;
+	err = fusec_create(fc, 1, crash ? "lockcrash" : "lockmany",
+	    O_RDWR | O_EXCL, 0644, &e, &o);
 	ok(err == 0, "lockmany: CREATE", err);
-	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_WRLCK,
+	fh[0] = o.fh;
+	/* The flock waits: an fh (an open file) each. */
+	for (unsigned i = 1; i < K && err == 0; i += 2)
+		err = fusec_open(fc, e.nodeid, O_RDWR, &o) ?: (fh[i] = o.fh, 0);
+	ok(err == 0, "lockmany: an OPEN for each flock wait", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1, F_WRLCK,
 	    false));
-	ok(err == 0, "lockmany: owner 1 SETLK F_WRLCK", err);
-	/* Owners 2..K+1 wait for read locks (all granted at the unlock). */
-	for (int i = 0; i < K; i++) {
-		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2 + i, F_RDLCK,
-		    false);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1,
+	    F_WRLCK, true));
+	ok(err == 0, "lockmany: owner 1 SETLK F_WRLCK and fh 0 flock", err);
+	/* Even i: SETLKW of owner 100 + i; odd i: flock on fh[i]. */
+	for (unsigned i = 0; i < K; i++) {
+		bool fl = i % 2 == 1;
+
+		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, fl ? fh[i] : fh[0],
+		    100 + i, F_WRLCK, fl);
 		if (w[i] == NULL || fusec_submit(fc, w[i]) < 0) {
 			ok(false, "lockmany: SETLKW submitted", -EIO);
 			return;
 		}
+		w[i]->u[0] = i;
 	}
 	usleep(500000);
-	for (int i = 0; i < K; i++) {
-		/* Harvests; an answered one leaves fusec's stash. */
-		int e2 = fusec_wait(fc, w[i], 0);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
+	usleep(2000000);
+	c1 = cpu_ms(wk);
+	early = harvest_early(fc, answered, "while held");
+	waiting = K - early;
+	printf("# lockmany: %u waits (%u SETLKW, %u flock) waiting, %u "
+	    "answered; idle waits cost the worker %ld ms CPU in 2 s\n",
+	    waiting, (K + 1) / 2, K / 2, early, c1 - c0);
+	ok(early == 0, "lockmany: every wait waits while the locks are held "
+	    "(none ENOLCK)", (int)early);
+	if (crash) {
+		ok(kill_worker(keeper), "lockmany: worker killed and respawned "
+		    "while they wait", 0);
+		usleep(300000);
+		early = harvest_early(fc, answered, "by the recovery");
+		waiting -= early;
+		ok(early == 0, "lockmany: none answered by the recovery",
+		    (int)early);
+	}
+	wk = ct_find_worker(keeper);
+	end = vuf_now_ns() + 120000000000ull;
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1, F_UNLCK,
+	    false));
+	unlocked_at[0] = vuf_now_ns();
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 1,
+	    F_UNLCK, true));
+	unlocked_at[1] = vuf_now_ns();
+	ok(err == 0, "lockmany: owner 1 and fh 0 unlock", err);
+	while (got + bad < waiting && vuf_now_ns() < end) {
+		struct fusec_req *r[64];
+		int n = fusec_poll(fc, 200, r, 64);
 
-		answered[i] = e2 != -ETIMEDOUT;
-		if (!answered[i]) {
-			w[i]->abandoned = false; /* still ours */
-			waiting++;
-			continue;
+		if (n < 0)
+			break;
+		for (int j = 0; j < n; j++) {
+			unsigned i = (unsigned)r[j]->u[0];
+			int k = (int)(i % 2);
+
+			if (answered[i])
+				twice++;
+			answered[i] = true;
+			if (r[j]->error != 0) {
+				bad++;
+				printf("# lockmany: wait %u answered %d\n", i,
+				    r[j]->error);
+				fusec_req_free(r[j]);
+				continue;
+			}
+			got++;
+			if (holder[k] >= 0)
+				doubles++;
+			if (last[k] > (int)i)
+				inversions++;
+			last[k] = (int)i;
+			holder[k] = (int)i;
+			lat[nlat++] = vuf_now_ns() - unlocked_at[k];
+			fusec_req_free(r[j]);
 		}
-		enolck += e2 == -ENOLCK;
-		other += e2 != -ENOLCK;
-		fusec_req_free(w[i]);
-	}
-	printf("# lockmany: %u SETLKWs waiting, %u answered ENOLCK (no "
-	    "thread), %u otherwise\n", waiting, enolck, other);
-	ok(waiting > 0 && other == 0, "lockmany: waits in flight",
-	    (int)waiting);
-	ok(kill_worker(keeper), "lockmany: worker killed and respawned", 0);
-	usleep(500000);
-	w2 = ct_find_worker(keeper);
-	{
-		/* The control thread answers: a run-time message. */
-		uint64_t f = 0;
+		for (int k = 0; k < 2; k++) {
+			int i = holder[k];
+			struct fusec_req *g;
 
-		err = vuf_get_u64(fc->dev, VUF_GET_FEATURES, &f);
+			if (i < 0)
+				continue;
+			if (k == 0) {
+				/* GETLK by owner 1 names the holder. */
+				g = req_lk(fc, FUSE_GETLK, e.nodeid, fh[0], 1,
+				    F_WRLCK, false);
+				if (g != NULL && fusec_call(fc, g) == 0) {
+					struct fuse_lk_out *lo = g->reply;
+
+					if (lo->lk.type != F_WRLCK ||
+					    lo->lk.pid != 100u + (unsigned)i) {
+						if (wrong_pid++ < 3)
+							printf("# lockmany: "
+							    "GETLK: type %u pid "
+							    "%u, holder %d\n",
+							    lo->lk.type,
+							    lo->lk.pid, 100 + i);
+					}
+				} else {
+					wrong_pid++;
+				}
+				if (g != NULL && !g->abandoned)
+					fusec_req_free(g);
+			}
+			err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid,
+			    k ? fh[i] : fh[0], 100 + (unsigned)i, F_UNLCK,
+			    k == 1));
+			if (err != 0)
+				bad++;
+			unlocked_at[k] = vuf_now_ns();
+			holder[k] = -1;
+		}
 	}
-	ok(err >= 0, "lockmany: vhost-user answered after the kill", err);
+	qsort(lat, nlat, sizeof(*lat), cmp_u64);
+	printf("# lockmany: of %u waits %u got their locks, %u answered "
+	    "otherwise, %u twice, %u double grants, %u GETLK mismatches, "
+	    "%u grants out of park order\n", waiting, got, bad, twice,
+	    doubles, wrong_pid, inversions);
+	if (nlat > 0)
+		printf("# lockmany: unlock to next grant: median %.2f ms, "
+		    "p90 %.2f ms, max %.2f ms\n", lat[nlat / 2] / 1e6,
+		    lat[nlat * 9 / 10] / 1e6, lat[nlat - 1] / 1e6);
+	if (crash)
+		ok(ct_find_worker(keeper) != wk, "lockmany: the worker was "
+		    "killed in the convoy (PHX_CRASH=pt.lock_taken)", 0);
+	ok(got == waiting && bad == 0, "lockmany: every wait answered 0 as "
+	    "the holders unlock", (int)got);
+	ok(twice == 0 && doubles == 0, "lockmany: each answered once, one "
+	    "holder at a time", (int)(twice + doubles));
+	ok(wrong_pid == 0, "lockmany: GETLK names each granted owner",
+	    (int)wrong_pid);
+	{
+		struct fusec_req *g = req_lk(fc, FUSE_GETLK, e.nodeid, fh[0],
+		    1, F_WRLCK, false);
+
+		err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0], 7,
+		    F_WRLCK, false));
+		err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, fh[0],
+		    7, F_UNLCK, false));
+		ok(err == 0 && g != NULL && fusec_call(fc, g) == 0 &&
+			((struct fuse_lk_out *)g->reply)->lk.type == F_UNLCK,
+		    "lockmany: no lock left after the convoy", err);
+		if (g != NULL && !g->abandoned)
+			fusec_req_free(g);
+	}
+	ok(fc->proto_errors == 0, "lockmany: no protocol error",
+	    (int)fc->proto_errors);
+	free(w);
+	free(fh);
+	free(lat);
+	free(answered);
+}
+
+/*
+ * count SETLKW F_RDLCK (default 1000) of owners 100.. waiting for owner
+ * 1's write lock: after its unlock every one answers 0 (shared locks,
+ * all at once). Prints the time from the unlock to the last grant and
+ * the worker's CPU for it: a grant must not restart the retry pass (N
+ * passes over N waits).
+ */
+static void
+sc_lockread(struct fusec *fc, pid_t keeper, unsigned count)
+{
+	const unsigned K = count ? count : 1000;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	bool *answered = calloc(K, sizeof(*answered));
+	unsigned got = 0, bad = 0, early;
+	uint64_t t0, end;
+	long c0, c1;
+	pid_t wk;
+	int err;
+
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "lockread", O_RDWR | O_EXCL, 0644, &e, &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1,
+	    F_WRLCK, false));
+	ok(err == 0 && answered != NULL, "lockread: owner 1 write-locks",
+	    err);
+	for (unsigned i = 0; i < K && err == 0; i++) {
+		struct fusec_req *r = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh,
+		    100 + i, F_RDLCK, false);
+
+		if (r == NULL || fusec_submit(fc, r) < 0)
+			err = -EIO;
+		else
+			r->u[0] = i;
+	}
+	ok(err == 0, "lockread: read waits submitted", err);
+	if (err != 0)
+		return;
+	usleep(500000);
+	early = harvest_early(fc, answered, "while held");
+	ok(early == 0, "lockread: every read wait waits", (int)early);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
 	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
 	    false));
-	ok(err == 0, "lockmany: owner 1 unlocks", err);
-	for (int i = 0; i < K; i++) {
-		if (answered[i])
-			continue;
-		err = await(fc, w[i], 10000);
-		got += err == 0;
-		late_enolck += err == -ENOLCK;
-		hung += err == -ETIMEDOUT;
-		if (err != 0 && err != -ENOLCK)
-			printf("# lockmany: SETLKW of owner %d: %d %s\n", 2 + i,
-			    err, strerror(-err));
+	t0 = vuf_now_ns();
+	end = t0 + 60000000000ull;
+	while (got + bad < K && vuf_now_ns() < end) {
+		struct fusec_req *r[64];
+		int n = fusec_poll(fc, 200, r, 64);
+
+		for (int j = 0; j < n; j++) {
+			got += r[j]->error == 0;
+			bad += r[j]->error != 0;
+			fusec_req_free(r[j]);
+		}
 	}
-	printf("# lockmany: of %u SETLKWs in flight at the kill, %u got "
-	    "their lock, %u ENOLCK, %u no answer in 10 s\n", waiting, got,
-	    late_enolck, hung);
-	ok(hung == 0, "lockmany: every SETLKW in flight at the kill is "
-	    "answered", (int)hung);
-	ok(got > 0 && got + late_enolck == waiting, "lockmany: the waits in "
-	    "flight at the kill got their locks (the rest ENOLCK)", (int)got);
-	ok(ct_find_worker(keeper) == w2, "lockmany: the worker that resumed "
-	    "the waits is still the one serving (no death after the kill)",
-	    (int)ct_find_worker(keeper));
-	ok(fc->proto_errors == 0, "lockmany: no protocol error",
+	c1 = cpu_ms(wk);
+	printf("# lockread: %u of %u read waits granted in %.1f ms after the "
+	    "unlock, worker CPU %ld ms\n", got, K,
+	    (double)(vuf_now_ns() - t0) / 1e6, c1 - c0);
+	ok(err == 0 && got == K && bad == 0, "lockread: every read wait "
+	    "answered 0 after the unlock", (int)got);
+	ok(fc->proto_errors == 0, "lockread: no protocol error",
+	    (int)fc->proto_errors);
+	free(answered);
+}
+
+/* A FUSE_INTERRUPT of unique, on the hiprio queue (no reply); 0 sent. */
+static int
+interrupt(struct fusec *fc, uint64_t unique)
+{
+	struct fuse_interrupt_in in = { .unique = unique };
+	struct iovec a = { &in, sizeof(in) };
+	struct fusec_req *r = fusec_req_new(fc, FUSE_INTERRUPT, 0, &a, 1, 0,
+	    0, 0);
+
+	if (r == NULL)
+		return -ENOMEM;
+	r->noreply = true;
+	r->qidx = 0;
+	return call(fc, r);
+}
+
+/*
+ * FUSE_INTERRUPT ends a lock wait (a signal to the waiting guest
+ * process): of three SETLKWs and a flock waiting on owner 1's locks, the
+ * second SETLKW and the flock are interrupted and answer EINTR at once;
+ * an interrupt of a unique nobody waits with changes nothing; the other
+ * two get the lock in turn after the unlock. Before: INTERRUPT was
+ * ignored, the interrupted waits went on waiting.
+ */
+static void
+sc_lockintr(struct fusec *fc)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2;
+	struct fusec_req *w[4];
+	int err, r[4];
+
+	err = fusec_create(fc, 1, "lockintr", O_RDWR | O_EXCL, 0644, &e, &o1);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	ok(err == 0, "lockintr: CREATE and OPEN", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1,
+	    F_WRLCK, true));
+	ok(err == 0, "lockintr: owner 1 SETLK F_WRLCK and fh 1 flock", err);
+	for (int i = 0; i < 4; i++) {
+		w[i] = req_lk(fc, FUSE_SETLKW, e.nodeid, i == 3 ? o2.fh : o1.fh,
+		    2 + (unsigned)i, F_WRLCK, i == 3);
+		if (w[i] == NULL || fusec_submit(fc, w[i]) < 0) {
+			ok(false, "lockintr: SETLKW submitted", -EIO);
+			return;
+		}
+	}
+	usleep(200000);
+	err = interrupt(fc, w[1]->unique);
+	err = err ?: interrupt(fc, w[3]->unique);
+	err = err ?: interrupt(fc, w[3]->unique + 1000);
+	ok(err == 0, "lockintr: three INTERRUPTs (one of a unique nobody "
+	    "waits with)", err);
+	r[1] = await(fc, w[1], 2000);
+	r[3] = await(fc, w[3], 2000);
+	ok(r[1] == -EINTR && r[3] == -EINTR, "lockintr: the interrupted "
+	    "SETLKW and flock answer EINTR", r[1] != -EINTR ? r[1] : r[3]);
+	ok(!w[0]->done && !w[2]->done, "lockintr: the others still wait", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_UNLCK,
+	    false));
+	r[0] = await(fc, w[0], 5000);
+	ok(err == 0 && r[0] == 0 && !w[2]->done, "lockintr: after the unlock "
+	    "the oldest wait gets the lock, the next waits", r[0]);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 2, F_UNLCK,
+	    false));
+	r[2] = await(fc, w[2], 5000);
+	ok(err == 0 && r[2] == 0, "lockintr: then the next", r[2]);
+	ok(fc->proto_errors == 0, "lockintr: no protocol error",
 	    (int)fc->proto_errors);
 }
 
@@ -1025,13 +1401,17 @@ on_hiprio(struct fusec *fc, struct fusec_req *r)
  * OPEN, SETLK, LOOKUP): whatever they answer, after the INIT the old ids
  * are stale, nothing the old session or those requests opened survives
  * (no handle, no lock on the file), and the new session works.
+ * destroy (destroymix): the same for an unmount (or a driver reload),
+ * whose DESTROY ends the session in the same held chunks and is killed
+ * inside; then the next mount's INIT.
  */
 static void
-sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
+sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper, bool destroy)
 {
 	enum { N = 4, H = 4 * N };
-	struct fusec_req *init, *h[H];
-	uint64_t node[N], fh[N];
+	const char *pre = destroy ? "destroymix" : "resetmix";
+	struct fusec_req *init, *end, *h[H];
+	uint64_t node[N], fh[N], newnode[N];
 	unsigned nh = 0, answered = 0, survived = 0, zero = 0;
 	struct fuse_open_out o;
 	struct fuse_entry_out e;
@@ -1049,14 +1429,20 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 	    false));
 	ok(err == 0, "resetmix: old session: OPENs and a lock held", err);
 	w = ct_find_worker(keeper);
-	err = vuf_restart(d);
-	ok(err == 0, "resetmix: device stop and set-up (a reboot)", err);
-	init = fusec_req_init(fc);
-	if (init == NULL || fusec_submit(fc, init) < 0) {
-		ok(false, "resetmix: INIT submitted", -EIO);
+	if (destroy) {
+		end = fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0, 0, 0);
+	} else {
+		err = vuf_restart(d);
+		ok(err == 0, "resetmix: device stop and set-up (a reboot)",
+		    err);
+		end = fusec_req_init(fc);
+	}
+	if (end == NULL || fusec_submit(fc, end) < 0) {
+		ok(false, destroy ? "destroymix: DESTROY submitted" :
+		    "resetmix: INIT submitted", -EIO);
 		return;
 	}
-	usleep(150000); /* the INIT is sweeping, a chunk at a time */
+	usleep(150000); /* the session end sweeps, a chunk at a time */
 	for (int i = 0; i < N; i++) {
 		struct fuse_open_in in = { .flags = O_RDWR };
 		struct iovec a = { &in, sizeof(in) };
@@ -1069,10 +1455,26 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 		h[nh++] = on_hiprio(fc, fusec_req_lookup(fc, 1, "mix1"));
 		usleep(30000);
 	}
-	err = await(fc, init, 30000);
-	ok(err == 0, "resetmix: the new boot's INIT answered", err);
-	ok(await_respawn(keeper, w), "resetmix: the worker died in the "
+	err = await(fc, end, 30000);
+	ok(err == 0, destroy ? "destroymix: the DESTROY answered" :
+	    "resetmix: the new boot's INIT answered", err);
+	ok(await_respawn(keeper, w), destroy ? "destroymix: the worker died "
+	    "in the session's sweep" : "resetmix: the worker died in the "
 	    "session's sweep", 0);
+	if (destroy) {
+		/* The next mount (answers arriving meanwhile are kept). */
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		ok(err == 0, "destroymix: the next mount's INIT answered",
+		    err);
+	}
+	for (int i = 0; i < N; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "mix%d", i);
+		newnode[i] = fusec_lookup(fc, 1, name, &e) == 0 ? e.nodeid : 0;
+	}
 	for (unsigned i = 0; i < nh; i++) {
 		int e2;
 
@@ -1081,17 +1483,29 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 		e2 = fusec_wait(fc, h[i], 10000);
 		answered += e2 != -ETIMEDOUT;
 		zero += e2 == 0;
-		/* An OPEN that slipped in before its entry was swept. */
-		if (e2 == 0 && h[i]->opcode == FUSE_OPEN &&
-		    fusec_read(fc, h[i]->nodeid, ((struct fuse_open_out *)
-		    h[i]->reply)->fh, 0, buf, 1) >= 0)
-			survived++;
+		/*
+		 * An OPEN that slipped in before its entry was swept: its fh
+		 * must not work in the new session, with the old nodeid or
+		 * the file's new one.
+		 */
+		if (e2 == 0 && h[i]->opcode == FUSE_OPEN) {
+			uint64_t hfh = ((struct fuse_open_out *)
+			    h[i]->reply)->fh;
+
+			if (fusec_read(fc, h[i]->nodeid, hfh, 0, buf, 1) >= 0)
+				survived++;
+			for (int k = 0; k < N; k++)
+				if (newnode[k] != 0 && fusec_read(fc,
+				    newnode[k], hfh, 0, buf, 1) >= 0)
+					survived++;
+		}
 		if (e2 != -ETIMEDOUT)
 			fusec_req_free(h[i]);
 	}
-	printf("# resetmix: %u hostile requests, %u answered (%u with 0: "
+	printf("# %s: %u hostile requests, %u answered (%u with 0: "
 	    "they reached old entries mid-sweep), %u handles they opened "
-	    "still work in the new session\n", nh, answered, zero, survived);
+	    "still work in the new session\n", pre, nh, answered, zero,
+	    survived);
 	ok(answered == nh, "resetmix: every hostile request answered", 
 	    (int)answered);
 	err = fusec_getattr(fc, node[2], NULL);
@@ -1178,24 +1592,231 @@ sc_excl(struct fusec *fc, pid_t keeper, const char *share)
 	}
 }
 
-/* defect 12: an EINTR completion in the dead worker's ring. */
+/*
+ * A MKDIR of name in the root whose first run the worker died in (the
+ * scenario's crash point or fault): the worker respawned, the replay
+ * answered 0, the directory exists. died and answers: the first two
+ * checks' descriptions.
+ */
 static void
-sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
+mkdir_killed(struct fusec *fc, pid_t keeper, const char *share,
+    const char *name, const char *died, const char *answers)
 {
 	struct fuse_entry_out e;
-	char path[4096];
+	char path[4096], what[256];
 	pid_t w = ct_find_worker(keeper);
 	struct stat st;
 	int err;
 
-	err = fusec_mkdir(fc, 1, "eintr", 0755, &e);
-	ok(await_respawn(keeper, w), "eintr: the worker died with an EINTR "
-	    "completion", 0);
-	ok(err == 0, "eintr: MKDIR interrupted by the kill runs again, "
-	    "answers 0", err);
-	snprintf(path, sizeof(path), "%s/eintr", share);
-	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "eintr: the "
+	err = fusec_mkdir(fc, 1, name, 0755, &e);
+	snprintf(what, sizeof(what), "%s: %s", name, died);
+	ok(await_respawn(keeper, w), what, 0);
+	snprintf(what, sizeof(what), "%s: %s", name, answers);
+	ok(err == 0, what, err);
+	snprintf(path, sizeof(path), "%s/%s", share, name);
+	snprintf(what, sizeof(what), "%s: the directory exists", name);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), what, 0);
+}
+
+/* defect 12: an EINTR completion in the dead worker's ring. */
+static void
+sc_eintr(struct fusec *fc, pid_t keeper, const char *share)
+{
+	mkdir_killed(fc, keeper, share, "eintr", "the worker died with an "
+	    "EINTR completion", "MKDIR interrupted by the kill runs again, "
+	    "answers 0");
+}
+
+/*
+ * A MKDIR run on a thread whose io_uring set-up failed (PHX_FAIL=
+ * intent.ring_enomem: every ring of the first incarnation refused, as
+ * ENOMEM once RLIMIT_MEMLOCK is spent), so by a direct mkdirat, and
+ * killed after it (PHX_CRASH=queue.after_handler:2): the replay runs on
+ * the next incarnation's ring, which must not answer the first run's
+ * EEXIST (kills.sh's pool run once its dead rings were left open: they
+ * spent the budget). A second MKDIR, new, answers EEXIST.
+ */
+static void
+sc_ringless(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_entry_out e;
+	int err;
+
+	mkdir_killed(fc, keeper, share, "ringless", "the worker died after "
+	    "its direct mkdirat", "the replayed MKDIR answers 0, not EEXIST");
+	err = fusec_mkdir(fc, 1, "ringless", 0755, &e);
+	ok(err == -EEXIST, "ringless: a second MKDIR (new) answers EEXIST",
+	    err);
+}
+
+/* heldop: the host thread holding a directory's lock (getdents64). */
+struct dirlock {
+	int dfd, uffd;
+	void *page;
+	pthread_t th;
+};
+
+static void *
+dirlock_main(void *arg)
+{
+	struct dirlock *l = arg;
+
+	/* Blocks in the copy to the missing page, the lock held. */
+	(void)syscall(SYS_getdents64, l->dfd, l->page, 4096);
+	return NULL;
+}
+
+/*
+ * Holds the i_rwsem of directory path (shared) until dirlock_release():
+ * getdents64 into a page registered with userfaultfd faults while
+ * iterate_dir holds it, and waits for the page. -errno if it cannot.
+ */
+static int
+dirlock_take(struct dirlock *l, const char *path)
+{
+	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_register reg;
+	struct pollfd pfd;
+
+	l->dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	l->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (l->dfd < 0 || l->uffd < 0 || ioctl(l->uffd, UFFDIO_API, &api) < 0)
+		return -errno;
+	l->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (l->page == MAP_FAILED)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)l->page;
+	reg.range.len = 4096;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(l->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    pthread_create(&l->th, NULL, dirlock_main, l) != 0)
+		return -errno;
+	/* The fault is pending: the lock is held. */
+	pfd.fd = l->uffd;
+	pfd.events = POLLIN;
+	return poll(&pfd, 1, 5000) == 1 ? 0 : -ETIMEDOUT;
+}
+
+static void
+dirlock_release(struct dirlock *l)
+{
+	struct uffdio_zeropage z;
+
+	memset(&z, 0, sizeof(z));
+	z.range.start = (uintptr_t)l->page;
+	z.range.len = 4096;
+	(void)ioctl(l->uffd, UFFDIO_ZEROPAGE, &z);
+	pthread_join(l->th, NULL);
+	munmap(l->page, 4096);
+	close(l->uffd);
+	close(l->dfd);
+}
+
+/* True once a task of pid named iou-wrk-* sleeps uninterruptibly. */
+static bool
+iowq_blocked(pid_t pid, unsigned timeout_ms)
+{
+	char path[64], buf[512];
+
+	for (unsigned ms = 0; ms < timeout_ms; ms += 10) {
+		struct dirent *de;
+		bool found = false;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		if ((d = opendir(path)) == NULL)
+			return false;
+		while (!found && (de = readdir(d)) != NULL) {
+			char sp[384], *p;
+			FILE *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(sp, sizeof(sp), "%s/%s/stat", path,
+			    de->d_name);
+			if ((f = fopen(sp, "r")) == NULL)
+				continue;
+			if (fgets(buf, sizeof(buf), f) != NULL &&
+			    strstr(buf, "(iou-wrk-") != NULL &&
+			    (p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+			    p[2] == 'D')
+				found = true;
+			fclose(f);
+		}
+		closedir(d);
+		if (found)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * Session 6's question: can a dead worker's ring post an op's completion
+ * after recovery drained it, so that the replay runs the op a second
+ * time? A MKDIR's mkdirat is held inside the kernel, on an io-wq worker
+ * of the thread that submitted it, by a host thread holding the parent's
+ * lock (dirlock_take), and the worker is killed. The killed thread's
+ * exit waits for its io-wq workers (io_uring_files_cancel, before
+ * exit_mm), so its mm stays, and the keeper starts no recovery: checked
+ * for 1 s. Then the lock goes, the mkdirat runs and posts its CQE in the
+ * dying ring, the worker's mm goes, and recovery drains the CQE: the
+ * MKDIR answers 0, the replay did not run it again (no EEXIST).
+ */
+static void
+sc_heldop(struct fusec *fc, pid_t keeper, const char *share)
+{
+	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
+	struct iovec a[2] = {{&in, sizeof(in)}, {"x", 2}};
+	struct fuse_entry_out e;
+	struct dirlock l;
+	struct fusec_req *r;
+	char path[4096];
+	struct stat st;
+	pid_t w, n;
+	int err;
+
+	err = fusec_mkdir(fc, 1, "heldop", 0755, &e);
+	ok(err == 0, "heldop: MKDIR of the parent", err);
+	snprintf(path, sizeof(path), "%s/heldop", share);
+	err = dirlock_take(&l, path);
+	if (err < 0) {
+		/* No userfaultfd here: nothing can hold the window. */
+		printf("ok %d - heldop: parent's lock held # SKIP %s\n", ++sc_n,
+		    strerror(-err));
+		return;
+	}
+	ok(true, "heldop: a host thread holds the parent's lock", 0);
+	w = ct_find_worker(keeper);
+	r = fusec_req_new(fc, FUSE_MKDIR, e.nodeid, a, 2, 0,
+	    sizeof(struct fuse_entry_out), 0);
+	if (r == NULL || fusec_submit(fc, r) < 0) {
+		ok(false, "heldop: MKDIR submitted", -EIO);
+		dirlock_release(&l);
+		return;
+	}
+	ok(iowq_blocked(w, 5000), "heldop: the MKDIR's mkdirat waits on an "
+	    "io-wq worker", 0);
+	kill(w, SIGKILL);
+	n = ct_find_worker(keeper);
+	ok(!ct_wait_mm_gone(w, 1000) && (n == 0 || n == w) &&
+	    ((n = ct_find_worker(keeper)) == 0 || n == w),
+	    "heldop: killed, the worker keeps its mm and no recovery starts "
+	    "while its op waits (1 s)", 0);
+	dirlock_release(&l);
+	ok(await_respawn(keeper, w), "heldop: the lock released, the worker "
+	    "is gone and the next one serves", 0);
+	err = await(fc, r, 20000);
+	ok(err == 0, "heldop: the MKDIR answers 0 (its completion drained, "
+	    "not run again)", err);
+	snprintf(path, sizeof(path), "%s/heldop/x", share);
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "heldop: the "
 	    "directory exists", 0);
+	err = fusec_mkdir(fc, e.nodeid, "x", 0755, &e);
+	ok(err == -EEXIST, "heldop: a second MKDIR (new) answers EEXIST",
+	    err);
 }
 
 /*
@@ -1581,7 +2202,7 @@ scenario_main(const char *name, const char *sock, const char *share,
 	struct vuf_dev *d;
 	struct fusec *fc;
 
-	if (ct_connect(sock, strcmp(name, "lockmany") == 0 ? 96 : 16, &d,
+	if (ct_connect(sock, strncmp(name, "lock", 4) == 0 ? 200 : 16, &d,
 	    &fc) < 0) {
 		printf("not ok 1 - %s: connected\n1..1\n", name);
 		return 1;
@@ -1604,9 +2225,17 @@ scenario_main(const char *name, const char *sock, const char *share,
 	else if (strcmp(name, "waitfree") == 0)
 		sc_waitfree(fc, keeper);
 	else if (strcmp(name, "lockmany") == 0)
-		sc_lockmany(fc, keeper);
+		sc_lockmany(fc, keeper, count, false);
+	else if (strcmp(name, "lockread") == 0)
+		sc_lockread(fc, keeper, count);
+	else if (strcmp(name, "lockintr") == 0)
+		sc_lockintr(fc);
+	else if (strcmp(name, "lockcrash") == 0)
+		sc_lockmany(fc, keeper, count, true);
 	else if (strcmp(name, "resetmix") == 0)
-		sc_resetmix(d, fc, keeper);
+		sc_resetmix(d, fc, keeper, false);
+	else if (strcmp(name, "destroymix") == 0)
+		sc_resetmix(d, fc, keeper, true);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "rmxattr") == 0)
@@ -1615,12 +2244,18 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_excl(fc, keeper, share);
 	else if (strcmp(name, "eintr") == 0)
 		sc_eintr(fc, keeper, share);
+	else if (strcmp(name, "heldop") == 0)
+		sc_heldop(fc, keeper, share);
+	else if (strcmp(name, "ringless") == 0)
+		sc_ringless(fc, keeper, share);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
 		sc_submiteagain(fc, share);
 	else if (strcmp(name, "forgetparent") == 0)
 		sc_forgetparent(fc, keeper, share, count == 1);
+	else if (strcmp(name, "forgetlink") == 0)
+		sc_forgetlink(fc, keeper, share, count == 1);
 	else if (strcmp(name, "degradedknown") == 0)
 		sc_degradedknown(fc, keeper, share);
 	else if (strcmp(name, "brokenpush") == 0)

@@ -1259,19 +1259,11 @@ struct lkreq {
 	uint64_t nodeid, fh, owner;
 	uint32_t type, pid, lk_flags;
 	uint64_t start, end;
-	bool may_block, replay;
-	bool (*gate)(void *arg, bool enter); /* fuse_req.gate */
+	bool may_park, replay;
+	int wait_end;	/* fuse_req.wait_end */
+	bool parked, unlocked; /* fuse_req's outputs */
 	struct fuse_file_lock out; /* GETLK's answer */
 };
-
-/* A transport gate (fuse_req.gate): drops the wait when gate_drop. */
-static int gate_drop;
-
-static bool
-test_gate(void *arg, bool enter)
-{
-	return !enter || !__atomic_load_n(&gate_drop, __ATOMIC_ACQUIRE);
-}
 
 static int
 lk_send(struct lkreq *q)
@@ -1308,13 +1300,14 @@ lk_send(struct lkreq *q)
 	req.out_total = sizeof(out);
 	req.txn = &tx;
 	req.replay = q->replay;
-	req.may_block = q->may_block;
-	req.gate = q->gate;
-	req.gate_arg = q;
+	req.may_park = q->may_park;
+	req.wait_end = q->wait_end;
 	redo_begin(&tx, &r, &r.threads[q->thread]);
 	len = fdispatch_handle(cur_fs, &req);
 	redo_commit(&tx);
 	inode_put_temps();
+	q->parked = req.parked;
+	q->unlocked = req.unlocked;
 	if (len < sizeof(oh))
 		return 1;
 	memcpy(&oh, out, sizeof(oh));
@@ -1351,36 +1344,6 @@ last_lk(void)
 
 	memcpy(&l, rep.b, sizeof(l));
 	return l;
-}
-
-struct waiter {
-	struct lkreq q;
-	int result;
-	int done; /* atomic */
-	uint64_t act_while, act_after;
-};
-
-static void *
-waiter_main(void *arg)
-{
-	struct waiter *w = arg;
-
-	(void)fault_thread_init(&r.threads[w->q.thread]);
-	fault_begin(REGION_ACT_REQUEST, 77);
-	w->result = lk_send(&w->q);
-	w->act_after = r.threads[w->q.thread].act;
-	fault_end();
-	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-static void
-msleep(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-	    .tv_nsec = (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
 }
 
 static int
@@ -1454,41 +1417,47 @@ test_locks(void)
 			kinds++;
 	is_int(kinds, 2, "one committed lock-owner OFD per owner in the table");
 
-	/* SETLKW: waits on a thread of its own; others go on. */
+	/*
+	 * SETLKW: parks where the transport retries it (may_park), and its
+	 * retry from the top takes the lock once it is free.
+	 */
 	{
-		struct waiter w = {.q = {.thread = 1,
-					.opcode = FUSE_SETLKW,
-					.nodeid = f.nodeid,
-					.fh = o.fh,
-					.owner = B,
-					.type = F_WRLCK,
-					.start = 0,
-					.end = 9,
-					.pid = 222,
-					.may_block = true}};
-		pthread_t th;
-		struct fuse_attr at;
+		struct lkreq q = {.thread = 1,
+		    .opcode = FUSE_SETLKW,
+		    .nodeid = f.nodeid,
+		    .fh = o.fh,
+		    .owner = B,
+		    .type = F_WRLCK,
+		    .start = 0,
+		    .end = 9,
+		    .pid = 222,
+		    .may_park = true};
+		struct lkreq u = {.opcode = FUSE_SETLK,
+		    .nodeid = f.nodeid,
+		    .fh = o.fh,
+		    .owner = A,
+		    .type = F_UNLCK,
+		    .start = 0,
+		    .end = EOFX,
+		    .pid = 111};
 
-		pthread_create(&th, NULL, waiter_main, &w);
-		msleep(150);
-		ok(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE),
-		    "SETLKW blocked by A's lock waits");
-		is_int(r.threads[1].act, REGION_ACT_HOUSEKEEPING,
-		    "waiting thread publishes HOUSEKEEPING (no watchdog)");
-		ok(getattr(f.nodeid, &at) == 0 &&
-			lk(FUSE_GETLK, f.nodeid, o.fh, A, F_RDLCK, 500, 600,
-			    111) == 0,
-		    "other requests (GETATTR, GETLK) run meanwhile");
-		is_int(lk(FUSE_SETLK, f.nodeid, o.fh, A, F_UNLCK, 0, EOFX, 111),
-		    0, "A unlocks");
-		for (int i = 0; i < 100 && !__atomic_load_n(&w.done,
-						__ATOMIC_ACQUIRE);
-		     i++)
-			msleep(10);
-		pthread_join(th, NULL);
-		is_int(w.result, 0, "the waiting SETLKW got its lock");
-		is_int(w.act_after, REGION_ACT_REQUEST,
-		    "its activity is the request again after the wait");
+		ok(lk_send(&q) == 1 && q.parked,
+		    "SETLKW on A's lock parks: no reply");
+		ok(lk_send(&q) == 1 && q.parked, "its retry parks again");
+		q.wait_end = -EINTR;
+		ok(lk_send(&q) == -EINTR && !q.parked,
+		    "a retry the transport ends (wait_end): EINTR");
+		q.wait_end = 0;
+		ok(lk(FUSE_GETLK, f.nodeid, o.fh, B, F_WRLCK, 0, 9, 222) == 0 &&
+			(l = last_lk()).type == F_WRLCK && l.pid == 111,
+		    "A still holds [0, 9]");
+		ok(lk_send(&u) == 0 && u.unlocked,
+		    "A unlocks: the request says it released locks");
+		ok(lk_send(&q) == 0 && !q.parked,
+		    "the retry after the unlock takes the lock");
+		ok(lk_send(&q) == 0 && !q.parked,
+		    "a retry after the lock was taken (a kill before the "
+		    "commit) answers 0 again");
 		ok(lk(FUSE_GETLK, f.nodeid, o.fh, A, F_RDLCK, 0, 0, 111) == 0 &&
 			(l = last_lk()).type == F_WRLCK && l.pid == 222,
 		    "GETLK by A now sees B's lock");
@@ -1502,26 +1471,11 @@ test_locks(void)
 		    .start = 0,
 		    .end = 9,
 		    .pid = 111};
-		struct waiter w;
-		pthread_t th;
 
 		is_int(lk_send(&q), -ENOLCK,
-		    "SETLKW that cannot wait (queue thread): ENOLCK");
+		    "SETLKW where nothing retries (no may_park): ENOLCK");
 		q.replay = true;
 		is_int(lk_send(&q), -EINTR, "SETLKW replayed in recovery: EINTR");
-		memset(&w, 0, sizeof(w));
-		w.q = q;
-		w.q.replay = false;
-		w.q.thread = 1;
-		w.q.may_block = true;
-		w.q.gate = test_gate;
-		pthread_create(&th, NULL, waiter_main, &w);
-		msleep(50);
-		__atomic_store_n(&gate_drop, 1, __ATOMIC_RELEASE);
-		pthread_join(th, NULL);
-		is_int(w.result, 1, "a waiting SETLKW its transport drops "
-		    "(gate: false) writes no reply");
-		__atomic_store_n(&gate_drop, 0, __ATOMIC_RELEASE);
 	}
 	/* FLUSH with B's lock owner drops B's locks (any close does). */
 	is_int(flush_owner(f.nodeid, o.fh, B), 0, "FLUSH with lock owner B");

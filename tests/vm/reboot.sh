@@ -14,12 +14,20 @@
 #   panic   3 boots: a kernel panic (sysrq c, panic=1), then system_reset
 #           over the QEMU monitor.
 #   reload  1 boot: umount, rmmod virtiofs, insmod, mount again.
+#   replug  1 boot: umount, then a hot-unplug (device_del over the QEMU
+#           monitor) and a hot-plug of the same device on the same
+#           vhost-user connection (device_add: QEMU sends SET_OWNER, the
+#           memory table and the rings again), mount again. Kills: right
+#           after device_del, with the device gone, right after
+#           device_add.
+#   yank    the same without the umount: the device goes while mounted,
+#           and the new device's INIT ends the old session.
 # Each boot checks the files of the boot before and writes its own; the
 # last checks all. Figures: boots, kills, guest errors, the keeper's fd
 # count (the worker's table) at each "ready N", which must be the same
 # for every boot but the first (which reads no earlier boot's files).
 #
-# usage: reboot.sh [--bin PATH] [--only reboot|panic|reload] [--keep]
+# usage: reboot.sh [--bin PATH] [--only reboot|panic|reload|replug|yank] [--keep]
 #                  [--timeout SEC]
 set -eu
 
@@ -173,8 +181,7 @@ hook_poll_panic() {
 	if [ "$1" = 2 ] && found '^PHX-RB waiting for system_reset' "$2/out" &&
 	    [ -z "${SENT:-}" ]; then
 		SENT=1
-		printf 'system_reset\n' | socat - "UNIX-CONNECT:$2/mon" >/dev/null 2>&1 ||
-		    python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(4096); s.sendall(b"system_reset\n"); import time; time.sleep(0.5)' "$2/mon"
+		lib_hmp "$2/mon" system_reset >/dev/null
 		echo "reboot/panic: system_reset sent over the monitor"
 	fi
 }
@@ -201,4 +208,54 @@ if [ -z "$ONLY" ] || [ "$ONLY" = reload ]; then
 	lib_check "reload: the umount's DESTROY, then a first INIT (no session end)" \
 	    bash -c "! grep -q 'ending the old session' '$T/reload/daemon.log'"
 fi
+
+# ---- replug: device_del, then device_add on the same connection ----
+RP=0
+hook_poll_replug() {
+	if [ "$RP" = 0 ] && found '^PHX-RB waiting for replug' "$2/out"; then
+		RP=1
+		lib_hmp "$2/mon" "device_del fs0" >"$2/mon.del" 2>&1
+		echo "reboot/replug: device_del sent"
+		killw "right after device_del"
+	elif [ "$RP" = 1 ] && found '^PHX-RB unplugged' "$2/out"; then
+		RP=2
+		killw "with the device gone"
+		# The kill lands while QEMU sets the new device up.
+		lib_hmp "$2/mon" "device_add vhost-user-fs-pci,id=fs0,chardev=char0,tag=myfs,num-request-queues=1" \
+		    >"$2/mon.add" 2>&1 &
+		sleep 0.3
+		killw "right after device_add"
+		wait $!
+		echo "reboot/replug: device_add sent"
+	elif [ "$RP" = 2 ] && found '^PHX-RB replugged' "$2/out"; then
+		RP=3
+		: >"$2/share/rb/go.replug"
+	fi
+}
+hook_poll_yank() { hook_poll_replug "$@"; }
+for how in replug yank; do
+	[ -z "$ONLY" ] || [ "$ONLY" = $how ] || continue
+	KILLS=0 RP=0
+	DENV=()
+	[ -x "$T/init" ] || {
+		sed -n "/cat >\"\$root\/init\" <<'EOF'/,/^EOF/p" "$REPO/tests/vm/prepare.sh" |
+		    sed -e '1d' -e '$d' -e 's|^\tcd /mnt$|\tcd /|' >"$T/init"
+		chmod +x "$T/init"
+	}
+	RARGS=(--add "$T/init:/init" --monitor "$T/$how/mon")
+	run $how $how
+	lib_check "$how: device_del and device_add sent, no monitor error" \
+	    bash -c "[ -s '$T/$how/mon.del' ] && [ -s '$T/$how/mon.add' ] && ! grep -qi error '$T/$how/mon.del' '$T/$how/mon.add'"
+	lib_check "$how: 3 kills around the unplug and the plug" test "$KILLS" -eq 3
+	lib_check "$how: QEMU set the new device up on the same connection (a second SET_OWNER)" \
+	    test "$(grep -c 'vhost-user #[0-9]* SET_OWNER' "$T/$how/daemon.log")" -eq 2
+	if [ $how = replug ]; then
+		# As for reload: the umount's DESTROY ended the session.
+		lib_check "replug: the new device's INIT is a first INIT (no session end)" \
+		    bash -c "! grep -q 'ending the old session' '$T/replug/daemon.log'"
+	else
+		lib_check "yank: the new device's INIT ended the old session (no DESTROY came)" \
+		    grep -q 'ending the old session' "$T/yank/daemon.log"
+	fi
+done
 lib_finish

@@ -9,13 +9,14 @@
 #               [--timeout SEC] [--mem 512M] [--queues N] [--tag TAG]
 #               [--mntopts OPTS] [--verbose]
 #               [--reboot] [--monitor PATH] [--qmp PATH]
-#               [--append KERNEL-ARGS]
+#               [--append KERNEL-ARGS] [--maxmem SIZE]
 #
 # --reboot: a guest reboot resets the VM (-action reboot=reset) instead of
 # ending QEMU; /init then runs again (tests/vm/reboot.sh). --monitor: a
 # QEMU monitor on the unix socket PATH (system_reset). --qmp: a QMP
 # socket at PATH (stop, cont: tests/vm/pause.sh). --append: more
 # kernel arguments (a later panic=N wins over run.sh's panic=-1).
+# --maxmem: room for memory hot-plug (2 DIMM slots up to SIZE in all).
 #
 # Console lines are streamed to stdout as they arrive (kernel log lines
 # dropped unless --verbose); on any failure the whole raw console log is
@@ -27,7 +28,7 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SOCK="" SCRIPT="" TIMEOUT=120 MEM=512M QUEUES=1 TAG=myfs MNTOPTS="" VERBOSE=0
-REBOOT=(-no-reboot) MONITOR=(-monitor none) QMP=() XAPPEND=""
+REBOOT=(-no-reboot) MONITOR=(-monitor none) QMP=() XAPPEND="" MAXMEM=""
 ADDS=()
 
 usage() {
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--monitor) MONITOR=(-monitor "unix:$2,server=on,wait=off"); shift 2 ;;
 	--qmp) QMP=(-qmp "unix:$2,server=on,wait=off"); shift 2 ;;
 	--append) XAPPEND=$2; shift 2 ;;
+	--maxmem) MAXMEM=$2; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown argument $1" >&2; usage ;;
 	esac
@@ -98,11 +100,11 @@ APPEND="$APPEND tsc=reliable no_timer_check phx.tag=$TAG"
 mkfifo "$TMP/console"
 t0=$EPOCHREALTIME
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu max -smp 2 -m "$MEM" \
+	-accel tcg,thread=multi -cpu max -smp 2 -m "$MEM${MAXMEM:+,slots=2,maxmem=$MAXMEM}" \
 	-object "memory-backend-memfd,id=mem,size=$MEM,share=on" \
 	-numa node,memdev=mem \
 	-chardev "socket,id=char0,path=$SOCK" \
-	-device "vhost-user-fs-pci,chardev=char0,tag=$TAG,num-request-queues=$QUEUES" \
+	-device "vhost-user-fs-pci,id=fs0,chardev=char0,tag=$TAG,num-request-queues=$QUEUES" \
 	-kernel "$KERNEL" -initrd "$TMP/initrd.img" -append "$APPEND" \
 	-nodefaults -display none -serial stdio "${MONITOR[@]}" ${QMP[@]+"${QMP[@]}"} "${REBOOT[@]}" \
 	</dev/null >"$TMP/console" 2>&1 &

@@ -10,6 +10,9 @@
 #   panic   kernel panic by sysrq c (booted with panic=1: the VM resets)
 #   reset   wait: the host sends system_reset over the QEMU monitor
 #   reload  umount, rmmod virtiofs, insmod it again, mount, check, go on
+#   replug  umount, wait for the host's device_del to remove the device
+#           and its device_add to bring it back, mount, check, go on
+#   yank    the same without the umount (the device goes while mounted)
 #   end     exit with the number of errors of every boot
 # Errors go to rb/err.N (they must survive the reboots), and the console.
 cd /mnt || exit 98 # the reload run's /init starts us in / (reboot.sh)
@@ -87,8 +90,42 @@ reload)
 	echo "after reload" >"$D/reload" && [ "$(cat "$D/reload")" = "after reload" ] ||
 	    fail "write after reload"
 	;;
+replug|yank)
+	exec 3>&-
+	kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
+	cd /
+	if [ "$act" = replug ]; then
+		umount /mnt || { echo "PHX-RB replug: umount failed"; exit 99; }
+	fi
+	echo "PHX-RB waiting for replug"
+	w=0
+	while ls /sys/bus/virtio/drivers/virtiofs 2>/dev/null | grep -q '^virtio'; do
+		sleep 0.2
+		w=$((w + 1))
+		[ "$w" -lt 600 ] || { echo "PHX-RB replug: the device never went"; exit 99; }
+	done
+	echo "PHX-RB unplugged"
+	tag=$(sed -n 's/.*phx.tag=\([^ ]*\).*/\1/p' /proc/cmdline)
+	w=0
+	until mount -t virtiofs "${tag:-myfs}" /mnt 2>/dev/null; do
+		sleep 0.2
+		w=$((w + 1))
+		[ "$w" -lt 600 ] || { echo "PHX-RB replug: no device to mount"; exit 99; }
+	done
+	cd /mnt
+	echo "PHX-RB replugged"
+	w=0
+	while [ ! -e "$D/go.replug" ]; do
+		sleep 0.2
+		w=$((w + 1))
+		[ "$w" -lt 1500 ] || { fail "no go.replug from the host"; break; }
+	done
+	check_all 1 $((n + 1))
+	echo "after replug" >"$D/replug" && [ "$(cat "$D/replug")" = "after replug" ] ||
+	    fail "write after replug"
+	;;
 esac
-# end (and after a reload): every boot's errors.
+# end (and after a reload or replug): every boot's errors.
 check_all 1 $((n + 1))
 exec 3>&-
 kill "$SPID" 2>/dev/null
