@@ -1524,6 +1524,83 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper, bool destroy)
 	    (int)fc->proto_errors);
 }
 
+/* How many threads of process pid sleep in (clock_)nanosleep now. */
+static unsigned
+threads_sleeping(pid_t pid)
+{
+	char path[320], buf[64];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		FILE *f;
+		long nr = -1;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall",
+		    (int)pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			nr = strtol(buf, NULL, 10);
+		fclose(f);
+		n += nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A slow host file system (queue_int.h slow mode): every GETATTR takes
+ * 200 ms on the host (PHX_DELAY=pt.getattr_fd:200000); 16 at once on one
+ * queue. After the first few, run on the queue thread, the rest must wait
+ * on the host side by side on pool threads (seen as worker threads asleep
+ * in the delay at once), not each behind the one before; all answer 0.
+ */
+static void
+sc_slowfs(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 16 };
+	struct fusec_req *r[N];
+	uint64_t node[N];
+	unsigned most = 0, answered = 0;
+	pid_t w = ct_find_worker(keeper);
+	int err;
+
+	if (!make_files(fc, "slow", N, node))
+		return;
+	for (int i = 0; i < N; i++) {
+		r[i] = fusec_req_getattr(fc, node[i]);
+		if (r[i] == NULL || fusec_submit(fc, r[i]) < 0) {
+			ok(false, "slowfs: GETATTRs submitted", -EIO);
+			return;
+		}
+	}
+	/* Serially they take 3.2 s; sample while they run. */
+	for (int k = 0; k < 200; k++) {
+		unsigned n = threads_sleeping(w);
+
+		most = n > most ? n : most;
+		usleep(10000);
+	}
+	for (int i = 0; i < N; i++) {
+		err = await(fc, r[i], 30000);
+		answered += err == 0;
+	}
+	printf("# slowfs: at most %u worker threads waited on the host at "
+	    "once\n", most);
+	ok(answered == N, "slowfs: every GETATTR answered 0", (int)answered);
+	ok(most >= 4, "slowfs: the slow GETATTRs waited side by side (at "
+	    "least 4 at once)", (int)most);
+	ok(fc->proto_errors == 0, "slowfs: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -2216,6 +2293,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_poolfirst(fc, keeper);
 	else if (strcmp(name, "held") == 0)
 		sc_held(fc, keeper, count);
+	else if (strcmp(name, "slowfs") == 0)
+		sc_slowfs(fc, keeper);
 	else if (strcmp(name, "bigio") == 0)
 		sc_bigio(d, fc, keeper, share, count <= 2 ? count : 0);
 	else if (strcmp(name, "lockwait") == 0)
