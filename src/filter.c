@@ -10,7 +10,7 @@
  * whose flags seccomp can see), no ioctl at all (FUSE_IOCTL is answered
  * ENOSYS, nothing of ours calls one), prctl only to name a thread,
  * accept4 only on the listening socket, sendto only on a connected
- * socket, getsockopt only SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, signals and rlimits only to ourselves, io_uring_register only
+ * socket, getsockopt only SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, signals and rlimits only to ourselves, getrusage only of the calling thread, io_uring_register only
  * what ring setup needs; socket(AF_UNIX) and connect fail with EACCES
  * (glibc's syslog reconnects after a syslogd restart: /dev/log is a path
  * in the share after pivot_root, never to be connected to).
@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -273,6 +274,9 @@ add_arg_rules(scmp_filter_ctx ctx, unsigned pid)
 	    SCMP_A0_32(SCMP_CMP_EQ, pid));
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, 0));
+	/* A thread's own usage: slow mode's sleep count (queue_pool.c). */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrusage), 1,
+	    SCMP_A0_32(SCMP_CMP_EQ, RUSAGE_THREAD));
 	/* glibc's syslog reconnect: refused quietly, never a kill. */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
 	    1, SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX));

@@ -526,6 +526,17 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	return 1;
 }
 
+/* More requests wait in the avail ring after the last one popped. */
+static bool
+more_avail(const struct queue *qu)
+{
+	uint16_t n = 0;
+
+	return vring_avail_count(&qu->vq,
+	    (uint16_t)qu->vq.rec->last_avail_idx, &n) == 0 &&
+	    n > 0;
+}
+
 /*
  * Inline mode: pop and run up to QUEUE_BATCH, pushing every
  * QUEUE_PUSH_EVERY and notifying (if the driver asked since) every
@@ -542,6 +553,7 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 	while (nc < QUEUE_BATCH && !queue_stopping(qu)) {
 		struct journal_slot_rec *slot;
 		struct vring_chain c = { .iov = qu->iov, .max = VRING_MAX_IOV };
+		uint64_t now = 0;
 		uint16_t head;
 
 		err = queue_pop_one(qu, &head, &slot, &c);
@@ -553,11 +565,26 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 			    &qu->comps[nc].len) == 1)
 				continue;
 		} else if (qu->qs->npool > 0 && queue_slow(slot)) {
-			queue_pool_hand(qu, head, slot, &c);
+			queue_pool_hand(qu, head, slot, &c, POOL_WAITS);
+			continue;
+		} else if (qu->qs->npool > 0 && queue_large_io(slot) &&
+		    __atomic_load_n(&qu->nlarge, __ATOMIC_RELAXED) <
+		    QUEUE_POOL_IO_CAP && more_avail(qu)) {
+			queue_pool_hand(qu, head, slot, &c, POOL_LARGE);
+			continue;
+		} else if (qu->qs->npool > 0 && !qu->qs->no_slow_mode &&
+		    queue_slowed(qu, (now = clock_now_ns()))) {
+			/* A slow host file system (queue_int.h). */
+			queue_pool_hand(qu, head, slot, &c, POOL_SLOWFS);
 			continue;
 		} else {
+			struct queue_timing qt;
+
+			queue_time_begin(qu, &qt, now ? now : clock_now_ns(),
+			    false);
 			qu->comps[nc].len = queue_run_request(qu->qs, qu->idx,
 			    head, slot, &c, t, false);
+			queue_time_end(qu, &qt, true);
 			if (qu->comps[nc].len == QUEUE_RUN_PARKED) {
 				queue_wait_park(qu, head, slot, &c, qu->vq.gt,
 				    false);
@@ -861,8 +888,15 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	 */
 	qs->npool = cfg != NULL ? cfg->thread_pool_size : 0;
 	qs->pool_all = qs->npool > 0;
-	if (!qs->pool_all)
-		qs->npool = QUEUE_SLOW_THREADS;
+	qs->pool_first = qs->npool;
+	if (!qs->pool_all) {
+		qs->npool = QUEUE_SLOW_THREADS_MAX;
+		qs->pool_first = QUEUE_SLOW_THREADS;
+	}
+#ifdef PHX_CRASHPOINTS
+	/* Tests whose delay points hold every request: no slow mode. */
+	qs->no_slow_mode = getenv("PHX_NO_SLOW_MODE") != NULL;
+#endif
 	if ((err = queue_wait_init(qs)) < 0 ||
 	    (err = queue_pool_start(qs)) < 0) {
 		queue_set_destroy(qs);

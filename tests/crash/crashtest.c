@@ -9,7 +9,7 @@
  *   crashtest work  --socket S --share DIR [--keeper PID] [--depth 64]
  *       [--seconds N] [--kill-min-ms A --kill-max-ms B] [--kill-sig SIG]
  *       [--max-kills N] [--ctl-every-ms N] [--poison-unique U]
- *       [--expect-respawn]
+ *       [--expect-respawn] [--bs N (data READ/WRITE size, 4096)]
  *     Mixed workload: every slot runs a cycle on names of its own (CREATE
  *     new, WRITE at an offset, READ back, SETATTR size, GETATTR, RELEASE,
  *     RENAME, LOOKUP (same nodeid), MKDIR new, RMDIR, UNLINK, FORGET,
@@ -93,6 +93,11 @@ struct opts {
 
 /* Guest RAM of the next ct_connect() (bench --mem-mb); 0: 128 MiB. */
 static size_t ct_mem_bytes;
+/*
+ * work: the size of the data file's WRITEs and READs (--bs; BS). 256 KiB
+ * puts them on the daemon's pool threads (queue_large_io) at each kill.
+ */
+static uint32_t ct_bs = BS;
 
 static int tap_n, tap_pass, tap_fail;
 
@@ -641,16 +646,16 @@ side_req(struct work *w, int *ret_kind, uint64_t *ret_arg)
 	char a[64], b[64];
 	unsigned x = (unsigned)(rnd() % 100);
 	unsigned k = (unsigned)(rnd() % NPIN);
-	uint64_t off = (rnd() % (DATA_SIZE / BS)) * BS;
+	uint64_t off = (rnd() % (DATA_SIZE / ct_bs)) * ct_bs;
 
 	if (x < 20) {
-		req = fusec_req_write(fc, w->data, w->data_fh, off, BS);
+		req = fusec_req_write(fc, w->data, w->data_fh, off, ct_bs);
 		if (req)
-			pat_fill(req->wdata, TAG_DATA, off, BS);
+			pat_fill(req->wdata, TAG_DATA, off, ct_bs);
 		*ret_kind = X_DATA_WRITE;
 		*ret_arg = off;
 	} else if (x < 40) {
-		req = fusec_req_read(fc, w->data, w->data_fh, off, BS);
+		req = fusec_req_read(fc, w->data, w->data_fh, off, ct_bs);
 		*ret_kind = X_DATA_READ;
 		*ret_arg = off;
 	} else if (x < 52) {
@@ -687,7 +692,7 @@ side_req(struct work *w, int *ret_kind, uint64_t *ret_arg)
 		*ret_kind = X_DIR_GETATTR;
 		*ret_arg = 0;
 	} else {
-		req = fusec_req_read(fc, w->data, w->data_fh, off, BS);
+		req = fusec_req_read(fc, w->data, w->data_fh, off, ct_bs);
 		*ret_kind = X_DATA_READ;
 		*ret_arg = off;
 	}
@@ -868,14 +873,15 @@ complete_side(struct work *w, struct fusec_req *req, int kind, uint64_t arg)
 	}
 	switch (kind) {
 	case X_DATA_WRITE:
-		if (((const struct fuse_write_out *)req->reply)->size != BS) {
+		if (((const struct fuse_write_out *)req->reply)->size !=
+		    ct_bs) {
 			mark_bad(w, req, kind, "short write");
 			return;
 		}
 		break;
 	case X_DATA_READ:
-		if (req->reply_len != BS ||
-		    !pat_check(req->rdata, TAG_DATA, arg, BS)) {
+		if (req->reply_len != ct_bs ||
+		    !pat_check(req->rdata, TAG_DATA, arg, ct_bs)) {
 			mark_bad(w, req, kind, "data differs at %llu",
 			    (unsigned long long)arg);
 			return;
@@ -1797,6 +1803,7 @@ main(int argc, char **argv)
 		{"queues", required_argument, NULL, 'Q'},
 		{"mem-mb", required_argument, NULL, 'M'},
 		{"sweep-each", no_argument, NULL, 'E'},
+		{"bs", required_argument, NULL, 'B'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {
@@ -1845,6 +1852,7 @@ main(int argc, char **argv)
 		case 'Q': ct_queues = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'M': o.mem_mb = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'E': o.sweep_each = true; break;
+		case 'B': ct_bs = (uint32_t)strtoul(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
@@ -1856,6 +1864,11 @@ main(int argc, char **argv)
 		o.depth = 64;
 	if (o.kill_max_ms < o.kill_min_ms)
 		o.kill_max_ms = o.kill_min_ms;
+	if (ct_bs == 0 || ct_bs % 4096 != 0 || ct_bs > DATA_SIZE) {
+		fprintf(stderr, "crashtest: --bs: a multiple of 4096 up to "
+		    "%u\n", DATA_SIZE);
+		return 2;
+	}
 	rng_state ^= o.seed ? o.seed : (uint64_t)getpid() * 0x100000001b3ull;
 	printf("# seed %llu\n", (unsigned long long)rng_state);
 	signal(SIGPIPE, SIG_IGN);

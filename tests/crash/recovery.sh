@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -69,6 +69,14 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	held)
 		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do
 			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2
+		done ;;
+	# Issue 10: large READ/WRITE on pool threads, killed there.
+	slowfs) run slowfs -- PHX_DELAY=pt.getattr_fd:200000 ;;
+	bigio)
+		for n in 0 1 2; do
+			# Every commit held: no slow mode (queue_int.h).
+			run bigio "$n" -- PHX_NO_SLOW_MODE=1 \
+			    PHX_DELAY=queue.before_commit:300000,queue.pool_job:1500000
 		done ;;
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;

@@ -20,6 +20,11 @@
  *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool
  *             while --count GETATTRs pass it, then a kill: answered once
  *             (defect 2)
+ *   bigio     (PHX_DELAY=queue.before_commit,queue.pool_job) a 256 KiB
+ *             READ and WRITE with a GETATTR behind them run on pool
+ *             threads (the GETATTR answers first), then a kill: each
+ *             answers once, bytes checked (issue 10); --count 1: a
+ *             new memory table instead of the kill, --count 2: a pause
  *   lockwait  a SETLKW and a flock waiting at a kill get their locks when
  *             the holder unlocks, never EINTR (defect 3)
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
@@ -682,6 +687,142 @@ sc_held(struct fusec *fc, pid_t keeper, unsigned count)
 	    err);
 	ok(fc->proto_errors == 0, "held: no doubled or foreign completion",
 	    (int)fc->proto_errors);
+}
+
+/*
+ * Issue 10: a 256 KiB READ and WRITE with a GETATTR behind them go to pool
+ * threads (queue_large_io), so the GETATTR, run on the queue thread,
+ * answers first; then a kill while both are held there
+ * (PHX_DELAY=queue.pool_job; every request is also held 300 ms before
+ * its commit, queue.before_commit, so that all three are in the ring
+ * together): each answers once, the READ with the file's bytes, the
+ * WRITE's bytes are in the file. Before: the READ and WRITE ran on the
+ * queue thread, in ring order, before the GETATTR. mode 1: instead of the
+ * kill, a new memory table (the same memfd, as QEMU sends at a hot-plug)
+ * while they copy: the old mapping stays until their jobs let it go, no
+ * fault, no death; mode 2: a VM pause (vuf_pause: the ring stop waits
+ * for them) and the cont.
+ */
+#define BIGIO_FILE (1u << 20)
+#define BIGIO_BS   (256u * 1024)
+
+static uint8_t
+bigio_byte(unsigned tag, uint64_t off)
+{
+	return (uint8_t)((off * 131 + (off >> 12) * 7 + tag * 29) & 0xff);
+}
+
+static void
+sc_bigio(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
+    const char *share, unsigned mode)
+{
+	static const char *const what[] = {"the kill", "a new memory table",
+	    "a pause and cont"};
+	uint8_t mt[8 + sizeof(d->regions)];
+	uint32_t nreg = d->nregions;
+	int fds[2] = {d->memfd, d->memfd};
+	pid_t w0 = ct_find_worker(keeper);
+	char t[160];
+	static uint8_t buf[BIGIO_FILE];
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *g1, *r, *w, *g2;
+	char path[4096];
+	bool same = true;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/bigio", share);
+	for (uint64_t i = 0; i < BIGIO_FILE; i++)
+		buf[i] = bigio_byte(1, i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, BIGIO_FILE) != (ssize_t)BIGIO_FILE) {
+		ok(false, "bigio: file made on the host", -errno);
+		return;
+	}
+	close(fd);
+	err = fusec_lookup(fc, 1, "bigio", &e);
+	if (err == 0)
+		err = fusec_open(fc, e.nodeid, O_RDWR, &o);
+	if (err < 0) {
+		ok(false, "bigio: LOOKUP and OPEN", err);
+		return;
+	}
+	g1 = fusec_req_getattr(fc, 1);
+	r = fusec_req_read(fc, e.nodeid, o.fh, 0, BIGIO_BS);
+	w = fusec_req_write(fc, e.nodeid, o.fh, 2 * BIGIO_BS, BIGIO_BS);
+	g2 = fusec_req_getattr(fc, 1);
+	if (g1 == NULL || r == NULL || w == NULL || g2 == NULL) {
+		ok(false, "bigio: requests built", -ENOMEM);
+		return;
+	}
+	for (uint64_t i = 0; i < BIGIO_BS; i++)
+		w->wdata[i] = bigio_byte(2, 2 * BIGIO_BS + i);
+	/* The queue thread holds g1 (300 ms) while the rest are posted. */
+	if (fusec_submit(fc, g1) < 0 || fusec_submit(fc, r) < 0 ||
+	    fusec_submit(fc, w) < 0 || fusec_submit(fc, g2) < 0) {
+		ok(false, "bigio: requests submitted", -EIO);
+		return;
+	}
+	err = await(fc, g1, 10000);
+	ok(err == 0, "bigio: first GETATTR", err);
+	err = fusec_wait(fc, g2, 10000);
+	ok(err == 0 && !r->done && !w->done, "bigio: the GETATTR behind a "
+	    "256 KiB READ and WRITE answered while both are on pool threads",
+	    err < 0 ? err : (int)r->done * 2 + (int)w->done);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(g2);
+	if (mode == 0) {
+		ok(kill_worker(keeper), "bigio: worker killed and respawned",
+		    0);
+	} else if (mode == 1) {
+		memset(mt, 0, sizeof(mt));
+		memcpy(mt, &nreg, sizeof(nreg));
+		memcpy(mt + 8, d->regions, sizeof(d->regions[0]) * nreg);
+		err = vuf_msg_ack(d, VUF_SET_MEM_TABLE, mt,
+		    (uint32_t)(8 + sizeof(d->regions[0]) * nreg), fds,
+		    (int)nreg);
+		ok(err == 0 && !r->done && !w->done, "bigio: SET_MEM_TABLE "
+		    "answered while both copies are held", err);
+	} else {
+		err = vuf_pause(d);
+		/* Answered in the used ring by now: harvested without a wait. */
+		if (err == 0 && (err = fusec_wait(fc, r, 0)) == 0)
+			err = fusec_wait(fc, w, 0);
+		ok(err == 0, "bigio: the pause (ring stop) returned after both "
+		    "copies were answered", err);
+		err = vuf_resume(d);
+		ok(err == 0, "bigio: cont", err);
+	}
+	err = fusec_wait(fc, r, 20000);
+	snprintf(t, sizeof(t), "bigio: the READ answered once after %s",
+	    what[mode]);
+	ok(err == 0 && r->reply_len == BIGIO_BS, t, err);
+	for (uint64_t i = 0; err == 0 && i < BIGIO_BS && same; i++)
+		same = ((const uint8_t *)r->reply)[i] == bigio_byte(1, i);
+	ok(err == 0 && same, "bigio: the READ's bytes are the file's", 0);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(r);
+	err = fusec_wait(fc, w, 20000);
+	snprintf(t, sizeof(t), "bigio: the WRITE answered once after %s",
+	    what[mode]);
+	ok(err == 0 && ((const struct fuse_write_out *)w->reply)->size ==
+	    BIGIO_BS, t, err);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(w);
+	fd = open(path, O_RDONLY);
+	same = fd >= 0 && pread(fd, buf, BIGIO_FILE, 0) ==
+	    (ssize_t)BIGIO_FILE;
+	for (uint64_t i = 0; same && i < BIGIO_FILE; i++)
+		same = buf[i] == bigio_byte(i >= 2 * BIGIO_BS &&
+		    i < 3 * BIGIO_BS ? 2 : 1, i);
+	if (fd >= 0)
+		close(fd);
+	ok(same, "bigio: the file holds the WRITE's bytes and no others", 0);
+	ok(fc->proto_errors == 0, "bigio: no doubled or foreign completion",
+	    (int)fc->proto_errors);
+	if (mode != 0)
+		ok(ct_find_worker(keeper) == w0, "bigio: the worker lived", 0);
+	(void)fusec_release(fc, e.nodeid, o.fh);
 }
 
 /* defects 3, 4: lock waits across a kill. */
@@ -1384,6 +1525,83 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper, bool destroy)
 	ok(err == 0, "resetmix: new session: LOOKUP, OPEN and a write lock "
 	    "on the file the old session locked", err);
 	ok(fc->proto_errors == 0, "resetmix: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/* How many threads of process pid sleep in (clock_)nanosleep now. */
+static unsigned
+threads_sleeping(pid_t pid)
+{
+	char path[320], buf[64];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		FILE *f;
+		long nr = -1;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall",
+		    (int)pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			nr = strtol(buf, NULL, 10);
+		fclose(f);
+		n += nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A slow host file system (queue_int.h slow mode): every GETATTR takes
+ * 200 ms on the host (PHX_DELAY=pt.getattr_fd:200000); 16 at once on one
+ * queue. After the first few, run on the queue thread, the rest must wait
+ * on the host side by side on pool threads (seen as worker threads asleep
+ * in the delay at once), not each behind the one before; all answer 0.
+ */
+static void
+sc_slowfs(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 16 };
+	struct fusec_req *r[N];
+	uint64_t node[N];
+	unsigned most = 0, answered = 0;
+	pid_t w = ct_find_worker(keeper);
+	int err;
+
+	if (!make_files(fc, "slow", N, node))
+		return;
+	for (int i = 0; i < N; i++) {
+		r[i] = fusec_req_getattr(fc, node[i]);
+		if (r[i] == NULL || fusec_submit(fc, r[i]) < 0) {
+			ok(false, "slowfs: GETATTRs submitted", -EIO);
+			return;
+		}
+	}
+	/* Serially they take 3.2 s; sample while they run. */
+	for (int k = 0; k < 200; k++) {
+		unsigned n = threads_sleeping(w);
+
+		most = n > most ? n : most;
+		usleep(10000);
+	}
+	for (int i = 0; i < N; i++) {
+		err = await(fc, r[i], 30000);
+		answered += err == 0;
+	}
+	printf("# slowfs: at most %u worker threads waited on the host at "
+	    "once\n", most);
+	ok(answered == N, "slowfs: every GETATTR answered 0", (int)answered);
+	ok(most >= 4, "slowfs: the slow GETATTRs waited side by side (at "
+	    "least 4 at once)", (int)most);
+	ok(fc->proto_errors == 0, "slowfs: no protocol error",
 	    (int)fc->proto_errors);
 }
 
@@ -2304,6 +2522,10 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_poolfirst(fc, keeper);
 	else if (strcmp(name, "held") == 0)
 		sc_held(fc, keeper, count);
+	else if (strcmp(name, "slowfs") == 0)
+		sc_slowfs(fc, keeper);
+	else if (strcmp(name, "bigio") == 0)
+		sc_bigio(d, fc, keeper, share, count <= 2 ? count : 0);
 	else if (strcmp(name, "lockwait") == 0)
 		sc_lock(fc, keeper, false);
 	else if (strcmp(name, "lockleak") == 0)

@@ -175,7 +175,7 @@ enum what {
 	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
 	OPEN_BY_HANDLE, FCNTL_SETOWN, FCNTL_SETSIG, FCNTL_GETFD,
 	/* the keeper's own calls, under its filter */
-	GETSOCKOPT_TYPE, GETSOCKOPT_PEERCRED,
+	GETSOCKOPT_TYPE, GETSOCKOPT_PEERCRED, GETRUSAGE_THREAD, GETRUSAGE_SELF,
 	KEEPER_ALLOWED, KEEPER_THEN_WORKER, KEEPER_TWICE, EXECVEAT_PATH,
 	EXECVEAT_FD,
 };
@@ -378,6 +378,14 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 			    .sun_path = "/dev/log" };
 			rc = (int)sendto(0, "x", 1, 0,
 			    (struct sockaddr *)&sun, sizeof(sun));
+			break;
+		}
+		case GETRUSAGE_THREAD:
+		case GETRUSAGE_SELF: {
+			struct rusage ru;
+
+			rc = getrusage(what == GETRUSAGE_THREAD ? RUSAGE_THREAD :
+			    RUSAGE_SELF, &ru);
 			break;
 		}
 		case GETSOCKOPT_TYPE:
@@ -597,6 +605,7 @@ main(void)
 		{SOCKET_INET, "socket(AF_INET)"},
 		{SENDTO_ADDR, "sendto with an address"},
 		{GETSOCKOPT_PEERCRED, "getsockopt(SO_PEERCRED)"},
+		{GETRUSAGE_SELF, "getrusage(RUSAGE_SELF)"},
 		{KILL_PARENT, "kill of the keeper"},
 		{TGKILL_PARENT, "tgkill of the keeper"},
 		{PRLIMIT_PARENT, "prlimit of the keeper"},
@@ -631,6 +640,10 @@ main(void)
 	st = child(CONFIG_SECCOMP_KILL, GETSOCKOPT_TYPE, &e);
 	ok(WIFEXITED(st), "worker: getsockopt SO_TYPE, SO_DOMAIN, "
 	    "SO_ACCEPTCONN allowed (0x%x, %d)", st, e);
+	/* queue_pool.c slow mode: the calling thread's sleeps */
+	st = child(CONFIG_SECCOMP_KILL, GETRUSAGE_THREAD, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "worker: getrusage(RUSAGE_THREAD) allowed (0x%x, %d)", st, e);
 	st = child(CONFIG_SECCOMP_KILL, SOCKET_UNIX, &e);
 	ok(WIFEXITED(st) && e == EACCES,
 	    "worker: socket(AF_UNIX) answers EACCES (%d)", e);
