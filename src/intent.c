@@ -108,7 +108,8 @@ ring_init(struct region *r, struct region_thread_rec *t)
 	 * Tests (PHX_FAIL=intent.ring_enomem[:n]): from the n-th ring of an
 	 * incarnation on, every ring that incarnation sets up is refused, as
 	 * io_uring_setup refuses one (ENOMEM) once the user's RLIMIT_MEMLOCK
-	 * budget is spent; later incarnations get theirs.
+	 * budget is spent (a worker without CAP_IPC_LOCK: an unprivileged
+	 * run; caps.c); later incarnations get theirs.
 	 */
 	static bool refuse;
 

@@ -29,7 +29,8 @@ enum intent_state {
 	INTENT_KNOWN = 2,	/* intent[1] holds the result */
 	/*
 	 * This pop ran on a thread without an io_uring (its set-up failed:
-	 * ENOMEM when the user's RLIMIT_MEMLOCK budget is spent), calling
+	 * ENOMEM when the user's RLIMIT_MEMLOCK budget is spent and the
+	 * worker has no CAP_IPC_LOCK: an unprivileged run, caps.c), calling
 	 * the host directly: no ring holds its result, so a replay is
 	 * decided by the identity rules (pt_once.c), even on a thread that
 	 * has a ring.
