@@ -284,10 +284,15 @@ ct_wait_mm_gone(pid_t pid, unsigned timeout_ms)
 	return false;
 }
 
+/*
+ * The fds of pid's table, less (rings true: only) its io_uring rings: one
+ * per worker thread, and slow mode (src/queue_int.h) grows the pool by 12
+ * threads, so the ring count follows the threads, not a leak.
+ */
 static int
-count_fds(pid_t pid)
+count_fds_of(pid_t pid, bool rings)
 {
-	char path[64];
+	char path[300], link[64];
 	struct dirent *de;
 	int n = 0;
 	DIR *d;
@@ -295,9 +300,41 @@ count_fds(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(path)) == NULL)
 		return -1;
+	while ((de = readdir(d)) != NULL) {
+		ssize_t l;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
+		    de->d_name);
+		l = readlink(path, link, sizeof(link) - 1);
+		link[l > 0 ? l : 0] = '\0';
+		n += (strcmp(link, "anon_inode:[io_uring]") == 0) == rings;
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+count_fds(pid_t pid)
+{
+	return count_fds_of(pid, false);
+}
+
+/* Tasks of pid (its threads). */
+static int
+count_tasks(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
 	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
+		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
 }
@@ -1388,8 +1425,17 @@ work_main(const struct opts *o)
 	if (o->keeper) {
 		fds_after = fd_settle(o->keeper, fds_before, o->fd_settle_ms);
 		tap(fds_after == fds_before, "keeper fd count after the run "
-		    "equals the count before (%d before, %d after)",
-		    fds_before, fds_after);
+		    "equals the count before (%d before, %d after; io_uring "
+		    "rings apart)", fds_before, fds_after);
+		{
+			pid_t wk = ct_find_worker(o->keeper);
+			int rings = count_fds_of(o->keeper, true);
+			int tasks = wk > 0 ? count_tasks(wk) : -1;
+
+			tap(rings >= 0 && tasks > 0 && rings <= tasks,
+			    "keeper's io_uring rings no more than the worker's "
+			    "threads (%d rings, %d threads)", rings, tasks);
+		}
 		/* Release everything; the daemon's table must drop back. */
 		for (unsigned i = 0; i < NPIN; i++) {
 			fusec_release(w.fc, w.pin[i], w.pin_fh[i]);
