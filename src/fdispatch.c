@@ -368,6 +368,9 @@ do_destroy(struct op_args *a)
 			return reply_err(a, -EIO);
 		redo_commit(tx);
 	}
+	/* Tests: the session closed, its sweep not begun (a kill there). */
+	CRASHPOINT("fdispatch.destroy_closed");
+	DELAYPOINT("fdispatch.destroy_closed");
 	pt_destroy(a->s->pt, &a->ctx);
 	if (redo_set(tx, &f->initialized, 0) < 0 ||
 	    redo_set(tx, &f->stopped, 0) < 0 ||

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -64,6 +64,12 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	    PHX_CRASH=pt.destroy_chunk:10 ;;
 	destroymix) run destroymix -- PHX_DELAY=pt.destroy_chunk:100000 \
 	    PHX_CRASH=pt.destroy_chunk:10 ;;
+	# A hostile guest on the DESTROY's closed session: an INIT racing
+	# it, a LINK held across its sweep, a kill before its sweep.
+	destroyrace)
+		run destroyrace 1 -- PHX_DELAY=fdispatch.destroy_closed:1000000
+		run destroyrace 2 -- PHX_DELAY=pt.link_done:1000000
+		run destroyrace 3 -- PHX_CRASH=fdispatch.destroy_closed ;;
 	lockmany) run lockmany -- \
 	    PHX_DELAY=queue.no_blocker:2000000,vu.serve_start:300000 ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;

@@ -1067,6 +1067,132 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper, bool destroy)
 	    (int)fc->proto_errors);
 }
 
+/*
+ * A hostile guest against the DESTROY's closed session (fdispatch.c's
+ * FD_DESTROYING), on two queues:
+ *   count 1 (PHX_DELAY=fdispatch.destroy_closed): an INIT sent while the
+ *     DESTROY holds the session closed, its sweep not begun: both answer,
+ *     and the session the INIT opened (the guest's last word) works; the
+ *     DESTROY's sweep must not run over it nor close it after it.
+ *   count 2 (PHX_DELAY=pt.link_done): a LINK that passed the session check
+ *     before the DESTROY, held after its op while the DESTROY sweeps every
+ *     inode: the entry it then makes must not outlive the sweep into the
+ *     next mount (a nodeid the new session never looked up).
+ *   count 3 (PHX_CRASH=fdispatch.destroy_closed): the worker killed
+ *     between the DESTROY's first commit and its sweep: the replay sweeps,
+ *     the old ids are stale after the next INIT, which works.
+ */
+static void
+sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
+    unsigned count)
+{
+	static const char *const pres[] = { "destroyinit", "destroylink",
+		"destroykill" };
+	const char *pre;
+	struct fuse_link_in lin = {0};
+	struct iovec la[2] = {{&lin, sizeof(lin)}, {"g", 2}};
+	struct fusec_req *end, *init, *link = NULL;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	uint64_t node[2], fh[2], dir = 0, linked = 0;
+	char what[160], path[4096], buf[8];
+	pid_t w = ct_find_worker(keeper);
+	int err, fd, lerr = 0;
+
+	count = count >= 1 && count <= 3 ? count - 1 : 0;
+	pre = pres[count];
+	if (!make_files(fc, pre, 2, node))
+		return;
+	for (int i = 0; i < 2; i++) {
+		err = fusec_open(fc, node[i], O_RDWR, &o);
+		fh[i] = err == 0 ? o.fh : 0;
+	}
+	if (count == 1) {
+		snprintf(path, sizeof(path), "%s/dl.dir", share);
+		(void)mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/dl.dir/f", share);
+		if ((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0)
+			close(fd);
+		err = fusec_lookup(fc, 1, "dl.dir", &e);
+		dir = e.nodeid;
+		err = err ?: fusec_lookup(fc, dir, "f", &e);
+		lin.oldnodeid = e.nodeid;
+		link = err ? NULL : fusec_req_new(fc, FUSE_LINK, dir, la, 2, 0,
+		    sizeof(struct fuse_entry_out), 0);
+		if (link == NULL || fusec_submit(fc, link) < 0) {
+			ok(false, "destroylink: LINK submitted", err ?: -EIO);
+			return;
+		}
+		usleep(300000); /* its op done, the LINK held */
+	}
+	end = on_hiprio(fc, fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0,
+	    0, 0));
+	if (end == NULL) {
+		ok(false, "destroyrace: DESTROY submitted", -EIO);
+		return;
+	}
+	if (count == 0) {
+		usleep(200000); /* the session closed, the sweep held */
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		ok(err == 0, "destroyinit: an INIT sent during the DESTROY "
+		    "answered", err);
+	}
+	err = await(fc, end, 30000);
+	snprintf(what, sizeof(what), "%s: the DESTROY answered", pre);
+	ok(err == 0, what, err);
+	if (count == 1) {
+		lerr = fusec_wait(fc, link, 30000);
+		if (lerr == 0)
+			linked = ((struct fuse_entry_out *)link->reply)->nodeid;
+		if (lerr != -ETIMEDOUT)
+			fusec_req_free(link);
+		printf("# destroylink: the held LINK answered %d (nodeid "
+		    "%#llx)\n", lerr, (unsigned long long)linked);
+		ok(lerr != -ETIMEDOUT, "destroylink: the held LINK answered",
+		    lerr);
+	}
+	if (count == 2)
+		ok(await_respawn(keeper, w), "destroykill: the worker died "
+		    "between the DESTROY's first commit and its sweep", 0);
+	if (count != 0) {
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		snprintf(what, sizeof(what), "%s: the next mount's INIT "
+		    "answered", pre);
+		ok(err == 0, what, err);
+	}
+	err = fusec_getattr(fc, 1, NULL);
+	snprintf(what, sizeof(what), "%s: the session the last INIT opened "
+	    "works (GETATTR of the root)", pre);
+	ok(err == 0, what, err);
+	if (count == 1) {
+		err = linked != 0 ? fusec_getattr(fc, linked, NULL) : -ESTALE;
+		ok(err == -ESTALE, "destroylink: the entry the held LINK made "
+		    "after the sweep is stale in the next session", err);
+		err = fusec_getattr(fc, dir, NULL);
+		ok(err == -ESTALE, "destroylink: the old directory is stale",
+		    err);
+	}
+	for (int i = 0; i < 2; i++) {
+		err = fusec_read(fc, node[i], fh[i], 0, buf, 1);
+		snprintf(what, sizeof(what), "%s: old fh %d is stale", pre, i);
+		ok(err == -EBADF || err == -ESTALE, what, err);
+	}
+	snprintf(path, sizeof(path), "%s0", pre);
+	err = fusec_lookup(fc, 1, path, &e);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o);
+	err = err ?: (fusec_read(fc, e.nodeid, o.fh, 0, buf, 1) == 1 ? 0 :
+	    -EIO);
+	snprintf(what, sizeof(what), "%s: new session: LOOKUP, OPEN, READ",
+	    pre);
+	ok(err == 0, what, err);
+	ok(fc->proto_errors == 0, "destroyrace: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -1564,6 +1690,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_resetmix(d, fc, keeper, false);
 	else if (strcmp(name, "destroymix") == 0)
 		sc_resetmix(d, fc, keeper, true);
+	else if (strcmp(name, "destroyrace") == 0)
+		sc_destroyrace(fc, keeper, share, count);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "rmxattr") == 0)
