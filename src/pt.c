@@ -527,6 +527,17 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 	uint64_t step = pt_forget_start(ctx), i;
 	int err;
 
+	/*
+	 * The session is closed (the caller committed initialized = 0): a
+	 * handle or inode added from now on is refused (region.h). One added
+	 * before may still be uncommitted under the table lock, at an index
+	 * not yet in handle_high() (the table empty before it): wait for it.
+	 * (The inode loop takes its lock at its first entry, the root, before
+	 * it reads its bound again; a replay resumed further runs alone, in
+	 * recovery.)
+	 */
+	if ((err = handle_hold(ctx->tx)) < 0)
+		log_debug("destroy: handle table: %s", strerror(-err));
 	for (i = step < PT_DESTROY_INODES ? step : UINT64_MAX;
 	     i < handle_high(pt->r); i++) {
 		chunk(ctx, i);
