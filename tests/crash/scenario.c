@@ -25,6 +25,9 @@
  *             a FLUSH freed and a flock whose fh a RELEASE freed, both
  *             waiting while the post-crash sweep runs: the sweep leaves
  *             their fds, which close when the waits end
+ *   destroyrace a hostile guest on the DESTROY's closed session: an
+ *             INIT racing it, a LINK held across its sweep, a kill before
+ *             its sweep (--count 1..3; sc_destroyrace)
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
