@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fault.h"
 #include "fdtab.h"
 #include "fdispatch.h"
@@ -179,6 +180,8 @@ owner_get(struct pt *pt, const struct pt_ctx *ctx, int hfd, int hflags,
 		pthread_mutex_unlock(&hint_lock);
 		return -ENOLCK;
 	}
+	/* Tests: a new owner's OFD held under hint_lock (a DESTROY). */
+	DELAYPOINT("pt.owner_new");
 	snprintf(pname, sizeof(pname), "%d", hfd);
 	/* Read-write where allowed: one owner may lock through any fh. */
 	fd = -1;

@@ -69,7 +69,8 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	destroyrace)
 		run destroyrace 1 -- PHX_DELAY=fdispatch.destroy_closed:1000000
 		run destroyrace 2 -- PHX_DELAY=pt.link_done:1000000
-		run destroyrace 3 -- PHX_CRASH=fdispatch.destroy_closed ;;
+		run destroyrace 3 -- PHX_CRASH=fdispatch.destroy_closed
+		run destroyrace 4 -- PHX_DELAY=pt.owner_new:1000000 ;;
 	lockmany) run lockmany -- \
 	    PHX_DELAY=queue.no_blocker:2000000,vu.serve_start:300000 ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;

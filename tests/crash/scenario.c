@@ -1084,17 +1084,22 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper, bool destroy)
  *   count 3 (PHX_CRASH=fdispatch.destroy_closed): the worker killed
  *     between the DESTROY's first commit and its sweep: the replay sweeps,
  *     the old ids are stale after the next INIT, which works.
+ *   count 4 (PHX_DELAY=pt.owner_new): a SETLK past the session check
+ *     before the DESTROY, held making its owner's OFD (under pt_lock.c's
+ *     hint_lock) while the DESTROY sweeps (one file: the sweep is one
+ *     chunk): both answer, the worker lives (no deadlock between the
+ *     sweep's table lock and hint_lock).
  */
 static void
 sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
     unsigned count)
 {
 	static const char *const pres[] = { "destroyinit", "destroylink",
-		"destroykill" };
+		"destroykill", "destroylock" };
 	const char *pre;
 	struct fuse_link_in lin = {0};
 	struct iovec la[2] = {{&lin, sizeof(lin)}, {"g", 2}};
-	struct fusec_req *end, *init, *link = NULL;
+	struct fusec_req *end, *init, *link = NULL, *lk = NULL;
 	struct fuse_entry_out e;
 	struct fuse_open_out o;
 	uint64_t node[2], fh[2], dir = 0, linked = 0;
@@ -1102,11 +1107,11 @@ sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
 	pid_t w = ct_find_worker(keeper);
 	int err, fd, lerr = 0;
 
-	count = count >= 1 && count <= 3 ? count - 1 : 0;
+	count = count >= 1 && count <= 4 ? count - 1 : 0;
 	pre = pres[count];
-	if (!make_files(fc, pre, 2, node))
+	if (!make_files(fc, pre, count == 3 ? 1 : 2, node))
 		return;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < (count == 3 ? 1 : 2); i++) {
 		err = fusec_open(fc, node[i], O_RDWR, &o);
 		fh[i] = err == 0 ? o.fh : 0;
 	}
@@ -1128,6 +1133,14 @@ sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
 		}
 		usleep(300000); /* its op done, the LINK held */
 	}
+	if (count == 3) {
+		lk = req_lk(fc, FUSE_SETLK, node[0], fh[0], 1, F_WRLCK, false);
+		if (lk == NULL || fusec_submit(fc, lk) < 0) {
+			ok(false, "destroylock: SETLK submitted", -EIO);
+			return;
+		}
+		usleep(300000); /* held making its OFD, under hint_lock */
+	}
 	end = on_hiprio(fc, fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0,
 	    0, 0));
 	if (end == NULL) {
@@ -1142,9 +1155,17 @@ sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
 		ok(err == 0, "destroyinit: an INIT sent during the DESTROY "
 		    "answered", err);
 	}
-	err = await(fc, end, 30000);
+	err = await(fc, end, count == 3 ? 8000 : 30000);
 	snprintf(what, sizeof(what), "%s: the DESTROY answered", pre);
 	ok(err == 0, what, err);
+	if (count == 3) {
+		err = await(fc, lk, 8000);
+		ok(err != -ETIMEDOUT, "destroylock: the held SETLK answered",
+		    err);
+		ok(ct_find_worker(keeper) == w, "destroylock: no worker death "
+		    "(no deadlock for the watchdog to end)",
+		    (int)ct_find_worker(keeper));
+	}
 	if (count == 1) {
 		lerr = fusec_wait(fc, link, 30000);
 		if (lerr == 0)
@@ -1179,7 +1200,7 @@ sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
 		ok(err == -ESTALE, "destroylink: the old directory is stale",
 		    err);
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < (count == 3 ? 1 : 2); i++) {
 		err = fusec_read(fc, node[i], fh[i], 0, buf, 1);
 		snprintf(what, sizeof(what), "%s: old fh %d is stale", pre, i);
 		ok(err == -EBADF || err == -ESTALE, what, err);
