@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -94,6 +94,13 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	degradedknown)
 		DAEMON_ARGS=--degrade-after=2
 		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
+		    PHX_CRASH_RECUR=queue.recover_replay:2
+		DAEMON_ARGS= ;;
+	# An unmount in degraded mode: its DESTROY ends the session, the
+	# next mount's INIT is answered once degraded mode ends.
+	degradeddestroy)
+		DAEMON_ARGS="--degrade-after=2 --watchdog-ms=2000"
+		run degradeddestroy -- PHX_DELAY=queue.async_rerun:2000000 \
 		    PHX_CRASH_RECUR=queue.recover_replay:2
 		DAEMON_ARGS= ;;
 	# A ring broken while an op is out: its completion not written.

@@ -531,26 +531,42 @@ sc_forgetlink(struct fusec *fc, pid_t keeper, const char *share, bool kill)
  * --degrade-after=2, is degraded when the third replays the MKDIR. It
  * must answer 0 (the directory exists), while a new GETATTR answers EIO.
  */
-static void
-sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+/*
+ * The degraded-mode set-up: a MKDIR of name (3 bytes with its NUL) held
+ * in its second run, the worker killed; the MKDIR's answer, or -EIO (and
+ * a TAP line) if it could not be sent.
+ */
+static int
+degrade(struct fusec *fc, pid_t keeper, const char *pre, const char *name)
 {
 	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
-	struct iovec a[2] = {{&in, sizeof(in)}, {"dk", 3}};
+	char nm[3] = { name[0], name[1], '\0' };
+	struct iovec a[2] = {{&in, sizeof(in)}, {nm, 3}};
 	struct fusec_req *r;
-	char path[4096];
-	struct stat st;
-	int err;
+	char what[120];
 
 	r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
 	    sizeof(struct fuse_entry_out), 0);
 	if (r == NULL || fusec_submit(fc, r) < 0) {
-		ok(false, "degradedknown: MKDIR submitted", -EIO);
-		return;
+		snprintf(what, sizeof(what), "%s: MKDIR submitted", pre);
+		ok(false, what, -EIO);
+		return -EIO;
 	}
 	usleep(300000); /* its op is done, its second run held */
-	ok(kill_worker(keeper), "degradedknown: worker killed, the MKDIR's "
-	    "result KNOWN in its slot", 0);
-	err = await(fc, r, 30000);
+	snprintf(what, sizeof(what), "%s: worker killed, the MKDIR's result "
+	    "KNOWN in its slot", pre);
+	ok(kill_worker(keeper), what, 0);
+	return await(fc, r, 30000);
+}
+
+static void
+sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+{
+	char path[4096];
+	struct stat st;
+	int err;
+
+	err = degrade(fc, keeper, "degradedknown", "dk");
 	snprintf(path, sizeof(path), "%s/dk", share);
 	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "degradedknown: the "
 	    "directory exists", 0);
@@ -559,6 +575,40 @@ sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
 	err = fusec_getattr(fc, 1, NULL);
 	ok(err == -EIO, "degradedknown: a new request answers EIO (degraded)",
 	    err);
+}
+
+/*
+ * An unmount in degraded mode (entered as in degradedknown): its DESTROY
+ * must end the session, or the next mount's INIT, once the keeper leaves
+ * degraded mode (--watchdog-ms=2000: 12 s), finds the old session live
+ * and is refused as a second INIT (EPROTO) until a device reset.
+ */
+static void
+sc_degradeddestroy(struct fusec *fc, pid_t keeper)
+{
+	struct fusec_req *r;
+	int err, tries = 0;
+
+	(void)degrade(fc, keeper, "degradeddestroy", "dd");
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == -EIO, "degradeddestroy: degraded (a GETATTR answers EIO)",
+	    err);
+	r = fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0, 0, 0);
+	err = call(fc, r);
+	printf("# degradeddestroy: the DESTROY in degraded mode answered %d\n",
+	    err);
+	do {
+		if (tries++ > 0)
+			usleep(500000);
+		r = fusec_req_init(fc);
+		err = call(fc, r);
+	} while (err == -EIO && tries < 80);
+	printf("# degradeddestroy: INITs tried %d, the last answered %d\n",
+	    tries, err);
+	ok(err == 0, "degradeddestroy: the next mount's INIT answers 0 once "
+	    "degraded mode ends", err);
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == 0, "degradeddestroy: the new session works", err);
 }
 
 /*
@@ -1734,6 +1784,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_forgetlink(fc, keeper, share, count == 1);
 	else if (strcmp(name, "degradedknown") == 0)
 		sc_degradedknown(fc, keeper, share);
+	else if (strcmp(name, "degradeddestroy") == 0)
+		sc_degradeddestroy(fc, keeper);
 	else if (strcmp(name, "brokenpush") == 0)
 		sc_brokenpush(fc, share);
 	else if (strcmp(name, "nosubmit") == 0)
