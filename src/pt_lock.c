@@ -173,6 +173,8 @@ owner_get(struct pt *pt, const struct pt_ctx *ctx, int hfd, int hflags,
 		pthread_mutex_unlock(&hint_lock);
 		return -ENOLCK;
 	}
+	/* Tests: a new owner's OFD held under hint_lock (a DESTROY). */
+	DELAYPOINT("pt.owner_new");
 	snprintf(pname, sizeof(pname), "%d", hfd);
 	/* Read-write where allowed: one owner may lock through any fh. */
 	fd = -1;

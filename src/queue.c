@@ -130,19 +130,31 @@ mark_broken(struct queue *qu, int err, const char *why)
  * when a worker dies no write ran after a truncate that is not committed
  * (or the other way round), and replaying either cannot undo the other.
  * Per incarnation; recovery replays one request at a time.
+ *
+ * The session exclusion: an INIT and a DESTROY (whatever nodeid a hostile
+ * guest gives them) run one at a time, also from before execution (the
+ * session check, fdispatch.c) to after commit. A DESTROY holds the
+ * session closed while it sweeps (FD_DESTROYING) and commits its end last;
+ * an INIT on another queue in that state ran beside it, answered, and the
+ * DESTROY's sweep and end then ran over the session it had opened (and an
+ * INIT after that one, finding the session closed, swept nothing).
  */
 #define EXCL_STRIPES 64
-static pthread_rwlock_t excl[EXCL_STRIPES];
+#define EXCL_SESSION EXCL_STRIPES /* excl[] index of the session exclusion */
+static pthread_rwlock_t excl[EXCL_STRIPES + 1];
 static pthread_once_t excl_once = PTHREAD_ONCE_INIT;
 
 static void
 excl_init(void)
 {
-	for (unsigned i = 0; i < EXCL_STRIPES; i++)
+	for (unsigned i = 0; i <= EXCL_SESSION; i++)
 		pthread_rwlock_init(&excl[i], NULL);
 }
 
-/* 0: no exclusion; 1: shared; 2: exclusive. Decoded from the copy. */
+/*
+ * 0: no exclusion; 1: shared; 2: exclusive; 3: the session exclusion.
+ * Decoded from the copy.
+ */
 static int
 excl_kind(const struct journal_slot_rec *slot, uint64_t *ret_nodeid)
 {
@@ -155,6 +167,9 @@ excl_kind(const struct journal_slot_rec *slot, uint64_t *ret_nodeid)
 	memcpy(&ih, slot->req, h);
 	*ret_nodeid = ih.nodeid;
 	switch (ih.opcode) {
+	case FUSE_INIT:
+	case FUSE_DESTROY:
+		return 3;
 	case FUSE_WRITE:
 		return 1;
 	case FUSE_COPY_FILE_RANGE: {
@@ -205,8 +220,9 @@ excl_take(const struct journal_slot_rec *slot)
 	if (kind == 0)
 		return NULL;
 	pthread_once(&excl_once, excl_init);
-	l = &excl[(nodeid * 0x9e3779b97f4a7c15ULL) >> 58];
-	if (kind == 2)
+	l = kind == 3 ? &excl[EXCL_SESSION] :
+	    &excl[(nodeid * 0x9e3779b97f4a7c15ULL) >> 58];
+	if (kind >= 2)
 		pthread_rwlock_wrlock(l);
 	else
 		pthread_rwlock_rdlock(l);

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -96,6 +96,13 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	# By hand, for figures (CPU of idle waits, unlock to grant):
 	# PHX_LOCK_WAITS waits (50 fit the blocker threads of old builds).
 	lockbench) run lockmany "${PHX_LOCK_WAITS:-50}" -- ;;
+	# A hostile guest on the DESTROY's closed session: an INIT racing
+	# it, a LINK held across its sweep, a kill before its sweep.
+	destroyrace)
+		run destroyrace 1 -- PHX_DELAY=fdispatch.destroy_closed:1000000
+		run destroyrace 2 -- PHX_DELAY=pt.link_done:1000000
+		run destroyrace 3 -- PHX_CRASH=fdispatch.destroy_closed
+		run destroyrace 4 -- PHX_DELAY=pt.owner_new:1000000 ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
 	# The same, killed EXECUTING, just before its mknodat.
 	mknodexec) run mknod 1 -- PHX_CRASH=pt.before_mknod:2 ;;
@@ -119,6 +126,7 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
 		    PHX_CRASH_RECUR=queue.recover_replay:2
 		DAEMON_ARGS= ;;
+<<<<<<< HEAD
 	# A MKDIR run directly on a thread whose io_uring set-up failed
 	# (ENOMEM), killed after it: the replay's ring must not decide it.
 	ringless) run ringless -- PHX_FAIL=intent.ring_enomem \
@@ -126,6 +134,15 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	# A MKDIR's op held in the kernel (io-wq) at the kill: recovery
 	# waits for it and drains its completion; it never runs twice.
 	heldop) run heldop -- ;;
+=======
+	# An unmount in degraded mode: its DESTROY ends the session, the
+	# next mount's INIT is answered once degraded mode ends.
+	degradeddestroy)
+		DAEMON_ARGS="--degrade-after=2 --watchdog-ms=2000"
+		run degradeddestroy -- PHX_DELAY=queue.async_rerun:2000000 \
+		    PHX_CRASH_RECUR=queue.recover_replay:2
+		DAEMON_ARGS= ;;
+>>>>>>> rev7a
 	# A ring broken while an op is out: its completion not written.
 	brokenpush) run brokenpush -- PHX_DELAY=intent.async_submitted:300000 ;;
 	# An op the queue thread meant to leave in flight, its submit

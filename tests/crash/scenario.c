@@ -37,6 +37,9 @@
  *   lockmany  (--count K) K lock waits on one file, then the convoy;
  *             lockcrash: the same with kills (sc_lockmany)
  *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
+ *   destroyrace a hostile guest on the DESTROY's closed session: an
+ *             INIT racing it, a LINK held across its sweep, a kill before
+ *             its sweep (--count 1..3; sc_destroyrace)
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
@@ -553,26 +556,42 @@ sc_forgetlink(struct fusec *fc, pid_t keeper, const char *share, bool kill)
  * --degrade-after=2, is degraded when the third replays the MKDIR. It
  * must answer 0 (the directory exists), while a new GETATTR answers EIO.
  */
-static void
-sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+/*
+ * The degraded-mode set-up: a MKDIR of name (3 bytes with its NUL) held
+ * in its second run, the worker killed; the MKDIR's answer, or -EIO (and
+ * a TAP line) if it could not be sent.
+ */
+static int
+degrade(struct fusec *fc, pid_t keeper, const char *pre, const char *name)
 {
 	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
-	struct iovec a[2] = {{&in, sizeof(in)}, {"dk", 3}};
+	char nm[3] = { name[0], name[1], '\0' };
+	struct iovec a[2] = {{&in, sizeof(in)}, {nm, 3}};
 	struct fusec_req *r;
-	char path[4096];
-	struct stat st;
-	int err;
+	char what[120];
 
 	r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
 	    sizeof(struct fuse_entry_out), 0);
 	if (r == NULL || fusec_submit(fc, r) < 0) {
-		ok(false, "degradedknown: MKDIR submitted", -EIO);
-		return;
+		snprintf(what, sizeof(what), "%s: MKDIR submitted", pre);
+		ok(false, what, -EIO);
+		return -EIO;
 	}
 	usleep(300000); /* its op is done, its second run held */
-	ok(kill_worker(keeper), "degradedknown: worker killed, the MKDIR's "
-	    "result KNOWN in its slot", 0);
-	err = await(fc, r, 30000);
+	snprintf(what, sizeof(what), "%s: worker killed, the MKDIR's result "
+	    "KNOWN in its slot", pre);
+	ok(kill_worker(keeper), what, 0);
+	return await(fc, r, 30000);
+}
+
+static void
+sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+{
+	char path[4096];
+	struct stat st;
+	int err;
+
+	err = degrade(fc, keeper, "degradedknown", "dk");
 	snprintf(path, sizeof(path), "%s/dk", share);
 	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "degradedknown: the "
 	    "directory exists", 0);
@@ -581,6 +600,40 @@ sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
 	err = fusec_getattr(fc, 1, NULL);
 	ok(err == -EIO, "degradedknown: a new request answers EIO (degraded)",
 	    err);
+}
+
+/*
+ * An unmount in degraded mode (entered as in degradedknown): its DESTROY
+ * must end the session, or the next mount's INIT, once the keeper leaves
+ * degraded mode (--watchdog-ms=2000: 12 s), finds the old session live
+ * and is refused as a second INIT (EPROTO) until a device reset.
+ */
+static void
+sc_degradeddestroy(struct fusec *fc, pid_t keeper)
+{
+	struct fusec_req *r;
+	int err, tries = 0;
+
+	(void)degrade(fc, keeper, "degradeddestroy", "dd");
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == -EIO, "degradeddestroy: degraded (a GETATTR answers EIO)",
+	    err);
+	r = fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0, 0, 0);
+	err = call(fc, r);
+	printf("# degradeddestroy: the DESTROY in degraded mode answered %d\n",
+	    err);
+	do {
+		if (tries++ > 0)
+			usleep(500000);
+		r = fusec_req_init(fc);
+		err = call(fc, r);
+	} while (err == -EIO && tries < 80);
+	printf("# degradeddestroy: INITs tried %d, the last answered %d\n",
+	    tries, err);
+	ok(err == 0, "degradeddestroy: the next mount's INIT answers 0 once "
+	    "degraded mode ends", err);
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == 0, "degradeddestroy: the new session works", err);
 }
 
 /*
@@ -1605,6 +1658,153 @@ sc_slowfs(struct fusec *fc, pid_t keeper)
 	    (int)fc->proto_errors);
 }
 
+/*
+ * A hostile guest against the DESTROY's closed session (fdispatch.c's
+ * FD_DESTROYING), on two queues:
+ *   count 1 (PHX_DELAY=fdispatch.destroy_closed): an INIT sent while the
+ *     DESTROY holds the session closed, its sweep not begun: both answer,
+ *     and the session the INIT opened (the guest's last word) works; the
+ *     DESTROY's sweep must not run over it nor close it after it.
+ *   count 2 (PHX_DELAY=pt.link_done): a LINK that passed the session check
+ *     before the DESTROY, held after its op while the DESTROY sweeps every
+ *     inode: the entry it then makes must not outlive the sweep into the
+ *     next mount (a nodeid the new session never looked up).
+ *   count 3 (PHX_CRASH=fdispatch.destroy_closed): the worker killed
+ *     between the DESTROY's first commit and its sweep: the replay sweeps,
+ *     the old ids are stale after the next INIT, which works.
+ *   count 4 (PHX_DELAY=pt.owner_new): a SETLK past the session check
+ *     before the DESTROY, held making its owner's OFD (under pt_lock.c's
+ *     hint_lock) while the DESTROY sweeps (one file: the sweep is one
+ *     chunk): both answer, the worker lives (no deadlock between the
+ *     sweep's table lock and hint_lock).
+ */
+static void
+sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
+    unsigned count)
+{
+	static const char *const pres[] = { "destroyinit", "destroylink",
+		"destroykill", "destroylock" };
+	const char *pre;
+	struct fuse_link_in lin = {0};
+	struct iovec la[2] = {{&lin, sizeof(lin)}, {"g", 2}};
+	struct fusec_req *end, *init, *link = NULL, *lk = NULL;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	uint64_t node[2], fh[2], dir = 0, linked = 0;
+	char what[160], path[4096], buf[8];
+	pid_t w = ct_find_worker(keeper);
+	int err, fd, lerr = 0;
+
+	count = count >= 1 && count <= 4 ? count - 1 : 0;
+	pre = pres[count];
+	if (!make_files(fc, pre, count == 3 ? 1 : 2, node))
+		return;
+	for (int i = 0; i < (count == 3 ? 1 : 2); i++) {
+		err = fusec_open(fc, node[i], O_RDWR, &o);
+		fh[i] = err == 0 ? o.fh : 0;
+	}
+	if (count == 1) {
+		snprintf(path, sizeof(path), "%s/dl.dir", share);
+		(void)mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/dl.dir/f", share);
+		if ((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0)
+			close(fd);
+		err = fusec_lookup(fc, 1, "dl.dir", &e);
+		dir = e.nodeid;
+		err = err ?: fusec_lookup(fc, dir, "f", &e);
+		lin.oldnodeid = e.nodeid;
+		link = err ? NULL : fusec_req_new(fc, FUSE_LINK, dir, la, 2, 0,
+		    sizeof(struct fuse_entry_out), 0);
+		if (link == NULL || fusec_submit(fc, link) < 0) {
+			ok(false, "destroylink: LINK submitted", err ?: -EIO);
+			return;
+		}
+		usleep(300000); /* its op done, the LINK held */
+	}
+	if (count == 3) {
+		lk = req_lk(fc, FUSE_SETLK, node[0], fh[0], 1, F_WRLCK, false);
+		if (lk == NULL || fusec_submit(fc, lk) < 0) {
+			ok(false, "destroylock: SETLK submitted", -EIO);
+			return;
+		}
+		usleep(300000); /* held making its OFD, under hint_lock */
+	}
+	end = on_hiprio(fc, fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0,
+	    0, 0));
+	if (end == NULL) {
+		ok(false, "destroyrace: DESTROY submitted", -EIO);
+		return;
+	}
+	if (count == 0) {
+		usleep(200000); /* the session closed, the sweep held */
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		ok(err == 0, "destroyinit: an INIT sent during the DESTROY "
+		    "answered", err);
+	}
+	err = await(fc, end, count == 3 ? 8000 : 30000);
+	snprintf(what, sizeof(what), "%s: the DESTROY answered", pre);
+	ok(err == 0, what, err);
+	if (count == 3) {
+		err = await(fc, lk, 8000);
+		ok(err != -ETIMEDOUT, "destroylock: the held SETLK answered",
+		    err);
+		ok(ct_find_worker(keeper) == w, "destroylock: no worker death "
+		    "(no deadlock for the watchdog to end)",
+		    (int)ct_find_worker(keeper));
+	}
+	if (count == 1) {
+		lerr = fusec_wait(fc, link, 30000);
+		if (lerr == 0)
+			linked = ((struct fuse_entry_out *)link->reply)->nodeid;
+		if (lerr != -ETIMEDOUT)
+			fusec_req_free(link);
+		printf("# destroylink: the held LINK answered %d (nodeid "
+		    "%#llx)\n", lerr, (unsigned long long)linked);
+		ok(lerr != -ETIMEDOUT, "destroylink: the held LINK answered",
+		    lerr);
+	}
+	if (count == 2)
+		ok(await_respawn(keeper, w), "destroykill: the worker died "
+		    "between the DESTROY's first commit and its sweep", 0);
+	if (count != 0) {
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		snprintf(what, sizeof(what), "%s: the next mount's INIT "
+		    "answered", pre);
+		ok(err == 0, what, err);
+	}
+	err = fusec_getattr(fc, 1, NULL);
+	snprintf(what, sizeof(what), "%s: the session the last INIT opened "
+	    "works (GETATTR of the root)", pre);
+	ok(err == 0, what, err);
+	if (count == 1) {
+		err = linked != 0 ? fusec_getattr(fc, linked, NULL) : -ESTALE;
+		ok(err == -ESTALE, "destroylink: the entry the held LINK made "
+		    "after the sweep is stale in the next session", err);
+		err = fusec_getattr(fc, dir, NULL);
+		ok(err == -ESTALE, "destroylink: the old directory is stale",
+		    err);
+	}
+	for (int i = 0; i < (count == 3 ? 1 : 2); i++) {
+		err = fusec_read(fc, node[i], fh[i], 0, buf, 1);
+		snprintf(what, sizeof(what), "%s: old fh %d is stale", pre, i);
+		ok(err == -EBADF || err == -ESTALE, what, err);
+	}
+	snprintf(path, sizeof(path), "%s0", pre);
+	err = fusec_lookup(fc, 1, path, &e);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o);
+	err = err ?: (fusec_read(fc, e.nodeid, o.fh, 0, buf, 1) == 1 ? 0 :
+	    -EIO);
+	snprintf(what, sizeof(what), "%s: new session: LOOKUP, OPEN, READ",
+	    pre);
+	ok(err == 0, what, err);
+	ok(fc->proto_errors == 0, "destroyrace: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -2544,6 +2744,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_resetmix(d, fc, keeper, false);
 	else if (strcmp(name, "destroymix") == 0)
 		sc_resetmix(d, fc, keeper, true);
+	else if (strcmp(name, "destroyrace") == 0)
+		sc_destroyrace(fc, keeper, share, count);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "rmxattr") == 0)
@@ -2566,6 +2768,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_forgetlink(fc, keeper, share, count == 1);
 	else if (strcmp(name, "degradedknown") == 0)
 		sc_degradedknown(fc, keeper, share);
+	else if (strcmp(name, "degradeddestroy") == 0)
+		sc_degradeddestroy(fc, keeper);
 	else if (strcmp(name, "brokenpush") == 0)
 		sc_brokenpush(fc, share);
 	else if (strcmp(name, "nosubmit") == 0)
