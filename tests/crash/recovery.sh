@@ -126,7 +126,6 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 		run degradedknown -- PHX_DELAY=queue.async_rerun:2000000 \
 		    PHX_CRASH_RECUR=queue.recover_replay:2
 		DAEMON_ARGS= ;;
-<<<<<<< HEAD
 	# A MKDIR run directly on a thread whose io_uring set-up failed
 	# (ENOMEM), killed after it: the replay's ring must not decide it.
 	ringless) run ringless -- PHX_FAIL=intent.ring_enomem \
@@ -134,7 +133,6 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	# A MKDIR's op held in the kernel (io-wq) at the kill: recovery
 	# waits for it and drains its completion; it never runs twice.
 	heldop) run heldop -- ;;
-=======
 	# An unmount in degraded mode: its DESTROY ends the session, the
 	# next mount's INIT is answered once degraded mode ends.
 	degradeddestroy)
@@ -142,7 +140,6 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 		run degradeddestroy -- PHX_DELAY=queue.async_rerun:2000000 \
 		    PHX_CRASH_RECUR=queue.recover_replay:2
 		DAEMON_ARGS= ;;
->>>>>>> rev7a
 	# A ring broken while an op is out: its completion not written.
 	brokenpush) run brokenpush -- PHX_DELAY=intent.async_submitted:300000 ;;
 	# An op the queue thread meant to leave in flight, its submit
