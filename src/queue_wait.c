@@ -35,6 +35,7 @@
 #include <linux/fuse.h>
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "fault.h"
 #include "guestmem.h"
 #include "log.h"
@@ -44,6 +45,16 @@
 #define WAIT_MAX_NS   50000000ull    /* the slowest retry */
 #define WAIT_GATE_NS  20000000ull    /* a stopped ring's waits: re-check */
 #define WAIT_INTR_NS  1000000000ull  /* an early interrupt is kept this long */
+/*
+ * Restarts from the oldest wait within one pass: past them the pass goes
+ * on to the end. An unlock restarts it (fairness: the oldest wait takes
+ * a freed lock), but every answered SETLK F_UNLCK counts as an unlock,
+ * so a storm of them (thousands a second, from any guest process, on
+ * any file with waits) restarted the pass before it reached the younger
+ * waits, whose lock could be free: 1000 waits on one file starved a wait
+ * on another for as long as the storm went on (recovery.sh lockstorm).
+ */
+#define WAIT_RESTARTS 8
 
 struct queue_wait {
 	struct queue_wait *prev, *next; /* park order, under wait_lock */
@@ -276,6 +287,8 @@ retry(struct queue_set *qs, struct queue_wait *w, struct region_thread_rec *t,
 	queue_wait_end = w->interrupted || session_over(qs->r, w->sessions)
 			     ? -EINTR
 			     : 0;
+	/* Tests: a slow lock call (a network file system), a storm. */
+	DELAYPOINT("queue.wait_retry");
 	len = queue_run_request(qs, qu->idx, w->head, w->slot, &w->c, t,
 	    false);
 	queue_wait_end = 0;
@@ -314,6 +327,7 @@ wait_main(void *arg)
 {
 	struct queue_set *qs = arg;
 	struct region_thread_rec *t = qs->wait_rec;
+	unsigned restarts = 0; /* of the pass under way (WAIT_RESTARTS) */
 
 	/* By itself, never through a /proc path (queue_main). */
 	pthread_setname_np(pthread_self(), "phx-wait");
@@ -355,11 +369,16 @@ wait_main(void *arg)
 			/*
 			 * A kick meanwhile (a lock freed): again from the
 			 * oldest, or a younger wait later in this pass takes
-			 * the lock an older one waits for.
+			 * the lock an older one waits for; but only so many
+			 * times (WAIT_RESTARTS), then to the end.
 			 */
-			if (qs->wait_pass)
+			if (qs->wait_pass && restarts < WAIT_RESTARTS) {
+				restarts++;
 				break;
+			}
 		}
+		if (w == NULL)
+			restarts = 0; /* the pass reached the youngest */
 		fault_end();
 		if (qs->wait_pass || qs->wait_stop)
 			continue;

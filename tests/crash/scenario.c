@@ -28,6 +28,7 @@
  *   lockmany  (--count K) K lock waits on one file, then the convoy;
  *             lockcrash: the same with kills (sc_lockmany)
  *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
+ *   lockstorm a storm of unlocks on one file starves no wait on another
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
@@ -1165,6 +1166,151 @@ sc_lockread(struct fusec *fc, pid_t keeper, unsigned count)
 	free(answered);
 }
 
+/*
+ * A storm of unlocks must not starve a wait whose lock is free: count
+ * (default 300) read-lock SETLKWs wait on file a behind owner 1's write
+ * lock, then one SETLKW on file b behind owner 2's, parked last. Owner 3
+ * sends SETLK F_UNLCK on a in a loop (16 in flight, count + 18 fit the
+ * ring of 1024 for count 1000; each answers 0 and
+ * may have freed a lock: every one restarts the retry pass), and owner
+ * 2 unlocks b: b's wait must get its lock within 1 s while the storm
+ * goes on. Prints the latency and the worker's CPU for the storm.
+ */
+static void
+sc_lockstorm(struct fusec *fc, pid_t keeper, unsigned count)
+{
+	const unsigned K = count ? count : 300;
+	enum { TAG_A = 1, TAG_SPAM, TAG_B, TAG_BUNLOCK };
+	struct fuse_entry_out ea, eb;
+	struct fuse_open_out oa, ob;
+	struct fusec_req *r;
+	unsigned inflight = 0, spams = 0, agot = 0, abad = 0, early = 0;
+	int bres = 1, err;
+	uint64_t t0 = 0, tb = 0, end;
+	long c0, c1;
+	pid_t wk;
+
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "stormA", O_RDWR | O_EXCL, 0644, &ea, &oa);
+	err = err ?: fusec_create(fc, 1, "stormB", O_RDWR | O_EXCL, 0644, &eb,
+	    &ob);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 1,
+	    F_WRLCK, false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, eb.nodeid, ob.fh, 2,
+	    F_WRLCK, false));
+	ok(err == 0, "lockstorm: owner 1 locks a, owner 2 locks b", err);
+	for (unsigned i = 0; i < K && err == 0; i++) {
+		r = req_lk(fc, FUSE_SETLKW, ea.nodeid, oa.fh, 100 + i, F_RDLCK,
+		    false);
+		if (r == NULL || fusec_submit(fc, r) < 0)
+			err = -EIO;
+		else
+			r->u[0] = TAG_A;
+	}
+	usleep(300000);
+	r = req_lk(fc, FUSE_SETLKW, eb.nodeid, ob.fh, 99, F_WRLCK, false);
+	if (err == 0 && (r == NULL || fusec_submit(fc, r) < 0))
+		err = -EIO;
+	else if (r != NULL)
+		r->u[0] = TAG_B;
+	ok(err == 0, "lockstorm: waits submitted", err);
+	if (err != 0)
+		return;
+	usleep(300000);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
+	end = vuf_now_ns() + 5000000000ull;
+	while (vuf_now_ns() < end && bres > 0) {
+		struct fusec_req *d[64];
+		int n;
+
+		while (inflight < 16) {
+			r = req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 3, F_UNLCK,
+			    false);
+			if (r == NULL || fusec_submit(fc, r) < 0) {
+				fusec_req_free(r);
+				break;
+			}
+			r->u[0] = TAG_SPAM;
+			inflight++;
+			spams++;
+		}
+		if (t0 == 0 && spams > 2000) {
+			/* Room for it: the storm keeps one free head. */
+			r = req_lk(fc, FUSE_SETLK, eb.nodeid, ob.fh, 2, F_UNLCK,
+			    false);
+			if (r == NULL || fusec_submit(fc, r) < 0) {
+				ok(false, "lockstorm: owner 2's unlock sent",
+				    -EIO);
+				fusec_req_free(r);
+				break;
+			}
+			r->u[0] = TAG_BUNLOCK;
+			t0 = vuf_now_ns();
+		}
+		n = fusec_poll(fc, 0, d, 64);
+		for (int j = 0; j < n; j++) {
+			switch (d[j]->u[0]) {
+			case TAG_SPAM:
+				inflight--;
+				break;
+			case TAG_B:
+				bres = d[j]->error;
+				tb = vuf_now_ns();
+				break;
+			case TAG_BUNLOCK:
+				if (d[j]->error != 0)
+					bres = d[j]->error;
+				break;
+			default:
+				early++;
+			}
+			fusec_req_free(d[j]);
+		}
+	}
+	c1 = cpu_ms(wk);
+	printf("# lockstorm: %u unlocks sent; b's wait answered %d %.1f ms "
+	    "after b's unlock; worker CPU %ld ms\n", spams, bres,
+	    tb ? (double)(tb - t0) / 1e6 : -1.0, c1 - c0);
+	ok(early == 0, "lockstorm: no read wait on a answered while held",
+	    (int)early);
+	ok(bres == 0 && tb - t0 < 1000000000ull, "lockstorm: b's wait gets "
+	    "b's lock within 1 s of its unlock during the storm", bres);
+	/* Drain the storm, then a's readers all get theirs. */
+	end = vuf_now_ns() + 10000000000ull;
+	while (inflight > 0 && vuf_now_ns() < end) {
+		struct fusec_req *d[64];
+		int n = fusec_poll(fc, 100, d, 64);
+
+		for (int j = 0; j < n; j++) {
+			if (d[j]->u[0] == TAG_SPAM)
+				inflight--;
+			else if (d[j]->u[0] == TAG_A)
+				abad++;
+			fusec_req_free(d[j]);
+		}
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 1, F_UNLCK,
+	    false));
+	end = vuf_now_ns() + 30000000000ull;
+	while (agot + abad < K && vuf_now_ns() < end) {
+		struct fusec_req *d[64];
+		int n = fusec_poll(fc, 100, d, 64);
+
+		for (int j = 0; j < n; j++) {
+			if (d[j]->u[0] == TAG_A) {
+				agot += d[j]->error == 0;
+				abad += d[j]->error != 0;
+			}
+			fusec_req_free(d[j]);
+		}
+	}
+	ok(err == 0 && agot == K, "lockstorm: then every read wait on a "
+	    "answers 0", (int)agot);
+	ok(fc->proto_errors == 0, "lockstorm: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* A FUSE_INTERRUPT of unique, on the hiprio queue (no reply); 0 sent. */
 static int
 interrupt(struct fusec *fc, uint64_t unique)
@@ -2085,6 +2231,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lockmany(fc, keeper, count, false);
 	else if (strcmp(name, "lockread") == 0)
 		sc_lockread(fc, keeper, count);
+	else if (strcmp(name, "lockstorm") == 0)
+		sc_lockstorm(fc, keeper, count);
 	else if (strcmp(name, "lockintr") == 0)
 		sc_lockintr(fc);
 	else if (strcmp(name, "lockcrash") == 0)
