@@ -43,8 +43,12 @@ struct fuse_req {
 	bool may_park;
 	bool parked;		/* out: a SETLKW parked (see may_park) */
 	/*
-	 * In: a parked SETLKW's retry answers this (-EINTR: interrupted, or
-	 * its guest session ended) without trying the lock again.
+	 * In: a parked SETLKW's retry answers this (-EINTR: its guest
+	 * session ended) without trying the lock again; > 0: it was
+	 * interrupted (FUSE_INTERRUPT): the lock is tried once more and the
+	 * answer is EINTR only if it is taken. A worker killed between a
+	 * retry's lock call and its commit left the lock held by this
+	 * wait's OFD (or fd): then that try is a no-op, and the answer 0.
 	 */
 	int wait_end;
 	/*

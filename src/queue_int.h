@@ -64,7 +64,8 @@ queue_heads_used(const struct region_queue_rec *rec, unsigned num)
 	return u < num ? (unsigned)u : num;
 }
 
-/* Set by the lock wait thread for a retry: fuse_req.wait_end. */
+/* Set by the lock wait thread for a retry: fuse_req.wait_end (> 0:
+ * interrupted, the lock tried once more). */
 extern __thread int queue_wait_end;
 /* Early interrupts kept for a SETLKW not parked yet (queue_wait.c). */
 #define QUEUE_WAIT_INTR 16

@@ -17,7 +17,9 @@
  * ring (a VM pause) leaves its waits parked and untried until it goes on;
  * queue_end_waits() drops them unanswered (a device reset: the new ring
  * epoch frees their slots). A wait whose guest session ended, or that the
- * guest interrupted (FUSE_INTERRUPT), answers EINTR.
+ * guest interrupted (FUSE_INTERRUPT), answers EINTR; an interrupted one
+ * tries its lock once more first, and answers 0 if it has it (a kill
+ * between a retry's lock call and its commit left it taken).
  *
  * After a crash nothing here exists: a parked wait is a live SETLKW slot,
  * which recovery leaves live and the queue thread parks again
@@ -284,11 +286,13 @@ retry(struct queue_set *qs, struct queue_wait *w, struct region_thread_rec *t,
 		w->due = now + WAIT_GATE_NS;
 		return false;
 	}
-	queue_wait_end = w->interrupted || session_over(qs->r, w->sessions)
-			     ? -EINTR
-			     : 0;
 	/* Tests: a slow lock call (a network file system), a storm. */
 	DELAYPOINT("queue.wait_retry");
+	queue_wait_end = 0;
+	if (session_over(qs->r, w->sessions))
+		queue_wait_end = -EINTR;
+	else if (w->interrupted)
+		queue_wait_end = 1; /* one more try (fuse_req.wait_end) */
 	len = queue_run_request(qs, qu->idx, w->head, w->slot, &w->c, t,
 	    false);
 	queue_wait_end = 0;

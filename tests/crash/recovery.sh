@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockstorm resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -71,6 +71,10 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 		run lockmany 1000 -- ;;
 	lockcrash) run lockcrash 500 -- PHX_CRASH=pt.lock_taken:37 ;;
 	lockintr) run lockintr -- ;;
+	# A grant killed before its commit, then interrupted while its
+	# retry in the next worker is held.
+	lockintrcrash) run lockintrcrash -- PHX_CRASH=pt.lock_taken \
+	    PHX_DELAY=queue.wait_retry:300000 ;;
 	lockread) run lockread 1000 -- ;;
 	# A storm of unlocks on one file while a wait on another gets its
 	# lock; each retry held 300 us, as a lock call on a network file

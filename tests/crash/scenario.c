@@ -28,6 +28,7 @@
  *   lockmany  (--count K) K lock waits on one file, then the convoy;
  *             lockcrash: the same with kills (sc_lockmany)
  *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
+ *   lockintrcrash an interrupt after a grant a kill left uncommitted
  *   lockstorm a storm of unlocks on one file starves no wait on another
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
@@ -1383,6 +1384,54 @@ sc_lockintr(struct fusec *fc)
 	    (int)fc->proto_errors);
 }
 
+/*
+ * An interrupted wait answers EINTR only if it holds no lock: owner 2's
+ * SETLKW waits on owner 1's lock; owner 1 unlocks, the retry takes the
+ * lock and the worker is killed before its commit
+ * (PHX_CRASH=pt.lock_taken); the guest interrupts the SETLKW while the
+ * new worker's first retry is held (PHX_DELAY=queue.wait_retry). Either
+ * it answers 0 and owner 2 holds the lock, or EINTR and nobody does
+ * (owner 3's SETLK takes it).
+ */
+static void
+sc_lockintrcrash(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w;
+	pid_t old;
+	int err, r, e3;
+
+	err = fusec_create(fc, 1, "lockintrcrash", O_RDWR | O_EXCL, 0644, &e,
+	    &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1,
+	    F_WRLCK, false));
+	ok(err == 0, "lockintrcrash: owner 1 locks", err);
+	w = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2, F_WRLCK, false);
+	if (w == NULL || fusec_submit(fc, w) < 0) {
+		ok(false, "lockintrcrash: SETLKW submitted", -EIO);
+		return;
+	}
+	usleep(200000);
+	old = ct_find_worker(keeper);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
+	    false));
+	ok(err == 0, "lockintrcrash: owner 1 unlocks", err);
+	ok(await_respawn(keeper, old), "lockintrcrash: the worker was killed "
+	    "between the grant's lock call and its commit", 0);
+	err = interrupt(fc, w->unique);
+	ok(err == 0, "lockintrcrash: INTERRUPT sent", err);
+	r = await(fc, w, 10000);
+	e3 = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 3, F_WRLCK,
+	    false));
+	printf("# lockintrcrash: the SETLKW answered %d, owner 3's SETLK %d\n",
+	    r, e3);
+	ok((r == 0 && e3 == -EAGAIN) || (r == -EINTR && e3 == 0),
+	    "lockintrcrash: EINTR only without the lock, 0 only with it", r);
+	ok(fc->proto_errors == 0, "lockintrcrash: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* Submits r on the hiprio queue (a hostile guest may use any queue). */
 static struct fusec_req *
 on_hiprio(struct fusec *fc, struct fusec_req *r)
@@ -2231,6 +2280,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lockmany(fc, keeper, count, false);
 	else if (strcmp(name, "lockread") == 0)
 		sc_lockread(fc, keeper, count);
+	else if (strcmp(name, "lockintrcrash") == 0)
+		sc_lockintrcrash(fc, keeper);
 	else if (strcmp(name, "lockstorm") == 0)
 		sc_lockstorm(fc, keeper, count);
 	else if (strcmp(name, "lockintr") == 0)
