@@ -41,6 +41,13 @@ struct fuse_req {
 	 * queue_wait.c), without it answers ENOLCK (EINTR on replay).
 	 */
 	bool may_park;
+	/*
+	 * Set by intent_route() for a replay on a thread without an
+	 * io_uring whose pop's ring run is recorded as failed (KNOWN, < 0):
+	 * nothing of it happened, so the direct call is its first run, and
+	 * no identity rule may take what it finds for that run's effect.
+	 */
+	bool once_failed;
 	bool parked;		/* out: a SETLKW parked (see may_park) */
 	/*
 	 * In: a parked SETLKW's retry answers this (-EINTR: its guest

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -111,6 +111,10 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	# (ENOMEM), killed after it: the replay's ring must not decide it.
 	ringless) run ringless -- PHX_FAIL=intent.ring_enomem \
 	    PHX_CRASH=queue.after_handler:2 ;;
+	# A MKDIR's EEXIST from its ring, killed before the commit, replayed
+	# by a recovery whose ring set-up fails: EEXIST, not identity's 0.
+	ringlater) run ringlater -- PHX_FAIL=intent.ring_enomem_later \
+	    PHX_CRASH=queue.after_handler:3 ;;
 	# A MKDIR's op held in the kernel (io-wq) at the kill: recovery
 	# waits for it and drains its completion; it never runs twice.
 	heldop) run heldop -- ;;

@@ -48,6 +48,9 @@
  *   ringless  (PHX_FAIL=intent.ring_enomem PHX_CRASH=queue.after_handler:2)
  *             a MKDIR run directly by a thread without an io_uring,
  *             killed after it: the replay (on a ring) answers 0
+ *   ringlater (PHX_FAIL=intent.ring_enomem_later
+ *             PHX_CRASH=queue.after_handler:3) a ring's EEXIST, replayed
+ *             without a ring: EEXIST, not the identity rule's 0
  *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
  *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
  *             again (the soak's LINK ENOENT)
@@ -1703,6 +1706,32 @@ sc_ringless(struct fusec *fc, pid_t keeper, const char *share)
 	    err);
 }
 
+/*
+ * A MKDIR of a directory that exists, run on a ring (the kernel's record:
+ * EEXIST), killed before its commit (PHX_CRASH=queue.after_handler:3),
+ * and replayed by a recovery whose io_uring set-up fails
+ * (PHX_FAIL=intent.ring_enomem_later): the replay calls mkdirat
+ * directly, but the first run is known to have failed, so the EEXIST is
+ * the answer, not the identity rule's 0 ("the directory is there, made
+ * by the first run").
+ */
+static void
+sc_ringlater(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	pid_t w;
+	int err;
+
+	err = fusec_mkdir(fc, 1, "ringlater", 0755, &e);
+	ok(err == 0, "ringlater: MKDIR", err);
+	w = ct_find_worker(keeper);
+	err = fusec_mkdir(fc, 1, "ringlater", 0755, &e);
+	ok(await_respawn(keeper, w), "ringlater: the worker died after the "
+	    "second MKDIR's ring answered EEXIST", 0);
+	ok(err == -EEXIST, "ringlater: the replay without a ring answers "
+	    "EEXIST, as the first run did", err);
+}
+
 /* heldop: the host thread holding a directory's lock (getdents64). */
 struct dirlock {
 	int dfd, uffd;
@@ -2304,6 +2333,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_heldop(fc, keeper, share);
 	else if (strcmp(name, "ringless") == 0)
 		sc_ringless(fc, keeper, share);
+	else if (strcmp(name, "ringlater") == 0)
+		sc_ringlater(fc, keeper);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
