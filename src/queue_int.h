@@ -122,9 +122,9 @@ struct queue {
 	/*
 	 * Of those, parked lock waits (queue_wait.c), and their heads,
 	 * under pool_lock: a bit is set when the wait parks and cleared
-	 * after its completion is pushed or deferred (or it is dropped), so
-	 * a slot whose bit is clear is final (REPLIED or FREE) or no wait of
-	 * ours holds it.
+	 * once its slot is REPLIED, before its push (or when it is dropped
+	 * unanswered), so a slot whose bit is clear is final (REPLIED or
+	 * FREE) or no wait of ours holds it.
 	 */
 	unsigned nwaiting;
 	uint64_t blocking[REGION_MAX_QUEUE_SIZE / 64];

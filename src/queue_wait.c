@@ -68,6 +68,7 @@ struct queue_wait {
 	uint64_t sessions;	   /* the guest session it waits in */
 	uint64_t due, delay;	   /* next retry (clock_now_ns), backoff */
 	bool interrupted;	   /* FUSE_INTERRUPT named it */
+	bool answered;		   /* pushed: its head's bit already cleared */
 	struct vring_chain c;
 	struct iovec iov[];
 };
@@ -303,8 +304,22 @@ retry(struct queue_set *qs, struct queue_wait *w, struct region_thread_rec *t,
 		return false;
 	}
 	e.len = len;
+	/*
+	 * The head's bit goes before the push, while the slot is REPLIED
+	 * (final for queue_resume_waits): once pushed, the guest may re-post
+	 * the head with a SETLKW that parks and sets the bit again, which
+	 * drop_wait() then cleared: a ring restart (a VM pause and cont)
+	 * parked that wait a second time, and its head completed twice
+	 * (recovery.sh waithead).
+	 */
+	pthread_mutex_lock(&qs->pool_lock);
+	qu->blocking[w->head / 64] &= ~(1ull << (w->head % 64));
+	pthread_mutex_unlock(&qs->pool_lock);
+	w->answered = true;
 	queue_push(qu, &e, 1);
 	pthread_rwlock_unlock(&qu->gate);
+	/* Tests: the guest re-posts the head before the wait is dropped. */
+	DELAYPOINT("queue.wait_pushed");
 	return true;
 }
 
@@ -318,7 +333,8 @@ drop_wait(struct queue_set *qs, struct queue_wait *w)
 	__atomic_sub_fetch(&qs->nparked, 1, __ATOMIC_RELAXED);
 	guestmem_put(w->gt);
 	pthread_mutex_lock(&qs->pool_lock);
-	qu->blocking[w->head / 64] &= ~(1ull << (w->head % 64));
+	if (!w->answered) /* dropped unanswered: its slot stays live */
+		qu->blocking[w->head / 64] &= ~(1ull << (w->head % 64));
 	qu->nwaiting--;
 	qu->outstanding--;
 	pthread_cond_broadcast(&qu->drained);

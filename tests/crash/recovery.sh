@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -79,6 +79,9 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap poolfirst held lockwa
 	# A storm of unlocks on one file while a wait on another gets its
 	# lock; each retry held 300 us, as a lock call on a network file
 	# system takes.
+	# A head a granted wait freed, re-posted with a SETLKW that parks
+	# before the first wait is dropped (held 500 ms), then a VM pause.
+	waithead) run waithead -- PHX_DELAY=queue.wait_pushed:500000 ;;
 	lockstorm) run lockstorm "${PHX_LOCK_WAITS:-300}" -- \
 	    PHX_DELAY=queue.wait_retry:300 ;;
 	# By hand, for figures (CPU of idle waits, unlock to grant):

@@ -28,6 +28,8 @@
  *   lockmany  (--count K) K lock waits on one file, then the convoy;
  *             lockcrash: the same with kills (sc_lockmany)
  *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
+ *   waithead  a head a granted wait freed, re-posted with a SETLKW that
+ *             parks, then a VM pause: answered once
  *   lockintrcrash an interrupt after a grant a kill left uncommitted
  *   lockstorm a storm of unlocks on one file starves no wait on another
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
@@ -2072,6 +2074,76 @@ fds_left(pid_t keeper, const char *name)
 }
 
 /*
+ * A head a granted wait frees, re-posted at once with another SETLKW
+ * that parks (a Linux guest's free list is LIFO), while the first wait
+ * is not yet dropped (PHX_DELAY=queue.wait_pushed holds it): after a VM
+ * pause and cont, which parks again every live SETLKW slot not parked
+ * (queue_resume_waits), the second wait must be answered once. Before,
+ * the first wait's drop cleared the head's bit that the second had set,
+ * the cont parked it a second time, and the head completed twice.
+ */
+static void
+sc_waithead(struct vuf_dev *d, struct fusec *fc, const char *share)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w1, *w2;
+	struct fusec_req *r[8];
+	unsigned extra = 0;
+	char path[512];
+	int err, r1, r2, hp;
+
+	/* One descriptor a request: the next one takes the freed head. */
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "waithead", O_RDWR | O_EXCL, 0644, &e, &o);
+	snprintf(path, sizeof(path), "%s/waithead", share);
+	hp = open(path, O_RDWR);
+	ok(err == 0 && hp >= 0 && fcntl(hp, F_OFD_SETLK, &fl) == 0,
+	    "waithead: a host process locks the file", err);
+	w1 = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2, F_WRLCK, false);
+	if (w1 == NULL || fusec_submit(fc, w1) < 0) {
+		ok(false, "waithead: SETLKW submitted", -EIO);
+		return;
+	}
+	usleep(200000);
+	/* Its retry (50 ms apart at most) takes the lock, nothing else. */
+	close(hp);
+	r1 = await(fc, w1, 5000);
+	/* At once, on the head w1 freed: owner 3 waits for owner 2. */
+	w2 = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 3, F_WRLCK, false);
+	if (w2 == NULL || fusec_submit(fc, w2) < 0) {
+		ok(false, "waithead: second SETLKW submitted", -EIO);
+		return;
+	}
+	ok(r1 == 0, "waithead: the host unlocks, owner 2's wait gets the "
+	    "lock", r1);
+	/* The first wait dropped (its hold is 500 ms), then pause, cont. */
+	usleep(800000);
+	err = vuf_pause(d);
+	err = err ?: vuf_resume(d);
+	ok(err == 0, "waithead: pause and cont", err);
+	usleep(200000);
+	ok(!w2->done, "waithead: the second wait still waits", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 2, F_UNLCK,
+	    false));
+	r2 = await(fc, w2, 5000);
+	ok(err == 0 && r2 == 0, "waithead: owner 2 unlocks, owner 3's wait "
+	    "gets the lock", r2);
+	/* A second completion of its head: after the hold of the first. */
+	usleep(1000000);
+	for (int n; (n = fusec_poll(fc, 0, r, 8)) > 0;)
+		for (int j = 0; j < n; j++) {
+			extra++;
+			fusec_req_free(r[j]);
+		}
+	ok(fc->proto_errors == 0 && extra == 0, "waithead: each head "
+	    "completed once, no protocol error", (int)fc->proto_errors);
+	if (fc->proto_errors != 0)
+		printf("# waithead: %s\n", fc->err);
+}
+
+/*
  * A VM pause must be invisible to the guest: lock waits go on across it
  * (before, GET_VRING_BASE ended them with EINTR, which the guest kernel
  * turns into errno 512). mode 0: pause, the host process unlocks, cont:
@@ -2355,6 +2427,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_repost(d, fc, keeper);
 	else if (strcmp(name, "pause") == 0)
 		sc_pause(d, fc, keeper, share, count <= 4 ? count : 0);
+	else if (strcmp(name, "waithead") == 0)
+		sc_waithead(d, fc, share);
 	else {
 		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
 		return 2;
