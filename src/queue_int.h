@@ -99,7 +99,8 @@ queue_heads_used(const struct region_queue_rec *rec, unsigned num)
 	return u < num ? (unsigned)u : num;
 }
 
-/* Set by the lock wait thread for a retry: fuse_req.wait_end. */
+/* Set by the lock wait thread for a retry: fuse_req.wait_end (> 0:
+ * interrupted, the lock tried once more). */
 extern __thread int queue_wait_end;
 /* Early interrupts kept for a SETLKW not parked yet (queue_wait.c). */
 #define QUEUE_WAIT_INTR 16
@@ -183,9 +184,9 @@ struct queue {
 	/*
 	 * Of those, parked lock waits (queue_wait.c), and their heads,
 	 * under pool_lock: a bit is set when the wait parks and cleared
-	 * after its completion is pushed or deferred (or it is dropped), so
-	 * a slot whose bit is clear is final (REPLIED or FREE) or no wait of
-	 * ours holds it.
+	 * once its slot is REPLIED, before its push (or when it is dropped
+	 * unanswered), so a slot whose bit is clear is final (REPLIED or
+	 * FREE) or no wait of ours holds it.
 	 */
 	unsigned nwaiting;
 	uint64_t blocking[REGION_MAX_QUEUE_SIZE / 64];

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -92,7 +92,19 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 		run lockmany 1000 -- ;;
 	lockcrash) run lockcrash 500 -- PHX_CRASH=pt.lock_taken:37 ;;
 	lockintr) run lockintr -- ;;
+	# A grant killed before its commit, then interrupted while its
+	# retry in the next worker is held.
+	lockintrcrash) run lockintrcrash -- PHX_CRASH=pt.lock_taken \
+	    PHX_DELAY=queue.wait_retry:300000 ;;
 	lockread) run lockread 1000 -- ;;
+	# A storm of unlocks on one file while a wait on another gets its
+	# lock; each retry held 300 us, as a lock call on a network file
+	# system takes.
+	# A head a granted wait freed, re-posted with a SETLKW that parks
+	# before the first wait is dropped (held 500 ms), then a VM pause.
+	waithead) run waithead -- PHX_DELAY=queue.wait_pushed:500000 ;;
+	lockstorm) run lockstorm "${PHX_LOCK_WAITS:-300}" -- \
+	    PHX_DELAY=queue.wait_retry:300 ;;
 	# By hand, for figures (CPU of idle waits, unlock to grant):
 	# PHX_LOCK_WAITS waits (50 fit the blocker threads of old builds).
 	lockbench) run lockmany "${PHX_LOCK_WAITS:-50}" -- ;;
@@ -130,6 +142,10 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	# (ENOMEM), killed after it: the replay's ring must not decide it.
 	ringless) run ringless -- PHX_FAIL=intent.ring_enomem \
 	    PHX_CRASH=queue.after_handler:2 ;;
+	# A MKDIR's EEXIST from its ring, killed before the commit, replayed
+	# by a recovery whose ring set-up fails: EEXIST, not identity's 0.
+	ringlater) run ringlater -- PHX_FAIL=intent.ring_enomem_later \
+	    PHX_CRASH=queue.after_handler:3 ;;
 	# A MKDIR's op held in the kernel (io-wq) at the kill: recovery
 	# waits for it and drains its completion; it never runs twice.
 	heldop) run heldop -- ;;

@@ -40,6 +40,10 @@
  *   destroyrace a hostile guest on the DESTROY's closed session: an
  *             INIT racing it, a LINK held across its sweep, a kill before
  *             its sweep (--count 1..3; sc_destroyrace)
+ *   waithead  a head a granted wait freed, re-posted with a SETLKW that
+ *             parks, then a VM pause: answered once
+ *   lockintrcrash an interrupt after a grant a kill left uncommitted
+ *   lockstorm a storm of unlocks on one file starves no wait on another
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
@@ -58,6 +62,9 @@
  *   ringless  (PHX_FAIL=intent.ring_enomem PHX_CRASH=queue.after_handler:2)
  *             a MKDIR run directly by a thread without an io_uring,
  *             killed after it: the replay (on a ring) answers 0
+ *   ringlater (PHX_FAIL=intent.ring_enomem_later
+ *             PHX_CRASH=queue.after_handler:3) a ring's EEXIST, replayed
+ *             without a ring: EEXIST, not the identity rule's 0
  *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
  *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
  *             again (the soak's LINK ENOENT)
@@ -1363,6 +1370,151 @@ sc_lockread(struct fusec *fc, pid_t keeper, unsigned count)
 	free(answered);
 }
 
+/*
+ * A storm of unlocks must not starve a wait whose lock is free: count
+ * (default 300) read-lock SETLKWs wait on file a behind owner 1's write
+ * lock, then one SETLKW on file b behind owner 2's, parked last. Owner 3
+ * sends SETLK F_UNLCK on a in a loop (16 in flight, count + 18 fit the
+ * ring of 1024 for count 1000; each answers 0 and
+ * may have freed a lock: every one restarts the retry pass), and owner
+ * 2 unlocks b: b's wait must get its lock within 1 s while the storm
+ * goes on. Prints the latency and the worker's CPU for the storm.
+ */
+static void
+sc_lockstorm(struct fusec *fc, pid_t keeper, unsigned count)
+{
+	const unsigned K = count ? count : 300;
+	enum { TAG_A = 1, TAG_SPAM, TAG_B, TAG_BUNLOCK };
+	struct fuse_entry_out ea, eb;
+	struct fuse_open_out oa, ob;
+	struct fusec_req *r;
+	unsigned inflight = 0, spams = 0, agot = 0, abad = 0, early = 0;
+	int bres = 1, err;
+	uint64_t t0 = 0, tb = 0, end;
+	long c0, c1;
+	pid_t wk;
+
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "stormA", O_RDWR | O_EXCL, 0644, &ea, &oa);
+	err = err ?: fusec_create(fc, 1, "stormB", O_RDWR | O_EXCL, 0644, &eb,
+	    &ob);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 1,
+	    F_WRLCK, false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, eb.nodeid, ob.fh, 2,
+	    F_WRLCK, false));
+	ok(err == 0, "lockstorm: owner 1 locks a, owner 2 locks b", err);
+	for (unsigned i = 0; i < K && err == 0; i++) {
+		r = req_lk(fc, FUSE_SETLKW, ea.nodeid, oa.fh, 100 + i, F_RDLCK,
+		    false);
+		if (r == NULL || fusec_submit(fc, r) < 0)
+			err = -EIO;
+		else
+			r->u[0] = TAG_A;
+	}
+	usleep(300000);
+	r = req_lk(fc, FUSE_SETLKW, eb.nodeid, ob.fh, 99, F_WRLCK, false);
+	if (err == 0 && (r == NULL || fusec_submit(fc, r) < 0))
+		err = -EIO;
+	else if (r != NULL)
+		r->u[0] = TAG_B;
+	ok(err == 0, "lockstorm: waits submitted", err);
+	if (err != 0)
+		return;
+	usleep(300000);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
+	end = vuf_now_ns() + 5000000000ull;
+	while (vuf_now_ns() < end && bres > 0) {
+		struct fusec_req *d[64];
+		int n;
+
+		while (inflight < 16) {
+			r = req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 3, F_UNLCK,
+			    false);
+			if (r == NULL || fusec_submit(fc, r) < 0) {
+				fusec_req_free(r);
+				break;
+			}
+			r->u[0] = TAG_SPAM;
+			inflight++;
+			spams++;
+		}
+		if (t0 == 0 && spams > 2000) {
+			/* Room for it: the storm keeps one free head. */
+			r = req_lk(fc, FUSE_SETLK, eb.nodeid, ob.fh, 2, F_UNLCK,
+			    false);
+			if (r == NULL || fusec_submit(fc, r) < 0) {
+				ok(false, "lockstorm: owner 2's unlock sent",
+				    -EIO);
+				fusec_req_free(r);
+				break;
+			}
+			r->u[0] = TAG_BUNLOCK;
+			t0 = vuf_now_ns();
+		}
+		n = fusec_poll(fc, 0, d, 64);
+		for (int j = 0; j < n; j++) {
+			switch (d[j]->u[0]) {
+			case TAG_SPAM:
+				inflight--;
+				break;
+			case TAG_B:
+				bres = d[j]->error;
+				tb = vuf_now_ns();
+				break;
+			case TAG_BUNLOCK:
+				if (d[j]->error != 0)
+					bres = d[j]->error;
+				break;
+			default:
+				early++;
+			}
+			fusec_req_free(d[j]);
+		}
+	}
+	c1 = cpu_ms(wk);
+	printf("# lockstorm: %u unlocks sent; b's wait answered %d %.1f ms "
+	    "after b's unlock; worker CPU %ld ms\n", spams, bres,
+	    tb ? (double)(tb - t0) / 1e6 : -1.0, c1 - c0);
+	ok(early == 0, "lockstorm: no read wait on a answered while held",
+	    (int)early);
+	ok(bres == 0 && tb - t0 < 1000000000ull, "lockstorm: b's wait gets "
+	    "b's lock within 1 s of its unlock during the storm", bres);
+	/* Drain the storm, then a's readers all get theirs. */
+	end = vuf_now_ns() + 10000000000ull;
+	while (inflight > 0 && vuf_now_ns() < end) {
+		struct fusec_req *d[64];
+		int n = fusec_poll(fc, 100, d, 64);
+
+		for (int j = 0; j < n; j++) {
+			if (d[j]->u[0] == TAG_SPAM)
+				inflight--;
+			else if (d[j]->u[0] == TAG_A)
+				abad++;
+			fusec_req_free(d[j]);
+		}
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 1, F_UNLCK,
+	    false));
+	end = vuf_now_ns() + 30000000000ull;
+	while (agot + abad < K && vuf_now_ns() < end) {
+		struct fusec_req *d[64];
+		int n = fusec_poll(fc, 100, d, 64);
+
+		for (int j = 0; j < n; j++) {
+			if (d[j]->u[0] == TAG_A) {
+				agot += d[j]->error == 0;
+				abad += d[j]->error != 0;
+			}
+			fusec_req_free(d[j]);
+		}
+	}
+	ok(err == 0 && agot == K, "lockstorm: then every read wait on a "
+	    "answers 0", (int)agot);
+	ok(fc->proto_errors == 0, "lockstorm: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* A FUSE_INTERRUPT of unique, on the hiprio queue (no reply); 0 sent. */
 static int
 interrupt(struct fusec *fc, uint64_t unique)
@@ -1432,6 +1584,54 @@ sc_lockintr(struct fusec *fc)
 	r[2] = await(fc, w[2], 5000);
 	ok(err == 0 && r[2] == 0, "lockintr: then the next", r[2]);
 	ok(fc->proto_errors == 0, "lockintr: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/*
+ * An interrupted wait answers EINTR only if it holds no lock: owner 2's
+ * SETLKW waits on owner 1's lock; owner 1 unlocks, the retry takes the
+ * lock and the worker is killed before its commit
+ * (PHX_CRASH=pt.lock_taken); the guest interrupts the SETLKW while the
+ * new worker's first retry is held (PHX_DELAY=queue.wait_retry). Either
+ * it answers 0 and owner 2 holds the lock, or EINTR and nobody does
+ * (owner 3's SETLK takes it).
+ */
+static void
+sc_lockintrcrash(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w;
+	pid_t old;
+	int err, r, e3;
+
+	err = fusec_create(fc, 1, "lockintrcrash", O_RDWR | O_EXCL, 0644, &e,
+	    &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1,
+	    F_WRLCK, false));
+	ok(err == 0, "lockintrcrash: owner 1 locks", err);
+	w = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2, F_WRLCK, false);
+	if (w == NULL || fusec_submit(fc, w) < 0) {
+		ok(false, "lockintrcrash: SETLKW submitted", -EIO);
+		return;
+	}
+	usleep(200000);
+	old = ct_find_worker(keeper);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
+	    false));
+	ok(err == 0, "lockintrcrash: owner 1 unlocks", err);
+	ok(await_respawn(keeper, old), "lockintrcrash: the worker was killed "
+	    "between the grant's lock call and its commit", 0);
+	err = interrupt(fc, w->unique);
+	ok(err == 0, "lockintrcrash: INTERRUPT sent", err);
+	r = await(fc, w, 10000);
+	e3 = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 3, F_WRLCK,
+	    false));
+	printf("# lockintrcrash: the SETLKW answered %d, owner 3's SETLK %d\n",
+	    r, e3);
+	ok((r == 0 && e3 == -EAGAIN) || (r == -EINTR && e3 == 0),
+	    "lockintrcrash: EINTR only without the lock, 0 only with it", r);
+	ok(fc->proto_errors == 0, "lockintrcrash: no protocol error",
 	    (int)fc->proto_errors);
 }
 
@@ -1930,6 +2130,32 @@ sc_ringless(struct fusec *fc, pid_t keeper, const char *share)
 	    err);
 }
 
+/*
+ * A MKDIR of a directory that exists, run on a ring (the kernel's record:
+ * EEXIST), killed before its commit (PHX_CRASH=queue.after_handler:3),
+ * and replayed by a recovery whose io_uring set-up fails
+ * (PHX_FAIL=intent.ring_enomem_later): the replay calls mkdirat
+ * directly, but the first run is known to have failed, so the EEXIST is
+ * the answer, not the identity rule's 0 ("the directory is there, made
+ * by the first run").
+ */
+static void
+sc_ringlater(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	pid_t w;
+	int err;
+
+	err = fusec_mkdir(fc, 1, "ringlater", 0755, &e);
+	ok(err == 0, "ringlater: MKDIR", err);
+	w = ct_find_worker(keeper);
+	err = fusec_mkdir(fc, 1, "ringlater", 0755, &e);
+	ok(await_respawn(keeper, w), "ringlater: the worker died after the "
+	    "second MKDIR's ring answered EEXIST", 0);
+	ok(err == -EEXIST, "ringlater: the replay without a ring answers "
+	    "EEXIST, as the first run did", err);
+}
+
 /* heldop: the host thread holding a directory's lock (getdents64). */
 struct dirlock {
 	int dfd, uffd;
@@ -2267,6 +2493,76 @@ fds_left(pid_t keeper, const char *name)
 	for (int i = 0; i < 200 && (left = fds_naming(pid, name)) > 0; i++)
 		usleep(10000);
 	return left;
+}
+
+/*
+ * A head a granted wait frees, re-posted at once with another SETLKW
+ * that parks (a Linux guest's free list is LIFO), while the first wait
+ * is not yet dropped (PHX_DELAY=queue.wait_pushed holds it): after a VM
+ * pause and cont, which parks again every live SETLKW slot not parked
+ * (queue_resume_waits), the second wait must be answered once. Before,
+ * the first wait's drop cleared the head's bit that the second had set,
+ * the cont parked it a second time, and the head completed twice.
+ */
+static void
+sc_waithead(struct vuf_dev *d, struct fusec *fc, const char *share)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w1, *w2;
+	struct fusec_req *r[8];
+	unsigned extra = 0;
+	char path[512];
+	int err, r1, r2, hp;
+
+	/* One descriptor a request: the next one takes the freed head. */
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "waithead", O_RDWR | O_EXCL, 0644, &e, &o);
+	snprintf(path, sizeof(path), "%s/waithead", share);
+	hp = open(path, O_RDWR);
+	ok(err == 0 && hp >= 0 && fcntl(hp, F_OFD_SETLK, &fl) == 0,
+	    "waithead: a host process locks the file", err);
+	w1 = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2, F_WRLCK, false);
+	if (w1 == NULL || fusec_submit(fc, w1) < 0) {
+		ok(false, "waithead: SETLKW submitted", -EIO);
+		return;
+	}
+	usleep(200000);
+	/* Its retry (50 ms apart at most) takes the lock, nothing else. */
+	close(hp);
+	r1 = await(fc, w1, 5000);
+	/* At once, on the head w1 freed: owner 3 waits for owner 2. */
+	w2 = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 3, F_WRLCK, false);
+	if (w2 == NULL || fusec_submit(fc, w2) < 0) {
+		ok(false, "waithead: second SETLKW submitted", -EIO);
+		return;
+	}
+	ok(r1 == 0, "waithead: the host unlocks, owner 2's wait gets the "
+	    "lock", r1);
+	/* The first wait dropped (its hold is 500 ms), then pause, cont. */
+	usleep(800000);
+	err = vuf_pause(d);
+	err = err ?: vuf_resume(d);
+	ok(err == 0, "waithead: pause and cont", err);
+	usleep(200000);
+	ok(!w2->done, "waithead: the second wait still waits", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 2, F_UNLCK,
+	    false));
+	r2 = await(fc, w2, 5000);
+	ok(err == 0 && r2 == 0, "waithead: owner 2 unlocks, owner 3's wait "
+	    "gets the lock", r2);
+	/* A second completion of its head: after the hold of the first. */
+	usleep(1000000);
+	for (int n; (n = fusec_poll(fc, 0, r, 8)) > 0;)
+		for (int j = 0; j < n; j++) {
+			extra++;
+			fusec_req_free(r[j]);
+		}
+	ok(fc->proto_errors == 0 && extra == 0, "waithead: each head "
+	    "completed once, no protocol error", (int)fc->proto_errors);
+	if (fc->proto_errors != 0)
+		printf("# waithead: %s\n", fc->err);
 }
 
 /*
@@ -2736,6 +3032,10 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lockmany(fc, keeper, count, false);
 	else if (strcmp(name, "lockread") == 0)
 		sc_lockread(fc, keeper, count);
+	else if (strcmp(name, "lockintrcrash") == 0)
+		sc_lockintrcrash(fc, keeper);
+	else if (strcmp(name, "lockstorm") == 0)
+		sc_lockstorm(fc, keeper, count);
 	else if (strcmp(name, "lockintr") == 0)
 		sc_lockintr(fc);
 	else if (strcmp(name, "lockcrash") == 0)
@@ -2758,6 +3058,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_heldop(fc, keeper, share);
 	else if (strcmp(name, "ringless") == 0)
 		sc_ringless(fc, keeper, share);
+	else if (strcmp(name, "ringlater") == 0)
+		sc_ringlater(fc, keeper);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
@@ -2780,6 +3082,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_repost(d, fc, keeper);
 	else if (strcmp(name, "pause") == 0)
 		sc_pause(d, fc, keeper, share, count <= 4 ? count : 0);
+	else if (strcmp(name, "waithead") == 0)
+		sc_waithead(d, fc, share);
 	else {
 		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
 		return 2;
