@@ -61,12 +61,23 @@ static const char *const names[] = {
 	[40] = "checkpoint_restore",
 };
 
+/*
+ * virtiofsd's set, plus ipc_lock: without it every io_uring ring a worker
+ * thread sets up (intent.c) is charged to the uid's locked_vm, which every
+ * process of that uid on the host shares, and io_uring_setup answers ENOMEM
+ * once the total reaches our RLIMIT_MEMLOCK (8 MiB: ~146 daemons of ~7
+ * rings as root on one host), so later threads run without a ring. What
+ * the capability would give a compromised worker beyond that (mlock*,
+ * MAP_LOCKED, SHM_LOCK, SHM_HUGETLB, io_uring buffer registration) the
+ * seccomp allow-list refuses (filter.c, docs/sandbox.md).
+ */
 uint64_t
 caps_worker_default(void)
 {
 	return CAP_BIT(CAP_CHOWN) | CAP_BIT(CAP_DAC_OVERRIDE) |
 	    CAP_BIT(CAP_FOWNER) | CAP_BIT(CAP_FSETID) | CAP_BIT(CAP_SETGID) |
-	    CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_MKNOD) | CAP_BIT(CAP_SETFCAP);
+	    CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_MKNOD) | CAP_BIT(CAP_SETFCAP) |
+	    CAP_BIT(CAP_IPC_LOCK);
 }
 
 int

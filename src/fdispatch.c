@@ -368,6 +368,9 @@ do_destroy(struct op_args *a)
 			return reply_err(a, -EIO);
 		redo_commit(tx);
 	}
+	/* Tests: the session closed, its sweep not begun (a kill there). */
+	CRASHPOINT("fdispatch.destroy_closed");
+	DELAYPOINT("fdispatch.destroy_closed");
 	pt_destroy(a->s->pt, &a->ctx);
 	if (redo_set(tx, &f->initialized, 0) < 0 ||
 	    redo_set(tx, &f->stopped, 0) < 0 ||
@@ -1125,7 +1128,11 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 	a.op = op;
 	/*
 	 * Degraded mode (DESIGN 6): every request answers EIO, but for the
-	 * INIT of a new guest boot, which ends it with the old session, and
+	 * INIT of a new guest boot, which ends it with the old session, for a
+	 * DESTROY (an unmount: refused, it left the session live, and every
+	 * INIT of the next mount was refused as a second one, EPROTO, until
+	 * a device reset; it runs no host call the guest names, and its
+	 * sweep crashing is the quarantine's business), and
 	 * for a request whose op is done (its success KNOWN in the slot, a
 	 * dead worker's): EIO would tell the guest that a done op failed
 	 * (DESIGN 10). Its run answers the recorded result; it crashing
@@ -1134,6 +1141,7 @@ fdispatch_handle(struct fuse_session *s, struct fuse_req *req)
 	if (region_load(&s->r->hdr->degraded) != 0 &&
 	    !(op != NULL && op->fn == do_init &&
 		region_load(&s->r->fuse->stopped) != 0) &&
+	    !(op != NULL && op->fn == do_destroy) &&
 	    !(op != NULL && intent_known(req, &known)))
 		return op != NULL && (op->flags & OP_NOREPLY)
 			   ? 0

@@ -41,10 +41,21 @@ struct fuse_req {
 	 * queue_wait.c), without it answers ENOLCK (EINTR on replay).
 	 */
 	bool may_park;
+	/*
+	 * Set by intent_route() for a replay on a thread without an
+	 * io_uring whose pop's ring run is recorded as failed (KNOWN, < 0):
+	 * nothing of it happened, so the direct call is its first run, and
+	 * no identity rule may take what it finds for that run's effect.
+	 */
+	bool once_failed;
 	bool parked;		/* out: a SETLKW parked (see may_park) */
 	/*
-	 * In: a parked SETLKW's retry answers this (-EINTR: interrupted, or
-	 * its guest session ended) without trying the lock again.
+	 * In: a parked SETLKW's retry answers this (-EINTR: its guest
+	 * session ended) without trying the lock again; > 0: it was
+	 * interrupted (FUSE_INTERRUPT): the lock is tried once more and the
+	 * answer is EINTR only if it is taken. A worker killed between a
+	 * retry's lock call and its commit left the lock held by this
+	 * wait's OFD (or fd): then that try is a no-op, and the answer 0.
 	 */
 	int wait_end;
 	/*

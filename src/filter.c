@@ -10,8 +10,14 @@
  * whose flags seccomp can see), no ioctl at all (FUSE_IOCTL is answered
  * ENOSYS, nothing of ours calls one), prctl only to name a thread,
  * accept4 only on the listening socket, sendto only on a connected
- * socket, getsockopt only SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, signals and rlimits only to ourselves, io_uring_register only
- * what ring setup needs; socket(AF_UNIX) and connect fail with EACCES
+ * socket, getsockopt only SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN, signals and
+ * rlimits only to ourselves, getrusage only of the calling thread,
+ * io_uring_register only what ring setup needs,
+ * io_uring_setup only of a small ring, mmap without MAP_LOCKED or
+ * MAP_HUGETLB and memfd_create without MFD_HUGETLB (the worker has
+ * CAP_IPC_LOCK: caps.c; mlock, mlock2, mlockall, shmget and shmctl are not
+ * in the list, and mremap only moves or resizes what mmap made, never
+ * locked); socket(AF_UNIX) and connect fail with EACCES
  * (glibc's syslog reconnects after a syslogd restart: /dev/log is a path
  * in the share after pivot_root, never to be connected to).
  *
@@ -32,7 +38,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -62,15 +70,15 @@ static const char *const allowed[] = {
 	/* locks; fcntl has rules below */
 	"flock",
 	/* fds; close, close_range, dup2, dup3 and shutdown have rules below */
-	"dup", "pipe2", "eventfd2", "memfd_create", "poll", "ppoll",
+	"dup", "pipe2", "eventfd2", "poll", "ppoll",
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
 	"epoll_pwait2",
 	/* the vhost-user socket (vu.c); accept4, sendto have rules below */
 	"recvmsg", "recvfrom",
-	/* io_uring (intent.c); io_uring_register has rules below */
-	"io_uring_setup", "io_uring_enter",
-	/* memory */
-	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "mincore",
+	/* io_uring (intent.c); io_uring_setup, _register have rules below */
+	"io_uring_enter",
+	/* memory; mmap and memfd_create have rules below */
+	"munmap", "mremap", "mprotect", "madvise", "brk", "mincore",
 	"msync", "membarrier",
 	/* threads and time; clone, clone3, tgkill have rules below */
 	"futex", "futex_waitv", "set_robust_list",
@@ -216,6 +224,25 @@ static const int fcntl_cmds[] = {
 	F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS,
 };
 
+/*
+ * mmap flags refused (the call is trapped): MAP_LOCKED would lock pages
+ * past RLIMIT_MEMLOCK with the CAP_IPC_LOCK the worker has for its rings
+ * (caps.c); MAP_HUGETLB (and MFD_HUGETLB of memfd_create) would take pages
+ * of the host's huge page pool, which the guests' memory may come from.
+ * Nothing of ours or of glibc's passes either (malloc only with the
+ * glibc.malloc.hugetlb=2 tunable).
+ */
+#define MMAP_REFUSED (MAP_LOCKED | MAP_HUGETLB)
+
+/*
+ * io_uring_setup's SQ entries at most (intent.c asks 2 and 4): with
+ * CAP_IPC_LOCK a ring's memory is charged to no RLIMIT_MEMLOCK (only to
+ * the memory cgroup), and a ring of IORING_SETUP_NO_MMAP pins pages of
+ * ours; this keeps the SQE array of a ring a worker would make for itself
+ * at 2 KiB (the CQ size and the flags are in memory seccomp cannot read).
+ */
+#define URING_MAX_ENTRIES 16
+
 /* The prctl options a worker uses once filtered (thread names). */
 static const int prctl_options[] = {
 	PR_SET_NAME, PR_GET_NAME,
@@ -252,10 +279,16 @@ add_arg_rules(scmp_filter_ctx ctx, unsigned pid)
 	for (size_t i = 0; i < nitems(prctl_options) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 		    SCMP_A0_32(SCMP_CMP_EQ, (unsigned)prctl_options[i]));
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_setup),
+	    1, SCMP_A0_32(SCMP_CMP_LE, URING_MAX_ENTRIES));
 	for (size_t i = 0; i < nitems(uring_register_ops) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
 		    SCMP_SYS(io_uring_register), 1,
 		    SCMP_A1_32(SCMP_CMP_EQ, uring_register_ops[i]));
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+	    SCMP_A3_32(SCMP_CMP_MASKED_EQ, MMAP_REFUSED, 0));
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(memfd_create),
+	    1, SCMP_A1_32(SCMP_CMP_MASKED_EQ, MFD_HUGETLB, 0));
 	/* The first worker accepts the one connection (worker.c). */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(accept4), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, REGION_FD_LISTEN));
@@ -273,6 +306,9 @@ add_arg_rules(scmp_filter_ctx ctx, unsigned pid)
 	    SCMP_A0_32(SCMP_CMP_EQ, pid));
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
 	    SCMP_A0_32(SCMP_CMP_EQ, 0));
+	/* A thread's own usage: slow mode's sleep count (queue_pool.c). */
+	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrusage), 1,
+	    SCMP_A0_32(SCMP_CMP_EQ, RUSAGE_THREAD));
 	/* glibc's syslog reconnect: refused quietly, never a kill. */
 	r = r ?: seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket),
 	    1, SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX));

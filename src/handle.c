@@ -82,6 +82,9 @@ add_kind(struct redo_txn *tx, int fd, uint64_t nodeid, uint64_t flags,
 		return err;
 	if (redo_room(tx) < 10 || tx->nabort >= REDO_MAX_CLOSE)
 		return -ENOSPC;
+	/* The session's sweep may have passed any free index (region.h). */
+	if (region_session_closed(r))
+		return -EIO;
 	if (!inode_fd_budget_ok(r))
 		return -ENFILE;
 	fh = redo_get(tx, &r->hhdr->free_head);
@@ -232,6 +235,12 @@ int
 handle_release_lock(struct redo_txn *tx, uint64_t fh)
 {
 	return release_kind(tx, fh, HANDLE_KIND_LOCK);
+}
+
+int
+handle_hold(struct redo_txn *tx)
+{
+	return take_lock(tx);
 }
 
 int

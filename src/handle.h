@@ -52,6 +52,12 @@ int handle_release(struct redo_txn *tx, uint64_t fh, bool dir);
  * ignored (returns 0). -ENOSPC when the transaction is full.
  */
 int handle_release_at(struct redo_txn *tx, uint64_t idx);
+/*
+ * Takes the table lock for tx (released after its commit), so that an
+ * entry another transaction added is committed, and counted by
+ * handle_high(), before a sweep reads it. 0 or -ENOSPC.
+ */
+int handle_hold(struct redo_txn *tx);
 
 /*
  * Lock owners (pt_lock.c): registers fd as the OFD holding lock owner

@@ -520,6 +520,9 @@ inode_ref(struct redo_txn *tx, dev_t dev, ino_t ino, mode_t mode, int fd,
 	err = take_lock(tx);
 	if (err < 0)
 		return err;
+	/* The session's sweep may have passed any entry (region.h). */
+	if (region_session_closed(r))
+		return -EIO;
 	/* Kept as a file handle, the inode needs no fd (--inode-file-handles). */
 	if (fh_mode != 0 && fd >= 0) {
 		by_handle = handle_of(fd, &fh);

@@ -109,12 +109,17 @@ ring_init(struct region *r, struct region_thread_rec *t)
 	 * Tests (PHX_FAIL=intent.ring_enomem[:n]): from the n-th ring of an
 	 * incarnation on, every ring that incarnation sets up is refused, as
 	 * io_uring_setup refuses one (ENOMEM) once the user's RLIMIT_MEMLOCK
-	 * budget is spent; later incarnations get theirs.
+	 * budget is spent (a worker without CAP_IPC_LOCK: an unprivileged
+	 * run; caps.c); later incarnations get theirs.
+	 * PHX_FAIL=intent.ring_enomem_later[:n]: the same from the second
+	 * incarnation on (a recovery whose replays have no ring).
 	 */
 	static bool refuse;
 
 	if (__atomic_load_n(&refuse, __ATOMIC_RELAXED) ||
-	    FAILPOINT("intent.ring_enomem")) {
+	    FAILPOINT("intent.ring_enomem") ||
+	    (region_load(&r->hdr->incarnation) > 1 &&
+		FAILPOINT("intent.ring_enomem_later"))) {
 		__atomic_store_n(&refuse, true, __ATOMIC_RELAXED);
 		return -ENOMEM;
 	}
@@ -207,6 +212,13 @@ intent_route(struct fuse_req *req)
 	if (have_ring || (st == (INTENT_KNOWN | gen << 8) &&
 	    (int64_t)s->intent[INTENT_W_RESULT] >= 0))
 		return true;
+	/*
+	 * A ring run recorded as failed had no effect (a failure the kill
+	 * caused is never recorded: drain_one): the direct call is the
+	 * first, and a name it finds is not that run's (ringlater).
+	 */
+	if (st == (INTENT_KNOWN | gen << 8))
+		req->once_failed = true;
 	region_store(&s->intent[INTENT_W_STATE], INTENT_DIRECT | gen << 8);
 	return false;
 }

@@ -29,7 +29,8 @@ enum intent_state {
 	INTENT_KNOWN = 2,	/* intent[1] holds the result */
 	/*
 	 * This pop ran on a thread without an io_uring (its set-up failed:
-	 * ENOMEM when the user's RLIMIT_MEMLOCK budget is spent), calling
+	 * ENOMEM when the user's RLIMIT_MEMLOCK budget is spent and the
+	 * worker has no CAP_IPC_LOCK: an unprivileged run, caps.c), calling
 	 * the host directly: no ring holds its result, so a replay is
 	 * decided by the identity rules (pt_once.c), even on a thread that
 	 * has a ring.
@@ -80,7 +81,8 @@ int intent_drain_dead(struct region *r);
  * kernel's record decides a replay) rather than a direct host call (the
  * identity rules decide it). False without a slot, when the slot says
  * INTENT_DIRECT for this pop, or when this thread has no ring: the slot
- * then says INTENT_DIRECT before the caller's host call.
+ * then says INTENT_DIRECT before the caller's host call (and
+ * req->once_failed is set if a ring run of this pop is recorded failed).
  */
 bool intent_route(struct fuse_req *req);
 /* The recorded result of req's slot, if KNOWN: true and *ret_res. */

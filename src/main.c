@@ -6,6 +6,8 @@
  * the exit status. Exit 2 means a bad command line, as with virtiofsd's
  * argument parser; nothing else is decided here.
  */
+#include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +23,35 @@
 #error "PHX_VERSION must be defined by the build"
 #endif
 
+/*
+ * glibc's malloc computes its arena limit the first time a process needs
+ * a ninth arena (a ninth thread that allocates), from get_nprocs(), which
+ * opens /sys/devices/system/cpu/online (then /proc/stat) by name: after
+ * pivot_root a path in the guest's share, where a FIFO would hang the
+ * thread inside malloc (paths.sh's strace check caught it once slow mode
+ * grew the pool to 16 threads; --thread-pool-size had the same hole). The
+ * same limit (8 per CPU) from the affinity mask, a syscall, set first:
+ * the worker inherits it, and a live upgrade's main() sets it again
+ * without a path.
+ */
+static void
+arena_limit(void)
+{
+	cpu_set_t set;
+	int n = 1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		n = CPU_COUNT(&set);
+	(void)mallopt(M_ARENA_MAX, 8 * n);
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct config cfg; /* large: not on the stack */
 	int err;
+
+	arena_limit();
 
 	/* Live upgrade: the operator's tool, and the keeper's layout probe. */
 	if (argc > 1 && strcmp(argv[1], "--upgrade") == 0)

@@ -492,6 +492,14 @@ pt_forget_start(const struct pt_ctx *ctx)
 #define PT_CHUNK_ENTRIES 32
 
 static void
+chunk_commit(const struct pt_ctx *ctx, uint64_t step)
+{
+	if (ctx->req != NULL && ctx->req->slot != NULL)
+		(void)redo_set(ctx->tx, &ctx->req->slot->step, step);
+	redo_commit(ctx->tx);
+}
+
+static void
 chunk(const struct pt_ctx *ctx, uint64_t step)
 {
 	struct redo_txn *tx = ctx->tx;
@@ -499,9 +507,7 @@ chunk(const struct pt_ctx *ctx, uint64_t step)
 	if (REGION_REDO_MAX - redo_room(tx) < PT_CHUNK_ENTRIES &&
 	    tx->nclose + 2 < REDO_MAX_CLOSE)
 		return;
-	if (ctx->req != NULL && ctx->req->slot != NULL)
-		(void)redo_set(tx, &ctx->req->slot->step, step);
-	redo_commit(tx);
+	chunk_commit(ctx, step);
 }
 
 void
@@ -527,6 +533,17 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 	uint64_t step = pt_forget_start(ctx), i;
 	int err;
 
+	/*
+	 * The session is closed (the caller committed initialized = 0): a
+	 * handle or inode added from now on is refused (region.h). One added
+	 * before may still be uncommitted under the table lock, at an index
+	 * not yet in handle_high() (the table empty before it): wait for it.
+	 * (The inode loop takes its lock at its first entry, the root, before
+	 * it reads its bound again; a replay resumed further runs alone, in
+	 * recovery.)
+	 */
+	if ((err = handle_hold(ctx->tx)) < 0)
+		log_debug("destroy: handle table: %s", strerror(-err));
 	for (i = step < PT_DESTROY_INODES ? step : UINT64_MAX;
 	     i < handle_high(pt->r); i++) {
 		chunk(ctx, i);
@@ -545,8 +562,14 @@ pt_destroy(struct pt *pt, const struct pt_ctx *ctx)
 			log_debug("destroy: inode %llu: %s",
 			    (unsigned long long)i, strerror(-err));
 	}
-	/* Room for the caller's own changes and the slot's commit. */
-	chunk(ctx, PT_DESTROY_INODES + i);
+	/*
+	 * Committed whatever its size: room for the caller's own changes and
+	 * the slot's commit, and the table locks released before hint_lock,
+	 * which pt_lock.c takes first (a new owner's OFD: hint_lock, then the
+	 * handle table's; the other order here deadlocked with a SETLK that
+	 * passed the session check before the DESTROY, until the watchdog).
+	 */
+	chunk_commit(ctx, PT_DESTROY_INODES + i);
 	/* The owners' OFDs are gone: their heap hints go too (no leak). */
 	pt_lock_hints_drop();
 }

@@ -173,6 +173,8 @@ owner_get(struct pt *pt, const struct pt_ctx *ctx, int hfd, int hflags,
 		pthread_mutex_unlock(&hint_lock);
 		return -ENOLCK;
 	}
+	/* Tests: a new owner's OFD held under hint_lock (a DESTROY). */
+	DELAYPOINT("pt.owner_new");
 	snprintf(pname, sizeof(pname), "%d", hfd);
 	/* Read-write where allowed: one owner may lock through any fh. */
 	fd = -1;
@@ -343,10 +345,14 @@ try_flock(int fd, void *arg)
  * repeated, a no-op once this OFD (or fd, for flock) holds the lock.
  * Never where nothing retries: -EINTR on replay in recovery (which
  * leaves a lock wait to the queue, queue_recover.c), else -ENOLCK.
+ * -EINTR for an interrupted wait's last try (fuse_req.wait_end > 0).
  */
 static int
 wait_lock(const struct pt_ctx *ctx)
 {
+	/* Interrupted (fuse_req.wait_end): no more waiting. */
+	if (ctx->req != NULL && ctx->req->wait_end > 0)
+		return -EINTR;
 	if (ctx->req != NULL && ctx->req->may_park)
 		return -EINPROGRESS;
 	return ctx->replay ? -EINTR : -ENOLCK;

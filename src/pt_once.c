@@ -75,6 +75,17 @@ via_ring(const struct pt_ctx *ctx)
 }
 
 /*
+ * Whether a direct call may find its own request's earlier effect: a
+ * replay, unless its ring run is recorded as failed (fuse_req.once_failed:
+ * nothing of it happened). The identity rules apply only then.
+ */
+static bool
+maybe_done(const struct pt_ctx *ctx)
+{
+	return ctx->replay && !(ctx->req != NULL && ctx->req->once_failed);
+}
+
+/*
  * slot->step of an identity-decided request (MKNOD, REMOVEXATTR): its
  * target was checked absent (present) and the host call is being made.
  */
@@ -164,7 +175,7 @@ pt_do_mkdirat(const struct pt_ctx *ctx, int dirfd, const char *name,
 	if (mkdirat(dirfd, name, mode) == 0)
 		return 0;
 	e = errno;
-	if (e == EEXIST && ctx->replay &&
+	if (e == EEXIST && maybe_done(ctx) &&
 	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISDIR(st.st_mode) && replay_owner_ok(&st))
 		return 0;
@@ -226,7 +237,7 @@ pt_do_symlinkat(const struct pt_ctx *ctx, const char *target, int dirfd,
 		return intent_symlinkat(ctx->req, target, dirfd, name);
 	if (symlinkat(target, dirfd, name) == 0)
 		return 0;
-	if (errno != EEXIST || !ctx->replay)
+	if (errno != EEXIST || !maybe_done(ctx))
 		return -errno;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISLNK(st.st_mode) && replay_owner_ok(&st) &&
@@ -259,7 +270,7 @@ pt_do_linkat(struct pt *pt, const struct pt_ctx *ctx, int oldfd, int newdirfd,
 	if (rc == 0)
 		return 0;
 	e = errno;
-	if (e == EEXIST && ctx->replay &&
+	if (e == EEXIST && maybe_done(ctx) &&
 	    fstatat(oldfd, "", &a, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
 	    fstatat(newdirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
@@ -274,7 +285,7 @@ pt_do_unlinkat(const struct pt_ctx *ctx, int dirfd, const char *name, int flags)
 		return intent_unlinkat(ctx->req, dirfd, name, flags);
 	if (unlinkat(dirfd, name, flags) == 0)
 		return 0;
-	if (errno == ENOENT && ctx->replay)
+	if (errno == ENOENT && maybe_done(ctx))
 		return 0;
 	return -errno;
 }
@@ -292,7 +303,7 @@ pt_do_renameat2(const struct pt_ctx *ctx, int olddirfd, const char *oldname,
 	if (renameat2(olddirfd, oldname, newdirfd, newname, flags) == 0)
 		return 0;
 	e = errno;
-	if (e == ENOENT && ctx->replay && !(flags & RENAME_EXCHANGE) &&
+	if (e == ENOENT && maybe_done(ctx) && !(flags & RENAME_EXCHANGE) &&
 	    fstatat(newdirfd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
 	return -e;
@@ -375,7 +386,7 @@ pt_do_create(struct pt *pt, const struct pt_ctx *ctx, int dirfd,
 			return -errno;
 		if (flags & O_EXCL) {
 			/* A replay finding its own regular file (above). */
-			if (!ctx->replay)
+			if (!maybe_done(ctx))
 				return -EEXIST;
 			return open_existing(pt, dirfd, name,
 			    flags & ~O_TRUNC, true);
@@ -423,7 +434,7 @@ pt_do_fsetxattr(const struct pt_ctx *ctx, int fd, const char *name,
 		return 0;
 	e = errno;
 	/* A replayed CREATE that finds our value made it (identity). */
-	if (e == EEXIST && ctx->replay && (flags & XATTR_CREATE) &&
+	if (e == EEXIST && maybe_done(ctx) && (flags & XATTR_CREATE) &&
 	    (buf = malloc(size + 1)) != NULL) {
 		n = fgetxattr(fd, name, buf, size + 1);
 		if (n >= 0 && (size_t)n == size && memcmp(buf, value, size) == 0)

@@ -130,19 +130,31 @@ mark_broken(struct queue *qu, int err, const char *why)
  * when a worker dies no write ran after a truncate that is not committed
  * (or the other way round), and replaying either cannot undo the other.
  * Per incarnation; recovery replays one request at a time.
+ *
+ * The session exclusion: an INIT and a DESTROY (whatever nodeid a hostile
+ * guest gives them) run one at a time, also from before execution (the
+ * session check, fdispatch.c) to after commit. A DESTROY holds the
+ * session closed while it sweeps (FD_DESTROYING) and commits its end last;
+ * an INIT on another queue in that state ran beside it, answered, and the
+ * DESTROY's sweep and end then ran over the session it had opened (and an
+ * INIT after that one, finding the session closed, swept nothing).
  */
 #define EXCL_STRIPES 64
-static pthread_rwlock_t excl[EXCL_STRIPES];
+#define EXCL_SESSION EXCL_STRIPES /* excl[] index of the session exclusion */
+static pthread_rwlock_t excl[EXCL_STRIPES + 1];
 static pthread_once_t excl_once = PTHREAD_ONCE_INIT;
 
 static void
 excl_init(void)
 {
-	for (unsigned i = 0; i < EXCL_STRIPES; i++)
+	for (unsigned i = 0; i <= EXCL_SESSION; i++)
 		pthread_rwlock_init(&excl[i], NULL);
 }
 
-/* 0: no exclusion; 1: shared; 2: exclusive. Decoded from the copy. */
+/*
+ * 0: no exclusion; 1: shared; 2: exclusive; 3: the session exclusion.
+ * Decoded from the copy.
+ */
 static int
 excl_kind(const struct journal_slot_rec *slot, uint64_t *ret_nodeid)
 {
@@ -155,6 +167,9 @@ excl_kind(const struct journal_slot_rec *slot, uint64_t *ret_nodeid)
 	memcpy(&ih, slot->req, h);
 	*ret_nodeid = ih.nodeid;
 	switch (ih.opcode) {
+	case FUSE_INIT:
+	case FUSE_DESTROY:
+		return 3;
 	case FUSE_WRITE:
 		return 1;
 	case FUSE_COPY_FILE_RANGE: {
@@ -205,8 +220,9 @@ excl_take(const struct journal_slot_rec *slot)
 	if (kind == 0)
 		return NULL;
 	pthread_once(&excl_once, excl_init);
-	l = &excl[(nodeid * 0x9e3779b97f4a7c15ULL) >> 58];
-	if (kind == 2)
+	l = kind == 3 ? &excl[EXCL_SESSION] :
+	    &excl[(nodeid * 0x9e3779b97f4a7c15ULL) >> 58];
+	if (kind >= 2)
 		pthread_rwlock_wrlock(l);
 	else
 		pthread_rwlock_rdlock(l);
@@ -526,6 +542,17 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	return 1;
 }
 
+/* More requests wait in the avail ring after the last one popped. */
+static bool
+more_avail(const struct queue *qu)
+{
+	uint16_t n = 0;
+
+	return vring_avail_count(&qu->vq,
+	    (uint16_t)qu->vq.rec->last_avail_idx, &n) == 0 &&
+	    n > 0;
+}
+
 /*
  * Inline mode: pop and run up to QUEUE_BATCH, pushing every
  * QUEUE_PUSH_EVERY and notifying (if the driver asked since) every
@@ -542,6 +569,7 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 	while (nc < QUEUE_BATCH && !queue_stopping(qu)) {
 		struct journal_slot_rec *slot;
 		struct vring_chain c = { .iov = qu->iov, .max = VRING_MAX_IOV };
+		uint64_t now = 0;
 		uint16_t head;
 
 		err = queue_pop_one(qu, &head, &slot, &c);
@@ -553,11 +581,26 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 			    &qu->comps[nc].len) == 1)
 				continue;
 		} else if (qu->qs->npool > 0 && queue_slow(slot)) {
-			queue_pool_hand(qu, head, slot, &c);
+			queue_pool_hand(qu, head, slot, &c, POOL_WAITS);
+			continue;
+		} else if (qu->qs->npool > 0 && queue_large_io(slot) &&
+		    __atomic_load_n(&qu->nlarge, __ATOMIC_RELAXED) <
+		    QUEUE_POOL_IO_CAP && more_avail(qu)) {
+			queue_pool_hand(qu, head, slot, &c, POOL_LARGE);
+			continue;
+		} else if (qu->qs->npool > 0 && !qu->qs->no_slow_mode &&
+		    queue_slowed(qu, (now = clock_now_ns()))) {
+			/* A slow host file system (queue_int.h). */
+			queue_pool_hand(qu, head, slot, &c, POOL_SLOWFS);
 			continue;
 		} else {
+			struct queue_timing qt;
+
+			queue_time_begin(qu, &qt, now ? now : clock_now_ns(),
+			    false);
 			qu->comps[nc].len = queue_run_request(qu->qs, qu->idx,
 			    head, slot, &c, t, false);
+			queue_time_end(qu, &qt, true);
 			if (qu->comps[nc].len == QUEUE_RUN_PARKED) {
 				queue_wait_park(qu, head, slot, &c, qu->vq.gt,
 				    false);
@@ -861,8 +904,15 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	 */
 	qs->npool = cfg != NULL ? cfg->thread_pool_size : 0;
 	qs->pool_all = qs->npool > 0;
-	if (!qs->pool_all)
-		qs->npool = QUEUE_SLOW_THREADS;
+	qs->pool_first = qs->npool;
+	if (!qs->pool_all) {
+		qs->npool = QUEUE_SLOW_THREADS_MAX;
+		qs->pool_first = QUEUE_SLOW_THREADS;
+	}
+#ifdef PHX_CRASHPOINTS
+	/* Tests whose delay points hold every request: no slow mode. */
+	qs->no_slow_mode = getenv("PHX_NO_SLOW_MODE") != NULL;
+#endif
 	if ((err = queue_wait_init(qs)) < 0 ||
 	    (err = queue_pool_start(qs)) < 0) {
 		queue_set_destroy(qs);

@@ -44,6 +44,41 @@
 #define QUEUE_NOTIFY_EVERY 16
 /* Pool threads for slow requests when there is no --thread-pool-size. */
 #define QUEUE_SLOW_THREADS 4
+/*
+ * A slow host file system (a slow or remote disk, a FUSE or network
+ * mount under the share): a request that ran longer than QUEUE_SLOW_NS on
+ * a queue's thread (or for it in the pool) sends the queue's next requests
+ * to the pool for QUEUE_SLOW_HOLD_NS after the last slow one, so that
+ * they wait on the host side by side instead of each behind the one
+ * before (virtiofsd runs a pool of 64 for this), and the pool grows to
+ * QUEUE_SLOW_THREADS_MAX threads. PHX_DELAY=pt.getattr_fd:2000 (every
+ * GETATTR 2 ms), getattr depth 16: 300 ops/s inline, FIGURES.
+ */
+#define QUEUE_SLOW_NS		1000000ull
+#define QUEUE_SLOW_HOLD_NS	1000000000ull
+#define QUEUE_SLOW_THREADS_MAX	16
+#define QUEUE_SLOW_CHECKS	8
+#define QUEUE_SLOW_HITS		2
+/*
+ * Inline mode: a READ or WRITE of at least this many bytes goes to the
+ * pool when more requests wait behind it (queue_large_io), so that the
+ * copies of a deep queue run on several threads; alone (depth 1) it runs
+ * here, without a handoff. Depth 16, ratio to virtiofsd, medians of 4-5
+ * runs on a loaded 2-CPU host (bench/RESULTS.md, session 7): seqread
+ * 1 MiB 0.86 -> 1.01, seqwrite 1 MiB 0.92 -> 1.64, 128 KiB 0.79 -> 0.93
+ * and 0.66 -> 0.78, but 6-8 us more CPU per 128 KiB request (+40%).
+ */
+#ifndef QUEUE_POOL_IO_MIN /* benchmarks: -DQUEUE_POOL_IO_MIN=N */
+#define QUEUE_POOL_IO_MIN (128u * 1024)
+#endif
+/*
+ * ... and at most this many of them per queue are in the pool at once:
+ * more would wait in its list while the queue thread, which could copy
+ * them, idles (caps 2 and 4 and none measured alike within the noise).
+ */
+#ifndef QUEUE_POOL_IO_CAP /* benchmarks: -DQUEUE_POOL_IO_CAP=N */
+#define QUEUE_POOL_IO_CAP QUEUE_SLOW_THREADS
+#endif
 /* A FUSE_WRITE's copy: header and write_in; the payload is read live. */
 #define QUEUE_WRITE_COPY \
 	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
@@ -64,10 +99,24 @@ queue_heads_used(const struct region_queue_rec *rec, unsigned num)
 	return u < num ? (unsigned)u : num;
 }
 
-/* Set by the lock wait thread for a retry: fuse_req.wait_end. */
+/* Set by the lock wait thread for a retry: fuse_req.wait_end (> 0:
+ * interrupted, the lock tried once more). */
 extern __thread int queue_wait_end;
 /* Early interrupts kept for a SETLKW not parked yet (queue_wait.c). */
 #define QUEUE_WAIT_INTR 16
+
+/* Why an inline-mode request went to the pool (queue_pool_hand). */
+enum queue_pool_why {
+	POOL_WAITS,	/* it waits on the host (queue_slow) */
+	POOL_LARGE,	/* a large READ or WRITE of a deep queue */
+	POOL_SLOWFS,	/* slow mode: the host file system is slow */
+};
+
+/* A request's run on a queue or pool thread, as slow mode sees it. */
+struct queue_timing {
+	uint64_t t0;	/* clock ns at its start */
+	long sleeps;	/* the thread's voluntary switches then; -1: unread */
+};
 
 struct pool_job {
 	struct pool_job *next;
@@ -75,6 +124,7 @@ struct pool_job {
 	uint16_t head;
 	struct journal_slot_rec *slot;
 	struct guestmem_table *gt; /* reference: the iovecs point into it */
+	enum queue_pool_why why; /* POOL_LARGE: counted in qu->nlarge */
 	struct vring_chain c;
 	struct iovec iov[VRING_MAX_IOV];
 };
@@ -118,12 +168,25 @@ struct queue {
 	struct vring_queue vq;	/* consumer side: the queue thread's */
 	/* Pool jobs and parked lock waits in flight, under pool_lock. */
 	unsigned outstanding;
+	/* atomic: of the pool jobs, large READs and WRITEs (queue_pool_hand) */
+	unsigned nlarge;
+	/*
+	 * atomic, CLOCK_MONOTONIC ns: until then the queue's requests go to
+	 * the pool (QUEUE_SLOW_NS); worker memory only, 0 after a crash.
+	 */
+	uint64_t slow_until;
+	/*
+	 * Queue thread only: requests still to time exactly (with the
+	 * thread's sleeps) after one took over QUEUE_SLOW_NS of wall time.
+	 */
+	unsigned suspect;
+	unsigned slow_hits;	/* of those, slow ones that slept */
 	/*
 	 * Of those, parked lock waits (queue_wait.c), and their heads,
 	 * under pool_lock: a bit is set when the wait parks and cleared
-	 * after its completion is pushed or deferred (or it is dropped), so
-	 * a slot whose bit is clear is final (REPLIED or FREE) or no wait of
-	 * ours holds it.
+	 * once its slot is REPLIED, before its push (or when it is dropped
+	 * unanswered), so a slot whose bit is clear is final (REPLIED or
+	 * FREE) or no wait of ours holds it.
 	 */
 	unsigned nwaiting;
 	uint64_t blocking[REGION_MAX_QUEUE_SIZE / 64];
@@ -179,6 +242,13 @@ struct queue_set {
 	 */
 	unsigned pool_spawned;
 	int pool_spawn_once;	/* atomic: 1 once a thread began spawning */
+	/*
+	 * Inline mode: QUEUE_SLOW_THREADS spawn first, the rest of npool
+	 * (queue_pool_grow) only once a queue saw a slow request.
+	 */
+	unsigned pool_first;
+	int pool_grow_once;	/* atomic: 1 once a thread began growing */
+	bool no_slow_mode;	/* tests (PHX_NO_SLOW_MODE) */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cv;	/* jobs queued or stop */
 	pthread_cond_t free_cv;	/* a job returned to the free list */
@@ -272,9 +342,29 @@ bool queue_blocked_head(const struct queue *qu, uint16_t head);
  */
 unsigned queue_resume_waits(struct queue *qu);
 bool queue_slow(const struct journal_slot_rec *slot);
-/* Inline mode: hands a popped slow request to the pool (a copy of c). */
+/*
+ * Slow mode (QUEUE_SLOW_NS): true while qu's requests go to the pool. A
+ * request that took over QUEUE_SLOW_NS of wall time makes the queue
+ * thread time its next QUEUE_SLOW_CHECKS exactly: QUEUE_SLOW_HITS of those
+ * that take as long *and slept* (a voluntary switch: it waited on the
+ * host, not on a CPU other jobs held) turn slow mode on (and grow the
+ * pool); a POOL_SLOWFS job that does keeps it on. One such request alone
+ * is a lock held by a preempted thread on a loaded host as often as a
+ * slow disk (LOOKUP, load 8: once in 5 s). Around each run: begin, end.
+ */
+bool queue_slowed(struct queue *qu, uint64_t now);
+void queue_time_begin(struct queue *qu, struct queue_timing *qt, uint64_t now,
+    bool exact);
+void queue_time_end(struct queue *qu, struct queue_timing *qt, bool queue);
+/* A READ or WRITE of at least QUEUE_POOL_IO_MIN bytes (from the copy). */
+bool queue_large_io(const struct journal_slot_rec *slot);
+/*
+ * Inline mode: hands a popped slow request, or a large READ or WRITE
+ * (large: counted in qu->nlarge until answered), to the pool (a copy of c).
+ */
 void queue_pool_hand(struct queue *qu, uint16_t head,
-    struct journal_slot_rec *slot, const struct vring_chain *c);
+    struct journal_slot_rec *slot, const struct vring_chain *c,
+    enum queue_pool_why why);
 /*
  * The slots of queue q below used that may be live: the heads the live
  * index marks (every head below used in a region without one), in head

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Requests run off the queue thread: the pool (every request with
- * --thread-pool-size N, else only the requests that wait on the host);
- * lock waits park instead (queue_wait.c). A job holds a guest memory
+ * --thread-pool-size N, else the requests that wait on the host and the
+ * large READs and WRITEs of a deep queue, queue_large_io); lock waits
+ * park instead (queue_wait.c). A job holds a guest memory
  * reference and a copy of the chain; the request's journal slot is what
  * recovery sees, so a job lost with the worker is replayed like any
  * popped request.
@@ -13,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <linux/fuse.h>
 
+#include "clock.h"
 #include "crashpoint.h"
 #include "fault.h"
 #include "guestmem.h"
@@ -65,6 +68,30 @@ queue_slow(const struct journal_slot_rec *slot)
 	default:
 		return false;
 	}
+}
+
+/*
+ * A READ or WRITE of at least QUEUE_POOL_IO_MIN bytes (the size its
+ * arguments ask for; the copy in the slot, never guest memory): its copy
+ * between the page cache and guest memory is the request's whole cost,
+ * and a queue thread that makes every copy of its queue is the limit
+ * (issue 10: 85% of the queue thread in _copy_to_iter at depth 16).
+ */
+bool
+queue_large_io(const struct journal_slot_rec *slot)
+{
+	const size_t at = sizeof(struct fuse_in_header) +
+	    offsetof(struct fuse_read_in, size);
+	uint32_t size = 0;
+	uint32_t opcode = queue_slot_opcode(slot);
+
+	_Static_assert(offsetof(struct fuse_read_in, size) ==
+	    offsetof(struct fuse_write_in, size), "READ and WRITE size");
+	if (opcode != FUSE_READ && opcode != FUSE_WRITE)
+		return false;
+	if (slot->req_len >= at + sizeof(size))
+		memcpy(&size, slot->req + at, sizeof(size));
+	return size >= QUEUE_POOL_IO_MIN;
 }
 
 /*
@@ -149,13 +176,16 @@ queue_resume_waits(struct queue *qu)
 static struct pool_job *job_get(struct queue_set *qs);
 static void pool_enqueue(struct queue *qu, struct pool_job *j);
 
-/* Inline mode: hands a popped slow request to the pool (a copy of c). */
+/* Inline mode: hands a popped request to the pool (a copy of c). */
 void
 queue_pool_hand(struct queue *qu, uint16_t head, struct journal_slot_rec *slot,
-    const struct vring_chain *c)
+    const struct vring_chain *c, enum queue_pool_why why)
 {
 	struct pool_job *j = job_get(qu->qs);
 
+	j->why = why;
+	if (why == POOL_LARGE)
+		__atomic_add_fetch(&qu->nlarge, 1, __ATOMIC_RELAXED);
 	j->head = head;
 	j->slot = slot;
 	j->c = *c;
@@ -202,6 +232,7 @@ queue_dispatch_batch(struct queue *qu)
 	while (n < QUEUE_BATCH && !queue_stopping(qu)) {
 		struct pool_job *j = job_get(qs);
 
+		j->why = POOL_WAITS;
 		j->c.iov = j->iov;
 		j->c.max = VRING_MAX_IOV;
 		err = queue_pop_one(qu, &j->head, &j->slot, &j->c);
@@ -256,6 +287,7 @@ pool_main(void *arg)
 		struct pool_job *j;
 		struct vring_used_ent e;
 		struct queue *qu;
+		struct queue_timing qt;
 
 		pthread_mutex_lock(&qs->pool_lock);
 		while (qs->jobs == NULL && !qs->pool_stop)
@@ -274,14 +306,20 @@ pool_main(void *arg)
 		e.id = j->head;
 		/* tests: a request held while many others pass (recovery). */
 		DELAYPOINT("queue.pool_job");
+		if (j->why == POOL_SLOWFS)
+			queue_time_begin(qu, &qt, clock_now_ns(), true);
 		e.len = queue_run_request(qs, qu->idx, j->head, j->slot, &j->c, t,
 		    false);
+		if (j->why == POOL_SLOWFS)
+			queue_time_end(qu, &qt, false);
 		if (e.len == QUEUE_RUN_PARKED)
 			queue_wait_park(qu, j->head, j->slot, &j->c, j->gt,
 			    false);
 		else
 			queue_push(qu, &e, 1);
 		guestmem_put(j->gt);
+		if (j->why == POOL_LARGE)
+			__atomic_sub_fetch(&qu->nlarge, 1, __ATOMIC_RELAXED);
 
 		pthread_mutex_lock(&qs->pool_lock);
 		j->next = qs->free_jobs;
@@ -321,17 +359,19 @@ queue_pool_start(struct queue_set *qs)
 			}
 		}
 	}
+	if (qs->pool_first > qs->npool)
+		qs->pool_first = qs->npool;
 	return 0;
 }
 
-/* The pool threads, once (the first caller creates them all). */
+/* The pool threads, once (the first caller creates pool_first of them). */
 void
 queue_pool_spawn(struct queue_set *qs)
 {
 	if (__atomic_load_n(&qs->pool_spawn_once, __ATOMIC_ACQUIRE) ||
 	    __atomic_exchange_n(&qs->pool_spawn_once, 1, __ATOMIC_ACQ_REL))
 		return;
-	for (unsigned i = 0; i < qs->npool; i++) {
+	for (unsigned i = 0; i < qs->pool_first; i++) {
 		int err = pthread_create(&qs->pool_th[i], NULL, pool_main, qs);
 
 		/* As a failed start at device creation was: the worker dies
@@ -340,6 +380,83 @@ queue_pool_spawn(struct queue_set *qs)
 			fatalx("cannot create a pool thread: %s", strerror(err));
 		__atomic_store_n(&qs->pool_spawned, i + 1, __ATOMIC_RELEASE);
 	}
+}
+
+/* Spawns the pool threads beyond the first (slow mode), once. */
+static void
+queue_pool_grow(struct queue_set *qs)
+{
+	/* After the first ones (one spawner at a time, queue threads). */
+	if (__atomic_load_n(&qs->pool_spawned, __ATOMIC_ACQUIRE) <
+	    qs->pool_first || qs->pool_first >= qs->npool ||
+	    __atomic_load_n(&qs->pool_grow_once, __ATOMIC_ACQUIRE) ||
+	    __atomic_exchange_n(&qs->pool_grow_once, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (unsigned i = qs->pool_first; i < qs->npool; i++) {
+		int err = pthread_create(&qs->pool_th[i], NULL, pool_main, qs);
+
+		/* Fewer threads, not a dead worker: the pool still serves. */
+		if (err != 0) {
+			log_warnx("slow mode: pool thread %u: %s", i,
+			    strerror(err));
+			return;
+		}
+		__atomic_store_n(&qs->pool_spawned, i + 1, __ATOMIC_RELEASE);
+	}
+	log_info("a request took over %llu ms on the host: %u pool threads",
+	    QUEUE_SLOW_NS / 1000000, qs->npool);
+}
+
+bool
+queue_slowed(struct queue *qu, uint64_t now)
+{
+	return now < __atomic_load_n(&qu->slow_until, __ATOMIC_RELAXED);
+}
+
+/* The calling thread's voluntary context switches so far (it slept). */
+static long
+thread_sleeps(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : -1;
+}
+
+void
+queue_time_begin(struct queue *qu, struct queue_timing *qt, uint64_t now,
+    bool exact)
+{
+	qt->t0 = now;
+	qt->sleeps = exact || qu->suspect > 0 ? thread_sleeps() : -1;
+}
+
+void
+queue_time_end(struct queue *qu, struct queue_timing *qt, bool queue)
+{
+	uint64_t now = clock_now_ns();
+	bool slow = now - qt->t0 > QUEUE_SLOW_NS;
+
+	if (qt->sleeps < 0) {
+		if (slow && queue) {
+			qu->suspect = QUEUE_SLOW_CHECKS;
+			qu->slow_hits = 0;
+		}
+		return;
+	}
+	slow = slow && thread_sleeps() > qt->sleeps;
+	if (queue) {
+		qu->suspect--;
+		qu->slow_hits += slow;
+		if (qu->slow_hits < QUEUE_SLOW_HITS)
+			return;
+		qu->suspect = 0;
+	} else if (!slow) {
+		return;
+	}
+	__atomic_store_n(&qu->slow_until, now + QUEUE_SLOW_HOLD_NS,
+	    __ATOMIC_RELAXED);
+	if (queue)
+		queue_pool_grow(qu->qs);
 }
 
 /* Stops and joins the pool threads, frees the jobs. */

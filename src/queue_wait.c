@@ -17,7 +17,9 @@
  * ring (a VM pause) leaves its waits parked and untried until it goes on;
  * queue_end_waits() drops them unanswered (a device reset: the new ring
  * epoch frees their slots). A wait whose guest session ended, or that the
- * guest interrupted (FUSE_INTERRUPT), answers EINTR.
+ * guest interrupted (FUSE_INTERRUPT), answers EINTR; an interrupted one
+ * tries its lock once more first, and answers 0 if it has it (a kill
+ * between a retry's lock call and its commit left it taken).
  *
  * After a crash nothing here exists: a parked wait is a live SETLKW slot,
  * which recovery leaves live and the queue thread parks again
@@ -35,6 +37,7 @@
 #include <linux/fuse.h>
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "fault.h"
 #include "guestmem.h"
 #include "log.h"
@@ -44,6 +47,16 @@
 #define WAIT_MAX_NS   50000000ull    /* the slowest retry */
 #define WAIT_GATE_NS  20000000ull    /* a stopped ring's waits: re-check */
 #define WAIT_INTR_NS  1000000000ull  /* an early interrupt is kept this long */
+/*
+ * Restarts from the oldest wait within one pass: past them the pass goes
+ * on to the end. An unlock restarts it (fairness: the oldest wait takes
+ * a freed lock), but every answered SETLK F_UNLCK counts as an unlock,
+ * so a storm of them (thousands a second, from any guest process, on
+ * any file with waits) restarted the pass before it reached the younger
+ * waits, whose lock could be free: 1000 waits on one file starved a wait
+ * on another for as long as the storm went on (recovery.sh lockstorm).
+ */
+#define WAIT_RESTARTS 8
 
 struct queue_wait {
 	struct queue_wait *prev, *next; /* park order, under wait_lock */
@@ -55,6 +68,7 @@ struct queue_wait {
 	uint64_t sessions;	   /* the guest session it waits in */
 	uint64_t due, delay;	   /* next retry (clock_now_ns), backoff */
 	bool interrupted;	   /* FUSE_INTERRUPT named it */
+	bool answered;		   /* pushed: its head's bit already cleared */
 	struct vring_chain c;
 	struct iovec iov[];
 };
@@ -273,9 +287,13 @@ retry(struct queue_set *qs, struct queue_wait *w, struct region_thread_rec *t,
 		w->due = now + WAIT_GATE_NS;
 		return false;
 	}
-	queue_wait_end = w->interrupted || session_over(qs->r, w->sessions)
-			     ? -EINTR
-			     : 0;
+	/* Tests: a slow lock call (a network file system), a storm. */
+	DELAYPOINT("queue.wait_retry");
+	queue_wait_end = 0;
+	if (session_over(qs->r, w->sessions))
+		queue_wait_end = -EINTR;
+	else if (w->interrupted)
+		queue_wait_end = 1; /* one more try (fuse_req.wait_end) */
 	len = queue_run_request(qs, qu->idx, w->head, w->slot, &w->c, t,
 	    false);
 	queue_wait_end = 0;
@@ -286,8 +304,22 @@ retry(struct queue_set *qs, struct queue_wait *w, struct region_thread_rec *t,
 		return false;
 	}
 	e.len = len;
+	/*
+	 * The head's bit goes before the push, while the slot is REPLIED
+	 * (final for queue_resume_waits): once pushed, the guest may re-post
+	 * the head with a SETLKW that parks and sets the bit again, which
+	 * drop_wait() then cleared: a ring restart (a VM pause and cont)
+	 * parked that wait a second time, and its head completed twice
+	 * (recovery.sh waithead).
+	 */
+	pthread_mutex_lock(&qs->pool_lock);
+	qu->blocking[w->head / 64] &= ~(1ull << (w->head % 64));
+	pthread_mutex_unlock(&qs->pool_lock);
+	w->answered = true;
 	queue_push(qu, &e, 1);
 	pthread_rwlock_unlock(&qu->gate);
+	/* Tests: the guest re-posts the head before the wait is dropped. */
+	DELAYPOINT("queue.wait_pushed");
 	return true;
 }
 
@@ -301,7 +333,8 @@ drop_wait(struct queue_set *qs, struct queue_wait *w)
 	__atomic_sub_fetch(&qs->nparked, 1, __ATOMIC_RELAXED);
 	guestmem_put(w->gt);
 	pthread_mutex_lock(&qs->pool_lock);
-	qu->blocking[w->head / 64] &= ~(1ull << (w->head % 64));
+	if (!w->answered) /* dropped unanswered: its slot stays live */
+		qu->blocking[w->head / 64] &= ~(1ull << (w->head % 64));
 	qu->nwaiting--;
 	qu->outstanding--;
 	pthread_cond_broadcast(&qu->drained);
@@ -314,6 +347,7 @@ wait_main(void *arg)
 {
 	struct queue_set *qs = arg;
 	struct region_thread_rec *t = qs->wait_rec;
+	unsigned restarts = 0; /* of the pass under way (WAIT_RESTARTS) */
 
 	/* By itself, never through a /proc path (queue_main). */
 	pthread_setname_np(pthread_self(), "phx-wait");
@@ -355,11 +389,16 @@ wait_main(void *arg)
 			/*
 			 * A kick meanwhile (a lock freed): again from the
 			 * oldest, or a younger wait later in this pass takes
-			 * the lock an older one waits for.
+			 * the lock an older one waits for; but only so many
+			 * times (WAIT_RESTARTS), then to the end.
 			 */
-			if (qs->wait_pass)
+			if (qs->wait_pass && restarts < WAIT_RESTARTS) {
+				restarts++;
 				break;
+			}
 		}
+		if (w == NULL)
+			restarts = 0; /* the pass reached the youngest */
 		fault_end();
 		if (qs->wait_pass || qs->wait_stop)
 			continue;

@@ -284,6 +284,15 @@ region_slot(const struct region *r, unsigned queue, unsigned head)
 	return &r->journal[(size_t)queue * REGION_MAX_QUEUE_SIZE + head];
 }
 
+bool
+region_session_closed(const struct region *r)
+{
+	const struct region_fuse_rec *f = r->fuse;
+
+	return region_load(&f->initialized) == 0 &&
+	    (region_load(&f->destroyed) != 0 || region_load(&f->stopped) != 0);
+}
+
 uint64_t
 region_slot_word(const struct region *r, int fd, unsigned queue,
     unsigned head)

@@ -576,6 +576,16 @@ struct journal_slot_rec *region_slot(const struct region *r, unsigned queue,
  */
 uint64_t region_slot_word(const struct region *r, int fd, unsigned queue,
     unsigned head);
+/*
+ * The FUSE session is closed to new entries: a DESTROY (destroyed 2, then
+ * 1) or a session end (stopped) has committed initialized = 0. A request
+ * that passed fdispatch.c's session check before that commit must not add
+ * a handle or an inode after it: the sweep may have passed its index (it
+ * would outlive the session). Read under the table's lock, which the
+ * sweep takes after that commit. A region never initialized (all 0: before
+ * the first INIT, unit tests) is not closed.
+ */
+bool region_session_closed(const struct region *r);
 
 /* Atomic 64-bit helpers for region words (release store, acquire load). */
 static inline void

@@ -90,6 +90,20 @@ suppressed_note(char *buf, size_t len, uint64_t n)
 	return buf;
 }
 
+/*
+ * " <signal name>" after the cause, but for an external SIGKILL ("kill"
+ * says it; the signal is known only when the keeper reaped the worker
+ * before the line, so the line differed from kill to kill).
+ */
+static const char *
+sig_note(uint64_t cause, uint64_t sig, char *buf, size_t len)
+{
+	if (sig == 0 || (cause == STATS_CAUSE_KILL && sig == SIGKILL))
+		return "";
+	snprintf(buf, len, " %s", strsignal((int)sig));
+	return buf;
+}
+
 void
 stats_spawned(struct region *r)
 {
@@ -102,7 +116,7 @@ stats_died(struct region *r, bool oom, int wstatus)
 {
 	struct region_stats_rec *s = r->stats;
 	uint64_t cause, sig = 0, sup, n;
-	char note[64];
+	char note[64], sigbuf[48];
 
 	if (oom)
 		cause = STATS_CAUSE_OOM;
@@ -125,11 +139,11 @@ stats_died(struct region *r, bool oom, int wstatus)
 	 */
 	if (!__atomic_load_n(&r->hdr->recovered, __ATOMIC_ACQUIRE) &&
 	    log_ok(s, &sup))
-		log_warnx("worker #%llu died before serving: %s%s%s, "
+		log_warnx("worker #%llu died before serving: %s%s, "
 		    "respawning (%llu deaths since a worker last served)%s",
 		    (unsigned long long)r->hdr->incarnation,
-		    stats_cause_name(cause), sig ? " " : "",
-		    sig ? strsignal((int)sig) : "", (unsigned long long)n,
+		    stats_cause_name(cause), sig_note(cause, sig, sigbuf,
+		    sizeof(sigbuf)), (unsigned long long)n,
 		    suppressed_note(note, sizeof(note), sup));
 	st(&s->down_cause, cause);
 	st(&s->down_signal, sig);
@@ -161,7 +175,7 @@ stats_recovered(struct region *r)
 	uint64_t quarantined = ld(&s->rec_quarantined);
 	uint64_t down = ld(&s->down_ns), now = clock_now_ns(), stall, sup;
 	uint64_t cause = ld(&s->down_cause), sig = ld(&s->down_signal);
-	char note[64];
+	char note[64], sigbuf[48];
 
 	stall = down != 0 && now > down ? now - down : 0;
 	st(&s->last_stall_ns, stall);
@@ -171,11 +185,11 @@ stats_recovered(struct region *r)
 	st(&s->rec_replayed, 0);
 	st(&s->rec_quarantined, 0);
 	if (log_ok(s, &sup))
-		log_warnx("recovered from a worker %s%s%s: guest stall %.3f ms, "
+		log_warnx("recovered from a worker %s%s: guest stall %.3f ms, "
 		    "%llu requests replayed, %llu quarantined%s",
 		    cause == STATS_CAUSE_UPGRADE ? "stop for an upgrade" :
-		    stats_cause_name(cause), sig ? " " : "",
-		    sig ? strsignal((int)sig) : "", (double)stall / 1e6,
+		    stats_cause_name(cause), sig_note(cause, sig, sigbuf,
+		    sizeof(sigbuf)), (double)stall / 1e6,
 		    (unsigned long long)replayed,
 		    (unsigned long long)quarantined,
 		    suppressed_note(note, sizeof(note), sup));

@@ -9,7 +9,7 @@
  *   crashtest work  --socket S --share DIR [--keeper PID] [--depth 64]
  *       [--seconds N] [--kill-min-ms A --kill-max-ms B] [--kill-sig SIG]
  *       [--max-kills N] [--ctl-every-ms N] [--poison-unique U]
- *       [--expect-respawn]
+ *       [--expect-respawn] [--bs N (data READ/WRITE size, 4096)]
  *     Mixed workload: every slot runs a cycle on names of its own (CREATE
  *     new, WRITE at an offset, READ back, SETATTR size, GETATTR, RELEASE,
  *     RENAME, LOOKUP (same nodeid), MKDIR new, RMDIR, UNLINK, FORGET,
@@ -93,6 +93,11 @@ struct opts {
 
 /* Guest RAM of the next ct_connect() (bench --mem-mb); 0: 128 MiB. */
 static size_t ct_mem_bytes;
+/*
+ * work: the size of the data file's WRITEs and READs (--bs; BS). 256 KiB
+ * puts them on the daemon's pool threads (queue_large_io) at each kill.
+ */
+static uint32_t ct_bs = BS;
 
 static int tap_n, tap_pass, tap_fail;
 
@@ -279,10 +284,15 @@ ct_wait_mm_gone(pid_t pid, unsigned timeout_ms)
 	return false;
 }
 
+/*
+ * The fds of pid's table, less (rings true: only) its io_uring rings: one
+ * per worker thread, and slow mode (src/queue_int.h) grows the pool by 12
+ * threads, so the ring count follows the threads, not a leak.
+ */
 static int
-count_fds(pid_t pid)
+count_fds_of(pid_t pid, bool rings)
 {
-	char path[64];
+	char path[300], link[64];
 	struct dirent *de;
 	int n = 0;
 	DIR *d;
@@ -290,9 +300,41 @@ count_fds(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(path)) == NULL)
 		return -1;
+	while ((de = readdir(d)) != NULL) {
+		ssize_t l;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
+		    de->d_name);
+		l = readlink(path, link, sizeof(link) - 1);
+		link[l > 0 ? l : 0] = '\0';
+		n += (strcmp(link, "anon_inode:[io_uring]") == 0) == rings;
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+count_fds(pid_t pid)
+{
+	return count_fds_of(pid, false);
+}
+
+/* Tasks of pid (its threads). */
+static int
+count_tasks(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
 	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
+		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
 }
@@ -641,16 +683,16 @@ side_req(struct work *w, int *ret_kind, uint64_t *ret_arg)
 	char a[64], b[64];
 	unsigned x = (unsigned)(rnd() % 100);
 	unsigned k = (unsigned)(rnd() % NPIN);
-	uint64_t off = (rnd() % (DATA_SIZE / BS)) * BS;
+	uint64_t off = (rnd() % (DATA_SIZE / ct_bs)) * ct_bs;
 
 	if (x < 20) {
-		req = fusec_req_write(fc, w->data, w->data_fh, off, BS);
+		req = fusec_req_write(fc, w->data, w->data_fh, off, ct_bs);
 		if (req)
-			pat_fill(req->wdata, TAG_DATA, off, BS);
+			pat_fill(req->wdata, TAG_DATA, off, ct_bs);
 		*ret_kind = X_DATA_WRITE;
 		*ret_arg = off;
 	} else if (x < 40) {
-		req = fusec_req_read(fc, w->data, w->data_fh, off, BS);
+		req = fusec_req_read(fc, w->data, w->data_fh, off, ct_bs);
 		*ret_kind = X_DATA_READ;
 		*ret_arg = off;
 	} else if (x < 52) {
@@ -687,7 +729,7 @@ side_req(struct work *w, int *ret_kind, uint64_t *ret_arg)
 		*ret_kind = X_DIR_GETATTR;
 		*ret_arg = 0;
 	} else {
-		req = fusec_req_read(fc, w->data, w->data_fh, off, BS);
+		req = fusec_req_read(fc, w->data, w->data_fh, off, ct_bs);
 		*ret_kind = X_DATA_READ;
 		*ret_arg = off;
 	}
@@ -868,14 +910,15 @@ complete_side(struct work *w, struct fusec_req *req, int kind, uint64_t arg)
 	}
 	switch (kind) {
 	case X_DATA_WRITE:
-		if (((const struct fuse_write_out *)req->reply)->size != BS) {
+		if (((const struct fuse_write_out *)req->reply)->size !=
+		    ct_bs) {
 			mark_bad(w, req, kind, "short write");
 			return;
 		}
 		break;
 	case X_DATA_READ:
-		if (req->reply_len != BS ||
-		    !pat_check(req->rdata, TAG_DATA, arg, BS)) {
+		if (req->reply_len != ct_bs ||
+		    !pat_check(req->rdata, TAG_DATA, arg, ct_bs)) {
 			mark_bad(w, req, kind, "data differs at %llu",
 			    (unsigned long long)arg);
 			return;
@@ -1382,8 +1425,17 @@ work_main(const struct opts *o)
 	if (o->keeper) {
 		fds_after = fd_settle(o->keeper, fds_before, o->fd_settle_ms);
 		tap(fds_after == fds_before, "keeper fd count after the run "
-		    "equals the count before (%d before, %d after)",
-		    fds_before, fds_after);
+		    "equals the count before (%d before, %d after; io_uring "
+		    "rings apart)", fds_before, fds_after);
+		{
+			pid_t wk = ct_find_worker(o->keeper);
+			int rings = count_fds_of(o->keeper, true);
+			int tasks = wk > 0 ? count_tasks(wk) : -1;
+
+			tap(rings >= 0 && tasks > 0 && rings <= tasks,
+			    "keeper's io_uring rings no more than the worker's "
+			    "threads (%d rings, %d threads)", rings, tasks);
+		}
 		/* Release everything; the daemon's table must drop back. */
 		for (unsigned i = 0; i < NPIN; i++) {
 			fusec_release(w.fc, w.pin[i], w.pin_fh[i]);
@@ -1797,6 +1849,7 @@ main(int argc, char **argv)
 		{"queues", required_argument, NULL, 'Q'},
 		{"mem-mb", required_argument, NULL, 'M'},
 		{"sweep-each", no_argument, NULL, 'E'},
+		{"bs", required_argument, NULL, 'B'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {
@@ -1845,6 +1898,7 @@ main(int argc, char **argv)
 		case 'Q': ct_queues = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'M': o.mem_mb = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'E': o.sweep_each = true; break;
+		case 'B': ct_bs = (uint32_t)strtoul(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
@@ -1856,6 +1910,11 @@ main(int argc, char **argv)
 		o.depth = 64;
 	if (o.kill_max_ms < o.kill_min_ms)
 		o.kill_max_ms = o.kill_min_ms;
+	if (ct_bs == 0 || ct_bs % 4096 != 0 || ct_bs > DATA_SIZE) {
+		fprintf(stderr, "crashtest: --bs: a multiple of 4096 up to "
+		    "%u\n", DATA_SIZE);
+		return 2;
+	}
 	rng_state ^= o.seed ? o.seed : (uint64_t)getpid() * 0x100000001b3ull;
 	printf("# seed %llu\n", (unsigned long long)rng_state);
 	signal(SIGPIPE, SIG_IGN);

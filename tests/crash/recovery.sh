@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held lockwait lockleak waitfree lockmany lockcrash lockread lockintr resetmix destroymix mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown ringless heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -70,6 +70,14 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 		for n in ${PHX_RECOV_HELD_COUNTS:-65535 65536}; do
 			run held "$n" -- PHX_DELAY=queue.pool_job:120000000:2
 		done ;;
+	# Issue 10: large READ/WRITE on pool threads, killed there.
+	slowfs) run slowfs -- PHX_DELAY=pt.getattr_fd:200000 ;;
+	bigio)
+		for n in 0 1 2; do
+			# Every commit held: no slow mode (queue_int.h).
+			run bigio "$n" -- PHX_NO_SLOW_MODE=1 \
+			    PHX_DELAY=queue.before_commit:300000,queue.pool_job:1500000
+		done ;;
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
@@ -84,10 +92,29 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 		run lockmany 1000 -- ;;
 	lockcrash) run lockcrash 500 -- PHX_CRASH=pt.lock_taken:37 ;;
 	lockintr) run lockintr -- ;;
+	# A grant killed before its commit, then interrupted while its
+	# retry in the next worker is held.
+	lockintrcrash) run lockintrcrash -- PHX_CRASH=pt.lock_taken \
+	    PHX_DELAY=queue.wait_retry:300000 ;;
 	lockread) run lockread 1000 -- ;;
+	# A storm of unlocks on one file while a wait on another gets its
+	# lock; each retry held 300 us, as a lock call on a network file
+	# system takes.
+	# A head a granted wait freed, re-posted with a SETLKW that parks
+	# before the first wait is dropped (held 500 ms), then a VM pause.
+	waithead) run waithead -- PHX_DELAY=queue.wait_pushed:500000 ;;
+	lockstorm) run lockstorm "${PHX_LOCK_WAITS:-300}" -- \
+	    PHX_DELAY=queue.wait_retry:300 ;;
 	# By hand, for figures (CPU of idle waits, unlock to grant):
 	# PHX_LOCK_WAITS waits (50 fit the blocker threads of old builds).
 	lockbench) run lockmany "${PHX_LOCK_WAITS:-50}" -- ;;
+	# A hostile guest on the DESTROY's closed session: an INIT racing
+	# it, a LINK held across its sweep, a kill before its sweep.
+	destroyrace)
+		run destroyrace 1 -- PHX_DELAY=fdispatch.destroy_closed:1000000
+		run destroyrace 2 -- PHX_DELAY=pt.link_done:1000000
+		run destroyrace 3 -- PHX_CRASH=fdispatch.destroy_closed
+		run destroyrace 4 -- PHX_DELAY=pt.owner_new:1000000 ;;
 	mknod) run mknod -- PHX_CRASH=queue.after_pop:3 ;;
 	# The same, killed EXECUTING, just before its mknodat.
 	mknodexec) run mknod 1 -- PHX_CRASH=pt.before_mknod:2 ;;
@@ -115,9 +142,20 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	# (ENOMEM), killed after it: the replay's ring must not decide it.
 	ringless) run ringless -- PHX_FAIL=intent.ring_enomem \
 	    PHX_CRASH=queue.after_handler:2 ;;
+	# A MKDIR's EEXIST from its ring, killed before the commit, replayed
+	# by a recovery whose ring set-up fails: EEXIST, not identity's 0.
+	ringlater) run ringlater -- PHX_FAIL=intent.ring_enomem_later \
+	    PHX_CRASH=queue.after_handler:3 ;;
 	# A MKDIR's op held in the kernel (io-wq) at the kill: recovery
 	# waits for it and drains its completion; it never runs twice.
 	heldop) run heldop -- ;;
+	# An unmount in degraded mode: its DESTROY ends the session, the
+	# next mount's INIT is answered once degraded mode ends.
+	degradeddestroy)
+		DAEMON_ARGS="--degrade-after=2 --watchdog-ms=2000"
+		run degradeddestroy -- PHX_DELAY=queue.async_rerun:2000000 \
+		    PHX_CRASH_RECUR=queue.recover_replay:2
+		DAEMON_ARGS= ;;
 	# A ring broken while an op is out: its completion not written.
 	brokenpush) run brokenpush -- PHX_DELAY=intent.async_submitted:300000 ;;
 	# An op the queue thread meant to leave in flight, its submit

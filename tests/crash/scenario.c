@@ -20,6 +20,11 @@
  *   held      (PHX_DELAY=queue.pool_job:..:2) an FSYNC held in the pool
  *             while --count GETATTRs pass it, then a kill: answered once
  *             (defect 2)
+ *   bigio     (PHX_DELAY=queue.before_commit,queue.pool_job) a 256 KiB
+ *             READ and WRITE with a GETATTR behind them run on pool
+ *             threads (the GETATTR answers first), then a kill: each
+ *             answers once, bytes checked (issue 10); --count 1: a
+ *             new memory table instead of the kill, --count 2: a pause
  *   lockwait  a SETLKW and a flock waiting at a kill get their locks when
  *             the holder unlocks, never EINTR (defect 3)
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
@@ -32,6 +37,13 @@
  *   lockmany  (--count K) K lock waits on one file, then the convoy;
  *             lockcrash: the same with kills (sc_lockmany)
  *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
+ *   destroyrace a hostile guest on the DESTROY's closed session: an
+ *             INIT racing it, a LINK held across its sweep, a kill before
+ *             its sweep (--count 1..3; sc_destroyrace)
+ *   waithead  a head a granted wait freed, re-posted with a SETLKW that
+ *             parks, then a VM pause: answered once
+ *   lockintrcrash an interrupt after a grant a kill left uncommitted
+ *   lockstorm a storm of unlocks on one file starves no wait on another
  *   mknod     (PHX_CRASH=queue.after_pop:3) a second MKNOD of a fifo,
  *             popped at the kill, answers EEXIST (defect 5)
  *   rmxattr   (PHX_CRASH=pt.before_removexattr) a REMOVEXATTR of an
@@ -50,6 +62,9 @@
  *   ringless  (PHX_FAIL=intent.ring_enomem PHX_CRASH=queue.after_handler:2)
  *             a MKDIR run directly by a thread without an io_uring,
  *             killed after it: the replay (on a ring) answers 0
+ *   ringlater (PHX_FAIL=intent.ring_enomem_later
+ *             PHX_CRASH=queue.after_handler:3) a ring's EEXIST, replayed
+ *             without a ring: EEXIST, not the identity rule's 0
  *   linkdead  (PHX_FAIL=intent.enoent:2) a LINK whose LINKAT the dying
  *             worker's io-wq failed ENOENT (/proc/self/fd gone) runs
  *             again (the soak's LINK ENOENT)
@@ -548,26 +563,42 @@ sc_forgetlink(struct fusec *fc, pid_t keeper, const char *share, bool kill)
  * --degrade-after=2, is degraded when the third replays the MKDIR. It
  * must answer 0 (the directory exists), while a new GETATTR answers EIO.
  */
-static void
-sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+/*
+ * The degraded-mode set-up: a MKDIR of name (3 bytes with its NUL) held
+ * in its second run, the worker killed; the MKDIR's answer, or -EIO (and
+ * a TAP line) if it could not be sent.
+ */
+static int
+degrade(struct fusec *fc, pid_t keeper, const char *pre, const char *name)
 {
 	struct fuse_mkdir_in in = {.mode = 0755, .umask = 022};
-	struct iovec a[2] = {{&in, sizeof(in)}, {"dk", 3}};
+	char nm[3] = { name[0], name[1], '\0' };
+	struct iovec a[2] = {{&in, sizeof(in)}, {nm, 3}};
 	struct fusec_req *r;
-	char path[4096];
-	struct stat st;
-	int err;
+	char what[120];
 
 	r = fusec_req_new(fc, FUSE_MKDIR, 1, a, 2, 0,
 	    sizeof(struct fuse_entry_out), 0);
 	if (r == NULL || fusec_submit(fc, r) < 0) {
-		ok(false, "degradedknown: MKDIR submitted", -EIO);
-		return;
+		snprintf(what, sizeof(what), "%s: MKDIR submitted", pre);
+		ok(false, what, -EIO);
+		return -EIO;
 	}
 	usleep(300000); /* its op is done, its second run held */
-	ok(kill_worker(keeper), "degradedknown: worker killed, the MKDIR's "
-	    "result KNOWN in its slot", 0);
-	err = await(fc, r, 30000);
+	snprintf(what, sizeof(what), "%s: worker killed, the MKDIR's result "
+	    "KNOWN in its slot", pre);
+	ok(kill_worker(keeper), what, 0);
+	return await(fc, r, 30000);
+}
+
+static void
+sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
+{
+	char path[4096];
+	struct stat st;
+	int err;
+
+	err = degrade(fc, keeper, "degradedknown", "dk");
 	snprintf(path, sizeof(path), "%s/dk", share);
 	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "degradedknown: the "
 	    "directory exists", 0);
@@ -576,6 +607,40 @@ sc_degradedknown(struct fusec *fc, pid_t keeper, const char *share)
 	err = fusec_getattr(fc, 1, NULL);
 	ok(err == -EIO, "degradedknown: a new request answers EIO (degraded)",
 	    err);
+}
+
+/*
+ * An unmount in degraded mode (entered as in degradedknown): its DESTROY
+ * must end the session, or the next mount's INIT, once the keeper leaves
+ * degraded mode (--watchdog-ms=2000: 12 s), finds the old session live
+ * and is refused as a second INIT (EPROTO) until a device reset.
+ */
+static void
+sc_degradeddestroy(struct fusec *fc, pid_t keeper)
+{
+	struct fusec_req *r;
+	int err, tries = 0;
+
+	(void)degrade(fc, keeper, "degradeddestroy", "dd");
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == -EIO, "degradeddestroy: degraded (a GETATTR answers EIO)",
+	    err);
+	r = fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0, 0, 0);
+	err = call(fc, r);
+	printf("# degradeddestroy: the DESTROY in degraded mode answered %d\n",
+	    err);
+	do {
+		if (tries++ > 0)
+			usleep(500000);
+		r = fusec_req_init(fc);
+		err = call(fc, r);
+	} while (err == -EIO && tries < 80);
+	printf("# degradeddestroy: INITs tried %d, the last answered %d\n",
+	    tries, err);
+	ok(err == 0, "degradeddestroy: the next mount's INIT answers 0 once "
+	    "degraded mode ends", err);
+	err = fusec_getattr(fc, 1, NULL);
+	ok(err == 0, "degradeddestroy: the new session works", err);
 }
 
 /*
@@ -682,6 +747,142 @@ sc_held(struct fusec *fc, pid_t keeper, unsigned count)
 	    err);
 	ok(fc->proto_errors == 0, "held: no doubled or foreign completion",
 	    (int)fc->proto_errors);
+}
+
+/*
+ * Issue 10: a 256 KiB READ and WRITE with a GETATTR behind them go to pool
+ * threads (queue_large_io), so the GETATTR, run on the queue thread,
+ * answers first; then a kill while both are held there
+ * (PHX_DELAY=queue.pool_job; every request is also held 300 ms before
+ * its commit, queue.before_commit, so that all three are in the ring
+ * together): each answers once, the READ with the file's bytes, the
+ * WRITE's bytes are in the file. Before: the READ and WRITE ran on the
+ * queue thread, in ring order, before the GETATTR. mode 1: instead of the
+ * kill, a new memory table (the same memfd, as QEMU sends at a hot-plug)
+ * while they copy: the old mapping stays until their jobs let it go, no
+ * fault, no death; mode 2: a VM pause (vuf_pause: the ring stop waits
+ * for them) and the cont.
+ */
+#define BIGIO_FILE (1u << 20)
+#define BIGIO_BS   (256u * 1024)
+
+static uint8_t
+bigio_byte(unsigned tag, uint64_t off)
+{
+	return (uint8_t)((off * 131 + (off >> 12) * 7 + tag * 29) & 0xff);
+}
+
+static void
+sc_bigio(struct vuf_dev *d, struct fusec *fc, pid_t keeper,
+    const char *share, unsigned mode)
+{
+	static const char *const what[] = {"the kill", "a new memory table",
+	    "a pause and cont"};
+	uint8_t mt[8 + sizeof(d->regions)];
+	uint32_t nreg = d->nregions;
+	int fds[2] = {d->memfd, d->memfd};
+	pid_t w0 = ct_find_worker(keeper);
+	char t[160];
+	static uint8_t buf[BIGIO_FILE];
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *g1, *r, *w, *g2;
+	char path[4096];
+	bool same = true;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/bigio", share);
+	for (uint64_t i = 0; i < BIGIO_FILE; i++)
+		buf[i] = bigio_byte(1, i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, BIGIO_FILE) != (ssize_t)BIGIO_FILE) {
+		ok(false, "bigio: file made on the host", -errno);
+		return;
+	}
+	close(fd);
+	err = fusec_lookup(fc, 1, "bigio", &e);
+	if (err == 0)
+		err = fusec_open(fc, e.nodeid, O_RDWR, &o);
+	if (err < 0) {
+		ok(false, "bigio: LOOKUP and OPEN", err);
+		return;
+	}
+	g1 = fusec_req_getattr(fc, 1);
+	r = fusec_req_read(fc, e.nodeid, o.fh, 0, BIGIO_BS);
+	w = fusec_req_write(fc, e.nodeid, o.fh, 2 * BIGIO_BS, BIGIO_BS);
+	g2 = fusec_req_getattr(fc, 1);
+	if (g1 == NULL || r == NULL || w == NULL || g2 == NULL) {
+		ok(false, "bigio: requests built", -ENOMEM);
+		return;
+	}
+	for (uint64_t i = 0; i < BIGIO_BS; i++)
+		w->wdata[i] = bigio_byte(2, 2 * BIGIO_BS + i);
+	/* The queue thread holds g1 (300 ms) while the rest are posted. */
+	if (fusec_submit(fc, g1) < 0 || fusec_submit(fc, r) < 0 ||
+	    fusec_submit(fc, w) < 0 || fusec_submit(fc, g2) < 0) {
+		ok(false, "bigio: requests submitted", -EIO);
+		return;
+	}
+	err = await(fc, g1, 10000);
+	ok(err == 0, "bigio: first GETATTR", err);
+	err = fusec_wait(fc, g2, 10000);
+	ok(err == 0 && !r->done && !w->done, "bigio: the GETATTR behind a "
+	    "256 KiB READ and WRITE answered while both are on pool threads",
+	    err < 0 ? err : (int)r->done * 2 + (int)w->done);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(g2);
+	if (mode == 0) {
+		ok(kill_worker(keeper), "bigio: worker killed and respawned",
+		    0);
+	} else if (mode == 1) {
+		memset(mt, 0, sizeof(mt));
+		memcpy(mt, &nreg, sizeof(nreg));
+		memcpy(mt + 8, d->regions, sizeof(d->regions[0]) * nreg);
+		err = vuf_msg_ack(d, VUF_SET_MEM_TABLE, mt,
+		    (uint32_t)(8 + sizeof(d->regions[0]) * nreg), fds,
+		    (int)nreg);
+		ok(err == 0 && !r->done && !w->done, "bigio: SET_MEM_TABLE "
+		    "answered while both copies are held", err);
+	} else {
+		err = vuf_pause(d);
+		/* Answered in the used ring by now: harvested without a wait. */
+		if (err == 0 && (err = fusec_wait(fc, r, 0)) == 0)
+			err = fusec_wait(fc, w, 0);
+		ok(err == 0, "bigio: the pause (ring stop) returned after both "
+		    "copies were answered", err);
+		err = vuf_resume(d);
+		ok(err == 0, "bigio: cont", err);
+	}
+	err = fusec_wait(fc, r, 20000);
+	snprintf(t, sizeof(t), "bigio: the READ answered once after %s",
+	    what[mode]);
+	ok(err == 0 && r->reply_len == BIGIO_BS, t, err);
+	for (uint64_t i = 0; err == 0 && i < BIGIO_BS && same; i++)
+		same = ((const uint8_t *)r->reply)[i] == bigio_byte(1, i);
+	ok(err == 0 && same, "bigio: the READ's bytes are the file's", 0);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(r);
+	err = fusec_wait(fc, w, 20000);
+	snprintf(t, sizeof(t), "bigio: the WRITE answered once after %s",
+	    what[mode]);
+	ok(err == 0 && ((const struct fuse_write_out *)w->reply)->size ==
+	    BIGIO_BS, t, err);
+	if (err != -ETIMEDOUT)
+		fusec_req_free(w);
+	fd = open(path, O_RDONLY);
+	same = fd >= 0 && pread(fd, buf, BIGIO_FILE, 0) ==
+	    (ssize_t)BIGIO_FILE;
+	for (uint64_t i = 0; same && i < BIGIO_FILE; i++)
+		same = buf[i] == bigio_byte(i >= 2 * BIGIO_BS &&
+		    i < 3 * BIGIO_BS ? 2 : 1, i);
+	if (fd >= 0)
+		close(fd);
+	ok(same, "bigio: the file holds the WRITE's bytes and no others", 0);
+	ok(fc->proto_errors == 0, "bigio: no doubled or foreign completion",
+	    (int)fc->proto_errors);
+	if (mode != 0)
+		ok(ct_find_worker(keeper) == w0, "bigio: the worker lived", 0);
+	(void)fusec_release(fc, e.nodeid, o.fh);
 }
 
 /* defects 3, 4: lock waits across a kill. */
@@ -1169,6 +1370,151 @@ sc_lockread(struct fusec *fc, pid_t keeper, unsigned count)
 	free(answered);
 }
 
+/*
+ * A storm of unlocks must not starve a wait whose lock is free: count
+ * (default 300) read-lock SETLKWs wait on file a behind owner 1's write
+ * lock, then one SETLKW on file b behind owner 2's, parked last. Owner 3
+ * sends SETLK F_UNLCK on a in a loop (16 in flight, count + 18 fit the
+ * ring of 1024 for count 1000; each answers 0 and
+ * may have freed a lock: every one restarts the retry pass), and owner
+ * 2 unlocks b: b's wait must get its lock within 1 s while the storm
+ * goes on. Prints the latency and the worker's CPU for the storm.
+ */
+static void
+sc_lockstorm(struct fusec *fc, pid_t keeper, unsigned count)
+{
+	const unsigned K = count ? count : 300;
+	enum { TAG_A = 1, TAG_SPAM, TAG_B, TAG_BUNLOCK };
+	struct fuse_entry_out ea, eb;
+	struct fuse_open_out oa, ob;
+	struct fusec_req *r;
+	unsigned inflight = 0, spams = 0, agot = 0, abad = 0, early = 0;
+	int bres = 1, err;
+	uint64_t t0 = 0, tb = 0, end;
+	long c0, c1;
+	pid_t wk;
+
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "stormA", O_RDWR | O_EXCL, 0644, &ea, &oa);
+	err = err ?: fusec_create(fc, 1, "stormB", O_RDWR | O_EXCL, 0644, &eb,
+	    &ob);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 1,
+	    F_WRLCK, false));
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, eb.nodeid, ob.fh, 2,
+	    F_WRLCK, false));
+	ok(err == 0, "lockstorm: owner 1 locks a, owner 2 locks b", err);
+	for (unsigned i = 0; i < K && err == 0; i++) {
+		r = req_lk(fc, FUSE_SETLKW, ea.nodeid, oa.fh, 100 + i, F_RDLCK,
+		    false);
+		if (r == NULL || fusec_submit(fc, r) < 0)
+			err = -EIO;
+		else
+			r->u[0] = TAG_A;
+	}
+	usleep(300000);
+	r = req_lk(fc, FUSE_SETLKW, eb.nodeid, ob.fh, 99, F_WRLCK, false);
+	if (err == 0 && (r == NULL || fusec_submit(fc, r) < 0))
+		err = -EIO;
+	else if (r != NULL)
+		r->u[0] = TAG_B;
+	ok(err == 0, "lockstorm: waits submitted", err);
+	if (err != 0)
+		return;
+	usleep(300000);
+	wk = ct_find_worker(keeper);
+	c0 = cpu_ms(wk);
+	end = vuf_now_ns() + 5000000000ull;
+	while (vuf_now_ns() < end && bres > 0) {
+		struct fusec_req *d[64];
+		int n;
+
+		while (inflight < 16) {
+			r = req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 3, F_UNLCK,
+			    false);
+			if (r == NULL || fusec_submit(fc, r) < 0) {
+				fusec_req_free(r);
+				break;
+			}
+			r->u[0] = TAG_SPAM;
+			inflight++;
+			spams++;
+		}
+		if (t0 == 0 && spams > 2000) {
+			/* Room for it: the storm keeps one free head. */
+			r = req_lk(fc, FUSE_SETLK, eb.nodeid, ob.fh, 2, F_UNLCK,
+			    false);
+			if (r == NULL || fusec_submit(fc, r) < 0) {
+				ok(false, "lockstorm: owner 2's unlock sent",
+				    -EIO);
+				fusec_req_free(r);
+				break;
+			}
+			r->u[0] = TAG_BUNLOCK;
+			t0 = vuf_now_ns();
+		}
+		n = fusec_poll(fc, 0, d, 64);
+		for (int j = 0; j < n; j++) {
+			switch (d[j]->u[0]) {
+			case TAG_SPAM:
+				inflight--;
+				break;
+			case TAG_B:
+				bres = d[j]->error;
+				tb = vuf_now_ns();
+				break;
+			case TAG_BUNLOCK:
+				if (d[j]->error != 0)
+					bres = d[j]->error;
+				break;
+			default:
+				early++;
+			}
+			fusec_req_free(d[j]);
+		}
+	}
+	c1 = cpu_ms(wk);
+	printf("# lockstorm: %u unlocks sent; b's wait answered %d %.1f ms "
+	    "after b's unlock; worker CPU %ld ms\n", spams, bres,
+	    tb ? (double)(tb - t0) / 1e6 : -1.0, c1 - c0);
+	ok(early == 0, "lockstorm: no read wait on a answered while held",
+	    (int)early);
+	ok(bres == 0 && tb - t0 < 1000000000ull, "lockstorm: b's wait gets "
+	    "b's lock within 1 s of its unlock during the storm", bres);
+	/* Drain the storm, then a's readers all get theirs. */
+	end = vuf_now_ns() + 10000000000ull;
+	while (inflight > 0 && vuf_now_ns() < end) {
+		struct fusec_req *d[64];
+		int n = fusec_poll(fc, 100, d, 64);
+
+		for (int j = 0; j < n; j++) {
+			if (d[j]->u[0] == TAG_SPAM)
+				inflight--;
+			else if (d[j]->u[0] == TAG_A)
+				abad++;
+			fusec_req_free(d[j]);
+		}
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, ea.nodeid, oa.fh, 1, F_UNLCK,
+	    false));
+	end = vuf_now_ns() + 30000000000ull;
+	while (agot + abad < K && vuf_now_ns() < end) {
+		struct fusec_req *d[64];
+		int n = fusec_poll(fc, 100, d, 64);
+
+		for (int j = 0; j < n; j++) {
+			if (d[j]->u[0] == TAG_A) {
+				agot += d[j]->error == 0;
+				abad += d[j]->error != 0;
+			}
+			fusec_req_free(d[j]);
+		}
+	}
+	ok(err == 0 && agot == K, "lockstorm: then every read wait on a "
+	    "answers 0", (int)agot);
+	ok(fc->proto_errors == 0, "lockstorm: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* A FUSE_INTERRUPT of unique, on the hiprio queue (no reply); 0 sent. */
 static int
 interrupt(struct fusec *fc, uint64_t unique)
@@ -1238,6 +1584,54 @@ sc_lockintr(struct fusec *fc)
 	r[2] = await(fc, w[2], 5000);
 	ok(err == 0 && r[2] == 0, "lockintr: then the next", r[2]);
 	ok(fc->proto_errors == 0, "lockintr: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/*
+ * An interrupted wait answers EINTR only if it holds no lock: owner 2's
+ * SETLKW waits on owner 1's lock; owner 1 unlocks, the retry takes the
+ * lock and the worker is killed before its commit
+ * (PHX_CRASH=pt.lock_taken); the guest interrupts the SETLKW while the
+ * new worker's first retry is held (PHX_DELAY=queue.wait_retry). Either
+ * it answers 0 and owner 2 holds the lock, or EINTR and nobody does
+ * (owner 3's SETLK takes it).
+ */
+static void
+sc_lockintrcrash(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w;
+	pid_t old;
+	int err, r, e3;
+
+	err = fusec_create(fc, 1, "lockintrcrash", O_RDWR | O_EXCL, 0644, &e,
+	    &o);
+	err = err ?: call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1,
+	    F_WRLCK, false));
+	ok(err == 0, "lockintrcrash: owner 1 locks", err);
+	w = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2, F_WRLCK, false);
+	if (w == NULL || fusec_submit(fc, w) < 0) {
+		ok(false, "lockintrcrash: SETLKW submitted", -EIO);
+		return;
+	}
+	usleep(200000);
+	old = ct_find_worker(keeper);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 1, F_UNLCK,
+	    false));
+	ok(err == 0, "lockintrcrash: owner 1 unlocks", err);
+	ok(await_respawn(keeper, old), "lockintrcrash: the worker was killed "
+	    "between the grant's lock call and its commit", 0);
+	err = interrupt(fc, w->unique);
+	ok(err == 0, "lockintrcrash: INTERRUPT sent", err);
+	r = await(fc, w, 10000);
+	e3 = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 3, F_WRLCK,
+	    false));
+	printf("# lockintrcrash: the SETLKW answered %d, owner 3's SETLK %d\n",
+	    r, e3);
+	ok((r == 0 && e3 == -EAGAIN) || (r == -EINTR && e3 == 0),
+	    "lockintrcrash: EINTR only without the lock, 0 only with it", r);
+	ok(fc->proto_errors == 0, "lockintrcrash: no protocol error",
 	    (int)fc->proto_errors);
 }
 
@@ -1387,6 +1781,230 @@ sc_resetmix(struct vuf_dev *d, struct fusec *fc, pid_t keeper, bool destroy)
 	    (int)fc->proto_errors);
 }
 
+/* How many threads of process pid sleep in (clock_)nanosleep now. */
+static unsigned
+threads_sleeping(pid_t pid)
+{
+	char path[320], buf[64];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		FILE *f;
+		long nr = -1;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall",
+		    (int)pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			nr = strtol(buf, NULL, 10);
+		fclose(f);
+		n += nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A slow host file system (queue_int.h slow mode): every GETATTR takes
+ * 200 ms on the host (PHX_DELAY=pt.getattr_fd:200000); 16 at once on one
+ * queue. After the first few, run on the queue thread, the rest must wait
+ * on the host side by side on pool threads (seen as worker threads asleep
+ * in the delay at once), not each behind the one before; all answer 0.
+ */
+static void
+sc_slowfs(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 16 };
+	struct fusec_req *r[N];
+	uint64_t node[N];
+	unsigned most = 0, answered = 0;
+	pid_t w = ct_find_worker(keeper);
+	int err;
+
+	if (!make_files(fc, "slow", N, node))
+		return;
+	for (int i = 0; i < N; i++) {
+		r[i] = fusec_req_getattr(fc, node[i]);
+		if (r[i] == NULL || fusec_submit(fc, r[i]) < 0) {
+			ok(false, "slowfs: GETATTRs submitted", -EIO);
+			return;
+		}
+	}
+	/* Serially they take 3.2 s; sample while they run. */
+	for (int k = 0; k < 200; k++) {
+		unsigned n = threads_sleeping(w);
+
+		most = n > most ? n : most;
+		usleep(10000);
+	}
+	for (int i = 0; i < N; i++) {
+		err = await(fc, r[i], 30000);
+		answered += err == 0;
+	}
+	printf("# slowfs: at most %u worker threads waited on the host at "
+	    "once\n", most);
+	ok(answered == N, "slowfs: every GETATTR answered 0", (int)answered);
+	ok(most >= 4, "slowfs: the slow GETATTRs waited side by side (at "
+	    "least 4 at once)", (int)most);
+	ok(fc->proto_errors == 0, "slowfs: no protocol error",
+	    (int)fc->proto_errors);
+}
+
+/*
+ * A hostile guest against the DESTROY's closed session (fdispatch.c's
+ * FD_DESTROYING), on two queues:
+ *   count 1 (PHX_DELAY=fdispatch.destroy_closed): an INIT sent while the
+ *     DESTROY holds the session closed, its sweep not begun: both answer,
+ *     and the session the INIT opened (the guest's last word) works; the
+ *     DESTROY's sweep must not run over it nor close it after it.
+ *   count 2 (PHX_DELAY=pt.link_done): a LINK that passed the session check
+ *     before the DESTROY, held after its op while the DESTROY sweeps every
+ *     inode: the entry it then makes must not outlive the sweep into the
+ *     next mount (a nodeid the new session never looked up).
+ *   count 3 (PHX_CRASH=fdispatch.destroy_closed): the worker killed
+ *     between the DESTROY's first commit and its sweep: the replay sweeps,
+ *     the old ids are stale after the next INIT, which works.
+ *   count 4 (PHX_DELAY=pt.owner_new): a SETLK past the session check
+ *     before the DESTROY, held making its owner's OFD (under pt_lock.c's
+ *     hint_lock) while the DESTROY sweeps (one file: the sweep is one
+ *     chunk): both answer, the worker lives (no deadlock between the
+ *     sweep's table lock and hint_lock).
+ */
+static void
+sc_destroyrace(struct fusec *fc, pid_t keeper, const char *share,
+    unsigned count)
+{
+	static const char *const pres[] = { "destroyinit", "destroylink",
+		"destroykill", "destroylock" };
+	const char *pre;
+	struct fuse_link_in lin = {0};
+	struct iovec la[2] = {{&lin, sizeof(lin)}, {"g", 2}};
+	struct fusec_req *end, *init, *link = NULL, *lk = NULL;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	uint64_t node[2], fh[2], dir = 0, linked = 0;
+	char what[160], path[4096], buf[8];
+	pid_t w = ct_find_worker(keeper);
+	int err, fd, lerr = 0;
+
+	count = count >= 1 && count <= 4 ? count - 1 : 0;
+	pre = pres[count];
+	if (!make_files(fc, pre, count == 3 ? 1 : 2, node))
+		return;
+	for (int i = 0; i < (count == 3 ? 1 : 2); i++) {
+		err = fusec_open(fc, node[i], O_RDWR, &o);
+		fh[i] = err == 0 ? o.fh : 0;
+	}
+	if (count == 1) {
+		snprintf(path, sizeof(path), "%s/dl.dir", share);
+		(void)mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/dl.dir/f", share);
+		if ((fd = open(path, O_CREAT | O_WRONLY, 0644)) >= 0)
+			close(fd);
+		err = fusec_lookup(fc, 1, "dl.dir", &e);
+		dir = e.nodeid;
+		err = err ?: fusec_lookup(fc, dir, "f", &e);
+		lin.oldnodeid = e.nodeid;
+		link = err ? NULL : fusec_req_new(fc, FUSE_LINK, dir, la, 2, 0,
+		    sizeof(struct fuse_entry_out), 0);
+		if (link == NULL || fusec_submit(fc, link) < 0) {
+			ok(false, "destroylink: LINK submitted", err ?: -EIO);
+			return;
+		}
+		usleep(300000); /* its op done, the LINK held */
+	}
+	if (count == 3) {
+		lk = req_lk(fc, FUSE_SETLK, node[0], fh[0], 1, F_WRLCK, false);
+		if (lk == NULL || fusec_submit(fc, lk) < 0) {
+			ok(false, "destroylock: SETLK submitted", -EIO);
+			return;
+		}
+		usleep(300000); /* held making its OFD, under hint_lock */
+	}
+	end = on_hiprio(fc, fusec_req_new(fc, FUSE_DESTROY, 0, NULL, 0, 0,
+	    0, 0));
+	if (end == NULL) {
+		ok(false, "destroyrace: DESTROY submitted", -EIO);
+		return;
+	}
+	if (count == 0) {
+		usleep(200000); /* the session closed, the sweep held */
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		ok(err == 0, "destroyinit: an INIT sent during the DESTROY "
+		    "answered", err);
+	}
+	err = await(fc, end, count == 3 ? 8000 : 30000);
+	snprintf(what, sizeof(what), "%s: the DESTROY answered", pre);
+	ok(err == 0, what, err);
+	if (count == 3) {
+		err = await(fc, lk, 8000);
+		ok(err != -ETIMEDOUT, "destroylock: the held SETLK answered",
+		    err);
+		ok(ct_find_worker(keeper) == w, "destroylock: no worker death "
+		    "(no deadlock for the watchdog to end)",
+		    (int)ct_find_worker(keeper));
+	}
+	if (count == 1) {
+		lerr = fusec_wait(fc, link, 30000);
+		if (lerr == 0)
+			linked = ((struct fuse_entry_out *)link->reply)->nodeid;
+		if (lerr != -ETIMEDOUT)
+			fusec_req_free(link);
+		printf("# destroylink: the held LINK answered %d (nodeid "
+		    "%#llx)\n", lerr, (unsigned long long)linked);
+		ok(lerr != -ETIMEDOUT, "destroylink: the held LINK answered",
+		    lerr);
+	}
+	if (count == 2)
+		ok(await_respawn(keeper, w), "destroykill: the worker died "
+		    "between the DESTROY's first commit and its sweep", 0);
+	if (count != 0) {
+		init = fusec_req_init(fc);
+		err = init == NULL ? -ENOMEM : fusec_submit(fc, init);
+		err = err ?: await(fc, init, 30000);
+		snprintf(what, sizeof(what), "%s: the next mount's INIT "
+		    "answered", pre);
+		ok(err == 0, what, err);
+	}
+	err = fusec_getattr(fc, 1, NULL);
+	snprintf(what, sizeof(what), "%s: the session the last INIT opened "
+	    "works (GETATTR of the root)", pre);
+	ok(err == 0, what, err);
+	if (count == 1) {
+		err = linked != 0 ? fusec_getattr(fc, linked, NULL) : -ESTALE;
+		ok(err == -ESTALE, "destroylink: the entry the held LINK made "
+		    "after the sweep is stale in the next session", err);
+		err = fusec_getattr(fc, dir, NULL);
+		ok(err == -ESTALE, "destroylink: the old directory is stale",
+		    err);
+	}
+	for (int i = 0; i < (count == 3 ? 1 : 2); i++) {
+		err = fusec_read(fc, node[i], fh[i], 0, buf, 1);
+		snprintf(what, sizeof(what), "%s: old fh %d is stale", pre, i);
+		ok(err == -EBADF || err == -ESTALE, what, err);
+	}
+	snprintf(path, sizeof(path), "%s0", pre);
+	err = fusec_lookup(fc, 1, path, &e);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o);
+	err = err ?: (fusec_read(fc, e.nodeid, o.fh, 0, buf, 1) == 1 ? 0 :
+	    -EIO);
+	snprintf(what, sizeof(what), "%s: new session: LOOKUP, OPEN, READ",
+	    pre);
+	ok(err == 0, what, err);
+	ok(fc->proto_errors == 0, "destroyrace: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* defect 5: a second MKNOD popped at the kill. */
 static void
 sc_mknod(struct fusec *fc, pid_t keeper)
@@ -1510,6 +2128,32 @@ sc_ringless(struct fusec *fc, pid_t keeper, const char *share)
 	err = fusec_mkdir(fc, 1, "ringless", 0755, &e);
 	ok(err == -EEXIST, "ringless: a second MKDIR (new) answers EEXIST",
 	    err);
+}
+
+/*
+ * A MKDIR of a directory that exists, run on a ring (the kernel's record:
+ * EEXIST), killed before its commit (PHX_CRASH=queue.after_handler:3),
+ * and replayed by a recovery whose io_uring set-up fails
+ * (PHX_FAIL=intent.ring_enomem_later): the replay calls mkdirat
+ * directly, but the first run is known to have failed, so the EEXIST is
+ * the answer, not the identity rule's 0 ("the directory is there, made
+ * by the first run").
+ */
+static void
+sc_ringlater(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	pid_t w;
+	int err;
+
+	err = fusec_mkdir(fc, 1, "ringlater", 0755, &e);
+	ok(err == 0, "ringlater: MKDIR", err);
+	w = ct_find_worker(keeper);
+	err = fusec_mkdir(fc, 1, "ringlater", 0755, &e);
+	ok(await_respawn(keeper, w), "ringlater: the worker died after the "
+	    "second MKDIR's ring answered EEXIST", 0);
+	ok(err == -EEXIST, "ringlater: the replay without a ring answers "
+	    "EEXIST, as the first run did", err);
 }
 
 /* heldop: the host thread holding a directory's lock (getdents64). */
@@ -1849,6 +2493,76 @@ fds_left(pid_t keeper, const char *name)
 	for (int i = 0; i < 200 && (left = fds_naming(pid, name)) > 0; i++)
 		usleep(10000);
 	return left;
+}
+
+/*
+ * A head a granted wait frees, re-posted at once with another SETLKW
+ * that parks (a Linux guest's free list is LIFO), while the first wait
+ * is not yet dropped (PHX_DELAY=queue.wait_pushed holds it): after a VM
+ * pause and cont, which parks again every live SETLKW slot not parked
+ * (queue_resume_waits), the second wait must be answered once. Before,
+ * the first wait's drop cleared the head's bit that the second had set,
+ * the cont parked it a second time, and the head completed twice.
+ */
+static void
+sc_waithead(struct vuf_dev *d, struct fusec *fc, const char *share)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fusec_req *w1, *w2;
+	struct fusec_req *r[8];
+	unsigned extra = 0;
+	char path[512];
+	int err, r1, r2, hp;
+
+	/* One descriptor a request: the next one takes the freed head. */
+	fc->indirect = true;
+	err = fusec_create(fc, 1, "waithead", O_RDWR | O_EXCL, 0644, &e, &o);
+	snprintf(path, sizeof(path), "%s/waithead", share);
+	hp = open(path, O_RDWR);
+	ok(err == 0 && hp >= 0 && fcntl(hp, F_OFD_SETLK, &fl) == 0,
+	    "waithead: a host process locks the file", err);
+	w1 = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 2, F_WRLCK, false);
+	if (w1 == NULL || fusec_submit(fc, w1) < 0) {
+		ok(false, "waithead: SETLKW submitted", -EIO);
+		return;
+	}
+	usleep(200000);
+	/* Its retry (50 ms apart at most) takes the lock, nothing else. */
+	close(hp);
+	r1 = await(fc, w1, 5000);
+	/* At once, on the head w1 freed: owner 3 waits for owner 2. */
+	w2 = req_lk(fc, FUSE_SETLKW, e.nodeid, o.fh, 3, F_WRLCK, false);
+	if (w2 == NULL || fusec_submit(fc, w2) < 0) {
+		ok(false, "waithead: second SETLKW submitted", -EIO);
+		return;
+	}
+	ok(r1 == 0, "waithead: the host unlocks, owner 2's wait gets the "
+	    "lock", r1);
+	/* The first wait dropped (its hold is 500 ms), then pause, cont. */
+	usleep(800000);
+	err = vuf_pause(d);
+	err = err ?: vuf_resume(d);
+	ok(err == 0, "waithead: pause and cont", err);
+	usleep(200000);
+	ok(!w2->done, "waithead: the second wait still waits", 0);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o.fh, 2, F_UNLCK,
+	    false));
+	r2 = await(fc, w2, 5000);
+	ok(err == 0 && r2 == 0, "waithead: owner 2 unlocks, owner 3's wait "
+	    "gets the lock", r2);
+	/* A second completion of its head: after the hold of the first. */
+	usleep(1000000);
+	for (int n; (n = fusec_poll(fc, 0, r, 8)) > 0;)
+		for (int j = 0; j < n; j++) {
+			extra++;
+			fusec_req_free(r[j]);
+		}
+	ok(fc->proto_errors == 0 && extra == 0, "waithead: each head "
+	    "completed once, no protocol error", (int)fc->proto_errors);
+	if (fc->proto_errors != 0)
+		printf("# waithead: %s\n", fc->err);
 }
 
 /*
@@ -2304,6 +3018,10 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_poolfirst(fc, keeper);
 	else if (strcmp(name, "held") == 0)
 		sc_held(fc, keeper, count);
+	else if (strcmp(name, "slowfs") == 0)
+		sc_slowfs(fc, keeper);
+	else if (strcmp(name, "bigio") == 0)
+		sc_bigio(d, fc, keeper, share, count <= 2 ? count : 0);
 	else if (strcmp(name, "lockwait") == 0)
 		sc_lock(fc, keeper, false);
 	else if (strcmp(name, "lockleak") == 0)
@@ -2314,6 +3032,10 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lockmany(fc, keeper, count, false);
 	else if (strcmp(name, "lockread") == 0)
 		sc_lockread(fc, keeper, count);
+	else if (strcmp(name, "lockintrcrash") == 0)
+		sc_lockintrcrash(fc, keeper);
+	else if (strcmp(name, "lockstorm") == 0)
+		sc_lockstorm(fc, keeper, count);
 	else if (strcmp(name, "lockintr") == 0)
 		sc_lockintr(fc);
 	else if (strcmp(name, "lockcrash") == 0)
@@ -2322,6 +3044,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_resetmix(d, fc, keeper, false);
 	else if (strcmp(name, "destroymix") == 0)
 		sc_resetmix(d, fc, keeper, true);
+	else if (strcmp(name, "destroyrace") == 0)
+		sc_destroyrace(fc, keeper, share, count);
 	else if (strcmp(name, "mknod") == 0)
 		sc_mknod(fc, keeper);
 	else if (strcmp(name, "rmxattr") == 0)
@@ -2334,6 +3058,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_heldop(fc, keeper, share);
 	else if (strcmp(name, "ringless") == 0)
 		sc_ringless(fc, keeper, share);
+	else if (strcmp(name, "ringlater") == 0)
+		sc_ringlater(fc, keeper);
 	else if (strcmp(name, "linkdead") == 0)
 		sc_linkdead(fc, keeper, share);
 	else if (strcmp(name, "submiteagain") == 0)
@@ -2344,6 +3070,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_forgetlink(fc, keeper, share, count == 1);
 	else if (strcmp(name, "degradedknown") == 0)
 		sc_degradedknown(fc, keeper, share);
+	else if (strcmp(name, "degradeddestroy") == 0)
+		sc_degradeddestroy(fc, keeper);
 	else if (strcmp(name, "brokenpush") == 0)
 		sc_brokenpush(fc, share);
 	else if (strcmp(name, "nosubmit") == 0)
@@ -2354,6 +3082,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_repost(d, fc, keeper);
 	else if (strcmp(name, "pause") == 0)
 		sc_pause(d, fc, keeper, share, count <= 4 ? count : 0);
+	else if (strcmp(name, "waithead") == 0)
+		sc_waithead(d, fc, share);
 	else {
 		fprintf(stderr, "crashtest: unknown scenario %s\n", name);
 		return 2;

@@ -67,11 +67,11 @@ procs() {
 
 hex() { printf '%d' "0x$1"; }
 
-# The worker set: chown dac_override fowner fsetid setgid setuid mknod
-# setfcap (bits 0, 1, 3, 4, 6, 7, 27, 31), within what we have; plus
-# dac_read_search (bit 2) only with --inode-file-handles=prefer|mandatory.
+# The worker set: chown dac_override fowner fsetid setgid setuid ipc_lock
+# mknod setfcap (bits 0, 1, 3, 4, 6, 7, 14, 27, 31), within what we have;
+# plus dac_read_search (bit 2) only with --inode-file-handles=prefer|mandatory.
 HAVE=$(hex "$(field $$ CapPrm)")
-WANT=$(( 0x880000db & HAVE ))
+WANT=$(( 0x880040db & HAVE ))
 
 # A compromised worker's reach: the "shocker" escape with its caps.
 if [ -n "$SHOCKER" ] && command -v nsenter >/dev/null; then

@@ -26,6 +26,7 @@
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -43,6 +44,7 @@
 
 #include "caps.h"
 #include "filter.h"
+#include "intent.h"
 #include "kfilter.h"
 #include "region.h"
 #include "tap.h"
@@ -122,6 +124,18 @@ allowed_workload(void)
 	if (m == MAP_FAILED || madvise(m, 4096, MADV_DONTNEED) < 0 ||
 	    munmap(m, 4096) < 0)
 		return 13;
+	/* the mappings a worker makes: populated, shared memfd, grown */
+	m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_POPULATE | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED ||
+	    (m = mremap(m, 8192, 65536, MREMAP_MAYMOVE)) == MAP_FAILED ||
+	    munmap(m, 65536) < 0)
+		return 18;
+	fd2 = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd2 < 0 || ftruncate(fd2, 4096) < 0 ||
+	    (m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd2,
+	    0)) == MAP_FAILED || munmap(m, 4096) < 0 || close(fd2) < 0)
+		return 19;
 	unlinkat(d, path, 0);
 	if (prctl(PR_SET_NAME, "phx-test") < 0)
 		return 14;
@@ -174,8 +188,12 @@ enum what {
 	URING_REGISTER_BUFFERS, UNSHARE, EXECVE,
 	SETNS, BPF, USERFAULTFD, PERF, KEYCTL, PROCESS_VM, PERSONALITY,
 	OPEN_BY_HANDLE, FCNTL_SETOWN, FCNTL_SETSIG, FCNTL_GETFD,
+	/* what CAP_IPC_LOCK (caps.c) would add: locked or huge pages */
+	MMAP_LOCKED, MMAP_HUGETLB, MEMFD_HUGETLB, MLOCK, MLOCK2, MLOCKALL,
+	SHMGET_HUGETLB, SHMCTL_LOCK, URING_REGISTER_PBUF_RING,
+	URING_REGISTER_MEM_REGION, URING_SETUP_BIG,
 	/* the keeper's own calls, under its filter */
-	GETSOCKOPT_TYPE, GETSOCKOPT_PEERCRED,
+	GETSOCKOPT_TYPE, GETSOCKOPT_PEERCRED, GETRUSAGE_THREAD, GETRUSAGE_SELF,
 	KEEPER_ALLOWED, KEEPER_THEN_WORKER, KEEPER_TWICE, EXECVEAT_PATH,
 	EXECVEAT_FD,
 };
@@ -380,6 +398,14 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 			    (struct sockaddr *)&sun, sizeof(sun));
 			break;
 		}
+		case GETRUSAGE_THREAD:
+		case GETRUSAGE_SELF: {
+			struct rusage ru;
+
+			rc = getrusage(what == GETRUSAGE_THREAD ? RUSAGE_THREAD :
+			    RUSAGE_SELF, &ru);
+			break;
+		}
 		case GETSOCKOPT_TYPE:
 		case GETSOCKOPT_PEERCRED: {
 			/* fd 0: ENOTSOCK unless a socket; the filter decides
@@ -492,6 +518,48 @@ child_full(enum config_seccomp mode, enum what what, bool keeper, int errfd,
 			rc = open_by_handle_at(m, &fh.h, O_RDONLY);
 			break;
 		}
+		case MMAP_LOCKED:
+		case MMAP_HUGETLB: {
+			void *m = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | (what == MMAP_LOCKED ?
+			    MAP_LOCKED : MAP_HUGETLB), -1, 0);
+			rc = m == MAP_FAILED ? -1 : 0;
+			break;
+		}
+		case MEMFD_HUGETLB:
+			rc = memfd_create("h", MFD_HUGETLB);
+			break;
+		case MLOCK: {
+			static char page[4096] __attribute__((aligned(4096)));
+			rc = mlock(page, sizeof(page));
+			break;
+		}
+		case MLOCK2:
+			rc = (int)syscall(SYS_mlock2, &rc, 1, 0);
+			break;
+		case MLOCKALL:
+			rc = mlockall(MCL_CURRENT | MCL_FUTURE);
+			break;
+		case SHMGET_HUGETLB:
+			rc = shmget(IPC_PRIVATE, 2 << 20, IPC_CREAT | SHM_HUGETLB |
+			    0600);
+			break;
+		case SHMCTL_LOCK:
+			rc = shmctl(0, SHM_LOCK, NULL);
+			break;
+		case URING_REGISTER_PBUF_RING:
+			rc = (int)syscall(SYS_io_uring_register, 0,
+			    IORING_REGISTER_PBUF_RING, NULL, 1);
+			break;
+		case URING_REGISTER_MEM_REGION: /* 34 since Linux 6.13 */
+			rc = (int)syscall(SYS_io_uring_register, 0, 34, NULL, 1);
+			break;
+		case URING_SETUP_BIG: { /* 32768 SQEs of 64 bytes: 2 MiB */
+			struct io_uring_params up;
+			memset(&up, 0, sizeof(up));
+			rc = (int)syscall(SYS_io_uring_setup, 32768, &up);
+			break;
+		}
 		case EXECVEAT_FD: { /* a path from a dirfd, not the fd itself */
 			char *argv[] = {true_bin, NULL};
 			int d = open("/bin", O_PATH | O_DIRECTORY);
@@ -538,6 +606,42 @@ expect_sigsys(bool keeper, enum what what, const char *name)
 
 	ok(died_of_sigsys(st), "%s: %s dies of SIGSYS (0x%x)",
 	    keeper ? "keeper" : "worker", name, st);
+}
+
+/*
+ * A ring as intent.c sets one up (restricted, then enabled) refuses every
+ * register operation, the ones that pin memory first: with CAP_IPC_LOCK
+ * nothing would charge them to RLIMIT_MEMLOCK. No filter here: the ring's
+ * own restrictions answer.
+ */
+static void
+test_ring_registers(void)
+{
+	static char page[4096] __attribute__((aligned(4096)));
+	struct region_params rp = {.max_inodes = 16, .max_handles = 16};
+	struct io_uring_buf_reg br = {.ring_addr = (uintptr_t)page,
+	    .ring_entries = 1, .bgid = 7};
+	struct iovec iov = {page, sizeof(page)};
+	static struct region reg;
+	int fd, rc, e;
+
+	if (region_create(&reg, &rp) < 0 ||
+	    intent_thread_init(&reg, &reg.threads[0]) < 0 ||
+	    (fd = intent_ring_fd()) < 0) {
+		ok(true, "# SKIP no region or no io_uring here");
+		return;
+	}
+	rc = (int)syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS,
+	    &iov, 1);
+	e = errno;
+	ok(rc < 0 && e == EACCES, "our ring: REGISTER_BUFFERS refused by its "
+	    "restrictions (%d, errno %d)", rc, e);
+	rc = (int)syscall(SYS_io_uring_register, fd, IORING_REGISTER_PBUF_RING,
+	    &br, 1);
+	e = errno;
+	ok(rc < 0 && e == EACCES, "our ring: REGISTER_PBUF_RING refused by "
+	    "its restrictions (%d, errno %d)", rc, e);
+	intent_thread_fini(&reg.threads[0]);
 }
 
 int
@@ -597,6 +701,7 @@ main(void)
 		{SOCKET_INET, "socket(AF_INET)"},
 		{SENDTO_ADDR, "sendto with an address"},
 		{GETSOCKOPT_PEERCRED, "getsockopt(SO_PEERCRED)"},
+		{GETRUSAGE_SELF, "getrusage(RUSAGE_SELF)"},
 		{KILL_PARENT, "kill of the keeper"},
 		{TGKILL_PARENT, "tgkill of the keeper"},
 		{PRLIMIT_PARENT, "prlimit of the keeper"},
@@ -608,6 +713,17 @@ main(void)
 		{PROCESS_VM, "process_vm_readv"}, {PERSONALITY, "personality"},
 		{FCNTL_SETOWN, "fcntl(F_SETOWN, the keeper)"},
 		{FCNTL_SETSIG, "fcntl(F_SETSIG, SIGKILL)"},
+		{MMAP_LOCKED, "mmap(MAP_LOCKED)"},
+		{MMAP_HUGETLB, "mmap(MAP_HUGETLB)"},
+		{MEMFD_HUGETLB, "memfd_create(MFD_HUGETLB)"},
+		{MLOCK, "mlock"}, {MLOCK2, "mlock2"}, {MLOCKALL, "mlockall"},
+		{SHMGET_HUGETLB, "shmget(SHM_HUGETLB)"},
+		{SHMCTL_LOCK, "shmctl(SHM_LOCK)"},
+		{URING_REGISTER_PBUF_RING,
+		    "io_uring_register(REGISTER_PBUF_RING)"},
+		{URING_REGISTER_MEM_REGION,
+		    "io_uring_register(REGISTER_MEM_REGION)"},
+		{URING_SETUP_BIG, "io_uring_setup of 32768 entries"},
 	};
 	st = child(CONFIG_SECCOMP_KILL, FCNTL_GETFD, &e);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -631,6 +747,10 @@ main(void)
 	st = child(CONFIG_SECCOMP_KILL, GETSOCKOPT_TYPE, &e);
 	ok(WIFEXITED(st), "worker: getsockopt SO_TYPE, SO_DOMAIN, "
 	    "SO_ACCEPTCONN allowed (0x%x, %d)", st, e);
+	/* queue_pool.c slow mode: the calling thread's sleeps */
+	st = child(CONFIG_SECCOMP_KILL, GETRUSAGE_THREAD, &e);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "worker: getrusage(RUSAGE_THREAD) allowed (0x%x, %d)", st, e);
 	st = child(CONFIG_SECCOMP_KILL, SOCKET_UNIX, &e);
 	ok(WIFEXITED(st) && e == EACCES,
 	    "worker: socket(AF_UNIX) answers EACCES (%d)", e);
@@ -753,6 +873,9 @@ main(void)
 	ok(!(set & (1ULL << CAP_SETFCAP)), "setfcap dropped");
 	is_int(caps_modify("+nosuch", &set, msg, sizeof(msg)), -EINVAL, "unknown name refused");
 	is_int(caps_from_name("checkpoint_restore"), 40, "cap 40 by name");
+	ok(caps_worker_default() & (1ULL << CAP_IPC_LOCK), "the default worker "
+	    "set has ipc_lock (rings not charged to the uid's locked_vm)");
+	test_ring_registers();
 	rmdir(dir);
 	return done_testing();
 }

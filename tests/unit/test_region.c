@@ -117,6 +117,9 @@ test_redo(void)
 		ok(redo_recover(&r) == -EPROTO, "a corrupt log is refused");
 		ok(*w == 5, "and not applied");
 	}
+	/* Scratch words back: a set stopped closes the session (region.h). */
+	*w = 0;
+	*w2 = 0;
 }
 
 static void
@@ -717,6 +720,45 @@ test_live(void)
 	munmap(old.base, old.size);
 }
 
+/*
+ * A closed session (a DESTROY's first commit: initialized 0, destroyed 2;
+ * a session end's: stopped 1) takes no new handle or inode: a request
+ * that passed the session check before that commit would make one behind
+ * the sweep. A fresh region (all 0) and an open session take them.
+ */
+static void
+test_session_closed(void)
+{
+	struct region_thread_rec *t = &r.threads[3];
+	uint64_t *words[] = { &r.fuse->destroyed, &r.fuse->stopped };
+	uint64_t fh, id;
+	struct redo_txn tx;
+	struct stat st;
+	int fd;
+
+	fd = open("/dev/null", O_RDWR);
+	fstat(fd, &st);
+	ok(!region_session_closed(&r), "a fresh region is not closed");
+	for (unsigned i = 0; i < 2; i++) {
+		*words[i] = i == 0 ? 2 : 1;
+		ok(region_session_closed(&r), "closed: %s set, initialized 0",
+		    i == 0 ? "destroyed" : "stopped");
+		redo_begin(&tx, &r, t);
+		ok(handle_add(&tx, fd, 5, O_RDWR, false, &fh) == -EIO,
+		    "closed: handle_add refused (EIO)");
+		ok(inode_ref(&tx, st.st_dev, st.st_ino, st.st_mode, fd, &id) ==
+		    -EIO, "closed: inode_ref refused (EIO)");
+		redo_abort(&tx);
+		r.fuse->initialized = 1;
+		ok(!region_session_closed(&r), "an initialized session is "
+		    "open (a device stop that is not a reset)");
+		r.fuse->initialized = 0;
+		*words[i] = 0;
+	}
+	ok(fcntl(fd, F_GETFD) == 0, "the refused fd stays the caller's");
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -737,6 +779,7 @@ main(void)
 	test_pins(dir);
 	test_pin_race(dir);
 	test_handles();
+	test_session_closed();
 	test_handle_pins(dir);
 	test_handle_pin_race(dir);
 	test_poison();
