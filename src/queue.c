@@ -583,7 +583,7 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		} else if (qu->qs->npool > 0 && queue_slow(slot)) {
 			queue_pool_hand(qu, head, slot, &c, POOL_WAITS);
 			continue;
-		} else if (qu->qs->npool > 0 && queue_large_io(slot) &&
+		} else if (qu->qs->large_io && queue_large_io(slot) &&
 		    __atomic_load_n(&qu->nlarge, __ATOMIC_RELAXED) <
 		    QUEUE_POOL_IO_CAP && more_avail(qu)) {
 			queue_pool_hand(qu, head, slot, &c, POOL_LARGE);
@@ -861,6 +861,21 @@ queue_main(void *arg)
 
 /* ---- control --------------------------------------------------------- */
 
+/*
+ * More CPUs in the worker's affinity mask than request queues plus one
+ * (queue_int.h, QUEUE_POOL_IO_MIN): a large copy in the pool has a CPU
+ * of its own.
+ */
+static bool
+large_io_cpus(const struct config *cfg)
+{
+	unsigned nq = cfg != NULL ? cfg->num_request_queues : 1;
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) == 0 &&
+	    (unsigned)CPU_COUNT(&set) > nq + 1;
+}
+
 int
 queue_set_create(struct queue_set **ret, struct region *r,
     const struct config *cfg, struct guestmem *gm, struct fuse_session *fs)
@@ -909,9 +924,14 @@ queue_set_create(struct queue_set **ret, struct region *r,
 		qs->npool = QUEUE_SLOW_THREADS_MAX;
 		qs->pool_first = QUEUE_SLOW_THREADS;
 	}
+	qs->large_io = !qs->pool_all && large_io_cpus(cfg);
 #ifdef PHX_CRASHPOINTS
 	/* Tests whose delay points hold every request: no slow mode. */
 	qs->no_slow_mode = getenv("PHX_NO_SLOW_MODE") != NULL;
+	/* Tests on a small host: large I/O in the pool (1) or not (0). */
+	if (getenv("PHX_POOL_LARGE_IO") != NULL)
+		qs->large_io = !qs->pool_all &&
+		    strcmp(getenv("PHX_POOL_LARGE_IO"), "1") == 0;
 #endif
 	if ((err = queue_wait_init(qs)) < 0 ||
 	    (err = queue_pool_start(qs)) < 0) {

@@ -68,6 +68,16 @@
  * 1 MiB 0.86 -> 1.01, seqwrite 1 MiB 0.92 -> 1.64, 128 KiB 0.79 -> 0.93
  * and 0.66 -> 0.78, but 6-8 us more CPU per 128 KiB request (+40%).
  */
+/*
+ * Only where the worker may run on more CPUs than its request queues plus
+ * one (the guest's vCPU that sends them): a copy on a pool thread is a
+ * gain only on a CPU that neither a queue thread nor the guest needs. On
+ * 2 CPUs, quiet (session 8, alternated, depth 16, ratio to virtiofsd):
+ * 128 KiB seqread 0.66 in the pool against 1.00 inline, seqwrite 0.68
+ * against 0.99, 1 MiB 0.83/0.81 against 1.00/0.99, with 9 us more CPU per
+ * 128 KiB request; under three CPU hogs no better either (0.64/0.60
+ * against 0.65/0.75). queue_set_create() decides (qs->large_io).
+ */
 #ifndef QUEUE_POOL_IO_MIN /* benchmarks: -DQUEUE_POOL_IO_MIN=N */
 #define QUEUE_POOL_IO_MIN (128u * 1024)
 #endif
@@ -249,6 +259,8 @@ struct queue_set {
 	unsigned pool_first;
 	int pool_grow_once;	/* atomic: 1 once a thread began growing */
 	bool no_slow_mode;	/* tests (PHX_NO_SLOW_MODE) */
+	/* Large READs/WRITEs may go to the pool (QUEUE_POOL_IO_MIN). */
+	bool large_io;
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_cv;	/* jobs queued or stop */
 	pthread_cond_t free_cv;	/* a job returned to the free list */

@@ -75,8 +75,10 @@ DAEMON_ARGS=
 # requests behind them they run on pool threads (queue_large_io), so
 # kills land while pool threads copy into and out of guest memory; every
 # READ's bytes checked, every WRITE's in the file at the end.
+export PHX_POOL_LARGE_IO=1 # on any host (queue_int.h)
 kill_run bigio "256 KiB READs and WRITEs on pool threads, SIGKILL every $KMIN-$KMAX ms" \
     "${PHX_CRASH_BIGIO_SECONDS:-8}" 1 "--bs 262144"
+unset PHX_POOL_LARGE_IO
 # A request held long in the pool (PHX_DELAY: one pool job in 20 sleeps
 # 400 ms) while the other heads cycle far past it, more than the ring
 # size; then a SIGKILL. Recovery once took such a slot for corrupt and

@@ -75,9 +75,13 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	bigio)
 		for n in 0 1 2; do
 			# Every commit held: no slow mode (queue_int.h).
-			run bigio "$n" -- PHX_NO_SLOW_MODE=1 \
+			# Large I/O in the pool on any host (2 CPUs: not).
+			run bigio "$n" -- PHX_NO_SLOW_MODE=1 PHX_POOL_LARGE_IO=1 \
 			    PHX_DELAY=queue.before_commit:300000,queue.pool_job:1500000
-		done ;;
+		done
+		# One CPU (<= queues + 1): large I/O stays on the queue thread.
+		run bigio 3 -- PHX_NO_SLOW_MODE=1 \
+		    PHX_DELAY=queue.before_commit:300000 taskset -c 0 ;;
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
