@@ -14,12 +14,8 @@
  * open() of a FIFO or on a hung mount, delays it not at all), and no
  * request or control message ever waits for the sweep.
  *
- * The stall only takes a copy of the fd table: a thread made for it
- * unshares the table (the kernel copies it, 1,000 fds in microseconds;
- * the thread's start is the stall's cost, ~0.4 ms), and lists its copy
- * when the sweep starts, after the stall (/proc's list of 1,000 fds cost
- * 2.3-3.7 ms of every stall, 15,000 17-25 ms). The references outside the
- * tables are noted in the stall. The tables (1M inodes:
+ * The stall lists the open fds (/proc: 15,000 cost 17-25 ms on this
+ * host) minus the references outside the tables. The tables (1M inodes:
  * 64 MiB, 100-160 ms to read) are read by the sweep, after the stall; a
  * table fd this incarnation dropped meanwhile (its number then free for
  * reuse) is marked by fdtab_note() before the commit that drops it, so
@@ -27,7 +23,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -204,26 +199,6 @@ struct leak {
 };
 static uint8_t *cand;
 static int cand_max; /* the fd bound when taken */
-/* The snapshot's references outside the tables, until cand is listed. */
-static uint8_t *cand_refs;
-
-/*
- * The copy of the fd table as of the snapshot (heap, this incarnation):
- * a thread whose private table it is, listed into its bits when the sweep
- * asks, then gone with it (its table's references with it). After a
- * crash it is gone: the next recovery takes its own.
- */
-enum { COPY_NONE, COPY_STARTED, COPY_TAKEN, COPY_LIST, COPY_DONE };
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	int state;	/* COPY_*, under lock */
-	int err;	/* the unshare's: -errno, then nothing to list */
-	pthread_t th;
-	uint8_t *bits;	/* cand until listed */
-	int max;
-} copy = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-    COPY_NONE, 0, 0, NULL, 0 };
 
 /*
  * The snapshot's fds that only a live slot referenced (an OPENAT result,
@@ -435,11 +410,10 @@ fd_max(void)
 }
 
 /*
- * Marks the open fds from 3 up of the calling thread's table: /proc's
- * list, else F_GETFD on each. Not poll() (one call for the whole table,
- * 0.2 ms for 16,000 numbers): it answers POLLNVAL for an O_PATH fd
- * (fdget() skips them), and the inodes' fds, a dead worker's unrecorded
- * ones among them, are O_PATH.
+ * Marks the open fds from 3 up: /proc's list, else F_GETFD on each. Not
+ * poll() (one call for the whole table, 0.2 ms for 16,000 numbers): it
+ * answers POLLNVAL for an O_PATH fd (fdget() skips them), and the
+ * inodes' fds, a dead worker's unrecorded ones among them, are O_PATH.
  */
 static void
 list_open(uint8_t *bits, int max)
@@ -448,8 +422,8 @@ list_open(uint8_t *bits, int max)
 	DIR *d = NULL;
 	int fd;
 
-	fd = openat(REGION_FD_PROC, "thread-self/fd", O_RDONLY |
-	    O_DIRECTORY | O_CLOEXEC);
+	fd = openat(REGION_FD_PROC, "self/fd", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
 	if (fd >= 0 && (d = fdopendir(fd)) == NULL)
 		close(fd);
 	if (d == NULL) {
@@ -496,116 +470,11 @@ same_file(const struct leak *a, const struct leak *b)
 	return a->link[0] != '\0' && strcmp(a->link, b->link) == 0;
 }
 
-/*
- * The copy's thread: unshares the fd table (close_range's
- * CLOSE_RANGE_UNSHARE over numbers above any fd: the worker's filter
- * allows close_range that high, and nothing is closed), says so, and
- * lists its copy when told to.
- */
-static void *
-copy_main(void *arg)
-{
-	int err;
-
-	(void)arg;
-	err = close_range((unsigned)INT_MAX, ~0u, CLOSE_RANGE_UNSHARE) < 0 ?
-	    -errno : 0;
-	pthread_mutex_lock(&copy.lock);
-	copy.err = err;
-	copy.state = COPY_TAKEN;
-	pthread_cond_broadcast(&copy.cv);
-	while (copy.state == COPY_TAKEN)
-		pthread_cond_wait(&copy.cv, &copy.lock);
-	pthread_mutex_unlock(&copy.lock);
-	if (err == 0)
-		list_open(copy.bits, copy.max);
-	pthread_mutex_lock(&copy.lock);
-	copy.state = COPY_DONE;
-	pthread_cond_broadcast(&copy.cv);
-	pthread_mutex_unlock(&copy.lock);
-	return NULL;
-}
-
-/* Lists the copy into copy.bits (none taken: nothing) and ends it. */
-static void
-copy_finish(void)
-{
-	pthread_mutex_lock(&copy.lock);
-	if (copy.state == COPY_NONE) {
-		pthread_mutex_unlock(&copy.lock);
-		return;
-	}
-	copy.state = COPY_LIST;
-	pthread_cond_broadcast(&copy.cv);
-	while (copy.state != COPY_DONE)
-		pthread_cond_wait(&copy.cv, &copy.lock);
-	copy.state = COPY_NONE;
-	pthread_mutex_unlock(&copy.lock);
-	pthread_join(copy.th, NULL);
-}
-
-/*
- * Takes the copy of the fd table now, to be listed into bits later;
- * -errno if none was taken (then nothing runs).
- */
-static int
-copy_take(uint8_t *bits, int max)
-{
-	int err;
-
-	copy_finish(); /* a test's earlier snapshot */
-	copy.bits = bits;
-	copy.max = max;
-	copy.state = COPY_STARTED;
-	err = -pthread_create(&copy.th, NULL, copy_main, NULL);
-	pthread_mutex_lock(&copy.lock);
-	if (err < 0)
-		copy.state = COPY_NONE;
-	while (copy.state == COPY_STARTED)
-		pthread_cond_wait(&copy.cv, &copy.lock);
-	if (err == 0)
-		err = copy.err;
-	pthread_mutex_unlock(&copy.lock);
-	if (err < 0 && copy.state != COPY_NONE)
-		copy_finish();
-	return err;
-}
-
-/*
- * cand from the copy's list, once: the snapshot's open fds minus its
- * references. Returns the candidates' number.
- */
-static int
-cand_listed(void)
-{
-	size_t sz = (size_t)cand_max / 8 + 1;
-	int n = 0;
-
-	copy_finish();
-	if (cand == NULL)
-		return 0;
-	if (cand_refs != NULL) {
-		for (size_t i = 0; i < sz; i++)
-			cand[i] &= (uint8_t)~cand_refs[i];
-		free(cand_refs);
-		cand_refs = NULL;
-	}
-	for (size_t i = 0; i < sz; i++)
-		n += __builtin_popcount(cand[i]);
-	return n;
-}
-
-int
-fdtab_candidates(void)
-{
-	return cand_listed();
-}
-
 int
 fdtab_snapshot(struct region *r)
 {
 	uint8_t *open_bits, *ref_bits, *rec;
-	int max = fd_max(), err;
+	int max = fd_max(), n = 0;
 	size_t sz;
 
 	if (max < 0)
@@ -628,17 +497,7 @@ fdtab_snapshot(struct region *r)
 		for (size_t i = 0; i < sz && (int)i * 8 < recorded_max; i++)
 			__atomic_store_n(&recorded[i], 0, __ATOMIC_RELEASE);
 	}
-	copy_finish(); /* a test's earlier snapshot, listing into cand */
-	free(cand);
-	cand = NULL;
-	free(cand_refs);
-	cand_refs = NULL;
-	/* The open fds as of now, listed when the sweep starts. */
-	err = copy_take(open_bits, max);
-	if (err < 0) {
-		log_warnc(err, "fd sweep: no copy of the fd table, listed now");
-		list_open(open_bits, max);
-	}
+	list_open(open_bits, max);
 	/* Not the tables: the sweep reads them, after the stall. */
 	referenced_small(r, ref_bits, max);
 	free(slotfds);
@@ -649,10 +508,15 @@ fdtab_snapshot(struct region *r)
 	referenced_slots(r, ref_bits, max, true);
 	for (int fd = REGION_FD_BASE; fd < REGION_FD_NEXT && fd < max; fd++)
 		mark(ref_bits, fd, max);
+	for (size_t i = 0; i < sz; i++) {
+		open_bits[i] &= (uint8_t)~ref_bits[i];
+		n += __builtin_popcount(open_bits[i]);
+	}
+	free(ref_bits);
+	free(cand);
 	cand = open_bits;
-	cand_refs = ref_bits;
 	cand_max = max;
-	return 0;
+	return n;
 }
 
 /*
@@ -738,8 +602,6 @@ fdtab_sweep(struct region *r)
 	struct leak *leaks;
 	size_t nleaks;
 
-	(void)cand_listed();
-	max = cand_max;
 	if (cand == NULL)
 		return 0;
 	table_bits = calloc(1, (size_t)max / 8 + 1);

@@ -41,13 +41,10 @@ void fdtab_note(int fd);
  * Recovery, once the region is rolled forward and the dead rings drained,
  * before this incarnation creates an fd: notes the open fds nothing but
  * maybe a table references (the next sweep's candidates; it reads the
- * tables, after the stall). 0 or -errno. Costs a thread's start (it
- * keeps a copy of the fd table until the sweep lists it), not a /proc
- * listing of the fds nor a read of the tables.
+ * tables, after the stall). Returns their number. Costs a /proc listing
+ * of the open fds, not a read of the tables.
  */
 int fdtab_snapshot(struct region *r);
-/* The last snapshot's candidates, listed now if not yet (tests, logs). */
-int fdtab_candidates(void);
 /* Starts the background sweep (after a recovery). */
 int fdtab_start_sweep(struct region *r);
 /*

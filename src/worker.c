@@ -233,8 +233,9 @@ worker_main(struct region *r, const struct config *cfg)
 		if (err < 0)
 			log_warnc(err, "no fd sweep snapshot");
 		else
-			log_debug("fd sweep snapshot: fd table copied (%.3f "
-			    "ms)", (double)(clock_now_ns() - ts) / 1e6);
+			log_debug("fd sweep snapshot: %d candidate fds (%.3f "
+			    "ms)",
+			    err, (double)(clock_now_ns() - ts) / 1e6);
 	}
 	/* The dead incarnation's thread records are free again. */
 	for (unsigned i = 0; i < region_threads_used(r); i++) {

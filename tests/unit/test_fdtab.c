@@ -116,8 +116,7 @@ test_race(void)
 		int leak = dup2(0, LEAK_FD);
 		uint64_t t0;
 
-		/* Listed by the sweep: the creators' fds are not in it. */
-		if (fdtab_snapshot(&r) == 0)
+		if (fdtab_snapshot(&r) >= 1)
 			snap_ok++;
 		start(c, 5);
 		usleep(2000); /* the creators hold fds */
@@ -136,7 +135,7 @@ test_race(void)
 	diag("%d sweeps (worst %.3f ms), %lu creations", n,
 	    (double)worst / 1e6, rounds);
 	ok(n >= 3 && rounds > 1000, "sweeps and creations both progress");
-	ok(snap_ok == n, "each snapshot was taken (%d of %d)", snap_ok,
+	ok(snap_ok == n, "each snapshot found the leak (%d of %d)", snap_ok,
 	    n);
 	ok(lost == 0, "no fd closed between its creation and its record "
 	    "(%lu lost)", lost);
@@ -152,8 +151,7 @@ test_kept(void)
 {
 	int fd = dup2(0, LEAK_FD + 1);
 
-	ok(fdtab_snapshot(&r) == 0 && fdtab_candidates() >= 1,
-	    "the snapshot lists an unreferenced fd");
+	ok(fdtab_snapshot(&r) >= 1, "the snapshot lists an unreferenced fd");
 	ok(fdtab_register(fd) == 0, "then something references it");
 	ok(fdtab_sweep(&r) == 0 && fcntl(fd, F_GETFD) >= 0,
 	    "the sweep keeps it");
@@ -273,8 +271,7 @@ test_opath(void)
 
 	leak = fd >= 0 ? dup2(fd, leak) : -1;
 	close(fd);
-	ok(fdtab_snapshot(&r) == 0 && fdtab_candidates() >= 1 &&
-	    fdtab_sweep(&r) >= 1 &&
+	ok(fdtab_snapshot(&r) >= 1 && fdtab_sweep(&r) >= 1 &&
 	    fcntl(leak, F_GETFD) < 0, "an O_PATH leak is closed");
 }
 
@@ -335,8 +332,7 @@ test_adopted(void)
 {
 	int fd = dup2(0, LEAK_FD + 4), fresh;
 
-	ok(fdtab_snapshot(&r) == 0 && fdtab_candidates() >= 1,
-	    "the dead worker's fd is a candidate");
+	ok(fdtab_snapshot(&r) >= 1, "the dead worker's fd is a candidate");
 	fdtab_note(fd); /* as connection() does */
 	close(fd);
 	fresh = open("/dev/null", O_RDONLY | O_CLOEXEC);
