@@ -85,6 +85,10 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
+	# Review rev8: a lock's OFD closed by FLUSH before the sweep starts
+	# (held, then not held): the lock goes at once.
+	lockcopy) run lockcopy 1 -- PHX_DELAY=fdtab.sweep_start:1500000
+		run lockcopy -- ;;
 	resetmix) run resetmix -- PHX_DELAY=pt.destroy_chunk:100000 \
 	    PHX_CRASH=pt.destroy_chunk:10 ;;
 	destroymix) run destroymix -- PHX_DELAY=pt.destroy_chunk:100000 \

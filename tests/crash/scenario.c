@@ -1058,6 +1058,54 @@ sc_waitfree(struct fusec *fc, pid_t keeper)
 	    (int)fc->proto_errors);
 }
 
+/*
+ * Review rev8: a POSIX lock held across a kill, then its owner's FLUSH
+ * (the owner's OFD closed: POSIX drops the process's locks on the file)
+ * while the post-crash fd sweep has not yet started (--count 1: held by
+ * PHX_DELAY=fdtab.sweep_start; --count 0: no delay, the requests right
+ * after the respawn). The lock must be gone at once: the same owner
+ * locks again, and after its unlock a second owner takes it with a
+ * non-blocking SETLK. A private copy of the fd table that still holds
+ * the closed OFD keeps the lock until the copy's thread ends.
+ */
+static void
+sc_lockcopy(struct fusec *fc, pid_t keeper)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o1, o2;
+	int err;
+
+	err = fusec_create(fc, 1, "lockcopy", O_RDWR | O_EXCL, 0644, &e, &o1);
+	err = err ?: fusec_open(fc, e.nodeid, O_RDWR, &o2);
+	ok(err == 0, "lockcopy: CREATE and OPEN", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	ok(err == 0, "lockcopy: owner 1 SETLK F_WRLCK", err);
+	ok(kill_worker(keeper), "lockcopy: worker killed and respawned", 0);
+	{
+		struct fuse_flush_in in = { .fh = o1.fh, .lock_owner = 1 };
+		struct iovec a = { &in, sizeof(in) };
+
+		err = call(fc, fusec_req_new(fc, FUSE_FLUSH, e.nodeid, &a, 1,
+		    0, 0, 0));
+		ok(err == 0, "lockcopy: FLUSH of owner 1 (its OFD closed)",
+		    err);
+	}
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_WRLCK,
+	    false));
+	ok(err == 0, "lockcopy: owner 1 locks again after its FLUSH (never "
+	    "conflicts with its own closed OFD)", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o1.fh, 1, F_UNLCK,
+	    false));
+	ok(err == 0, "lockcopy: owner 1 unlocks", err);
+	err = call(fc, req_lk(fc, FUSE_SETLK, e.nodeid, o2.fh, 2, F_WRLCK,
+	    false));
+	ok(err == 0, "lockcopy: owner 2 non-blocking SETLK gets the lock at "
+	    "once", err);
+	ok(fc->proto_errors == 0, "lockcopy: no protocol error",
+	    (int)fc->proto_errors);
+}
+
 /* utime + stime of pid, in ms; -1 if unknown. */
 static long
 cpu_ms(pid_t pid)
@@ -3038,6 +3086,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lock(fc, keeper, true);
 	else if (strcmp(name, "waitfree") == 0)
 		sc_waitfree(fc, keeper);
+	else if (strcmp(name, "lockcopy") == 0)
+		sc_lockcopy(fc, keeper);
 	else if (strcmp(name, "lockmany") == 0)
 		sc_lockmany(fc, keeper, count, false);
 	else if (strcmp(name, "lockread") == 0)
