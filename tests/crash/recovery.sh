@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockcopy lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;

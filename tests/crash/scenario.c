@@ -36,6 +36,9 @@
  *             a FLUSH freed and a flock whose fh a RELEASE freed, both
  *             waiting while the post-crash sweep runs: the SETLKW gets
  *             its lock, the flock EBADF, every new fh reads its file
+ *   lockcopy  (review rev8) a POSIX lock held across a kill, its owner's
+ *             FLUSH before the fd sweep starts (--count 1: held): the
+ *             lock goes at once (the same owner and then another take it)
  *   lockmany  (--count K) K lock waits on one file, then the convoy;
  *             lockcrash: the same with kills (sc_lockmany)
  *   lockintr  FUSE_INTERRUPT ends a waiting SETLKW and flock EINTR
