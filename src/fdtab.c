@@ -399,6 +399,15 @@ referenced_slots(struct region *r, uint8_t *bits, int max, bool collect)
 	}
 }
 
+/* The keeper, our parent while it lives, shares our fd table; or 0. */
+static pid_t sharing_parent;
+
+void
+fdtab_parent_shares(pid_t keeper)
+{
+	sharing_parent = keeper;
+}
+
 static int
 fd_max(void)
 {
@@ -420,10 +429,28 @@ list_open(uint8_t *bits, int max)
 {
 	struct dirent *de;
 	DIR *d = NULL;
+	char path[32];
 	int fd;
 
-	fd = openat(REGION_FD_PROC, "self/fd", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
+	/*
+	 * The keeper's list when it shares our table: its /proc entries
+	 * outlive every worker, so their dentries are made once, not by
+	 * each recovery (15,000 fds: 12.5-13 ms against 17-25; a fresh
+	 * directory's first listing is what costs). Opened while it is our
+	 * parent, the directory is the keeper's (dead, it lists nothing:
+	 * fewer candidates, never another table's). Non-dumpable, the
+	 * keeper's directory is root's: a worker of another uid lists its
+	 * own.
+	 */
+	fd = -1;
+	if (sharing_parent > 0 && getppid() == sharing_parent) {
+		snprintf(path, sizeof(path), "%ld/fd", (long)sharing_parent);
+		fd = openat(REGION_FD_PROC, path, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+	}
+	if (fd < 0)
+		fd = openat(REGION_FD_PROC, "self/fd", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
 	if (fd >= 0 && (d = fdopendir(fd)) == NULL)
 		close(fd);
 	if (d == NULL) {

@@ -13,6 +13,7 @@
 #ifndef PHX_FDTAB_H
 #define PHX_FDTAB_H
 
+#include <sys/types.h>
 #include <stdbool.h>
 
 #include "region.h"
@@ -45,6 +46,11 @@ void fdtab_note(int fd);
  * of the open fds, not a read of the tables.
  */
 int fdtab_snapshot(struct region *r);
+/*
+ * A worker: its parent, the keeper, shares its fd table (DESIGN 1), so
+ * the snapshot may list the keeper's /proc directory instead of its own.
+ */
+void fdtab_parent_shares(pid_t keeper);
 /* Starts the background sweep (after a recovery). */
 int fdtab_start_sweep(struct region *r);
 /*

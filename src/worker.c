@@ -229,6 +229,7 @@ worker_main(struct region *r, const struct config *cfg)
 	if (inc > 1) {
 		uint64_t ts = clock_now_ns();
 
+		fdtab_parent_shares((pid_t)r->hdr->keeper_pid);
 		err = fdtab_snapshot(r);
 		if (err < 0)
 			log_warnc(err, "no fd sweep snapshot");
