@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -345,6 +348,89 @@ test_adopted(void)
 	close(fd);
 }
 
+/*
+ * review rev8b: the keeper's pid and the proc root in different PID
+ * namespaces (--sandbox=chroot|none run by "unshare --pid --fork" without
+ * --mount-proc, or "nsenter --pid": REGION_FD_PROC is the outer /proc).
+ * getppid() equals keeper_pid (both in the keeper's numbering), but
+ * "<keeper_pid>/fd" of the outer /proc is another process's table (here
+ * H, the outer namespace's pid 1, which holds FOREIGN_FD). A fd the
+ * worker creates after the snapshot at that number, not yet recorded (a
+ * request's), must be kept: it was not open at the snapshot.
+ */
+#define FOREIGN_FD (LEAK_FD + 9)
+static char foreign_stack[256 * 1024];
+
+static int
+foreign_worker(void *p)
+{
+	int fresh;
+
+	(void)p;
+	fdtab_parent_shares((pid_t)r.hdr->keeper_pid);
+	if (fdtab_snapshot(&r) < 0)
+		_exit(3);
+	/* A request's new fd, not yet recorded, at the free number. */
+	fresh = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fresh < 0 || dup2(fresh, FOREIGN_FD) < 0)
+		_exit(3);
+	close(fresh);
+	(void)fdtab_sweep(&r);
+	_exit(fcntl(FOREIGN_FD, F_GETFD) >= 0 ? 0 : 1);
+}
+
+static int
+wait_status(pid_t pid)
+{
+	int st;
+
+	if (pid < 0 || waitpid(pid, &st, __WALL) != pid)
+		return 4;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 5;
+}
+
+static void
+test_foreign_pidns(void)
+{
+	pid_t c = fork();
+	int st;
+
+	if (c == 0) {
+		pid_t h, k;
+
+		if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(2);
+		h = fork();
+		if (h == 0) {
+			/* H: pid 1 of namespace A, whose /proc is the root. */
+			if (mount("proc", "/proc", "proc", 0, NULL) < 0 ||
+			    dup2(open("/proc", O_PATH | O_DIRECTORY),
+			    REGION_FD_PROC) < 0 || dup2(0, FOREIGN_FD) < 0 ||
+			    unshare(CLONE_NEWPID) < 0)
+				_exit(2);
+			k = fork();
+			if (k == 0) {
+				/* K, the keeper: pid 1 of namespace B. */
+				close(FOREIGN_FD);
+				r.hdr->keeper_pid = (uint64_t)getpid();
+				_exit(wait_status(clone(foreign_worker,
+				    foreign_stack + sizeof(foreign_stack),
+				    CLONE_FILES | SIGCHLD, NULL)));
+			}
+			_exit(wait_status(k));
+		}
+		_exit(wait_status(h));
+	}
+	st = wait_status(c);
+	if (st == 2) {
+		ok(1, "# SKIP no PID or mount namespace (not root?)");
+		return;
+	}
+	ok(st == 0, "a worker whose keeper's pid names another table in "
+	    "the proc root keeps its own new fd (status %d)", st);
+}
+
 int
 main(void)
 {
@@ -366,5 +452,6 @@ main(void)
 	test_opath();
 	test_slot_fds();
 	test_adopted();
+	test_foreign_pidns();
 	return done_testing();
 }
