@@ -419,6 +419,25 @@ fd_max(void)
 }
 
 /*
+ * The proc root numbers processes as our PID namespace does (its "self"
+ * is our getpid()): not so with --sandbox=chroot|none under a PID
+ * namespace of which /proc is not (review rev8b: keeper_pid then names
+ * another process there, whose table the snapshot would list).
+ */
+static bool
+proc_numbers_ours(void)
+{
+	char buf[24];
+	ssize_t n;
+
+	n = readlinkat(REGION_FD_PROC, "self", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10) == (long)getpid();
+}
+
+/*
  * Marks the open fds from 3 up: /proc's list, else F_GETFD on each. Not
  * poll() (one call for the whole table, 0.2 ms for 16,000 numbers): it
  * answers POLLNVAL for an O_PATH fd (fdget() skips them), and the
@@ -443,10 +462,16 @@ list_open(uint8_t *bits, int max)
 	 * own.
 	 */
 	fd = -1;
-	if (sharing_parent > 0 && getppid() == sharing_parent) {
+	if (sharing_parent > 0 && getppid() == sharing_parent &&
+	    proc_numbers_ours()) {
 		snprintf(path, sizeof(path), "%ld/fd", (long)sharing_parent);
 		fd = openat(REGION_FD_PROC, path, O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC);
+		/* Still our parent after the open: the directory is its. */
+		if (fd >= 0 && getppid() != sharing_parent) {
+			close(fd);
+			fd = -1;
+		}
 	}
 	if (fd < 0)
 		fd = openat(REGION_FD_PROC, "self/fd", O_RDONLY | O_DIRECTORY |
