@@ -424,8 +424,8 @@ fd_max(void)
  * namespace of which /proc is not (review rev8b: keeper_pid then names
  * another process there, whose table the snapshot would list).
  */
-static bool
-proc_numbers_ours(void)
+bool
+fdtab_proc_ours(void)
 {
 	char buf[24];
 	ssize_t n;
@@ -463,7 +463,7 @@ list_open(uint8_t *bits, int max)
 	 */
 	fd = -1;
 	if (sharing_parent > 0 && getppid() == sharing_parent &&
-	    proc_numbers_ours()) {
+	    fdtab_proc_ours()) {
 		snprintf(path, sizeof(path), "%ld/fd", (long)sharing_parent);
 		fd = openat(REGION_FD_PROC, path, O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC);

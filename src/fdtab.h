@@ -51,6 +51,13 @@ int fdtab_snapshot(struct region *r);
  * the snapshot may list the keeper's /proc directory instead of its own.
  */
 void fdtab_parent_shares(pid_t keeper);
+/*
+ * The proc root (REGION_FD_PROC) numbers processes as our PID namespace
+ * does: its "self" is our getpid(). sandbox.c refuses a start where it
+ * does not (modes chroot and none in a PID namespace without a /proc of
+ * its own); the snapshot lists its own directory then.
+ */
+bool fdtab_proc_ours(void);
 /* Starts the background sweep (after a recovery). */
 int fdtab_start_sweep(struct region *r);
 /*

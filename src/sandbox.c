@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "fdtab.h"
 #include "filter.h"
 #include "idmap.h"
+#include "log.h"
 #include "region.h"
 #include "phase.h"
 #include "sandbox.h"
@@ -130,6 +132,26 @@ enter_namespace(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * Modes chroot and none keep the host's /proc: it must number processes
+ * as our PID namespace does (its "self" is our getpid()). Started in a
+ * PID namespace of which it is not (unshare --pid without a /proc of its
+ * own), the keeper's wait for a dead worker's memory would read another
+ * process's tasks (and end at once: a worker's threads still running
+ * when the next one replays), and the fd snapshot another process's
+ * table (review rev8b). -ESRCH then.
+ */
+static int
+proc_numbers_ours(void)
+{
+	if (fdtab_proc_ours())
+		return 0;
+	log_warnx("/proc belongs to another PID namespace (its self is not "
+	    "pid %ld): mount this namespace's own /proc, or use "
+	    "--sandbox=namespace", (long)getpid());
+	return -ESRCH;
+}
+
 int
 sandbox_enter(const struct config *cfg)
 {
@@ -144,7 +166,7 @@ sandbox_enter(const struct config *cfg)
 	case CONFIG_SANDBOX_CHROOT:
 		err = open_at_fixed("/proc", O_PATH | O_DIRECTORY,
 		    REGION_FD_PROC);
-		if (err < 0)
+		if (err < 0 || (err = proc_numbers_ours()) < 0)
 			return err;
 		if (chroot(cfg->shared_dir) < 0 || chdir("/") < 0)
 			return -errno;
@@ -152,7 +174,7 @@ sandbox_enter(const struct config *cfg)
 	case CONFIG_SANDBOX_NONE:
 		err = open_at_fixed("/proc", O_PATH | O_DIRECTORY,
 		    REGION_FD_PROC);
-		if (err < 0)
+		if (err < 0 || (err = proc_numbers_ours()) < 0)
 			return err;
 		if (chdir(cfg->shared_dir) < 0)
 			return -errno;

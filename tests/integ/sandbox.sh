@@ -138,6 +138,20 @@ for sc in kill log trap none; do
 	lib_tap $? "no forbidden syscall trapped ($sc)"
 done
 
+# Review rev8b: chroot/none in a PID namespace whose /proc is an outer
+# one (unshare --pid without --mount-proc): refused at start, saying why
+# (the keeper's wait for a dead worker's memory and the fd snapshot read
+# /proc by our pids).
+for m in chroot none; do
+	rm -f "$SOCK"
+	timeout 20 unshare --pid --fork "$PHX" --socket-path="$SOCK" \
+	    --shared-dir="$SHARE" --sandbox=$m >"$T/daemon.log" 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && [ $rc -ne 124 ] &&
+	    grep -q "/proc belongs to another PID namespace" "$T/daemon.log"
+	lib_tap $? "--sandbox=$m under a PID namespace with the host's /proc: refused (rc $rc)"
+done
+
 # A container without CAP_SYS_ADMIN (--sandbox=chroot): the keeper cannot
 # install a filter without no_new_privs; it warns and serves, the worker
 # keeps its own.
