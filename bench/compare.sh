@@ -24,8 +24,8 @@
 # also gets the daemon's CPU per request: utime+stime summed over its
 # processes for the whole connection (warm-up included) / (ops/s x the
 # time the bench ran). The memory table gives the peak of summed VmHWM,
-# the peak of summed PSS (smaps_rollup: the state memfd and guest RAM
-# counted once across processes) and, from a separate connection that
+# the largest summed PSS (smaps_rollup: the state memfd and guest RAM
+# counted once across processes; read once, 80% into each figure) and, from a separate connection that
 # sends nothing after INIT, the idle RSS and PSS.
 #
 # usage: bench/compare.sh [--short] [--seconds S] [--runs N] [--depths "1 16"]
@@ -74,37 +74,73 @@ SOCK=$T/vhost.sock
 DPID=
 SPID=
 
-# pid outfile: max over time of summed VmHWM (kB) in outfile, of summed
-# Pss (kB, while $T/front.on exists) in outfile.pss, and of summed
+# pid outfile: max over time of summed VmHWM (kB) in outfile, summed Pss
+# (kB) once per figure in outfile.pss, and the max of summed
 # utime+stime+cutime+cstime (clock ticks, exited threads and reaped
-# children included) in outfile.cpu.
+# children included) in outfile.cpu. No process is forked and no page
+# table walked while the front-end measures, but once: this sampler ran
+# awk three times per process every 0.2 s and read smaps_rollup each time
+# (a walk of every mapping, guest RAM included), which took 1-2 ms of a
+# CPU per process each time and slowed the daemons it measured
+# (create_unlink depth 1 on a journaled ext4, by hand: with it 11.6k
+# against virtiofsd's 18.1k ops/s, without 24.6-33.1k against
+# 30.2-31.4k; session 8).
+desc_into() { # pid: appends pid and its descendants to $D
+	local p=$1 c f kids
+	D="$D $p"
+	for f in /proc/"$p"/task/*/children; do
+		[ -r "$f" ] || continue
+		kids=()
+		read -r -a kids < "$f" 2>/dev/null
+		for c in "${kids[@]}"; do desc_into "$c"; done
+	done
+}
+proc_field() { # file key: $V = the first number after key on its line
+	local k v rest
+	V=0
+	while read -r k v rest; do
+		[ "$k" = "$2" ] && { V=$v; return 0; }
+	done < "$1" 2>/dev/null
+	return 0
+}
 rss_sampler() {
-	local pid=$1 out=$2 max=0 pmax=0 cmax=0 sum psum cpu p v
+	local pid=$1 out=$2 max=0 cmax=0 sum psum cpu p st on=0
+	local pss_at=$(( ${SECONDS_PER%.*} * 4 )) # ticks of 0.2 s: 80% of a figure
+	[ "$pss_at" -gt 0 ] || pss_at=1
+	local tick fifo=$out.tick.$BASHPID
+	# A FIFO nobody writes: read -t waits 0.2 s without forking sleep.
+	mkfifo "$fifo" && exec {tick}<>"$fifo" || return 1
 	echo 0 > "$out"
 	echo 0 > "$out.pss"
 	echo 0 > "$out.cpu"
 	while kill -0 "$pid" 2>/dev/null; do
-		sum=0 psum=0 cpu=0
-		for p in $(lib_descendants "$pid"); do
-			v=$(awk '/^VmHWM/ {print $2}' /proc/"$p"/status 2>/dev/null)
-			sum=$((sum + ${v:-0}))
-			# PSS only while a front-end is connected: the guest
-			# RAM it shares counts half then, and a daemon alone
-			# with it in the moment after the front-end left is
-			# not what a VM's share costs (QEMU maps it for good).
-			[ -e "$T/front.on" ] &&
-			    v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null) &&
-			    psum=$((psum + ${v:-0}))
+		sum=0 psum=0 cpu=0 D=
+		desc_into "$pid"
+		[ -e "$T/front.on" ] && on=$((on + 1))
+		for p in $D; do
+			proc_field /proc/"$p"/status VmHWM:
+			sum=$((sum + V))
+			# PSS once, 80% into the figure, while the front-end
+			# is connected: the guest RAM it shares counts half
+			# then (QEMU maps it for good).
+			if [ "$on" -eq "$pss_at" ]; then
+				proc_field /proc/"$p"/smaps_rollup Pss:
+				psum=$((psum + V))
+			fi
 			# utime + stime + cutime + cstime: a reaped worker's
-			# time moves into the keeper's cutime.
-			v=$(awk '{print $14 + $15 + $16 + $17}' /proc/"$p"/stat 2>/dev/null)
-			cpu=$((cpu + ${v:-0}))
+			# time moves into the keeper's cutime. Fields 14-17
+			# (our processes' names have no space).
+			st=()
+			read -r -a st < /proc/"$p"/stat 2>/dev/null
+			cpu=$((cpu + ${st[13]:-0} + ${st[14]:-0} + ${st[15]:-0} + ${st[16]:-0}))
 		done
 		if [ "$sum" -gt "$max" ]; then max=$sum; echo "$max" > "$out"; fi
-		if [ "$psum" -gt "$pmax" ]; then pmax=$psum; echo "$pmax" > "$out.pss"; fi
+		[ "$on" -eq "$pss_at" ] && echo "$psum" > "$out.pss"
 		if [ "$cpu" -gt "$cmax" ]; then cmax=$cpu; echo "$cmax" > "$out.cpu"; fi
-		sleep 0.2
+		read -r -t 0.2 -u "$tick" _ || true
 	done
+	exec {tick}<&-
+	rm -f "$fifo"
 }
 
 start_daemon() { # name [queues]
