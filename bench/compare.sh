@@ -25,8 +25,9 @@
 # processes for the whole connection (warm-up included) / (ops/s x the
 # time the bench ran). The memory table gives the peak of summed VmHWM,
 # the largest summed PSS (smaps_rollup: the state memfd and guest RAM
-# counted once across processes; read once, 80% into each figure) and, from a separate connection that
-# sends nothing after INIT, the idle RSS and PSS.
+# counted once across processes; read once, 80% into each figure) and,
+# from a separate connection that sends nothing after INIT, the idle RSS
+# and PSS.
 #
 # usage: bench/compare.sh [--short] [--seconds S] [--runs N] [--depths "1 16"]
 #        [--workloads "getattr lookup ..."] [--build DIR] [--share DIR]
@@ -85,16 +86,6 @@ SPID=
 # (create_unlink depth 1 on a journaled ext4, by hand: with it 11.6k
 # against virtiofsd's 18.1k ops/s, without 24.6-33.1k against
 # 30.2-31.4k; session 8).
-desc_into() { # pid: appends pid and its descendants to $D
-	local p=$1 c f kids
-	D="$D $p"
-	for f in /proc/"$p"/task/*/children; do
-		[ -r "$f" ] || continue
-		kids=()
-		read -r -a kids < "$f" 2>/dev/null
-		for c in "${kids[@]}"; do desc_into "$c"; done
-	done
-}
 proc_field() { # file key: $V = the first number after key on its line
 	local k v rest
 	V=0
@@ -114,10 +105,10 @@ rss_sampler() {
 	echo 0 > "$out.pss"
 	echo 0 > "$out.cpu"
 	while kill -0 "$pid" 2>/dev/null; do
-		sum=0 psum=0 cpu=0 D=
-		desc_into "$pid"
+		sum=0 psum=0 cpu=0 LIB_DESC=
+		lib_descendants_into "$pid"
 		[ -e "$T/front.on" ] && on=$((on + 1))
-		for p in $D; do
+		for p in $LIB_DESC; do
 			proc_field /proc/"$p"/status VmHWM:
 			sum=$((sum + V))
 			# PSS once, 80% into the figure, while the front-end

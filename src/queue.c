@@ -929,9 +929,9 @@ queue_set_create(struct queue_set **ret, struct region *r,
 	/* Tests whose delay points hold every request: no slow mode. */
 	qs->no_slow_mode = getenv("PHX_NO_SLOW_MODE") != NULL;
 	/* Tests on a small host: large I/O in the pool (1) or not (0). */
-	if (getenv("PHX_POOL_LARGE_IO") != NULL)
-		qs->large_io = !qs->pool_all &&
-		    strcmp(getenv("PHX_POOL_LARGE_IO"), "1") == 0;
+	const char *large = getenv("PHX_POOL_LARGE_IO");
+	if (large != NULL)
+		qs->large_io = !qs->pool_all && strcmp(large, "1") == 0;
 #endif
 	if ((err = queue_wait_init(qs)) < 0 ||
 	    (err = queue_pool_start(qs)) < 0) {

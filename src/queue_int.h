@@ -63,20 +63,17 @@
  * Inline mode: a READ or WRITE of at least this many bytes goes to the
  * pool when more requests wait behind it (queue_large_io), so that the
  * copies of a deep queue run on several threads; alone (depth 1) it runs
- * here, without a handoff. Depth 16, ratio to virtiofsd, medians of 4-5
- * runs on a loaded 2-CPU host (bench/RESULTS.md, session 7): seqread
- * 1 MiB 0.86 -> 1.01, seqwrite 1 MiB 0.92 -> 1.64, 128 KiB 0.79 -> 0.93
- * and 0.66 -> 0.78, but 6-8 us more CPU per 128 KiB request (+40%).
- */
-/*
- * Only where the worker may run on more CPUs than its request queues plus
- * one (the guest's vCPU that sends them): a copy on a pool thread is a
- * gain only on a CPU that neither a queue thread nor the guest needs. On
- * 2 CPUs, quiet (session 8, alternated, depth 16, ratio to virtiofsd):
- * 128 KiB seqread 0.66 in the pool against 1.00 inline, seqwrite 0.68
- * against 0.99, 1 MiB 0.83/0.81 against 1.00/0.99, with 9 us more CPU per
- * 128 KiB request; under three CPU hogs no better either (0.64/0.60
- * against 0.65/0.75). queue_set_create() decides (qs->large_io).
+ * here, without a handoff. Only where the worker may run on more CPUs
+ * than its request queues plus one (the guest's vCPU that sends them;
+ * queue_set_create() decides, qs->large_io): a copy on a pool thread is
+ * a gain only on a CPU that neither a queue thread nor the guest needs.
+ * Depth 16, ratio to virtiofsd (bench/RESULTS.md): on a loaded 2-CPU
+ * host (session 7, medians of 4-5) the pool seemed to help (1 MiB
+ * seqwrite 0.92 -> 1.64); quiet (session 8, alternated) it cost: 128 KiB
+ * seqread 0.66 in the pool against 1.00 inline, seqwrite 0.68 against
+ * 0.99, 1 MiB 0.83/0.81 against 1.00/0.99, 9 us more CPU per 128 KiB
+ * request, and under three CPU hogs no better (0.64/0.60 against
+ * 0.65/0.75).
  */
 #ifndef QUEUE_POOL_IO_MIN /* benchmarks: -DQUEUE_POOL_IO_MIN=N */
 #define QUEUE_POOL_IO_MIN (128u * 1024)

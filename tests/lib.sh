@@ -50,14 +50,25 @@ lib_kill_pids() {
 	rm -rf "$T"
 }
 
-# lib_descendants PID: PID and all its descendants, one per line (a
-# daemon's process tree: launcher, keeper, worker).
-lib_descendants() {
-	local p=$1 c
-	echo "$p"
-	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-		lib_descendants "$c"
+# lib_descendants_into PID: appends PID and all its descendants to
+# $LIB_DESC (a daemon's process tree: launcher, keeper, worker), forking
+# nothing (bench/compare.sh samples it while a figure runs).
+lib_descendants_into() {
+	local p=$1 c f kids
+	LIB_DESC="$LIB_DESC $p"
+	for f in /proc/"$p"/task/*/children; do
+		[ -r "$f" ] || continue
+		kids=
+		read -r kids < "$f" 2>/dev/null
+		for c in $kids; do lib_descendants_into "$c"; done
 	done
+}
+
+# lib_descendants PID: the same, one per line.
+lib_descendants() {
+	local LIB_DESC=
+	lib_descendants_into "$1"
+	printf '%s\n' $LIB_DESC
 }
 
 # ---- unnumbered results (tests/vm) ---------------------------------------
