@@ -42,8 +42,10 @@ void fdtab_note(int fd);
  * Recovery, once the region is rolled forward and the dead rings drained,
  * before this incarnation creates an fd: notes the open fds nothing but
  * maybe a table references (the next sweep's candidates; it reads the
- * tables, after the stall). Returns their number. Costs a /proc listing
- * of the open fds, not a read of the tables.
+ * tables, after the stall). Returns their number. Costs a dup per free
+ * number below the highest open fd (a /proc listing of the open fds where
+ * those are many, or the kernel does not count open fds), not a read of
+ * the tables.
  */
 int fdtab_snapshot(struct region *r);
 /*
@@ -58,6 +60,11 @@ void fdtab_parent_shares(pid_t keeper);
  * its own); the snapshot lists its own directory then.
  */
 bool fdtab_proc_ours(void);
+/*
+ * Tests: true if the last snapshot found the open fds by probing the free
+ * numbers (dups), false if it listed /proc.
+ */
+bool fdtab_last_probed(void);
 /* Starts the background sweep (after a recovery). */
 int fdtab_start_sweep(struct region *r);
 /*

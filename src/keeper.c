@@ -719,8 +719,12 @@ do_upgrade(struct keeper *k)
 		    "(its interpreter would be looked up in the shared "
 		    "directory)");
 		k->r.health->upgrades_refused++;
-		fdtab_keeper_del(&k->r, fd);
+		/*
+		 * Closed, then off the list (as upgrade_release): listed and
+		 * open, a worker's snapshot never takes it for a leak.
+		 */
 		close(fd); /* checked above: still the operator's file */
+		fdtab_keeper_del(&k->r, fd);
 		return;
 	}
 	p = fork();

@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst held bigio slowfs lockwait lockleak waitfree lockcopy lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow sweepprobe poolfirst held bigio slowfs lockwait lockleak waitfree lockcopy lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -84,6 +84,9 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow poolfirst h
 		    PHX_DELAY=queue.before_commit:300000 taskset -c 0 ;;
 	lockwait) run lockwait -- ;;
 	lockleak) run lockleak -- PHX_CRASH=redo.before_close ;;
+	# A worker killed inside its snapshot's probe, holding a dup in each
+	# free fd number (each held 100 ms): the next sweep closes those.
+	sweepprobe) run sweepprobe -- PHX_DELAY=fdtab.probe:100000 ;;
 	waitfree) run waitfree -- PHX_DELAY=fdtab.sweep_start:1500000 ;;
 	# Review rev8: a lock's OFD closed by FLUSH before the sweep starts
 	# (held, then not held): the lock goes at once.

@@ -32,6 +32,9 @@
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
  *             its OFD close is lost: the sweep frees the lock, the waiter
  *             gets it (defect 4)
+ *   sweepprobe (PHX_DELAY=fdtab.probe) a worker killed while its fd
+ *             snapshot holds dups in the table's free numbers: the next
+ *             sweep closes them and nothing else
  *   waitfree  (PHX_DELAY=fdtab.sweep_start) a SETLKW whose owner's OFD
  *             a FLUSH freed and a flock whose fh a RELEASE freed, both
  *             waiting while the post-crash sweep runs: the SETLKW gets
@@ -165,6 +168,8 @@ await_respawn(pid_t keeper, pid_t old)
 	}
 	return false;
 }
+
+static int keeper_fds(pid_t keeper);
 
 static struct fusec_req *
 req_lk(struct fusec *fc, uint32_t op, uint64_t nodeid, uint64_t fh,
@@ -980,6 +985,78 @@ sc_lock(struct fusec *fc, pid_t keeper, bool leak)
 		ok(err == 0, "lockleak: the waiter got the lock the leaked "
 		    "OFD held (sweep not blocked by the wait)", err);
 	}
+}
+
+/*
+ * The snapshot's probe (fdtab.c probe_open): a recovering worker holds a
+ * dup in each free number of the fd table below its highest fd (each
+ * held 100 ms by PHX_DELAY=fdtab.probe), and is killed while it holds
+ * them. The next worker's sweep must close those dups and nothing else:
+ * the keeper's fd count after it settles is the one after a plain kill,
+ * and every file still reads its own bytes.
+ */
+static void
+sc_sweepprobe(struct fusec *fc, pid_t keeper)
+{
+	enum { N = 12 };
+	struct fuse_open_out o;
+	uint64_t node[N];
+	int fds_a, fds = -1, held = -1, n = 0;
+	unsigned good = 0;
+	pid_t w;
+
+	if (!make_files(fc, "probe", N, node))
+		return;
+	/* Free numbers among the inodes' fds: more dups, a longer probe. */
+	for (int i = 0; i < N; i++) {
+		if (i % 3 == 2)
+			(void)fusec_forget(fc, node[i], 1);
+		else
+			n++;
+	}
+	ok(kill_worker(keeper), "sweepprobe: worker killed and respawned", 0);
+	sleep(3); /* its probe, recovery and sweep */
+	fds_a = keeper_fds(keeper);
+	ok(kill_worker(keeper), "sweepprobe: killed again", 0);
+	w = ct_find_worker(keeper);
+	/* Inside its probe: the dups it holds show in the shared table. */
+	for (int i = 0; i < 400 && held <= fds_a; i++) {
+		held = keeper_fds(keeper);
+		if (held <= fds_a)
+			usleep(5000);
+	}
+	ok(held > fds_a, "sweepprobe: the new worker holds its probe's dups",
+	    held - fds_a);
+	kill(w, SIGKILL);
+	(void)ct_wait_mm_gone(w, 5000);
+	ok(await_respawn(keeper, w), "sweepprobe: killed inside its probe, "
+	    "respawned", 0);
+	for (int i = 0; i < 100 && fds != fds_a; i++) {
+		usleep(100000);
+		fds = keeper_fds(keeper);
+	}
+	ok(fds == fds_a, "sweepprobe: the next sweep closed the dead probe's "
+	    "dups, nothing else (keeper fds as after a plain kill)",
+	    fds - fds_a);
+	for (int i = 0; i < N; i++) {
+		char buf[4096];
+		int got = -EBADF;
+		bool same;
+
+		if (i % 3 == 2)
+			continue;
+		if (fusec_open(fc, node[i], O_RDONLY, &o) == 0) {
+			got = fusec_read(fc, node[i], o.fh, 0, buf,
+			    sizeof(buf));
+			(void)fusec_release(fc, node[i], o.fh);
+		}
+		same = got == (int)sizeof(buf);
+		for (int k = 0; same && k < got; k++)
+			same = buf[k] == (char)('a' + i);
+		good += same;
+	}
+	ok(good == (unsigned)n, "sweepprobe: every file reads its own bytes",
+	    (int)good);
 }
 
 /*
@@ -3087,6 +3164,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_lock(fc, keeper, false);
 	else if (strcmp(name, "lockleak") == 0)
 		sc_lock(fc, keeper, true);
+	else if (strcmp(name, "sweepprobe") == 0)
+		sc_sweepprobe(fc, keeper);
 	else if (strcmp(name, "waitfree") == 0)
 		sc_waitfree(fc, keeper);
 	else if (strcmp(name, "lockcopy") == 0)

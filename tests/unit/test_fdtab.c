@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -431,11 +432,132 @@ test_foreign_pidns(void)
 	    "the proc root keeps its own new fd (status %d)", st);
 }
 
+/*
+ * The snapshot finds the open fds by probing the free numbers below the
+ * highest one (a few dups where the table is dense: the stall no longer
+ * lists 15,000 fds), and the set it finds is the one a listing finds:
+ * every fd of a dense block, one above a few holes, one past the
+ * reserved range; where the free numbers are many it lists instead and
+ * still finds them.
+ */
+#define DENSE 3000
+static int dense = DENSE; /* fewer under a low RLIMIT_NOFILE (main) */
+
+static void
+test_probe(void)
+{
+	static int fds[DENSE];
+	int n = 0, top, holes[3], above, got, closed, open_after = 0, fresh;
+	int kept;
+
+	for (int i = 0; i < dense; i++) {
+		fds[i] = open("/", O_PATH | O_CLOEXEC);
+		if (fds[i] >= 0)
+			n++;
+	}
+	/* Three holes in the block (past the reserved range), a leak above. */
+	for (int i = 0; i < 3; i++) {
+		holes[i] = fds[100 + dense / 4 * i];
+		close(holes[i]);
+	}
+	top = fds[dense - 1];
+	above = dup2(0, top + 2);
+	/* The keeper's fd far above (an inherited one): known, not probed. */
+	kept = dup2(0, top + dense / 2);
+	fdtab_keeper_add(&r, kept);
+	got = fdtab_snapshot(&r);
+	ok(fdtab_last_probed(), "a dense table is probed, not listed");
+	ok(got >= n - 3 + 1, "every open fd is a candidate (%d of %d)", got,
+	    n - 3 + 1);
+	ok(fcntl(holes[0], F_GETFD) < 0 && fcntl(holes[2], F_GETFD) < 0,
+	    "the probe's dups are closed");
+	/* A request's new fd at a number free then: not the snapshot's. */
+	fresh = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	closed = fdtab_sweep(&r);
+	ok(fresh == holes[0] && fcntl(fresh, F_GETFD) >= 0,
+	    "a new fd in a hole the probe found is kept (fd %d)", fresh);
+	close(fresh);
+	for (int i = 0; i < dense; i++)
+		if (fds[i] >= 0 && fds[i] != fresh &&
+		    fcntl(fds[i], F_GETFD) >= 0)
+			open_after++;
+	ok(closed >= n - 3 + 1 && open_after == 0 &&
+	    fcntl(above, F_GETFD) < 0 && fcntl(top, F_GETFD) < 0,
+	    "the sweep closes all of them (%d closed, %d left)", closed,
+	    open_after);
+	ok(fcntl(kept, F_GETFD) >= 0, "and keeps the keeper's");
+	fdtab_keeper_del(&r, kept);
+	close(kept);
+
+	/* Sparse: 600 free numbers for 100 fds. */
+	for (int i = 0; i < 100; i++)
+		fds[i] = dup2(0, 100 + 7 * i);
+	got = fdtab_snapshot(&r);
+	ok(!fdtab_last_probed() && got >= 100,
+	    "a sparse table is listed (%d candidates)", got);
+	closed = fdtab_sweep(&r);
+	ok(closed >= 100 && fcntl(fds[99], F_GETFD) < 0,
+	    "and its fds are closed (%d)", closed);
+}
+
+/*
+ * The count moves while the probe runs (the keeper opens an fd: it lists
+ * its own): the snapshot lists instead, and finds the leak. A child, so
+ * that PHX_DELAY holds the probe open (read once per process).
+ */
+static void *
+late_opener(void *p)
+{
+	usleep(10000);
+	*(int *)p = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return NULL;
+}
+
+static void
+test_probe_race(void)
+{
+	pid_t c = fork();
+	int st = -1;
+
+	if (c == 0) {
+		pthread_t th;
+		int late = -1, leak = dup2(0, 40), probed, n;
+
+		setenv("PHX_DELAY", "fdtab.probe:50000", 1);
+		pthread_create(&th, NULL, late_opener, &late);
+		n = fdtab_snapshot(&r);
+		probed = fdtab_last_probed();
+		pthread_join(th, NULL);
+		fdtab_register(late);
+		if (probed || n < 1)
+			_exit(1);
+		if (fdtab_sweep(&r) < 1 || fcntl(leak, F_GETFD) >= 0 ||
+		    fcntl(late, F_GETFD) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	if (c > 0)
+		waitpid(c, &st, 0);
+	ok(c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "an fd created during the probe makes the snapshot list the "
+	    "table, and the leak is closed (status %d)",
+	    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 int
 main(void)
 {
 	struct region_params p = {.max_inodes = 4096, .max_handles = 4096};
+	struct rlimit rl;
 	struct stat st;
+
+	/* test_probe's table: DENSE fds and one DENSE / 2 above them. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 8192) {
+		rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * DENSE)
+		dense = (int)(rl.rlim_cur - 100) / 2;
 
 	if (region_create(&r, &p) < 0)
 		skip_all("cannot create a region");
@@ -445,6 +567,11 @@ main(void)
 	/* The worker's /proc (the snapshot's fd table size). */
 	if (dup2(open("/proc", O_PATH | O_DIRECTORY), REGION_FD_PROC) < 0)
 		skip_all("dup2");
+	/* The keeper holds every reserved number (placeholders). */
+	for (int fd = REGION_FD_BASE; fd < REGION_FD_NEXT; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && dup2(0, fd) < 0)
+			skip_all("dup2");
+	test_probe_race();
 	test_race();
 	test_kept();
 	test_no_table_read();
@@ -453,5 +580,6 @@ main(void)
 	test_slot_fds();
 	test_adopted();
 	test_foreign_pidns();
+	test_probe();
 	return done_testing();
 }
