@@ -542,21 +542,27 @@ queue_pop_one(struct queue *qu, uint16_t *ret_head,
 	return 1;
 }
 
-/* More requests wait in the avail ring after the last one popped. */
-static bool
-more_avail(const struct queue *qu)
+/* Requests waiting in the avail ring after the last one popped. */
+static unsigned
+avail_left(const struct queue *qu)
 {
 	uint16_t n = 0;
 
 	return vring_avail_count(&qu->vq,
-	    (uint16_t)qu->vq.rec->last_avail_idx, &n) == 0 &&
-	    n > 0;
+	    (uint16_t)qu->vq.rec->last_avail_idx, &n) == 0 ? n : 0;
+}
+
+static bool
+more_avail(const struct queue *qu)
+{
+	return avail_left(qu) > 0;
 }
 
 /*
  * Inline mode: pop and run up to QUEUE_BATCH, pushing every
  * QUEUE_PUSH_EVERY and notifying (if the driver asked since) every
- * QUEUE_NOTIFY_EVERY and at the end; slow requests go to the pool or
+ * QUEUE_NOTIFY_EVERY, when the ring is about to run dry, and at the end;
+ * slow requests go to the pool or
  * leave their op in flight (queue_async.c).
  */
 static int
@@ -611,7 +617,8 @@ serve_batch(struct queue *qu, struct region_thread_rec *t)
 		if (nc - pushed >= QUEUE_PUSH_EVERY) {
 			owed |= push(qu, qu->comps + pushed, nc - pushed, true);
 			pushed = nc;
-			if (owed && nc % QUEUE_NOTIFY_EVERY == 0) {
+			if (owed && (nc % QUEUE_NOTIFY_EVERY == 0 ||
+			    avail_left(qu) <= QUEUE_PUSH_EVERY)) {
 				notify_owed(qu);
 				owed = false;
 			}

@@ -39,7 +39,12 @@
  * 2 CPUs, alternated runs: 135-193k ops/s and 3.7-4.1 us CPU/request
  * notifying every 4, 194-246k and 2.3-3.2 us every 16 (lookup 119-120k
  * -> 132-143k, randread 140-148k -> 149-155k); every 8 or only at the
- * batch end no better.
+ * batch end no better. And when the ring holds no more than
+ * QUEUE_PUSH_EVERY requests after a push (queue.c serve_batch): the
+ * driver then refills while we run those, instead of after we ran dry
+ * and slept (session 9, 2 CPUs, alternated, depth 16: randread 164-188k
+ * -> 206-249k ops/s, getattr 283-310k -> 280-383k, lookup 186-196k ->
+ * 218-222k; depth 8 randread 127-156k -> 175-188k).
  */
 #define QUEUE_NOTIFY_EVERY 16
 /* Pool threads for slow requests when there is no --thread-pool-size. */

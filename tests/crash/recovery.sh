@@ -39,7 +39,7 @@ run() { # scenario [count] -- VAR=value ...
 	stop_daemon
 }
 
-for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow sweepprobe poolfirst held bigio slowfs lockwait lockleak waitfree lockcopy lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify pause repost upgrade5 nouring}; do
+for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow sweepprobe poolfirst held bigio slowfs lockwait lockleak waitfree lockcopy lockmany lockcrash lockread lockintr lockintrcrash lockstorm waithead resetmix destroymix destroyrace mknod mknodexec rmxattr excl eintr linkdead forgetparent forgetlink degradedknown degradeddestroy ringless ringlater heldop brokenpush nosubmit submiteagain notify notifyearly pause repost upgrade5 nouring}; do
 	case $s in
 	sweep) run sweep -- \
 	    PHX_DELAY=queue.before_commit:1500000,fdtab.sweep_start:500000 ;;
@@ -212,6 +212,9 @@ for s in ${PHX_RECOV_SCENARIOS:-sweep sweepcreate sweepgap sweepslow sweepprobe 
 			tap_ok 1 "upgrade5: daemon started"; show_log 20
 		fi
 		DAEMON=$up_daemon ;;
+	# Not a recovery window: the call before the queue runs dry.
+	notifyearly) run notifyearly -- PHX_NO_SLOW_MODE=1 \
+	    PHX_DELAY=pt.getattr_fd:20000 ;;
 	notify) run notify -- PHX_CRASH=queue.after_commit:2 \
 	    PHX_DELAY=queue.thread_start:1500000 ;;
 	# A VM pause (stop, cont) with lock waits: plain, a kill while

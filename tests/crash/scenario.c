@@ -32,6 +32,8 @@
  *   lockleak  (PHX_CRASH=redo.before_close) the holder's FLUSH commits,
  *             its OFD close is lost: the sweep frees the lock, the waiter
  *             gets it (defect 4)
+ *   notifyearly (PHX_DELAY=pt.getattr_fd) 16 GETATTRs posted at once:
+ *             the first call comes with 4 still in the ring (issue 10)
  *   sweepprobe (PHX_DELAY=fdtab.probe) a worker killed while its fd
  *             snapshot holds dups in the table's free numbers: the next
  *             sweep closes them and nothing else
@@ -2566,6 +2568,51 @@ sc_notify(struct vuf_dev *d, struct fusec *fc, pid_t keeper)
 }
 
 /*
+ * Issue 10: the driver is called before the queue thread runs dry, not
+ * only every QUEUE_NOTIFY_EVERY completions and at the batch end, so it
+ * refills while the last requests run. 16 GETATTRs posted at once, each
+ * held 20 ms (PHX_DELAY=pt.getattr_fd, slow mode off): the first call
+ * comes with 12 answered and 4 still in the ring. Before: with 16.
+ */
+static void
+sc_notifyearly(struct vuf_dev *d, struct fusec *fc)
+{
+	enum { N = 16 };
+	struct vuf_vq *vq = &d->vq[fc->qidx];
+	struct pollfd p = { .fd = vq->callfd, .events = POLLIN };
+	struct fusec_req *g[N];
+	unsigned at_call = 0, answered = 0;
+	uint64_t junk;
+	int n;
+
+	for (int i = 0; i < N; i++) {
+		g[i] = fusec_req_getattr(fc, 1);
+		if (g[i] == NULL || fusec_submit(fc, g[i]) < 0) {
+			ok(false, "notifyearly: GETATTRs posted", -EIO);
+			return;
+		}
+	}
+	n = poll(&p, 1, 5000);
+	if (n > 0) {
+		at_call = (uint16_t)(__atomic_load_n(&vq->used->idx,
+		    __ATOMIC_ACQUIRE) - vq->last_used);
+		while (read(vq->callfd, &junk, sizeof(junk)) > 0)
+			;
+	}
+	for (int i = 0; i < N; i++) {
+		if (fusec_wait(fc, g[i], 10000) == 0)
+			answered++;
+		fusec_req_free(g[i]);
+	}
+	printf("# notifyearly: first call with %u of %d answered\n",
+	    at_call, N);
+	ok(answered == N, "notifyearly: every GETATTR answered",
+	    (int)answered);
+	ok(n > 0 && at_call >= 4 && at_call <= 12, "notifyearly: the first "
+	    "call comes while 4 requests still wait", (int)at_call);
+}
+
+/*
  * The soak's LINK ENOENT: the dead worker's io-wq ran the LINKAT through
  * /proc/self/fd after the worker's files went (PHX_FAIL=intent.enoent:2
  * writes that completion: pass 1 is the CREATE).
@@ -3218,6 +3265,8 @@ scenario_main(const char *name, const char *sock, const char *share,
 		sc_brokenpush(fc, share);
 	else if (strcmp(name, "nosubmit") == 0)
 		sc_nosubmit(fc, share);
+	else if (strcmp(name, "notifyearly") == 0)
+		sc_notifyearly(d, fc);
 	else if (strcmp(name, "notify") == 0)
 		sc_notify(d, fc, keeper);
 	else if (strcmp(name, "repost") == 0)
