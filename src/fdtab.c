@@ -490,7 +490,8 @@ close_holes(const int *holes, long k)
  * a few dups, 0.1 ms, where a listing costs 10-17 ms on this host.
  * -E2BIG past a quarter of the count in free numbers (a dup and a close
  * cost 3-4 times a listed entry), -EAGAIN if the count moved meanwhile
- * (only the keeper creates fds while this runs; it lists its own),
+ * or a number below the last dup is free again (only the keeper creates
+ * or closes fds while this runs; it lists its own),
  * -ENOTSUP on a kernel that does not count, -EMFILE: the caller lists.
  */
 static int
@@ -540,6 +541,26 @@ probe_open(uint8_t *bits, const uint8_t *ref, int max)
 	if (err == 0 && open_count() != count + k)
 		err = -EAGAIN;
 	top = k > 0 ? holes[k - 1] : 0;
+	/*
+	 * Every number below the last dup still taken (review rev9): an fd
+	 * the keeper opened and closed again meanwhile (a refused upgrade,
+	 * its pidfd) leaves the count as it was, but it took the free
+	 * number the next dup would have, so the dups went above it and
+	 * the count was met one fd early: that number, free now, would be
+	 * marked, and an fd above missed. Then the lowest free number is
+	 * below the last dup: list.
+	 */
+	if (err == 0) {
+		int h = fcntl(REGION_FD_PROC, F_DUPFD_CLOEXEC, 0);
+
+		if (h >= 0) {
+			if (h < top)
+				err = -EAGAIN;
+			close(h);
+		} else if (errno != EMFILE) {
+			err = -errno;
+		}
+	}
 	for (long fd = 3, i = 0; err == 0 && fd < top && fd < max; fd++) {
 		while (i < k && holes[i] < fd)
 			i++;
