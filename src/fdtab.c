@@ -513,10 +513,20 @@ probe_open(uint8_t *bits, const uint8_t *ref, int max)
 		err = -ENOMEM;
 		goto out;
 	}
-	/* Ascending; more than count cannot be open. */
-	for (int fd = 3; fd < max && nknown < count; fd++)
+	/*
+	 * Ascending; more than count cannot be open. A byte at a time where
+	 * it is 0: max is the worker's soft limit, often 2^20 (the keeper
+	 * raises its own to the hard limit), and a test of each bit cost
+	 * 0.55 ms here at 2^20, against 0.2 ms for the whole probe.
+	 */
+	for (int fd = 3; fd < max && nknown < count; fd++) {
+		if (ref[fd / 8] == 0) {
+			fd |= 7;
+			continue;
+		}
 		if (bit(ref, fd) && fcntl(fd, F_GETFD) >= 0)
 			known[nknown++] = fd;
+	}
 	above = nknown;
 	for (;;) {
 		int h;
