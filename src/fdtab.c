@@ -489,7 +489,8 @@ close_holes(const int *holes, long k)
  * densely (the lowest free number each time), so at 15,000 fds this is
  * a few dups, 0.1 ms, where a listing costs 10-17 ms on this host.
  * -E2BIG past a quarter of the count in free numbers (a dup and a close
- * cost 3-4 times a listed entry), -EAGAIN if the count moved meanwhile
+ * cost 3-4 times a listed entry) or half of those free below the limit,
+ * -EAGAIN if the count moved meanwhile
  * or a number below the last dup is free again (only the keeper creates
  * or closes fds while this runs; it lists its own),
  * -ENOTSUP on a kernel that does not count, -EMFILE: the caller lists.
@@ -506,7 +507,18 @@ probe_open(uint8_t *bits, const uint8_t *ref, int max)
 	for (int fd = REGION_FD_BASE; fd < REGION_FD_NEXT; fd++)
 		if (fcntl(fd, F_GETFD) < 0)
 			return -ENOTSUP;
+	/*
+	 * Never more than half the numbers free below our limit (review
+	 * rev9): killed while it holds them, the dups stay open until the
+	 * next sweep, which runs only after a recovery that needs fds of
+	 * its own; a table filled near the limit would otherwise leave it
+	 * none (DESIGN 1's margin of 512 is for a dead worker's leaks).
+	 */
 	cap = count / 4 + 16;
+	if (cap > (max - count) / 2)
+		cap = (max - count) / 2;
+	if (cap < 1)
+		return -E2BIG;
 	holes = malloc((size_t)cap * sizeof(*holes));
 	known = malloc((size_t)count * sizeof(*known));
 	if (holes == NULL || known == NULL) {

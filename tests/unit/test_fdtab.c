@@ -620,6 +620,75 @@ test_probe_churn(void)
 	    "closed (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/*
+ * Review rev9: the probe holds a dup in each free number below the
+ * highest open fd nothing references until it has them all; killed then
+ * (DESIGN 1: any instant), it leaves that many fds open until the next
+ * sweep, which runs only once a recovery completes. Where the free
+ * numbers below the worker's limit all lie below such an fd (a table
+ * filled to near the limit), it held every one of them: the next worker
+ * could create no fd, fail its recovery, and never sweep. A child with
+ * a soft limit of 1024, every number below it open but 60 (one at 1023),
+ * the probe held 5 ms per dup; a thread meanwhile needs one free number.
+ */
+static volatile int margin_done;
+
+static void *
+margin_watch(void *p)
+{
+	int *exhausted = p;
+
+	while (!margin_done) {
+		int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+
+		if (fd < 0 && errno == EMFILE)
+			(*exhausted)++;
+		else if (fd >= 0)
+			close(fd);
+		usleep(500);
+	}
+	return NULL;
+}
+
+static void
+test_probe_margin(void)
+{
+	pid_t c = fork();
+	int st = -1;
+
+	if (c == 0) {
+		struct rlimit rl;
+		int o, exhausted = 0;
+		pthread_t th;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max < 1024)
+			_exit(0); /* nothing to show under a lower limit */
+		rl.rlim_cur = 1024;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(10);
+		(void)syscall(SYS_close_range, 3, REGION_FD_BASE - 1, 0);
+		(void)syscall(SYS_close_range, REGION_FD_NEXT, ~0U, 0);
+		o = open("/", O_PATH | O_CLOEXEC);
+		for (int fd = 3; fd < 1024; fd++)
+			if (!REGION_FD_RESERVED(fd) && fd != o &&
+			    dup2(o, fd) != fd)
+				_exit(11);
+		for (int fd = 100; fd < 160; fd++)
+			close(fd);
+		setenv("PHX_DELAY", "fdtab.probe:5000", 1);
+		pthread_create(&th, NULL, margin_watch, &exhausted);
+		(void)fdtab_snapshot(&r);
+		margin_done = 1;
+		pthread_join(th, NULL);
+		_exit(exhausted > 0 ? 1 : 0);
+	}
+	if (c > 0)
+		waitpid(c, &st, 0);
+	ok(c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "the probe never holds every free number below the limit "
+	    "(status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 int
 main(void)
 {
@@ -649,6 +718,7 @@ main(void)
 			skip_all("dup2");
 	test_probe_race();
 	test_probe_churn();
+	test_probe_margin();
 	test_race();
 	test_kept();
 	test_no_table_read();
