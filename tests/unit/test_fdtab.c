@@ -501,6 +501,22 @@ test_probe(void)
 	    "and its fds are closed (%d)", closed);
 }
 
+/* Runs fn in a child (its own PHX_DELAY, rlimit, fds); its exit status. */
+static int
+in_child(void (*fn)(void))
+{
+	pid_t c = fork();
+	int st = -1;
+
+	if (c == 0) {
+		fn();
+		_exit(0);
+	}
+	if (c > 0)
+		waitpid(c, &st, 0);
+	return c > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /*
  * The count moves while the probe runs (the keeper opens an fd: it lists
  * its own): the snapshot lists instead, and finds the leak. A child, so
@@ -515,34 +531,33 @@ late_opener(void *p)
 }
 
 static void
+test_probe_race_child(void)
+{
+	pthread_t th;
+	int late = -1, leak = dup2(0, 40), probed, n;
+
+	setenv("PHX_DELAY", "fdtab.probe:50000", 1);
+	pthread_create(&th, NULL, late_opener, &late);
+	n = fdtab_snapshot(&r);
+	probed = fdtab_last_probed();
+	pthread_join(th, NULL);
+	fdtab_register(late);
+	if (probed || n < 1)
+		_exit(1);
+	if (fdtab_sweep(&r) < 1 || fcntl(leak, F_GETFD) >= 0 ||
+	    fcntl(late, F_GETFD) < 0)
+		_exit(2);
+	_exit(0);
+}
+
+static void
 test_probe_race(void)
 {
-	pid_t c = fork();
-	int st = -1;
+	int st = in_child(test_probe_race_child);
 
-	if (c == 0) {
-		pthread_t th;
-		int late = -1, leak = dup2(0, 40), probed, n;
-
-		setenv("PHX_DELAY", "fdtab.probe:50000", 1);
-		pthread_create(&th, NULL, late_opener, &late);
-		n = fdtab_snapshot(&r);
-		probed = fdtab_last_probed();
-		pthread_join(th, NULL);
-		fdtab_register(late);
-		if (probed || n < 1)
-			_exit(1);
-		if (fdtab_sweep(&r) < 1 || fcntl(leak, F_GETFD) >= 0 ||
-		    fcntl(late, F_GETFD) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	if (c > 0)
-		waitpid(c, &st, 0);
-	ok(c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	ok(st == 0,
 	    "an fd created during the probe makes the snapshot list the "
-	    "table, and the leak is closed (status %d)",
-	    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	    "table, and the leak is closed (status %d)", st);
 }
 
 /*
@@ -574,50 +589,50 @@ churner(void *p)
 }
 
 static void
+test_probe_churn_child(void)
+{
+	struct churn ch = {-1, 50000, 250000};
+	pthread_t th;
+	int leak, first, second, third;
+
+	(void)syscall(SYS_close_range, 3, REGION_FD_BASE - 1, 0);
+	(void)syscall(SYS_close_range, REGION_FD_NEXT, ~0U, 0);
+	for (int i = 3; i <= 22; i++)
+		if (open("/", O_PATH | O_CLOEXEC) != i)
+			_exit(10);
+	close(8);
+	close(13);
+	leak = dup2(0, 25);
+	setenv("PHX_DELAY", "fdtab.probe:200000", 1);
+	pthread_create(&th, NULL, churner, &ch);
+	if (fdtab_snapshot(&r) < 0)
+		_exit(11);
+	pthread_join(th, NULL);
+	if (ch.fd != 13)
+		_exit(12); /* the layout was not the one meant */
+	/* A recovered worker's first fds: the lowest free numbers. */
+	first = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	second = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	third = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	(void)fdtab_sweep(&r);
+	if (second != 13 || fcntl(second, F_GETFD) < 0)
+		_exit(1); /* a request's fd closed by the sweep */
+	if (fcntl(first, F_GETFD) < 0 || fcntl(third, F_GETFD) < 0)
+		_exit(2);
+	if (fcntl(leak, F_GETFD) >= 0)
+		_exit(3); /* the leak missed */
+	_exit(0);
+}
+
+static void
 test_probe_churn(void)
 {
-	pid_t c = fork();
-	int st = -1;
+	int st = in_child(test_probe_churn_child);
 
-	if (c == 0) {
-		struct churn ch = {-1, 50000, 250000};
-		pthread_t th;
-		int leak, first, second, third;
-
-		(void)syscall(SYS_close_range, 3, REGION_FD_BASE - 1, 0);
-		(void)syscall(SYS_close_range, REGION_FD_NEXT, ~0U, 0);
-		for (int i = 3; i <= 22; i++)
-			if (open("/", O_PATH | O_CLOEXEC) != i)
-				_exit(10);
-		close(8);
-		close(13);
-		leak = dup2(0, 25);
-		setenv("PHX_DELAY", "fdtab.probe:200000", 1);
-		pthread_create(&th, NULL, churner, &ch);
-		if (fdtab_snapshot(&r) < 0)
-			_exit(11);
-		pthread_join(th, NULL);
-		if (ch.fd != 13)
-			_exit(12); /* the layout was not the one meant */
-		/* A recovered worker's first fds: the lowest free numbers. */
-		first = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		second = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		third = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		(void)fdtab_sweep(&r);
-		if (second != 13 || fcntl(second, F_GETFD) < 0)
-			_exit(1); /* a request's fd closed by the sweep */
-		if (fcntl(first, F_GETFD) < 0 || fcntl(third, F_GETFD) < 0)
-			_exit(2);
-		if (fcntl(leak, F_GETFD) >= 0)
-			_exit(3); /* the leak missed */
-		_exit(0);
-	}
-	if (c > 0)
-		waitpid(c, &st, 0);
-	ok(c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	ok(st == 0,
 	    "an fd opened and closed during the probe: the number it held, "
 	    "free at the snapshot, is never swept, and the leak above is "
-	    "closed (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	    "closed (status %d)", st);
 }
 
 /*
@@ -651,42 +666,42 @@ margin_watch(void *p)
 }
 
 static void
+test_probe_margin_child(void)
+{
+	struct rlimit rl;
+	int o, exhausted = 0;
+	pthread_t th;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max < 1024)
+		_exit(0); /* nothing to show under a lower limit */
+	rl.rlim_cur = 1024;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		_exit(10);
+	(void)syscall(SYS_close_range, 3, REGION_FD_BASE - 1, 0);
+	(void)syscall(SYS_close_range, REGION_FD_NEXT, ~0U, 0);
+	o = open("/", O_PATH | O_CLOEXEC);
+	for (int fd = 3; fd < 1024; fd++)
+		if (!REGION_FD_RESERVED(fd) && fd != o &&
+		    dup2(o, fd) != fd)
+			_exit(11);
+	for (int fd = 100; fd < 160; fd++)
+		close(fd);
+	setenv("PHX_DELAY", "fdtab.probe:5000", 1);
+	pthread_create(&th, NULL, margin_watch, &exhausted);
+	(void)fdtab_snapshot(&r);
+	margin_done = 1;
+	pthread_join(th, NULL);
+	_exit(exhausted > 0 ? 1 : 0);
+}
+
+static void
 test_probe_margin(void)
 {
-	pid_t c = fork();
-	int st = -1;
+	int st = in_child(test_probe_margin_child);
 
-	if (c == 0) {
-		struct rlimit rl;
-		int o, exhausted = 0;
-		pthread_t th;
-
-		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max < 1024)
-			_exit(0); /* nothing to show under a lower limit */
-		rl.rlim_cur = 1024;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			_exit(10);
-		(void)syscall(SYS_close_range, 3, REGION_FD_BASE - 1, 0);
-		(void)syscall(SYS_close_range, REGION_FD_NEXT, ~0U, 0);
-		o = open("/", O_PATH | O_CLOEXEC);
-		for (int fd = 3; fd < 1024; fd++)
-			if (!REGION_FD_RESERVED(fd) && fd != o &&
-			    dup2(o, fd) != fd)
-				_exit(11);
-		for (int fd = 100; fd < 160; fd++)
-			close(fd);
-		setenv("PHX_DELAY", "fdtab.probe:5000", 1);
-		pthread_create(&th, NULL, margin_watch, &exhausted);
-		(void)fdtab_snapshot(&r);
-		margin_done = 1;
-		pthread_join(th, NULL);
-		_exit(exhausted > 0 ? 1 : 0);
-	}
-	if (c > 0)
-		waitpid(c, &st, 0);
-	ok(c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	ok(st == 0,
 	    "the probe never holds every free number below the limit "
-	    "(status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	    "(status %d)", st);
 }
 
 int
