@@ -704,6 +704,74 @@ test_probe_margin(void)
 	    "(status %d)", st);
 }
 
+/*
+ * Review rev9: the keeper receives an fd while the snapshot runs (an
+ * upgrade request), lists it at once, refuses it and closes it later
+ * (close, then off its list). The snapshot read the keeper's list before
+ * it found the open fds, so that fd was a candidate; once closed, its
+ * number goes to a new fd of this incarnation, which the sweep closed (a
+ * listing has the same window: not the probe's own). A dense table, the
+ * probe held 200 ms, the "keeper" thread opening and listing its fd 50
+ * ms in.
+ */
+struct kfd {
+	int fd;
+	volatile int go;
+};
+
+static void *
+keeper_receiver(void *p)
+{
+	struct kfd *k = p;
+
+	usleep(50000);
+	k->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fdtab_keeper_add(&r, k->fd);
+	while (!k->go)
+		usleep(1000);
+	close(k->fd);
+	fdtab_keeper_del(&r, k->fd);
+	return NULL;
+}
+
+static void
+test_keeper_fd_child(void)
+{
+	struct kfd k = {-1, 0};
+	pthread_t th;
+	int a, b;
+
+	(void)syscall(SYS_close_range, 3, REGION_FD_BASE - 1, 0);
+	(void)syscall(SYS_close_range, REGION_FD_NEXT, ~0U, 0);
+	for (int i = 3; i <= 22; i++)
+		if (open("/", O_PATH | O_CLOEXEC) != i)
+			_exit(10);
+	setenv("PHX_DELAY", "fdtab.probe:200000", 1);
+	pthread_create(&th, NULL, keeper_receiver, &k);
+	if (fdtab_snapshot(&r) < 0)
+		_exit(11);
+	k.go = 1;
+	pthread_join(th, NULL);
+	/* The new incarnation's fds: the lowest free numbers. */
+	a = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	b = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (a != k.fd && b != k.fd)
+		_exit(12); /* the layout was not the one meant */
+	(void)fdtab_sweep(&r);
+	if (fcntl(a, F_GETFD) < 0 || fcntl(b, F_GETFD) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+static void
+test_keeper_fd(void)
+{
+	int st = in_child(test_keeper_fd_child);
+
+	ok(st == 0, "an fd the keeper listed during the snapshot and closed "
+	    "after it: a new fd at its number is never swept (status %d)", st);
+}
+
 int
 main(void)
 {
@@ -734,6 +802,7 @@ main(void)
 	test_probe_race();
 	test_probe_churn();
 	test_probe_margin();
+	test_keeper_fd();
 	test_race();
 	test_kept();
 	test_no_table_read();
