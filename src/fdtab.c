@@ -490,9 +490,9 @@ close_holes(const int *holes, long k)
  * a few dups, 0.1 ms, where a listing costs 10-17 ms on this host.
  * -E2BIG past a quarter of the count in free numbers (a dup and a close
  * cost 3-4 times a listed entry) or half of those free below the limit,
- * -EAGAIN if the count moved meanwhile
- * or a number below the last dup is free again (only the keeper creates
- * or closes fds while this runs; it lists its own),
+ * -EAGAIN if the count moved meanwhile or a number below the last dup is
+ * free again (only the keeper creates or closes fds while this runs; it
+ * lists its own),
  * -ENOTSUP on a kernel that does not count, -EMFILE: the caller lists.
  */
 static int
