@@ -734,8 +734,13 @@ keeper_receiver(void *p)
 	return NULL;
 }
 
+/*
+ * A dense table (3..22), the snapshot taken while keeper (a thread) makes
+ * an fd, which it closes once the snapshot returned; then the child's
+ * next two fds, one at that number, must outlive the sweep.
+ */
 static void
-test_keeper_fd_child(void)
+keeper_fd_case(void *(*keeper)(void *), const char *delay)
 {
 	struct kfd k = {-1, 0};
 	pthread_t th;
@@ -746,8 +751,8 @@ test_keeper_fd_child(void)
 	for (int i = 3; i <= 22; i++)
 		if (open("/", O_PATH | O_CLOEXEC) != i)
 			_exit(10);
-	setenv("PHX_DELAY", "fdtab.probe:200000", 1);
-	pthread_create(&th, NULL, keeper_receiver, &k);
+	setenv("PHX_DELAY", delay, 1);
+	pthread_create(&th, NULL, keeper, &k);
 	if (fdtab_snapshot(&r) < 0)
 		_exit(11);
 	k.go = 1;
@@ -764,12 +769,56 @@ test_keeper_fd_child(void)
 }
 
 static void
+test_keeper_fd_child(void)
+{
+	keeper_fd_case(keeper_receiver, "fdtab.probe:200000");
+}
+
+static void
 test_keeper_fd(void)
 {
 	int st = in_child(test_keeper_fd_child);
 
 	ok(st == 0, "an fd the keeper listed during the snapshot and closed "
 	    "after it: a new fd at its number is never swept (status %d)", st);
+}
+
+/*
+ * Review rev9: the keeper's pidfd for a signalled upgrade (pidfd_open,
+ * pidfd_getfd, close) is never on its list. Found open by a snapshot,
+ * then closed, its number went to a new fd of this incarnation, which
+ * the sweep closed. The keeper brackets it (fdtab_keeper_begin/end): a
+ * snapshot that overlaps the bracket is taken again, or none is taken.
+ */
+static void *
+keeper_pidfd(void *p)
+{
+	struct kfd *k = p;
+
+	usleep(20000);
+	fdtab_keeper_begin(&r);
+	k->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	while (!k->go)
+		usleep(1000);
+	close(k->fd);
+	fdtab_keeper_end(&r);
+	return NULL;
+}
+
+static void
+test_keeper_pidfd_child(void)
+{
+	keeper_fd_case(keeper_pidfd, "fdtab.probe:50000");
+}
+
+static void
+test_keeper_pidfd(void)
+{
+	int st = in_child(test_keeper_pidfd_child);
+
+	ok(st == 0, "an fd the keeper never lists, open during the snapshot "
+	    "and closed after it: a new fd at its number is never swept "
+	    "(status %d)", st);
 }
 
 int
@@ -803,6 +852,7 @@ main(void)
 	test_probe_churn();
 	test_probe_margin();
 	test_keeper_fd();
+	test_keeper_pidfd();
 	test_race();
 	test_kept();
 	test_no_table_read();
