@@ -29,6 +29,15 @@ int fdtab_keeper_snapshot(struct region *r);
  */
 int fdtab_keeper_add(struct region *r, int fd);
 void fdtab_keeper_del(struct region *r, int fd);
+/*
+ * Keeper, around making an fd until it is on the list (or closed), and
+ * around closing a listed one until it is off the list: a worker's fd
+ * snapshot taken meanwhile is taken again (an fd of the keeper found
+ * open then, but never on its list, would be a candidate; closed, its
+ * number reused by the worker, the sweep would close the new fd).
+ */
+void fdtab_keeper_begin(struct region *r);
+void fdtab_keeper_end(struct region *r);
 int fdtab_keeper_resume(struct region *r);
 /* Registers an fd this incarnation keeps outside the region. */
 int fdtab_register(int fd);

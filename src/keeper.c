@@ -622,9 +622,11 @@ watchdog(struct keeper *k)
 static void
 upgrade_release(struct keeper *k, int fd)
 {
+	fdtab_keeper_begin(&k->r);
 	if (upgrade_check(fd, &k->upgrade_id) == 0)
 		close(fd);
 	fdtab_keeper_del(&k->r, fd);
+	fdtab_keeper_end(&k->r);
 }
 
 static bool
@@ -632,6 +634,10 @@ upgrade_requested(struct keeper *k)
 {
 	int fd = -1, err;
 
+	if (!upgrade_pending(k->relayed ? REGION_FD_UPGRADE : -1))
+		return false;
+	/* Its fds (a pidfd, the binary's) off our list: a snapshot waits. */
+	fdtab_keeper_begin(&k->r);
 	err = k->relayed ? upgrade_receive(REGION_FD_UPGRADE, &fd,
 	    &k->upgrade_id) : upgrade_take_signalled(&fd, &k->upgrade_id);
 	if (err > 0 && fdtab_keeper_add(&k->r, fd) < 0) {
@@ -639,6 +645,7 @@ upgrade_requested(struct keeper *k)
 		close(fd);
 		err = -ENOSPC;
 	}
+	fdtab_keeper_end(&k->r);
 	if (err < 0)
 		log_warnc(err, "upgrade request dropped");
 	if (err <= 0)
@@ -723,8 +730,10 @@ do_upgrade(struct keeper *k)
 		 * Closed, then off the list (as upgrade_release): listed and
 		 * open, a worker's snapshot never takes it for a leak.
 		 */
+		fdtab_keeper_begin(&k->r);
 		close(fd); /* checked above: still the operator's file */
 		fdtab_keeper_del(&k->r, fd);
+		fdtab_keeper_end(&k->r);
 		return;
 	}
 	p = fork();

@@ -106,7 +106,14 @@ struct region_hdr_rec {
 	 * clamped to REGION_MAX_THREADS. A layout-5 region gets the maximum.
 	 */
 	uint64_t threads_used;
-	uint64_t pad2[28];
+	/*
+	 * The keeper's fd sequence (fdtab_keeper_begin/end): odd while it
+	 * makes an fd not yet on its list, or closes one still on it. A
+	 * worker's fd snapshot that saw it odd or moved is taken again.
+	 * 0 for good under a keeper older than it (the snapshot as before).
+	 */
+	uint64_t keeper_fd_seq;
+	uint64_t pad2[27];
 };
 ASSERT_SIZE(struct region_hdr_rec, 512);
 

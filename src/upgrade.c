@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,16 @@ upgrade_check(int fd, const struct upgrade_id *id)
 	    st.st_dev != id->dev || st.st_ino != id->ino)
 		return -ESTALE;
 	return 0;
+}
+
+bool
+upgrade_pending(int sock)
+{
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+
+	if (sock < 0)
+		return req_pending != 0;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP)) != 0;
 }
 
 int
