@@ -38,14 +38,14 @@ struct upgrade_id {
 /* SIGUSR2 with SA_SIGINFO: records (sender pid, fd number) for later. */
 void upgrade_install_signal(void);
 /*
- * 1 if a request arrived: takes the fd from the sender and the identity of
- * the sender's file (read in the sender's table, not ours). -errno.
- */
-/*
  * True if an upgrade request may be waiting: a signal taken (sock < 0),
  * or something to read on sock. Never blocks.
  */
 bool upgrade_pending(int sock);
+/*
+ * 1 if a request arrived: takes the fd from the sender and the identity of
+ * the sender's file (read in the sender's table, not ours). -errno.
+ */
 int upgrade_take_signalled(int *ret_fd, struct upgrade_id *ret_id);
 /* Launcher: forwards a signalled binary fd and its identity. */
 void upgrade_forward(int sock);
