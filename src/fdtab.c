@@ -793,6 +793,14 @@ fdtab_snapshot(struct region *r)
 		memset(open_bits, 0, sz);
 		memset(ref_bits, 0, sz);
 		snapshot_once(r, open_bits, ref_bits, max);
+		/*
+		 * A seqlock reader's barrier (read_seqretry's smp_rmb): the
+		 * snapshot's loads, the kernel's on our behalf among them (a
+		 * listing reads the table under RCU, no lock the keeper takes
+		 * too), are done before the count is read again. A compiler
+		 * barrier on x86, which keeps loads in order; not on arm64.
+		 */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (seq % 2 == 0 &&
 		    region_load(&r->hdr->keeper_fd_seq) == seq)
 			break;
