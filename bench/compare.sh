@@ -91,7 +91,7 @@ proc_field() { # file key: $V = the first number after key on its line
 	V=0
 	while read -r k v rest; do
 		[ "$k" = "$2" ] && { V=$v; return 0; }
-	done < "$1" 2>/dev/null
+	done 2>/dev/null < "$1"
 	return 0
 }
 rss_sampler() {
@@ -122,7 +122,7 @@ rss_sampler() {
 			# time moves into the keeper's cutime. Fields 14-17
 			# (our processes' names have no space).
 			st=()
-			read -r -a st < /proc/"$p"/stat 2>/dev/null
+			read -r -a st 2>/dev/null < /proc/"$p"/stat
 			cpu=$((cpu + ${st[13]:-0} + ${st[14]:-0} + ${st[15]:-0} + ${st[16]:-0}))
 		done
 		if [ "$sum" -gt "$max" ]; then max=$sum; echo "$max" > "$out"; fi

@@ -59,7 +59,7 @@ lib_descendants_into() {
 	for f in /proc/"$p"/task/*/children; do
 		[ -r "$f" ] || continue
 		kids=
-		read -r kids < "$f" 2>/dev/null
+		read -r kids 2>/dev/null < "$f"
 		for c in $kids; do lib_descendants_into "$c"; done
 	done
 }
