@@ -522,17 +522,15 @@ probe_open(uint8_t *bits, const uint8_t *ref, int max)
 		if (fcntl(fd, F_GETFD) < 0)
 			return -ENOTSUP;
 	/*
-	 * Never more than half the numbers free below our limit (review
-	 * rev9): killed while it holds them, the dups stay open until the
-	 * next sweep, which runs only after a recovery that needs fds of
-	 * its own; a table filled near the limit would otherwise leave it
-	 * none (DESIGN 1's margin of 512 is for a dead worker's leaks).
-	 */
-	/*
 	 * An eighth of the count: a dup and its close cost ~4.6 times a
 	 * listed entry here, so a table whose free numbers pass this (a
 	 * guest that FORGETs one inode in three: review rev9) costs at most
-	 * ~1.6 listings, not 2.2 with a quarter.
+	 * ~1.6 listings, not 2.2 with a quarter. And never more than half
+	 * the numbers free below our limit (review rev9): killed while it
+	 * holds them, the dups stay open until the next sweep, which runs
+	 * only after a recovery that needs fds of its own; a table filled
+	 * near the limit would otherwise leave it none (DESIGN 1's margin of
+	 * 512 is for a dead worker's leaks).
 	 */
 	cap = count / 8 + 16;
 	if (cap > (max - count) / 2)
@@ -733,7 +731,9 @@ snapshot_once(struct region *r, uint8_t *open_bits, uint8_t *ref_bits,
 	 * this ran (an upgrade request) was found open, but listed only
 	 * after the first read; refused, it is closed before the sweep and
 	 * its number taken by one of our new fds, which the sweep would
-	 * close (a keeper older than keeper_fd_seq; see the caller).
+	 * close. The keeper brackets that with keeper_fd_seq (the caller
+	 * retakes the snapshot); this also covers an fd listed outside a
+	 * bracket (test_fdtab keeper_receiver).
 	 */
 	for (uint64_t i = 0; i < r->hdr->fdlist_cap; i++)
 		mark(ref_bits, (int64_t)region_load(
