@@ -225,6 +225,7 @@ wakeup() { "$BUILD/bench/wakeup" 2>/dev/null | sed -n 's/^wakeup rtt_us=//p'; }
 # depth 16: 4.3k ops/s cold, 300k warm). Reads the share once per figure.
 warm() { find "$SHARE" -type f -exec cat {} + >/dev/null 2>&1; return 0; }
 WAKE0=$(wakeup)
+FLOOR=$("$BUILD/bench/hostfloor" 2>/dev/null | sed -n 's/^hostfloor //p')
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 RES=$T/results
@@ -357,6 +358,8 @@ goals() {
 	echo "# phoenixfsd vs virtiofsd ($(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS_PER}s per figure, median of $RUNS run(s))"
 	echo
 	echo "machine: $(nproc) CPUs; eventfd wakeup round trip ${WAKE0:-?} us before, ${WAKE1:-?} us after; load average $LOAD0 at the start, $LOAD1 at the end"
+	echo
+	echo "process start (bench/hostfloor): ${FLOOR:-?}"
 	echo
 	echo "virtiofsd: $("$VFSD" --version 2>/dev/null | head -1); phx-front $FRONT; phoenixfsd at $Q1 request queue(s), virtiofsd at 1"
 	echo

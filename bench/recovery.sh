@@ -14,6 +14,7 @@
 # the kills and the workload's buffers are spread over it), KILLS (200),
 # DEPTH (64), TPUT_SECONDS (5; 0: no throughput runs), SANDBOX (namespace),
 # SWEEP_EACH=1 (the worker writes all guest RAM again before every kill).
+# First prints bench/hostfloor: what a new process costs on this host.
 # Above 15,000 inodes the daemon runs with --inode-file-handles=mandatory
 # (RLIMIT_NOFILE cannot hold an fd per inode).
 set -u
@@ -30,6 +31,8 @@ PHX_CRASH_SANDBOX=${SANDBOX:-namespace}
 . "$(dirname "$0")/../tests/crash/lib.sh"
 rc=0
 
+# The host's floor under a stall (a new worker is a new process).
+"$B/bench/hostfloor" 2>/dev/null | sed 's/^/# /'
 for m in $MEM_MB; do
 for n in $INODES; do
 	args=${DAEMON_ARGS:-}

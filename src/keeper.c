@@ -345,7 +345,6 @@ spawn(struct keeper *k)
 	    (pid_t *)&k->r.hdr->worker_ctid);
 	if (pid < 0)
 		return -errno;
-	phase_mark(PHASE_K_CLONED);
 	k->worker = pid;
 	k->r.hdr->worker_pid = (uint64_t)pid;
 	return 0;

@@ -2,6 +2,7 @@
 /* Stall phase timestamps (phase.h). */
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -9,10 +10,12 @@
 #include "phase.h"
 
 static uint64_t phase_ns[PHASE_N];
+/* At debug level: the process's CPU time (all threads, us) at each mark. */
+static uint64_t phase_cpu[PHASE_N];
 
 static const char *const phase_name[PHASE_N] = {
 	[PHASE_K_NOTICED] = "noticed", [PHASE_K_MM] = "mm",
-	[PHASE_K_CLONE] = "clone", [PHASE_K_CLONED] = "cloned",
+	[PHASE_K_CLONE] = "clone",
 	[PHASE_W_START] = "start", [PHASE_W_CAPS] = "caps",
 	[PHASE_W_SANDBOX] = "sandbox", [PHASE_W_REGION] = "region",
 	[PHASE_W_REDO] = "redo", [PHASE_W_RINGS] = "rings",
@@ -22,10 +25,23 @@ static const char *const phase_name[PHASE_N] = {
 	[PHASE_W_STARTED] = "started", [PHASE_W_PUSH] = "push",
 };
 
+static void
+mark_cpu(enum phase_id id)
+{
+	struct timespec ts;
+
+	if (log_get_level() < LOG_LEVEL_DEBUG ||
+	    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return;
+	phase_cpu[id] = (uint64_t)ts.tv_sec * 1000000 +
+	    (uint64_t)ts.tv_nsec / 1000;
+}
+
 void
 phase_mark(enum phase_id id)
 {
 	__atomic_store_n(&phase_ns[id], clock_now_ns(), __ATOMIC_RELAXED);
+	mark_cpu(id);
 }
 
 /* The first of several threads to get here marks it. */
@@ -34,9 +50,10 @@ phase_mark_once(enum phase_id id)
 {
 	uint64_t zero = 0;
 
-	if (__atomic_load_n(&phase_ns[id], __ATOMIC_RELAXED) == 0)
-		(void)__atomic_compare_exchange_n(&phase_ns[id], &zero,
-		    clock_now_ns(), false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&phase_ns[id], __ATOMIC_RELAXED) == 0 &&
+	    __atomic_compare_exchange_n(&phase_ns[id], &zero, clock_now_ns(),
+	    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		mark_cpu(id);
 }
 
 /* Worker phases only: the keeper's are overwritten at its next death. */
@@ -50,13 +67,18 @@ phase_reset(void)
 void
 phase_log(void)
 {
-	char buf[768];
+	char buf[2048];
 	int n = 0;
 
 	for (unsigned i = 0; i < PHASE_N && n < (int)sizeof(buf); i++)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %s=%llu",
 		    phase_name[i], (unsigned long long)
 		    __atomic_load_n(&phase_ns[i], __ATOMIC_RELAXED));
+	/* The worker's own, from its clone (a new process counts from 0). */
+	for (unsigned i = PHASE_W_START; i < PHASE_N && n < (int)sizeof(buf);
+	    i++)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, " c_%s=%llu",
+		    phase_name[i], (unsigned long long)phase_cpu[i]);
 	log_debug("stall phases:%s", buf);
 }
 

@@ -4,8 +4,10 @@
  * worker), CLOCK_MONOTONIC. The keeper marks its phases in its own memory;
  * the worker, cloned without CLONE_VM, starts with a copy of them and adds
  * its own. One debug line per recovery (phase_log), in absolute ns so a
- * benchmark can join it with its kill() times. Nothing here survives a
- * crash or matters after one: process-local, figures only.
+ * benchmark can join it with its kill() times; at debug level also the
+ * worker's CPU time at each of its marks (CLOCK_PROCESS_CPUTIME_ID: all
+ * its threads, from 0 at its clone). Nothing here survives a crash or
+ * matters after one: process-local, figures only.
  */
 #ifndef PHX_PHASE_H
 #define PHX_PHASE_H
@@ -16,7 +18,6 @@ enum phase_id {
 	PHASE_K_NOTICED,	/* keeper: ctid cleared (main thread gone) */
 	PHASE_K_MM,		/* keeper: every task released its mm */
 	PHASE_K_CLONE,		/* keeper: about to clone */
-	PHASE_K_CLONED,		/* keeper: clone returned (not in the chain) */
 	PHASE_W_START,		/* worker: first instruction */
 	PHASE_W_CAPS,		/* rlimits, signals, id maps, capabilities */
 	PHASE_W_SANDBOX,	/* no_new_privs, seccomp loaded */
