@@ -280,6 +280,9 @@ ct_wait_mm_gone(pid_t pid, unsigned timeout_ms)
 		closedir(d);
 		if (!live)
 			return true;
+		/* Not a spin: a busy loop here took one of a 2-CPU host's
+		 * CPUs from the recovery it waits for. */
+		usleep(20);
 	}
 	return false;
 }
