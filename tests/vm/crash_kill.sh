@@ -13,7 +13,8 @@
 #     --max-stall-ms
 #   - the host tree under share/w equals the workload's final model listing
 #   - the keeper is the same process, alive, with a worker; its fd count
-#     after the run is within --fd-slack of the count before
+#     after the run, io_uring rings apart, is within --fd-slack of the
+#     count before, and it holds no more rings than the worker has threads
 # and prints "N passed, N failed". Exit 0 iff everything passed.
 #
 # usage: crash_kill.sh [--bin PATH] [--seconds 60] [--every-ms 200]
@@ -129,7 +130,15 @@ echo "crash_kill: launcher $DPID, keeper $KPID"
 
 # live, non-zombie children of the keeper
 workers() { ps -o pid=,stat= --ppid "$KPID" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'; }
-fdcount() { ls "/proc/$KPID/fd" 2>/dev/null | wc -l; }
+# the keeper's fds but its io_uring rings (counted apart: ringcount)
+fdcount() {
+	for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done |
+	    grep -vc '^anon_inode:\[io_uring\]$' || true
+}
+ringcount() {
+	for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done |
+	    grep -c '^anon_inode:\[io_uring\]$' || true
+}
 # what the keeper's fds are, by kind (anon_inode:[io_uring], socket, path...)
 fdkinds() {
 	for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done |
@@ -147,6 +156,7 @@ lib_guest_start "$OUT" '^PHX-MODEL ' --socket "$SOCK" --timeout "$TIMEOUT" \
 
 declare -A KILLED=() STARTS=()
 state=ready FD_BEFORE="" FD_AFTER="" KINDS_BEFORE="" KINDS_AFTER=""
+RINGS_AFTER="" WTHREADS=""
 KEEPER_ALIVE=0 LIVE_WORKER="" KILLS=0 ATTEMPTS=0 NOWORKER=0 FAILEDKILL=0
 T_KILL0=0 T_KILLEND=0 settle_start=0
 HUNG=0
@@ -184,12 +194,19 @@ while kill -0 "$RPID" 2>/dev/null; do
 			break
 		fi
 		ATTEMPTS=$((ATTEMPTS + 1))
-		w=""
+		w="" ws=""
 		for p in $(workers); do
-			[ -n "${KILLED[$p]+x}" ] || { w=$p; break; }
+			# its start time: pids wrap (pid_max 32768 here: a
+			# 30 min soak's workers, threads and this loop's own
+			# processes reuse a killed worker's pid), so a killed
+			# pid is skipped only while it is the process we killed
+			ps_=$(awk '{ print $22 }' "/proc/$p/stat" 2>/dev/null) || continue
+			[ -n "${KILLED[$p]+x}" ] && [ "${STARTS[$p]}" = "$ps_" ] &&
+			    continue
+			w=$p ws=$ps_
+			break
 		done
-		# its start time: after a long run the pid may be reused
-		[ -z "$w" ] || STARTS[$w]=$(awk '{ print $22 }' "/proc/$w/stat" 2>/dev/null)
+		[ -z "$w" ] || STARTS[$w]=$ws
 		if [ -z "$w" ]; then
 			NOWORKER=$((NOWORKER + 1))
 		elif kill "-$SIG" "$w" 2>/dev/null; then
@@ -215,6 +232,8 @@ while kill -0 "$RPID" 2>/dev/null; do
 				    "/proc/$KPID/fdinfo/${f##*/}" 2>/dev/null)"
 			done >"$T/fds.after" 2>/dev/null || true
 			KEEPER_ALIVE=0 LIVE_WORKER=$(workers)
+			RINGS_AFTER=$(ringcount)
+			WTHREADS=$(ls "/proc/${LIVE_WORKER%%[!0-9]*}/task" 2>/dev/null | wc -l)
 			! kill -0 "$KPID" 2>/dev/null || KEEPER_ALIVE=1
 			echo "crash_kill: keeper fds after: $FD_AFTER"
 			mkdir -p "$SHARE/sync"
@@ -274,8 +293,12 @@ lib_check "no op blocked >= 5 s (stall reports: $stalls)" test "$stalls" = 0
 lib_check "keeper $KPID alive after the workload" test "$KEEPER_ALIVE" = 1
 lib_check "keeper has a live worker after the workload (${LIVE_WORKER:-none})" \
     test -n "$LIVE_WORKER"
-lib_check "keeper fd count after ($FD_AFTER) <= before ($FD_BEFORE) + $FDSLACK" \
+lib_check "keeper fd count after, io_uring rings apart ($FD_AFTER) <= before ($FD_BEFORE) + $FDSLACK" \
     test -n "$FD_BEFORE" -a -n "$FD_AFTER" -a "${FD_AFTER:-0}" -le $(( ${FD_BEFORE:-0} + FDSLACK ))
+# A ring per worker thread that has one: slow mode (a host request over
+# 1 ms, src/queue_pool.c) grows the pool by 12 threads and their rings.
+lib_check "keeper's io_uring rings ($RINGS_AFTER) <= the live worker's threads ($WTHREADS)" \
+    test -n "$RINGS_AFTER" -a "${RINGS_AFTER:-0}" -le "${WTHREADS:-0}"
 
 printf '%s\n' "$guest" | grep '^PHX-MODEL ' | LC_ALL=C sort >"$T/model.txt" || true
 hl=0
