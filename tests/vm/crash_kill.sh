@@ -130,19 +130,14 @@ echo "crash_kill: launcher $DPID, keeper $KPID"
 
 # live, non-zombie children of the keeper
 workers() { ps -o pid=,stat= --ppid "$KPID" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'; }
+# what each of the keeper's fds is, a line each
+fdlinks() { for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done; }
 # the keeper's fds but its io_uring rings (counted apart: ringcount)
-fdcount() {
-	for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done |
-	    grep -vc '^anon_inode:\[io_uring\]$' || true
-}
-ringcount() {
-	for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done |
-	    grep -c '^anon_inode:\[io_uring\]$' || true
-}
+fdcount() { fdlinks | grep -vc '^anon_inode:\[io_uring\]$' || true; }
+ringcount() { fdlinks | grep -c '^anon_inode:\[io_uring\]$' || true; }
 # what the keeper's fds are, by kind (anon_inode:[io_uring], socket, path...)
 fdkinds() {
-	for f in /proc/"$KPID"/fd/*; do readlink "$f" 2>/dev/null; done |
-	    sed -e 's/:\[[0-9]*\]$//' -e 's|[0-9][0-9]*|N|g' | sort | uniq -c |
+	fdlinks | sed -e 's/:\[[0-9]*\]$//' -e 's|[0-9][0-9]*|N|g' | sort | uniq -c |
 	    sort -rn | tr -s ' \n' '  '
 }
 msnow() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
