@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "median.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -28,21 +29,6 @@
 #define ROUNDS 5
 #define PAGES  2048
 #define PAGE   4096
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v)
-{
-	qsort(v, ROUNDS, sizeof(v[0]), cmp);
-	return v[ROUNDS / 2];
-}
 
 static double
 syscall_us(void)
@@ -107,6 +93,7 @@ main(void)
 		fo[r] = fork_us();
 	}
 	printf("hostfloor syscall_us=%.2f fault_us=%.2f touch_us=%.2f "
-	    "fork_us=%.0f\n", median(sc), median(fa), median(to), median(fo));
+	    "fork_us=%.0f\n", median(sc, ROUNDS), median(fa, ROUNDS),
+	    median(to, ROUNDS), median(fo, ROUNDS));
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "median.h"
 
 #define ROUNDS 5
 #define TRIPS  2000
@@ -31,14 +32,6 @@ peer(void *arg)
 		    write(pong, &v, sizeof(v)) != sizeof(v))
 			exit(1);
 	return NULL;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 int
@@ -62,7 +55,6 @@ main(void)
 		us[r] = (double)(clock_now_ns() - t0) / 1000.0 / TRIPS;
 	}
 	pthread_join(th, NULL);
-	qsort(us, ROUNDS, sizeof(us[0]), cmp);
-	printf("wakeup rtt_us=%.1f\n", us[ROUNDS / 2]);
+	printf("wakeup rtt_us=%.1f\n", median(us, ROUNDS));
 	return 0;
 }
