@@ -10,7 +10,7 @@
 #include "phase.h"
 
 static uint64_t phase_ns[PHASE_N];
-/* At debug level: the process's CPU time (all threads, us) at each mark. */
+/* At debug level: the worker's CPU time (all threads, us) at its marks. */
 static uint64_t phase_cpu[PHASE_N];
 
 static const char *const phase_name[PHASE_N] = {
@@ -30,7 +30,7 @@ mark_cpu(enum phase_id id)
 {
 	struct timespec ts;
 
-	if (log_get_level() < LOG_LEVEL_DEBUG ||
+	if (id < PHASE_W_START || log_get_level() < LOG_LEVEL_DEBUG ||
 	    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
 		return;
 	phase_cpu[id] = (uint64_t)ts.tv_sec * 1000000 +
